@@ -1,0 +1,273 @@
+// Package config reads Portcullis's settings from PORTCULLIS_* environment variables into one
+// typed struct and validates them once at start. Nothing else in Portcullis reads the
+// environment. It imports nothing of Portcullis's own.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Prefix starts the name of every setting.
+const Prefix = "PORTCULLIS_"
+
+// Config is every setting of Portcullis. The `env` tag names the variable (after Prefix), the
+// `envDefault` tag gives its default, and `help` says what it is for; `portcullis config` prints
+// all three.
+type Config struct {
+	Addr             string        `env:"ADDR" envDefault:":8080" help:"address the HTTP server listens on"`
+	DataDir          string        `env:"DATA_DIR" envDefault:"./data" help:"directory for the embedded SQLite database and generated secrets"`
+	DatabaseURL      string        `env:"DATABASE_URL" help:"database: sqlite://PATH, a file path, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db (default: SQLite in DATA_DIR)"`
+	SessionStore     string        `env:"SESSION_STORE" envDefault:"sql" help:"session store: sql (the database), memory (one process only), redis://host:6379/0 or rediss://..."`
+	AutoMigrate      bool          `env:"AUTO_MIGRATE" envDefault:"true" help:"apply pending database migrations at start"`
+	PublicURL        string        `env:"PUBLIC_URL" envDefault:"http://localhost:8080" help:"external base URL, used in emailed links and as the default issuer"`
+	Issuer           string        `env:"ISSUER" help:"iss claim of access tokens (default: PUBLIC_URL)"`
+	Audience         string        `env:"AUDIENCE" envDefault:"portcullis" help:"aud claim of access tokens"`
+	JWTAlg           string        `env:"JWT_ALG" envDefault:"EdDSA" help:"signing algorithm: EdDSA, ES256, RS256 or HS256"`
+	JWTKeyFile       string        `env:"JWT_KEY_FILE" help:"PEM private key to sign with instead of database-kept keys (EdDSA, ES256, RS256)"`
+	JWTSecret        string        `env:"JWT_SECRET" help:"HS256 only: base64 secret of at least 32 bytes (256 bits)"`
+	KeyEncryptionKey string        `env:"KEY_ENCRYPTION_KEY" help:"base64 32-byte key that seals signing keys in the database (default: generated into DATA_DIR/key-encryption-key); every instance must share it"`
+	AccessTTL        time.Duration `env:"ACCESS_TTL" envDefault:"15m" help:"lifetime of access tokens"`
+	Leeway           time.Duration `env:"LEEWAY" envDefault:"30s" help:"clock skew allowed when checking exp, nbf and iat"`
+	SessionIdle      time.Duration `env:"SESSION_IDLE" envDefault:"168h" help:"a session unused (not refreshed) for this long ends"`
+	SessionAbsolute  time.Duration `env:"SESSION_ABSOLUTE" envDefault:"720h" help:"a session ends this long after login, whatever its use"`
+	RefreshGrace     time.Duration `env:"REFRESH_GRACE" envDefault:"10s" help:"window in which the immediate predecessor of a refresh token returns the same successor"`
+	StrictSessions   bool          `env:"STRICT_SESSIONS" envDefault:"true" help:"check on every authenticated request that the session is live (logout seen at once)"`
+	AllowedOrigins   []string      `env:"ALLOWED_ORIGINS" envSeparator:"," help:"comma-separated origins allowed for CORS and cookie-authenticated writes (default: PUBLIC_URL's origin)"`
+	SecureCookies    bool          `env:"SECURE_COOKIES" envDefault:"false" help:"mark cookies Secure with __Host-/__Secure- prefixes and send HSTS (set behind HTTPS)"`
+	TrustedProxies   []string      `env:"TRUSTED_PROXIES" envSeparator:"," help:"comma-separated IPs or CIDRs whose X-Forwarded-For is believed"`
+	PasswordHash     string        `env:"PASSWORD_HASH" envDefault:"argon2id" help:"hash for new passwords: argon2id or bcrypt"`
+	Argon2Memory     uint32        `env:"ARGON2_MEMORY_KIB" envDefault:"19456" help:"argon2id memory in KiB (at least 19456)"`
+	Argon2Time       uint32        `env:"ARGON2_TIME" envDefault:"2" help:"argon2id iterations (at least 2)"`
+	Argon2Threads    uint8         `env:"ARGON2_THREADS" envDefault:"1" help:"argon2id parallelism"`
+	BcryptCost       int           `env:"BCRYPT_COST" envDefault:"12" help:"bcrypt cost when PASSWORD_HASH=bcrypt"`
+	BodyLimit        int           `env:"BODY_LIMIT" envDefault:"16384" help:"largest request body in bytes"`
+	RequestTimeout   time.Duration `env:"REQUEST_TIMEOUT" envDefault:"10s" help:"longest a request may wait on a store"`
+	ShutdownTimeout  time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" help:"how long SIGTERM waits for in-flight requests"`
+	LogLevel         string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat        string        `env:"LOG_FORMAT" envDefault:"auto" help:"json, text, or auto (text on a terminal, else json)"`
+}
+
+// Setting describes one variable for `portcullis config`.
+type Setting struct {
+	Name    string
+	Default string
+	Help    string
+}
+
+// Settings lists every variable with its default and purpose, in declaration order.
+func Settings() []Setting {
+	params, err := env.GetFieldParamsWithOptions(&Config{}, env.Options{Prefix: Prefix})
+	if err != nil {
+		panic(err) // the struct is static; a bad tag is a programming error caught by tests
+	}
+	t := reflect.TypeFor[Config]()
+	out := make([]Setting, 0, len(params))
+	for i, p := range params {
+		out = append(out, Setting{Name: p.Key, Default: p.DefaultValue, Help: t.Field(i).Tag.Get("help")})
+	}
+	return out
+}
+
+// Known reports whether name is one of the settings.
+func Known(name string) bool {
+	for _, s := range Settings() {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Load reads the environment into a Config, fills derived defaults and validates it. The error
+// lists every problem, each naming its variable.
+func Load() (Config, error) {
+	return LoadFrom(os.Environ())
+}
+
+// LoadFrom is Load over an explicit environment (KEY=VALUE strings), for tests.
+func LoadFrom(environ []string) (Config, error) {
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Prefix: Prefix, Environment: env.ToMap(environ)}); err != nil {
+		return c, flattenEnvError(err)
+	}
+	c.fillDefaults()
+	return c, c.Validate()
+}
+
+func flattenEnvError(err error) error {
+	var agg env.AggregateError
+	if errors.As(err, &agg) {
+		errs := make([]error, len(agg.Errors))
+		copy(errs, agg.Errors)
+		return errors.Join(errs...)
+	}
+	return err
+}
+
+func (c *Config) fillDefaults() {
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + filepath.ToSlash(filepath.Join(c.DataDir, "portcullis.db"))
+	}
+	if c.Issuer == "" {
+		c.Issuer = c.PublicURL
+	}
+	if len(c.AllowedOrigins) == 0 {
+		if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
+			c.AllowedOrigins = []string{u.Scheme + "://" + u.Host}
+		}
+	}
+}
+
+// Validate checks every setting and returns all problems joined, each naming its variable.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s%s: %s", Prefix, name, fmt.Sprintf(format, args...)))
+	}
+	if c.Addr == "" {
+		bad("ADDR", "must not be empty")
+	}
+	if _, err := DatabaseKind(c.DatabaseURL); err != nil {
+		bad("DATABASE_URL", "%v", err)
+	}
+	switch s := c.SessionStore; {
+	case s == "sql", s == "memory":
+	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
+		if _, err := url.Parse(s); err != nil {
+			bad("SESSION_STORE", "invalid URL: %v", err)
+		}
+	default:
+		bad("SESSION_STORE", "must be sql, memory, or a redis:// or rediss:// URL, got %q", s)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("PUBLIC_URL", "must be an absolute http(s) URL, got %q", c.PublicURL)
+	}
+	if c.Audience == "" {
+		bad("AUDIENCE", "must not be empty")
+	}
+	switch c.JWTAlg {
+	case "EdDSA", "ES256", "RS256":
+		if c.JWTSecret != "" {
+			bad("JWT_SECRET", "is only for JWT_ALG=HS256")
+		}
+		if c.JWTKeyFile != "" {
+			if _, err := os.ReadFile(c.JWTKeyFile); err != nil {
+				bad("JWT_KEY_FILE", "cannot read: %v", err)
+			}
+		}
+	case "HS256":
+		if b, err := base64.StdEncoding.DecodeString(c.JWTSecret); err != nil || len(b) < 32 {
+			bad("JWT_SECRET", "HS256 needs an explicit base64 secret of at least 32 bytes (256 bits)")
+		}
+		if c.JWTKeyFile != "" {
+			bad("JWT_KEY_FILE", "is not used with HS256")
+		}
+	default:
+		bad("JWT_ALG", "unknown algorithm %q: use EdDSA, ES256, RS256 or HS256", c.JWTAlg)
+	}
+	if c.KeyEncryptionKey != "" {
+		if b, err := base64.StdEncoding.DecodeString(c.KeyEncryptionKey); err != nil || len(b) != 32 {
+			bad("KEY_ENCRYPTION_KEY", "must be 32 bytes, base64-encoded")
+		}
+	}
+	positive := map[string]time.Duration{
+		"ACCESS_TTL": c.AccessTTL, "SESSION_IDLE": c.SessionIdle, "SESSION_ABSOLUTE": c.SessionAbsolute,
+		"REQUEST_TIMEOUT": c.RequestTimeout, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
+	}
+	for _, name := range []string{"ACCESS_TTL", "SESSION_IDLE", "SESSION_ABSOLUTE", "REQUEST_TIMEOUT", "SHUTDOWN_TIMEOUT"} {
+		if positive[name] <= 0 {
+			bad(name, "must be a positive duration")
+		}
+	}
+	if c.Leeway < 0 || c.Leeway > 5*time.Minute {
+		bad("LEEWAY", "must be between 0 and 5m")
+	}
+	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
+		bad("REFRESH_GRACE", "must be between 0 and 1m")
+	}
+	if c.SessionIdle > c.SessionAbsolute {
+		bad("SESSION_IDLE", "must not exceed SESSION_ABSOLUTE")
+	}
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || o == "*" {
+			bad("ALLOWED_ORIGINS", "%q is not an origin like https://app.example.com", o)
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				bad("TRUSTED_PROXIES", "%q is not an IP or CIDR", p)
+			}
+		}
+	}
+	switch c.PasswordHash {
+	case "argon2id", "bcrypt":
+	default:
+		bad("PASSWORD_HASH", "must be argon2id or bcrypt, got %q", c.PasswordHash)
+	}
+	if c.Argon2Memory < 19456 {
+		bad("ARGON2_MEMORY_KIB", "must be at least 19456")
+	}
+	if c.Argon2Time < 2 {
+		bad("ARGON2_TIME", "must be at least 2")
+	}
+	if c.Argon2Threads < 1 {
+		bad("ARGON2_THREADS", "must be at least 1")
+	}
+	if c.BcryptCost < 10 || c.BcryptCost > 31 {
+		bad("BCRYPT_COST", "must be between 10 and 31")
+	}
+	if c.BodyLimit < 1024 || c.BodyLimit > 1<<20 {
+		bad("BODY_LIMIT", "must be between 1024 and 1048576")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "text", "auto":
+	default:
+		bad("LOG_FORMAT", "must be json, text or auto, got %q", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+// DatabaseKind returns "sqlite", "mysql" or "postgres" for a database URL. A bare path is SQLite.
+func DatabaseKind(raw string) (string, error) {
+	switch {
+	case strings.HasPrefix(raw, "sqlite://"), strings.HasPrefix(raw, "file:"):
+		return "sqlite", nil
+	case strings.HasPrefix(raw, "mysql://"):
+		return "mysql", nil
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		return "postgres", nil
+	case raw == "":
+		return "", errors.New("must not be empty")
+	case strings.Contains(raw, "://"):
+		return "", fmt.Errorf("unknown scheme in %q: use sqlite://, mysql:// or postgres://", redact(raw))
+	default:
+		return "sqlite", nil
+	}
+}
+
+// redact hides a password in a URL for error messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,62 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Domain errors cross every port. Adapters translate driver errors into these; the HTTP adapter
+// maps them to problem+json in one place.
+var (
+	// ErrNotFound: the user, session or token asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique value (email, username, id) is already taken.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalidCredentials: unknown login, wrong password or disabled account; deliberately one error.
+	ErrInvalidCredentials = errors.New("invalid credentials")
+	// ErrUnauthenticated: a missing, malformed, expired or otherwise unacceptable token.
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrSessionRevoked: the session behind a token is gone (logged out, expired or revoked).
+	ErrSessionRevoked = errors.New("session revoked")
+	// ErrRefreshReuse: a retired refresh token was presented; the session has been revoked.
+	ErrRefreshReuse = errors.New("refresh token reuse")
+	// ErrForbidden: authenticated but not allowed (role, disabled account, ownership).
+	ErrForbidden = errors.New("forbidden")
+	// ErrUnavailable: a backing store cannot be reached. Adapters wrap their driver error with it.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// FieldError is one invalid input field with a stable machine-readable code.
+type FieldError struct {
+	Field   string
+	Code    string
+	Message string
+}
+
+// ValidationError lists every invalid field of one input.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+// Error summarises the invalid fields.
+func (e *ValidationError) Error() string {
+	names := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		names[i] = f.Field + ": " + f.Code
+	}
+	return fmt.Sprintf("validation failed: %s", strings.Join(names, ", "))
+}
+
+// Add records one invalid field.
+func (e *ValidationError) Add(field, code, message string) {
+	e.Fields = append(e.Fields, FieldError{Field: field, Code: code, Message: message})
+}
+
+// Err returns e when it holds at least one field, nil otherwise.
+func (e *ValidationError) Err() error {
+	if e == nil || len(e.Fields) == 0 {
+		return nil
+	}
+	return e
+}

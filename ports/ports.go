@@ -1,0 +1,112 @@
+// Package ports holds the interfaces the application needs from the world: stores, token
+// issuing and verification, password hashing, mail, clock and ids. Adapters implement them;
+// errors crossing a port are domain errors, or infrastructure errors wrapped with
+// domain.ErrUnavailable, which the HTTP adapter maps to 503.
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/domain"
+)
+
+// UserStore keeps user accounts. Email and username are unique (Create and Update return
+// domain.ErrConflict); lookups of a missing user return domain.ErrNotFound.
+type UserStore interface {
+	Create(ctx context.Context, u domain.User) error
+	ByID(ctx context.Context, id string) (domain.User, error)
+	ByEmail(ctx context.Context, normalizedEmail string) (domain.User, error)
+	ByUsername(ctx context.Context, username string) (domain.User, error)
+	// Update writes every mutable field of u (email, username, name, roles, verified, disabled,
+	// password hash, updated_at) for u.ID.
+	Update(ctx context.Context, u domain.User) error
+	Delete(ctx context.Context, id string) error
+}
+
+// SessionStore keeps sessions. It is on the hot path: Get is called on every authenticated
+// request in strict mode and must be one round trip. A session past its limits is reported as
+// domain.ErrNotFound, exactly as a missing one.
+type SessionStore interface {
+	Create(ctx context.Context, s domain.Session) error
+	Get(ctx context.Context, id string) (domain.Session, error)
+	// Rotate atomically rotates the refresh token of r.SessionID, against any number of
+	// concurrent callers and instances:
+	//   - presented == current: current becomes the predecessor, r.NewHash becomes current,
+	//     r.Successor is kept, the idle limit moves to Now+IdleTTL (capped by the absolute one);
+	//     returns domain.Rotated.
+	//   - presented == predecessor and Now <= RotatedAt+Grace: returns domain.GraceReplay and the
+	//     session, whose Successor the caller unseals; nothing changes.
+	//   - otherwise (a retired token): the session is deleted and domain.ErrRefreshReuse returned.
+	// A missing or expired session returns domain.ErrNotFound.
+	Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error)
+	// ListByUser returns the live sessions of a user, newest first.
+	ListByUser(ctx context.Context, userID string, now time.Time) ([]domain.Session, error)
+	// Delete removes one session; deleting a missing one is not an error.
+	Delete(ctx context.Context, id string) error
+	// DeleteByUser removes every session of a user, returning how many were removed.
+	DeleteByUser(ctx context.Context, userID string) (int, error)
+	// SetRoles replaces the roles kept in every session of a user (after a role change).
+	SetRoles(ctx context.Context, userID string, roles []domain.Role) error
+}
+
+// KeyStore keeps token-signing keys, shared by every instance. Private key material is sealed
+// by the caller before it is stored.
+type KeyStore interface {
+	// Keys returns every key, newest first.
+	Keys(ctx context.Context) ([]domain.SigningKey, error)
+	Add(ctx context.Context, k domain.SigningKey) error
+	// Retire marks a key retired at the given time.
+	Retire(ctx context.Context, id string, at time.Time) error
+	// Delete removes a key for good (after it can no longer verify anything).
+	Delete(ctx context.Context, id string) error
+}
+
+// TokenIssuer signs access tokens.
+type TokenIssuer interface {
+	// Issue signs c with the active key. c.IssuedAt and c.ExpiresAt are set by the caller.
+	Issue(ctx context.Context, c domain.AccessClaims) (string, error)
+}
+
+// TokenVerifier checks access tokens offline: signature, algorithm pinned to the key, typ,
+// issuer, audience and time claims. Any failure is domain.ErrUnauthenticated.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (domain.AccessClaims, error)
+}
+
+// PasswordHasher hashes and checks passwords. Implementations bound concurrent hashing.
+type PasswordHasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	// Verify reports whether password matches hash, and whether the hash should be rewritten
+	// with the current parameters or algorithm.
+	Verify(ctx context.Context, hash, password string) (ok, rehash bool, err error)
+}
+
+// Mail is one message to send.
+type Mail struct {
+	To      string
+	Subject string
+	Text    string
+}
+
+// Mailer sends mail.
+type Mailer interface {
+	Send(ctx context.Context, m Mail) error
+}
+
+// Clock tells the time.
+type Clock interface {
+	Now() time.Time
+}
+
+// IDSource makes new unique, time-ordered identifiers for users, sessions and tokens.
+type IDSource interface {
+	NewID() string
+}
+
+// Pinger is implemented by stores that can report readiness.
+type Pinger interface {
+	// Name is a short label for /readyz ("database", "sessions").
+	Name() string
+	Ping(ctx context.Context) error
+}
