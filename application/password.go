@@ -1,0 +1,91 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// ChangePasswordInput changes the caller's password. SessionID is the caller's session, which
+// survives; every other session of the user is revoked.
+type ChangePasswordInput struct {
+	UserID          string
+	SessionID       string
+	CurrentPassword string
+	NewPassword     string
+}
+
+// ChangePassword changes a password with knowledge of the current one.
+type ChangePassword struct {
+	users    ports.UserStore
+	sessions ports.SessionStore
+	hasher   ports.PasswordHasher
+	clock    ports.Clock
+	log      *slog.Logger
+}
+
+// NewChangePassword wires the change-password use case.
+func NewChangePassword(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, clock ports.Clock, log *slog.Logger) *ChangePassword {
+	return &ChangePassword{users: users, sessions: sessions, hasher: hasher, clock: clock, log: log}
+}
+
+// Handle checks the current password (wrong: domain.ErrInvalidCredentials, nothing changes),
+// applies the password policy to the new one, stores its hash and revokes the other sessions.
+func (c *ChangePassword) Handle(ctx context.Context, in ChangePasswordInput) error {
+	if code, msg, ok := domain.ValidatePassword(in.NewPassword); !ok {
+		v := &domain.ValidationError{}
+		v.Add("new_password", code, msg)
+		return v
+	}
+	u, err := loadSelf(ctx, c.users, in.UserID)
+	if err != nil {
+		return err
+	}
+	ok, _, err := c.hasher.Verify(ctx, u.PasswordHash, in.CurrentPassword)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("verify password: %w", err)
+	}
+	if !ok {
+		c.log.InfoContext(ctx, "password change refused", "user_id", u.ID, "outcome", "bad_password")
+		return domain.ErrInvalidCredentials
+	}
+	if u.PasswordHash, err = c.hasher.Hash(ctx, in.NewPassword); err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	u.UpdatedAt = c.clock.Now()
+	if err := c.users.Update(ctx, u); err != nil {
+		return fmt.Errorf("update user: %w", err)
+	}
+	revoked, err := revokeOthers(ctx, c.sessions, u.ID, in.SessionID, u.UpdatedAt)
+	if err != nil {
+		return err
+	}
+	c.log.InfoContext(ctx, "password changed", "user_id", u.ID, "sessions_revoked", revoked)
+	return nil
+}
+
+// revokeOthers ends every live session of userID except keep.
+func revokeOthers(ctx context.Context, sessions ports.SessionStore, userID, keep string, now time.Time) (int, error) {
+	list, err := sessions.ListByUser(ctx, userID, now)
+	if err != nil {
+		return 0, fmt.Errorf("list sessions: %w", err)
+	}
+	n := 0
+	for _, s := range list {
+		if s.ID == keep {
+			continue
+		}
+		if err := sessions.Delete(ctx, s.ID); err != nil {
+			return n, fmt.Errorf("delete session: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, domain.ErrNotFound) }

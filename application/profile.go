@@ -1,0 +1,81 @@
+package application
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// UpdateProfileInput changes the caller's own profile. A nil field is left as it is; an empty
+// Username removes it.
+type UpdateProfileInput struct {
+	Name     *string
+	Username *string
+}
+
+// Profile reads and edits the caller's own account.
+type Profile struct {
+	users ports.UserStore
+	clock ports.Clock
+}
+
+// NewProfile wires the profile use case.
+func NewProfile(users ports.UserStore, clock ports.Clock) *Profile {
+	return &Profile{users: users, clock: clock}
+}
+
+// Get returns the user. A user deleted since the token was issued is domain.ErrUnauthenticated.
+func (p *Profile) Get(ctx context.Context, userID string) (UserOutput, error) {
+	u, err := loadSelf(ctx, p.users, userID)
+	return UserOutput{User: u}, err
+}
+
+// Update applies in. A taken username is domain.ErrConflict.
+func (p *Profile) Update(ctx context.Context, userID string, in UpdateProfileInput) (UserOutput, error) {
+	v := &domain.ValidationError{}
+	if in.Name != nil && !domain.ValidateName(*in.Name) {
+		v.Add("name", "invalid_name", "must be at most 100 characters, without control characters")
+	}
+	var username string
+	if in.Username != nil && *in.Username != "" {
+		var ok bool
+		if username, ok = domain.NormalizeUsername(*in.Username); !ok {
+			v.Add("username", "invalid_username", "must be 3 to 32 characters of a-z, 0-9, _ . -")
+		}
+	}
+	if err := v.Err(); err != nil {
+		return UserOutput{}, err
+	}
+	u, err := loadSelf(ctx, p.users, userID)
+	if err != nil {
+		return UserOutput{}, err
+	}
+	if in.Name != nil {
+		u.Name = *in.Name
+	}
+	if in.Username != nil {
+		u.Username = username
+	}
+	u.UpdatedAt = p.clock.Now()
+	if err := p.users.Update(ctx, u); err != nil {
+		return UserOutput{}, fmt.Errorf("update user: %w", err)
+	}
+	return UserOutput{User: u}, nil
+}
+
+// loadSelf loads the caller's own user; one that no longer exists means the token is stale.
+func loadSelf(ctx context.Context, users ports.UserStore, userID string) (domain.User, error) {
+	u, err := users.ByID(ctx, userID)
+	if err == nil && u.Disabled {
+		return domain.User{}, domain.ErrUnauthenticated
+	}
+	if err != nil {
+		if isNotFound(err) {
+			return domain.User{}, domain.ErrUnauthenticated
+		}
+		return domain.User{}, fmt.Errorf("load user: %w", err)
+	}
+	return u, nil
+}

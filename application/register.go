@@ -1,0 +1,88 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// RegisterInput is a sign-up request. Roles and verification state are not inputs: registration
+// always grants RoleUser only, unverified.
+type RegisterInput struct {
+	Email    string
+	Password string
+	Name     string
+	Username string
+}
+
+// UserOutput carries a user out of a use case.
+type UserOutput struct {
+	User domain.User
+}
+
+// Register creates accounts.
+type Register struct {
+	users  ports.UserStore
+	hasher ports.PasswordHasher
+	clock  ports.Clock
+	ids    ports.IDSource
+	log    *slog.Logger
+}
+
+// NewRegister wires the register use case.
+func NewRegister(users ports.UserStore, hasher ports.PasswordHasher, clock ports.Clock, ids ports.IDSource, log *slog.Logger) *Register {
+	return &Register{users: users, hasher: hasher, clock: clock, ids: ids, log: log}
+}
+
+// Handle validates in, hashes the password and stores the user. A taken email or username is
+// domain.ErrConflict; invalid fields are a *domain.ValidationError listing each.
+func (r *Register) Handle(ctx context.Context, in RegisterInput) (UserOutput, error) {
+	v := &domain.ValidationError{}
+	email, err := domain.NormalizeEmail(in.Email)
+	if err != nil {
+		var ve *domain.ValidationError
+		if errors.As(err, &ve) {
+			v.Fields = append(v.Fields, ve.Fields...)
+		}
+	}
+	if code, msg, ok := domain.ValidatePassword(in.Password); !ok {
+		v.Add("password", code, msg)
+	}
+	username := ""
+	if in.Username != "" {
+		var ok bool
+		if username, ok = domain.NormalizeUsername(in.Username); !ok {
+			v.Add("username", "invalid_username", "must be 3 to 32 characters of a-z, 0-9, _ . -")
+		}
+	}
+	if !domain.ValidateName(in.Name) {
+		v.Add("name", "invalid_name", "must be at most 100 characters, without control characters")
+	}
+	if err := v.Err(); err != nil {
+		return UserOutput{}, err
+	}
+	hash, err := r.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return UserOutput{}, fmt.Errorf("hash password: %w", err)
+	}
+	now := r.clock.Now()
+	u := domain.User{
+		ID:           r.ids.NewID(),
+		Email:        email,
+		Username:     username,
+		Name:         in.Name,
+		Roles:        []domain.Role{domain.RoleUser},
+		PasswordHash: hash,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+	}
+	if err := r.users.Create(ctx, u); err != nil {
+		return UserOutput{}, fmt.Errorf("create user: %w", err)
+	}
+	r.log.InfoContext(ctx, "user registered", "user_id", u.ID)
+	return UserOutput{User: u}, nil
+}

@@ -1,0 +1,13 @@
+package application
+
+import "time"
+
+// Settings are the policy values the use cases need, filled from configuration by the
+// composition root.
+type Settings struct {
+	AccessTTL       time.Duration // lifetime of an access token
+	SessionIdle     time.Duration // a session not refreshed for this long ends
+	SessionAbsolute time.Duration // a session ends this long after login
+	RefreshGrace    time.Duration // window in which the predecessor returns the same successor
+	Strict          bool          // check the session on every authenticated request
+}
