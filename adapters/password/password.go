@@ -1,0 +1,361 @@
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"go.uber.org/fx"
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// Algorithm names accepted in Params.Algorithm.
+const (
+	Argon2id = "argon2id"
+	Bcrypt   = "bcrypt"
+)
+
+// Defaults and floors (OWASP Password Storage Cheat Sheet; SECURITY.md Parameters).
+const (
+	DefaultMemory     uint32 = 19456 // KiB
+	DefaultTime       uint32 = 2
+	DefaultThreads    uint8  = 1
+	DefaultBcryptCost        = 12
+
+	// MinBcryptCost is the lowest cost New accepts for new bcrypt hashes.
+	MinBcryptCost = 10
+	// MaxBcryptPassword is the longest password bcrypt can hash without truncating it.
+	MaxBcryptPassword = 72
+
+	saltLen = 16
+	keyLen  = 32
+)
+
+// Bounds on the parameters of a stored argon2id hash, so that a corrupted or hostile hash
+// cannot make Verify allocate gigabytes or spin for minutes.
+const (
+	maxStoredMemory  = 1 << 20 // KiB = 1 GiB
+	maxStoredTime    = 64
+	minStoredSaltLen = 8
+	maxStoredSaltLen = 64
+	minStoredKeyLen  = 16
+	maxStoredKeyLen  = 128
+)
+
+// ErrMalformedHash is wrapped by Verify for a stored hash it cannot parse or whose algorithm it
+// does not know.
+var ErrMalformedHash = errors.New("malformed or unknown password hash")
+
+// Params chooses the algorithm and cost of new hashes. Zero fields take the defaults
+// (argon2id, m=19456 KiB, t=2, p=1; bcrypt cost 12).
+type Params struct {
+	// Algorithm is Argon2id ("argon2id") or Bcrypt ("bcrypt").
+	Algorithm string
+	// Memory is the argon2id memory in KiB (at least 19456).
+	Memory uint32
+	// Time is the argon2id number of passes (at least 2).
+	Time uint32
+	// Threads is the argon2id parallelism (at least 1).
+	Threads uint8
+	// BcryptCost is the bcrypt cost used when Algorithm is bcrypt (10 to 31).
+	BcryptCost int
+}
+
+func (p Params) withDefaults() Params {
+	if p.Algorithm == "" {
+		p.Algorithm = Argon2id
+	}
+	if p.Memory == 0 {
+		p.Memory = DefaultMemory
+	}
+	if p.Time == 0 {
+		p.Time = DefaultTime
+	}
+	if p.Threads == 0 {
+		p.Threads = DefaultThreads
+	}
+	if p.BcryptCost == 0 {
+		p.BcryptCost = DefaultBcryptCost
+	}
+	return p
+}
+
+func (p Params) validate() error {
+	var errs []error
+	switch p.Algorithm {
+	case Argon2id, Bcrypt:
+	default:
+		errs = append(errs, fmt.Errorf("algorithm must be %s or %s, got %q", Argon2id, Bcrypt, p.Algorithm))
+	}
+	if p.Memory < DefaultMemory || p.Memory > maxStoredMemory {
+		errs = append(errs, fmt.Errorf("argon2id memory must be between %d and %d KiB, got %d", DefaultMemory, maxStoredMemory, p.Memory))
+	}
+	if p.Time < DefaultTime || p.Time > maxStoredTime {
+		errs = append(errs, fmt.Errorf("argon2id time must be between %d and %d, got %d", DefaultTime, maxStoredTime, p.Time))
+	}
+	if p.BcryptCost < MinBcryptCost || p.BcryptCost > bcrypt.MaxCost {
+		errs = append(errs, fmt.Errorf("bcrypt cost must be between %d and %d, got %d", MinBcryptCost, bcrypt.MaxCost, p.BcryptCost))
+	}
+	return errors.Join(errs...)
+}
+
+// Hasher hashes and verifies passwords. It is safe for concurrent use; at most as many hashes
+// as the machine has cores run at once, and further callers wait (or give up when their
+// context ends).
+type Hasher struct {
+	params Params
+	sem    chan struct{}
+	dummy  string
+
+	// hold, when set by tests, runs while a semaphore slot is held.
+	hold func()
+}
+
+var _ ports.PasswordHasher = (*Hasher)(nil)
+
+// New returns a Hasher for p, with a semaphore of runtime.NumCPU() slots. It computes the dummy
+// hash (one full hash) before returning.
+func New(p Params) (*Hasher, error) {
+	return newHasher(p, runtime.NumCPU())
+}
+
+func newHasher(p Params, slots int) (*Hasher, error) {
+	p = p.withDefaults()
+	if err := p.validate(); err != nil {
+		return nil, fmt.Errorf("password params: %w", err)
+	}
+	if slots < 1 {
+		slots = 1
+	}
+	h := &Hasher{params: p, sem: make(chan struct{}, slots)}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("dummy password: %w", err)
+	}
+	// The dummy password is random and thrown away, so no one can log in against the dummy hash.
+	dummy, err := h.hash(base64.RawStdEncoding.EncodeToString(secret))
+	if err != nil {
+		return nil, fmt.Errorf("dummy hash: %w", err)
+	}
+	h.dummy = dummy
+	return h, nil
+}
+
+// Params returns the parameters new hashes are made with, defaults filled in.
+func (h *Hasher) Params() Params { return h.params }
+
+// Dummy returns a hash of an unknown random password, made with the configured algorithm and
+// parameters. Verifying a password against it costs what verifying against a real user's hash
+// costs, and never succeeds.
+func (h *Hasher) Dummy() string { return h.dummy }
+
+func (h *Hasher) acquire(ctx context.Context) error {
+	// Prefer an immediate slot, but never take one once ctx is done.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *Hasher) release() { <-h.sem }
+
+// Hash returns a new hash of password with the configured algorithm: a PHC string
+// `$argon2id$v=19$m=…,t=…,p=…$salt$hash` or a bcrypt `$2a$` hash. With bcrypt, a password over
+// 72 bytes is an error (wrapping bcrypt.ErrPasswordTooLong), never truncated.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	if err := h.acquire(ctx); err != nil {
+		return "", fmt.Errorf("hash password: wait for a slot: %w", err)
+	}
+	defer h.release()
+	if h.hold != nil {
+		h.hold()
+	}
+	return h.hash(password)
+}
+
+func (h *Hasher) hash(password string) (string, error) {
+	if h.params.Algorithm == Bcrypt {
+		if len(password) > MaxBcryptPassword {
+			return "", fmt.Errorf("hash password: %w", bcrypt.ErrPasswordTooLong)
+		}
+		b, err := bcrypt.GenerateFromPassword([]byte(password), h.params.BcryptCost)
+		if err != nil {
+			return "", fmt.Errorf("hash password: %w", err)
+		}
+		return string(b), nil
+	}
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("hash password: salt: %w", err)
+	}
+	p := h.params
+	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keyLen)
+	return encodePHC(argonHash{memory: p.Memory, time: p.Time, threads: p.Threads, salt: salt, key: key}), nil
+}
+
+// Verify reports whether password matches hash, and whether hash should be replaced by a new
+// Hash of the same password: when its algorithm is not the configured one, or its cost is
+// below the configured cost. A wrong password is (false, false, nil). A bcrypt hash with a
+// password over 72 bytes is (false, false, nil): bcrypt would compare only a prefix, so such a
+// password never matches. A hash Verify cannot parse is (false, false, err) with err wrapping
+// ErrMalformedHash. Waiting for a slot ends with ctx.
+func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, rehash bool, err error) {
+	kind, parsed, err := parse(hash)
+	if err != nil {
+		return false, false, fmt.Errorf("verify password: %w", err)
+	}
+	if kind == Bcrypt && len(password) > MaxBcryptPassword {
+		return false, false, nil
+	}
+	if err := h.acquire(ctx); err != nil {
+		return false, false, fmt.Errorf("verify password: wait for a slot: %w", err)
+	}
+	defer h.release()
+	if h.hold != nil {
+		h.hold()
+	}
+	switch kind {
+	case Bcrypt:
+		err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
+		switch {
+		case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+			return false, false, nil
+		case err != nil:
+			return false, false, fmt.Errorf("verify password: %w: %w", ErrMalformedHash, err)
+		}
+		return true, h.bcryptNeedsRehash(hash), nil
+	default:
+		key := argon2.IDKey([]byte(password), parsed.salt, parsed.time, parsed.memory, parsed.threads, uint32(len(parsed.key)))
+		if subtle.ConstantTimeCompare(key, parsed.key) != 1 {
+			return false, false, nil
+		}
+		return true, h.argonNeedsRehash(parsed), nil
+	}
+}
+
+func (h *Hasher) bcryptNeedsRehash(hash string) bool {
+	if h.params.Algorithm != Bcrypt {
+		return true
+	}
+	cost, err := bcrypt.Cost([]byte(hash))
+	return err != nil || cost < h.params.BcryptCost
+}
+
+func (h *Hasher) argonNeedsRehash(a argonHash) bool {
+	p := h.params
+	return p.Algorithm != Argon2id ||
+		a.memory < p.Memory || a.time < p.Time || a.threads < p.Threads ||
+		len(a.salt) < saltLen || len(a.key) < keyLen
+}
+
+// argonHash is a parsed PHC argon2id string.
+type argonHash struct {
+	memory  uint32
+	time    uint32
+	threads uint8
+	salt    []byte
+	key     []byte
+}
+
+func encodePHC(a argonHash) string {
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, a.memory, a.time, a.threads, enc.EncodeToString(a.salt), enc.EncodeToString(a.key))
+}
+
+// parse recognises the hash's algorithm and, for argon2id, decodes it.
+func parse(hash string) (string, argonHash, error) {
+	switch {
+	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+		// bcrypt's own parser checks the rest; Cost parses the header without hashing.
+		if _, err := bcrypt.Cost([]byte(hash)); err != nil || len(hash) != 60 {
+			return "", argonHash{}, fmt.Errorf("%w: bcrypt", ErrMalformedHash)
+		}
+		return Bcrypt, argonHash{}, nil
+	case strings.HasPrefix(hash, "$argon2id$"):
+		a, err := parseArgon2id(hash)
+		if err != nil {
+			return "", argonHash{}, fmt.Errorf("%w: argon2id: %s", ErrMalformedHash, err)
+		}
+		return Argon2id, a, nil
+	}
+	return "", argonHash{}, ErrMalformedHash
+}
+
+// parseArgon2id decodes `$argon2id$v=19$m=M,t=T,p=P$salt$key` as the reference implementation
+// writes it: unpadded standard base64, parameters in that order.
+func parseArgon2id(hash string) (argonHash, error) {
+	var a argonHash
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+		return a, errors.New("want 5 fields")
+	}
+	if parts[2] != "v="+strconv.Itoa(argon2.Version) {
+		return a, errors.New("unsupported version")
+	}
+	params := strings.Split(parts[3], ",")
+	if len(params) != 3 {
+		return a, errors.New("want m, t and p")
+	}
+	m, err := param(params[0], "m=", maxStoredMemory)
+	if err != nil {
+		return a, err
+	}
+	t, err := param(params[1], "t=", maxStoredTime)
+	if err != nil {
+		return a, err
+	}
+	p, err := param(params[2], "p=", 255)
+	if err != nil {
+		return a, err
+	}
+	// argon2 requires at least 8 KiB of memory per lane.
+	if m < 8*p {
+		return a, errors.New("memory below 8 KiB per thread")
+	}
+	enc := base64.RawStdEncoding.Strict()
+	salt, err := enc.DecodeString(parts[4])
+	if err != nil || len(salt) < minStoredSaltLen || len(salt) > maxStoredSaltLen {
+		return a, errors.New("bad salt")
+	}
+	key, err := enc.DecodeString(parts[5])
+	if err != nil || len(key) < minStoredKeyLen || len(key) > maxStoredKeyLen {
+		return a, errors.New("bad key")
+	}
+	return argonHash{memory: uint32(m), time: uint32(t), threads: uint8(p), salt: salt, key: key}, nil
+}
+
+func param(s, prefix string, maxValue uint64) (uint64, error) {
+	v, ok := strings.CutPrefix(s, prefix)
+	if !ok {
+		return 0, fmt.Errorf("want %s", prefix)
+	}
+	// Digits only, no sign, no leading zero: one canonical spelling per value.
+	if v == "" || len(v) > 10 || (len(v) > 1 && v[0] == '0') || strings.TrimLeft(v, "0123456789") != "" {
+		return 0, fmt.Errorf("bad %s", prefix)
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || n < 1 || n > maxValue {
+		return 0, fmt.Errorf("bad %s", prefix)
+	}
+	return n, nil
+}
+
+// Module provides *Hasher and binds it to ports.PasswordHasher. The graph must provide Params.
+var Module = fx.Module("password",
+	fx.Provide(fx.Annotate(New, fx.As(fx.Self()), fx.As(new(ports.PasswordHasher)))),
+)

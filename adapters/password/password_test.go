@@ -1,0 +1,333 @@
+package password
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/fx"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+func newTestHasher(t testing.TB, p Params) *Hasher {
+	t.Helper()
+	h, err := New(p)
+	if err != nil {
+		t.Fatalf("New(%+v): %v", p, err)
+	}
+	return h
+}
+
+var phc = regexp.MustCompile(`^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`)
+
+func TestHash_PHCFormat(t *testing.T) {
+	h := newTestHasher(t, Params{})
+	got, err := h.Hash(context.Background(), "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !phc.MatchString(got) {
+		t.Fatalf("hash %q is not a PHC argon2id string with the default parameters", got)
+	}
+	if !phc.MatchString(h.Dummy()) {
+		t.Fatalf("dummy %q is not made with the configured parameters", h.Dummy())
+	}
+}
+
+func TestHash_SaltsDiffer(t *testing.T) {
+	h := newTestHasher(t, Params{})
+	ctx := context.Background()
+	a, err := h.Hash(ctx, "same password here")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.Hash(ctx, "same password here")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a == b || strings.Split(a, "$")[4] == strings.Split(b, "$")[4] {
+		t.Fatalf("two hashes of one password share a salt: %q, %q", a, b)
+	}
+	for _, hash := range []string{a, b} {
+		if ok, rehash, err := h.Verify(ctx, hash, "same password here"); !ok || rehash || err != nil {
+			t.Fatalf("Verify = %v, %v, %v; want true, false, nil", ok, rehash, err)
+		}
+	}
+}
+
+func TestVerify_WrongPassword(t *testing.T) {
+	h := newTestHasher(t, Params{})
+	ctx := context.Background()
+	hash, err := h.Hash(ctx, "Pässwörd 🔑 with spaces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pw := range []string{"", "Pässwörd 🔑 with space", "pässwörd 🔑 with spaces", "Pässwörd 🔑 with spaces "} {
+		if ok, rehash, err := h.Verify(ctx, hash, pw); ok || rehash || err != nil {
+			t.Errorf("Verify(%q) = %v, %v, %v; want false, false, nil", pw, ok, rehash, err)
+		}
+	}
+	if ok, _, err := h.Verify(ctx, h.Dummy(), "anything at all"); ok || err != nil {
+		t.Errorf("Verify(dummy) = %v, %v; want false, nil", ok, err)
+	}
+}
+
+func TestVerify_RehashOnRaisedParams(t *testing.T) {
+	ctx := context.Background()
+	old := newTestHasher(t, Params{})
+	hash, err := old.Hash(ctx, "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		params Params
+		rehash bool
+	}{
+		{"same", Params{}, false},
+		{"memory", Params{Memory: 2 * DefaultMemory}, true},
+		{"time", Params{Time: 3}, true},
+		{"threads", Params{Threads: 2}, true},
+		{"bcrypt configured", Params{Algorithm: Bcrypt, BcryptCost: MinBcryptCost}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newTestHasher(t, tt.params)
+			ok, rehash, err := h.Verify(ctx, hash, "a long enough password")
+			if !ok || err != nil || rehash != tt.rehash {
+				t.Fatalf("Verify = %v, %v, %v; want true, %v, nil", ok, rehash, err, tt.rehash)
+			}
+		})
+	}
+	// The hash written after the upgrade carries the new parameters and needs no further rehash.
+	raised := newTestHasher(t, Params{Memory: 2 * DefaultMemory, Time: 3})
+	fresh, err := raised.Hash(ctx, "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(fresh, "$argon2id$v=19$m=38912,t=3,p=1$") {
+		t.Fatalf("upgraded hash %q", fresh)
+	}
+	if ok, rehash, err := raised.Verify(ctx, fresh, "a long enough password"); !ok || rehash || err != nil {
+		t.Fatalf("Verify(upgraded) = %v, %v, %v", ok, rehash, err)
+	}
+}
+
+func TestVerify_BcryptImport(t *testing.T) {
+	ctx := context.Background()
+	h := newTestHasher(t, Params{})
+	b, err := bcrypt.GenerateFromPassword([]byte("imported password"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"$2a$", "$2b$", "$2y$"} {
+		hash := prefix + string(b[4:])
+		t.Run(prefix, func(t *testing.T) {
+			ok, rehash, err := h.Verify(ctx, hash, "imported password")
+			if !ok || !rehash || err != nil {
+				t.Fatalf("Verify = %v, %v, %v; want true, true, nil", ok, rehash, err)
+			}
+			if ok, _, err := h.Verify(ctx, hash, "imported passwore"); ok || err != nil {
+				t.Fatalf("Verify(wrong) = %v, %v; want false, nil", ok, err)
+			}
+		})
+	}
+	// With bcrypt configured, a hash of a lower cost is upgraded and one of the same cost is kept.
+	bh := newTestHasher(t, Params{Algorithm: Bcrypt, BcryptCost: MinBcryptCost})
+	if ok, rehash, _ := bh.Verify(ctx, string(b), "imported password"); !ok || !rehash {
+		t.Fatalf("bcrypt cost %d under cost %d: ok=%v rehash=%v", bcrypt.MinCost, MinBcryptCost, ok, rehash)
+	}
+	same, err := bh.Hash(ctx, "imported password")
+	if err != nil || !strings.HasPrefix(same, "$2a$10$") {
+		t.Fatalf("bcrypt Hash = %q, %v", same, err)
+	}
+	if ok, rehash, _ := bh.Verify(ctx, same, "imported password"); !ok || rehash {
+		t.Fatalf("same cost: ok=%v rehash=%v", ok, rehash)
+	}
+}
+
+func TestVerify_BcryptRefusesLongPassword(t *testing.T) {
+	ctx := context.Background()
+	long := strings.Repeat("a", MaxBcryptPassword)
+	b, err := bcrypt.GenerateFromPassword([]byte(long), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHasher(t, Params{})
+	if ok, _, err := h.Verify(ctx, string(b), long); !ok || err != nil {
+		t.Fatalf("72-byte password: ok=%v err=%v", ok, err)
+	}
+	// bcrypt itself would compare only the first 72 bytes and accept this.
+	if ok, _, err := h.Verify(ctx, string(b), long+"b"); ok || err != nil {
+		t.Fatalf("73-byte password with a matching prefix: ok=%v err=%v; want false, nil", ok, err)
+	}
+	bh := newTestHasher(t, Params{Algorithm: Bcrypt, BcryptCost: MinBcryptCost})
+	if _, err := bh.Hash(ctx, long+"b"); !errors.Is(err, bcrypt.ErrPasswordTooLong) {
+		t.Fatalf("Hash(73 bytes) with bcrypt: err=%v; want ErrPasswordTooLong", err)
+	}
+}
+
+func TestVerify_MalformedHashes(t *testing.T) {
+	h := newTestHasher(t, Params{})
+	good, err := h.Hash(context.Background(), "password123456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(good, "$")
+	b, _ := bcrypt.GenerateFromPassword([]byte("x"), bcrypt.MinCost)
+	tests := map[string]string{
+		"empty":             "",
+		"plain text":        "password123456",
+		"unknown algorithm": "$argon2i$v=19$m=19456,t=2,p=1$" + parts[4] + "$" + parts[5],
+		"scrypt":            "$scrypt$ln=16,r=8,p=1$aaaa$bbbb",
+		"wrong version":     "$argon2id$v=16$m=19456,t=2,p=1$" + parts[4] + "$" + parts[5],
+		"missing version":   "$argon2id$m=19456,t=2,p=1$" + parts[4] + "$" + parts[5],
+		"too few fields":    "$argon2id$v=19$m=19456,t=2,p=1$" + parts[4],
+		"too many fields":   good + "$x",
+		"params reordered":  "$argon2id$v=19$t=2,m=19456,p=1$" + parts[4] + "$" + parts[5],
+		"zero time":         "$argon2id$v=19$m=19456,t=0,p=1$" + parts[4] + "$" + parts[5],
+		"zero threads":      "$argon2id$v=19$m=19456,t=2,p=0$" + parts[4] + "$" + parts[5],
+		"negative memory":   "$argon2id$v=19$m=-1,t=2,p=1$" + parts[4] + "$" + parts[5],
+		"huge memory":       "$argon2id$v=19$m=4294967295,t=2,p=1$" + parts[4] + "$" + parts[5],
+		"huge time":         "$argon2id$v=19$m=19456,t=100000,p=1$" + parts[4] + "$" + parts[5],
+		"leading zero":      "$argon2id$v=19$m=019456,t=2,p=1$" + parts[4] + "$" + parts[5],
+		"padded salt":       "$argon2id$v=19$m=19456,t=2,p=1$" + parts[4] + "==$" + parts[5],
+		"bad base64 salt":   "$argon2id$v=19$m=19456,t=2,p=1$!!!!$" + parts[5],
+		"empty key":         "$argon2id$v=19$m=19456,t=2,p=1$" + parts[4] + "$",
+		"short salt":        "$argon2id$v=19$m=19456,t=2,p=1$AAAA$" + parts[5],
+		"bcrypt truncated":  string(b[:40]),
+		"bcrypt bad cost":   "$2b$99$" + string(b[7:]),
+		"bcrypt 2x":         "$2x$" + string(b[4:]),
+	}
+	for name, hash := range tests {
+		t.Run(name, func(t *testing.T) {
+			ok, rehash, err := h.Verify(context.Background(), hash, "password123456")
+			if ok || rehash || !errors.Is(err, ErrMalformedHash) {
+				t.Fatalf("Verify(%q) = %v, %v, %v; want false, false, ErrMalformedHash", hash, ok, rehash, err)
+			}
+		})
+	}
+}
+
+func TestNew_RejectsWeakParams(t *testing.T) {
+	for name, p := range map[string]Params{
+		"algorithm":   {Algorithm: "md5"},
+		"memory":      {Memory: 1024},
+		"time":        {Time: 1},
+		"bcrypt cost": {BcryptCost: 4},
+	} {
+		if _, err := New(p); err == nil {
+			t.Errorf("%s: New(%+v) accepted", name, p)
+		}
+	}
+}
+
+// TestSemaphore_Bounded starts slots+1 hashes and verifies, by counting, that exactly slots of
+// them run while the last waits, and that it runs once a slot is free.
+func TestSemaphore_Bounded(t *testing.T) {
+	const slots = 2
+	h, err := newHasher(Params{}, slots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running, peak atomic.Int32
+	entered := make(chan struct{}, slots+1)
+	release := make(chan struct{})
+	h.hold = func() {
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		entered <- struct{}{}
+		<-release
+		running.Add(-1)
+	}
+	hash := h.Dummy()
+	var wg sync.WaitGroup
+	for i := range slots + 1 {
+		wg.Go(func() {
+			if i%2 == 0 {
+				_, _ = h.Hash(context.Background(), "password-to-hash")
+			} else {
+				_, _, _ = h.Verify(context.Background(), hash, "password-to-hash")
+			}
+		})
+	}
+	for range slots {
+		<-entered
+	}
+	// slots callers are inside; the last one must be blocked on the semaphore, which is full.
+	if got := len(h.sem); got != slots {
+		t.Fatalf("semaphore holds %d, want %d", got, slots)
+	}
+	select {
+	case <-entered:
+		t.Fatalf("caller %d entered with %d slots", slots+1, slots)
+	default:
+	}
+	// A waiter whose context ends gives up without taking a slot.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := h.Hash(ctx, "password-to-hash"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Hash with a cancelled context while full: %v", err)
+	}
+	if _, _, err := h.Verify(ctx, hash, "password-to-hash"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Verify with a cancelled context while full: %v", err)
+	}
+	close(release)
+	<-entered // the last caller gets a slot once one is free
+	wg.Wait()
+	if p := peak.Load(); p != slots {
+		t.Fatalf("peak concurrency %d, want %d", p, slots)
+	}
+	if len(h.sem) != 0 {
+		t.Fatalf("semaphore not released: %d held", len(h.sem))
+	}
+}
+
+func TestModule_ProvidesHasher(t *testing.T) {
+	var ph ports.PasswordHasher
+	var h *Hasher
+	app := fx.New(fx.NopLogger, fx.Supply(Params{}), Module, fx.Populate(&ph, &h))
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ph == nil || h == nil || ph.(*Hasher) != h {
+		t.Fatalf("Module provided %v and %v", ph, h)
+	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	h := newTestHasher(b, Params{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	h := newTestHasher(b, Params{})
+	ctx := context.Background()
+	hash, err := h.Hash(ctx, "correct horse battery staple")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, _, err := h.Verify(ctx, hash, "correct horse battery staple"); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
