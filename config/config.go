@@ -71,10 +71,17 @@ func Settings() []Setting {
 	if err != nil {
 		panic(err) // the struct is static; a bad tag is a programming error caught by tests
 	}
+	// Match help to params by variable name, not position, so a field without an env tag
+	// cannot shift every help text onto the wrong variable.
+	help := map[string]string{}
 	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		help[strings.Split(f.Tag.Get("env"), ",")[0]] = f.Tag.Get("help")
+	}
 	out := make([]Setting, 0, len(params))
-	for i, p := range params {
-		out = append(out, Setting{Name: p.Key, Default: p.DefaultValue, Help: t.Field(i).Tag.Get("help")})
+	for _, p := range params {
+		out = append(out, Setting{Name: p.Key, Default: p.DefaultValue, Help: help[p.OwnKey]})
 	}
 	return out
 }
@@ -97,25 +104,62 @@ func Load() (Config, error) {
 
 // LoadFrom is Load over an explicit environment (KEY=VALUE strings), for tests.
 func LoadFrom(environ []string) (Config, error) {
+	vars := env.ToMap(environ)
 	var c Config
-	if err := env.ParseWithOptions(&c, env.Options{Prefix: Prefix, Environment: env.ToMap(environ)}); err != nil {
-		return c, flattenEnvError(err)
+	err := env.ParseWithOptions(&c, env.Options{Prefix: Prefix, Environment: vars})
+	var problems []error
+	if err != nil {
+		var unparsed []string
+		problems, unparsed = parseProblems(err, vars)
+		if len(unparsed) == 0 {
+			return c, errors.Join(problems...)
+		}
+		// Parse again with the defaults standing in for the values that did not parse, so that
+		// Validate can report every other problem at the same time.
+		for _, name := range unparsed {
+			delete(vars, name)
+		}
+		c = Config{}
+		if err := env.ParseWithOptions(&c, env.Options{Prefix: Prefix, Environment: vars}); err != nil {
+			more, _ := parseProblems(err, vars)
+			return c, errors.Join(append(problems, more...)...)
+		}
 	}
 	c.fillDefaults()
-	return c, c.Validate()
+	return c, errors.Join(append(problems, c.Validate())...)
 }
 
-func flattenEnvError(err error) error {
+// parseProblems turns the env library's errors into errors that name the variable (the library
+// names the Go field), and returns the variables whose values did not parse.
+func parseProblems(err error, vars map[string]string) (problems []error, unparsed []string) {
+	errs := []error{err}
 	var agg env.AggregateError
 	if errors.As(err, &agg) {
-		errs := make([]error, len(agg.Errors))
-		copy(errs, agg.Errors)
-		return errors.Join(errs...)
+		errs = agg.Errors
 	}
-	return err
+	t := reflect.TypeFor[Config]()
+	for _, e := range errs {
+		var pe env.ParseError
+		if !errors.As(e, &pe) {
+			problems = append(problems, e)
+			continue
+		}
+		f, ok := t.FieldByName(pe.Name)
+		if !ok {
+			problems = append(problems, e)
+			continue
+		}
+		name := Prefix + strings.Split(f.Tag.Get("env"), ",")[0]
+		problems = append(problems, fmt.Errorf("%s: cannot parse %q as %s: %w", name, vars[name], pe.Type, pe.Err))
+		unparsed = append(unparsed, name)
+	}
+	return problems, unparsed
 }
 
 func (c *Config) fillDefaults() {
+	// "a, b" is as natural to write as "a,b".
+	c.AllowedOrigins = trimList(c.AllowedOrigins)
+	c.TrustedProxies = trimList(c.TrustedProxies)
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + filepath.ToSlash(filepath.Join(c.DataDir, "portcullis.db"))
 	}
@@ -127,6 +171,20 @@ func (c *Config) fillDefaults() {
 			c.AllowedOrigins = []string{u.Scheme + "://" + u.Host}
 		}
 	}
+}
+
+// trimList trims spaces around each item and drops empty ones.
+func trimList(items []string) []string {
+	out := items[:0]
+	for _, it := range items {
+		if it = strings.TrimSpace(it); it != "" {
+			out = append(out, it)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // Validate checks every setting and returns all problems joined, each naming its variable.

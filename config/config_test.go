@@ -1,0 +1,330 @@
+package config_test
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/config"
+)
+
+func TestDefaultsLoadFromEmptyEnvironment(t *testing.T) {
+	c, err := config.LoadFrom(nil)
+	if err != nil {
+		t.Fatalf("LoadFrom(nil): %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"Addr", c.Addr, ":8080"},
+		{"DataDir", c.DataDir, "./data"},
+		{"DatabaseURL", c.DatabaseURL, "sqlite://data/portcullis.db"},
+		{"SessionStore", c.SessionStore, "sql"},
+		{"AutoMigrate", c.AutoMigrate, true},
+		{"PublicURL", c.PublicURL, "http://localhost:8080"},
+		{"Issuer", c.Issuer, "http://localhost:8080"},
+		{"Audience", c.Audience, "portcullis"},
+		{"JWTAlg", c.JWTAlg, "EdDSA"},
+		{"AccessTTL", c.AccessTTL, 15 * time.Minute},
+		{"Leeway", c.Leeway, 30 * time.Second},
+		{"SessionIdle", c.SessionIdle, 168 * time.Hour},
+		{"SessionAbsolute", c.SessionAbsolute, 720 * time.Hour},
+		{"RefreshGrace", c.RefreshGrace, 10 * time.Second},
+		{"StrictSessions", c.StrictSessions, true},
+		{"AllowedOrigins", c.AllowedOrigins, []string{"http://localhost:8080"}},
+		{"SecureCookies", c.SecureCookies, false},
+		{"TrustedProxies", c.TrustedProxies, []string(nil)},
+		{"PasswordHash", c.PasswordHash, "argon2id"},
+		{"Argon2Memory", c.Argon2Memory, uint32(19456)},
+		{"Argon2Time", c.Argon2Time, uint32(2)},
+		{"Argon2Threads", c.Argon2Threads, uint8(1)},
+		{"BcryptCost", c.BcryptCost, 12},
+		{"BodyLimit", c.BodyLimit, 16384},
+		{"RequestTimeout", c.RequestTimeout, 10 * time.Second},
+		{"ShutdownTimeout", c.ShutdownTimeout, 20 * time.Second},
+		{"LogLevel", c.LogLevel, "info"},
+		{"LogFormat", c.LogFormat, "auto"},
+	}
+	for _, ch := range checks {
+		if !reflect.DeepEqual(ch.got, ch.want) {
+			t.Errorf("%s = %#v, want %#v", ch.name, ch.got, ch.want)
+		}
+	}
+	if kind, err := config.DatabaseKind(c.DatabaseURL); err != nil || kind != "sqlite" {
+		t.Errorf("DatabaseKind(default) = %q, %v; want sqlite", kind, err)
+	}
+}
+
+func TestLoadReadsProcessEnvironment(t *testing.T) {
+	t.Setenv("PORTCULLIS_ADDR", ":9999")
+	t.Setenv("ADDR", ":1") // unprefixed variables are not ours
+	c, err := config.Load()
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Addr != ":9999" {
+		t.Fatalf("Addr = %q, want :9999", c.Addr)
+	}
+}
+
+func TestDerivedDefaults(t *testing.T) {
+	tests := []struct {
+		name        string
+		env         []string
+		wantDB      string
+		wantIssuer  string
+		wantOrigins []string
+	}{
+		{
+			name:        "database under data dir, issuer and origin from public URL",
+			env:         []string{"PORTCULLIS_DATA_DIR=/var/lib/portcullis", "PORTCULLIS_PUBLIC_URL=https://auth.example.com:8443/base/path"},
+			wantDB:      "sqlite:///var/lib/portcullis/portcullis.db",
+			wantIssuer:  "https://auth.example.com:8443/base/path",
+			wantOrigins: []string{"https://auth.example.com:8443"},
+		},
+		{
+			name: "explicit values are kept",
+			env: []string{
+				"PORTCULLIS_DATA_DIR=/var/lib/portcullis",
+				"PORTCULLIS_DATABASE_URL=mysql://u:p@db:3306/portcullis",
+				"PORTCULLIS_ISSUER=https://issuer.example.com",
+				"PORTCULLIS_ALLOWED_ORIGINS=https://a.example.com, https://b.example.com",
+			},
+			wantDB:      "mysql://u:p@db:3306/portcullis",
+			wantIssuer:  "https://issuer.example.com",
+			wantOrigins: []string{"https://a.example.com", "https://b.example.com"},
+		},
+		{
+			name:        "blank origins list falls back to the public URL's origin",
+			env:         []string{"PORTCULLIS_ALLOWED_ORIGINS= , "},
+			wantDB:      "sqlite://data/portcullis.db",
+			wantIssuer:  "http://localhost:8080",
+			wantOrigins: []string{"http://localhost:8080"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.LoadFrom(tt.env)
+			if err != nil {
+				t.Fatalf("LoadFrom: %v", err)
+			}
+			if c.DatabaseURL != tt.wantDB {
+				t.Errorf("DatabaseURL = %q, want %q", c.DatabaseURL, tt.wantDB)
+			}
+			if c.Issuer != tt.wantIssuer {
+				t.Errorf("Issuer = %q, want %q", c.Issuer, tt.wantIssuer)
+			}
+			if !slices.Equal(c.AllowedOrigins, tt.wantOrigins) {
+				t.Errorf("AllowedOrigins = %q, want %q", c.AllowedOrigins, tt.wantOrigins)
+			}
+		})
+	}
+}
+
+func secret(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) }
+
+func TestValidValues(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(keyFile, []byte("-----BEGIN PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  []string
+	}{
+		{"HS256 with a 32-byte secret", []string{"PORTCULLIS_JWT_ALG=HS256", "PORTCULLIS_JWT_SECRET=" + secret(32)}},
+		{"readable key file", []string{"PORTCULLIS_JWT_ALG=ES256", "PORTCULLIS_JWT_KEY_FILE=" + keyFile}},
+		{"redis session store", []string{"PORTCULLIS_SESSION_STORE=redis://127.0.0.1:6379/0"}},
+		{"rediss session store", []string{"PORTCULLIS_SESSION_STORE=rediss://user:pw@redis.example.com:6380/1"}},
+		{"memory session store", []string{"PORTCULLIS_SESSION_STORE=memory"}},
+		{"postgres database", []string{"PORTCULLIS_DATABASE_URL=postgres://u:p@db:5432/portcullis?sslmode=disable"}},
+		{"bare sqlite path", []string{"PORTCULLIS_DATABASE_URL=/tmp/p.db"}},
+		{"proxies, IPs and CIDRs with spaces", []string{"PORTCULLIS_TRUSTED_PROXIES=10.0.0.0/8, 192.168.1.1 ,::1,fd00::/8"}},
+		{"idle equal to absolute", []string{"PORTCULLIS_SESSION_IDLE=24h", "PORTCULLIS_SESSION_ABSOLUTE=24h"}},
+		{"key encryption key", []string{"PORTCULLIS_KEY_ENCRYPTION_KEY=" + secret(32)}},
+		{"bcrypt", []string{"PORTCULLIS_PASSWORD_HASH=bcrypt", "PORTCULLIS_BCRYPT_COST=10"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := config.LoadFrom(tt.env); err != nil {
+				t.Fatalf("LoadFrom(%q): %v", tt.env, err)
+			}
+		})
+	}
+}
+
+// problems splits a joined error into its lines, one per problem.
+func problems(err error) []string {
+	if err == nil {
+		return nil
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+func TestEachInvalidValueNamesItsVariable(t *testing.T) {
+	unreadableDir := t.TempDir()
+	tests := []struct {
+		name    string
+		env     []string
+		wantVar string // every reported problem must start with this variable
+	}{
+		{"bad duration", []string{"PORTCULLIS_ACCESS_TTL=abc"}, "ACCESS_TTL"},
+		{"zero duration", []string{"PORTCULLIS_ACCESS_TTL=0s"}, "ACCESS_TTL"},
+		{"negative timeout", []string{"PORTCULLIS_REQUEST_TIMEOUT=-1s"}, "REQUEST_TIMEOUT"},
+		{"bad bool", []string{"PORTCULLIS_AUTO_MIGRATE=maybe"}, "AUTO_MIGRATE"},
+		{"uint8 out of range", []string{"PORTCULLIS_ARGON2_THREADS=300"}, "ARGON2_THREADS"},
+		{"alg none", []string{"PORTCULLIS_JWT_ALG=none"}, "JWT_ALG"},
+		{"missing key file", []string{"PORTCULLIS_JWT_KEY_FILE=/nonexistent/portcullis/key.pem"}, "JWT_KEY_FILE"},
+		{"key file is a directory", []string{"PORTCULLIS_JWT_KEY_FILE=" + unreadableDir}, "JWT_KEY_FILE"},
+		{"key file with HS256", []string{"PORTCULLIS_JWT_ALG=HS256", "PORTCULLIS_JWT_SECRET=" + secret(32), "PORTCULLIS_JWT_KEY_FILE=/etc/hostname"}, "JWT_KEY_FILE"},
+		{"HS256 without secret", []string{"PORTCULLIS_JWT_ALG=HS256"}, "JWT_SECRET"},
+		{"HS256 with short secret", []string{"PORTCULLIS_JWT_ALG=HS256", "PORTCULLIS_JWT_SECRET=" + secret(31)}, "JWT_SECRET"},
+		{"HS256 with non-base64 secret", []string{"PORTCULLIS_JWT_ALG=HS256", "PORTCULLIS_JWT_SECRET=not base64 at all but long enough!!"}, "JWT_SECRET"},
+		{"secret without HS256", []string{"PORTCULLIS_JWT_SECRET=" + secret(32)}, "JWT_SECRET"},
+		{"short key encryption key", []string{"PORTCULLIS_KEY_ENCRYPTION_KEY=" + secret(16)}, "KEY_ENCRYPTION_KEY"},
+		{"origin with path", []string{"PORTCULLIS_ALLOWED_ORIGINS=https://app.example.com/app"}, "ALLOWED_ORIGINS"},
+		{"origin wildcard", []string{"PORTCULLIS_ALLOWED_ORIGINS=*"}, "ALLOWED_ORIGINS"},
+		{"origin without scheme", []string{"PORTCULLIS_ALLOWED_ORIGINS=app.example.com"}, "ALLOWED_ORIGINS"},
+		{"origin not http", []string{"PORTCULLIS_ALLOWED_ORIGINS=ftp://app.example.com"}, "ALLOWED_ORIGINS"},
+		{"bad proxy CIDR", []string{"PORTCULLIS_TRUSTED_PROXIES=10.0.0.0/33"}, "TRUSTED_PROXIES"},
+		{"bad proxy address", []string{"PORTCULLIS_TRUSTED_PROXIES=proxy.internal"}, "TRUSTED_PROXIES"},
+		{"unknown database scheme", []string{"PORTCULLIS_DATABASE_URL=mongodb://db:27017/portcullis"}, "DATABASE_URL"},
+		{"session store junk", []string{"PORTCULLIS_SESSION_STORE=junk"}, "SESSION_STORE"},
+		{"session store bare redis host", []string{"PORTCULLIS_SESSION_STORE=127.0.0.1:6379"}, "SESSION_STORE"},
+		{"idle above absolute", []string{"PORTCULLIS_SESSION_IDLE=721h"}, "SESSION_IDLE"},
+		{"absolute below idle", []string{"PORTCULLIS_SESSION_ABSOLUTE=1h"}, "SESSION_IDLE"},
+		{"public URL not absolute", []string{"PORTCULLIS_PUBLIC_URL=/auth", "PORTCULLIS_ALLOWED_ORIGINS=https://a.example.com"}, "PUBLIC_URL"},
+		{"leeway too large", []string{"PORTCULLIS_LEEWAY=10m"}, "LEEWAY"},
+		{"refresh grace too large", []string{"PORTCULLIS_REFRESH_GRACE=2m"}, "REFRESH_GRACE"},
+		{"unknown password hash", []string{"PORTCULLIS_PASSWORD_HASH=md5"}, "PASSWORD_HASH"},
+		{"argon2 memory too small", []string{"PORTCULLIS_ARGON2_MEMORY_KIB=1024"}, "ARGON2_MEMORY_KIB"},
+		{"argon2 time too small", []string{"PORTCULLIS_ARGON2_TIME=1"}, "ARGON2_TIME"},
+		{"argon2 threads zero", []string{"PORTCULLIS_ARGON2_THREADS=0"}, "ARGON2_THREADS"},
+		{"bcrypt cost too small", []string{"PORTCULLIS_BCRYPT_COST=4"}, "BCRYPT_COST"},
+		{"body limit too small", []string{"PORTCULLIS_BODY_LIMIT=12"}, "BODY_LIMIT"},
+		{"unknown log level", []string{"PORTCULLIS_LOG_LEVEL=verbose"}, "LOG_LEVEL"},
+		{"unknown log format", []string{"PORTCULLIS_LOG_FORMAT=xml"}, "LOG_FORMAT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.LoadFrom(tt.env)
+			if err == nil {
+				t.Fatalf("LoadFrom(%q) = nil error, want one naming %s", tt.env, tt.wantVar)
+			}
+			for _, p := range problems(err) {
+				if !strings.HasPrefix(p, config.Prefix+tt.wantVar+": ") {
+					t.Errorf("problem %q does not name %s%s", p, config.Prefix, tt.wantVar)
+				}
+			}
+		})
+	}
+}
+
+func TestDatabaseURLErrorHidesPassword(t *testing.T) {
+	_, err := config.LoadFrom([]string{"PORTCULLIS_DATABASE_URL=mongodb://admin:hunter2@db/portcullis"})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v, want an error without the password", err)
+	}
+}
+
+func TestAllProblemsReportedTogether(t *testing.T) {
+	_, err := config.LoadFrom([]string{
+		"PORTCULLIS_ACCESS_TTL=abc",      // does not parse
+		"PORTCULLIS_ARGON2_THREADS=300",  // does not parse
+		"PORTCULLIS_JWT_ALG=none",        // parses, fails validation
+		"PORTCULLIS_SESSION_STORE=junk",  // parses, fails validation
+		"PORTCULLIS_TRUSTED_PROXIES=bad", // parses, fails validation
+		"PORTCULLIS_SESSION_IDLE=800h",   // parses, fails validation
+	})
+	got := problems(err)
+	want := []string{"ACCESS_TTL", "ARGON2_THREADS", "JWT_ALG", "SESSION_STORE", "TRUSTED_PROXIES", "SESSION_IDLE"}
+	if len(got) != len(want) {
+		t.Errorf("got %d problems, want %d (one per bad variable):\n%s", len(got), len(want), err)
+	}
+	for _, name := range want {
+		n := 0
+		for _, p := range got {
+			if strings.HasPrefix(p, config.Prefix+name+": ") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s%s reported %d times, want once:\n%s", config.Prefix, name, n, err)
+		}
+	}
+	if !strings.Contains(err.Error(), `"abc"`) {
+		t.Errorf("parse problem does not quote the bad value:\n%s", err)
+	}
+}
+
+func TestSettingsDescribeEveryField(t *testing.T) {
+	typ := reflect.TypeFor[config.Config]()
+	settings := config.Settings()
+	if len(settings) != typ.NumField() {
+		t.Fatalf("Settings() has %d entries, Config has %d fields", len(settings), typ.NumField())
+	}
+	seen := map[string]string{}
+	for i, s := range settings {
+		f := typ.Field(i)
+		envTag, ok := f.Tag.Lookup("env")
+		if !ok || envTag == "" {
+			t.Errorf("field %s has no env tag", f.Name)
+			continue
+		}
+		help := f.Tag.Get("help")
+		if strings.TrimSpace(help) == "" {
+			t.Errorf("field %s has no help tag", f.Name)
+		}
+		wantName := config.Prefix + strings.Split(envTag, ",")[0]
+		// Settings is in declaration order, and each entry carries its own field's help.
+		if s.Name != wantName {
+			t.Errorf("Settings()[%d].Name = %q, want %q (field %s)", i, s.Name, wantName, f.Name)
+		}
+		if s.Help != help {
+			t.Errorf("Settings()[%d] (%s) help = %q, want %q", i, s.Name, s.Help, help)
+		}
+		if s.Default != f.Tag.Get("envDefault") {
+			t.Errorf("Settings()[%d] (%s) default = %q, want %q", i, s.Name, s.Default, f.Tag.Get("envDefault"))
+		}
+		if prev, dup := seen[s.Name]; dup {
+			t.Errorf("%s is used by both %s and %s", s.Name, prev, f.Name)
+		}
+		seen[s.Name] = f.Name
+		if !config.Known(s.Name) {
+			t.Errorf("Known(%q) = false", s.Name)
+		}
+	}
+	for _, name := range []string{"PORTCULLIS_NOPE", "ADDR", ""} {
+		if config.Known(name) {
+			t.Errorf("Known(%q) = true, want false", name)
+		}
+	}
+}
+
+func TestDatabaseKind(t *testing.T) {
+	tests := []struct {
+		raw, want string
+		wantErr   bool
+	}{
+		{raw: "sqlite://./data/p.db", want: "sqlite"},
+		{raw: "file:p.db?cache=shared", want: "sqlite"},
+		{raw: "./data/p.db", want: "sqlite"},
+		{raw: "mysql://u:p@h:3306/db", want: "mysql"},
+		{raw: "postgres://u@h/db", want: "postgres"},
+		{raw: "postgresql://u@h/db", want: "postgres"},
+		{raw: "", wantErr: true},
+		{raw: "oracle://h/db", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := config.DatabaseKind(tt.raw)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("DatabaseKind(%q) = %q, %v; want %q, error %v", tt.raw, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
