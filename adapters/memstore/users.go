@@ -1,0 +1,156 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/portcullis-auth/portcullis/domain"
+)
+
+// Users is an in-process ports.UserStore, safe for concurrent use. Email (as given, which the
+// caller has normalised) and username (when set) are unique: Create and Update report a clash
+// as domain.ErrConflict. Lookups, Update and Delete of a missing user are domain.ErrNotFound.
+type Users struct {
+	mu         sync.RWMutex
+	byID       map[string]domain.User
+	byEmail    map[string]string // email -> id
+	byUsername map[string]string // username -> id
+}
+
+// NewUsers returns an empty user store.
+func NewUsers() *Users {
+	return &Users{
+		byID:       make(map[string]domain.User),
+		byEmail:    make(map[string]string),
+		byUsername: make(map[string]string),
+	}
+}
+
+// Create stores u; a taken id, email or username is domain.ErrConflict.
+func (m *Users) Create(ctx context.Context, u domain.User) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.byID[u.ID]; ok {
+		return fmt.Errorf("create user %s: id: %w", u.ID, domain.ErrConflict)
+	}
+	if err := m.checkUnique(u); err != nil {
+		return fmt.Errorf("create user %s: %w", u.ID, err)
+	}
+	m.put(u)
+	return nil
+}
+
+// ByID returns the user id, or domain.ErrNotFound.
+func (m *Users) ByID(ctx context.Context, id string) (domain.User, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.User{}, fmt.Errorf("load user: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	u, ok := m.byID[id]
+	if !ok {
+		return domain.User{}, fmt.Errorf("load user %s: %w", id, domain.ErrNotFound)
+	}
+	return cloneUser(u), nil
+}
+
+// ByEmail returns the user with the normalised email, or domain.ErrNotFound.
+func (m *Users) ByEmail(ctx context.Context, normalizedEmail string) (domain.User, error) {
+	return m.byKey(ctx, m.byEmail, "email", normalizedEmail)
+}
+
+// ByUsername returns the user with the username, or domain.ErrNotFound. The empty username
+// (not set) finds nobody.
+func (m *Users) ByUsername(ctx context.Context, username string) (domain.User, error) {
+	return m.byKey(ctx, m.byUsername, "username", username)
+}
+
+func (m *Users) byKey(ctx context.Context, index map[string]string, what, key string) (domain.User, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.User{}, fmt.Errorf("load user by %s: %w", what, err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	id, ok := index[key]
+	if !ok || key == "" {
+		return domain.User{}, fmt.Errorf("load user by %s: %w", what, domain.ErrNotFound)
+	}
+	return cloneUser(m.byID[id]), nil
+}
+
+// Update writes every mutable field of u for u.ID: a missing user is domain.ErrNotFound, an
+// email or username taken by another user domain.ErrConflict. CreatedAt is kept.
+func (m *Users) Update(ctx context.Context, u domain.User) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("update user: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.byID[u.ID]
+	if !ok {
+		return fmt.Errorf("update user %s: %w", u.ID, domain.ErrNotFound)
+	}
+	if err := m.checkUnique(u); err != nil {
+		return fmt.Errorf("update user %s: %w", u.ID, err)
+	}
+	m.drop(old)
+	u.CreatedAt = old.CreatedAt
+	m.put(u)
+	return nil
+}
+
+// Delete removes user id; a missing one is domain.ErrNotFound.
+func (m *Users) Delete(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.byID[id]
+	if !ok {
+		return fmt.Errorf("delete user %s: %w", id, domain.ErrNotFound)
+	}
+	m.drop(u)
+	return nil
+}
+
+// checkUnique reports domain.ErrConflict when u's email or username belongs to another user;
+// the caller holds the lock.
+func (m *Users) checkUnique(u domain.User) error {
+	if id, ok := m.byEmail[u.Email]; ok && id != u.ID {
+		return fmt.Errorf("email: %w", domain.ErrConflict)
+	}
+	if id, ok := m.byUsername[u.Username]; ok && u.Username != "" && id != u.ID {
+		return fmt.Errorf("username: %w", domain.ErrConflict)
+	}
+	return nil
+}
+
+// put stores a copy of u and indexes it; the caller holds the write lock.
+func (m *Users) put(u domain.User) {
+	u = cloneUser(u)
+	m.byID[u.ID] = u
+	m.byEmail[u.Email] = u.ID
+	if u.Username != "" {
+		m.byUsername[u.Username] = u.ID
+	}
+}
+
+// drop removes u and its index entries; the caller holds the write lock.
+func (m *Users) drop(u domain.User) {
+	delete(m.byID, u.ID)
+	delete(m.byEmail, u.Email)
+	if u.Username != "" {
+		delete(m.byUsername, u.Username)
+	}
+}
+
+func cloneUser(u domain.User) domain.User {
+	u.Roles = slices.Clone(u.Roles)
+	return u
+}
