@@ -1,0 +1,283 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/mysqldialect"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" database/sql driver
+)
+
+// Kind names a supported database engine.
+type Kind string
+
+// The supported engines.
+const (
+	SQLite   Kind = "sqlite"
+	MySQL    Kind = "mysql"
+	Postgres Kind = "postgres"
+)
+
+// Options tunes the connection pool and start-up. A zero field takes the default named on it.
+type Options struct {
+	// MaxOpenConns caps open connections (default: 4 for SQLite, 20 otherwise).
+	MaxOpenConns int
+	// MaxIdleConns caps idle connections kept for reuse (default: MaxOpenConns).
+	MaxIdleConns int
+	// ConnMaxLifetime closes connections older than this (default: 30m; SQLite: never).
+	ConnMaxLifetime time.Duration
+	// ConnMaxIdleTime closes connections idle for this long (default: 5m; SQLite: never).
+	ConnMaxIdleTime time.Duration
+	// ConnectTimeout bounds dialling a MySQL or PostgreSQL server (default: 5s).
+	ConnectTimeout time.Duration
+	// MigrationLockTimeout is how long Migrate waits for another instance's migration lock
+	// before giving up (default: 60s).
+	MigrationLockTimeout time.Duration
+}
+
+func (o Options) withDefaults(kind Kind) Options {
+	if o.MaxOpenConns <= 0 {
+		o.MaxOpenConns = 20
+		if kind == SQLite {
+			// One writer at a time anyway; a few connections let WAL readers proceed.
+			o.MaxOpenConns = 4
+		}
+	}
+	if o.MaxIdleConns <= 0 || o.MaxIdleConns > o.MaxOpenConns {
+		o.MaxIdleConns = o.MaxOpenConns
+	}
+	if kind != SQLite {
+		if o.ConnMaxLifetime <= 0 {
+			o.ConnMaxLifetime = 30 * time.Minute
+		}
+		if o.ConnMaxIdleTime <= 0 {
+			o.ConnMaxIdleTime = 5 * time.Minute
+		}
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 5 * time.Second
+	}
+	if o.MigrationLockTimeout <= 0 {
+		o.MigrationLockTimeout = 60 * time.Second
+	}
+	return o
+}
+
+// DB is an open database with its dialect. It is safe for concurrent use and implements
+// ports.Pinger as "database".
+type DB struct {
+	bun  *bun.DB
+	kind Kind
+	opts Options
+}
+
+// Open connects to databaseURL and checks that the server answers. The scheme picks the engine:
+// sqlite://PATH, file:PATH or a bare path (SQLite; the parent directory is created),
+// mysql://user:pass@host:port/db?params, postgres:// or postgresql://. It does not migrate;
+// call Migrate or CheckSchema next. An unreachable server is reported with domain.ErrUnavailable.
+func Open(ctx context.Context, databaseURL string, opts Options) (*DB, error) {
+	db, err := openDB(databaseURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Ping(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// openDB builds the pool without touching the network.
+func openDB(databaseURL string, opts Options) (*DB, error) {
+	kind, err := kindOf(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults(kind)
+	var (
+		sqldb *sql.DB
+		bdb   *bun.DB
+	)
+	switch kind {
+	case SQLite:
+		dsn, err := sqliteDSN(databaseURL)
+		if err != nil {
+			return nil, err
+		}
+		if sqldb, err = sql.Open("sqlite", dsn); err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		bdb = bun.NewDB(sqldb, sqlitedialect.New())
+	case MySQL:
+		cfg, err := mysqlConfig(databaseURL, opts.ConnectTimeout)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open mysql: %w", err)
+		}
+		sqldb = sql.OpenDB(conn)
+		bdb = bun.NewDB(sqldb, mysqldialect.New(mysqldialect.WithTimeLocation("UTC")))
+	case Postgres:
+		dsn, err := postgresDSN(databaseURL, opts.ConnectTimeout)
+		if err != nil {
+			return nil, err
+		}
+		if sqldb, err = sql.Open("pgx", dsn); err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		bdb = bun.NewDB(sqldb, pgdialect.New())
+	}
+	sqldb.SetMaxOpenConns(opts.MaxOpenConns)
+	sqldb.SetMaxIdleConns(opts.MaxIdleConns)
+	sqldb.SetConnMaxLifetime(opts.ConnMaxLifetime)
+	sqldb.SetConnMaxIdleTime(opts.ConnMaxIdleTime)
+	return &DB{bun: bdb, kind: kind, opts: opts}, nil
+}
+
+// Kind reports the engine behind db.
+func (db *DB) Kind() Kind { return db.kind }
+
+// Bun returns the underlying Bun handle, for the command line and tests. Stores should be used
+// through Users, Sessions and Keys.
+func (db *DB) Bun() *bun.DB { return db.bun }
+
+// Name is the readiness label of the database.
+func (db *DB) Name() string { return "database" }
+
+// Ping checks that the database answers; failures wrap domain.ErrUnavailable.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.bun.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s: %w", db.kind, unavailable(err))
+	}
+	return nil
+}
+
+// Close closes every connection. Queries in flight fail.
+func (db *DB) Close() error { return db.bun.Close() }
+
+func kindOf(raw string) (Kind, error) {
+	switch {
+	case strings.HasPrefix(raw, "sqlite://"), strings.HasPrefix(raw, "file:"):
+		return SQLite, nil
+	case strings.HasPrefix(raw, "mysql://"):
+		return MySQL, nil
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		return Postgres, nil
+	case raw == "":
+		return "", errors.New("sqlstore: empty database URL")
+	case strings.Contains(raw, "://"):
+		return "", fmt.Errorf("sqlstore: unknown scheme in %q: use sqlite://, mysql:// or postgres://", redact(raw))
+	default:
+		return SQLite, nil
+	}
+}
+
+// sqlitePragmas are applied on every new connection. _txlock=immediate makes BEGIN take the
+// write lock at once, so a transaction never fails upgrading from reader to writer.
+var sqlitePragmas = []string{
+	"_pragma=busy_timeout(5000)",
+	"_pragma=journal_mode(WAL)",
+	"_pragma=foreign_keys(on)",
+	"_pragma=synchronous(NORMAL)",
+	"_txlock=immediate",
+}
+
+// sqliteDSN turns sqlite://PATH, file:PATH[?q] or PATH into a modernc DSN and creates the
+// parent directory of PATH.
+func sqliteDSN(raw string) (string, error) {
+	path, query, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite://"), "file:"), "?")
+	if path == "" {
+		return "", fmt.Errorf("sqlstore: no file in SQLite URL %q", raw)
+	}
+	if path != ":memory:" && !strings.HasPrefix(path, ":memory:") {
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return "", fmt.Errorf("create SQLite directory: %w", err)
+			}
+		}
+	}
+	params := strings.Join(sqlitePragmas, "&")
+	if query != "" {
+		params = query + "&" + params
+	}
+	return "file:" + path + "?" + params, nil
+}
+
+// mysqlConfig turns mysql://user:pass@host:port/db?params into a go-sql-driver config: UTC
+// times parsed into time.Time, utf8mb4, no multi-statements, and found (not changed) rows
+// reported as affected so that an UPDATE that writes identical values still counts as a match.
+func mysqlConfig(raw string, timeout time.Duration) (*mysql.Config, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: invalid MySQL URL: %w", errors.Unwrap(err))
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "3306")
+	}
+	// Extra query parameters (tls=, timeout=, ...) are driver options; let the driver parse them.
+	dsn := "tcp(" + host + ")/" + strings.TrimPrefix(u.Path, "/")
+	if u.RawQuery != "" {
+		dsn += "?" + u.RawQuery
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: invalid MySQL URL %s: %w", redact(raw), err)
+	}
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.MultiStatements = false
+	cfg.ClientFoundRows = true
+	cfg.Collation = "utf8mb4_unicode_ci"
+	if cfg.Timeout == 0 {
+		cfg.Timeout = timeout
+	}
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	// Times are written as UTC literals; keep the session in UTC so NOW() agrees with them.
+	cfg.Params["time_zone"] = "'+00:00'"
+	return cfg, nil
+}
+
+// postgresDSN adds a connect timeout to a postgres:// URL unless it names one.
+func postgresDSN(raw string, timeout time.Duration) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("sqlstore: invalid PostgreSQL URL: %w", errors.Unwrap(err))
+	}
+	q := u.Query()
+	if q.Get("connect_timeout") == "" {
+		q.Set("connect_timeout", fmt.Sprint(max(1, int(timeout/time.Second))))
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// redact hides a password in a URL for error messages.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,130 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/portcullis-auth/portcullis/domain"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// translate turns a driver error into a domain error, wrapped with the operation: no row becomes
+// domain.ErrNotFound, a unique violation domain.ErrConflict, and an error that means the database
+// cannot be reached (or is too slow or busy to answer) is wrapped with domain.ErrUnavailable.
+// Context errors stay matchable with errors.Is. Anything else is wrapped unchanged.
+func translate(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", op, domain.ErrNotFound)
+	case isUniqueViolation(err):
+		return fmt.Errorf("%s: %w", op, domain.ErrConflict)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%s: %w", op, err)
+	case isUnavailable(err):
+		return fmt.Errorf("%s: %w", op, unavailable(err))
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// unavailable marks err as domain.ErrUnavailable, keeping err itself matchable.
+func unavailable(err error) error {
+	if errors.Is(err, domain.ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+}
+
+func isUniqueViolation(err error) bool {
+	var my *mysql.MySQLError
+	if errors.As(err, &my) {
+		return my.Number == 1062 // ER_DUP_ENTRY
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505" // unique_violation
+	}
+	var lite *sqlite.Error
+	if errors.As(err, &lite) {
+		c := lite.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// isUnavailable reports errors that a retry later could cure: the server is down, unreachable,
+// overloaded, shutting down, locked or too slow for the caller's deadline.
+func isUnavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	var my *mysql.MySQLError
+	if errors.As(err, &my) {
+		switch my.Number {
+		case 1040, // too many connections
+			1053,                   // server shutdown in progress
+			1205,                   // lock wait timeout
+			1213,                   // deadlock
+			2002, 2003, 2006, 2013: // cannot connect, server gone away, lost connection
+			return true
+		}
+		return false
+	}
+	var pgConnect *pgconn.ConnectError
+	if errors.As(err, &pgConnect) || pgconn.Timeout(err) {
+		return true
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch {
+		case strings.HasPrefix(pg.Code, "08"), // connection exception
+			strings.HasPrefix(pg.Code, "53"),       // insufficient resources
+			strings.HasPrefix(pg.Code, "57P"),      // operator intervention: shutdown, cannot connect now
+			pg.Code == "40001", pg.Code == "40P01": // serialization failure, deadlock
+			return true
+		}
+		return false
+	}
+	var lite *sqlite.Error
+	if errors.As(err, &lite) {
+		switch lite.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN,
+			sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL:
+			return true
+		}
+		return false
+	}
+	// database/sql reports a closed pool with an unexported error.
+	return strings.Contains(err.Error(), "sql: database is closed")
+}
+
+// mustAffect turns an UPDATE or DELETE that matched no row into domain.ErrNotFound.
+func mustAffect(op string, res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return translate(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", op, domain.ErrNotFound)
+	}
+	return nil
+}

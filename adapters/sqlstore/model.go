@@ -1,0 +1,219 @@
+package sqlstore
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/uptrace/bun"
+)
+
+// Row structs mirror the tables created by the migrations. Only they carry bun tags; converters
+// below move values to and from the domain types. Times are stored in UTC with microsecond
+// precision on every engine.
+
+type userRow struct {
+	bun.BaseModel `bun:"table:users,alias:u"`
+
+	ID            string    `bun:"id,pk"`
+	Email         string    `bun:"email"`
+	EmailVerified bool      `bun:"email_verified"`
+	Username      string    `bun:"username,nullzero"` // NULL when unset, so many users may lack one
+	Name          string    `bun:"name"`
+	Roles         string    `bun:"roles"`
+	PasswordHash  string    `bun:"password_hash"`
+	Disabled      bool      `bun:"disabled"`
+	CreatedAt     time.Time `bun:"created_at"`
+	UpdatedAt     time.Time `bun:"updated_at"`
+}
+
+func userToRow(u domain.User) userRow {
+	return userRow{
+		ID:            u.ID,
+		Email:         u.Email,
+		EmailVerified: u.EmailVerified,
+		Username:      u.Username,
+		Name:          u.Name,
+		Roles:         rolesToText(u.Roles),
+		PasswordHash:  u.PasswordHash,
+		Disabled:      u.Disabled,
+		CreatedAt:     dbTime(u.CreatedAt),
+		UpdatedAt:     dbTime(u.UpdatedAt),
+	}
+}
+
+func (r userRow) toDomain() domain.User {
+	return domain.User{
+		ID:            r.ID,
+		Email:         r.Email,
+		EmailVerified: r.EmailVerified,
+		Username:      r.Username,
+		Name:          r.Name,
+		Roles:         rolesFromText(r.Roles),
+		PasswordHash:  r.PasswordHash,
+		Disabled:      r.Disabled,
+		CreatedAt:     domainTime(r.CreatedAt),
+		UpdatedAt:     domainTime(r.UpdatedAt),
+	}
+}
+
+type sessionRow struct {
+	bun.BaseModel `bun:"table:sessions,alias:s"`
+
+	ID            string    `bun:"id,pk"`
+	UserID        string    `bun:"user_id"`
+	Roles         string    `bun:"roles"`
+	RefreshHash   []byte    `bun:"refresh_hash"`
+	PrevHash      []byte    `bun:"prev_hash,nullzero"`
+	Successor     []byte    `bun:"successor,nullzero"`
+	RotatedAt     time.Time `bun:"rotated_at,nullzero"`
+	Generation    int       `bun:"generation"`
+	CreatedAt     time.Time `bun:"created_at"`
+	LastUsedAt    time.Time `bun:"last_used_at"`
+	IdleExpiresAt time.Time `bun:"idle_expires_at"`
+	AbsExpiresAt  time.Time `bun:"abs_expires_at"`
+	IP            string    `bun:"ip"`
+	UserAgent     string    `bun:"user_agent"`
+}
+
+// Column limits of the sessions table; longer client-supplied values are cut, not refused.
+const (
+	maxIPLength        = 64
+	maxUserAgentLength = 512
+)
+
+func sessionToRow(s domain.Session) sessionRow {
+	refresh := s.RefreshHash
+	if refresh == nil {
+		refresh = []byte{} // the column is NOT NULL
+	}
+	return sessionRow{
+		ID:            s.ID,
+		UserID:        s.UserID,
+		Roles:         rolesToText(s.Roles),
+		RefreshHash:   refresh,
+		PrevHash:      s.PrevHash,
+		Successor:     s.Successor,
+		RotatedAt:     dbTime(s.RotatedAt),
+		Generation:    s.Generation,
+		CreatedAt:     dbTime(s.CreatedAt),
+		LastUsedAt:    dbTime(s.LastUsedAt),
+		IdleExpiresAt: dbTime(s.IdleExpiresAt),
+		AbsExpiresAt:  dbTime(s.AbsExpiresAt),
+		IP:            truncateUTF8(s.IP, maxIPLength),
+		UserAgent:     truncateUTF8(s.UserAgent, maxUserAgentLength),
+	}
+}
+
+func (r sessionRow) toDomain() domain.Session {
+	return domain.Session{
+		ID:            r.ID,
+		UserID:        r.UserID,
+		Roles:         rolesFromText(r.Roles),
+		RefreshHash:   r.RefreshHash,
+		PrevHash:      emptyAsNil(r.PrevHash),
+		Successor:     emptyAsNil(r.Successor),
+		RotatedAt:     domainTime(r.RotatedAt),
+		Generation:    r.Generation,
+		CreatedAt:     domainTime(r.CreatedAt),
+		LastUsedAt:    domainTime(r.LastUsedAt),
+		IdleExpiresAt: domainTime(r.IdleExpiresAt),
+		AbsExpiresAt:  domainTime(r.AbsExpiresAt),
+		IP:            r.IP,
+		UserAgent:     r.UserAgent,
+	}
+}
+
+type keyRow struct {
+	bun.BaseModel `bun:"table:signing_keys,alias:k"`
+
+	ID        string    `bun:"id,pk"`
+	Algorithm string    `bun:"algorithm"`
+	Private   []byte    `bun:"private"`
+	CreatedAt time.Time `bun:"created_at"`
+	RetiredAt time.Time `bun:"retired_at,nullzero"` // NULL for the active key
+}
+
+func keyToRow(k domain.SigningKey) keyRow {
+	private := k.Private
+	if private == nil {
+		private = []byte{}
+	}
+	return keyRow{
+		ID:        k.ID,
+		Algorithm: k.Algorithm,
+		Private:   private,
+		CreatedAt: dbTime(k.CreatedAt),
+		RetiredAt: dbTime(k.RetiredAt),
+	}
+}
+
+func (r keyRow) toDomain() domain.SigningKey {
+	return domain.SigningKey{
+		ID:        r.ID,
+		Algorithm: r.Algorithm,
+		Private:   r.Private,
+		CreatedAt: domainTime(r.CreatedAt),
+		RetiredAt: domainTime(r.RetiredAt),
+	}
+}
+
+// rolesToText stores roles as comma-separated text ("user,admin"); role names hold no commas.
+func rolesToText(roles []domain.Role) string {
+	parts := make([]string, 0, len(roles))
+	for _, r := range roles {
+		if r != "" {
+			parts = append(parts, string(r))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func rolesFromText(s string) []domain.Role {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	roles := make([]domain.Role, 0, len(parts))
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			roles = append(roles, domain.Role(p))
+		}
+	}
+	return roles
+}
+
+// dbTime is t in UTC at the microsecond precision every engine keeps, so that what is written is
+// exactly what is read back and compared. The zero time stays zero (NULL where nullable).
+func dbTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+func domainTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func emptyAsNil(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

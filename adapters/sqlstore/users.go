@@ -1,0 +1,85 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+	"github.com/uptrace/bun"
+)
+
+// Users is the SQL ports.UserStore. Uniqueness of the (normalised) email and of the username is
+// enforced by unique indexes, so concurrent registrations of one address have one winner.
+type Users struct {
+	db bun.IDB
+}
+
+var _ ports.UserStore = (*Users)(nil)
+
+// NewUsers returns the user store of db.
+func NewUsers(db *DB) *Users { return &Users{db: db.bun} }
+
+// With returns a copy of u that runs its queries on idb, typically a bun.Tx.
+func (u *Users) With(idb bun.IDB) *Users { return &Users{db: idb} }
+
+// Create inserts a new user; a taken id, email or username is domain.ErrConflict.
+func (u *Users) Create(ctx context.Context, user domain.User) error {
+	row := userToRow(user)
+	if _, err := u.db.NewInsert().Model(&row).Exec(ctx); err != nil {
+		return translate("create user", err)
+	}
+	return nil
+}
+
+// ByID returns the user with id, or domain.ErrNotFound.
+func (u *Users) ByID(ctx context.Context, id string) (domain.User, error) {
+	return u.one(ctx, "load user by id", "id", id)
+}
+
+// ByEmail returns the user with the normalised email, or domain.ErrNotFound. The caller
+// normalises; the comparison is exact.
+func (u *Users) ByEmail(ctx context.Context, normalizedEmail string) (domain.User, error) {
+	return u.one(ctx, "load user by email", "email", normalizedEmail)
+}
+
+// ByUsername returns the user with the (lower-case) username, or domain.ErrNotFound.
+func (u *Users) ByUsername(ctx context.Context, username string) (domain.User, error) {
+	if username == "" {
+		return domain.User{}, fmt.Errorf("load user by username: %w", domain.ErrNotFound)
+	}
+	return u.one(ctx, "load user by username", "username", username)
+}
+
+func (u *Users) one(ctx context.Context, op, column, value string) (domain.User, error) {
+	var row userRow
+	err := u.db.NewSelect().Model(&row).Where("? = ?", bun.Ident("u."+column), value).Limit(1).Scan(ctx)
+	if err != nil {
+		return domain.User{}, translate(op, err)
+	}
+	return row.toDomain(), nil
+}
+
+// Update writes every mutable field of user for user.ID (not id or created_at). A missing user
+// is domain.ErrNotFound; an email or username taken by another user is domain.ErrConflict.
+func (u *Users) Update(ctx context.Context, user domain.User) error {
+	row := userToRow(user)
+	res, err := u.db.NewUpdate().Model(&row).
+		Column("email", "email_verified", "username", "name", "roles", "password_hash", "disabled", "updated_at").
+		WherePK().
+		Exec(ctx)
+	if err != nil {
+		return translate("update user", err)
+	}
+	return mustAffect("update user", res)
+}
+
+// Delete removes the user with id; a missing user is domain.ErrNotFound. Sessions are not
+// touched: the caller ends them through the session store, which may live elsewhere.
+func (u *Users) Delete(ctx context.Context, id string) error {
+	res, err := u.db.NewDelete().Model((*userRow)(nil)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
+		return translate("delete user", err)
+	}
+	return mustAffect("delete user", res)
+}
