@@ -1,0 +1,67 @@
+package httpapi
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/portcullis-auth/portcullis/domain"
+)
+
+// maxTokenLength bounds an access token before any parsing: a real one is well under 2 KiB.
+const maxTokenLength = 8 << 10
+
+// accessToken returns the access token of a request, from (in order) `Authorization: Bearer`,
+// `x-access-token` or the access cookie, and whether it came from the cookie. Query parameters
+// and bodies are never read (SECURITY D37). An Authorization header that is not a Bearer
+// credential is an invalid token, not a reason to look elsewhere.
+func (s *Server) accessToken(c *fiber.Ctx) (token string, fromCookie bool, err error) {
+	if h := c.Get(fiber.HeaderAuthorization); h != "" {
+		scheme, cred, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return "", false, errInvalidToken
+		}
+		token = strings.TrimSpace(cred)
+	} else if h := c.Get("X-Access-Token"); h != "" {
+		token = strings.TrimSpace(h)
+	} else if ck := c.Cookies(s.cookies.access); ck != "" {
+		token, fromCookie = ck, true
+	} else {
+		return "", false, errNoToken
+	}
+	if token == "" || len(token) > maxTokenLength {
+		return "", false, errInvalidToken
+	}
+	return token, fromCookie, nil
+}
+
+// requireAuth authenticates the request and keeps the Principal in c.Locals.
+func (s *Server) requireAuth(c *fiber.Ctx) error {
+	c.Locals(ctxProtected, true)
+	token, _, err := s.accessToken(c)
+	if err != nil {
+		return err
+	}
+	p, err := s.deps.Authenticate.Handle(c.UserContext(), token)
+	if err != nil {
+		return err
+	}
+	c.Locals(ctxPrincipal, p)
+	return c.Next()
+}
+
+// requireRoles lets the request through when the caller holds at least one of roles. It runs
+// after requireAuth.
+func requireRoles(roles ...domain.Role) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		p, ok := principal(c)
+		if !ok {
+			return errNoToken
+		}
+		if slices.ContainsFunc(roles, p.HasRole) {
+			return c.Next()
+		}
+		return errInsufficientRole
+	}
+}

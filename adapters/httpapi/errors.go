@@ -1,0 +1,234 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/portcullis-auth/portcullis/domain"
+)
+
+// problemBase prefixes the type URI of every problem document.
+const problemBase = "https://portcullis.dev/problems/"
+
+// problemContentType is the media type of every error response (RFC 9457).
+const problemContentType = "application/problem+json"
+
+// retryAfterSeconds is what a 503 asks the client to wait before trying again.
+const retryAfterSeconds = 5
+
+// Problem is an RFC 9457 problem document, the body of every error response.
+type Problem struct {
+	Type      string            `json:"type"`
+	Title     string            `json:"title"`
+	Status    int               `json:"status"`
+	Code      string            `json:"code"`
+	Detail    string            `json:"detail,omitempty"`
+	Errors    []FieldProblem    `json:"errors,omitempty"`
+	Checks    map[string]string `json:"checks,omitempty"` // readiness only: each check's state
+	RequestID string            `json:"request_id,omitempty"`
+}
+
+// FieldProblem is one invalid field of a request body.
+type FieldProblem struct {
+	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// apiError is an error raised by this adapter itself (bad body, missing token, cross-site
+// request ...) that already knows its status and code. Wrapped errors (err) are logged for 5xx.
+type apiError struct {
+	status int
+	code   string
+	title  string
+	detail string
+	fields []FieldProblem
+	checks map[string]string
+	err    error
+}
+
+func (e *apiError) Error() string {
+	if e.err != nil {
+		return e.code + ": " + e.err.Error()
+	}
+	return e.code + ": " + e.detail
+}
+
+func (e *apiError) Unwrap() error { return e.err }
+
+// Errors raised by the adapter. Each is a distinct value so that tests and handlers can
+// compare them; their bodies are fixed and generic.
+var (
+	errNoToken = &apiError{status: fiber.StatusUnauthorized, code: "unauthenticated", title: "Authentication required",
+		detail: "an access token is required"}
+	errInvalidToken = &apiError{status: fiber.StatusUnauthorized, code: "invalid_token", title: "Invalid token",
+		detail: "the access token is missing, malformed, expired or revoked"}
+	errNoRefreshToken = &apiError{status: fiber.StatusUnauthorized, code: "unauthenticated", title: "Authentication required",
+		detail: "a refresh token is required, in the body or the refresh cookie"}
+	errInvalidRefresh = &apiError{status: fiber.StatusUnauthorized, code: "invalid_refresh_token", title: "Invalid refresh token",
+		detail: "the refresh token is malformed, expired, revoked or already used"}
+	errInsufficientRole = &apiError{status: fiber.StatusForbidden, code: "insufficient_role", title: "Forbidden",
+		detail: "your roles do not allow this"}
+	errCrossSite = &apiError{status: fiber.StatusForbidden, code: "cross_site_request", title: "Cross-site request refused",
+		detail: "a state-changing request carrying cookies must come from an allowed origin"}
+	errUnsupportedMedia = &apiError{status: fiber.StatusUnsupportedMediaType, code: "unsupported_media_type",
+		title: "Unsupported media type", detail: "the request body must be application/json, without content encoding"}
+	errEmptyBody = &apiError{status: fiber.StatusBadRequest, code: "invalid_body", title: "Invalid request body",
+		detail: "a JSON object body is required"}
+	errPanic = errors.New("panic in handler")
+)
+
+// mapped is the outcome of mapping an error: the problem document plus response headers.
+type mapped struct {
+	problem       Problem
+	wwwAuth       string
+	retryAfter    bool
+	log           bool // 5xx: log the real error once, with the request id
+	routeNotFound bool
+}
+
+// mapError is the one place where errors become statuses and codes.
+func mapError(err error) mapped {
+	var (
+		ae *apiError
+		ve *domain.ValidationError
+		fe *fiber.Error
+	)
+	p := func(status int, code, title, detail string) mapped {
+		return mapped{problem: Problem{Type: problemBase + code, Title: title, Status: status, Code: code, Detail: detail}}
+	}
+	switch {
+	case errors.As(err, &ae):
+		m := p(ae.status, ae.code, ae.title, ae.detail)
+		m.problem.Errors = ae.fields
+		m.problem.Checks = ae.checks
+		m.retryAfter = ae.status == fiber.StatusServiceUnavailable
+		m.log = ae.status >= 500 && ae.err != nil // our own 5xx (not_ready) are logged where raised
+		return m
+	case errors.As(err, &ve):
+		m := p(fiber.StatusUnprocessableEntity, "validation_failed", "Invalid request", fieldCount(len(ve.Fields)))
+		m.problem.Type = problemBase + "validation"
+		m.problem.Errors = make([]FieldProblem, len(ve.Fields))
+		for i, f := range ve.Fields {
+			m.problem.Errors[i] = FieldProblem{Field: f.Field, Code: f.Code, Message: f.Message}
+		}
+		return m
+	// Unavailability and deadlines come before the sentinels: a store error wraps its cause.
+	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		m := p(fiber.StatusServiceUnavailable, "service_unavailable", "Service unavailable",
+			"a backing service is unavailable or too slow; try again shortly")
+		m.retryAfter, m.log = true, true
+		return m
+	case errors.Is(err, domain.ErrInvalidCredentials):
+		// One body for unknown account, wrong password and disabled account (SECURITY B9).
+		return p(fiber.StatusUnauthorized, "invalid_credentials", "Invalid credentials", "the credentials are not valid")
+	case errors.Is(err, domain.ErrRefreshReuse):
+		return mapError(errInvalidRefresh)
+	case errors.Is(err, domain.ErrUnauthenticated), errors.Is(err, domain.ErrSessionRevoked):
+		return mapError(errInvalidToken)
+	case errors.Is(err, domain.ErrForbidden):
+		return p(fiber.StatusForbidden, "forbidden", "Forbidden", "you are not allowed to do this")
+	case errors.Is(err, domain.ErrNotFound):
+		return p(fiber.StatusNotFound, "not_found", "Not found", "the resource does not exist")
+	case errors.Is(err, domain.ErrConflict):
+		// The domain error does not say which unique value was taken, so the code is generic.
+		return p(fiber.StatusConflict, "conflict", "Conflict", "the email address or username is already taken")
+	case errors.Is(err, errPanic):
+		m := p(fiber.StatusInternalServerError, "internal_error", "Internal server error", "")
+		m.log = true
+		return m
+	case errors.As(err, &fe):
+		return mapFiberError(fe)
+	}
+	m := p(fiber.StatusInternalServerError, "internal_error", "Internal server error", "")
+	m.log = true
+	return m
+}
+
+// mapFiberError maps the errors Fiber and fasthttp raise themselves (routing, limits).
+func mapFiberError(fe *fiber.Error) mapped {
+	p := func(status int, code, title, detail string) mapped {
+		return mapped{problem: Problem{Type: problemBase + code, Title: title, Status: status, Code: code, Detail: detail}}
+	}
+	switch fe.Code {
+	case fiber.StatusNotFound:
+		m := p(fe.Code, "route_not_found", "Not found", "no route matches this path")
+		m.routeNotFound = true
+		return m
+	case fiber.StatusMethodNotAllowed:
+		m := p(fe.Code, "method_not_allowed", "Method not allowed", "this path does not accept this method")
+		m.routeNotFound = true
+		return m
+	case fiber.StatusRequestEntityTooLarge:
+		return p(fe.Code, "body_too_large", "Request body too large", "the request body exceeds the size limit")
+	case fiber.StatusUnsupportedMediaType:
+		return mapError(errUnsupportedMedia)
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		return p(fe.Code, "headers_too_large", "Request headers too large", "the request headers exceed the size limit")
+	case fiber.StatusRequestTimeout:
+		return p(fe.Code, "request_timeout", "Request timeout", "the request was not received in time")
+	case fiber.StatusBadRequest:
+		// fasthttp's parse errors: never echo their text, it may quote the request.
+		return p(fe.Code, "malformed_request", "Malformed request", "the HTTP request could not be parsed")
+	}
+	if fe.Code >= 400 && fe.Code < 500 {
+		return p(fe.Code, "bad_request", "Bad request", "")
+	}
+	m := p(fiber.StatusInternalServerError, "internal_error", "Internal server error", "")
+	m.log = true
+	return m
+}
+
+func fieldCount(n int) string {
+	if n == 1 {
+		return "1 field is invalid"
+	}
+	return strconv.Itoa(n) + " fields are invalid"
+}
+
+// handleError is the fiber.Config.ErrorHandler, and is also called by the access-log
+// middleware so that the logged status is the one sent. It writes the problem document with
+// the request id, security headers and, for a 401 on a protected route, WWW-Authenticate.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	// Errors raised by fasthttp before any middleware ran (431, 413, malformed requests) reach
+	// this handler directly; give them a request id and the usual headers too.
+	rid := requestID(c)
+	if rid == "" {
+		rid = newRequestID()
+		c.Locals(ctxRequestID, rid)
+		c.Set(headerRequestID, rid)
+		s.setSecurityHeaders(c)
+	}
+	m := mapError(err)
+	m.problem.RequestID = rid
+	if m.routeNotFound {
+		c.Locals(ctxRouteNotFound, true)
+	}
+	if m.log {
+		level := slog.LevelError
+		if m.problem.Status == fiber.StatusServiceUnavailable {
+			level = slog.LevelWarn
+		}
+		s.log.Log(c.UserContext(), level, "request failed", "request_id", rid, "status", m.problem.Status,
+			"code", m.problem.Code, "error", err.Error())
+	}
+	if m.problem.Status == fiber.StatusUnauthorized && c.Locals(ctxProtected) != nil {
+		challenge := `Bearer realm="portcullis"`
+		if m.problem.Code == "invalid_token" {
+			challenge += `, error="invalid_token"`
+		}
+		c.Set(fiber.HeaderWWWAuthenticate, challenge)
+	}
+	if m.retryAfter {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds))
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	// Drop whatever a handler may have started to write: an error response carries the problem
+	// only. (Handlers set cookies only once they cannot fail any more.)
+	c.Response().ResetBody()
+	return c.Status(m.problem.Status).JSON(m.problem, problemContentType)
+}

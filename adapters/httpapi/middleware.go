@@ -1,0 +1,311 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"mime"
+	"net/netip"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/portcullis-auth/portcullis/application"
+)
+
+// Keys of the values kept in c.Locals for one request.
+type ctxKey int
+
+const (
+	ctxRequestID     ctxKey = iota // string
+	ctxPrincipal                   // application.Principal
+	ctxProtected                   // bool: the route requires authentication
+	ctxRouteNotFound               // bool: no route matched
+)
+
+const headerRequestID = "X-Request-Id"
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(ctxRequestID).(string)
+	return id
+}
+
+func principal(c *fiber.Ctx) (application.Principal, bool) {
+	p, ok := c.Locals(ctxPrincipal).(application.Principal)
+	return p, ok
+}
+
+// withRequestID gives every request a fresh id. An id sent by the client is never adopted (it
+// could collide with or impersonate another request's), only logged when it looks harmless.
+func (s *Server) withRequestID(c *fiber.Ctx) error {
+	id := newRequestID()
+	c.Locals(ctxRequestID, id)
+	c.Set(headerRequestID, id)
+	return c.Next()
+}
+
+// accessLog writes one line per request after the response is decided. It calls the error
+// handler itself so that the status it logs is the one sent. It never logs query strings,
+// bodies, the Authorization header or cookies.
+//
+// It sits before recover (request id → access log → recover → ...) rather than after it, so
+// that a panic, turned into a 500 by recover, is logged with its request id like any request.
+func (s *Server) accessLog(c *fiber.Ctx) error {
+	start := time.Now()
+	if err := c.Next(); err != nil {
+		if herr := s.handleError(c, err); herr != nil {
+			return herr
+		}
+	}
+	route := c.Route().Path
+	if c.Locals(ctxRouteNotFound) != nil {
+		route = ""
+	}
+	attrs := []any{
+		"request_id", requestID(c),
+		"method", c.Method(),
+		"route", route,
+		"path", truncateString(c.Path(), 256),
+		"status", c.Response().StatusCode(),
+		"latency_ms", float64(time.Since(start).Microseconds()) / 1000,
+		"ip", s.clientIP(c),
+	}
+	if p, ok := principal(c); ok {
+		attrs = append(attrs, "user_id", p.UserID)
+	}
+	if up := c.Get(headerRequestID); up != "" && len(up) <= 64 && isToken(up) {
+		attrs = append(attrs, "upstream_request_id", up)
+	}
+	s.log.InfoContext(c.UserContext(), "request", attrs...)
+	return nil
+}
+
+// recoverPanic turns a panic into errPanic (a 500 carrying the request id only) and logs the
+// panic value and stack once.
+func (s *Server) recoverPanic(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.ErrorContext(c.UserContext(), "panic", "request_id", requestID(c), "panic", fmt.Sprint(r),
+				"stack", string(debug.Stack()))
+			err = errPanic
+		}
+	}()
+	return c.Next()
+}
+
+// securityHeaders sets the headers every response carries (SECURITY E42).
+func (s *Server) securityHeaders(c *fiber.Ctx) error {
+	s.setSecurityHeaders(c)
+	return c.Next()
+}
+
+func (s *Server) setSecurityHeaders(c *fiber.Ctx) {
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'")
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	c.Set("Cross-Origin-Opener-Policy", "same-origin")
+	c.Set("Cross-Origin-Resource-Policy", "same-origin")
+	// Everything this API answers is personal or an error unless a handler says otherwise
+	// (the JWKS is public and cacheable).
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if s.cfg.SecureCookies {
+		c.Set(fiber.HeaderStrictTransportSecurity, "max-age=63072000; includeSubDomains")
+	}
+}
+
+// corsMethods and corsHeaders are what a preflight from an allowed origin may ask for.
+const (
+	corsMethods       = "GET, POST, PUT, PATCH, DELETE"
+	corsHeaders       = "Authorization, Content-Type, X-Access-Token"
+	corsExposeHeaders = "X-Request-Id, Retry-After, WWW-Authenticate"
+	corsMaxAge        = "600"
+)
+
+// cors allows exactly the configured origins, with credentials. A foreign origin gets no CORS
+// header at all (the browser then blocks the response); `*` is never sent. `Vary: Origin` is on
+// every response so that a cache never serves one origin's answer to another.
+func (s *Server) cors(c *fiber.Ctx) error {
+	c.Vary(fiber.HeaderOrigin)
+	origin := c.Get(fiber.HeaderOrigin)
+	allowed := origin != "" && s.allowedOrigin(origin)
+	preflight := c.Method() == fiber.MethodOptions && c.Get(fiber.HeaderAccessControlRequestMethod) != ""
+	if allowed {
+		c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
+		c.Set(fiber.HeaderAccessControlAllowCredentials, "true")
+	}
+	if !preflight {
+		if allowed {
+			c.Set(fiber.HeaderAccessControlExposeHeaders, corsExposeHeaders)
+		}
+		return c.Next()
+	}
+	c.Vary(fiber.HeaderAccessControlRequestMethod, fiber.HeaderAccessControlRequestHeaders)
+	if allowed {
+		c.Set(fiber.HeaderAccessControlAllowMethods, corsMethods)
+		c.Set(fiber.HeaderAccessControlAllowHeaders, corsHeaders)
+		c.Set(fiber.HeaderAccessControlMaxAge, corsMaxAge)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// allowedOrigin reports whether origin (scheme://host[:port]) is one of the allowed origins or
+// the public URL's origin. Comparison is exact after lower-casing; "null" never matches.
+func (s *Server) allowedOrigin(origin string) bool {
+	_, ok := s.origins[strings.ToLower(origin)]
+	return ok
+}
+
+// withTimeout bounds the time a request may spend in the use cases (and so in the stores).
+func (s *Server) withTimeout(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
+}
+
+// requireJSON refuses a body that is not application/json (415) on POST, PUT and PATCH, and any
+// Content-Encoding: the body limit applies to the bytes received, and a compressed body could
+// expand far beyond it.
+func (s *Server) requireJSON(c *fiber.Ctx) error {
+	switch c.Method() {
+	case fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete:
+	default:
+		return c.Next()
+	}
+	if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		return errUnsupportedMedia
+	}
+	if len(c.Request().Body()) == 0 {
+		return c.Next()
+	}
+	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	if err != nil || mt != fiber.MIMEApplicationJSON {
+		return errUnsupportedMedia
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return errUnsupportedMedia
+	}
+	return c.Next()
+}
+
+// csrf refuses a state-changing request that a browser may have sent on behalf of another
+// site (SECURITY E39): one that carries any of our cookies, or that the browser marks
+// `Sec-Fetch-Site: cross-site`, must name an allowed origin in Origin (or, without Origin, in
+// Referer). Requests without cookies and without that mark — curl, REST clients using a
+// Bearer token — pass: no browser attaches credentials to them. Login and logout are included.
+func (s *Server) csrf(c *fiber.Ctx) error {
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions, fiber.MethodTrace:
+		return c.Next()
+	}
+	if !s.carriesOurCookies(c) && !strings.EqualFold(c.Get("Sec-Fetch-Site"), "cross-site") {
+		return c.Next()
+	}
+	origin := c.Get(fiber.HeaderOrigin)
+	if origin == "" || origin == "null" {
+		origin = refererOrigin(c.Get(fiber.HeaderReferer))
+	}
+	if origin == "" || !s.allowedOrigin(origin) {
+		return errCrossSite
+	}
+	return c.Next()
+}
+
+func (s *Server) carriesOurCookies(c *fiber.Ctx) bool {
+	for _, name := range s.cookies.all() {
+		if c.Cookies(name) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// refererOrigin returns the scheme://host of a Referer, or "".
+func refererOrigin(ref string) string {
+	if ref == "" {
+		return ""
+	}
+	u, err := url.Parse(ref)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// originOf returns the lower-cased scheme://host[:port] of a URL, or "" when it has none.
+func originOf(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
+}
+
+// clientIP is the caller's address. X-Forwarded-For is believed only when the peer is a
+// trusted proxy (SECURITY B12), and then read from the right: the first address that is not
+// itself a trusted proxy is the client, so a client cannot forge its address by sending its
+// own X-Forwarded-For through the proxy.
+func (s *Server) clientIP(c *fiber.Ctx) string {
+	peer, ok := netip.AddrFromSlice(c.Context().RemoteIP())
+	if !ok {
+		return ""
+	}
+	peer = peer.Unmap()
+	if !s.trusted(peer) {
+		return peer.String()
+	}
+	xff := c.Get(fiber.HeaderXForwardedFor)
+	if xff == "" {
+		return peer.String()
+	}
+	hops := strings.Split(xff, ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a malformed hop: stop believing the header here
+		}
+		a = a.Unmap()
+		if !s.trusted(a) {
+			return a.String()
+		}
+		peer = a
+	}
+	return peer.String()
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// isToken reports whether v is a harmless identifier (letters, digits, - _ .).
+func isToken(v string) bool {
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func truncateString(v string, n int) string {
+	if len(v) <= n {
+		return v
+	}
+	return strings.ToValidUTF8(v[:n], "")
+}

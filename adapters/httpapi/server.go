@@ -1,0 +1,273 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"go.uber.org/fx"
+
+	"github.com/portcullis-auth/portcullis/application"
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// Config is what the HTTP server needs to know; cmd/portcullis fills it from config.Config.
+type Config struct {
+	// Addr is the listen address, e.g. ":8080" (":0" picks a free port; see Server.Addr).
+	Addr string
+	// PublicURL is the external base URL; its origin is always an allowed origin.
+	PublicURL string
+	// AllowedOrigins are the exact origins (scheme://host[:port]) allowed for CORS with
+	// credentials and for cookie-authenticated writes.
+	AllowedOrigins []string
+	// TrustedProxies are IPs or CIDRs whose X-Forwarded-For is believed.
+	TrustedProxies []string
+	// SecureCookies marks cookies Secure with __Host-/__Secure- prefixes and sends HSTS.
+	SecureCookies bool
+	// BodyLimit is the largest request body in bytes (0: 16 KiB).
+	BodyLimit int
+	// AccessTTL is the access-token lifetime (the access cookie's Max-Age).
+	AccessTTL time.Duration
+	// SessionIdle and SessionAbsolute are the session limits. Cookie lifetimes follow the
+	// session's own expiry as the use cases report it; these document the upper bounds.
+	SessionIdle, SessionAbsolute time.Duration
+	// RequestTimeout bounds the time a request may spend in the use cases (0: 10 s).
+	RequestTimeout time.Duration
+	// ShutdownTimeout bounds how long stopping waits for in-flight requests (0: 20 s).
+	ShutdownTimeout time.Duration
+}
+
+// Defaults applied to zero Config fields.
+const (
+	defaultBodyLimit       = 16 << 10
+	defaultRequestTimeout  = 10 * time.Second
+	defaultShutdownTimeout = 20 * time.Second
+	defaultAccessTTL       = 15 * time.Minute
+
+	// readBufferSize bounds the request line plus headers. It holds a browser's headers with
+	// our cookies comfortably; anything larger (a 64 KiB Authorization header, SECURITY C26)
+	// is refused by fasthttp before parsing, and answered 431 by the error handler.
+	readBufferSize = 16 << 10
+	// pingTimeout bounds each readiness check.
+	pingTimeout = 2 * time.Second
+)
+
+// KeySet publishes the public signing keys. The token adapter implements it.
+type KeySet interface {
+	// JWKS returns the JSON Web Key Set (RFC 7517) of the active and still-valid retired keys,
+	// public members only.
+	JWKS() ([]byte, error)
+}
+
+// Deps are the use cases and services the handlers call. With fx, every field is provided by
+// other modules; Readiness collects every ports.Pinger provided into the "readiness" group.
+type Deps struct {
+	fx.In
+
+	Register       *application.Register
+	Login          *application.Login
+	Refresh        *application.Refresh
+	Logout         *application.Logout
+	Authenticate   *application.Authenticate
+	Profile        *application.Profile
+	ChangePassword *application.ChangePassword
+	Sessions       *application.Sessions
+	Keys           KeySet
+	Readiness      []ports.Pinger `group:"readiness"`
+	Log            *slog.Logger
+}
+
+// Server is the HTTP server: a configured Fiber app plus its listener lifecycle.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	app     *fiber.App
+	cookies cookieNames
+	origins map[string]struct{}
+	proxies []netip.Prefix
+
+	mu     sync.Mutex
+	ln     net.Listener
+	served chan struct{}
+}
+
+// NewServer builds the Fiber app with its middleware and routes. It fails on a TrustedProxies
+// or AllowedOrigins entry it cannot parse, or on a missing dependency.
+func NewServer(cfg Config, deps Deps) (*Server, error) {
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = defaultBodyLimit
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = defaultRequestTimeout
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = defaultShutdownTimeout
+	}
+	if cfg.AccessTTL <= 0 {
+		cfg.AccessTTL = defaultAccessTTL
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Register == nil || deps.Login == nil || deps.Refresh == nil || deps.Logout == nil ||
+		deps.Authenticate == nil || deps.Profile == nil || deps.ChangePassword == nil || deps.Sessions == nil || deps.Keys == nil {
+		return nil, errors.New("httpapi: every use case and the key set must be provided")
+	}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Log, cookies: newCookieNames(cfg.SecureCookies),
+		origins: map[string]struct{}{}}
+	var problems []error
+	for _, o := range append([]string{cfg.PublicURL}, cfg.AllowedOrigins...) {
+		if o == "" {
+			continue
+		}
+		origin := originOf(o)
+		if origin == "" || strings.Contains(o, "*") {
+			problems = append(problems, fmt.Errorf("httpapi: %q is not an origin like https://app.example.com", o))
+			continue
+		}
+		s.origins[origin] = struct{}{}
+	}
+	for _, p := range cfg.TrustedProxies {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				problems = append(problems, fmt.Errorf("httpapi: trusted proxy %q is not an IP or CIDR", p))
+				continue
+			}
+			prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		s.proxies = append(s.proxies, prefix.Masked())
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, err
+	}
+	fc := fiber.Config{
+		AppName:               "portcullis",
+		DisableStartupMessage: true,
+		CaseSensitive:         true,
+		Immutable:             true, // values from the request outlive it (user agent stored in a session)
+		BodyLimit:             cfg.BodyLimit,
+		ReadBufferSize:        readBufferSize,
+		ReadTimeout:           15 * time.Second,
+		WriteTimeout:          cfg.RequestTimeout + 5*time.Second,
+		IdleTimeout:           2 * time.Minute,
+		ErrorHandler:          s.handleError,
+	}
+	if len(cfg.TrustedProxies) > 0 {
+		// Fiber's own c.IP() then believes X-Forwarded-For from these peers only; our access
+		// log and the use cases use clientIP, which also walks the header from the right.
+		fc.EnableTrustedProxyCheck = true
+		fc.TrustedProxies = cfg.TrustedProxies
+		fc.ProxyHeader = fiber.HeaderXForwardedFor
+		fc.EnableIPValidation = true
+	}
+	s.app = fiber.New(fc)
+	s.routes()
+	return s, nil
+}
+
+// App returns the Fiber app, for tests (app.Test) and for mounting extra routes before start.
+func (s *Server) App() *fiber.App { return s.app }
+
+// routes installs the middleware, in order, and every route.
+func (s *Server) routes() {
+	a := s.app
+	a.Use(s.withRequestID, s.accessLog, s.recoverPanic, s.securityHeaders, s.cors, s.withTimeout, s.requireJSON, s.csrf)
+
+	auth := s.requireAuth
+	a.Post("/api/auth/register", s.register)
+	a.Post("/api/auth/login", s.login)
+	a.Post("/api/auth/refresh", s.refresh)
+	a.Post("/api/auth/logout", s.logout)
+	a.Post("/api/auth/logout-all", auth, s.logoutAll)
+
+	a.Get("/api/users/me", auth, s.me)
+	a.Patch("/api/users/me", auth, s.updateMe)
+	a.Put("/api/users/me/password", auth, s.changePassword)
+
+	a.Get("/api/sessions", auth, s.listSessions)
+	a.Delete("/api/sessions/:id", auth, s.revokeSession)
+
+	a.Get("/api/test/all", s.testContent("Public content."))
+	a.Get("/api/test/user", auth, requireRoles(domain.RoleUser, domain.RoleModerator, domain.RoleAdmin), s.testContent("User content."))
+	// API.md says "moderator"; an admin outranks a moderator, so admins pass too.
+	a.Get("/api/test/mod", auth, requireRoles(domain.RoleModerator, domain.RoleAdmin), s.testContent("Moderator content."))
+	a.Get("/api/test/admin", auth, requireRoles(domain.RoleAdmin), s.testContent("Admin content."))
+
+	a.Get("/.well-known/jwks.json", s.jwks)
+	a.Get("/healthz", s.healthz)
+	a.Get("/readyz", s.readyz)
+}
+
+// Start listens on cfg.Addr and serves in the background. A bad or occupied address fails
+// here, with the address in the error, so that the process does not start half-way.
+func (s *Server) Start(context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("httpapi: listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.mu.Lock()
+	s.ln, s.served = ln, make(chan struct{})
+	s.mu.Unlock()
+	s.log.Info("http server listening", "addr", ln.Addr().String())
+	go func() {
+		defer close(s.served)
+		if err := s.app.Listener(ln); err != nil {
+			s.log.Error("http server stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// Addr is the address the server listens on once started, nil before.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Stop closes the listener and waits up to cfg.ShutdownTimeout (or ctx's deadline, if sooner)
+// for in-flight requests to finish, then closes the remaining connections.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	served := s.served
+	s.mu.Unlock()
+	if served == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.app.ShutdownWithContext(ctx)
+	select {
+	case <-served:
+	case <-ctx.Done():
+	}
+	if err != nil {
+		return fmt.Errorf("httpapi: shutdown: %w", err)
+	}
+	s.log.Info("http server stopped")
+	return nil
+}
+
+// Module provides *Server and ties its listener to the fx lifecycle. It needs a Config and
+// everything in Deps: the eight use cases, a KeySet, a *slog.Logger and any number of
+// ports.Pinger in the "readiness" value group.
+var Module = fx.Module("httpapi",
+	fx.Provide(NewServer),
+	fx.Invoke(func(lc fx.Lifecycle, s *Server) {
+		lc.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	}),
+)
