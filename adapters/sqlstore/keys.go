@@ -57,11 +57,11 @@ func (k *Keys) Retire(ctx context.Context, id string, at time.Time) error {
 	return mustAffect("retire signing key", res)
 }
 
-// Delete removes key id. Deleting a missing key is not an error, so that instances pruning old
-// keys at the same time do not fail.
+// Delete removes key id for good; a missing key is domain.ErrNotFound.
 func (k *Keys) Delete(ctx context.Context, id string) error {
-	if _, err := k.db.NewDelete().Model((*keyRow)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+	res, err := k.db.NewDelete().Model((*keyRow)(nil)).Where("id = ?", id).Exec(ctx)
+	if err != nil {
 		return translate("delete signing key", err)
 	}
-	return nil
+	return mustAffect("delete signing key", res)
 }
