@@ -1,0 +1,65 @@
+package redisstore
+
+import (
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/portcullis-auth/portcullis/domain"
+)
+
+func benchSession(now time.Time) domain.Session {
+	return domain.Session{ID: uuid.NewString(), UserID: uuid.NewString(), Roles: []domain.Role{domain.RoleUser},
+		RefreshHash: []byte(rand.Text()), CreatedAt: now, LastUsedAt: now,
+		IdleExpiresAt: now.Add(7 * 24 * time.Hour), AbsExpiresAt: now.Add(30 * 24 * time.Hour),
+		IP: "192.0.2.1", UserAgent: "Mozilla/5.0 (X11; Linux x86_64) bench"}
+}
+
+// BenchmarkSessionGet is the strict-mode hot path: one HGETALL per authenticated request.
+func BenchmarkSessionGet(b *testing.B) {
+	st, _ := openBench(b)
+	now := time.Now()
+	const n = 256
+	ids := make([]string, n)
+	for i := range ids {
+		s := benchSession(now)
+		if err := st.Create(b.Context(), s); err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = s.ID
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := st.Get(b.Context(), ids[i%n]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkRotate is one refresh: one Lua script.
+func BenchmarkRotate(b *testing.B) {
+	st, _ := openBench(b)
+	now := time.Now()
+	s := benchSession(now)
+	if err := st.Create(b.Context(), s); err != nil {
+		b.Fatal(err)
+	}
+	current := s.RefreshHash
+	successor := make([]byte, 72)
+	b.ReportAllocs()
+	for b.Loop() {
+		next := []byte(rand.Text())
+		r := domain.Rotation{SessionID: s.ID, PresentedHash: current, NewHash: next, Successor: successor,
+			Now: now, Grace: 10 * time.Second, IdleTTL: 7 * 24 * time.Hour}
+		if outcome, _, err := st.Rotate(b.Context(), r); err != nil || outcome != domain.Rotated {
+			b.Fatal(outcome, err)
+		}
+		current = next
+	}
+}

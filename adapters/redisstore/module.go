@@ -1,0 +1,50 @@
+package redisstore
+
+import (
+	"context"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/fx"
+
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// Config is what Module needs from the graph; cmd/portcullis provides it from
+// PORTCULLIS_SESSION_STORE.
+type Config struct {
+	// URL is the Redis to use, in one of the forms Open documents.
+	URL string
+	// Prefix starts every key (no '{' or '}'); "" in a Redis of Portcullis's own.
+	Prefix string
+	// Options tune the pool and timeouts; zero fields keep the URL's or go-redis's defaults.
+	Options
+}
+
+// Module provides, from a Config in the graph:
+//   - a redis.UniversalClient, pinged at fx start (so start-up fails fast when Redis is
+//     unreachable) and closed at fx stop;
+//   - *Sessions as ports.SessionStore;
+//   - a ports.Pinger named "sessions" in the value group "pingers".
+var Module = fx.Module("redisstore",
+	fx.Provide(
+		newModuleClient,
+		fx.Annotate(newModuleSessions, fx.As(new(ports.SessionStore))),
+		fx.Annotate(NewPinger, fx.As(new(ports.Pinger)), fx.ResultTags(`group:"pingers"`)),
+	),
+)
+
+func newModuleClient(lc fx.Lifecycle, cfg Config) (redis.UniversalClient, error) {
+	c, err := NewClient(cfg.URL, cfg.Options)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error { return ping(ctx, c) },
+		OnStop:  func(context.Context) error { return c.Close() },
+	})
+	return c, nil
+}
+
+func newModuleSessions(c redis.UniversalClient, cfg Config) (*Sessions, error) {
+	return NewSessions(c, cfg.Prefix)
+}

@@ -1,0 +1,95 @@
+package redisstore
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/fx"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+func TestParseClusterURL(t *testing.T) {
+	o, err := parseClusterURL("redis+cluster://bob:s3cret@10.0.0.1:7001,10.0.0.2:7002, 10.0.0.3:7003/?dial_timeout=2s&pool_size=7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"10.0.0.1:7001", "10.0.0.2:7002", "10.0.0.3:7003"}; !slices.Equal(o.Addrs, want) {
+		t.Errorf("Addrs = %v, want %v", o.Addrs, want)
+	}
+	if o.Username != "bob" || o.Password != "s3cret" || o.DialTimeout != 2*time.Second || o.PoolSize != 7 || o.TLSConfig != nil {
+		t.Errorf("options = user %q pass %q dial %v pool %d tls %v", o.Username, o.Password, o.DialTimeout, o.PoolSize, o.TLSConfig)
+	}
+	o, err = parseClusterURL("rediss+cluster://a:6380,b:6380")
+	if err != nil || o.TLSConfig == nil || o.TLSConfig.ServerName != "" {
+		t.Fatalf("TLS cluster: %v, %+v", err, o)
+	}
+}
+
+func TestNewClientRejects(t *testing.T) {
+	for _, u := range []string{
+		"",
+		"http://host:6379",
+		"redis+cluster:///",
+		"redis+cluster://a:1,b:2/3",
+		"redis+cluster://user:hunter2@a:1?bogus=1",
+		"redis://user:hunter2@host:6379/notanumber",
+	} {
+		_, err := NewClient(u, Options{})
+		if err == nil {
+			t.Errorf("NewClient(%q): no error", u)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("NewClient(%q) leaks the password: %v", u, err)
+		}
+	}
+}
+
+func TestNewClientOptions(t *testing.T) {
+	c, err := NewClient("redis://127.0.0.1:6379/2?pool_size=3", Options{PoolSize: 9, ReadTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o := c.(*redis.Client).Options()
+	if o.PoolSize != 9 || o.ReadTimeout != time.Second || o.DB != 2 {
+		t.Fatalf("options: pool %d read %v db %d", o.PoolSize, o.ReadTimeout, o.DB)
+	}
+}
+
+func TestModuleWires(t *testing.T) {
+	err := fx.ValidateApp(
+		fx.Supply(Config{URL: "redis://127.0.0.1:6379/0", Prefix: "x:"}),
+		Module,
+		fx.Invoke(func(ports.SessionStore) {}),
+		fx.Invoke(fx.Annotate(func([]ports.Pinger) {}, fx.ParamTags(`group:"pingers"`))),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestModuleStartStop(t *testing.T) {
+	var pingers []ports.Pinger
+	app := fx.New(
+		fx.NopLogger,
+		fx.Supply(Config{URL: "redis://127.0.0.1:1/0", Options: Options{DialTimeout: 200 * time.Millisecond, MaxRetries: -1}}),
+		Module,
+		fx.Invoke(fx.Annotate(func(p []ports.Pinger) { pingers = p }, fx.ParamTags(`group:"pingers"`))),
+	)
+	if err := app.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(pingers) != 1 || pingers[0].Name() != "sessions" {
+		t.Fatalf("pingers = %v", pingers)
+	}
+	if err := app.Start(t.Context()); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("start with Redis down = %v, want ErrUnavailable", err)
+	}
+}

@@ -1,0 +1,83 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts. Each touches exactly one key (KEYS[1]), so it runs atomically in one slot
+// of a cluster; the field names are those of keys.go. Times are Unix milliseconds; Lua numbers
+// are doubles, exact for integers up to 2^53, and are written back with %.0f so they never
+// turn into exponent notation.
+
+// createScript writes a new session HASH unless the key exists.
+//
+//	KEYS[1] session key; ARGV[1] PEXPIREAT (ms); ARGV[2..] field, value, ...
+//	returns 1 when written, 0 when the session already exists.
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1
+`)
+
+// indexScript adds a session to its user's index and makes the index live at least as long
+// as the session can.
+//
+//	KEYS[1] user index key; ARGV[1] score (CreatedAt ms); ARGV[2] sid;
+//	ARGV[3] the session's absolute limit (ms); ARGV[4] the caller's now (ms).
+var indexScript = redis.NewScript(`
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local want = tonumber(ARGV[3]) - tonumber(ARGV[4])
+local ttl = redis.call('PTTL', KEYS[1])
+if want > 0 and ttl < want then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) end
+return 1
+`)
+
+// rotateScript is the whole refresh-token rotation, atomic against every other caller.
+//
+//	KEYS[1] session key; ARGV[1] presented hash; ARGV[2] new hash; ARGV[3] sealed successor;
+//	ARGV[4] now (ms); ARGV[5] grace (ms); ARGV[6] idle TTL (ms).
+//	returns {0}               missing, or dead at now
+//	        {1, HGETALL}      rotated (the session after the rotation)
+//	        {2, HGETALL}      grace replay of the immediate predecessor (nothing changed)
+//	        {3, uid}          any other token: the session was deleted (reuse)
+var rotateScript = redis.NewScript(`
+local s = redis.call('HMGET', KEYS[1], 'rh', 'ph', 'ra', 'ie', 'ae', 'uid')
+if not s[1] or not s[4] or not s[5] then return {0} end
+local now = tonumber(ARGV[4])
+local ae = tonumber(s[5])
+if now >= tonumber(s[4]) or now >= ae then return {0} end
+if s[1] ~= '' and s[1] == ARGV[1] then
+  local idle = now + tonumber(ARGV[6])
+  if idle > ae then idle = ae end
+  idle = string.format('%.0f', idle)
+  redis.call('HSET', KEYS[1], 'ph', s[1], 'rh', ARGV[2], 'succ', ARGV[3], 'ra', ARGV[4], 'lu', ARGV[4], 'ie', idle)
+  redis.call('HINCRBY', KEYS[1], 'gen', 1)
+  redis.call('PEXPIREAT', KEYS[1], idle)
+  return {1, redis.call('HGETALL', KEYS[1])}
+end
+if s[2] and s[2] ~= '' and s[2] == ARGV[1] and now <= tonumber(s[3] or '0') + tonumber(ARGV[5]) then
+  return {2, redis.call('HGETALL', KEYS[1])}
+end
+redis.call('DEL', KEYS[1])
+return {3, s[6] or ''}
+`)
+
+// deleteScript deletes a session and returns its user id (nil when there was none), so the
+// caller can drop the index entry.
+//
+//	KEYS[1] session key.
+var deleteScript = redis.NewScript(`
+local uid = redis.call('HGET', KEYS[1], 'uid')
+if not uid then return false end
+redis.call('DEL', KEYS[1])
+return uid
+`)
+
+// setRolesScript replaces the roles of a session that exists and belongs to the user; it never
+// creates a key (a plain HSET would resurrect a deleted session as a hash without TTL).
+//
+//	KEYS[1] session key; ARGV[1] uid; ARGV[2] roles. returns 1 when set, 0 when gone.
+var setRolesScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'roles', ARGV[2])
+return 1
+`)

@@ -1,0 +1,386 @@
+package redisstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis-auth/portcullis/domain"
+)
+
+// staleMargin is how old (by CreatedAt) an index entry must be before a reader that finds its
+// session gone may drop it. Create writes the index entry first and the session just after;
+// without the margin a reader between the two would unlink a session that is being born,
+// leaving it out of reach of DeleteByUser.
+const staleMargin = time.Minute
+
+// Sessions is a ports.SessionStore on Redis (standalone, Sentinel or Cluster through
+// redis.UniversalClient). The session HASH is the source of truth and expires by itself
+// (PEXPIREAT at the earlier of its idle and absolute limits); the per-user ZSET is an index
+// kept beside it. See keys.go for the layout and how cluster slots are respected.
+//
+// Get is one HGETALL; Rotate is one Lua script. Errors other than a missing session wrap
+// domain.ErrUnavailable. Safe for concurrent use.
+type Sessions struct {
+	client redis.UniversalClient
+	keys   keys
+	now    func() time.Time
+}
+
+// NewSessions returns a session store on client whose keys all start with prefix (which must
+// not contain '{' or '}'). Tests give each run its own prefix; production uses "" or a
+// deployment name ending in ':'.
+func NewSessions(client redis.UniversalClient, prefix string) (*Sessions, error) {
+	k, err := newKeys(prefix)
+	if err != nil {
+		return nil, err
+	}
+	return &Sessions{client: client, keys: k, now: time.Now}, nil
+}
+
+// Create stores s. The user index is written first, so a session never exists without its
+// index entry (DeleteByUser must find it); a session ID that is already live is
+// domain.ErrConflict. A session already dead at the wall clock is not stored.
+func (st *Sessions) Create(ctx context.Context, s domain.Session) error {
+	now := st.now()
+	if !s.Live(now) {
+		return ctx.Err()
+	}
+	expireAt := s.ExpiresAt().UnixMilli()
+	err := indexScript.Run(ctx, st.client, []string{st.keys.userSessions(s.UserID)},
+		s.CreatedAt.UnixMilli(), s.ID, s.AbsExpiresAt.UnixMilli(), now.UnixMilli()).Err()
+	if err != nil {
+		return unavailable("create session: index", err)
+	}
+	args := append([]any{expireAt}, encodeSession(s)...)
+	created, err := createScript.Run(ctx, st.client, []string{st.keys.session(s.ID)}, args...).Int()
+	if err != nil {
+		return unavailable("create session", err)
+	}
+	if created == 0 {
+		return fmt.Errorf("create session %s: %w", s.ID, domain.ErrConflict)
+	}
+	return nil
+}
+
+// Get returns session id in one round trip (HGETALL). A missing session, or one past its
+// limits by the wall clock, is domain.ErrNotFound.
+func (st *Sessions) Get(ctx context.Context, id string) (domain.Session, error) {
+	m, err := st.client.HGetAll(ctx, st.keys.session(id)).Result()
+	if err != nil {
+		return domain.Session{}, unavailable("get session", err)
+	}
+	s, ok, err := decodeSession(id, m)
+	if err != nil {
+		return domain.Session{}, fmt.Errorf("get session %s: %w", id, err)
+	}
+	if !ok || !s.Live(st.now()) {
+		return domain.Session{}, fmt.Errorf("get session %s: %w", id, domain.ErrNotFound)
+	}
+	return s, nil
+}
+
+// Rotate runs the rotation as one Lua script on the session key, atomic against any number of
+// callers on any number of instances; see ports.SessionStore for the three outcomes. Expiry is
+// judged at r.Now. On reuse the session is deleted by the script and its index entry dropped
+// just after (best effort: a leftover entry is harmless and dropped by later reads).
+func (st *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
+	res, err := rotateScript.Run(ctx, st.client, []string{st.keys.session(r.SessionID)},
+		r.PresentedHash, r.NewHash, r.Successor,
+		r.Now.UnixMilli(), r.Grace.Milliseconds(), r.IdleTTL.Milliseconds()).Slice()
+	if err != nil {
+		return 0, domain.Session{}, unavailable("rotate session", err)
+	}
+	code, _ := res[0].(int64)
+	switch code {
+	case 1, 2:
+		if len(res) < 2 {
+			return 0, domain.Session{}, fmt.Errorf("rotate session %s: short script reply", r.SessionID)
+		}
+		s, ok, err := decodeSession(r.SessionID, flatToMap(res[1]))
+		if err != nil {
+			return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, err)
+		}
+		if !ok {
+			return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrNotFound)
+		}
+		if code == 1 {
+			return domain.Rotated, s, nil
+		}
+		return domain.GraceReplay, s, nil
+	case 3:
+		if len(res) > 1 {
+			if uid, _ := res[1].(string); uid != "" {
+				// Best effort: the session is already gone, which is what matters.
+				_ = st.client.ZRem(context.WithoutCancel(ctx), st.keys.userSessions(uid), r.SessionID).Err()
+			}
+		}
+		return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrRefreshReuse)
+	default:
+		return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrNotFound)
+	}
+}
+
+// ListByUser returns the sessions of userID live at now, newest first: one ZREVRANGE of the
+// index and one pipeline of HGETALLs (split per node by the cluster client). Index entries
+// whose session is gone are dropped.
+func (st *Sessions) ListByUser(ctx context.Context, userID string, now time.Time) ([]domain.Session, error) {
+	index := st.keys.userSessions(userID)
+	ids, err := st.client.ZRevRange(ctx, index, 0, -1).Result()
+	if err != nil {
+		return nil, unavailable("list sessions", err)
+	}
+	out := make([]domain.Session, 0, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err = st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, st.keys.session(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, unavailable("list sessions", err)
+	}
+	var gone []string
+	for i, cmd := range cmds {
+		s, ok, err := decodeSession(ids[i], cmd.Val())
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("list sessions of %s: %w", userID, err)
+		case !ok:
+			gone = append(gone, ids[i])
+		case s.UserID == userID && s.Live(now):
+			out = append(out, s)
+		}
+	}
+	st.dropStale(ctx, index, gone)
+	slices.SortFunc(out, func(a, b domain.Session) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	return out, nil
+}
+
+// dropStale removes from index those of ids (whose sessions were found gone) that are older
+// than staleMargin. Best effort: errors are ignored, a later read retries.
+func (st *Sessions) dropStale(ctx context.Context, index string, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	scores, err := st.client.ZMScore(ctx, index, ids...).Result()
+	if err != nil {
+		return
+	}
+	cutoff := float64(st.now().Add(-staleMargin).UnixMilli())
+	var old []any
+	for i, score := range scores {
+		if score != 0 && score < cutoff {
+			old = append(old, ids[i])
+		}
+	}
+	if len(old) > 0 {
+		_ = st.client.ZRem(ctx, index, old...).Err()
+	}
+}
+
+// Delete removes session id and its index entry; a missing session is not an error.
+func (st *Sessions) Delete(ctx context.Context, id string) error {
+	uid, err := deleteScript.Run(ctx, st.client, []string{st.keys.session(id)}).Text()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return unavailable("delete session", err)
+	}
+	// Best effort: the session is gone, which is what matters; a leftover index entry is
+	// dropped by a later read.
+	_ = st.client.ZRem(ctx, st.keys.userSessions(uid), id).Err()
+	return nil
+}
+
+// DeleteByUser deletes every session in userID's index (one DEL each, pipelined) and returns
+// how many existed. Only the entries of sessions it deleted are removed from the index.
+func (st *Sessions) DeleteByUser(ctx context.Context, userID string) (int, error) {
+	index := st.keys.userSessions(userID)
+	ids, err := st.client.ZRange(ctx, index, 0, -1).Result()
+	if err != nil {
+		return 0, unavailable("delete sessions", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	cmds := make([]*redis.IntCmd, len(ids))
+	_, err = st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Del(ctx, st.keys.session(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, unavailable("delete sessions", err)
+	}
+	var deleted []any
+	for i, cmd := range cmds {
+		if cmd.Val() > 0 {
+			deleted = append(deleted, ids[i])
+		}
+	}
+	if len(deleted) > 0 {
+		if err := st.client.ZRem(ctx, index, deleted...).Err(); err != nil {
+			return len(deleted), unavailable("delete sessions: index", err)
+		}
+	}
+	return len(deleted), nil
+}
+
+// SetRoles replaces the roles of every live session of userID, one single-key script per
+// session, pipelined. A session deleted meanwhile is not recreated.
+func (st *Sessions) SetRoles(ctx context.Context, userID string, roles []domain.Role) error {
+	ids, err := st.client.ZRange(ctx, st.keys.userSessions(userID), 0, -1).Result()
+	if err != nil {
+		return unavailable("set session roles", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	encoded := encodeRoles(roles)
+	_, err = st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT, and this is no hot path.
+			setRolesScript.Eval(ctx, p, []string{st.keys.session(id)}, userID, encoded)
+		}
+		return nil
+	})
+	if err != nil {
+		return unavailable("set session roles", err)
+	}
+	return nil
+}
+
+// unavailable wraps a Redis or network error with domain.ErrUnavailable, keeping the cause
+// (context.Canceled, a net.Error ...) reachable through errors.Is and errors.As.
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%s: %w: %w", op, domain.ErrUnavailable, err)
+}
+
+// encodeSession lists the HASH fields of s as field, value pairs for HSET.
+func encodeSession(s domain.Session) []any {
+	return []any{
+		fieldUserID, s.UserID,
+		fieldRoles, encodeRoles(s.Roles),
+		fieldRefresh, s.RefreshHash,
+		fieldPrev, s.PrevHash,
+		fieldSuccessor, s.Successor,
+		fieldRotatedAt, encodeTime(s.RotatedAt),
+		fieldGeneration, s.Generation,
+		fieldCreatedAt, encodeTime(s.CreatedAt),
+		fieldLastUsedAt, encodeTime(s.LastUsedAt),
+		fieldIdle, encodeTime(s.IdleExpiresAt),
+		fieldAbsolute, encodeTime(s.AbsExpiresAt),
+		fieldIP, s.IP,
+		fieldUserAgent, s.UserAgent,
+	}
+}
+
+// decodeSession rebuilds session id from its HASH fields. ok is false when the hash is empty
+// or lacks its owner (a session that does not exist).
+func decodeSession(id string, m map[string]string) (s domain.Session, ok bool, err error) {
+	uid, ok := m[fieldUserID]
+	if !ok || len(m) == 0 {
+		return domain.Session{}, false, nil
+	}
+	s = domain.Session{
+		ID:          id,
+		UserID:      uid,
+		Roles:       decodeRoles(m[fieldRoles]),
+		RefreshHash: decodeBytes(m[fieldRefresh]),
+		PrevHash:    decodeBytes(m[fieldPrev]),
+		Successor:   decodeBytes(m[fieldSuccessor]),
+		IP:          m[fieldIP],
+		UserAgent:   m[fieldUserAgent],
+	}
+	var errs []error
+	num := func(field string) int64 {
+		v, err := strconv.ParseInt(m[field], 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("field %s: %w", field, err))
+		}
+		return v
+	}
+	s.Generation = int(num(fieldGeneration))
+	s.RotatedAt = decodeTime(num(fieldRotatedAt))
+	s.CreatedAt = decodeTime(num(fieldCreatedAt))
+	s.LastUsedAt = decodeTime(num(fieldLastUsedAt))
+	s.IdleExpiresAt = decodeTime(num(fieldIdle))
+	s.AbsExpiresAt = decodeTime(num(fieldAbsolute))
+	if len(errs) > 0 {
+		return domain.Session{}, false, fmt.Errorf("corrupt session hash: %w", errors.Join(errs...))
+	}
+	return s, true, nil
+}
+
+// flatToMap turns a flat HGETALL reply from a script ([field, value, ...]) into a map.
+func flatToMap(v any) map[string]string {
+	list, _ := v.([]any)
+	m := make(map[string]string, len(list)/2)
+	for i := 0; i+1 < len(list); i += 2 {
+		k, _ := list[i].(string)
+		val, _ := list[i+1].(string)
+		m[k] = val
+	}
+	return m
+}
+
+func encodeRoles(roles []domain.Role) string {
+	parts := make([]string, len(roles))
+	for i, r := range roles {
+		parts[i] = string(r)
+	}
+	return strings.Join(parts, ",")
+}
+
+func decodeRoles(s string) []domain.Role {
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	roles := make([]domain.Role, len(parts))
+	for i, p := range parts {
+		roles[i] = domain.Role(p)
+	}
+	return roles
+}
+
+func decodeBytes(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return []byte(s)
+}
+
+// encodeTime is Unix milliseconds, 0 for the zero time.
+func encodeTime(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func decodeTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
