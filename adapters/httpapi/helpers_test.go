@@ -1,0 +1,331 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/adapters/httpapi"
+	"github.com/portcullis-auth/portcullis/adapters/memstore"
+	"github.com/portcullis-auth/portcullis/application"
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// The fakes below stand in for the token and password adapters so the HTTP tests stay fast and
+// independent; users and sessions are the real memory adapters.
+
+// fakeHasher "hashes" by prefixing; enough to exercise the use cases.
+type fakeHasher struct{}
+
+func (fakeHasher) Hash(_ context.Context, pw string) (string, error) { return "fake$" + pw, nil }
+func (fakeHasher) Verify(_ context.Context, hash, pw string) (bool, bool, error) {
+	return hash == "fake$"+pw, false, nil
+}
+
+// fakeTokens issues opaque random access tokens and remembers their claims.
+type fakeTokens struct {
+	mu     sync.Mutex
+	claims map[string]domain.AccessClaims
+}
+
+func (f *fakeTokens) Issue(_ context.Context, c domain.AccessClaims) (string, error) {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	tok := "at." + hex.EncodeToString(b)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.claims[tok] = c
+	return tok, nil
+}
+
+func (f *fakeTokens) Verify(_ context.Context, tok string) (domain.AccessClaims, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.claims[tok]
+	if !ok || time.Now().After(c.ExpiresAt) {
+		return domain.AccessClaims{}, domain.ErrUnauthenticated
+	}
+	return c, nil
+}
+
+type clock struct{}
+
+func (clock) Now() time.Time { return time.Now().UTC() }
+
+type ids struct{ n atomic.Int64 }
+
+func (i *ids) NewID() string { return fmt.Sprintf("id%06d", i.n.Add(1)) }
+
+// faultySessions is the memory session store with a switch that makes every call fail as an
+// unreachable Redis would.
+type faultySessions struct {
+	*memstore.Sessions
+	down atomic.Bool
+}
+
+var errDown = fmt.Errorf("redis: dial tcp 10.1.2.3:6379: connection refused: %w", domain.ErrUnavailable)
+
+func (f *faultySessions) Get(ctx context.Context, id string) (domain.Session, error) {
+	if f.down.Load() {
+		return domain.Session{}, errDown
+	}
+	return f.Sessions.Get(ctx, id)
+}
+
+func (f *faultySessions) Create(ctx context.Context, s domain.Session) error {
+	if f.down.Load() {
+		return errDown
+	}
+	return f.Sessions.Create(ctx, s)
+}
+
+func (f *faultySessions) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
+	if f.down.Load() {
+		return 0, domain.Session{}, errDown
+	}
+	return f.Sessions.Rotate(ctx, r)
+}
+
+func (f *faultySessions) Name() string { return "sessions" }
+func (f *faultySessions) Ping(context.Context) error {
+	if f.down.Load() {
+		return errDown
+	}
+	return nil
+}
+
+type okPinger struct{ name string }
+
+func (p okPinger) Name() string               { return p.name }
+func (p okPinger) Ping(context.Context) error { return nil }
+
+type keySet struct{}
+
+func (keySet) JWKS() ([]byte, error) {
+	return []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1","alg":"EdDSA","use":"sig"}]}`), nil
+}
+
+// syncBuffer collects log output from concurrent requests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is one server over fresh stores.
+type env struct {
+	t        *testing.T
+	srv      *httpapi.Server
+	users    *memstore.Users
+	sessions *faultySessions
+	logs     *syncBuffer
+}
+
+const (
+	publicURL     = "https://auth.example.com"
+	allowedOrigin = "https://app.example.com"
+	foreignOrigin = "https://evil.example.net"
+	password      = "correct horse battery"
+)
+
+func baseConfig() httpapi.Config {
+	return httpapi.Config{
+		Addr: "127.0.0.1:0", PublicURL: publicURL, AllowedOrigins: []string{allowedOrigin},
+		BodyLimit: 16 << 10, AccessTTL: 15 * time.Minute, SessionIdle: 7 * 24 * time.Hour,
+		SessionAbsolute: 30 * 24 * time.Hour, RequestTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
+	}
+}
+
+func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
+	t.Helper()
+	cfg := baseConfig()
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	users := memstore.NewUsers()
+	sessions := &faultySessions{Sessions: memstore.NewSessions()}
+	tokens := &fakeTokens{claims: map[string]domain.AccessClaims{}}
+	id := &ids{}
+	settings := application.Settings{AccessTTL: cfg.AccessTTL, SessionIdle: cfg.SessionIdle,
+		SessionAbsolute: cfg.SessionAbsolute, RefreshGrace: 10 * time.Second, Strict: true}
+	var h ports.PasswordHasher = fakeHasher{}
+	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
+		Register:       application.NewRegister(users, h, clock{}, id, log),
+		Login:          application.NewLogin(users, sessions, h, tokens, clock{}, id, settings, log),
+		Refresh:        application.NewRefresh(sessions, tokens, clock{}, id, settings, log),
+		Logout:         application.NewLogout(sessions, log),
+		Authenticate:   application.NewAuthenticate(tokens, sessions, settings),
+		Profile:        application.NewProfile(users, clock{}),
+		ChangePassword: application.NewChangePassword(users, sessions, h, clock{}, log),
+		Sessions:       application.NewSessions(sessions, clock{}),
+		Keys:           keySet{},
+		Readiness:      []ports.Pinger{okPinger{"database"}, sessions},
+		Log:            log,
+	})
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	return &env{t: t, srv: srv, users: users, sessions: sessions, logs: logs}
+}
+
+// response is a finished response with its body read.
+type response struct {
+	*http.Response
+	body []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %q", err, r.body)
+	}
+	return m
+}
+
+// req builds a request; a string body is sent as application/json.
+func req(method, path string, body any, headers ...string) *http.Request {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	r := httptest.NewRequest(method, path, rd)
+	if rd != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			r.Header.Del(headers[i])
+			continue
+		}
+		r.Header.Set(headers[i], headers[i+1])
+	}
+	return r
+}
+
+func (e *env) do(r *http.Request) response {
+	e.t.Helper()
+	resp, err := e.srv.App().Test(r, 5000)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", r.Method, r.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return response{Response: resp, body: b}
+}
+
+// expectProblem checks a problem+json answer with status and code and returns its body.
+func expectProblem(t *testing.T, r response, status int, code string) map[string]any {
+	t.Helper()
+	if r.StatusCode != status {
+		t.Fatalf("status = %d, want %d; body %s", r.StatusCode, status, r.body)
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Fatalf("Content-Type = %q, want application/problem+json", ct)
+	}
+	m := r.json(t)
+	if m["code"] != code {
+		t.Fatalf("code = %v, want %s; body %s", m["code"], code, r.body)
+	}
+	if int(m["status"].(float64)) != status || m["title"] == "" ||
+		!strings.HasPrefix(m["type"].(string), "https://portcullis.dev/problems/") {
+		t.Fatalf("malformed problem: %s", r.body)
+	}
+	if m["request_id"] == nil || m["request_id"] != r.Header.Get("X-Request-Id") {
+		t.Fatalf("request_id %v does not match X-Request-Id %q", m["request_id"], r.Header.Get("X-Request-Id"))
+	}
+	return m
+}
+
+// register creates a user with roles and returns its id.
+func (e *env) register(email string, roles ...domain.Role) string {
+	e.t.Helper()
+	r := e.do(req("POST", "/api/auth/register", map[string]any{"email": email, "password": password}))
+	if r.StatusCode != http.StatusCreated {
+		e.t.Fatalf("register: %d %s", r.StatusCode, r.body)
+	}
+	id := r.json(e.t)["user"].(map[string]any)["id"].(string)
+	if len(roles) > 0 {
+		u, err := e.users.ByID(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		u.Roles = roles
+		if err := e.users.Update(context.Background(), u); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return id
+}
+
+// session is a logged-in client.
+type session struct {
+	access, refresh string
+	cookies         []*http.Cookie
+	body            map[string]any
+}
+
+func (e *env) login(email string) session {
+	e.t.Helper()
+	r := e.do(req("POST", "/api/auth/login", map[string]any{"email": email, "password": password}))
+	if r.StatusCode != http.StatusOK {
+		e.t.Fatalf("login: %d %s", r.StatusCode, r.body)
+	}
+	m := r.json(e.t)
+	return session{access: m["access_token"].(string), refresh: m["refresh_token"].(string), cookies: r.Cookies(), body: m}
+}
+
+func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+
+func cookieHeader(cs ...*http.Cookie) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = c.Name + "=" + c.Value
+	}
+	return strings.Join(parts, "; ")
+}
+
+func findCookie(cs []*http.Cookie, name string) *http.Cookie {
+	for _, c := range cs {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/portcullis-auth/portcullis/adapters/httpapi"
+)
+
+// Limits that fasthttp enforces before any handler runs (413 on the body, 431 on the headers)
+// end the connection, which app.Test reports as an error; these run over a real listener.
+
+func startServer(t *testing.T, e *env) string {
+	t.Helper()
+	if err := e.srv.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = e.srv.Stop(context.Background()) })
+	return "http://" + e.srv.Addr().String()
+}
+
+func send(t *testing.T, r *http.Request) response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", r.Method, r.URL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{Response: resp, body: b}
+}
+
+func newReq(t *testing.T, method, url, body string, headers ...string) *http.Request {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	r, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		r.Header.Set(headers[i], headers[i+1])
+	}
+	return r
+}
+
+func TestC26_HugeAuthorizationHeader(t *testing.T) {
+	e := newEnv(t)
+	base := startServer(t, e)
+	r := send(t, newReq(t, "GET", base+"/api/users/me", "", "Authorization", "Bearer "+strings.Repeat("a", 64<<10)))
+	expectProblem(t, r, 431, "headers_too_large")
+	if r.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("431 lacks security headers: %v", r.Header)
+	}
+	// A million dots does not fit either.
+	r = send(t, newReq(t, "GET", base+"/api/users/me", "", "Authorization", "Bearer "+strings.Repeat(".", 1<<20)))
+	expectProblem(t, r, 431, "headers_too_large")
+	// A token too long to be real but within the header buffer: 401 without verification.
+	r = send(t, newReq(t, "GET", base+"/api/users/me", "", "Authorization", "Bearer "+strings.Repeat(".", 10<<10)))
+	expectProblem(t, r, 401, "invalid_token")
+}
+
+func TestF44_BodyTooLarge(t *testing.T) {
+	e := newEnv(t)
+	base := startServer(t, e)
+	big := `{"email":"` + strings.Repeat("a", 20<<10) + `","password":"x"}`
+	r := send(t, newReq(t, "POST", base+"/api/auth/register", big))
+	expectProblem(t, r, 413, "body_too_large")
+}
+
+func TestStartFailsOnBusyAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	e := newEnv(t, func(c *httpapi.Config) { c.Addr = ln.Addr().String() })
+	err = e.srv.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Fatalf("Start on a busy address = %v, want an error naming it", err)
+	}
+}
+
+func TestH58_StopLetsInFlightRequestsFinish(t *testing.T) {
+	e := newEnv(t)
+	entered := make(chan struct{})
+	e.srv.App().Get("/slow", func(c *fiber.Ctx) error {
+		close(entered)
+		time.Sleep(300 * time.Millisecond)
+		return c.JSON(fiber.Map{"done": true})
+	})
+	if err := e.srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + e.srv.Addr().String()
+
+	var (
+		wg   sync.WaitGroup
+		got  response
+		gerr error
+	)
+	wg.Go(func() {
+		resp, err := http.Get(base + "/slow")
+		if err != nil {
+			gerr = err
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got = response{Response: resp, body: b}
+	})
+	<-entered
+	if err := e.srv.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	wg.Wait()
+	if gerr != nil || got.StatusCode != 200 || !strings.Contains(string(got.body), "done") {
+		t.Fatalf("in-flight request: %v %v", gerr, got.Response)
+	}
+	// The listener is closed.
+	if resp, err := http.Get(base + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Fatal("server still answers after Stop")
+	}
+}
