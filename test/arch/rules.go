@@ -73,6 +73,11 @@ func (m Module) Place(path string) (Layer, string) {
 	return Unplaced, ""
 }
 
+// drivingAdapters are the inbound adapters: they turn outside requests into use-case calls, so
+// they may import application (and nothing else of ours beyond domain and ports). Every other
+// adapter is driven by the core through a port and never sees a use case.
+var drivingAdapters = map[string]bool{"httpapi": true}
+
 // isFx reports whether path is the fx dependency-injection framework (or dig, its engine).
 func isFx(path string) bool {
 	for _, p := range []string{"go.uber.org/fx", "go.uber.org/dig"} {
@@ -123,6 +128,8 @@ func (m Module) Check(pkg string, imports []string) []string {
 			switch {
 			case to == Outside, to == Domain, to == Ports:
 			case to == Adapter && toAdapter == adapter:
+			case to == Application && drivingAdapters[adapter]:
+				// A driving (inbound) adapter exists to call the use cases.
 			case to == Adapter:
 				report(imp, "an adapter never imports another adapter")
 			default:
