@@ -259,7 +259,9 @@ func mysqlConfig(raw string, timeout time.Duration) (*mysql.Config, error) {
 	return cfg, nil
 }
 
-// postgresDSN adds a connect timeout to a postgres:// URL unless it names one.
+// postgresDSN adds a connect timeout to a postgres:// URL unless it names one, and selects
+// pgx's simple protocol: Bun interpolates every argument into the SQL text, so each query is one
+// round trip, and texts that differ only in a timestamp do not churn pgx's statement cache.
 func postgresDSN(raw string, timeout time.Duration) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -268,6 +270,9 @@ func postgresDSN(raw string, timeout time.Duration) (string, error) {
 	q := u.Query()
 	if q.Get("connect_timeout") == "" {
 		q.Set("connect_timeout", fmt.Sprint(max(1, int(timeout/time.Second))))
+	}
+	if q.Get("default_query_exec_mode") == "" {
+		q.Set("default_query_exec_mode", "simple_protocol")
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil

@@ -1,0 +1,75 @@
+// Command portcullis is the Portcullis authentication service and its operator tools.
+//
+//	portcullis [serve]          run the HTTP service (the default)
+//	portcullis config           list every setting with its default
+//	portcullis migrate up|down|status
+//
+// Configuration comes from PORTCULLIS_* environment variables only; see `portcullis config`.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
+)
+
+func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "portcullis:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP service",
+		Long:  "Run the HTTP service. Every setting comes from a PORTCULLIS_* variable:\n\n" + app.SettingsTable(),
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return app.Serve(cmd.Context()) },
+	}
+	root := &cobra.Command{
+		Use:           "portcullis",
+		Short:         "Portcullis: an authentication service",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE:          serve.RunE,
+	}
+	root.AddCommand(serve,
+		&cobra.Command{
+			Use:   "config",
+			Short: "List every setting with its default and purpose",
+			Args:  cobra.NoArgs,
+			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprint(cmd.OutOrStdout(), app.SettingsTable()) },
+		},
+		newMigrateCommand(),
+	)
+	return root
+}
+
+func newMigrateCommand() *cobra.Command {
+	m := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply, roll back or show database migrations",
+		Args:  cobra.NoArgs,
+	}
+	for _, sub := range []struct{ use, short string }{
+		{"up", "Apply every pending migration"},
+		{"down", "Roll back the last applied group of migrations"},
+		{"status", "Show applied and pending migrations"},
+	} {
+		m.AddCommand(&cobra.Command{
+			Use:   sub.use,
+			Short: sub.short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return app.Migrate(cmd.Context(), sub.use, cmd.OutOrStdout())
+			},
+		})
+	}
+	return m
+}
