@@ -118,10 +118,6 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	if deps.Register == nil || deps.Login == nil || deps.Refresh == nil || deps.Logout == nil ||
-		deps.Authenticate == nil || deps.Profile == nil || deps.ChangePassword == nil || deps.Sessions == nil || deps.Keys == nil {
-		return nil, errors.New("httpapi: every use case and the key set must be provided")
-	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log, cookies: newCookieNames(cfg.SecureCookies),
 		origins: map[string]struct{}{}}
 	var problems []error
@@ -147,6 +143,10 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 			prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
 		s.proxies = append(s.proxies, prefix.Masked())
+	}
+	if deps.Register == nil || deps.Login == nil || deps.Refresh == nil || deps.Logout == nil ||
+		deps.Authenticate == nil || deps.Profile == nil || deps.ChangePassword == nil || deps.Sessions == nil || deps.Keys == nil {
+		problems = append(problems, errors.New("httpapi: every use case and the key set must be provided"))
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
