@@ -251,3 +251,19 @@ func randomBytes(n int) []byte {
 }
 
 func nopLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// jwksKeys returns the JWKS document of tok and its keys.
+func jwksKeys(t testing.TB, tok *Tokens) ([]byte, []map[string]any) {
+	t.Helper()
+	b, err := tok.JWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &set); err != nil {
+		t.Fatalf("JWKS %s: %v", b, err)
+	}
+	return b, set.Keys
+}

@@ -163,12 +163,24 @@ type keyring struct {
 	jwks    []byte
 }
 
-// signerAt returns the key that signs at now: the newest one whose window contains now.
+// signerAt returns the key that signs at now: the newest one whose window contains now. When
+// none does because this instance's clock is behind the one that added the key, it takes the
+// unretired key that starts soonest rather than failing.
 func (r *keyring) signerAt(now time.Time) (*signKey, error) {
+	var soonest *signKey
 	for _, s := range r.signers {
-		if !now.Before(s.from) && (s.to.IsZero() || now.Before(s.to)) {
+		if !s.to.IsZero() && !now.Before(s.to) {
+			continue
+		}
+		if !now.Before(s.from) {
 			return s, nil
 		}
+		if soonest == nil || s.from.Before(soonest.from) {
+			soonest = s
+		}
+	}
+	if soonest != nil {
+		return soonest, nil
 	}
 	return nil, errors.New("no active signing key")
 }

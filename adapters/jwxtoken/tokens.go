@@ -135,6 +135,21 @@ var (
 // not used (it may be nil). Otherwise it loads the keys of cfg.Alg from keys and, when none
 // can sign, generates one, seals it and adds it.
 func New(cfg Config, keys ports.KeyStore, clock ports.Clock, log *slog.Logger) (*Tokens, error) {
+	t, err := build(cfg, keys, clock, log)
+	if err != nil || t.store == nil {
+		return t, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := t.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// build makes Tokens without reading the key store: static keys are ready, store-kept ones
+// wait for the first Reload.
+func build(cfg Config, keys ports.KeyStore, clock ports.Clock, log *slog.Logger) (*Tokens, error) {
 	cfg = cfg.withDefaults()
 	storeMode := cfg.KeyFile == "" && len(cfg.Secret) == 0
 	if err := cfg.validate(storeMode); err != nil {
@@ -166,11 +181,6 @@ func New(cfg Config, keys ports.KeyStore, clock ports.Clock, log *slog.Logger) (
 		return nil, errors.New("token config: a key store is required without a key file or secret")
 	}
 	t.store = keys
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	if err := t.Reload(ctx); err != nil {
-		return nil, err
-	}
 	return t, nil
 }
 
@@ -396,17 +406,26 @@ func (t *Tokens) JWKS() ([]byte, error) {
 // Module provides *Tokens and binds it to ports.TokenIssuer and ports.TokenVerifier, and polls
 // the key store every Config.ReloadInterval while the app runs. The graph must provide Config,
 // ports.KeyStore, ports.Clock and *slog.Logger.
+//
+// Under fx the key store is first read in an OnStart hook, not at construction, so that the
+// store's own start (opening and migrating the database) has run before it.
 var Module = fx.Module("jwxtoken",
 	fx.Provide(
-		New,
+		build,
 		fx.Annotate(func(t *Tokens) *Tokens { return t }, fx.As(new(ports.TokenIssuer))),
 		fx.Annotate(func(t *Tokens) *Tokens { return t }, fx.As(new(ports.TokenVerifier))),
 	),
 	fx.Invoke(func(lc fx.Lifecycle, t *Tokens) {
 		var stop func()
 		lc.Append(fx.Hook{
-			OnStart: func(context.Context) error { stop = t.StartPolling(t.cfg.ReloadInterval); return nil },
-			OnStop:  func(context.Context) error { stop(); return nil },
+			OnStart: func(ctx context.Context) error {
+				if err := t.Reload(ctx); err != nil {
+					return err
+				}
+				stop = t.StartPolling(t.cfg.ReloadInterval)
+				return nil
+			},
+			OnStop: func(context.Context) error { stop(); return nil },
 		})
 	}),
 )

@@ -230,20 +230,14 @@ func TestRotate_PublishAhead(t *testing.T) {
 }
 
 func TestJWKS_PublicMembersOnly(t *testing.T) {
-	for _, alg := range []string{EdDSA, ES256} {
+	for _, alg := range []string{EdDSA, ES256, RS256} {
 		t.Run(alg, func(t *testing.T) {
 			f := newFixture(t, testConfig(alg))
-			b, err := f.tok.JWKS()
-			if err != nil {
-				t.Fatal(err)
+			b, keys := jwksKeys(t, f.tok)
+			if len(keys) != 1 {
+				t.Fatalf("JWKS %s", b)
 			}
-			var set struct {
-				Keys []map[string]any `json:"keys"`
-			}
-			if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) != 1 {
-				t.Fatalf("JWKS %s: %v", b, err)
-			}
-			k := set.Keys[0]
+			k := keys[0]
 			if k["kid"] != f.active(t).kid || k["alg"] != alg || k["use"] != "sig" {
 				t.Fatalf("key %v", k)
 			}
@@ -420,5 +414,21 @@ func TestStartPolling_PicksUpRotation(t *testing.T) {
 			t.Fatal("the poller did not pick up the rotation")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestNew_ClockBehindKeyCreator(t *testing.T) {
+	f := newFixture(t, testConfig(EdDSA))
+	behind := &fakeClock{now: epoch.Add(-5 * time.Second)}
+	peer, err := New(testConfig(EdDSA), f.store, behind, nil)
+	if err != nil {
+		t.Fatalf("an instance whose clock is 5 s behind cannot start: %v", err)
+	}
+	pf := &fixture{tok: peer, store: f.store, clock: behind}
+	if pf.active(t).kid != f.active(t).kid {
+		t.Fatal("the instance behind signs with another key")
+	}
+	if n := len(f.store.ids()); n != 1 {
+		t.Fatalf("the instance behind added a key: %d keys", n)
 	}
 }

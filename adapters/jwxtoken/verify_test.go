@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -141,25 +140,19 @@ func TestVerify_C16_KeyConfusionHS256(t *testing.T) {
 	for _, alg := range []string{EdDSA, ES256} {
 		t.Run(alg, func(t *testing.T) {
 			f := newFixture(t, testConfig(alg))
-			jwks, err := f.tok.JWKS()
-			if err != nil {
-				t.Fatal(err)
+			jwks, keys := jwksKeys(t, f.tok)
+			if len(keys) != 1 {
+				t.Fatalf("JWKS %s", jwks)
 			}
-			var set struct {
-				Keys []map[string]string `json:"keys"`
-			}
-			if err := json.Unmarshal(jwks, &set); err != nil || len(set.Keys) != 1 {
-				t.Fatalf("JWKS %s: %v", jwks, err)
-			}
-			kid := set.Keys[0]["kid"]
+			kid, x := keys[0]["kid"].(string), keys[0]["x"].(string)
 			der, err := x509.MarshalPKIXPublicKey(f.tok.ring.Load().byKID[kid].pub)
 			if err != nil {
 				t.Fatal(err)
 			}
 			secrets := map[string][]byte{
 				"jwks document": jwks,
-				"x member":      mustDecode(t, set.Keys[0]["x"]),
-				"x as text":     []byte(set.Keys[0]["x"]),
+				"x member":      mustDecode(t, x),
+				"x as text":     []byte(x),
 				"public DER":    der,
 				"public PEM":    pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}),
 			}
