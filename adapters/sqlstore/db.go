@@ -121,6 +121,10 @@ func openDB(databaseURL string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		bdb = bun.NewDB(sqldb, sqlitedialect.New())
+		if strings.Contains(dsn, ":memory:") {
+			// Every connection to :memory: is a database of its own; keep exactly one.
+			opts.MaxOpenConns, opts.MaxIdleConns = 1, 1
+		}
 	case MySQL:
 		cfg, err := mysqlConfig(databaseURL, opts.ConnectTimeout)
 		if err != nil {

@@ -168,3 +168,18 @@ func TestOpenURLs(t *testing.T) {
 		t.Fatalf("mysql config %+v", cfg)
 	}
 }
+
+func TestInMemorySQLite(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite://:memory:", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CheckSchema(ctx); err != nil {
+		t.Fatalf("the schema did not stay on the one in-memory database: %v", err)
+	}
+}
