@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -183,6 +184,44 @@ func mapFiberError(fe *fiber.Error) mapped {
 	return m
 }
 
+// allowedMethods lists the methods the routes matching path accept, for the Allow header of a
+// 405 (RFC 9110 §15.5.6).
+func (s *Server) allowedMethods(path string) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range s.app.GetRoutes(true) {
+		if !seen[r.Method] && routeMatches(r.Path, path) {
+			seen[r.Method] = true
+			out = append(out, r.Method)
+		}
+	}
+	if seen[fiber.MethodGet] && !seen[fiber.MethodHead] {
+		out = append(out, fiber.MethodHead)
+	}
+	return strings.Join(out, ", ")
+}
+
+// routeMatches reports whether path matches a route pattern whose only wildcards are
+// ":param" segments (all our routes).
+func routeMatches(pattern, path string) bool {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i := range ps {
+		if strings.HasPrefix(ps[i], ":") {
+			if xs[i] == "" {
+				return false
+			}
+			continue
+		}
+		if ps[i] != xs[i] {
+			return false
+		}
+	}
+	return true
+}
+
 func fieldCount(n int) string {
 	if n == 1 {
 		return "1 field is invalid"
@@ -197,7 +236,8 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	// Errors raised by fasthttp before any middleware ran (431, 413, malformed requests) reach
 	// this handler directly; give them a request id and the usual headers too.
 	rid := requestID(c)
-	if rid == "" {
+	early := rid == ""
+	if early {
 		rid = newRequestID()
 		c.Locals(ctxRequestID, rid)
 		c.Set(headerRequestID, rid)
@@ -207,6 +247,14 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	m.problem.RequestID = rid
 	if m.routeNotFound {
 		c.Locals(ctxRouteNotFound, true)
+	}
+	if m.problem.Status == fiber.StatusMethodNotAllowed {
+		c.Set(fiber.HeaderAllow, s.allowedMethods(c.Path()))
+	}
+	if early {
+		// No access-log line will follow for a request refused before the middleware ran.
+		s.log.InfoContext(c.UserContext(), "request refused", "request_id", rid, "status", m.problem.Status,
+			"code", m.problem.Code, "ip", s.clientIP(c))
 	}
 	if m.log {
 		level := slog.LevelError

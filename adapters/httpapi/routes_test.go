@@ -491,8 +491,21 @@ func TestRoutingErrors(t *testing.T) {
 	if strings.Contains(m["detail"].(string), "nope") {
 		t.Fatalf("detail echoes the path: %v", m)
 	}
-	expectProblem(t, e.do(req("GET", "/api/auth/login", nil)), 405, "method_not_allowed")
-	expectProblem(t, e.do(req("DELETE", "/api/users/me", nil)), 405, "method_not_allowed")
+	r := e.do(req("GET", "/api/auth/login", nil))
+	expectProblem(t, r, 405, "method_not_allowed")
+	if r.Header.Get("Allow") != "POST" {
+		t.Fatalf("Allow = %q", r.Header.Get("Allow"))
+	}
+	r = e.do(req("DELETE", "/api/users/me", nil))
+	expectProblem(t, r, 405, "method_not_allowed")
+	if a := r.Header.Get("Allow"); !strings.Contains(a, "GET") || !strings.Contains(a, "PATCH") || strings.Contains(a, "DELETE") {
+		t.Fatalf("Allow = %q", a)
+	}
+	r = e.do(req("PUT", "/api/sessions/abc", `{}`))
+	expectProblem(t, r, 405, "method_not_allowed")
+	if a := r.Header.Get("Allow"); a != "DELETE" {
+		t.Fatalf("Allow = %q", a)
+	}
 }
 
 func TestD37_TokenInQueryStringIgnored(t *testing.T) {
