@@ -28,7 +28,7 @@ type Config struct {
 	Addr             string        `env:"ADDR" envDefault:":8080" help:"address the HTTP server listens on"`
 	DataDir          string        `env:"DATA_DIR" envDefault:"./data" help:"directory for the embedded SQLite database and generated secrets"`
 	DatabaseURL      string        `env:"DATABASE_URL" help:"database: sqlite://PATH, a file path, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db (default: SQLite in DATA_DIR)"`
-	SessionStore     string        `env:"SESSION_STORE" envDefault:"sql" help:"session store: sql (the database), memory (one process only), redis://host:6379/0 or rediss://..."`
+	SessionStore     string        `env:"SESSION_STORE" envDefault:"sql" help:"session store: sql (the database), memory (one process only), redis://host:6379/0, rediss://..., or redis+cluster://host1:6379,host2:6379 for Redis Cluster"`
 	AutoMigrate      bool          `env:"AUTO_MIGRATE" envDefault:"true" help:"apply pending database migrations at start"`
 	PublicURL        string        `env:"PUBLIC_URL" envDefault:"http://localhost:8080" help:"external base URL, used in emailed links and as the default issuer"`
 	Issuer           string        `env:"ISSUER" help:"iss claim of access tokens (default: PUBLIC_URL)"`
@@ -201,12 +201,13 @@ func (c Config) Validate() error {
 	}
 	switch s := c.SessionStore; {
 	case s == "sql", s == "memory":
-	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
+	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"),
+		strings.HasPrefix(s, "redis+cluster://"), strings.HasPrefix(s, "rediss+cluster://"):
 		if _, err := url.Parse(s); err != nil {
 			bad("SESSION_STORE", "invalid URL: %v", err)
 		}
 	default:
-		bad("SESSION_STORE", "must be sql, memory, or a redis:// or rediss:// URL, got %q", s)
+		bad("SESSION_STORE", "must be sql, memory, or a redis://, rediss:// or redis+cluster:// URL, got %q", s)
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("PUBLIC_URL", "must be an absolute http(s) URL, got %q", c.PublicURL)

@@ -24,12 +24,12 @@ type Config struct {
 //   - a redis.UniversalClient, pinged at fx start (so start-up fails fast when Redis is
 //     unreachable) and closed at fx stop;
 //   - *Sessions as ports.SessionStore;
-//   - a ports.Pinger named "sessions" in the value group "pingers".
+//   - a ports.Pinger named "sessions" in the value group "readiness" (what /readyz reports on).
 var Module = fx.Module("redisstore",
 	fx.Provide(
 		newModuleClient,
 		fx.Annotate(newModuleSessions, fx.As(new(ports.SessionStore))),
-		fx.Annotate(NewPinger, fx.As(new(ports.Pinger)), fx.ResultTags(`group:"pingers"`)),
+		fx.Annotate(NewPinger, fx.As(new(ports.Pinger)), fx.ResultTags(`group:"readiness"`)),
 	),
 )
 

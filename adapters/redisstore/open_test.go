@@ -68,7 +68,7 @@ func TestModuleWires(t *testing.T) {
 		fx.Supply(Config{URL: "redis://127.0.0.1:6379/0", Prefix: "x:"}),
 		Module,
 		fx.Invoke(func(ports.SessionStore) {}),
-		fx.Invoke(fx.Annotate(func([]ports.Pinger) {}, fx.ParamTags(`group:"pingers"`))),
+		fx.Invoke(fx.Annotate(func([]ports.Pinger) {}, fx.ParamTags(`group:"readiness"`))),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestModuleStartStop(t *testing.T) {
 		fx.NopLogger,
 		fx.Supply(Config{URL: "redis://127.0.0.1:1/0", Options: Options{DialTimeout: 200 * time.Millisecond, MaxRetries: -1}}),
 		Module,
-		fx.Invoke(fx.Annotate(func(p []ports.Pinger) { pingers = p }, fx.ParamTags(`group:"pingers"`))),
+		fx.Invoke(fx.Annotate(func(p []ports.Pinger) { pingers = p }, fx.ParamTags(`group:"readiness"`))),
 	)
 	if err := app.Err(); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,172 @@
+// Package app is Portcullis's composition root: it turns a validated config.Config into the fx
+// graph of adapters and use cases, and runs it. It is the only place that knows which adapter
+// implements which port.
+package app
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+	"golang.org/x/term"
+
+	"github.com/portcullis-auth/portcullis/adapters/httpapi"
+	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
+	"github.com/portcullis-auth/portcullis/adapters/mail"
+	"github.com/portcullis-auth/portcullis/adapters/memstore"
+	"github.com/portcullis-auth/portcullis/adapters/password"
+	"github.com/portcullis-auth/portcullis/adapters/redisstore"
+	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
+	"github.com/portcullis-auth/portcullis/adapters/system"
+	"github.com/portcullis-auth/portcullis/application"
+	"github.com/portcullis-auth/portcullis/config"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// Options returns the whole service graph for cfg, logging to log. Tests build it with their own
+// config and logger; Serve builds it from the environment.
+func Options(cfg config.Config, log *slog.Logger) fx.Option {
+	return fx.Options(
+		fx.Supply(cfg, log),
+		fx.WithLogger(func() fxevent.Logger {
+			l := &fxevent.SlogLogger{Logger: log}
+			l.UseLogLevel(slog.LevelDebug)
+			return l
+		}),
+		system.Module,
+		mail.Module,
+		password.Module,
+		fx.Supply(password.Params{Algorithm: cfg.PasswordHash, Memory: cfg.Argon2Memory, Time: cfg.Argon2Time,
+			Threads: cfg.Argon2Threads, BcryptCost: cfg.BcryptCost}),
+		sqlstore.Module,
+		fx.Supply(sqlstore.Config{URL: cfg.DatabaseURL, AutoMigrate: cfg.AutoMigrate}),
+		fx.Provide(readiness(func(db *sqlstore.DB) ports.Pinger { return db })),
+		sessionStore(cfg),
+		jwxtoken.Module,
+		fx.Provide(func() (jwxtoken.Config, error) { return tokenConfig(cfg, log) }),
+		fx.Provide(func(t *jwxtoken.Tokens) httpapi.KeySet { return t }),
+		fx.Supply(settings(cfg)),
+		fx.Provide(
+			application.NewRegister,
+			application.NewLogin,
+			application.NewRefresh,
+			application.NewLogout,
+			application.NewAuthenticate,
+			application.NewProfile,
+			application.NewChangePassword,
+			application.NewSessions,
+		),
+		httpapi.Module,
+		fx.Supply(httpConfig(cfg)),
+	)
+}
+
+// readiness puts a Pinger into the group /readyz reports on.
+func readiness(f any) any {
+	return fx.Annotate(f, fx.ResultTags(`group:"readiness"`))
+}
+
+// sessionStore picks the session store adapter named by PORTCULLIS_SESSION_STORE.
+func sessionStore(cfg config.Config) fx.Option {
+	switch s := cfg.SessionStore; {
+	case s == "memory":
+		return memstore.Module
+	case strings.HasPrefix(s, "redis"):
+		return fx.Options(
+			redisstore.Module,
+			fx.Supply(redisstore.Config{URL: s}),
+		)
+	default:
+		return sqlstore.SessionsModule
+	}
+}
+
+func settings(cfg config.Config) application.Settings {
+	return application.Settings{
+		AccessTTL: cfg.AccessTTL, SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
+		RefreshGrace: cfg.RefreshGrace, Strict: cfg.StrictSessions,
+	}
+}
+
+func httpConfig(cfg config.Config) httpapi.Config {
+	return httpapi.Config{
+		Addr: cfg.Addr, PublicURL: cfg.PublicURL, AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies,
+		SecureCookies: cfg.SecureCookies, BodyLimit: cfg.BodyLimit, AccessTTL: cfg.AccessTTL,
+		SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
+		RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
+	}
+}
+
+func tokenConfig(cfg config.Config, log *slog.Logger) (jwxtoken.Config, error) {
+	tc := jwxtoken.Config{Alg: cfg.JWTAlg, Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL,
+		Leeway: cfg.Leeway, KeyFile: cfg.JWTKeyFile}
+	if cfg.JWTAlg == "HS256" {
+		secret, err := base64.StdEncoding.DecodeString(cfg.JWTSecret)
+		if err != nil {
+			return tc, fmt.Errorf("PORTCULLIS_JWT_SECRET: %w", err)
+		}
+		tc.Secret = secret
+		return tc, nil
+	}
+	if cfg.JWTKeyFile != "" {
+		return tc, nil
+	}
+	kek, err := keyEncryptionKey(cfg, log)
+	tc.KeyEncryptionKey = kek
+	return tc, err
+}
+
+// Serve loads the configuration from the environment and runs the service until SIGINT or
+// SIGTERM, then drains in-flight requests and closes the stores last.
+func Serve(ctx context.Context) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := NewLogger(cfg, os.Stderr)
+	app := fx.New(Options(cfg, log), fx.StartTimeout(30*time.Second), fx.StopTimeout(cfg.ShutdownTimeout+5*time.Second))
+	if err := app.Err(); err != nil {
+		return err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		return err
+	}
+	log.Info("portcullis started", "addr", cfg.Addr, "database", redactURL(cfg.DatabaseURL), "sessions", redactURL(cfg.SessionStore),
+		"alg", cfg.JWTAlg, "strict", cfg.StrictSessions)
+	sig := <-app.Wait()
+	log.Info("portcullis stopping", "signal", sig.Signal.String())
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout+5*time.Second)
+	defer cancelStop()
+	return app.Stop(stopCtx)
+}
+
+// NewLogger builds the process logger from the configuration, writing to w.
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	return system.NewLogger(cfg.LogLevel, cfg.LogFormat, w, tty)
+}
+
+// SettingsTable renders every setting with its default and purpose.
+func SettingsTable() string {
+	var b strings.Builder
+	for _, s := range config.Settings() {
+		def := s.Default
+		if def == "" {
+			def = "(unset)"
+		}
+		fmt.Fprintf(&b, "  %-36s %s\n  %-36s default: %s\n", s.Name, s.Help, "", def)
+	}
+	return b.String()
+}
