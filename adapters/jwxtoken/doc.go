@@ -30,9 +30,10 @@
 //
 // # Verification
 //
-// Verify is the hot path. It rejects, before any decoding, tokens longer than MaxTokenLength and
-// anything but exactly three non-empty dot-separated parts (so JWE and JSON serialisations never
-// reach a parser), then requires canonical unpadded base64url in every part. A header
+// Verify is the hot path. It rejects, before any decoding and without allocating, tokens longer
+// than MaxTokenLength, any byte outside the base64url alphabet and '.', and anything but exactly
+// three non-empty dot-separated parts (so JWE and JSON serialisations never reach a parser); it
+// then requires canonical unpadded base64url in every part. A header
 // byte-identical to one this package issues is recognised by a map lookup without JSON parsing;
 // any other header is parsed strictly (typ at+jwt, no crit, no b64, known kid, alg equal to the
 // key's). The signature is checked with the key's own algorithm only, and the claims are then
