@@ -74,11 +74,16 @@ func (i *ids) NewID() string { return fmt.Sprintf("id%06d", i.n.Add(1)) }
 type faultySessions struct {
 	*memstore.Sessions
 	down atomic.Bool
+	slow atomic.Bool // Get hangs until the request's context ends, as a stalled database would
 }
 
 var errDown = fmt.Errorf("redis: dial tcp 10.1.2.3:6379: connection refused: %w", domain.ErrUnavailable)
 
 func (f *faultySessions) Get(ctx context.Context, id string) (domain.Session, error) {
+	if f.slow.Load() {
+		<-ctx.Done()
+		return domain.Session{}, fmt.Errorf("get session: %w", ctx.Err())
+	}
 	if f.down.Load() {
 		return domain.Session{}, errDown
 	}

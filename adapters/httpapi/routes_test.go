@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/portcullis-auth/portcullis/adapters/httpapi"
 
 	"github.com/portcullis-auth/portcullis/domain"
 )
@@ -551,4 +554,20 @@ func TestPanicIs500WithRequestID(t *testing.T) {
 	// Other errors are 500 with nothing but the id too.
 	e.srv.App().Get("/fail", func(*fiber.Ctx) error { return context.DeadlineExceeded })
 	expectProblem(t, e.do(req("GET", "/fail", nil)), 503, "service_unavailable")
+}
+
+func TestH55_SlowStoreIs503WithinRequestTimeout(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.RequestTimeout = 100 * time.Millisecond })
+	e.register("slow@example.com")
+	s := e.login("slow@example.com")
+	e.sessions.slow.Store(true)
+	start := time.Now()
+	r := e.do(req("GET", "/api/users/me", nil, bearer(s.access)...))
+	expectProblem(t, r, 503, "service_unavailable")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("took %v, want about the request timeout", d)
+	}
+	if strings.Contains(string(r.body), "deadline") {
+		t.Fatalf("body leaks the cause: %s", r.body)
+	}
 }
