@@ -10,7 +10,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/portcullis-auth/portcullis/adapters/httpapi"
-
 	"github.com/portcullis-auth/portcullis/domain"
 )
 
