@@ -86,7 +86,6 @@ var (
 // mapped is the outcome of mapping an error: the problem document plus response headers.
 type mapped struct {
 	problem       Problem
-	wwwAuth       string
 	retryAfter    bool
 	log           bool // 5xx: log the real error once, with the request id
 	routeNotFound bool
