@@ -57,8 +57,11 @@ var usernamePattern = regexp.MustCompile(`^[a-z0-9_.-]{3,32}$`)
 // NormalizeEmail trims, lower-cases and checks an email address. Two inputs that differ only in
 // case or surrounding space normalise to the same identity.
 func NormalizeEmail(raw string) (string, error) {
+	if !utf8.ValidString(raw) { // checked before ToLower, which would replace invalid bytes
+		return "", invalidEmail()
+	}
 	e := strings.ToLower(strings.TrimSpace(raw))
-	if e == "" || len(e) > MaxEmailLength || !utf8.ValidString(e) {
+	if e == "" || len(e) > MaxEmailLength {
 		return "", invalidEmail()
 	}
 	addr, err := mail.ParseAddress(e)

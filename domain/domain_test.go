@@ -1,0 +1,106 @@
+package domain_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/portcullis-auth/portcullis/domain"
+)
+
+func TestNormalizeEmail(t *testing.T) {
+	cases := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"Victim@X.com", "victim@x.com", true},
+		{" victim@x.com ", "victim@x.com", true},
+		{"a.b+tag@sub.example.org", "a.b+tag@sub.example.org", true},
+		{"", "", false},
+		{"no-at-sign", "", false},
+		{"two@@x.com", "", false},
+		{"Ada <ada@x.com>", "", false},
+		{"ada@localhost", "", false},
+		{"ada@x.com (comment)", "", false},
+		{strings.Repeat("a", 250) + "@x.com", "", false},
+		{"\xff@x.com", "", false},
+	}
+	for _, tc := range cases {
+		got, err := domain.NormalizeEmail(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+		var v *domain.ValidationError
+		if err != nil && (!errors.As(err, &v) || v.Fields[0].Code != "invalid_email") {
+			t.Errorf("NormalizeEmail(%q): error %v is not an invalid_email validation error", tc.in, err)
+		}
+	}
+}
+
+func TestValidatePassword(t *testing.T) {
+	cases := []struct {
+		pw, code string
+	}{
+		{"1234567", "password_too_short"},
+		{"abcdefg", "password_too_short"},
+		{"🦄🦄🦄🦄🦄🦄🦄", "password_too_short"}, // 7 characters, 28 bytes
+		{"🦄🦄🦄🦄🦄🦄🦄🦄", ""},
+		{"with spaces in it", ""},
+		{strings.Repeat("é", 128), ""},
+		{strings.Repeat("é", 129), "password_too_long"},
+		{"password", "password_too_common"},
+		{"PASSWORD", "password_too_common"},
+		{"qwertyuiop", "password_too_common"},
+		{"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8", "invalid_password"},
+	}
+	for _, tc := range cases {
+		code, _, ok := domain.ValidatePassword(tc.pw)
+		if ok != (tc.code == "") || code != tc.code {
+			t.Errorf("ValidatePassword(%q) = %q ok=%v; want %q", tc.pw, code, ok, tc.code)
+		}
+	}
+}
+
+func TestCommonPasswordListIsLoaded(t *testing.T) {
+	if !domain.IsCommonPassword("12345678") || !domain.IsCommonPassword("baseball") {
+		t.Fatal("top entries missing from the common-password list")
+	}
+	if domain.IsCommonPassword("correct horse battery staple 42") {
+		t.Fatal("a long passphrase is on the list")
+	}
+}
+
+func TestNormalizeUsername(t *testing.T) {
+	for in, ok := range map[string]bool{"ada": true, "Ada.L-9_x": true, "ab": false, strings.Repeat("a", 33): false, "a b": false, "ädä": false} {
+		if _, got := domain.NormalizeUsername(in); got != ok {
+			t.Errorf("NormalizeUsername(%q) ok=%v, want %v", in, got, ok)
+		}
+	}
+}
+
+func TestSessionLive(t *testing.T) {
+	s := domain.Session{}
+	if s.Live(s.IdleExpiresAt) {
+		t.Fatal("a zero session is live")
+	}
+}
+
+func FuzzNormalizeEmail(f *testing.F) {
+	for _, s := range []string{"a@b.co", " Victim@X.com ", "\"q\"@x.com", "a@[127.0.0.1]", "<a@b.c>", "\x00@x.y", "é@ü.de"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := domain.NormalizeEmail(in)
+		if err != nil {
+			return
+		}
+		if !utf8.ValidString(got) || got != strings.ToLower(strings.TrimSpace(got)) || len(got) > domain.MaxEmailLength {
+			t.Fatalf("NormalizeEmail(%q) = %q: not normalised", in, got)
+		}
+		again, err := domain.NormalizeEmail(got)
+		if err != nil || again != got {
+			t.Fatalf("not idempotent: %q -> %q -> %q, %v", in, got, again, err)
+		}
+	})
+}
