@@ -17,6 +17,7 @@ import (
 	"github.com/portcullis-auth/portcullis/adapters/system"
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
 )
 
 // clock is a settable clock shared by the use cases and the memory stores.
@@ -30,11 +31,12 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.
 
 // world is the application over the memory adapters, the real hasher and the real token adapter.
 type world struct {
-	clock    *clock
-	users    *memstore.Users
-	sessions *memstore.Sessions
-	hasher   *password.Hasher
-	settings application.Settings
+	clock       *clock
+	users       *memstore.Users
+	sessions    ports.SessionStore
+	memSessions *memstore.Sessions
+	hasher      *password.Hasher
+	settings    application.Settings
 
 	register *application.Register
 	login    *application.Login
@@ -46,11 +48,21 @@ type world struct {
 	mine     *application.Sessions
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
+	t.Helper()
+	return newWorldWith(t, nil)
+}
+
+// newWorldWith builds the world over sessions, or over the memory session store when nil.
+func newWorldWith(t testing.TB, sessions ports.SessionStore) *world {
 	t.Helper()
 	w := &world{clock: &clock{now: time.Now().UTC().Truncate(time.Millisecond)}}
 	w.users = memstore.NewUsers()
-	w.sessions = memstore.NewSessionsWithClock(w.clock)
+	w.memSessions = memstore.NewSessionsWithClock(w.clock)
+	w.sessions = w.memSessions
+	if sessions != nil {
+		w.sessions = sessions
+	}
 	var err error
 	if w.hasher, err = password.New(password.Params{}); err != nil {
 		t.Fatal(err)
@@ -78,7 +90,7 @@ func newWorld(t *testing.T) *world {
 
 const goodPassword = "correct horse battery"
 
-func (w *world) registerAndLogin(t *testing.T, email string) application.TokensOutput {
+func (w *world) registerAndLogin(t testing.TB, email string) application.TokensOutput {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := w.register.Handle(ctx, application.RegisterInput{Email: email, Password: goodPassword}); err != nil {
