@@ -124,6 +124,17 @@ func (s *Server) setSecurityHeaders(c *fiber.Ctx) {
 	}
 }
 
+// limitHeaders answers 431 when the headers are larger than maxHeaderBytes, before anything
+// reads them (SECURITY C26).
+func (s *Server) limitHeaders(c *fiber.Ctx) error {
+	n := 0
+	c.Request().Header.VisitAll(func(k, v []byte) { n += len(k) + len(v) + 4 })
+	if n > maxHeaderBytes {
+		return fiber.ErrRequestHeaderFieldsTooLarge
+	}
+	return c.Next()
+}
+
 // corsMethods and corsHeaders are what a preflight from an allowed origin may ask for.
 const (
 	corsMethods       = "GET, POST, PUT, PATCH, DELETE"

@@ -52,10 +52,14 @@ const (
 	defaultShutdownTimeout = 20 * time.Second
 	defaultAccessTTL       = 15 * time.Minute
 
-	// readBufferSize bounds the request line plus headers. It holds a browser's headers with
-	// our cookies comfortably; anything larger (a 64 KiB Authorization header, SECURITY C26)
-	// is refused by fasthttp before parsing, and answered 431 by the error handler.
-	readBufferSize = 16 << 10
+	// readBufferSize bounds what fasthttp reads of the request line and headers. It is big
+	// enough to take in a 64 KiB Authorization header (SECURITY C26) whole, so that such a
+	// request gets a clean 431 from limitHeaders instead of a connection reset mid-write;
+	// anything beyond it (a million dots) is cut off by fasthttp, also with a 431.
+	readBufferSize = 96 << 10
+	// maxHeaderBytes is the most header bytes a request may carry: a browser's headers with
+	// our cookies fit comfortably.
+	maxHeaderBytes = 16 << 10
 	// pingTimeout bounds each readiness check.
 	pingTimeout = 2 * time.Second
 )
@@ -182,7 +186,7 @@ func (s *Server) App() *fiber.App { return s.app }
 // routes installs the middleware, in order, and every route.
 func (s *Server) routes() {
 	a := s.app
-	a.Use(s.withRequestID, s.accessLog, s.recoverPanic, s.securityHeaders, s.cors, s.withTimeout, s.requireJSON, s.csrf)
+	a.Use(s.withRequestID, s.accessLog, s.recoverPanic, s.securityHeaders, s.limitHeaders, s.cors, s.withTimeout, s.requireJSON, s.csrf)
 
 	auth := s.requireAuth
 	a.Post("/api/auth/register", s.register)
