@@ -58,8 +58,8 @@ const (
 	// anything beyond it (a million dots) is cut off by fasthttp, also with a 431.
 	readBufferSize = 96 << 10
 	// maxHeaderBytes is the most header bytes a request may carry: a browser's headers with
-	// our cookies fit comfortably.
-	maxHeaderBytes = 16 << 10
+	// our cookies and those of sibling apps fit comfortably (nginx allows 4 x 8 KiB).
+	maxHeaderBytes = 32 << 10
 	// pingTimeout bounds each readiness check.
 	pingTimeout = 2 * time.Second
 )
