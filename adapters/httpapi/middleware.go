@@ -214,7 +214,9 @@ func (s *Server) requireJSON(c *fiber.Ctx) error {
 // site (SECURITY E39): one that carries any of our cookies, or that the browser marks
 // `Sec-Fetch-Site: cross-site`, must name an allowed origin in Origin (or, without Origin, in
 // Referer). Requests without cookies and without that mark — curl, REST clients using a
-// Bearer token — pass: no browser attaches credentials to them. Login and logout are included.
+// Bearer token — pass: no browser attaches credentials to them; so do cookie-carrying requests
+// with no browser metadata at all (no Origin, Referer or Sec-Fetch-*), which no browser sends.
+// Login and logout are included.
 func (s *Server) csrf(c *fiber.Ctx) error {
 	switch c.Method() {
 	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions, fiber.MethodTrace:
@@ -223,9 +225,15 @@ func (s *Server) csrf(c *fiber.Ctx) error {
 	if !s.carriesOurCookies(c) && !strings.EqualFold(c.Get("Sec-Fetch-Site"), "cross-site") {
 		return c.Next()
 	}
-	origin := c.Get(fiber.HeaderOrigin)
+	rawOrigin := c.Get(fiber.HeaderOrigin)
+	origin := rawOrigin
 	if origin == "" || origin == "null" {
 		origin = refererOrigin(c.Get(fiber.HeaderReferer))
+	}
+	if origin == "" && rawOrigin == "" && c.Get("Sec-Fetch-Site") == "" {
+		// No Origin, no Referer and no fetch metadata: not a browser (every current browser
+		// sends Origin and Sec-Fetch-Site on a POST), so not a forgery — curl with a cookie jar.
+		return c.Next()
 	}
 	if origin == "" || !s.allowedOrigin(origin) {
 		return errCrossSite

@@ -100,7 +100,7 @@ func TestE39_CrossSiteRequestsRefused(t *testing.T) {
 		r    *http.Request
 	}{
 		{"patch me, cookie, foreign origin", req("PATCH", "/api/users/me", `{"name":"pwned"}`, "Cookie", cookieHeader(ac), "Origin", foreignOrigin)},
-		{"patch me, cookie, no origin", req("PATCH", "/api/users/me", `{"name":"pwned"}`, "Cookie", cookieHeader(ac))},
+		{"patch me, cookie, browser without origin", req("PATCH", "/api/users/me", `{"name":"pwned"}`, "Cookie", cookieHeader(ac), "Sec-Fetch-Site", "same-site")},
 		{"patch me, cookie, null origin", req("PATCH", "/api/users/me", `{"name":"pwned"}`, "Cookie", cookieHeader(ac), "Origin", "null")},
 		{"patch me, cookie, foreign referer", req("PATCH", "/api/users/me", `{"name":"pwned"}`, "Cookie", cookieHeader(ac), "Referer", foreignOrigin+"/page")},
 		{"logout-all, cookie, cross-site", req("POST", "/api/auth/logout-all", nil, "Cookie", cookieHeader(ac), "Sec-Fetch-Site", "cross-site")},
@@ -128,6 +128,8 @@ func TestE39_CrossSiteRequestsRefused(t *testing.T) {
 		r    *http.Request
 	}{
 		{"patch me, cookie, allowed origin", req("PATCH", "/api/users/me", `{"name":"ok"}`, "Cookie", cookieHeader(ac), "Origin", allowedOrigin)},
+		// No Origin, Referer or fetch metadata: not a browser (curl with a cookie jar).
+		{"patch me, cookie, no browser metadata", req("PATCH", "/api/users/me", `{"name":"ok"}`, "Cookie", cookieHeader(ac))},
 		{"patch me, cookie, public url origin", req("PATCH", "/api/users/me", `{"name":"ok"}`, "Cookie", cookieHeader(ac), "Origin", publicURL)},
 		{"patch me, cookie, allowed referer", req("PATCH", "/api/users/me", `{"name":"ok"}`, "Cookie", cookieHeader(ac), "Referer", allowedOrigin+"/settings?x=1")},
 		{"patch me, cross-site mark but allowed origin", req("PATCH", "/api/users/me", `{"name":"ok"}`, "Cookie", cookieHeader(ac), "Origin", allowedOrigin, "Sec-Fetch-Site", "cross-site")},
