@@ -66,10 +66,10 @@ func TestConfigListsEverySetting(t *testing.T) {
 
 func TestBadConfigurationNamesTheVariable(t *testing.T) {
 	cases := map[string]string{
-		"PORTCULLIS_ACCESS_TTL=soon":                  "PORTCULLIS_ACCESS_TTL",
-		"PORTCULLIS_JWT_ALG=none":                     "PORTCULLIS_JWT_ALG",
+		"PORTCULLIS_ACCESS_TTL=soon":                   "PORTCULLIS_ACCESS_TTL",
+		"PORTCULLIS_JWT_ALG=none":                      "PORTCULLIS_JWT_ALG",
 		"PORTCULLIS_JWT_KEY_FILE=/nonexistent/key.pem": "PORTCULLIS_JWT_KEY_FILE",
-		"PORTCULLIS_DATABASE_URL=oracle://x":          "PORTCULLIS_DATABASE_URL",
+		"PORTCULLIS_DATABASE_URL=oracle://x":           "PORTCULLIS_DATABASE_URL",
 	}
 	for env, name := range cases {
 		out, err := command(t, []string{env}).CombinedOutput()
