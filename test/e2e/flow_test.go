@@ -21,8 +21,7 @@ func TestFullFlow(t *testing.T) {
 }
 
 func fullFlow(t *testing.T, srv *server) {
-	api := srv.client() // no cookies used: bearer calls
-	api.origin = ""
+	api := srv.apiClient().in(t)
 
 	// register
 	a := api.register(t)
@@ -31,7 +30,7 @@ func fullFlow(t *testing.T, srv *server) {
 	}
 
 	// login by email, in a browser-like client with a jar
-	browser := srv.client()
+	browser := srv.client().in(t)
 	r := browser.do("POST", "/api/auth/login", map[string]string{"email": a.Email, "password": a.Password}).expect(http.StatusOK)
 	var tA tokens
 	r.decode(&tA)

@@ -189,6 +189,20 @@ type client struct {
 	origin string
 }
 
+// apiClient is a non-browser client: no cookie jar, no Origin (like curl with a Bearer token).
+func (s *server) apiClient() *client {
+	c := s.client()
+	c.http.Jar, c.jar, c.origin = nil, nil, ""
+	return c
+}
+
+// in returns a copy of c that reports to t (use it inside subtests).
+func (c *client) in(t *testing.T) *client {
+	cc := *c
+	cc.t = t
+	return &cc
+}
+
 func (s *server) client() *client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -267,6 +281,9 @@ func bearer(token string) []string { return []string{"Authorization", "Bearer " 
 
 // cookie returns the value of the jar's cookie name for path, or "".
 func (c *client) cookie(path, name string) string {
+	if c.jar == nil {
+		return ""
+	}
 	u, _ := url.Parse(c.base + path)
 	for _, ck := range c.jar.Cookies(u) {
 		if ck.Name == name {
