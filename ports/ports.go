@@ -24,6 +24,16 @@ type UserStore interface {
 	Delete(ctx context.Context, id string) error
 }
 
+// UserDirectory is the administrator's view over all users.
+type UserDirectory interface {
+	// List returns up to q.Limit users matching q, ordered by (CreatedAt, ID), after q's cursor.
+	// The order is stable under concurrent inserts: paging never repeats or skips a user that
+	// existed when paging began.
+	List(ctx context.Context, q domain.UserQuery) ([]domain.User, error)
+	// CountActiveAdmins counts enabled users holding the admin role.
+	CountActiveAdmins(ctx context.Context) (int, error)
+}
+
 // SessionStore keeps sessions. It is on the hot path: Get is called on every authenticated
 // request in strict mode and must be one round trip. A session past its limits is reported as
 // domain.ErrNotFound, exactly as a missing one.
@@ -48,6 +58,48 @@ type SessionStore interface {
 	DeleteByUser(ctx context.Context, userID string) (int, error)
 	// SetRoles replaces the roles kept in every session of a user (after a role change).
 	SetRoles(ctx context.Context, userID string, roles []domain.Role) error
+}
+
+// OneTimeTokens keeps emailed single-use tokens, hashed.
+type OneTimeTokens interface {
+	// Create stores t and deletes every earlier token of the same user and purpose.
+	Create(ctx context.Context, t domain.OneTimeToken) error
+	// Consume atomically deletes and returns the token with this hash and purpose if it has not
+	// expired at now. Used, superseded, expired, unknown or other-purpose tokens are
+	// domain.ErrNotFound; of two concurrent calls with one token, exactly one succeeds.
+	Consume(ctx context.Context, hash []byte, purpose domain.TokenPurpose, now time.Time) (domain.OneTimeToken, error)
+	// DeleteByUser removes every token of a user.
+	DeleteByUser(ctx context.Context, userID string) error
+}
+
+// RateLimit is a limit of Burst hits at once, refilled at Burst per Period (a GCRA / token
+// bucket).
+type RateLimit struct {
+	Burst  int
+	Period time.Duration
+}
+
+// RateResult is the outcome of one RateLimiter.Allow call.
+type RateResult struct {
+	Allowed    bool
+	Remaining  int
+	RetryAfter time.Duration // when not allowed: how long until one more hit is allowed
+}
+
+// RateLimiter counts hits per key across every instance (Redis) or in one process (memory).
+// Keys are opaque strings chosen by the caller, e.g. "login:ip:203.0.113.9".
+type RateLimiter interface {
+	// Allow records n hits on key under limit and reports whether they fit.
+	Allow(ctx context.Context, key string, limit RateLimit, n int) (RateResult, error)
+	// Reset forgets key.
+	Reset(ctx context.Context, key string) error
+}
+
+// AuditLog is the append-only trail of security events.
+type AuditLog interface {
+	Append(ctx context.Context, r domain.AuditRecord) error
+	// List returns up to q.Limit records matching q, newest first, before q's cursor.
+	List(ctx context.Context, q domain.AuditQuery) ([]domain.AuditRecord, error)
 }
 
 // KeyStore keeps token-signing keys, shared by every instance. Private key material is sealed
