@@ -25,37 +25,40 @@ const Prefix = "PORTCULLIS_"
 // `envDefault` tag gives its default, and `help` says what it is for; `portcullis config` prints
 // all three.
 type Config struct {
-	Addr             string        `env:"ADDR" envDefault:":8080" help:"address the HTTP server listens on"`
-	DataDir          string        `env:"DATA_DIR" envDefault:"./data" help:"directory for the embedded SQLite database and generated secrets"`
-	DatabaseURL      string        `env:"DATABASE_URL" help:"database: sqlite://PATH, a file path, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db (default: SQLite in DATA_DIR)"`
-	SessionStore     string        `env:"SESSION_STORE" envDefault:"sql" help:"session store: sql (the database), memory (one process only), redis://host:6379/0, rediss://..., or redis+cluster://host1:6379,host2:6379 for Redis Cluster"`
-	AutoMigrate      bool          `env:"AUTO_MIGRATE" envDefault:"true" help:"apply pending database migrations at start"`
-	PublicURL        string        `env:"PUBLIC_URL" envDefault:"http://localhost:8080" help:"external base URL, used in emailed links and as the default issuer"`
-	Issuer           string        `env:"ISSUER" help:"iss claim of access tokens (default: PUBLIC_URL)"`
-	Audience         string        `env:"AUDIENCE" envDefault:"portcullis" help:"aud claim of access tokens"`
-	JWTAlg           string        `env:"JWT_ALG" envDefault:"EdDSA" help:"signing algorithm: EdDSA, ES256, RS256 or HS256"`
-	JWTKeyFile       string        `env:"JWT_KEY_FILE" help:"PEM private key to sign with instead of database-kept keys (EdDSA, ES256, RS256)"`
-	JWTSecret        string        `env:"JWT_SECRET" help:"HS256 only: base64 secret of at least 32 bytes (256 bits)"`
-	KeyEncryptionKey string        `env:"KEY_ENCRYPTION_KEY" help:"base64 32-byte key that seals signing keys in the database (default: generated into DATA_DIR/key-encryption-key); every instance must share it"`
-	AccessTTL        time.Duration `env:"ACCESS_TTL" envDefault:"15m" help:"lifetime of access tokens"`
-	Leeway           time.Duration `env:"LEEWAY" envDefault:"30s" help:"clock skew allowed when checking exp, nbf and iat"`
-	SessionIdle      time.Duration `env:"SESSION_IDLE" envDefault:"168h" help:"a session unused (not refreshed) for this long ends"`
-	SessionAbsolute  time.Duration `env:"SESSION_ABSOLUTE" envDefault:"720h" help:"a session ends this long after login, whatever its use"`
-	RefreshGrace     time.Duration `env:"REFRESH_GRACE" envDefault:"10s" help:"window in which the immediate predecessor of a refresh token returns the same successor"`
-	StrictSessions   bool          `env:"STRICT_SESSIONS" envDefault:"true" help:"check on every authenticated request that the session is live (logout seen at once)"`
-	AllowedOrigins   []string      `env:"ALLOWED_ORIGINS" envSeparator:"," help:"comma-separated origins allowed for CORS and cookie-authenticated writes (default: PUBLIC_URL's origin)"`
-	SecureCookies    bool          `env:"SECURE_COOKIES" envDefault:"false" help:"mark cookies Secure with __Host-/__Secure- prefixes and send HSTS (set behind HTTPS)"`
-	TrustedProxies   []string      `env:"TRUSTED_PROXIES" envSeparator:"," help:"comma-separated IPs or CIDRs whose X-Forwarded-For is believed"`
-	PasswordHash     string        `env:"PASSWORD_HASH" envDefault:"argon2id" help:"hash for new passwords: argon2id or bcrypt"`
-	Argon2Memory     uint32        `env:"ARGON2_MEMORY_KIB" envDefault:"19456" help:"argon2id memory in KiB (at least 19456)"`
-	Argon2Time       uint32        `env:"ARGON2_TIME" envDefault:"2" help:"argon2id iterations (at least 2)"`
-	Argon2Threads    uint8         `env:"ARGON2_THREADS" envDefault:"1" help:"argon2id parallelism"`
-	BcryptCost       int           `env:"BCRYPT_COST" envDefault:"12" help:"bcrypt cost when PASSWORD_HASH=bcrypt"`
-	BodyLimit        int           `env:"BODY_LIMIT" envDefault:"16384" help:"largest request body in bytes"`
-	RequestTimeout   time.Duration `env:"REQUEST_TIMEOUT" envDefault:"10s" help:"longest a request may wait on a store"`
-	ShutdownTimeout  time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" help:"how long SIGTERM waits for in-flight requests"`
-	LogLevel         string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
-	LogFormat        string        `env:"LOG_FORMAT" envDefault:"auto" help:"json, text, or auto (text on a terminal, else json)"`
+	Addr                       string        `env:"ADDR" envDefault:":8080" help:"address the HTTP server listens on"`
+	DataDir                    string        `env:"DATA_DIR" envDefault:"./data" help:"directory for the embedded SQLite database and generated secrets"`
+	DatabaseURL                string        `env:"DATABASE_URL" help:"database: sqlite://PATH, a file path, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db (default: SQLite in DATA_DIR)"`
+	SessionStore               string        `env:"SESSION_STORE" envDefault:"sql" help:"session store: sql (the database), memory (one process only), redis://host:6379/0, rediss://..., or redis+cluster://host1:6379,host2:6379 for Redis Cluster"`
+	AutoMigrate                bool          `env:"AUTO_MIGRATE" envDefault:"true" help:"apply pending database migrations at start"`
+	PublicURL                  string        `env:"PUBLIC_URL" envDefault:"http://localhost:8080" help:"external base URL, used in emailed links and as the default issuer"`
+	Issuer                     string        `env:"ISSUER" help:"iss claim of access tokens (default: PUBLIC_URL)"`
+	Audience                   string        `env:"AUDIENCE" envDefault:"portcullis" help:"aud claim of access tokens"`
+	JWTAlg                     string        `env:"JWT_ALG" envDefault:"EdDSA" help:"signing algorithm: EdDSA, ES256, RS256 or HS256"`
+	JWTKeyFile                 string        `env:"JWT_KEY_FILE" help:"PEM private key to sign with instead of database-kept keys (EdDSA, ES256, RS256)"`
+	JWTSecret                  string        `env:"JWT_SECRET" help:"HS256 only: base64 secret of at least 32 bytes (256 bits)"`
+	KeyEncryptionKey           string        `env:"KEY_ENCRYPTION_KEY" help:"base64 32-byte key that seals signing keys in the database (default: generated into DATA_DIR/key-encryption-key); every instance must share it"`
+	AccessTTL                  time.Duration `env:"ACCESS_TTL" envDefault:"15m" help:"lifetime of access tokens"`
+	Leeway                     time.Duration `env:"LEEWAY" envDefault:"30s" help:"clock skew allowed when checking exp, nbf and iat"`
+	SessionIdle                time.Duration `env:"SESSION_IDLE" envDefault:"168h" help:"a session unused (not refreshed) for this long ends"`
+	SessionAbsolute            time.Duration `env:"SESSION_ABSOLUTE" envDefault:"720h" help:"a session ends this long after login, whatever its use"`
+	RefreshGrace               time.Duration `env:"REFRESH_GRACE" envDefault:"10s" help:"window in which the immediate predecessor of a refresh token returns the same successor"`
+	StrictSessions             bool          `env:"STRICT_SESSIONS" envDefault:"true" help:"check on every authenticated request that the session is live (logout seen at once)"`
+	AllowedOrigins             []string      `env:"ALLOWED_ORIGINS" envSeparator:"," help:"comma-separated origins allowed for CORS and cookie-authenticated writes (default: PUBLIC_URL's origin)"`
+	SecureCookies              bool          `env:"SECURE_COOKIES" envDefault:"false" help:"mark cookies Secure with __Host-/__Secure- prefixes and send HSTS (set behind HTTPS)"`
+	TrustedProxies             []string      `env:"TRUSTED_PROXIES" envSeparator:"," help:"comma-separated IPs or CIDRs whose X-Forwarded-For is believed"`
+	PasswordHash               string        `env:"PASSWORD_HASH" envDefault:"argon2id" help:"hash for new passwords: argon2id or bcrypt"`
+	Argon2Memory               uint32        `env:"ARGON2_MEMORY_KIB" envDefault:"19456" help:"argon2id memory in KiB (at least 19456)"`
+	Argon2Time                 uint32        `env:"ARGON2_TIME" envDefault:"2" help:"argon2id iterations (at least 2)"`
+	Argon2Threads              uint8         `env:"ARGON2_THREADS" envDefault:"1" help:"argon2id parallelism"`
+	BcryptCost                 int           `env:"BCRYPT_COST" envDefault:"12" help:"bcrypt cost when PASSWORD_HASH=bcrypt"`
+	BodyLimit                  int           `env:"BODY_LIMIT" envDefault:"16384" help:"largest request body in bytes"`
+	RequestTimeout             time.Duration `env:"REQUEST_TIMEOUT" envDefault:"10s" help:"longest a request may wait on a store"`
+	ShutdownTimeout            time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" help:"how long SIGTERM waits for in-flight requests"`
+	KeyReloadInterval          time.Duration `env:"KEY_RELOAD_INTERVAL" envDefault:"30s" help:"how often each instance re-reads the signing keys (a rotated key is published this long, twice over, before it signs)"`
+	BootstrapAdminEmail        string        `env:"BOOTSTRAP_ADMIN_EMAIL" help:"on first start with no admin, create this admin user (needs BOOTSTRAP_ADMIN_PASSWORD_FILE)"`
+	BootstrapAdminPasswordFile string        `env:"BOOTSTRAP_ADMIN_PASSWORD_FILE" help:"file holding the bootstrap admin's password"`
+	LogLevel                   string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat                  string        `env:"LOG_FORMAT" envDefault:"auto" help:"json, text, or auto (text on a terminal, else json)"`
 }
 
 // Setting describes one variable for `portcullis config`.
@@ -290,6 +293,16 @@ func (c Config) Validate() error {
 	}
 	if c.BodyLimit < 1024 || c.BodyLimit > 1<<20 {
 		bad("BODY_LIMIT", "must be between 1024 and 1048576")
+	}
+	if c.KeyReloadInterval < time.Second || c.KeyReloadInterval > time.Hour {
+		bad("KEY_RELOAD_INTERVAL", "must be between 1s and 1h")
+	}
+	if (c.BootstrapAdminEmail == "") != (c.BootstrapAdminPasswordFile == "") {
+		bad("BOOTSTRAP_ADMIN_EMAIL", "and PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD_FILE must be set together")
+	} else if c.BootstrapAdminPasswordFile != "" {
+		if _, err := os.ReadFile(c.BootstrapAdminPasswordFile); err != nil {
+			bad("BOOTSTRAP_ADMIN_PASSWORD_FILE", "cannot read: %v", err)
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

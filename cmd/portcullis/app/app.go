@@ -106,7 +106,7 @@ func httpConfig(cfg config.Config) httpapi.Config {
 
 func tokenConfig(cfg config.Config, log *slog.Logger) (jwxtoken.Config, error) {
 	tc := jwxtoken.Config{Alg: cfg.JWTAlg, Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL,
-		Leeway: cfg.Leeway, KeyFile: cfg.JWTKeyFile}
+		Leeway: cfg.Leeway, KeyFile: cfg.JWTKeyFile, ReloadInterval: cfg.KeyReloadInterval}
 	if cfg.JWTAlg == "HS256" {
 		secret, err := base64.StdEncoding.DecodeString(cfg.JWTSecret)
 		if err != nil {
