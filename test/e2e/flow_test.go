@@ -15,12 +15,14 @@ func TestFullFlow(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			srv := startServer(t, b.env(t))
-			fullFlow(t, srv)
+			_ = fullFlow(t, srv)
 		})
 	}
 }
 
-func fullFlow(t *testing.T, srv *server) {
+// fullFlow runs the flow on srv and returns every secret it handled (passwords, access and
+// refresh tokens), for the log-secrecy test.
+func fullFlow(t *testing.T, srv *server) (secrets []string) {
 	api := srv.apiClient().in(t)
 
 	// register
@@ -170,6 +172,11 @@ func fullFlow(t *testing.T, srv *server) {
 		api.refresh(tk.RefreshToken).expectProblem(http.StatusUnauthorized, "invalid_refresh_token")
 	}
 
+	secrets = append(secrets, goodPassword, newPassword)
+	for _, tk := range []tokens{tA, tB, rA, rB, tD, tE, tF} {
+		secrets = append(secrets, tk.AccessToken, tk.RefreshToken)
+	}
+
 	// readiness and keys
 	var ready struct {
 		Status string            `json:"status"`
@@ -182,4 +189,5 @@ func fullFlow(t *testing.T, srv *server) {
 	if kids := api.jwksKids(t); !slices.Contains(kids, jA.Header.Kid) || jA.Header.Kid == "" {
 		t.Errorf("JWKS kids %v lack the token's kid %q", kids, jA.Header.Kid)
 	}
+	return secrets
 }
