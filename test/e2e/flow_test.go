@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -190,4 +191,123 @@ func fullFlow(t *testing.T, srv *server) (secrets []string) {
 		t.Errorf("JWKS kids %v lack the token's kid %q", kids, jA.Header.Kid)
 	}
 	return secrets
+}
+
+// TestRestartKeepsUsersSessionsAndKey stops a server and starts another on the same data
+// directory and database: users, sessions and the signing key survive.
+func TestRestartKeepsUsersSessionsAndKey(t *testing.T) {
+	for _, b := range backends() {
+		if !b.persistent {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			env := b.env(t)
+			env["PORTCULLIS_DATA_DIR"] = t.TempDir()
+			first := startServer(t, env)
+			api := first.apiClient().in(t)
+			a := api.register(t)
+			tk := api.login(t, a)
+			kid := parseJWT(t, tk.AccessToken).Header.Kid
+			first.stop()
+
+			second := startServer(t, env)
+			api = second.apiClient().in(t)
+			if kids := api.jwksKids(t); !slices.Contains(kids, kid) {
+				t.Fatalf("after restart the JWKS kids are %v, want %q among them", kids, kid)
+			}
+			if api.meStatus(tk.AccessToken) != http.StatusOK {
+				t.Fatal("the access token from before the restart is refused")
+			}
+			var r tokens
+			api.refresh(tk.RefreshToken).expect(http.StatusOK).decode(&r)
+			if got := parseJWT(t, r.AccessToken).Header.Kid; got != kid {
+				t.Errorf("after restart tokens are signed with %q, before with %q", got, kid)
+			}
+			api.login(t, a)
+		})
+	}
+}
+
+// TestMultipleInstancesShareLogout runs two instances over one database and session store
+// (SECURITY H60, lite): a token from one works on the other, a logout on one is seen by the
+// other at once.
+func TestMultipleInstancesShareLogout(t *testing.T) {
+	for _, b := range backends() {
+		if !b.persistent {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			env := b.env(t)
+			if _, external := env["PORTCULLIS_DATABASE_URL"]; external {
+				// separate data directories sharing one key-encryption key, as real instances would
+				env["PORTCULLIS_KEY_ENCRYPTION_KEY"] = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+				envB := maps.Clone(env)
+				envB["PORTCULLIS_DATA_DIR"] = t.TempDir()
+				env["PORTCULLIS_DATA_DIR"] = t.TempDir()
+				sharedLogout(t, startServer(t, env), startServer(t, envB))
+				return
+			}
+			env["PORTCULLIS_DATA_DIR"] = t.TempDir() // one SQLite file, two processes' worth of pools
+			sharedLogout(t, startServer(t, env), startServer(t, env))
+		})
+	}
+}
+
+func sharedLogout(t *testing.T, one, two *server) {
+	c1, c2 := one.apiClient().in(t), two.apiClient().in(t)
+	a := c1.register(t)
+	tk := c2.login(t, a) // the user registered on one logs in on two
+	if c1.meStatus(tk.AccessToken) != http.StatusOK {
+		t.Fatal("a token from instance two is refused by instance one")
+	}
+	var r tokens
+	c1.refresh(tk.RefreshToken).expect(http.StatusOK).decode(&r)
+	if c2.meStatus(r.AccessToken) != http.StatusOK {
+		t.Fatal("a token refreshed on instance one is refused by instance two")
+	}
+	c2.do("POST", "/api/auth/logout", nil, bearer(r.AccessToken)...).expect(http.StatusNoContent)
+	if c1.meStatus(r.AccessToken) != http.StatusUnauthorized || c1.meStatus(tk.AccessToken) != http.StatusUnauthorized {
+		t.Error("instance one still accepts a token logged out on instance two")
+	}
+	c1.refresh(r.RefreshToken).expectProblem(http.StatusUnauthorized, "invalid_refresh_token")
+}
+
+// TestReadmeWalkthrough replays README.md's curl walk-through over HTTP as written: a client
+// with a cookie jar and no Origin header, like curl.
+func TestReadmeWalkthrough(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	curl := srv.client().in(t)
+	curl.origin = "" // curl sends no Origin
+	email := "ada-" + randHex(3) + "@example.com"
+
+	// register
+	var reg struct {
+		User user `json:"user"`
+	}
+	curl.do("POST", "/api/auth/register", `{"email":"`+email+`","password":"correct horse battery","name":"Ada"}`).
+		expect(http.StatusCreated).decode(&reg)
+	if reg.User.Name != "Ada" {
+		t.Errorf("registered %+v", reg.User)
+	}
+	// log in (the cookie jar keeps access_token, refresh_token and logged_in)
+	var login tokens
+	curl.do("POST", "/api/auth/login", `{"email":"`+email+`","password":"correct horse battery"}`).expect(http.StatusOK).decode(&login)
+	if curl.cookie("/", "access_token") == "" || curl.cookie("/api/auth", "refresh_token") == "" || curl.cookie("/", "logged_in") != "true" {
+		t.Fatal("the jar lacks the login cookies")
+	}
+	// who am I: with the bearer token...
+	srv.apiClient().in(t).do("GET", "/api/users/me", nil, bearer(login.AccessToken)...).expect(http.StatusOK)
+	// ...or with the cookie
+	curl.do("GET", "/api/users/me", nil).expect(http.StatusOK)
+	// refresh: rotates the refresh token (from the cookie); no Origin, as curl sends
+	curl.do("POST", "/api/auth/refresh", nil).expect(http.StatusOK)
+	if curl.cookie("/api/auth", "refresh_token") == login.RefreshToken {
+		t.Error("the refresh cookie was not rotated")
+	}
+	// log out: this session ends at once; its tokens stop working
+	curl.do("POST", "/api/auth/logout", nil).expect(http.StatusNoContent)
+	curl.do("GET", "/api/users/me", nil).expect(http.StatusUnauthorized)
 }
