@@ -77,14 +77,14 @@ func newWorldWith(t testing.TB, sessions ports.SessionStore) *world {
 	w.settings = application.Settings{AccessTTL: 15 * time.Minute, SessionIdle: 7 * 24 * time.Hour,
 		SessionAbsolute: 30 * 24 * time.Hour, RefreshGrace: 10 * time.Second, Strict: true}
 	ids := system.NewIDs()
-	w.register = application.NewRegister(w.users, w.hasher, w.clock, ids, log)
-	w.login = application.NewLogin(w.users, w.sessions, w.hasher, tokens, w.clock, ids, w.settings, log)
-	w.refresh = application.NewRefresh(w.sessions, tokens, w.clock, ids, w.settings, log)
-	w.logout = application.NewLogout(w.sessions, log)
+	w.register = application.NewRegister(w.users, w.hasher, w.clock, ids, nil, log)
+	w.login = application.NewLogin(w.users, w.sessions, w.hasher, tokens, w.clock, ids, w.settings, nil, log)
+	w.refresh = application.NewRefresh(w.sessions, tokens, w.clock, ids, w.settings, nil, log)
+	w.logout = application.NewLogout(w.sessions, nil, log)
 	w.auth = application.NewAuthenticate(tokens, w.sessions, w.settings)
 	w.profile = application.NewProfile(w.users, w.clock)
-	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, log)
-	w.mine = application.NewSessions(w.sessions, w.clock)
+	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, nil, log)
+	w.mine = application.NewSessions(w.sessions, w.clock, nil)
 	return w
 }
 
@@ -350,13 +350,13 @@ func TestAuthenticateStrict(t *testing.T) {
 	if p, _ = w.auth.Handle(ctx, tok.AccessToken); !p.HasRole(domain.RoleAdmin) {
 		t.Fatal("session roles not used")
 	}
-	if err := w.logout.Session(ctx, tok.SessionID); err != nil {
+	if err := w.logout.Session(ctx, p.UserID, tok.SessionID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.auth.Handle(ctx, tok.AccessToken); !errors.Is(err, domain.ErrUnauthenticated) {
 		t.Fatalf("after logout: %v", err)
 	}
-	if err := w.logout.Session(ctx, tok.SessionID); err != nil {
+	if err := w.logout.Session(ctx, p.UserID, tok.SessionID); err != nil {
 		t.Fatalf("logout is not idempotent: %v", err)
 	}
 }

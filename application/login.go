@@ -40,6 +40,7 @@ type Login struct {
 	clock    ports.Clock
 	ids      ports.IDSource
 	settings Settings
+	audit    *Auditor
 	log      *slog.Logger
 
 	dummyOnce sync.Once
@@ -48,9 +49,9 @@ type Login struct {
 
 // NewLogin wires the login use case.
 func NewLogin(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, issuer ports.TokenIssuer,
-	clock ports.Clock, ids ports.IDSource, settings Settings, log *slog.Logger) *Login {
+	clock ports.Clock, ids ports.IDSource, settings Settings, audit *Auditor, log *slog.Logger) *Login {
 	return &Login{
-		users: users, sessions: sessions, hasher: hasher, clock: clock, ids: ids, settings: settings, log: log,
+		users: users, sessions: sessions, hasher: hasher, clock: clock, ids: ids, settings: settings, audit: audit, log: log,
 		tokens: &tokenMinter{issuer: issuer, ids: ids, ttl: settings.AccessTTL},
 	}
 }
@@ -63,6 +64,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 		// Spend the time a real check would, so response time does not reveal the account.
 		_, _, _ = l.hasher.Verify(ctx, l.dummyHash(ctx), in.Password)
 		l.log.InfoContext(ctx, "login failed", "outcome", "unknown_account")
+		l.audit.record(ctx, domain.EventLoginFailure, "", "", "unknown_account", "")
 		return TokensOutput{}, domain.ErrInvalidCredentials
 	}
 	if err != nil {
@@ -78,6 +80,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 			outcome = "disabled"
 		}
 		l.log.InfoContext(ctx, "login failed", "user_id", u.ID, "outcome", outcome)
+		l.audit.record(ctx, domain.EventLoginFailure, "", u.ID, outcome, "")
 		return TokensOutput{}, domain.ErrInvalidCredentials
 	}
 	if rehash {
@@ -89,6 +92,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 	}
 	out.User = &u
 	l.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", out.SessionID, "outcome", "ok")
+	l.audit.record(ctx, domain.EventLoginSuccess, u.ID, u.ID, "ok", "session="+out.SessionID)
 	return out, nil
 }
 

@@ -14,20 +14,22 @@ import (
 // Logout ends sessions.
 type Logout struct {
 	sessions ports.SessionStore
+	audit    *Auditor
 	log      *slog.Logger
 }
 
 // NewLogout wires the logout use case.
-func NewLogout(sessions ports.SessionStore, log *slog.Logger) *Logout {
-	return &Logout{sessions: sessions, log: log}
+func NewLogout(sessions ports.SessionStore, audit *Auditor, log *slog.Logger) *Logout {
+	return &Logout{sessions: sessions, audit: audit, log: log}
 }
 
 // Session ends one session. Ending a session that is already gone is not an error.
-func (l *Logout) Session(ctx context.Context, sessionID string) error {
+func (l *Logout) Session(ctx context.Context, userID, sessionID string) error {
 	if err := l.sessions.Delete(ctx, sessionID); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
-	l.log.InfoContext(ctx, "logout", "session_id", sessionID)
+	l.log.InfoContext(ctx, "logout", "user_id", userID, "session_id", sessionID)
+	l.audit.record(ctx, domain.EventLogout, userID, userID, "ok", "session="+sessionID)
 	return nil
 }
 
@@ -50,7 +52,7 @@ func (l *Logout) ByRefreshToken(ctx context.Context, token string) error {
 	if subtle.ConstantTimeCompare(h, s.RefreshHash) != 1 && subtle.ConstantTimeCompare(h, s.PrevHash) != 1 {
 		return nil
 	}
-	return l.Session(ctx, sid)
+	return l.Session(ctx, s.UserID, sid)
 }
 
 // All ends every session of a user.
@@ -60,5 +62,6 @@ func (l *Logout) All(ctx context.Context, userID string) error {
 		return fmt.Errorf("delete sessions: %w", err)
 	}
 	l.log.InfoContext(ctx, "logout all", "user_id", userID, "sessions", n)
+	l.audit.record(ctx, domain.EventLogoutAll, userID, userID, "ok", fmt.Sprintf("sessions=%d", n))
 	return nil
 }

@@ -26,12 +26,13 @@ type ChangePassword struct {
 	sessions ports.SessionStore
 	hasher   ports.PasswordHasher
 	clock    ports.Clock
+	audit    *Auditor
 	log      *slog.Logger
 }
 
 // NewChangePassword wires the change-password use case.
-func NewChangePassword(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, clock ports.Clock, log *slog.Logger) *ChangePassword {
-	return &ChangePassword{users: users, sessions: sessions, hasher: hasher, clock: clock, log: log}
+func NewChangePassword(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, clock ports.Clock, audit *Auditor, log *slog.Logger) *ChangePassword {
+	return &ChangePassword{users: users, sessions: sessions, hasher: hasher, clock: clock, audit: audit, log: log}
 }
 
 // Handle checks the current password (wrong: domain.ErrInvalidCredentials, nothing changes),
@@ -52,6 +53,7 @@ func (c *ChangePassword) Handle(ctx context.Context, in ChangePasswordInput) err
 	}
 	if !ok {
 		c.log.InfoContext(ctx, "password change refused", "user_id", u.ID, "outcome", "bad_password")
+		c.audit.record(ctx, domain.EventPasswordChange, u.ID, u.ID, "bad_password", "")
 		return domain.ErrInvalidCredentials
 	}
 	if u.PasswordHash, err = c.hasher.Hash(ctx, in.NewPassword); err != nil {
@@ -66,6 +68,7 @@ func (c *ChangePassword) Handle(ctx context.Context, in ChangePasswordInput) err
 		return err
 	}
 	c.log.InfoContext(ctx, "password changed", "user_id", u.ID, "sessions_revoked", revoked)
+	c.audit.record(ctx, domain.EventPasswordChange, u.ID, u.ID, "ok", fmt.Sprintf("sessions_revoked=%d", revoked))
 	return nil
 }
 

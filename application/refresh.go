@@ -17,12 +17,13 @@ type Refresh struct {
 	tokens   *tokenMinter
 	clock    ports.Clock
 	settings Settings
+	audit    *Auditor
 	log      *slog.Logger
 }
 
 // NewRefresh wires the refresh use case.
-func NewRefresh(sessions ports.SessionStore, issuer ports.TokenIssuer, clock ports.Clock, ids ports.IDSource, settings Settings, log *slog.Logger) *Refresh {
-	return &Refresh{sessions: sessions, clock: clock, settings: settings, log: log,
+func NewRefresh(sessions ports.SessionStore, issuer ports.TokenIssuer, clock ports.Clock, ids ports.IDSource, settings Settings, audit *Auditor, log *slog.Logger) *Refresh {
+	return &Refresh{sessions: sessions, clock: clock, settings: settings, audit: audit, log: log,
 		tokens: &tokenMinter{issuer: issuer, ids: ids, ttl: settings.AccessTTL}}
 }
 
@@ -52,6 +53,7 @@ func (r *Refresh) Handle(ctx context.Context, token string) (TokensOutput, error
 		return TokensOutput{}, domain.ErrUnauthenticated
 	case errors.Is(err, domain.ErrRefreshReuse):
 		r.log.WarnContext(ctx, "refresh token reuse; session revoked", "session_id", sid)
+		r.audit.record(ctx, domain.EventRefreshReuse, "", sess.UserID, "session_revoked", "session="+sid)
 		return TokensOutput{}, err
 	case err != nil:
 		return TokensOutput{}, fmt.Errorf("rotate refresh token: %w", err)

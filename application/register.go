@@ -30,17 +30,27 @@ type Register struct {
 	hasher ports.PasswordHasher
 	clock  ports.Clock
 	ids    ports.IDSource
+	audit  *Auditor
 	log    *slog.Logger
 }
 
 // NewRegister wires the register use case.
-func NewRegister(users ports.UserStore, hasher ports.PasswordHasher, clock ports.Clock, ids ports.IDSource, log *slog.Logger) *Register {
-	return &Register{users: users, hasher: hasher, clock: clock, ids: ids, log: log}
+func NewRegister(users ports.UserStore, hasher ports.PasswordHasher, clock ports.Clock, ids ports.IDSource, audit *Auditor, log *slog.Logger) *Register {
+	return &Register{users: users, hasher: hasher, clock: clock, ids: ids, audit: audit, log: log}
 }
 
 // Handle validates in, hashes the password and stores the user. A taken email or username is
 // domain.ErrConflict; invalid fields are a *domain.ValidationError listing each.
 func (r *Register) Handle(ctx context.Context, in RegisterInput) (UserOutput, error) {
+	out, err := r.create(ctx, in, []domain.Role{domain.RoleUser})
+	if err == nil {
+		r.audit.record(ctx, domain.EventRegister, out.User.ID, out.User.ID, "ok", "")
+	}
+	return out, err
+}
+
+// create validates in and stores a user with roles.
+func (r *Register) create(ctx context.Context, in RegisterInput, roles []domain.Role) (UserOutput, error) {
 	v := &domain.ValidationError{}
 	email, err := domain.NormalizeEmail(in.Email)
 	if err != nil {
@@ -75,7 +85,7 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (UserOutput, er
 		Email:        email,
 		Username:     username,
 		Name:         in.Name,
-		Roles:        []domain.Role{domain.RoleUser},
+		Roles:        roles,
 		PasswordHash: hash,
 		CreatedAt:    now,
 		UpdatedAt:    now,

@@ -25,11 +25,12 @@ type SessionView struct {
 type Sessions struct {
 	sessions ports.SessionStore
 	clock    ports.Clock
+	audit    *Auditor
 }
 
 // NewSessions wires the sessions use case.
-func NewSessions(sessions ports.SessionStore, clock ports.Clock) *Sessions {
-	return &Sessions{sessions: sessions, clock: clock}
+func NewSessions(sessions ports.SessionStore, clock ports.Clock, audit *Auditor) *Sessions {
+	return &Sessions{sessions: sessions, clock: clock, audit: audit}
 }
 
 // List returns the live sessions of userID, newest first, marking currentID.
@@ -59,5 +60,6 @@ func (s *Sessions) Revoke(ctx context.Context, userID, sessionID string) error {
 	if err := s.sessions.Delete(ctx, sessionID); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
+	s.audit.record(ctx, domain.EventSessionRevoke, userID, userID, "ok", "session="+sessionID)
 	return nil
 }

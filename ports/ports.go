@@ -47,7 +47,8 @@ type SessionStore interface {
 	//     returns domain.Rotated.
 	//   - presented == predecessor and Now <= RotatedAt+Grace: returns domain.GraceReplay and the
 	//     session, whose Successor the caller unseals; nothing changes.
-	//   - otherwise (a retired token): the session is deleted and domain.ErrRefreshReuse returned.
+	//   - otherwise (a retired token): the session is deleted and domain.ErrRefreshReuse returned,
+	//     with a Session carrying the deleted session's ID and UserID (for the audit trail).
 	// A missing or expired session returns domain.ErrNotFound.
 	Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error)
 	// ListByUser returns the live sessions of a user, newest first.

@@ -130,7 +130,7 @@ func (s *Server) logout(c *fiber.Ctx) error {
 		switch {
 		case err == nil:
 			c.Locals(ctxPrincipal, p)
-			if err := s.deps.Logout.Session(ctx, p.SessionID); err != nil {
+			if err := s.deps.Logout.Session(ctx, p.UserID, p.SessionID); err != nil {
 				return err
 			}
 		case !isAuthFailure(err):

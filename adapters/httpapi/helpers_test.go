@@ -181,14 +181,14 @@ func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
 		SessionAbsolute: cfg.SessionAbsolute, RefreshGrace: 10 * time.Second, Strict: true}
 	var h ports.PasswordHasher = fakeHasher{}
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
-		Register:       application.NewRegister(users, h, clock{}, id, log),
-		Login:          application.NewLogin(users, sessions, h, tokens, clock{}, id, settings, log),
-		Refresh:        application.NewRefresh(sessions, tokens, clock{}, id, settings, log),
-		Logout:         application.NewLogout(sessions, log),
+		Register:       application.NewRegister(users, h, clock{}, id, nil, log),
+		Login:          application.NewLogin(users, sessions, h, tokens, clock{}, id, settings, nil, log),
+		Refresh:        application.NewRefresh(sessions, tokens, clock{}, id, settings, nil, log),
+		Logout:         application.NewLogout(sessions, nil, log),
 		Authenticate:   application.NewAuthenticate(tokens, sessions, settings),
 		Profile:        application.NewProfile(users, clock{}),
-		ChangePassword: application.NewChangePassword(users, sessions, h, clock{}, log),
-		Sessions:       application.NewSessions(sessions, clock{}),
+		ChangePassword: application.NewChangePassword(users, sessions, h, clock{}, nil, log),
+		Sessions:       application.NewSessions(sessions, clock{}, nil),
 		Keys:           keySet{},
 		Readiness:      []ports.Pinger{okPinger{"database"}, sessions},
 		Log:            log,

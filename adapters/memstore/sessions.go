@@ -121,7 +121,7 @@ func (m *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.Rotate
 		return domain.GraceReplay, cloneSession(*s), nil
 	default:
 		m.remove(s)
-		return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrRefreshReuse)
+		return 0, domain.Session{ID: s.ID, UserID: s.UserID}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrRefreshReuse)
 	}
 }
 

@@ -116,13 +116,15 @@ func (st *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.Rotat
 		}
 		return domain.GraceReplay, s, nil
 	case 3:
+		revoked := domain.Session{ID: r.SessionID}
 		if len(res) > 1 {
 			if uid, _ := res[1].(string); uid != "" {
+				revoked.UserID = uid
 				// Best effort: the session is already gone, which is what matters.
 				_ = st.client.ZRem(context.WithoutCancel(ctx), st.keys.userSessions(uid), r.SessionID).Err()
 			}
 		}
-		return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrRefreshReuse)
+		return 0, revoked, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrRefreshReuse)
 	default:
 		return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrNotFound)
 	}

@@ -27,6 +27,8 @@ var Module = fx.Module("sqlstore",
 		New,
 		fx.Annotate(NewUsers, fx.As(new(ports.UserStore))),
 		fx.Annotate(NewKeys, fx.As(new(ports.KeyStore))),
+		fx.Annotate(NewDirectory, fx.As(new(ports.UserDirectory))),
+		fx.Annotate(NewAuditLog, fx.As(new(ports.AuditLog))),
 	),
 )
 

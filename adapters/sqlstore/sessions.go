@@ -131,7 +131,7 @@ func (s *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.Rotate
 		if err := s.Delete(ctx, r.SessionID); err != nil {
 			return 0, domain.Session{}, fmt.Errorf("revoke session after refresh reuse: %w", err)
 		}
-		return 0, domain.Session{}, fmt.Errorf("rotate session: %w", domain.ErrRefreshReuse)
+		return 0, domain.Session{ID: sess.ID, UserID: sess.UserID}, fmt.Errorf("rotate session: %w", domain.ErrRefreshReuse)
 	}
 	return 0, domain.Session{}, fmt.Errorf("rotate session %s: the session kept changing; try again: %w",
 		r.SessionID, domain.ErrUnavailable)

@@ -1,0 +1,3 @@
+DROP INDEX users_created_at_id_idx ON users;
+--bun:split
+DROP TABLE IF EXISTS audit_events;

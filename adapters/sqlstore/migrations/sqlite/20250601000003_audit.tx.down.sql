@@ -1,0 +1,3 @@
+DROP TABLE audit_events;
+--bun:split
+DROP INDEX users_created_at_id_idx;

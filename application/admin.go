@@ -1,0 +1,324 @@
+package application
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// ErrLastAdmin refuses to demote, disable or delete the only remaining enabled admin.
+var ErrLastAdmin = fmt.Errorf("%w: the last admin cannot be demoted, disabled or deleted", domain.ErrConflict)
+
+// Operator is the principal of the operator's command line: it acts as an admin with no user
+// behind it, so the audit trail records an empty actor.
+var Operator = Principal{Roles: []domain.Role{domain.RoleAdmin}}
+
+// ListUsersInput selects a page of users. Cursor is the NextCursor of the previous page.
+type ListUsersInput struct {
+	Limit    int
+	Cursor   string
+	Q        string
+	Role     string
+	Disabled *bool
+}
+
+// ListUsersOutput is one page of users in creation order.
+type ListUsersOutput struct {
+	Users      []domain.User
+	NextCursor string // "" on the last page
+}
+
+// AdminUpdateInput changes another user's account. Nil fields stay as they are.
+type AdminUpdateInput struct {
+	Roles         *[]domain.Role
+	Disabled      *bool
+	EmailVerified *bool
+	Name          *string
+}
+
+// CreateUserInput is an account made by an administrator or the operator, with any roles.
+type CreateUserInput struct {
+	Email    string
+	Password string
+	Name     string
+	Username string
+	Roles    []domain.Role
+}
+
+// Admin is the administration of users: list, read, change roles and state, delete. Admins may
+// do all of it; moderators may read. Every change is audited, and a change of roles or a
+// disable reaches the user's live sessions at once.
+type Admin struct {
+	users     ports.UserStore
+	directory ports.UserDirectory
+	sessions  ports.SessionStore
+	register  *Register
+	audit     *Auditor
+	clock     ports.Clock
+	log       *slog.Logger
+}
+
+// NewAdmin wires the administration use case.
+func NewAdmin(users ports.UserStore, directory ports.UserDirectory, sessions ports.SessionStore, register *Register,
+	audit *Auditor, clock ports.Clock, log *slog.Logger) *Admin {
+	return &Admin{users: users, directory: directory, sessions: sessions, register: register, audit: audit, clock: clock, log: log}
+}
+
+func canRead(p Principal) bool { return p.HasRole(domain.RoleAdmin) || p.HasRole(domain.RoleModerator) }
+
+// List returns a page of users matching in. Admins and moderators may list.
+func (a *Admin) List(ctx context.Context, actor Principal, in ListUsersInput) (ListUsersOutput, error) {
+	if !canRead(actor) {
+		return ListUsersOutput{}, domain.ErrForbidden
+	}
+	limit, err := pageLimit(in.Limit)
+	if err != nil {
+		return ListUsersOutput{}, err
+	}
+	q := domain.UserQuery{Limit: limit + 1, Q: strings.TrimSpace(in.Q), Disabled: in.Disabled}
+	if len(q.Q) > 254 {
+		return ListUsersOutput{}, invalidField("q", "invalid_query", "must be at most 254 characters")
+	}
+	if in.Role != "" {
+		if q.Role = domain.Role(in.Role); !q.Role.Valid() {
+			return ListUsersOutput{}, invalidField("role", "invalid_role", "must be user, moderator or admin")
+		}
+	}
+	if in.Cursor != "" {
+		if q.AfterCreatedAt, q.AfterID, err = decodeUserCursor(in.Cursor); err != nil {
+			return ListUsersOutput{}, invalidField("cursor", "invalid_cursor", "is not a cursor from this API")
+		}
+	}
+	users, err := a.directory.List(ctx, q)
+	if err != nil {
+		return ListUsersOutput{}, fmt.Errorf("list users: %w", err)
+	}
+	out := ListUsersOutput{Users: users}
+	if len(users) > limit {
+		out.Users = users[:limit]
+		last := out.Users[limit-1]
+		out.NextCursor = encodeUserCursor(last.CreatedAt, last.ID)
+	}
+	return out, nil
+}
+
+// Get returns one user. Admins and moderators may read.
+func (a *Admin) Get(ctx context.Context, actor Principal, id string) (UserOutput, error) {
+	if !canRead(actor) {
+		return UserOutput{}, domain.ErrForbidden
+	}
+	u, err := a.users.ByID(ctx, id)
+	if err != nil {
+		return UserOutput{}, fmt.Errorf("load user: %w", err)
+	}
+	return UserOutput{User: u}, nil
+}
+
+// Create makes a user with the given roles (the operator's first admin, or an admin's invite).
+func (a *Admin) Create(ctx context.Context, actor Principal, in CreateUserInput) (UserOutput, error) {
+	if !actor.HasRole(domain.RoleAdmin) {
+		return UserOutput{}, domain.ErrForbidden
+	}
+	roles, err := normalizeRoles(in.Roles)
+	if err != nil {
+		return UserOutput{}, err
+	}
+	out, err := a.register.create(ctx, RegisterInput{Email: in.Email, Password: in.Password, Name: in.Name, Username: in.Username}, roles)
+	if err != nil {
+		return UserOutput{}, err
+	}
+	a.audit.record(ctx, domain.EventRegister, actor.UserID, out.User.ID, "ok", "roles="+joinRoles(roles))
+	return out, nil
+}
+
+// Update applies in to user id. Only admins may change users. Roles reach the user's live
+// sessions at once; disabling ends every session. The last enabled admin cannot demote or
+// disable themself (ErrLastAdmin).
+func (a *Admin) Update(ctx context.Context, actor Principal, id string, in AdminUpdateInput) (UserOutput, error) {
+	if !actor.HasRole(domain.RoleAdmin) {
+		return UserOutput{}, domain.ErrForbidden
+	}
+	if in.Name != nil && !domain.ValidateName(*in.Name) {
+		return UserOutput{}, invalidField("name", "invalid_name", "must be at most 100 characters, without control characters")
+	}
+	var roles []domain.Role
+	if in.Roles != nil {
+		var err error
+		if roles, err = normalizeRoles(*in.Roles); err != nil {
+			return UserOutput{}, err
+		}
+	}
+	u, err := a.users.ByID(ctx, id)
+	if err != nil {
+		return UserOutput{}, fmt.Errorf("load user: %w", err)
+	}
+	before := u
+	if in.Roles != nil {
+		u.Roles = roles
+	}
+	if in.Disabled != nil {
+		u.Disabled = *in.Disabled
+	}
+	if in.EmailVerified != nil {
+		u.EmailVerified = *in.EmailVerified
+	}
+	if in.Name != nil {
+		u.Name = *in.Name
+	}
+	losesAdmin := isActiveAdmin(before) && !isActiveAdmin(u)
+	if losesAdmin {
+		if err := a.guardLastAdmin(ctx); err != nil {
+			return UserOutput{}, err
+		}
+	}
+	u.UpdatedAt = a.clock.Now()
+	if err := a.users.Update(ctx, u); err != nil {
+		return UserOutput{}, fmt.Errorf("update user: %w", err)
+	}
+	rolesChanged := !slices.Equal(before.Roles, u.Roles)
+	switch {
+	case u.Disabled:
+		if _, err := a.sessions.DeleteByUser(ctx, u.ID); err != nil {
+			return UserOutput{}, fmt.Errorf("end sessions of a disabled user: %w", err)
+		}
+	case rolesChanged:
+		if err := a.sessions.SetRoles(ctx, u.ID, u.Roles); err != nil {
+			return UserOutput{}, fmt.Errorf("update session roles: %w", err)
+		}
+	}
+	if rolesChanged {
+		a.audit.record(ctx, domain.EventRoleChange, actor.UserID, u.ID, "ok", "roles="+joinRoles(before.Roles)+" -> "+joinRoles(u.Roles))
+	}
+	if before.Disabled != u.Disabled {
+		ev := domain.EventUserEnable
+		if u.Disabled {
+			ev = domain.EventUserDisable
+		}
+		a.audit.record(ctx, ev, actor.UserID, u.ID, "ok", "")
+	}
+	if before.EmailVerified != u.EmailVerified || before.Name != u.Name {
+		a.audit.record(ctx, domain.EventUserUpdate, actor.UserID, u.ID, "ok", fmt.Sprintf("email_verified=%t", u.EmailVerified))
+	}
+	return UserOutput{User: u}, nil
+}
+
+// Delete removes user id and ends their sessions. Only admins may delete; the last enabled
+// admin cannot be deleted (ErrLastAdmin).
+func (a *Admin) Delete(ctx context.Context, actor Principal, id string) error {
+	if !actor.HasRole(domain.RoleAdmin) {
+		return domain.ErrForbidden
+	}
+	u, err := a.users.ByID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load user: %w", err)
+	}
+	if isActiveAdmin(u) {
+		if err := a.guardLastAdmin(ctx); err != nil {
+			return err
+		}
+	}
+	// Sessions first: if deleting the user then fails, the user is merely logged out.
+	if _, err := a.sessions.DeleteByUser(ctx, id); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	if err := a.users.Delete(ctx, id); err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	a.audit.record(ctx, domain.EventUserDelete, actor.UserID, id, "ok", "")
+	return nil
+}
+
+// RevokeSessions ends every session of user id (an admin's or the operator's "log out
+// everywhere" for someone else). It returns how many ended.
+func (a *Admin) RevokeSessions(ctx context.Context, actor Principal, id string) (int, error) {
+	if !actor.HasRole(domain.RoleAdmin) {
+		return 0, domain.ErrForbidden
+	}
+	if _, err := a.users.ByID(ctx, id); err != nil {
+		return 0, fmt.Errorf("load user: %w", err)
+	}
+	n, err := a.sessions.DeleteByUser(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("end sessions: %w", err)
+	}
+	a.audit.record(ctx, domain.EventLogoutAll, actor.UserID, id, "ok", fmt.Sprintf("sessions=%d", n))
+	return n, nil
+}
+
+// HasAdmin reports whether any enabled admin exists (for first-start bootstrap).
+func (a *Admin) HasAdmin(ctx context.Context) (bool, error) {
+	n, err := a.directory.CountActiveAdmins(ctx)
+	return n > 0, err
+}
+
+// guardLastAdmin refuses a change that would leave no enabled admin. Two admins demoting each
+// other at the same instant could both pass; the operator CLI can always restore an admin.
+func (a *Admin) guardLastAdmin(ctx context.Context) error {
+	n, err := a.directory.CountActiveAdmins(ctx)
+	if err != nil {
+		return fmt.Errorf("count admins: %w", err)
+	}
+	if n <= 1 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+func isActiveAdmin(u domain.User) bool { return !u.Disabled && u.HasRole(domain.RoleAdmin) }
+
+// normalizeRoles checks roles, drops duplicates and orders them user, moderator, admin. Every
+// user keeps the user role.
+func normalizeRoles(in []domain.Role) ([]domain.Role, error) {
+	set := map[domain.Role]bool{domain.RoleUser: true}
+	for _, r := range in {
+		if !r.Valid() {
+			return nil, invalidField("roles", "invalid_role", "each role must be user, moderator or admin")
+		}
+		set[r] = true
+	}
+	var out []domain.Role
+	for _, r := range []domain.Role{domain.RoleUser, domain.RoleModerator, domain.RoleAdmin} {
+		if set[r] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func joinRoles(roles []domain.Role) string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	return strings.Join(s, ",")
+}
+
+// A user cursor is base64url("<unix nanoseconds>.<id>"): opaque to clients, stable under inserts.
+func encodeUserCursor(createdAt time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(createdAt.UnixNano(), 10) + "." + id))
+}
+
+func decodeUserCursor(c string) (time.Time, string, error) {
+	if len(c) > 200 {
+		return time.Time{}, "", errors.New("cursor too long")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	ns, id, ok := strings.Cut(string(b), ".")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || err != nil || id == "" {
+		return time.Time{}, "", errors.New("malformed cursor")
+	}
+	return time.Unix(0, n).UTC(), id, nil
+}
