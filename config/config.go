@@ -30,6 +30,17 @@ type Config struct {
 	DatabaseURL                string        `env:"DATABASE_URL" help:"database: sqlite://PATH, a file path, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db (default: SQLite in DATA_DIR)"`
 	SessionStore               string        `env:"SESSION_STORE" envDefault:"sql" help:"session store: sql (the database), memory (one process only), redis://host:6379/0, rediss://..., or redis+cluster://host1:6379,host2:6379 for Redis Cluster"`
 	AutoMigrate                bool          `env:"AUTO_MIGRATE" envDefault:"true" help:"apply pending database migrations at start"`
+	DBMaxOpenConns             int           `env:"DB_MAX_OPEN_CONNS" help:"most open database connections (default: 20; 4 for SQLite)"`
+	DBMaxIdleConns             int           `env:"DB_MAX_IDLE_CONNS" help:"most idle database connections kept for reuse (default: DB_MAX_OPEN_CONNS)"`
+	DBConnMaxLifetime          time.Duration `env:"DB_CONN_MAX_LIFETIME" help:"close database connections older than this (default: 30m; SQLite: never)"`
+	DBConnectTimeout           time.Duration `env:"DB_CONNECT_TIMEOUT" envDefault:"5s" help:"longest wait to connect to a MySQL or PostgreSQL server"`
+	DBTLSCAFile                string        `env:"DB_TLS_CA_FILE" help:"PEM CA certificates to verify the MySQL or PostgreSQL server against (MySQL: replaces the URL's tls=; PostgreSQL: sslrootcert, sslmode=verify-full unless the URL sets one)"`
+	RedisPoolSize              int           `env:"REDIS_POOL_SIZE" help:"Redis connections per node (default: the URL's pool_size, else 10 per CPU)"`
+	RedisDialTimeout           time.Duration `env:"REDIS_DIAL_TIMEOUT" help:"longest wait to connect to a Redis node (default: the URL's dial_timeout, else 5s)"`
+	RedisReadTimeout           time.Duration `env:"REDIS_READ_TIMEOUT" help:"longest wait for one Redis reply (default: the URL's read_timeout, else 3s)"`
+	RedisWriteTimeout          time.Duration `env:"REDIS_WRITE_TIMEOUT" help:"longest wait to send one Redis command (default: the URL's write_timeout, else 3s)"`
+	RedisKeyPrefix             string        `env:"REDIS_KEY_PREFIX" help:"starts every Redis key, to share one Redis between deployments (no { or })"`
+	RedisTLSCAFile             string        `env:"REDIS_TLS_CA_FILE" help:"PEM CA certificates to verify Redis against (rediss:// and rediss+cluster:// only)"`
 	PublicURL                  string        `env:"PUBLIC_URL" envDefault:"http://localhost:8080" help:"external base URL, used in emailed links and as the default issuer"`
 	Issuer                     string        `env:"ISSUER" help:"iss claim of access tokens (default: PUBLIC_URL)"`
 	Audience                   string        `env:"AUDIENCE" envDefault:"portcullis" help:"aud claim of access tokens"`
@@ -212,6 +223,7 @@ func (c Config) Validate() error {
 	default:
 		bad("SESSION_STORE", "must be sql, memory, or a redis://, rediss:// or redis+cluster:// URL, got %q", s)
 	}
+	c.validateConnections(bad)
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("PUBLIC_URL", "must be an absolute http(s) URL, got %q", c.PublicURL)
 	}
@@ -315,6 +327,53 @@ func (c Config) Validate() error {
 		bad("LOG_FORMAT", "must be json, text or auto, got %q", c.LogFormat)
 	}
 	return errors.Join(errs...)
+}
+
+// validateConnections checks the pool, timeout and TLS settings of the database and Redis.
+func (c Config) validateConnections(bad func(name, format string, args ...any)) {
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"DB_MAX_OPEN_CONNS", c.DBMaxOpenConns}, {"DB_MAX_IDLE_CONNS", c.DBMaxIdleConns}, {"REDIS_POOL_SIZE", c.RedisPoolSize}} {
+		if n.v < 0 {
+			bad(n.name, "must not be negative")
+		}
+	}
+	if c.DBMaxOpenConns > 0 && c.DBMaxIdleConns > c.DBMaxOpenConns {
+		bad("DB_MAX_IDLE_CONNS", "must not exceed DB_MAX_OPEN_CONNS")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"DB_CONN_MAX_LIFETIME", c.DBConnMaxLifetime},
+		{"REDIS_DIAL_TIMEOUT", c.RedisDialTimeout}, {"REDIS_READ_TIMEOUT", c.RedisReadTimeout},
+		{"REDIS_WRITE_TIMEOUT", c.RedisWriteTimeout},
+	} {
+		if d.v < 0 {
+			bad(d.name, "must not be negative")
+		}
+	}
+	if c.DBConnectTimeout <= 0 {
+		bad("DB_CONNECT_TIMEOUT", "must be a positive duration")
+	}
+	if strings.ContainsAny(c.RedisKeyPrefix, "{}") {
+		bad("REDIS_KEY_PREFIX", "must not contain { or } (keys carry their own hash tags)")
+	}
+	if c.DBTLSCAFile != "" {
+		if kind, _ := DatabaseKind(c.DatabaseURL); kind == "sqlite" {
+			bad("DB_TLS_CA_FILE", "is only for mysql:// and postgres:// databases")
+		} else if _, err := os.ReadFile(c.DBTLSCAFile); err != nil {
+			bad("DB_TLS_CA_FILE", "cannot read: %v", err)
+		}
+	}
+	if c.RedisTLSCAFile != "" {
+		if !strings.HasPrefix(c.SessionStore, "rediss://") && !strings.HasPrefix(c.SessionStore, "rediss+cluster://") {
+			bad("REDIS_TLS_CA_FILE", "needs SESSION_STORE=rediss:// or rediss+cluster://")
+		} else if _, err := os.ReadFile(c.RedisTLSCAFile); err != nil {
+			bad("REDIS_TLS_CA_FILE", "cannot read: %v", err)
+		}
+	}
 }
 
 // DatabaseKind returns "sqlite", "mysql" or "postgres" for a database URL. A bare path is SQLite.

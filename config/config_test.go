@@ -48,6 +48,10 @@ func TestDefaultsLoadFromEmptyEnvironment(t *testing.T) {
 		{"BodyLimit", c.BodyLimit, 16384},
 		{"RequestTimeout", c.RequestTimeout, 10 * time.Second},
 		{"ShutdownTimeout", c.ShutdownTimeout, 20 * time.Second},
+		{"DBMaxOpenConns", c.DBMaxOpenConns, 0},
+		{"DBConnectTimeout", c.DBConnectTimeout, 5 * time.Second},
+		{"RedisPoolSize", c.RedisPoolSize, 0},
+		{"RedisKeyPrefix", c.RedisKeyPrefix, ""},
 		{"LogLevel", c.LogLevel, "info"},
 		{"LogFormat", c.LogFormat, "auto"},
 	}
@@ -149,6 +153,13 @@ func TestValidValues(t *testing.T) {
 		{"idle equal to absolute", []string{"PORTCULLIS_SESSION_IDLE=24h", "PORTCULLIS_SESSION_ABSOLUTE=24h"}},
 		{"key encryption key", []string{"PORTCULLIS_KEY_ENCRYPTION_KEY=" + secret(32)}},
 		{"bcrypt", []string{"PORTCULLIS_PASSWORD_HASH=bcrypt", "PORTCULLIS_BCRYPT_COST=10"}},
+		{"database pool and timeouts", []string{"PORTCULLIS_DB_MAX_OPEN_CONNS=50", "PORTCULLIS_DB_MAX_IDLE_CONNS=10",
+			"PORTCULLIS_DB_CONN_MAX_LIFETIME=1h", "PORTCULLIS_DB_CONNECT_TIMEOUT=2s"}},
+		{"mysql with a CA file", []string{"PORTCULLIS_DATABASE_URL=mysql://u@db:3306/p?tls=true", "PORTCULLIS_DB_TLS_CA_FILE=" + keyFile}},
+		{"redis pool, timeouts and prefix", []string{"PORTCULLIS_SESSION_STORE=redis://127.0.0.1:6379/0", "PORTCULLIS_REDIS_POOL_SIZE=32",
+			"PORTCULLIS_REDIS_DIAL_TIMEOUT=1s", "PORTCULLIS_REDIS_READ_TIMEOUT=500ms", "PORTCULLIS_REDIS_WRITE_TIMEOUT=500ms",
+			"PORTCULLIS_REDIS_KEY_PREFIX=eu-west:"}},
+		{"rediss with a CA file", []string{"PORTCULLIS_SESSION_STORE=rediss://redis:6380/0", "PORTCULLIS_REDIS_TLS_CA_FILE=" + keyFile}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,6 +221,21 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 		{"body limit too small", []string{"PORTCULLIS_BODY_LIMIT=12"}, "BODY_LIMIT"},
 		{"unknown log level", []string{"PORTCULLIS_LOG_LEVEL=verbose"}, "LOG_LEVEL"},
 		{"unknown log format", []string{"PORTCULLIS_LOG_FORMAT=xml"}, "LOG_FORMAT"},
+		{"negative open conns", []string{"PORTCULLIS_DB_MAX_OPEN_CONNS=-1"}, "DB_MAX_OPEN_CONNS"},
+		{"open conns not a number", []string{"PORTCULLIS_DB_MAX_OPEN_CONNS=many"}, "DB_MAX_OPEN_CONNS"},
+		{"idle above open conns", []string{"PORTCULLIS_DB_MAX_OPEN_CONNS=5", "PORTCULLIS_DB_MAX_IDLE_CONNS=6"}, "DB_MAX_IDLE_CONNS"},
+		{"negative conn lifetime", []string{"PORTCULLIS_DB_CONN_MAX_LIFETIME=-1m"}, "DB_CONN_MAX_LIFETIME"},
+		{"zero connect timeout", []string{"PORTCULLIS_DB_CONNECT_TIMEOUT=0s"}, "DB_CONNECT_TIMEOUT"},
+		{"negative connect timeout", []string{"PORTCULLIS_DB_CONNECT_TIMEOUT=-1s"}, "DB_CONNECT_TIMEOUT"},
+		{"db CA file with sqlite", []string{"PORTCULLIS_DB_TLS_CA_FILE=/etc/hostname"}, "DB_TLS_CA_FILE"},
+		{"missing db CA file", []string{"PORTCULLIS_DATABASE_URL=mysql://u@db/p", "PORTCULLIS_DB_TLS_CA_FILE=/nonexistent/ca.pem"}, "DB_TLS_CA_FILE"},
+		{"negative redis pool", []string{"PORTCULLIS_REDIS_POOL_SIZE=-2"}, "REDIS_POOL_SIZE"},
+		{"negative redis dial timeout", []string{"PORTCULLIS_REDIS_DIAL_TIMEOUT=-1s"}, "REDIS_DIAL_TIMEOUT"},
+		{"negative redis read timeout", []string{"PORTCULLIS_REDIS_READ_TIMEOUT=-1s"}, "REDIS_READ_TIMEOUT"},
+		{"negative redis write timeout", []string{"PORTCULLIS_REDIS_WRITE_TIMEOUT=-1s"}, "REDIS_WRITE_TIMEOUT"},
+		{"hash tag in redis prefix", []string{"PORTCULLIS_REDIS_KEY_PREFIX={eu}:"}, "REDIS_KEY_PREFIX"},
+		{"redis CA file without rediss", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_TLS_CA_FILE=/etc/hostname"}, "REDIS_TLS_CA_FILE"},
+		{"missing redis CA file", []string{"PORTCULLIS_SESSION_STORE=rediss://r:6380/0", "PORTCULLIS_REDIS_TLS_CA_FILE=/nonexistent/ca.pem"}, "REDIS_TLS_CA_FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

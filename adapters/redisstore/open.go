@@ -30,6 +30,9 @@ type Options struct {
 	PoolTimeout time.Duration
 	// MaxRetries is how often a failed command is retried (default 3; -1 disables retries).
 	MaxRetries int
+	// TLSCAFile is a PEM file of CA certificates to verify the server against; only with
+	// rediss:// or rediss+cluster:// (see tls.go).
+	TLSCAFile string
 }
 
 // Open connects to the Redis at rawURL and pings it; a failure to reach it is wrapped in
@@ -68,6 +71,9 @@ func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("redisstore: parse URL: %w", redactURLError(err))
 		}
 		applyOptions(&o.PoolSize, &o.MinIdleConns, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, opts)
+		if err := withTLSCA(&o.TLSConfig, opts.TLSCAFile); err != nil {
+			return nil, err
+		}
 		return redis.NewClient(o), nil
 	case "redis+cluster", "rediss+cluster":
 		o, err := parseClusterURL(rawURL)
@@ -75,6 +81,9 @@ func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("redisstore: parse cluster URL: %w", redactURLError(err))
 		}
 		applyOptions(&o.PoolSize, &o.MinIdleConns, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, opts)
+		if err := withTLSCA(&o.TLSConfig, opts.TLSCAFile); err != nil {
+			return nil, err
+		}
 		return redis.NewClusterClient(o), nil
 	default:
 		return nil, fmt.Errorf("redisstore: unsupported URL scheme %q (want redis, rediss, redis+cluster or rediss+cluster)", scheme)

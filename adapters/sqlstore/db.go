@@ -46,6 +46,9 @@ type Options struct {
 	// MigrationLockTimeout is how long Migrate waits for another instance's migration lock
 	// before giving up (default: 60s).
 	MigrationLockTimeout time.Duration
+	// TLSCAFile is a PEM file of CA certificates to verify a MySQL or PostgreSQL server
+	// against (see tls.go); "" uses the URL's own TLS parameters alone.
+	TLSCAFile string
 }
 
 func (o Options) withDefaults(kind Kind) Options {
@@ -130,6 +133,11 @@ func openDB(databaseURL string, opts Options) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
+		if opts.TLSCAFile != "" {
+			if err := mysqlTLSWithCA(cfg, opts.TLSCAFile); err != nil {
+				return nil, err
+			}
+		}
 		conn, err := mysql.NewConnector(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open mysql: %w", err)
@@ -137,7 +145,7 @@ func openDB(databaseURL string, opts Options) (*DB, error) {
 		sqldb = sql.OpenDB(conn)
 		bdb = bun.NewDB(sqldb, mysqldialect.New(mysqldialect.WithTimeLocation("UTC")))
 	case Postgres:
-		dsn, err := postgresDSN(databaseURL, opts.ConnectTimeout)
+		dsn, err := postgresDSN(databaseURL, opts.ConnectTimeout, opts.TLSCAFile)
 		if err != nil {
 			return nil, err
 		}
@@ -266,7 +274,7 @@ func mysqlConfig(raw string, timeout time.Duration) (*mysql.Config, error) {
 // postgresDSN adds a connect timeout to a postgres:// URL unless it names one, and selects
 // pgx's simple protocol: Bun interpolates every argument into the SQL text, so each query is one
 // round trip, and texts that differ only in a timestamp do not churn pgx's statement cache.
-func postgresDSN(raw string, timeout time.Duration) (string, error) {
+func postgresDSN(raw string, timeout time.Duration, caFile string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("sqlstore: invalid PostgreSQL URL: %w", errors.Unwrap(err))
@@ -278,6 +286,7 @@ func postgresDSN(raw string, timeout time.Duration) (string, error) {
 	if q.Get("default_query_exec_mode") == "" {
 		q.Set("default_query_exec_mode", "simple_protocol")
 	}
+	postgresTLSWithCA(q, caFile)
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }

@@ -30,20 +30,9 @@ import (
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
-// Options returns the whole service graph for cfg, logging to log: Core plus the HTTP server.
-// Tests build it with their own config and logger; Serve builds it from the environment.
+// Options returns the whole service graph for cfg, logging to log. Tests build it with their own
+// config and logger; Serve builds it from the environment.
 func Options(cfg config.Config, log *slog.Logger) fx.Option {
-	return fx.Options(
-		Core(cfg, log),
-		httpapi.Module,
-		fx.Supply(httpConfig(cfg)),
-		fx.Provide(func(t *jwxtoken.Tokens) httpapi.KeySet { return t }),
-	)
-}
-
-// Core is everything but the HTTP server: stores, token keys, hashing, mail and the use cases.
-// The operator commands run on it.
-func Core(cfg config.Config, log *slog.Logger) fx.Option {
 	return fx.Options(
 		fx.Supply(cfg, log),
 		fx.WithLogger(func() fxevent.Logger {
@@ -57,15 +46,17 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 		fx.Supply(password.Params{Algorithm: cfg.PasswordHash, Memory: cfg.Argon2Memory, Time: cfg.Argon2Time,
 			Threads: cfg.Argon2Threads, BcryptCost: cfg.BcryptCost}),
 		sqlstore.Module,
-		fx.Supply(sqlstore.Config{URL: cfg.DatabaseURL, AutoMigrate: cfg.AutoMigrate}),
+		fx.Supply(sqlstore.Config{URL: cfg.DatabaseURL, AutoMigrate: cfg.AutoMigrate, Options: sqlstore.Options{
+			MaxOpenConns: cfg.DBMaxOpenConns, MaxIdleConns: cfg.DBMaxIdleConns, ConnMaxLifetime: cfg.DBConnMaxLifetime,
+			ConnectTimeout: cfg.DBConnectTimeout, TLSCAFile: cfg.DBTLSCAFile,
+		}}),
 		fx.Provide(readiness(func(db *sqlstore.DB) ports.Pinger { return db })),
 		sessionStore(cfg),
 		jwxtoken.Module,
 		fx.Provide(func() (jwxtoken.Config, error) { return tokenConfig(cfg, log) }),
+		fx.Provide(func(t *jwxtoken.Tokens) httpapi.KeySet { return t }),
 		fx.Supply(settings(cfg)),
 		fx.Provide(
-			// The audit trail joins when its stores land (issue 6).
-			func() *application.Auditor { return nil },
 			application.NewRegister,
 			application.NewLogin,
 			application.NewRefresh,
@@ -75,6 +66,8 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 			application.NewChangePassword,
 			application.NewSessions,
 		),
+		httpapi.Module,
+		fx.Supply(httpConfig(cfg)),
 	)
 }
 
@@ -91,7 +84,10 @@ func sessionStore(cfg config.Config) fx.Option {
 	case strings.HasPrefix(s, "redis"):
 		return fx.Options(
 			redisstore.Module,
-			fx.Supply(redisstore.Config{URL: s}),
+			fx.Supply(redisstore.Config{URL: s, Prefix: cfg.RedisKeyPrefix, Options: redisstore.Options{
+				PoolSize: cfg.RedisPoolSize, DialTimeout: cfg.RedisDialTimeout, ReadTimeout: cfg.RedisReadTimeout,
+				WriteTimeout: cfg.RedisWriteTimeout, TLSCAFile: cfg.RedisTLSCAFile,
+			}}),
 		)
 	default:
 		return sqlstore.SessionsModule

@@ -1,0 +1,37 @@
+package redisstore
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// withTLSCA makes a TLS client config verify the server against the PEM certificates in caFile.
+// It applies only to rediss:// and rediss+cluster:// URLs (cfg is nil for plain redis://, and a
+// CA file there is an error rather than a silent downgrade). The server name stays as the URL
+// (or, in a cluster, each node's address) sets it.
+func withTLSCA(cfg **tls.Config, caFile string) error {
+	if caFile == "" {
+		return nil
+	}
+	if *cfg == nil {
+		return errors.New("redisstore: a TLS CA file needs a rediss:// or rediss+cluster:// URL")
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return fmt.Errorf("redisstore: read TLS CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("redisstore: TLS CA file %s holds no PEM certificate", caFile)
+	}
+	c := (*cfg).Clone()
+	c.RootCAs = pool
+	if c.MinVersion < tls.VersionTLS12 {
+		c.MinVersion = tls.VersionTLS12
+	}
+	*cfg = c
+	return nil
+}

@@ -1,0 +1,100 @@
+package sqlstore
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// caFile writes a self-signed CA certificate as PEM and returns its path.
+func caFile(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "portcullis test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestMySQLTLSCAFile(t *testing.T) {
+	ca := caFile(t)
+	cfg, err := mysqlConfig("mysql://u@db.example:3306/auth?tls=skip-verify", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mysqlTLSWithCA(cfg, ca); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cfg.TLSConfig, "portcullis-ca-") {
+		t.Fatalf("TLSConfig = %q, want the registered CA config", cfg.TLSConfig)
+	}
+	// The name resolves: the connector normalizes it into a verifying config for the host.
+	if _, err := mysql.NewConnector(cfg); err != nil {
+		t.Fatalf("NewConnector: %v", err)
+	}
+	again, _ := mysqlConfig("mysql://u@db.example:3306/auth", 0)
+	if err := mysqlTLSWithCA(again, ca); err != nil || again.TLSConfig != cfg.TLSConfig {
+		t.Fatalf("same file registered as %q (%v), want %q", again.TLSConfig, err, cfg.TLSConfig)
+	}
+	// Through openDB, as the module opens it.
+	db, err := openDB("mysql://u@db.example:3306/auth", Options{TLSCAFile: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+
+	notPEM := filepath.Join(t.TempDir(), "junk.pem")
+	_ = os.WriteFile(notPEM, []byte("junk"), 0o600)
+	for _, bad := range []string{notPEM, filepath.Join(t.TempDir(), "missing.pem")} {
+		if _, err := openDB("mysql://u@db.example:3306/auth", Options{TLSCAFile: bad}); err == nil {
+			t.Errorf("openDB with CA file %s: nil error", bad)
+		}
+	}
+}
+
+func TestPostgresTLSCAFile(t *testing.T) {
+	ca := caFile(t)
+	for _, tt := range []struct{ url, wantMode, wantCA string }{
+		{"postgres://u@db.example/auth", "verify-full", ca},
+		{"postgres://u@db.example/auth?sslmode=verify-ca", "verify-ca", ca},
+		{"postgres://u@db.example/auth?sslrootcert=/etc/ca.pem&sslmode=require", "require", "/etc/ca.pem"},
+	} {
+		dsn, err := postgresDSN(tt.url, time.Second, ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(dsn)
+		if q := u.Query(); q.Get("sslmode") != tt.wantMode || q.Get("sslrootcert") != tt.wantCA {
+			t.Errorf("postgresDSN(%q) = %q, want sslmode=%s sslrootcert=%s", tt.url, dsn, tt.wantMode, tt.wantCA)
+		}
+	}
+	dsn, _ := postgresDSN("postgres://u@db.example/auth?sslmode=disable", time.Second, "")
+	if strings.Contains(dsn, "sslrootcert") {
+		t.Errorf("no CA file, yet %q", dsn)
+	}
+}
