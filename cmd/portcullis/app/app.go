@@ -30,9 +30,20 @@ import (
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
-// Options returns the whole service graph for cfg, logging to log. Tests build it with their own
-// config and logger; Serve builds it from the environment.
+// Options returns the whole service graph for cfg, logging to log: Core plus the HTTP server.
+// Tests build it with their own config and logger; Serve builds it from the environment.
 func Options(cfg config.Config, log *slog.Logger) fx.Option {
+	return fx.Options(
+		Core(cfg, log),
+		httpapi.Module,
+		fx.Supply(httpConfig(cfg)),
+		fx.Provide(func(t *jwxtoken.Tokens) httpapi.KeySet { return t }),
+	)
+}
+
+// Core is everything but the HTTP server: stores, token keys, hashing, mail and the use cases.
+// The operator commands run on it.
+func Core(cfg config.Config, log *slog.Logger) fx.Option {
 	return fx.Options(
 		fx.Supply(cfg, log),
 		fx.WithLogger(func() fxevent.Logger {
@@ -54,9 +65,11 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 		sessionStore(cfg),
 		jwxtoken.Module,
 		fx.Provide(func() (jwxtoken.Config, error) { return tokenConfig(cfg, log) }),
-		fx.Provide(func(t *jwxtoken.Tokens) httpapi.KeySet { return t }),
 		fx.Supply(settings(cfg)),
 		fx.Provide(
+			application.NewAuditor,
+			application.NewAuditTrail,
+			application.NewAdmin,
 			application.NewRegister,
 			application.NewLogin,
 			application.NewRefresh,
@@ -66,8 +79,6 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 			application.NewChangePassword,
 			application.NewSessions,
 		),
-		httpapi.Module,
-		fx.Supply(httpConfig(cfg)),
 	)
 }
 
