@@ -30,7 +30,7 @@ func TestErrorStatuses(t *testing.T) {
 			{"trailing data", `{"email":"x@example.com","password":"long enough pass"} {}`, "malformed_json", ""},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-		api := api.in(t)
+				api := api.in(t)
 				var body any
 				if tc.body != "" {
 					body = tc.body

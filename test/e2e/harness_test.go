@@ -542,5 +542,4 @@ func parallelRun(n int, f func(i int)) {
 	wg.Wait()
 }
 
-
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -32,7 +32,7 @@ func TestA1_PasswordLength(t *testing.T) {
 			t.Errorf("%s: %+v", name, p.Errors)
 		}
 	}
-	p := reg(strings.Repeat("ab", 64) + "c").expectProblem(http.StatusUnprocessableEntity, "validation_failed")
+	p := reg(strings.Repeat("ab", 64)+"c").expectProblem(http.StatusUnprocessableEntity, "validation_failed")
 	if p.fieldCode("password") != "password_too_long" {
 		t.Errorf("129 characters: %+v", p.Errors)
 	}
