@@ -29,6 +29,7 @@ var Module = fx.Module("sqlstore",
 		fx.Annotate(NewKeys, fx.As(new(ports.KeyStore))),
 		fx.Annotate(NewDirectory, fx.As(new(ports.UserDirectory))),
 		fx.Annotate(NewAuditLog, fx.As(new(ports.AuditLog))),
+		fx.Annotate(NewOneTimeTokens, fx.As(new(ports.OneTimeTokens))),
 	),
 )
 

@@ -1,0 +1,12 @@
+-- One-time tokens (email verification, password reset), stored as the SHA-256 of the token.
+CREATE TABLE one_time_tokens (
+    hash       BLOB        NOT NULL PRIMARY KEY,
+    user_id    VARCHAR(36) NOT NULL,
+    purpose    VARCHAR(32) NOT NULL,
+    created_at TIMESTAMP   NOT NULL,
+    expires_at TIMESTAMP   NOT NULL
+);
+--bun:split
+CREATE INDEX one_time_tokens_user_id_idx ON one_time_tokens (user_id, purpose);
+--bun:split
+CREATE INDEX one_time_tokens_expires_at_idx ON one_time_tokens (expires_at);

@@ -1,0 +1,203 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/uptrace/bun"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// oneTimeTokenRow mirrors the one_time_tokens table (migration 20250601000002). It sits here
+// rather than in model.go so that the one-time-token store is one file beside its migration.
+type oneTimeTokenRow struct {
+	bun.BaseModel `bun:"table:one_time_tokens,alias:ott"`
+
+	Hash      []byte    `bun:"hash,pk"`
+	UserID    string    `bun:"user_id"`
+	Purpose   string    `bun:"purpose"`
+	CreatedAt time.Time `bun:"created_at"`
+	ExpiresAt time.Time `bun:"expires_at"`
+}
+
+func oneTimeTokenToRow(t domain.OneTimeToken) oneTimeTokenRow {
+	hash := t.Hash
+	if hash == nil {
+		hash = []byte{} // the column is NOT NULL
+	}
+	return oneTimeTokenRow{
+		Hash:      hash,
+		UserID:    t.UserID,
+		Purpose:   string(t.Purpose),
+		CreatedAt: dbTime(t.CreatedAt),
+		ExpiresAt: dbTime(t.ExpiresAt),
+	}
+}
+
+func (r oneTimeTokenRow) toDomain() domain.OneTimeToken {
+	return domain.OneTimeToken{
+		Hash:      r.Hash,
+		UserID:    r.UserID,
+		Purpose:   domain.TokenPurpose(r.Purpose),
+		CreatedAt: domainTime(r.CreatedAt),
+		ExpiresAt: domainTime(r.ExpiresAt),
+	}
+}
+
+// txAttempts bounds how often a transaction that lost a deadlock or serialization conflict is
+// run again before the failure is reported (as domain.ErrUnavailable).
+const txAttempts = 3
+
+// OneTimeTokens is the SQL ports.OneTimeTokens. Create replaces the user's earlier tokens of
+// the same purpose in one transaction; Consume reads and deletes the token in one transaction
+// and succeeds only if its own conditional DELETE removed the row, so of any number of
+// concurrent consumers (goroutines or instances) exactly one wins. Expired tokens behave as
+// missing ones and are removed by PurgeExpired, which Create also runs at most once a minute.
+// Safe for concurrent use.
+type OneTimeTokens struct {
+	db        *bun.DB
+	lastPurge *atomic.Int64 // unix nanoseconds of the last purge started by Create
+}
+
+var _ ports.OneTimeTokens = (*OneTimeTokens)(nil)
+
+// NewOneTimeTokens returns the one-time-token store of db.
+func NewOneTimeTokens(db *DB) *OneTimeTokens {
+	return &OneTimeTokens{db: db.bun, lastPurge: new(atomic.Int64)}
+}
+
+// Create stores t and deletes every earlier token of t.UserID and t.Purpose, atomically. A hash
+// already held by another token is domain.ErrConflict. Now and then (judged by t.CreatedAt) it
+// first deletes expired tokens.
+func (o *OneTimeTokens) Create(ctx context.Context, t domain.OneTimeToken) error {
+	if now := t.CreatedAt; !now.IsZero() {
+		if last := o.lastPurge.Load(); now.UnixNano()-last >= int64(purgeEvery) &&
+			o.lastPurge.CompareAndSwap(last, now.UnixNano()) {
+			// Best effort: a failure here resurfaces on the insert, or is retried next time.
+			_, _ = o.PurgeExpired(ctx, now)
+		}
+	}
+	row := oneTimeTokenToRow(t)
+	err := o.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		_, err := tx.NewDelete().Model((*oneTimeTokenRow)(nil)).
+			Where("user_id = ?", row.UserID).
+			Where("purpose = ?", row.Purpose).
+			Exec(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.NewInsert().Model(&row).Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return translate("create one-time token", err)
+	}
+	return nil
+}
+
+// Consume deletes and returns the token with hash and purpose if it is unexpired at now. The
+// row is read and then deleted under the same conditions in one transaction; the caller wins
+// only if that DELETE removed the row, so a concurrent consumer that read it too gets
+// domain.ErrNotFound. A token of another purpose is left in place.
+func (o *OneTimeTokens) Consume(ctx context.Context, hash []byte, purpose domain.TokenPurpose, now time.Time) (domain.OneTimeToken, error) {
+	if len(hash) == 0 {
+		return domain.OneTimeToken{}, fmt.Errorf("consume one-time token: %w", domain.ErrNotFound)
+	}
+	at := dbTime(now)
+	var row oneTimeTokenRow
+	err := o.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		row = oneTimeTokenRow{}
+		err := tx.NewSelect().Model(&row).
+			Where("ott.hash = ?", hash).
+			Where("ott.purpose = ?", string(purpose)).
+			Where("ott.expires_at > ?", at).
+			Scan(ctx)
+		if err != nil {
+			return err
+		}
+		res, err := tx.NewDelete().Model((*oneTimeTokenRow)(nil)).
+			Where("hash = ?", hash).
+			Where("purpose = ?", string(purpose)).
+			Where("expires_at > ?", at).
+			Exec(ctx)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return sql.ErrNoRows // another consumer deleted it after our read
+		}
+		return nil
+	})
+	if err != nil {
+		return domain.OneTimeToken{}, translate("consume one-time token", err)
+	}
+	return row.toDomain(), nil
+}
+
+// DeleteByUser removes every token of userID, whatever its purpose or expiry.
+func (o *OneTimeTokens) DeleteByUser(ctx context.Context, userID string) error {
+	_, err := o.db.NewDelete().Model((*oneTimeTokenRow)(nil)).Where("user_id = ?", userID).Exec(ctx)
+	if err != nil {
+		return translate("delete one-time tokens of user", err)
+	}
+	return nil
+}
+
+// PurgeExpired deletes every token expired at now and says how many.
+func (o *OneTimeTokens) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
+	res, err := o.db.NewDelete().Model((*oneTimeTokenRow)(nil)).
+		Where("expires_at <= ?", dbTime(now)).
+		Exec(ctx)
+	if err != nil {
+		return 0, translate("purge expired one-time tokens", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, translate("purge expired one-time tokens", err)
+	}
+	return int(n), nil
+}
+
+// inTx runs fn in a transaction (an immediate one on SQLite, see sqlitePragmas), running it
+// again when the engine chose it as a deadlock or serialization victim: two Creates for one
+// user and purpose can deadlock on MySQL's gap locks, and the retry then supersedes the
+// winner's token as it should.
+func (o *OneTimeTokens) inTx(ctx context.Context, fn func(context.Context, bun.Tx) error) error {
+	var err error
+	for range txAttempts {
+		err = o.db.RunInTx(ctx, nil, fn)
+		if !isTxConflict(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// isTxConflict reports an error after which the transaction was rolled back and may simply be
+// run again.
+func isTxConflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	var my *mysql.MySQLError
+	if errors.As(err, &my) {
+		return my.Number == 1213 // ER_LOCK_DEADLOCK
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "40P01" || pg.Code == "40001" // deadlock, serialization failure
+	}
+	return false
+}

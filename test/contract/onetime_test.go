@@ -1,0 +1,24 @@
+package contract
+
+import (
+	"testing"
+
+	"github.com/portcullis-auth/portcullis/adapters/memstore"
+	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+func TestOneTimeTokensMemory(t *testing.T) {
+	t.Parallel()
+	OneTimeTokens(t, func(t *testing.T) ports.OneTimeTokens { return memstore.NewOneTimeTokens() })
+}
+
+func TestOneTimeTokensSQL(t *testing.T) {
+	for _, e := range sqlEngines {
+		t.Run(e.name, func(t *testing.T) {
+			OneTimeTokens(t, func(t *testing.T) ports.OneTimeTokens {
+				return sqlstore.NewOneTimeTokens(openSQL(t, e.url(t)))
+			})
+		})
+	}
+}
