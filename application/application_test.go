@@ -46,6 +46,9 @@ type world struct {
 	profile  *application.Profile
 	password *application.ChangePassword
 	mine     *application.Sessions
+	auditLog *memstore.AuditLog
+	admin    *application.Admin
+	trail    *application.AuditTrail
 }
 
 func newWorld(t testing.TB) *world {
@@ -77,14 +80,18 @@ func newWorldWith(t testing.TB, sessions ports.SessionStore) *world {
 	w.settings = application.Settings{AccessTTL: 15 * time.Minute, SessionIdle: 7 * 24 * time.Hour,
 		SessionAbsolute: 30 * 24 * time.Hour, RefreshGrace: 10 * time.Second, Strict: true}
 	ids := system.NewIDs()
-	w.register = application.NewRegister(w.users, w.hasher, w.clock, ids, nil, log)
-	w.login = application.NewLogin(w.users, w.sessions, w.hasher, tokens, w.clock, ids, w.settings, nil, log)
-	w.refresh = application.NewRefresh(w.sessions, tokens, w.clock, ids, w.settings, nil, log)
-	w.logout = application.NewLogout(w.sessions, nil, log)
+	w.auditLog = memstore.NewAuditLog()
+	audit := application.NewAuditor(w.auditLog, w.clock, ids, log)
+	w.register = application.NewRegister(w.users, w.hasher, w.clock, ids, audit, log)
+	w.login = application.NewLogin(w.users, w.sessions, w.hasher, tokens, w.clock, ids, w.settings, audit, log)
+	w.refresh = application.NewRefresh(w.sessions, tokens, w.clock, ids, w.settings, audit, log)
+	w.logout = application.NewLogout(w.sessions, audit, log)
 	w.auth = application.NewAuthenticate(tokens, w.sessions, w.settings)
 	w.profile = application.NewProfile(w.users, w.clock)
-	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, nil, log)
-	w.mine = application.NewSessions(w.sessions, w.clock, nil)
+	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, audit, log)
+	w.mine = application.NewSessions(w.sessions, w.clock, audit)
+	w.admin = application.NewAdmin(w.users, w.users, w.sessions, w.register, audit, w.clock, log)
+	w.trail = application.NewAuditTrail(w.auditLog)
 	return w
 }
 

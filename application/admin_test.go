@@ -1,0 +1,230 @@
+package application_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-auth/portcullis/application"
+	"github.com/portcullis-auth/portcullis/domain"
+)
+
+// adminWorld is a world with one admin (made by the operator) and a plain user, both logged in.
+func adminWorld(t *testing.T) (w *world, admin, user application.Principal, userTok application.TokensOutput) {
+	t.Helper()
+	w = newWorld(t)
+	ctx := context.Background()
+	if _, err := w.admin.Create(ctx, application.Operator, application.CreateUserInput{
+		Email: "root@x.com", Password: goodPassword, Roles: []domain.Role{domain.RoleAdmin}}); err != nil {
+		t.Fatal(err)
+	}
+	at, err := w.login.Handle(ctx, application.LoginInput{Identifier: "root@x.com", Password: goodPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	userTok = w.registerAndLogin(t, "u@x.com")
+	return w, mustAuth(t, w, at.AccessToken), mustAuth(t, w, userTok.AccessToken), userTok
+}
+
+func TestAdminAuthorization(t *testing.T) {
+	w, admin, user, _ := adminWorld(t)
+	ctx := context.Background()
+	moderator := application.Principal{UserID: "m", Roles: []domain.Role{domain.RoleUser, domain.RoleModerator}}
+	if _, err := w.admin.List(ctx, user, application.ListUsersInput{}); !errors.Is(err, domain.ErrForbidden) {
+		t.Fatalf("a user listed users: %v", err)
+	}
+	if _, err := w.admin.List(ctx, moderator, application.ListUsersInput{}); err != nil {
+		t.Fatalf("a moderator may read: %v", err)
+	}
+	name := "x"
+	if _, err := w.admin.Update(ctx, moderator, user.UserID, application.AdminUpdateInput{Name: &name}); !errors.Is(err, domain.ErrForbidden) {
+		t.Fatalf("a moderator changed a user: %v", err)
+	}
+	if err := w.admin.Delete(ctx, moderator, user.UserID); !errors.Is(err, domain.ErrForbidden) {
+		t.Fatalf("a moderator deleted a user: %v", err)
+	}
+	if _, err := w.trail.List(ctx, moderator, application.AuditListInput{}); !errors.Is(err, domain.ErrForbidden) {
+		t.Fatalf("a moderator read the audit trail: %v", err)
+	}
+	if _, err := w.admin.Get(ctx, admin, user.UserID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAdminRoleChangeReachesLiveSession(t *testing.T) {
+	w, admin, user, userTok := adminWorld(t)
+	ctx := context.Background()
+	roles := []domain.Role{domain.RoleModerator}
+	out, err := w.admin.Update(ctx, admin, user.UserID, application.AdminUpdateInput{Roles: &roles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(out.User.Roles); got != "[user moderator]" {
+		t.Fatalf("roles = %s; every user keeps the user role", got)
+	}
+	if p := mustAuth(t, w, userTok.AccessToken); !p.HasRole(domain.RoleModerator) {
+		t.Fatal("the live session did not get the new role")
+	}
+	bad := []domain.Role{"root"}
+	if _, err := w.admin.Update(ctx, admin, user.UserID, application.AdminUpdateInput{Roles: &bad}); fieldCodes(err)["roles"] != "invalid_role" {
+		t.Fatalf("unknown role: %v", err)
+	}
+}
+
+func TestAdminDisableEndsSessionsAndLogin(t *testing.T) {
+	w, admin, user, userTok := adminWorld(t)
+	ctx := context.Background()
+	yes := true
+	if _, err := w.admin.Update(ctx, admin, user.UserID, application.AdminUpdateInput{Disabled: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.auth.Handle(ctx, userTok.AccessToken); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Fatalf("a disabled user's token still works: %v", err)
+	}
+	if _, err := w.login.Handle(ctx, application.LoginInput{Identifier: "u@x.com", Password: goodPassword}); err != domain.ErrInvalidCredentials {
+		t.Fatalf("a disabled user logged in: %v", err)
+	}
+}
+
+func TestLastAdminCannotRemoveThemself(t *testing.T) {
+	w, admin, user, _ := adminWorld(t)
+	ctx := context.Background()
+	yes, plain := true, []domain.Role{domain.RoleUser}
+	if _, err := w.admin.Update(ctx, admin, admin.UserID, application.AdminUpdateInput{Roles: &plain}); !errors.Is(err, application.ErrLastAdmin) {
+		t.Fatalf("demote last admin: %v", err)
+	}
+	if _, err := w.admin.Update(ctx, admin, admin.UserID, application.AdminUpdateInput{Disabled: &yes}); !errors.Is(err, application.ErrLastAdmin) {
+		t.Fatalf("disable last admin: %v", err)
+	}
+	if err := w.admin.Delete(ctx, admin, admin.UserID); !errors.Is(err, application.ErrLastAdmin) {
+		t.Fatalf("delete last admin: %v", err)
+	}
+	// With a second admin, the first may step down.
+	both := []domain.Role{domain.RoleAdmin}
+	if _, err := w.admin.Update(ctx, admin, user.UserID, application.AdminUpdateInput{Roles: &both}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.admin.Update(ctx, admin, admin.UserID, application.AdminUpdateInput{Roles: &plain}); err != nil {
+		t.Fatalf("step down with another admin present: %v", err)
+	}
+}
+
+func TestAdminDeleteEndsSessions(t *testing.T) {
+	w, admin, user, userTok := adminWorld(t)
+	ctx := context.Background()
+	if err := w.admin.Delete(ctx, admin, user.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.auth.Handle(ctx, userTok.AccessToken); err == nil {
+		t.Fatal("a deleted user's token still works")
+	}
+	if _, err := w.admin.Get(ctx, admin, user.UserID); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("deleted user: %v", err)
+	}
+}
+
+func TestAdminListPagesWithCursor(t *testing.T) {
+	w, admin, _, _ := adminWorld(t)
+	ctx := context.Background()
+	for i := range 5 {
+		w.clock.Advance(1)
+		if _, err := w.register.Handle(ctx, application.RegisterInput{Email: fmt.Sprintf("p%d@x.com", i), Password: goodPassword}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	cursor, pages := "", 0
+	for {
+		page, err := w.admin.List(ctx, admin, application.ListUsersInput{Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, u := range page.Users {
+			if seen[u.ID] {
+				t.Fatalf("user %s twice", u.Email)
+			}
+			seen[u.ID] = true
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if len(seen) != 7 || pages != 4 {
+		t.Fatalf("saw %d users in %d pages, want 7 in 4", len(seen), pages)
+	}
+	for _, bad := range []application.ListUsersInput{{Limit: 201}, {Limit: -1}, {Cursor: "%%%"}, {Role: "root"}} {
+		if _, err := w.admin.List(ctx, admin, bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+	found, err := w.admin.List(ctx, admin, application.ListUsersInput{Q: "P3@"})
+	if err != nil || len(found.Users) != 1 || found.Users[0].Email != "p3@x.com" {
+		t.Fatalf("search: %+v %v", found.Users, err)
+	}
+}
+
+func TestAuditRecordsEventsWithoutSecrets(t *testing.T) {
+	w, admin, user, userTok := adminWorld(t)
+	ctx := application.WithRequestInfo(context.Background(), application.RequestInfo{IP: "203.0.113.7", UserAgent: "test-agent"})
+	if _, err := w.login.Handle(ctx, application.LoginInput{Identifier: "u@x.com", Password: "not the password"}); err == nil {
+		t.Fatal("bad password accepted")
+	}
+	next, err := w.refresh.Handle(ctx, userTok.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.password.Handle(ctx, application.ChangePasswordInput{UserID: user.UserID, SessionID: user.SessionID,
+		CurrentPassword: goodPassword, NewPassword: "brand new passphrase"}); err != nil {
+		t.Fatal(err)
+	}
+	mod := []domain.Role{domain.RoleModerator}
+	if _, err := w.admin.Update(ctx, admin, user.UserID, application.AdminUpdateInput{Roles: &mod}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.logout.Session(ctx, user.UserID, user.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	page, err := w.trail.List(ctx, admin, application.AuditListInput{UserID: user.UserID, Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[domain.AuditEvent]int{}
+	for _, r := range page.Records {
+		count[r.Event]++
+		all := strings.Join([]string{r.Detail, r.Outcome, r.IP, r.UserAgent}, " ")
+		for _, secret := range []string{goodPassword, "brand new passphrase", "not the password", userTok.RefreshToken, next.RefreshToken, userTok.AccessToken, "$argon2id$"} {
+			if strings.Contains(all, secret) {
+				t.Fatalf("audit record %+v holds a secret", r)
+			}
+		}
+	}
+	for ev, n := range map[domain.AuditEvent]int{domain.EventRegister: 1, domain.EventLoginSuccess: 1, domain.EventLoginFailure: 1,
+		domain.EventPasswordChange: 1, domain.EventRoleChange: 1, domain.EventLogout: 1} {
+		if count[ev] != n {
+			t.Errorf("%s: %d records, want %d (all: %v)", ev, count[ev], n, count)
+		}
+	}
+	last, err := w.trail.List(ctx, admin, application.AuditListInput{Event: string(domain.EventRoleChange)})
+	if err != nil || len(last.Records) != 1 || last.Records[0].IP != "203.0.113.7" || last.Records[0].UserAgent != "test-agent" || last.Records[0].ActorID != admin.UserID {
+		t.Fatalf("role change record: %+v %v", last.Records, err)
+	}
+}
+
+func TestAuditRefreshReuse(t *testing.T) {
+	w, admin, user, userTok := adminWorld(t)
+	ctx := context.Background()
+	if _, err := w.refresh.Handle(ctx, userTok.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(w.settings.RefreshGrace + 1)
+	if _, err := w.refresh.Handle(ctx, userTok.RefreshToken); !errors.Is(err, domain.ErrRefreshReuse) {
+		t.Fatal(err)
+	}
+	page, err := w.trail.List(ctx, admin, application.AuditListInput{Event: string(domain.EventRefreshReuse)})
+	if err != nil || len(page.Records) != 1 || page.Records[0].SubjectID != user.UserID {
+		t.Fatalf("reuse record: %+v %v", page.Records, err)
+	}
+}
