@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/domain"
 )
 
@@ -134,6 +136,9 @@ func mapError(err error) mapped {
 		return p(fiber.StatusForbidden, "forbidden", "Forbidden", "you are not allowed to do this")
 	case errors.Is(err, domain.ErrNotFound):
 		return p(fiber.StatusNotFound, "not_found", "Not found", "the resource does not exist")
+	case errors.Is(err, application.ErrLastAdmin):
+		// Before the generic conflict: ErrLastAdmin wraps domain.ErrConflict.
+		return p(fiber.StatusConflict, "last_admin", "Conflict", "the last admin cannot be demoted, disabled or deleted")
 	case errors.Is(err, domain.ErrConflict):
 		// The domain error does not say which unique value was taken, so the code is generic.
 		return p(fiber.StatusConflict, "conflict", "Conflict", "the email address or username is already taken")
@@ -184,11 +189,17 @@ func mapFiberError(fe *fiber.Error) mapped {
 }
 
 // allowedMethods lists the methods the routes matching path accept, for the Allow header of a
-// 405 (RFC 9110 §15.5.6).
+// 405 (RFC 9110 §15.5.6). When a route without parameters matches path exactly, only such
+// routes count: /api/users/me is the caller's own, not /api/users/:id.
 func (s *Server) allowedMethods(path string) string {
+	routes := s.app.GetRoutes(true)
+	static := slices.ContainsFunc(routes, func(r fiber.Route) bool { return r.Path == path })
 	seen := map[string]bool{}
 	var out []string
-	for _, r := range s.app.GetRoutes(true) {
+	for _, r := range routes {
+		if static && r.Path != path {
+			continue
+		}
 		if !seen[r.Method] && routeMatches(r.Path, path) {
 			seen[r.Method] = true
 			out = append(out, r.Method)

@@ -147,6 +147,7 @@ type env struct {
 	srv      *httpapi.Server
 	users    *memstore.Users
 	sessions *faultySessions
+	audit    *memstore.AuditLog
 	logs     *syncBuffer
 }
 
@@ -180,23 +181,28 @@ func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
 	settings := application.Settings{AccessTTL: cfg.AccessTTL, SessionIdle: cfg.SessionIdle,
 		SessionAbsolute: cfg.SessionAbsolute, RefreshGrace: 10 * time.Second, Strict: true}
 	var h ports.PasswordHasher = fakeHasher{}
+	audit := memstore.NewAuditLog()
+	auditor := application.NewAuditor(audit, clock{}, id, log)
+	register := application.NewRegister(users, h, clock{}, id, auditor, log)
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
-		Register:       application.NewRegister(users, h, clock{}, id, nil, log),
-		Login:          application.NewLogin(users, sessions, h, tokens, clock{}, id, settings, nil, log),
-		Refresh:        application.NewRefresh(sessions, tokens, clock{}, id, settings, nil, log),
-		Logout:         application.NewLogout(sessions, nil, log),
+		Register:       register,
+		Login:          application.NewLogin(users, sessions, h, tokens, clock{}, id, settings, auditor, log),
+		Refresh:        application.NewRefresh(sessions, tokens, clock{}, id, settings, auditor, log),
+		Logout:         application.NewLogout(sessions, auditor, log),
 		Authenticate:   application.NewAuthenticate(tokens, sessions, settings),
 		Profile:        application.NewProfile(users, clock{}),
-		ChangePassword: application.NewChangePassword(users, sessions, h, clock{}, nil, log),
-		Sessions:       application.NewSessions(sessions, clock{}, nil),
+		ChangePassword: application.NewChangePassword(users, sessions, h, clock{}, auditor, log),
+		Sessions:       application.NewSessions(sessions, clock{}, auditor),
 		Keys:           keySet{},
 		Readiness:      []ports.Pinger{okPinger{"database"}, sessions},
 		Log:            log,
+		Admin:          application.NewAdmin(users, users, sessions, register, auditor, clock{}, log),
+		Audit:          application.NewAuditTrail(audit),
 	})
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
-	return &env{t: t, srv: srv, users: users, sessions: sessions, logs: logs}
+	return &env{t: t, srv: srv, users: users, sessions: sessions, audit: audit, logs: logs}
 }
 
 // response is a finished response with its body read.

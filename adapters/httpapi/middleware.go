@@ -185,6 +185,15 @@ func (s *Server) withTimeout(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// withRequestInfo puts the client address (as the access log computes it, honouring trusted
+// proxies) and user agent into the request's context, for the audit trail the use cases write.
+func (s *Server) withRequestInfo(c *fiber.Ctx) error {
+	c.SetUserContext(application.WithRequestInfo(c.UserContext(), application.RequestInfo{
+		IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent),
+	}))
+	return c.Next()
+}
+
 // requireJSON refuses a body that is not application/json (415) on POST, PUT and PATCH, and any
 // Content-Encoding: the body limit applies to the bytes received, and a compressed body could
 // expand far beyond it.

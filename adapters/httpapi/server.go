@@ -87,6 +87,11 @@ type Deps struct {
 	Keys           KeySet
 	Readiness      []ports.Pinger `group:"readiness"`
 	Log            *slog.Logger
+
+	// Admin and Audit serve the administration API (/api/users, /api/audit). They are optional
+	// until the composition root provides them; without them those routes are not registered.
+	Admin *application.Admin      `optional:"true"`
+	Audit *application.AuditTrail `optional:"true"`
 }
 
 // Server is the HTTP server: a configured Fiber app plus its listener lifecycle.
@@ -186,7 +191,8 @@ func (s *Server) App() *fiber.App { return s.app }
 // routes installs the middleware, in order, and every route.
 func (s *Server) routes() {
 	a := s.app
-	a.Use(s.withRequestID, s.accessLog, s.recoverPanic, s.securityHeaders, s.limitHeaders, s.cors, s.withTimeout, s.requireJSON, s.csrf)
+	a.Use(s.withRequestID, s.accessLog, s.recoverPanic, s.securityHeaders, s.limitHeaders, s.cors, s.withTimeout,
+		s.withRequestInfo, s.requireJSON, s.csrf)
 
 	auth := s.requireAuth
 	a.Post("/api/auth/register", s.register)
@@ -201,6 +207,22 @@ func (s *Server) routes() {
 
 	a.Get("/api/sessions", auth, s.listSessions)
 	a.Delete("/api/sessions/:id", auth, s.revokeSession)
+
+	// Administration. Fiber matches routes in the order they are added, so /api/users/me above
+	// wins over /api/users/:id for GET and PATCH; notMe keeps any other method on "me" a 405.
+	// Moderators may read users; only admins change them or read the audit trail. The use cases
+	// check roles again.
+	if s.deps.Admin != nil {
+		readers := requireRoles(domain.RoleModerator, domain.RoleAdmin)
+		admins := requireRoles(domain.RoleAdmin)
+		a.Get("/api/users", auth, readers, s.listUsers)
+		a.Get("/api/users/:id", notMe, auth, readers, s.getUser)
+		a.Patch("/api/users/:id", notMe, auth, admins, s.updateUser)
+		a.Delete("/api/users/:id", notMe, auth, admins, s.deleteUser)
+	}
+	if s.deps.Audit != nil {
+		a.Get("/api/audit", auth, requireRoles(domain.RoleAdmin), s.listAudit)
+	}
 
 	a.Get("/api/test/all", s.testContent("Public content."))
 	a.Get("/api/test/user", auth, requireRoles(domain.RoleUser, domain.RoleModerator, domain.RoleAdmin), s.testContent("User content."))
@@ -267,7 +289,7 @@ func (s *Server) Stop(ctx context.Context) error {
 }
 
 // Module provides *Server and ties its listener to the fx lifecycle. It needs a Config and
-// everything in Deps: the eight use cases, a KeySet, a *slog.Logger and any number of
+// everything in Deps: the eight use cases (plus, optionally, Admin and Audit), a KeySet, a *slog.Logger and any number of
 // ports.Pinger in the "readiness" value group.
 var Module = fx.Module("httpapi",
 	fx.Provide(NewServer),
