@@ -35,6 +35,7 @@ import (
 func Options(cfg config.Config, log *slog.Logger) fx.Option {
 	return fx.Options(
 		Core(cfg, log),
+		Bootstrap, // before httpapi.Module, so the first admin exists when the listener opens
 		httpapi.Module,
 		fx.Supply(httpConfig(cfg)),
 		fx.Provide(func(t *jwxtoken.Tokens) httpapi.KeySet { return t }),

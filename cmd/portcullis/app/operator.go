@@ -1,0 +1,71 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
+	"github.com/portcullis-auth/portcullis/application"
+	"github.com/portcullis-auth/portcullis/config"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// Operator is what an operator command works with: the configuration, the administration use
+// cases acting as application.Operator, and the stores they sit on. Operate fills it.
+type Operator struct {
+	Config   config.Config
+	Admin    *application.Admin
+	Trail    *application.AuditTrail
+	Users    ports.UserStore
+	Keys     ports.KeyStore
+	AuditLog ports.AuditLog
+	Tokens   *jwxtoken.Tokens
+	Clock    ports.Clock
+	IDs      ports.IDSource
+}
+
+// operatorTimeout bounds the start and the stop of the operator's graph.
+const operatorTimeout = 30 * time.Second
+
+// Operate loads the configuration from the environment, starts the core graph (no HTTP
+// server) so that the stores open and migrate as `serve` would, runs fn, and stops the graph.
+// Logs go to stderr at warn level (error if so configured), so that stdout carries only what
+// the command prints.
+func Operate(ctx context.Context, fn func(ctx context.Context, op *Operator) error) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	level := "warn"
+	if cfg.LogLevel == "error" {
+		level = "error"
+	}
+	logCfg := cfg
+	logCfg.LogLevel = level
+	log := NewLogger(logCfg, os.Stderr)
+	op := &Operator{Config: cfg}
+	app := fx.New(
+		Core(cfg, log),
+		fx.Populate(&op.Admin, &op.Trail, &op.Users, &op.Keys, &op.AuditLog, &op.Tokens, &op.Clock, &op.IDs),
+		fx.StartTimeout(operatorTimeout), fx.StopTimeout(operatorTimeout),
+	)
+	if err := app.Err(); err != nil {
+		return err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, operatorTimeout)
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		return err
+	}
+	runErr := fn(ctx, op)
+	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), operatorTimeout)
+	defer cancelStop()
+	if err := app.Stop(stopCtx); err != nil && runErr == nil {
+		return err
+	}
+	return runErr
+}

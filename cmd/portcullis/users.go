@@ -1,0 +1,440 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/portcullis-auth/portcullis/application"
+	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
+	"github.com/portcullis-auth/portcullis/domain"
+)
+
+// newUsersCommand is `portcullis users ...`: accounts managed by the operator, who acts as an
+// admin with no user behind it (application.Operator). Passwords are read from a file, from
+// stdin or from a prompt without echo, never from a flag that would land in shell history.
+func newUsersCommand() *cobra.Command {
+	users := &cobra.Command{
+		Use:   "users",
+		Short: "Create, list, change and delete user accounts",
+		Args:  cobra.NoArgs,
+	}
+	users.AddCommand(newUsersCreateCommand(), newUsersListCommand(), newUsersSetRolesCommand(),
+		newUsersStateCommand("disable", true), newUsersStateCommand("enable", false), newUsersDeleteCommand())
+	return users
+}
+
+func newUsersCreateCommand() *cobra.Command {
+	var in application.CreateUserInput
+	var roles []string
+	var passwordFile string
+	var passwordStdin bool
+	c := &cobra.Command{
+		Use:   "create --email EMAIL [--role admin|moderator|user]... [--password-file FILE | --password-stdin]",
+		Short: "Create a user (the password is prompted for without echo unless given by file or stdin)",
+		Long: "Create a user with the given roles (every user also holds the user role).\n\n" +
+			"The password comes from --password-file, from --password-stdin (one line), or else from a\n" +
+			"prompt without echo, asked twice, when stdin is a terminal (one line of stdin otherwise).\n" +
+			"There is deliberately no --password flag: it would be kept in shell history.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if passwordFile != "" && passwordStdin {
+				return errors.New("give either --password-file or --password-stdin, not both")
+			}
+			var err error
+			if in.Roles, err = parseRoles(roles); err != nil {
+				return err
+			}
+			if in.Password, err = readPassword(cmd, passwordFile, passwordStdin); err != nil {
+				return err
+			}
+			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
+				out, err := op.Admin.Create(ctx, application.Operator, in)
+				if err != nil {
+					return err
+				}
+				u := out.User
+				fmt.Fprintf(cmd.OutOrStdout(), "created user %s (%s) with roles %s\n", u.Email, u.ID, joinRoles(u.Roles))
+				return nil
+			})
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&in.Email, "email", "", "email address (required)")
+	f.StringSliceVar(&roles, "role", nil, "role to grant: admin, moderator or user (repeatable)")
+	f.StringVar(&in.Name, "name", "", "display name")
+	f.StringVar(&in.Username, "username", "", "username (3 to 32 of a-z, 0-9, _ . -)")
+	f.StringVar(&passwordFile, "password-file", "", "read the password from the first line of this file")
+	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password from one line of stdin")
+	_ = c.MarkFlagRequired("email")
+	return c
+}
+
+// userJSON is a user as `users list --json` prints it: never the password hash.
+type userJSON struct {
+	ID            string    `json:"id"`
+	Email         string    `json:"email"`
+	Username      string    `json:"username,omitempty"`
+	Name          string    `json:"name,omitempty"`
+	Roles         []string  `json:"roles"`
+	EmailVerified bool      `json:"email_verified"`
+	Disabled      bool      `json:"disabled"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+func newUsersListCommand() *cobra.Command {
+	var in application.ListUsersInput
+	var disabled, asJSON bool
+	var limit int
+	c := &cobra.Command{
+		Use:   "list [--q TEXT] [--role ROLE] [--disabled[=false]] [--limit N] [--json]",
+		Short: "List users in creation order (every user unless --limit)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 0 {
+				return errors.New("--limit must not be negative")
+			}
+			if cmd.Flags().Changed("disabled") {
+				in.Disabled = &disabled
+			}
+			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
+				var all []domain.User
+				for {
+					in.Limit = application.MaxPageSize
+					if limit > 0 {
+						in.Limit = min(limit-len(all), application.MaxPageSize)
+					}
+					page, err := op.Admin.List(ctx, application.Operator, in)
+					if err != nil {
+						return err
+					}
+					all = append(all, page.Users...)
+					if page.NextCursor == "" || (limit > 0 && len(all) >= limit) {
+						break
+					}
+					in.Cursor = page.NextCursor
+				}
+				if asJSON {
+					return printUsersJSON(cmd.OutOrStdout(), all)
+				}
+				return printUsersTable(cmd.OutOrStdout(), all)
+			})
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&in.Q, "q", "", "keep users whose email, username or name contains this text")
+	f.StringVar(&in.Role, "role", "", "keep users holding this role")
+	f.BoolVar(&disabled, "disabled", false, "keep disabled users only (--disabled=false: enabled users only)")
+	f.IntVar(&limit, "limit", 0, "print at most this many users (default: all)")
+	f.BoolVar(&asJSON, "json", false, "print a JSON array instead of a table")
+	return c
+}
+
+func printUsersJSON(w io.Writer, users []domain.User) error {
+	out := make([]userJSON, len(users))
+	for i, u := range users {
+		out[i] = userJSON{ID: u.ID, Email: u.Email, Username: u.Username, Name: u.Name, Roles: roleStrings(u.Roles),
+			EmailVerified: u.EmailVerified, Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func printUsersTable(w io.Writer, users []domain.User) error {
+	if len(users) == 0 {
+		_, err := fmt.Fprintln(w, "no users")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tEMAIL\tUSERNAME\tROLES\tDISABLED\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%s\n", u.ID, u.Email, orDash(u.Username), joinRoles(u.Roles), u.Disabled,
+			u.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func newUsersSetRolesCommand() *cobra.Command {
+	var ref userRef
+	var roles []string
+	c := &cobra.Command{
+		Use:   "set-roles --email EMAIL|--id ID --role ROLE...",
+		Short: "Replace a user's roles (they reach the user's live sessions at once)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rs, err := parseRoles(roles)
+			if err != nil {
+				return err
+			}
+			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
+				u, err := ref.resolve(ctx, op)
+				if err != nil {
+					return err
+				}
+				out, err := op.Admin.Update(ctx, application.Operator, u.ID, application.AdminUpdateInput{Roles: &rs})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "roles of %s (%s): %s (were %s)\n", u.Email, u.ID, joinRoles(out.User.Roles), joinRoles(u.Roles))
+				return nil
+			})
+		},
+	}
+	ref.flags(c)
+	c.Flags().StringSliceVar(&roles, "role", nil, "role to hold: admin, moderator or user (repeatable; user is always kept)")
+	_ = c.MarkFlagRequired("role")
+	return c
+}
+
+// newUsersStateCommand is `users disable` (disable true) or `users enable`.
+func newUsersStateCommand(verb string, disable bool) *cobra.Command {
+	var ref userRef
+	short := "Enable a disabled user"
+	if disable {
+		short = "Disable a user and end all of their sessions"
+	}
+	c := &cobra.Command{
+		Use:   verb + " --email EMAIL|--id ID",
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
+				u, err := ref.resolve(ctx, op)
+				if err != nil {
+					return err
+				}
+				if u.Disabled == disable {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s (%s) is already %sd\n", u.Email, u.ID, verb)
+					return nil
+				}
+				if _, err := op.Admin.Update(ctx, application.Operator, u.ID, application.AdminUpdateInput{Disabled: &disable}); err != nil {
+					return err
+				}
+				suffix := ""
+				if disable {
+					suffix = "; their sessions have ended"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%sd %s (%s)%s\n", verb, u.Email, u.ID, suffix)
+				return nil
+			})
+		},
+	}
+	ref.flags(c)
+	return c
+}
+
+func newUsersDeleteCommand() *cobra.Command {
+	var ref userRef
+	var yes bool
+	c := &cobra.Command{
+		Use:   "delete --email EMAIL|--id ID [--yes]",
+		Short: "Delete a user and end their sessions (asks first unless --yes)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !yes && !stdinIsTerminal(cmd) {
+				return errors.New("stdin is not a terminal: confirm the deletion with --yes")
+			}
+			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
+				u, err := ref.resolve(ctx, op)
+				if err != nil {
+					return err
+				}
+				if !yes {
+					ok, err := confirm(cmd, fmt.Sprintf("Delete %s (%s) for good? [y/N] ", u.Email, u.ID))
+					if err != nil {
+						return err
+					}
+					if !ok {
+						fmt.Fprintln(cmd.OutOrStdout(), "not deleted")
+						return nil
+					}
+				}
+				if err := op.Admin.Delete(ctx, application.Operator, u.ID); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted %s (%s); their sessions have ended\n", u.Email, u.ID)
+				return nil
+			})
+		},
+	}
+	ref.flags(c)
+	c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
+	return c
+}
+
+// userRef names one user by --email or --id.
+type userRef struct{ email, id string }
+
+func (r *userRef) flags(c *cobra.Command) {
+	c.Flags().StringVar(&r.email, "email", "", "the user's email")
+	c.Flags().StringVar(&r.id, "id", "", "the user's id")
+	c.MarkFlagsOneRequired("email", "id")
+	c.MarkFlagsMutuallyExclusive("email", "id")
+}
+
+func (r *userRef) resolve(ctx context.Context, op *app.Operator) (domain.User, error) {
+	if r.id != "" {
+		return findUser(ctx, op, r.id, false)
+	}
+	return findUser(ctx, op, r.email, true)
+}
+
+// findUser loads a user by email (byEmail) or id, with a message naming what was not found.
+func findUser(ctx context.Context, op *app.Operator, key string, byEmail bool) (domain.User, error) {
+	if !byEmail {
+		out, err := op.Admin.Get(ctx, application.Operator, key)
+		if errors.Is(err, domain.ErrNotFound) {
+			return domain.User{}, fmt.Errorf("no user with id %q", key)
+		}
+		return out.User, err
+	}
+	email, err := domain.NormalizeEmail(key)
+	if err != nil {
+		return domain.User{}, fmt.Errorf("%q is not a valid email address", key)
+	}
+	u, err := op.Users.ByEmail(ctx, email)
+	if errors.Is(err, domain.ErrNotFound) {
+		return domain.User{}, fmt.Errorf("no user with email %s", email)
+	}
+	return u, err
+}
+
+// operate runs fn on the operator's graph (app.Operate) and turns its error into the one line
+// that main prints.
+func operate(cmd *cobra.Command, fn func(ctx context.Context, op *app.Operator) error) error {
+	return describe(app.Operate(cmd.Context(), fn))
+}
+
+// describe makes err one line for the operator: invalid input names each field and its problem;
+// other errors keep their message with line breaks folded.
+func describe(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ve *domain.ValidationError
+	if errors.As(err, &ve) {
+		parts := make([]string, len(ve.Fields))
+		for i, f := range ve.Fields {
+			parts[i] = fmt.Sprintf("%s %s (%s)", f.Field, f.Message, f.Code)
+		}
+		return fmt.Errorf("invalid input: %s", strings.Join(parts, "; "))
+	}
+	switch {
+	case errors.Is(err, application.ErrLastAdmin):
+		return errors.New("refused: the last admin cannot be demoted, disabled or deleted")
+	case errors.Is(err, domain.ErrConflict):
+		return errors.New("conflict: the email or username is already taken")
+	}
+	return errors.New(strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " "))
+}
+
+// readPassword reads the new user's password from file, from one line of stdin, or from a
+// prompt without echo (twice, and the two must match) when stdin is a terminal.
+func readPassword(cmd *cobra.Command, file string, fromStdin bool) (string, error) {
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--password-file: %w", err)
+		}
+		pw, _, _ := strings.Cut(string(b), "\n")
+		return strings.TrimSuffix(pw, "\r"), nil
+	case fromStdin || !stdinIsTerminal(cmd):
+		return readLine(cmd.InOrStdin(), "stdin")
+	}
+	fd := int(cmd.InOrStdin().(*os.File).Fd())
+	prompt := func(p string) (string, error) {
+		fmt.Fprint(cmd.ErrOrStderr(), p)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", fmt.Errorf("read the password: %w", err)
+		}
+		return string(b), nil
+	}
+	pw, err := prompt("Password: ")
+	if err != nil {
+		return "", err
+	}
+	again, err := prompt("Repeat the password: ")
+	if err != nil {
+		return "", err
+	}
+	if pw != again {
+		return "", errors.New("the passwords do not match")
+	}
+	return pw, nil
+}
+
+// readLine reads one line of r, without its line ending.
+func readLine(r io.Reader, what string) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read the password from %s: %w", what, err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if line == "" {
+		return "", fmt.Errorf("no password on %s", what)
+	}
+	return line, nil
+}
+
+func stdinIsTerminal(cmd *cobra.Command) bool {
+	f, ok := cmd.InOrStdin().(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// confirm asks question on stderr and reads a yes or no from stdin.
+func confirm(cmd *cobra.Command, question string) (bool, error) {
+	fmt.Fprint(cmd.ErrOrStderr(), question)
+	line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+func parseRoles(in []string) ([]domain.Role, error) {
+	roles := make([]domain.Role, 0, len(in))
+	for _, s := range in {
+		r := domain.Role(strings.ToLower(strings.TrimSpace(s)))
+		if !r.Valid() {
+			return nil, fmt.Errorf("unknown role %q: use admin, moderator or user", s)
+		}
+		roles = append(roles, r)
+	}
+	return roles, nil
+}
+
+func roleStrings(roles []domain.Role) []string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	return s
+}
+
+func joinRoles(roles []domain.Role) string { return strings.Join(roleStrings(roles), ",") }
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
