@@ -3,6 +3,7 @@
 //	portcullis [serve]          run the HTTP service (the default)
 //	portcullis config           list every setting with its default
 //	portcullis migrate up|down|status
+//	portcullis healthcheck      exit 0 if the local service's /readyz answers 200 (container health check)
 //
 // Configuration comes from PORTCULLIS_* environment variables only; see `portcullis config`.
 package main
@@ -48,6 +49,7 @@ func newRootCommand() *cobra.Command {
 		},
 		newMigrateCommand(),
 		newUsersCommand(), newSessionsCommand(), newKeysCommand(), newAuditCommand(),
+		newHealthcheckCommand(),
 	)
 	return root
 }

@@ -12,10 +12,11 @@ import (
 )
 
 // RedisURL returns the standalone Redis for tests (PORTCULLIS_TEST_REDIS_URL, e.g.
-// redis://127.0.0.1:6379/0), or skips the test as Lookup does.
+// redis://127.0.0.1:6379/0); with it unset, a container when a Docker engine answers
+// (containers.go); else it skips the test as Lookup does.
 func RedisURL(t testing.TB) string {
 	t.Helper()
-	return Lookup(t, RedisURLVar)
+	return lookupOrStart(t, RedisURLVar)
 }
 
 // RedisClusterAddrs returns the seed nodes of the Redis Cluster for tests

@@ -16,11 +16,11 @@ import (
 
 // MySQLURL creates a fresh, uniquely named database on the MySQL (or MariaDB) server named by
 // PORTCULLIS_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/), returns a mysql:// URL that
-// points at it, and drops it when the test ends. It skips (or fails, see Lookup) when the
-// variable is unset.
+// points at it, and drops it when the test ends. With the variable unset it uses a container when
+// a Docker engine answers (containers.go), else it skips (or fails, see Lookup).
 func MySQLURL(t testing.TB) string {
 	t.Helper()
-	base := Lookup(t, MySQLURLVar)
+	base := lookupOrStart(t, MySQLURLVar)
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatalf("%s: %v", MySQLURLVar, err)
@@ -46,11 +46,12 @@ func MySQLURL(t testing.TB) string {
 
 // PostgresURL creates a fresh, uniquely named database on the PostgreSQL server named by
 // PORTCULLIS_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable),
-// returns a postgres:// URL that points at it, and drops it when the test ends. It skips (or
-// fails, see Lookup) when the variable is unset.
+// returns a postgres:// URL that points at it, and drops it when the test ends. With the variable
+// unset it uses a container when a Docker engine answers (containers.go), else it skips (or
+// fails, see Lookup).
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	base := Lookup(t, PostgresURLVar)
+	base := lookupOrStart(t, PostgresURLVar)
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatalf("%s: %v", PostgresURLVar, err)
