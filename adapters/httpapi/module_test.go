@@ -26,6 +26,8 @@ func TestModuleWires(t *testing.T) {
 			func() *application.Profile { return &application.Profile{} },
 			func() *application.ChangePassword { return &application.ChangePassword{} },
 			func() *application.Sessions { return &application.Sessions{} },
+			func() *application.Admin { return &application.Admin{} },
+			func() *application.AuditTrail { return &application.AuditTrail{} },
 			fx.Annotate(func() keySet { return keySet{} }, fx.As(new(httpapi.KeySet))),
 			fx.Annotate(func() okPinger { return okPinger{"database"} }, fx.As(new(ports.Pinger)), fx.ResultTags(`group:"readiness"`)),
 		),

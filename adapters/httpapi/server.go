@@ -87,11 +87,8 @@ type Deps struct {
 	Keys           KeySet
 	Readiness      []ports.Pinger `group:"readiness"`
 	Log            *slog.Logger
-
-	// Admin and Audit serve the administration API (/api/users, /api/audit). They are optional
-	// until the composition root provides them; without them those routes are not registered.
-	Admin *application.Admin      `optional:"true"`
-	Audit *application.AuditTrail `optional:"true"`
+	Admin          *application.Admin      // /api/users
+	Audit          *application.AuditTrail // /api/audit
 }
 
 // Server is the HTTP server: a configured Fiber app plus its listener lifecycle.
@@ -154,7 +151,8 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		s.proxies = append(s.proxies, prefix.Masked())
 	}
 	if deps.Register == nil || deps.Login == nil || deps.Refresh == nil || deps.Logout == nil ||
-		deps.Authenticate == nil || deps.Profile == nil || deps.ChangePassword == nil || deps.Sessions == nil || deps.Keys == nil {
+		deps.Authenticate == nil || deps.Profile == nil || deps.ChangePassword == nil || deps.Sessions == nil || deps.Keys == nil ||
+		deps.Admin == nil || deps.Audit == nil {
 		problems = append(problems, errors.New("httpapi: every use case and the key set must be provided"))
 	}
 	if err := errors.Join(problems...); err != nil {
@@ -212,17 +210,13 @@ func (s *Server) routes() {
 	// wins over /api/users/:id for GET and PATCH; notMe keeps any other method on "me" a 405.
 	// Moderators may read users; only admins change them or read the audit trail. The use cases
 	// check roles again.
-	if s.deps.Admin != nil {
-		readers := requireRoles(domain.RoleModerator, domain.RoleAdmin)
-		admins := requireRoles(domain.RoleAdmin)
-		a.Get("/api/users", auth, readers, s.listUsers)
-		a.Get("/api/users/:id", notMe, auth, readers, s.getUser)
-		a.Patch("/api/users/:id", notMe, auth, admins, s.updateUser)
-		a.Delete("/api/users/:id", notMe, auth, admins, s.deleteUser)
-	}
-	if s.deps.Audit != nil {
-		a.Get("/api/audit", auth, requireRoles(domain.RoleAdmin), s.listAudit)
-	}
+	readers := requireRoles(domain.RoleModerator, domain.RoleAdmin)
+	admins := requireRoles(domain.RoleAdmin)
+	a.Get("/api/users", auth, readers, s.listUsers)
+	a.Get("/api/users/:id", notMe, auth, readers, s.getUser)
+	a.Patch("/api/users/:id", notMe, auth, admins, s.updateUser)
+	a.Delete("/api/users/:id", notMe, auth, admins, s.deleteUser)
+	a.Get("/api/audit", auth, admins, s.listAudit)
 
 	a.Get("/api/test/all", s.testContent("Public content."))
 	a.Get("/api/test/user", auth, requireRoles(domain.RoleUser, domain.RoleModerator, domain.RoleAdmin), s.testContent("User content."))
@@ -289,7 +283,7 @@ func (s *Server) Stop(ctx context.Context) error {
 }
 
 // Module provides *Server and ties its listener to the fx lifecycle. It needs a Config and
-// everything in Deps: the eight use cases (plus, optionally, Admin and Audit), a KeySet, a *slog.Logger and any number of
+// everything in Deps: the ten use cases, a KeySet, a *slog.Logger and any number of
 // ports.Pinger in the "readiness" value group.
 var Module = fx.Module("httpapi",
 	fx.Provide(NewServer),
