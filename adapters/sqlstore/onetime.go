@@ -52,18 +52,21 @@ func (r oneTimeTokenRow) toDomain() domain.OneTimeToken {
 	}
 }
 
-// txAttempts bounds how often a transaction that lost a deadlock or serialization conflict is
-// run again before the failure is reported (as domain.ErrUnavailable).
+// txAttempts bounds how often a statement or transaction that lost a deadlock or
+// serialization conflict is run again before the failure is reported (as
+// domain.ErrUnavailable).
 const txAttempts = 3
 
-// OneTimeTokens is the SQL ports.OneTimeTokens. Create replaces the user's earlier tokens of
-// the same purpose in one transaction; Consume reads and deletes the token in one transaction
+// OneTimeTokens is the SQL ports.OneTimeTokens. A user holds at most one token per purpose (a
+// unique index on user_id, purpose), so Create is one upsert that replaces the earlier token
+// atomically, however many Creates race. Consume reads and deletes the token in one transaction
 // and succeeds only if its own conditional DELETE removed the row, so of any number of
 // concurrent consumers (goroutines or instances) exactly one wins. Expired tokens behave as
 // missing ones and are removed by PurgeExpired, which Create also runs at most once a minute.
 // Safe for concurrent use.
 type OneTimeTokens struct {
 	db        *bun.DB
+	kind      Kind
 	lastPurge *atomic.Int64 // unix nanoseconds of the last purge started by Create
 }
 
@@ -71,12 +74,15 @@ var _ ports.OneTimeTokens = (*OneTimeTokens)(nil)
 
 // NewOneTimeTokens returns the one-time-token store of db.
 func NewOneTimeTokens(db *DB) *OneTimeTokens {
-	return &OneTimeTokens{db: db.bun, lastPurge: new(atomic.Int64)}
+	return &OneTimeTokens{db: db.bun, kind: db.kind, lastPurge: new(atomic.Int64)}
 }
 
-// Create stores t and deletes every earlier token of t.UserID and t.Purpose, atomically. A hash
-// already held by another token is domain.ErrConflict. Now and then (judged by t.CreatedAt) it
-// first deletes expired tokens.
+// Create stores t, replacing the earlier token of t.UserID and t.Purpose if there is one, in
+// one statement. On SQLite and PostgreSQL a hash already held by another user's or purpose's
+// token is domain.ErrConflict; on MySQL, whose upsert cannot tell which unique key collided,
+// such a Create leaves the other token untouched and stores nothing (a collision of SHA-256
+// hashes of random tokens does not happen). Now and then (judged by t.CreatedAt) it first
+// deletes expired tokens.
 func (o *OneTimeTokens) Create(ctx context.Context, t domain.OneTimeToken) error {
 	if now := t.CreatedAt; !now.IsZero() {
 		if last := o.lastPurge.Load(); now.UnixNano()-last >= int64(purgeEvery) &&
@@ -86,17 +92,27 @@ func (o *OneTimeTokens) Create(ctx context.Context, t domain.OneTimeToken) error
 		}
 	}
 	row := oneTimeTokenToRow(t)
-	err := o.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.NewDelete().Model((*oneTimeTokenRow)(nil)).
-			Where("user_id = ?", row.UserID).
-			Where("purpose = ?", row.Purpose).
-			Exec(ctx)
-		if err != nil {
-			return err
+	q := o.db.NewInsert().Model(&row)
+	if o.kind == MySQL {
+		// Only a row of the same user and purpose is replaced; on a collision of the hash with
+		// another user's token every column keeps its value.
+		const same = "user_id = VALUES(user_id) AND purpose = VALUES(purpose)"
+		q = q.On("DUPLICATE KEY UPDATE").
+			Set("created_at = IF(" + same + ", VALUES(created_at), created_at)").
+			Set("expires_at = IF(" + same + ", VALUES(expires_at), expires_at)").
+			Set("hash = IF(" + same + ", VALUES(hash), hash)")
+	} else {
+		q = q.On("CONFLICT (user_id, purpose) DO UPDATE").
+			Set("hash = EXCLUDED.hash").
+			Set("created_at = EXCLUDED.created_at").
+			Set("expires_at = EXCLUDED.expires_at")
+	}
+	var err error
+	for range txAttempts {
+		if _, err = q.Exec(ctx); !isTxConflict(err) {
+			break
 		}
-		_, err = tx.NewInsert().Model(&row).Exec(ctx)
-		return err
-	})
+	}
 	if err != nil {
 		return translate("create one-time token", err)
 	}
@@ -171,9 +187,7 @@ func (o *OneTimeTokens) PurgeExpired(ctx context.Context, now time.Time) (int, e
 }
 
 // inTx runs fn in a transaction (an immediate one on SQLite, see sqlitePragmas), running it
-// again when the engine chose it as a deadlock or serialization victim: two Creates for one
-// user and purpose can deadlock on MySQL's gap locks, and the retry then supersedes the
-// winner's token as it should.
+// again when the engine chose it as a deadlock or serialization victim.
 func (o *OneTimeTokens) inTx(ctx context.Context, fn func(context.Context, bun.Tx) error) error {
 	var err error
 	for range txAttempts {

@@ -33,6 +33,7 @@ func OneTimeTokens(t *testing.T, open func(t *testing.T) ports.OneTimeTokens) {
 		{"OtherUsersAndPurposesNotSuperseded", tokenNotSuperseded},
 		{"DeleteByUser", tokenDeleteByUser},
 		{"ConcurrentConsume", tokenConcurrentConsume},
+		{"ConcurrentCreate", tokenConcurrentCreate},
 		{"ContextCancelled", tokenContextCancelled},
 	}
 	for _, c := range cases {
@@ -211,6 +212,43 @@ func tokenConcurrentConsume(t *testing.T, st ports.OneTimeTokens) {
 	}
 	if winners != 1 {
 		t.Fatalf("%d callers consumed the token, want exactly 1", winners)
+	}
+}
+
+// tokenConcurrentCreate: concurrent Creates for one user and purpose (forgot-password sent
+// twice at once) all succeed and leave exactly one live token.
+func tokenConcurrentCreate(t *testing.T, st ports.OneTimeTokens) {
+	const callers = 8
+	base := now()
+	user := uuid.NewString()
+	toks := make([]domain.OneTimeToken, callers)
+	errs := make([]error, callers)
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i := range toks {
+		toks[i] = newToken(user, domain.PurposeResetPassword, base)
+		done.Go(func() {
+			start.Wait()
+			errs[i] = st.Create(t.Context(), toks[i])
+		})
+	}
+	start.Done()
+	done.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	live := 0
+	for _, tok := range toks {
+		_, err := st.Consume(t.Context(), tok.Hash, tok.Purpose, base.Add(time.Second))
+		switch {
+		case err == nil:
+			live++
+		case !errors.Is(err, domain.ErrNotFound):
+			t.Fatalf("Consume: %v", err)
+		}
+	}
+	if live != 1 {
+		t.Fatalf("%d tokens live after %d concurrent Creates, want 1", live, callers)
 	}
 }
 
