@@ -42,11 +42,20 @@ func NewAuditor(log ports.AuditLog, clock ports.Clock, ids ports.IDSource, logge
 	return &Auditor{log: log, clock: clock, ids: ids, slog: logger}
 }
 
-// record appends one event; actor and subject are user ids ("" when none).
+// record appends one event, logging a failure; actor and subject are user ids ("" when none).
 func (a *Auditor) record(ctx context.Context, event domain.AuditEvent, actor, subject, outcome, detail string) {
 	if a == nil {
 		return
 	}
+	if err := a.Record(ctx, event, actor, subject, outcome, detail); err != nil {
+		a.slog.ErrorContext(ctx, "audit append failed", "event", string(event), "error", err)
+	}
+}
+
+// Record appends one event for a driving adapter that acts outside the use cases (the
+// operator's key rotation); actor and subject are user ids ("" when none). It never carries
+// a secret: detail must be short, non-secret context.
+func (a *Auditor) Record(ctx context.Context, event domain.AuditEvent, actor, subject, outcome, detail string) error {
 	info := requestInfo(ctx)
 	r := domain.AuditRecord{
 		ID: a.ids.NewID(), Time: a.clock.Now(), Event: event, ActorID: actor, SubjectID: subject,
@@ -54,8 +63,9 @@ func (a *Auditor) record(ctx context.Context, event domain.AuditEvent, actor, su
 	}
 	// The trail must be written even when the request's own context has just been cancelled.
 	if err := a.log.Append(context.WithoutCancel(ctx), r); err != nil {
-		a.slog.ErrorContext(ctx, "audit append failed", "event", string(event), "error", err)
+		return fmt.Errorf("append audit record: %w", err)
 	}
+	return nil
 }
 
 // AuditListInput selects a page of the audit trail.

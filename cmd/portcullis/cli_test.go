@@ -88,8 +88,7 @@ func fails(t *testing.T, env []string, stdin, want string, args ...string) {
 	}
 }
 
-// serve starts `portcullis serve` with env on a fresh port and waits until it is ready (the
-// same as start, with the environment of a backend).
+// serve starts `portcullis serve` with env on a fresh port and waits until it is ready.
 func serve(t *testing.T, env ...string) (*exec.Cmd, string, *syncBuffer) {
 	t.Helper()
 	addr := freePort(t)

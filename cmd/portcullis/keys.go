@@ -98,11 +98,7 @@ func newKeysCommand() *cobra.Command {
 // recordRotation appends the rotation to the audit trail, with the operator as actor. A failed
 // append is reported but does not fail the command: the rotation has happened.
 func recordRotation(ctx context.Context, cmd *cobra.Command, op *app.Operator, kid string, signsFrom time.Time) {
-	r := domain.AuditRecord{
-		ID: op.IDs.NewID(), Time: op.Clock.Now(), Event: domain.EventKeyRotation, Outcome: "ok",
-		Detail: "kid=" + kid + " signs_from=" + stamp(signsFrom),
-	}
-	if err := op.AuditLog.Append(context.WithoutCancel(ctx), r); err != nil {
+	if err := op.Auditor.Record(ctx, domain.EventKeyRotation, "", "", "ok", "kid="+kid+" signs_from="+stamp(signsFrom)); err != nil {
 		fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: warning: the rotation was not written to the audit trail: %v\n", err)
 	}
 }

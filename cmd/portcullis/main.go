@@ -1,9 +1,13 @@
 // Command portcullis is the Portcullis authentication service and its operator tools.
 //
-//	portcullis [serve]          run the HTTP service (the default)
-//	portcullis config           list every setting with its default
-//	portcullis migrate up|down|status
-//	portcullis healthcheck      exit 0 if the local service's /readyz answers 200 (container health check)
+//	portcullis [serve]                 run the HTTP service (the default)
+//	portcullis config                  list every setting with its default
+//	portcullis migrate up|down|status  manage the database schema
+//	portcullis users create|list|set-roles|disable|enable|delete
+//	portcullis sessions revoke --user EMAIL_OR_ID
+//	portcullis keys list|rotate        signing keys
+//	portcullis audit tail              the security audit trail
+//	portcullis healthcheck             probe /readyz (for container health checks)
 //
 // Configuration comes from PORTCULLIS_* environment variables only; see `portcullis config`.
 package main

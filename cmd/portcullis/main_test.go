@@ -94,29 +94,9 @@ func freePort(t *testing.T) string {
 }
 
 // start runs `portcullis` on a fresh port over dataDir and waits until it is ready.
-func start(t *testing.T, dataDir string) (*exec.Cmd, string, *bytes.Buffer) {
+func start(t *testing.T, dataDir string) (*exec.Cmd, string, *syncBuffer) {
 	t.Helper()
-	addr := freePort(t)
-	cmd := command(t, []string{"PORTCULLIS_ADDR=" + addr, "PORTCULLIS_DATA_DIR=" + dataDir, "PORTCULLIS_LOG_FORMAT=json"})
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-	base := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return cmd, base, &logs
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("not ready in time; logs:\n%s", logs.String())
-	return nil, "", nil
+	return serve(t, "PORTCULLIS_DATA_DIR="+dataDir)
 }
 
 // client opens a connection per request, so that a request refused at connect time (the

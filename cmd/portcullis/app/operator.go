@@ -17,15 +17,14 @@ import (
 // Operator is what an operator command works with: the configuration, the administration use
 // cases acting as application.Operator, and the stores they sit on. Operate fills it.
 type Operator struct {
-	Config   config.Config
-	Admin    *application.Admin
-	Trail    *application.AuditTrail
-	Users    ports.UserStore
-	Keys     ports.KeyStore
-	AuditLog ports.AuditLog
-	Tokens   *jwxtoken.Tokens
-	Clock    ports.Clock
-	IDs      ports.IDSource
+	Config  config.Config
+	Admin   *application.Admin
+	Trail   *application.AuditTrail
+	Users   ports.UserStore
+	Keys    ports.KeyStore
+	Auditor *application.Auditor
+	Tokens  *jwxtoken.Tokens
+	Clock   ports.Clock
 }
 
 // operatorTimeout bounds the start and the stop of the operator's graph.
@@ -50,7 +49,7 @@ func Operate(ctx context.Context, fn func(ctx context.Context, op *Operator) err
 	op := &Operator{Config: cfg}
 	app := fx.New(
 		Core(cfg, log),
-		fx.Populate(&op.Admin, &op.Trail, &op.Users, &op.Keys, &op.AuditLog, &op.Tokens, &op.Clock, &op.IDs),
+		fx.Populate(&op.Admin, &op.Trail, &op.Users, &op.Keys, &op.Auditor, &op.Tokens, &op.Clock),
 		fx.StartTimeout(operatorTimeout), fx.StopTimeout(operatorTimeout),
 	)
 	if err := app.Err(); err != nil {
