@@ -39,7 +39,8 @@ func NewOneTimeTokens() *OneTimeTokens {
 }
 
 // Create stores t and deletes every earlier token of t.UserID and t.Purpose. A hash already
-// held by another token is domain.ErrConflict (as the SQL store's primary key makes it).
+// held by a token of another user or purpose is domain.ErrConflict and changes nothing (as the
+// SQL store's primary key makes it).
 func (m *OneTimeTokens) Create(ctx context.Context, t domain.OneTimeToken) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("create one-time token: %w", err)
@@ -48,12 +49,11 @@ func (m *OneTimeTokens) Create(ctx context.Context, t domain.OneTimeToken) error
 	up := userPurpose{c.UserID, c.Purpose}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if held, ok := m.byHash[string(c.Hash)]; ok && (held.UserID != c.UserID || held.Purpose != c.Purpose) {
+		return fmt.Errorf("create one-time token: %w", domain.ErrConflict)
+	}
 	if old, ok := m.latest[up]; ok {
 		delete(m.byHash, old)
-		delete(m.latest, up)
-	}
-	if _, ok := m.byHash[string(c.Hash)]; ok {
-		return fmt.Errorf("create one-time token: %w", domain.ErrConflict)
 	}
 	m.byHash[string(c.Hash)] = c
 	m.latest[up] = string(c.Hash)
