@@ -72,8 +72,9 @@ type server struct {
 }
 
 // startServer builds the service from env (over the harness defaults), starts it on a free
-// loopback port and stops it when the test ends.
-func startServer(t *testing.T, env map[string]string) *server {
+// loopback port and stops it when the test ends. extra options join the graph (for example
+// fx.Populate of a use case, to act as the operator's command line does).
+func startServer(t *testing.T, env map[string]string, extra ...fx.Option) *server {
 	t.Helper()
 	full := map[string]string{
 		"PORTCULLIS_ADDR":            "127.0.0.1:0",
@@ -103,6 +104,7 @@ func startServer(t *testing.T, env map[string]string) *server {
 			return c
 		}))
 	}
+	opts = append(opts, extra...)
 	fxApp := fx.New(opts...)
 	if err := fxApp.Err(); err != nil {
 		t.Fatalf("build the app: %v", err)
