@@ -167,8 +167,8 @@ func adminEndToEnd(t *testing.T, srv *server, admin *application.Admin) {
 	// Search (q): a substring of one user's email, in another case; a username prefix; a name.
 	searches := map[string]account{
 		strings.ToUpper(strings.TrimPrefix(strings.TrimSuffix(mod.Email, "@example.com"), "user-")): mod,
-		admin2.Username[:len(admin2.Username)-2]: admin2,
-		"User " + strings.TrimPrefix(victimD.Username, "u_"): victimD,
+		admin2.Username[:len(admin2.Username)-2]:                                                    admin2,
+		"User " + strings.TrimPrefix(victimD.Username, "u_"):                                        victimD,
 	}
 	for q, want := range searches {
 		if got := ids(listAll(t, api, asRoot, "q="+url.QueryEscape(q))); !slices.Equal(got, []string{want.User.ID}) {
