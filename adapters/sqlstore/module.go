@@ -63,7 +63,14 @@ func New(lc fx.Lifecycle, cfg Config) (*DB, error) {
 }
 
 func (db *DB) start(ctx context.Context, cfg Config) error {
-	if err := db.Ping(ctx); err != nil {
+	err := db.Ping(ctx)
+	if err != nil && cfg.AutoMigrate && isUnknownDatabase(err) {
+		// The server answers but has no such database: make it, then migrate into it.
+		if err = createDatabase(ctx, cfg.URL, cfg.Options); err == nil {
+			err = db.Ping(ctx)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("connect to the %s database %s: %w", db.kind, redact(cfg.URL), err)
 	}
 	if cfg.AutoMigrate {
