@@ -1,5 +1,7 @@
 // Package memstore holds in-process implementations of the store ports: Sessions
-// (ports.SessionStore), Users (ports.UserStore) and Keys (ports.KeyStore).
+// (ports.SessionStore), Users (ports.UserStore and ports.UserDirectory), Keys (ports.KeyStore),
+// OneTimeTokens (ports.OneTimeTokens), AuditLog (ports.AuditLog) and RateLimiter
+// (ports.RateLimiter).
 //
 // They serve two purposes. With PORTCULLIS_SESSION_STORE=memory, Sessions is the session store
 // of a single Portcullis process (sessions are lost on restart and not shared between

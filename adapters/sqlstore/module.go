@@ -21,7 +21,8 @@ type Config struct {
 }
 
 // Module provides *DB (opened from Config, checked and migrated at start, closed at stop),
-// ports.UserStore and ports.KeyStore. cmd/portcullis must provide a Config.
+// ports.UserStore, ports.UserDirectory, ports.KeyStore, ports.AuditLog and
+// ports.OneTimeTokens. cmd/portcullis must provide a Config.
 var Module = fx.Module("sqlstore",
 	fx.Provide(
 		New,

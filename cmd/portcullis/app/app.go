@@ -88,21 +88,23 @@ func readiness(f any) any {
 	return fx.Annotate(f, fx.ResultTags(`group:"readiness"`))
 }
 
-// sessionStore picks the session store adapter named by PORTCULLIS_SESSION_STORE.
+// sessionStore picks the session store adapter named by PORTCULLIS_SESSION_STORE, and the rate
+// limiter that follows it: Redis counts across instances, otherwise each process counts alone.
 func sessionStore(cfg config.Config) fx.Option {
 	switch s := cfg.SessionStore; {
 	case s == "memory":
-		return memstore.Module
+		return fx.Options(memstore.Module, memstore.LimiterModule)
 	case strings.HasPrefix(s, "redis"):
 		return fx.Options(
 			redisstore.Module,
+			redisstore.LimiterModule,
 			fx.Supply(redisstore.Config{URL: s, Prefix: cfg.RedisKeyPrefix, Options: redisstore.Options{
 				PoolSize: cfg.RedisPoolSize, DialTimeout: cfg.RedisDialTimeout, ReadTimeout: cfg.RedisReadTimeout,
 				WriteTimeout: cfg.RedisWriteTimeout, TLSCAFile: cfg.RedisTLSCAFile,
 			}}),
 		)
 	default:
-		return sqlstore.SessionsModule
+		return fx.Options(sqlstore.SessionsModule, memstore.LimiterModule)
 	}
 }
 

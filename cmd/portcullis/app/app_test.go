@@ -9,6 +9,7 @@ import (
 
 	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
 	"github.com/portcullis-auth/portcullis/config"
+	"github.com/portcullis-auth/portcullis/ports"
 )
 
 // TestGraphWiresForEveryConfiguration proves the fx graph is complete for each choice of
@@ -34,5 +35,19 @@ func TestGraphWiresForEveryConfiguration(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestRateLimiterFollowsTheSessionStore: every configuration provides a rate limiter.
+func TestRateLimiterFollowsTheSessionStore(t *testing.T) {
+	for _, store := range []string{"sql", "memory", "redis://127.0.0.1:6379/0"} {
+		cfg, err := config.LoadFrom([]string{"PORTCULLIS_SESSION_STORE=" + store, "PORTCULLIS_DATA_DIR=" + t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := fx.Options(app.Options(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))), fx.Invoke(func(ports.RateLimiter) {}))
+		if err := fx.ValidateApp(opts); err != nil {
+			t.Fatalf("%s: %v", store, err)
+		}
 	}
 }
