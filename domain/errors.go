@@ -60,3 +60,15 @@ func (e *ValidationError) Err() error {
 	}
 	return e
 }
+
+// ConflictError says which unique value is taken ("email", "username"). It matches
+// ErrConflict with errors.Is, so callers that only care about a conflict need not know it.
+type ConflictError struct {
+	Field string
+}
+
+// Error names the taken field.
+func (e *ConflictError) Error() string { return e.Field + " is already taken" }
+
+// Is makes a ConflictError match ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }

@@ -99,6 +99,7 @@ func mapError(err error) mapped {
 		ae *apiError
 		ve *domain.ValidationError
 		fe *fiber.Error
+		ce *domain.ConflictError
 	)
 	p := func(status int, code, title, detail string) mapped {
 		return mapped{problem: Problem{Type: problemBase + code, Title: title, Status: status, Code: code, Detail: detail}}
@@ -139,8 +140,11 @@ func mapError(err error) mapped {
 	case errors.Is(err, application.ErrLastAdmin):
 		// Before the generic conflict: ErrLastAdmin wraps domain.ErrConflict.
 		return p(fiber.StatusConflict, "last_admin", "Conflict", "the last admin cannot be demoted, disabled or deleted")
+	case errors.As(err, &ce) && (ce.Field == "email" || ce.Field == "username"):
+		m := p(fiber.StatusConflict, ce.Field+"_taken", "Conflict", "the "+ce.Field+" is already taken")
+		m.problem.Errors = []FieldProblem{{Field: ce.Field, Code: ce.Field + "_taken", Message: "is already taken"}}
+		return m
 	case errors.Is(err, domain.ErrConflict):
-		// The domain error does not say which unique value was taken, so the code is generic.
 		return p(fiber.StatusConflict, "conflict", "Conflict", "the email address or username is already taken")
 	case errors.Is(err, errPanic):
 		m := p(fiber.StatusInternalServerError, "internal_error", "Internal server error", "")

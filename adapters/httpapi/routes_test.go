@@ -432,7 +432,7 @@ func TestRegisterValidationAndConflict(t *testing.T) {
 	expectProblem(t, e.do(req("POST", "/api/auth/register", `{"email":"x@example.com","password":"password"}`)), 422, "validation_failed")
 
 	e.register("taken@example.com")
-	expectProblem(t, e.do(req("POST", "/api/auth/register", map[string]any{"email": "TAKEN@example.com ", "password": password})), 409, "conflict")
+	expectProblem(t, e.do(req("POST", "/api/auth/register", map[string]any{"email": "TAKEN@example.com ", "password": password})), 409, "email_taken")
 }
 
 func TestA6_RegisterIgnoresPrivilegeFields(t *testing.T) {

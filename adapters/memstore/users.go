@@ -123,10 +123,10 @@ func (m *Users) Delete(ctx context.Context, id string) error {
 // the caller holds the lock.
 func (m *Users) checkUnique(u domain.User) error {
 	if id, ok := m.byEmail[u.Email]; ok && id != u.ID {
-		return fmt.Errorf("email: %w", domain.ErrConflict)
+		return &domain.ConflictError{Field: "email"}
 	}
 	if id, ok := m.byUsername[u.Username]; ok && u.Username != "" && id != u.ID {
-		return fmt.Errorf("username: %w", domain.ErrConflict)
+		return &domain.ConflictError{Field: "username"}
 	}
 	return nil
 }

@@ -29,6 +29,9 @@ func translate(op string, err error) error {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("%s: %w", op, domain.ErrNotFound)
 	case isUniqueViolation(err):
+		if field := uniqueField(err); field != "" {
+			return fmt.Errorf("%s: %w", op, &domain.ConflictError{Field: field})
+		}
 		return fmt.Errorf("%s: %w", op, domain.ErrConflict)
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s: %w", op, err)
@@ -127,4 +130,17 @@ func mustAffect(op string, res sql.Result) error {
 		return fmt.Errorf("%s: %w", op, domain.ErrNotFound)
 	}
 	return nil
+}
+
+// uniqueField names the user field whose unique index err violated, from the index name
+// (MySQL, PostgreSQL: users_email_key, users_username_key) or the column (SQLite: users.email),
+// or "" for any other unique violation.
+func uniqueField(err error) string {
+	msg := err.Error()
+	for _, field := range []string{"email", "username"} {
+		if strings.Contains(msg, "users_"+field+"_key") || strings.Contains(msg, "users."+field) {
+			return field
+		}
+	}
+	return ""
 }

@@ -145,6 +145,7 @@ func userDuplicateEmail(t *testing.T, st ports.UserStore) {
 	b := newUser(now())
 	b.Email = a.Email
 	wantErr(t, "Create(same email)", st.Create(t.Context(), b), domain.ErrConflict)
+	wantConflictOn(t, "Create(same email)", st.Create(t.Context(), b), "email")
 	if _, err := st.ByID(t.Context(), b.ID); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("the losing user was stored: %v", err)
 	}
@@ -177,6 +178,7 @@ func userDuplicateUsername(t *testing.T, st ports.UserStore) {
 	b := newUser(now())
 	b.Username = a.Username
 	wantErr(t, "Create(same username)", st.Create(t.Context(), b), domain.ErrConflict)
+	wantConflictOn(t, "Create(same username)", st.Create(t.Context(), b), "username")
 }
 
 func userDuplicateID(t *testing.T, st ports.UserStore) {
@@ -251,9 +253,11 @@ func userUpdateConflict(t *testing.T, st ports.UserStore) {
 	byEmail := b
 	byEmail.Email = a.Email
 	wantErr(t, "Update(taken email)", st.Update(t.Context(), byEmail), domain.ErrConflict)
+	wantConflictOn(t, "Update(taken email)", st.Update(t.Context(), byEmail), "email")
 	byName := b
 	byName.Username = a.Username
 	wantErr(t, "Update(taken username)", st.Update(t.Context(), byName), domain.ErrConflict)
+	wantConflictOn(t, "Update(taken username)", st.Update(t.Context(), byName), "username")
 	got, err := st.ByID(t.Context(), b.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -338,5 +342,15 @@ func userContextCancelled(t *testing.T, st ports.UserStore) {
 	}
 	if _, err := st.ByID(t.Context(), u.ID); err != nil {
 		t.Fatalf("the user changed under a cancelled context: %v", err)
+	}
+}
+
+// wantConflictOn checks that err is a *domain.ConflictError naming field, so that clients can
+// be told which value is taken.
+func wantConflictOn(t *testing.T, what string, err error, field string) {
+	t.Helper()
+	var ce *domain.ConflictError
+	if !errors.As(err, &ce) || ce.Field != field {
+		t.Errorf("%s: %v, want a conflict on %s", what, err, field)
 	}
 }

@@ -123,12 +123,15 @@ func TestErrorStatuses(t *testing.T) {
 	t.Run("409", func(t *testing.T) {
 		api := api.in(t)
 		p := api.do("POST", "/api/auth/register", map[string]string{"email": "  " + strings.ToUpper(alice.Email) + " ", "password": goodPassword}).
-			expectProblem(http.StatusConflict, "conflict")
+			expectProblem(http.StatusConflict, "email_taken")
+		if p.fieldCode("email") != "email_taken" {
+			t.Errorf("409 does not name the field: %+v", p.Errors)
+		}
 		if strings.Contains(p.Detail, alice.Email) {
 			t.Errorf("409 echoes the email: %q", p.Detail)
 		}
 		api.do("POST", "/api/auth/register", map[string]string{"email": "other-" + randHex(4) + "@example.com", "password": goodPassword, "username": strings.ToUpper(alice.Username)}).
-			expectProblem(http.StatusConflict, "conflict")
+			expectProblem(http.StatusConflict, "username_taken")
 	})
 
 	t.Run("413", func(t *testing.T) {

@@ -362,7 +362,7 @@ func TestF45_EmailNormalisedUnique(t *testing.T) {
 		t.Errorf("stored email %q, want %q", out.User.Email, canonical)
 	}
 	for _, variant := range []string{" " + canonical + " ", strings.ToUpper(local) + "@X.COM", "\t" + local + "@x.Com\n"} {
-		api.do("POST", "/api/auth/register", map[string]string{"email": variant, "password": goodPassword}).expectProblem(http.StatusConflict, "conflict")
+		api.do("POST", "/api/auth/register", map[string]string{"email": variant, "password": goodPassword}).expectProblem(http.StatusConflict, "email_taken")
 	}
 	tk := api.loginWith(t, map[string]string{"email": "  " + strings.ToUpper(canonical) + " ", "password": goodPassword})
 	if tk.User.ID != out.User.ID {
@@ -399,7 +399,7 @@ func TestH57_ConcurrentRegistration(t *testing.T) {
 		switch {
 		case s == http.StatusCreated:
 			created++
-		case s == http.StatusConflict && codes[i] == "conflict":
+		case s == http.StatusConflict && codes[i] == "email_taken":
 			conflicts++
 		}
 	}
