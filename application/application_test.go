@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ type world struct {
 	sessions    ports.SessionStore
 	memSessions *memstore.Sessions
 	hasher      *password.Hasher
+	issuer      *jwxtoken.Tokens
 	settings    application.Settings
 
 	register *application.Register
@@ -77,6 +79,7 @@ func newWorldWith(t testing.TB, sessions ports.SessionStore) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.issuer = tokens
 	w.settings = application.Settings{AccessTTL: 15 * time.Minute, SessionIdle: 7 * 24 * time.Hour,
 		SessionAbsolute: 30 * 24 * time.Hour, RefreshGrace: 10 * time.Second, Strict: true}
 	ids := system.NewIDs()
@@ -206,7 +209,7 @@ func TestLoginByUsernameOnlyExactPassword(t *testing.T) {
 	}
 }
 
-func TestLoginUpgradesBcryptHash(t *testing.T) {
+func TestA4_LoginUpgradesBcryptHash(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	w.registerAndLogin(t, "old@x.com")
@@ -220,6 +223,30 @@ func TestLoginUpgradesBcryptHash(t *testing.T) {
 	u, _ = w.users.ByEmail(ctx, "old@x.com")
 	if len(u.PasswordHash) < 10 || u.PasswordHash[:10] != "$argon2id$" {
 		t.Fatalf("hash not upgraded: %q", u.PasswordHash)
+	}
+}
+
+// TestA4_LoginRehashesWithRaisedParameters: after the operator raises the argon2id cost, a
+// login rewrites the stored hash with the new parameters.
+func TestA4_LoginRehashesWithRaisedParameters(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.registerAndLogin(t, "cost@x.com")
+	stronger, err := password.New(password.Params{Memory: 24576, Time: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	login := application.NewLogin(w.users, w.sessions, stronger, w.issuer, w.clock, system.NewIDs(), w.settings, nil, log)
+	if _, err := login.Handle(ctx, application.LoginInput{Identifier: "cost@x.com", Password: goodPassword}); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := w.users.ByEmail(ctx, "cost@x.com")
+	if !strings.HasPrefix(u.PasswordHash, "$argon2id$v=19$m=24576,t=3,p=1$") {
+		t.Fatalf("hash not rewritten with the raised parameters: %q", u.PasswordHash)
+	}
+	if _, err := login.Handle(ctx, application.LoginInput{Identifier: "cost@x.com", Password: goodPassword}); err != nil {
+		t.Fatalf("login with the rewritten hash: %v", err)
 	}
 }
 
@@ -281,7 +308,7 @@ func TestRefreshTwoGenerationsOldRevokes(t *testing.T) {
 	}
 }
 
-func TestRefreshLimits(t *testing.T) {
+func TestD34_RefreshLimits(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
 		w := newWorld(t)
 		tok := w.registerAndLogin(t, "i@x.com")
