@@ -22,6 +22,7 @@ import (
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
+	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
 // The fakes below stand in for the token and password adapters so the HTTP tests stay fast and
@@ -123,24 +124,6 @@ func (keySet) JWKS() ([]byte, error) {
 	return []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1","alg":"EdDSA","use":"sig"}]}`), nil
 }
 
-// syncBuffer collects log output from concurrent requests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is one server over fresh stores.
 type env struct {
 	t        *testing.T
@@ -148,7 +131,7 @@ type env struct {
 	users    *memstore.Users
 	sessions *faultySessions
 	audit    *memstore.AuditLog
-	logs     *syncBuffer
+	logs     *testenv.Buffer // log output from concurrent requests
 }
 
 const (
@@ -172,7 +155,7 @@ func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	users := memstore.NewUsers()
 	sessions := &faultySessions{Sessions: memstore.NewSessions()}

@@ -89,11 +89,11 @@ func fails(t *testing.T, env []string, stdin, want string, args ...string) {
 }
 
 // serve starts `portcullis serve` with env on a fresh port and waits until it is ready.
-func serve(t *testing.T, env ...string) (*exec.Cmd, string, *syncBuffer) {
+func serve(t *testing.T, env ...string) (*exec.Cmd, string, *testenv.Buffer) {
 	t.Helper()
 	addr := freePort(t)
 	cmd := command(t, append(env, "PORTCULLIS_ADDR="+addr, "PORTCULLIS_LOG_FORMAT=json"), "serve")
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -119,24 +119,6 @@ func stop(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
-}
-
-// syncBuffer is a bytes.Buffer safe to write from a child's output copier and read from a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // call makes one request with an optional bearer token and JSON body, and returns the status
@@ -537,7 +519,7 @@ func TestAuditTailFollow(t *testing.T) {
 	env := []string{"PORTCULLIS_DATA_DIR=" + t.TempDir()}
 	ok(t, env, "first horse battery\n", "users", "create", "--email", "first@example.com")
 	tail := command(t, env, "audit", "tail", "--follow")
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	var stderr bytes.Buffer
 	tail.Stdout, tail.Stderr = out, &stderr
 	if err := tail.Start(); err != nil {
@@ -560,7 +542,7 @@ func TestAuditTailFollow(t *testing.T) {
 }
 
 // waitFor waits until out contains want.
-func waitFor(t *testing.T, out *syncBuffer, want string, within time.Duration) {
+func waitFor(t *testing.T, out *testenv.Buffer, want string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !strings.Contains(out.String(), want) {

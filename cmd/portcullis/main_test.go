@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/portcullis-auth/portcullis/config"
+	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
 // binary is the portcullis command built once for these tests.
@@ -94,7 +95,7 @@ func freePort(t *testing.T) string {
 }
 
 // start runs `portcullis` on a fresh port over dataDir and waits until it is ready.
-func start(t *testing.T, dataDir string) (*exec.Cmd, string, *syncBuffer) {
+func start(t *testing.T, dataDir string) (*exec.Cmd, string, *testenv.Buffer) {
 	t.Helper()
 	return serve(t, "PORTCULLIS_DATA_DIR="+dataDir)
 }

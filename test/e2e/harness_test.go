@@ -40,24 +40,6 @@ const (
 // deleted when it ends (app.Options does not take the prefix from the config).
 const redisPrefixVar = "E2E_REDIS_KEY_PREFIX"
 
-// lockedBuffer is an io.Writer safe for the concurrent writes of a logger.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // server is one running Portcullis.
 type server struct {
 	t       *testing.T
@@ -65,7 +47,7 @@ type server struct {
 	DataDir string
 	Env     map[string]string // the environment it was started with
 	Config  config.Config
-	Logs    *lockedBuffer
+	Logs    *testenv.Buffer
 
 	app      *fx.App
 	stopOnce sync.Once
@@ -93,7 +75,7 @@ func startServer(t *testing.T, env map[string]string, extra ...fx.Option) *serve
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	var httpServer *httpapi.Server

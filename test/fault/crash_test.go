@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 type server struct {
 	cmd  *exec.Cmd
 	base string
-	logs *bytes.Buffer
+	logs *testenv.Buffer // stdout and stderr, read while the process runs
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
@@ -70,8 +70,8 @@ func start(t *testing.T, addr string, env []string) *server {
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		"PORTCULLIS_ADDR=" + addr, "PORTCULLIS_LOG_FORMAT=json", "PORTCULLIS_LOG_LEVEL=warn"}, env...)
 	cmd.Dir = t.TempDir()
-	s := &server{cmd: cmd, base: "http://" + addr, logs: &bytes.Buffer{}}
-	cmd.Stdout, cmd.Stderr = &lockedWriter{w: s.logs}, &lockedWriter{w: s.logs}
+	s := &server{cmd: cmd, base: "http://" + addr, logs: &testenv.Buffer{}}
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -98,17 +98,6 @@ func (s *server) kill() {
 	}
 	_ = s.cmd.Process.Kill()
 	_, _ = s.cmd.Process.Wait()
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 var client = &http.Client{Timeout: 10 * time.Second}
