@@ -1,13 +1,6 @@
 package sqlstore
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,33 +9,12 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
-// caFile writes a self-signed CA certificate as PEM and returns its path.
-func caFile(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "portcullis test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func TestMySQLTLSCAFile(t *testing.T) {
-	ca := caFile(t)
+	ca := testenv.WriteCA(t)
 	cfg, err := mysqlConfig("mysql://u@db.example:3306/auth?tls=skip-verify", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +50,7 @@ func TestMySQLTLSCAFile(t *testing.T) {
 }
 
 func TestPostgresTLSCAFile(t *testing.T) {
-	ca := caFile(t)
+	ca := testenv.WriteCA(t)
 	for _, tt := range []struct{ url, wantMode, wantCA string }{
 		{"postgres://u@db.example/auth", "verify-full", ca},
 		{"postgres://u@db.example/auth?sslmode=verify-ca", "verify-ca", ca},
