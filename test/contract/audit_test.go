@@ -14,9 +14,7 @@ func TestAuditLogMemory(t *testing.T) {
 }
 
 func TestAuditLogSQL(t *testing.T) {
-	for _, e := range sqlEngines {
-		t.Run(e.name, func(t *testing.T) {
-			AuditLog(t, func(t *testing.T) ports.AuditLog { return sqlstore.NewAuditLog(openSQL(t, e.url(t))) })
-		})
-	}
+	eachSQLEngine(t, func(t *testing.T, e sqlEngine) {
+		AuditLog(t, func(t *testing.T) ports.AuditLog { return sqlstore.NewAuditLog(e.open(t)) })
+	})
 }

@@ -17,12 +17,10 @@ func TestUserDirectoryMemory(t *testing.T) {
 }
 
 func TestUserDirectorySQL(t *testing.T) {
-	for _, e := range sqlEngines {
-		t.Run(e.name, func(t *testing.T) {
-			UserDirectory(t, func(t *testing.T) (ports.UserStore, ports.UserDirectory) {
-				db := openSQL(t, e.url(t))
-				return sqlstore.NewUsers(db), sqlstore.NewDirectory(db)
-			})
+	eachSQLEngine(t, func(t *testing.T, e sqlEngine) {
+		UserDirectory(t, func(t *testing.T) (ports.UserStore, ports.UserDirectory) {
+			db := e.open(t)
+			return sqlstore.NewUsers(db), sqlstore.NewDirectory(db)
 		})
-	}
+	})
 }

@@ -14,11 +14,7 @@ func TestOneTimeTokensMemory(t *testing.T) {
 }
 
 func TestOneTimeTokensSQL(t *testing.T) {
-	for _, e := range sqlEngines {
-		t.Run(e.name, func(t *testing.T) {
-			OneTimeTokens(t, func(t *testing.T) ports.OneTimeTokens {
-				return sqlstore.NewOneTimeTokens(openSQL(t, e.url(t)))
-			})
-		})
-	}
+	eachSQLEngine(t, func(t *testing.T, e sqlEngine) {
+		OneTimeTokens(t, func(t *testing.T) ports.OneTimeTokens { return sqlstore.NewOneTimeTokens(e.open(t)) })
+	})
 }
