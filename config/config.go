@@ -28,7 +28,7 @@ type Config struct {
 	Addr                       string        `env:"ADDR" envDefault:":8080" help:"address the HTTP server listens on"`
 	DataDir                    string        `env:"DATA_DIR" envDefault:"./data" help:"directory for the embedded SQLite database and generated secrets"`
 	DatabaseURL                string        `env:"DATABASE_URL" help:"database: sqlite://PATH, a file path, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db (default: SQLite in DATA_DIR)"`
-	SessionStore               string        `env:"SESSION_STORE" envDefault:"sql" help:"session store: sql (the database), memory (one process only), redis://host:6379/0, rediss://..., or redis+cluster://host1:6379,host2:6379 for Redis Cluster"`
+	SessionStore               string        `env:"SESSION_STORE" envDefault:"sql" help:"session store: sql (the database), memory (one process only), redis://host:6379/0, rediss://..., redis+cluster://host1:6379,host2:6379 for Redis Cluster, or redis+sentinel://s1:26379,s2:26379/master-name for Redis Sentinel (rediss+... for TLS)"`
 	AutoMigrate                bool          `env:"AUTO_MIGRATE" envDefault:"true" help:"apply pending database migrations at start"`
 	DBMaxOpenConns             int           `env:"DB_MAX_OPEN_CONNS" help:"most open database connections (default: 20; 4 for SQLite)"`
 	DBMaxIdleConns             int           `env:"DB_MAX_IDLE_CONNS" help:"most idle database connections kept for reuse (default: DB_MAX_OPEN_CONNS)"`
@@ -40,7 +40,7 @@ type Config struct {
 	RedisReadTimeout           time.Duration `env:"REDIS_READ_TIMEOUT" help:"longest wait for one Redis reply (default: the URL's read_timeout, else 3s)"`
 	RedisWriteTimeout          time.Duration `env:"REDIS_WRITE_TIMEOUT" help:"longest wait to send one Redis command (default: the URL's write_timeout, else 3s)"`
 	RedisKeyPrefix             string        `env:"REDIS_KEY_PREFIX" help:"starts every Redis key, to share one Redis between deployments (no { or })"`
-	RedisTLSCAFile             string        `env:"REDIS_TLS_CA_FILE" help:"PEM CA certificates to verify Redis against (rediss:// and rediss+cluster:// only)"`
+	RedisTLSCAFile             string        `env:"REDIS_TLS_CA_FILE" help:"PEM CA certificates to verify Redis against (rediss://, rediss+cluster:// and rediss+sentinel:// only)"`
 	PublicURL                  string        `env:"PUBLIC_URL" envDefault:"http://localhost:8080" help:"external base URL, used in emailed links and as the default issuer"`
 	Issuer                     string        `env:"ISSUER" help:"iss claim of access tokens (default: PUBLIC_URL)"`
 	Audience                   string        `env:"AUDIENCE" envDefault:"portcullis" help:"aud claim of access tokens"`
@@ -216,12 +216,13 @@ func (c Config) Validate() error {
 	switch s := c.SessionStore; {
 	case s == "sql", s == "memory":
 	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"),
-		strings.HasPrefix(s, "redis+cluster://"), strings.HasPrefix(s, "rediss+cluster://"):
+		strings.HasPrefix(s, "redis+cluster://"), strings.HasPrefix(s, "rediss+cluster://"),
+		strings.HasPrefix(s, "redis+sentinel://"), strings.HasPrefix(s, "rediss+sentinel://"):
 		if _, err := url.Parse(s); err != nil {
 			bad("SESSION_STORE", "invalid URL: %v", err)
 		}
 	default:
-		bad("SESSION_STORE", "must be sql, memory, or a redis://, rediss:// or redis+cluster:// URL, got %q", s)
+		bad("SESSION_STORE", "must be sql, memory, or a redis://, rediss://, redis+cluster:// or redis+sentinel:// URL, got %q", s)
 	}
 	c.validateConnections(bad)
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -368,8 +369,9 @@ func (c Config) validateConnections(bad func(name, format string, args ...any)) 
 		}
 	}
 	if c.RedisTLSCAFile != "" {
-		if !strings.HasPrefix(c.SessionStore, "rediss://") && !strings.HasPrefix(c.SessionStore, "rediss+cluster://") {
-			bad("REDIS_TLS_CA_FILE", "needs SESSION_STORE=rediss:// or rediss+cluster://")
+		if !strings.HasPrefix(c.SessionStore, "rediss://") && !strings.HasPrefix(c.SessionStore, "rediss+cluster://") &&
+			!strings.HasPrefix(c.SessionStore, "rediss+sentinel://") {
+			bad("REDIS_TLS_CA_FILE", "needs SESSION_STORE=rediss://, rediss+cluster:// or rediss+sentinel://")
 		} else if _, err := os.ReadFile(c.RedisTLSCAFile); err != nil {
 			bad("REDIS_TLS_CA_FILE", "cannot read: %v", err)
 		}

@@ -160,6 +160,8 @@ func TestValidValues(t *testing.T) {
 			"PORTCULLIS_REDIS_DIAL_TIMEOUT=1s", "PORTCULLIS_REDIS_READ_TIMEOUT=500ms", "PORTCULLIS_REDIS_WRITE_TIMEOUT=500ms",
 			"PORTCULLIS_REDIS_KEY_PREFIX=eu-west:"}},
 		{"rediss with a CA file", []string{"PORTCULLIS_SESSION_STORE=rediss://redis:6380/0", "PORTCULLIS_REDIS_TLS_CA_FILE=" + keyFile}},
+		{"redis sentinel session store", []string{"PORTCULLIS_SESSION_STORE=redis+sentinel://u:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster/1?sentinel_password=sp"}},
+		{"rediss sentinel with a CA file", []string{"PORTCULLIS_SESSION_STORE=rediss+sentinel://s1:26379,s2:26379/mymaster", "PORTCULLIS_REDIS_TLS_CA_FILE=" + keyFile}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,6 +237,7 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 		{"negative redis write timeout", []string{"PORTCULLIS_REDIS_WRITE_TIMEOUT=-1s"}, "REDIS_WRITE_TIMEOUT"},
 		{"hash tag in redis prefix", []string{"PORTCULLIS_REDIS_KEY_PREFIX={eu}:"}, "REDIS_KEY_PREFIX"},
 		{"redis CA file without rediss", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_TLS_CA_FILE=/etc/hostname"}, "REDIS_TLS_CA_FILE"},
+		{"redis sentinel CA file without TLS", []string{"PORTCULLIS_SESSION_STORE=redis+sentinel://s1:26379/m", "PORTCULLIS_REDIS_TLS_CA_FILE=/etc/hostname"}, "REDIS_TLS_CA_FILE"},
 		{"missing redis CA file", []string{"PORTCULLIS_SESSION_STORE=rediss://r:6380/0", "PORTCULLIS_REDIS_TLS_CA_FILE=/nonexistent/ca.pem"}, "REDIS_TLS_CA_FILE"},
 	}
 	for _, tt := range tests {

@@ -1,5 +1,5 @@
 // Package redisstore keeps sessions in Redis with github.com/redis/go-redis/v9: standalone,
-// over TLS, or Redis Cluster. It is the session store of a Portcullis deployment of many
+// over TLS, Redis Cluster, or the master of a Redis Sentinel set. It is the session store of a Portcullis deployment of many
 // instances (PORTCULLIS_SESSION_STORE=redis://…), where a logout on one instance must be seen
 // by all at once.
 //
@@ -11,10 +11,24 @@
 //	rediss://...                                          the same over TLS
 //	redis+cluster://[user:password@]host1:7001,host2:7002,host3:7003[?...]
 //	rediss+cluster://...                                  the same over TLS
+//	redis+sentinel://[user:password@]s1:26379,s2:26379,s3:26379/master-name[/db][?...]
+//	rediss+sentinel://...                                 the same over TLS
 //
 // The cluster forms list seed nodes separated by commas (any reachable master or replica will
 // do; the client discovers the rest) and take no database number. Query options are those of
 // go-redis's ParseURL / ParseClusterURL.
+//
+// The Sentinel forms list Sentinels separated by commas (port 26379 when none is given; one
+// that answers is enough) and name the monitored master in the path, optionally followed by a
+// database number. The client (go-redis's NewFailoverClient) asks the Sentinels for the
+// master's address, connects to it, and follows a failover to the new master. The URL's user
+// and password are the master's; sentinel_username and sentinel_password in the query are the
+// Sentinels' own, for Sentinels that require AUTH. The other query options are those of
+// go-redis's ParseFailoverURL, except master_name, addr and db, which the URL's path and host
+// list give. Over TLS (rediss+sentinel://) every Sentinel and the master are verified under
+// their own address, the master under the one the Sentinels announce. All commands go to the
+// master, so keys, scripts and the Pinger work as with a standalone Redis. An error about a
+// bad URL leaves its passwords out.
 //
 // # Layout and cluster slots
 //

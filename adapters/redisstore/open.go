@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +33,7 @@ type Options struct {
 	// MaxRetries is how often a failed command is retried (default 3; -1 disables retries).
 	MaxRetries int
 	// TLSCAFile is a PEM file of CA certificates to verify the server against; only with
-	// rediss:// or rediss+cluster:// (see tls.go).
+	// rediss://, rediss+cluster:// or rediss+sentinel:// (see tls.go).
 	TLSCAFile string
 }
 
@@ -42,6 +44,9 @@ type Options struct {
 //	rediss://...                                                 standalone over TLS
 //	redis+cluster://[user:password@]host:port,host:port,...[?...] Redis Cluster from seed nodes
 //	rediss+cluster://...                                         Redis Cluster over TLS
+//	redis+sentinel://[user:password@]host:port,host:port,.../master-name[/db][?...]
+//	                                                             the master a Sentinel set names
+//	rediss+sentinel://...                                        the same over TLS
 //
 // Query options are go-redis's (dial_timeout, pool_size, ...); opts override them. The
 // caller closes the client.
@@ -62,7 +67,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (redis.UniversalClie
 func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 	scheme, _, ok := strings.Cut(rawURL, "://")
 	if !ok {
-		return nil, errors.New("redisstore: URL must start with redis://, rediss://, redis+cluster:// or rediss+cluster://")
+		return nil, errors.New("redisstore: URL must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://")
 	}
 	switch scheme {
 	case "redis", "rediss":
@@ -85,33 +90,138 @@ func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 			return nil, err
 		}
 		return redis.NewClusterClient(o), nil
+	case "redis+sentinel", "rediss+sentinel":
+		o, err := parseSentinelURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: parse sentinel URL: %w", redactURLError(err))
+		}
+		applyOptions(&o.PoolSize, &o.MinIdleConns, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, opts)
+		if err := withTLSCA(&o.TLSConfig, opts.TLSCAFile); err != nil {
+			return nil, err
+		}
+		return redis.NewFailoverClient(o), nil
 	default:
-		return nil, fmt.Errorf("redisstore: unsupported URL scheme %q (want redis, rediss, redis+cluster or rediss+cluster)", scheme)
+		return nil, fmt.Errorf("redisstore: unsupported URL scheme %q (want redis, rediss, redis+cluster, rediss+cluster, redis+sentinel or rediss+sentinel)", scheme)
 	}
+}
+
+// splitMultiHostURL cuts scheme://[userinfo@]host:port,host:port,...[/path][?query] into its
+// parts, without url.Parse (which takes one host only). Blank hosts are dropped; a fragment
+// stays at the end of path or query.
+func splitMultiHostURL(rawURL string) (scheme, userinfo string, hosts []string, path, query string) {
+	scheme, rest, _ := strings.Cut(rawURL, "://")
+	authority, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority, tail = rest[:i], rest[i:]
+	}
+	hostList := authority
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		userinfo, hostList = authority[:i+1], authority[i+1:]
+	}
+	for _, h := range strings.Split(hostList, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	path, query, _ = strings.Cut(tail, "?")
+	return scheme, userinfo, hosts, path, query
+}
+
+// Sentinels listen on 26379 unless told otherwise.
+const defaultSentinelPort = "26379"
+
+// parseSentinelURL reads
+//
+//	redis+sentinel://[user:password@]host:port,host:port,.../master-name[/db][?query]
+//
+// into failover options. The hosts are Sentinels (port 26379 when none is given); the user and
+// password are the master's (and its replicas'); sentinel_username and sentinel_password in the
+// query authenticate to the Sentinels themselves. The rest of the query is go-redis's
+// (ParseFailoverURL), into whose URL form this one is rewritten.
+func parseSentinelURL(rawURL string) (*redis.FailoverOptions, error) {
+	scheme, userinfo, sentinels, path, query := splitMultiHostURL(rawURL)
+	if strings.Contains(path+query, "#") {
+		return nil, errors.New("the URL takes no #fragment")
+	}
+	if len(sentinels) == 0 {
+		return nil, errors.New("no sentinel host:port given")
+	}
+	for i, h := range sentinels {
+		sentinels[i] = withDefaultPort(h, defaultSentinelPort)
+		host, port, err := net.SplitHostPort(sentinels[i])
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			// Not quoted: a password with an unescaped '/' or '@' would end up here.
+			return nil, fmt.Errorf("sentinel %d of %d is not host:port", i+1, len(sentinels))
+		}
+	}
+	segs := strings.Split(strings.TrimSuffix(strings.TrimPrefix(path, "/"), "/"), "/")
+	if len(segs) > 2 || segs[0] == "" {
+		return nil, errors.New("the path must be /master-name or /master-name/db")
+	}
+	master, err := url.PathUnescape(segs[0])
+	if err != nil || master == "" {
+		return nil, errors.New("invalid master name in the path")
+	}
+	db := 0
+	if len(segs) == 2 {
+		if db, err = strconv.Atoi(segs[1]); err != nil || db < 0 {
+			return nil, errors.New("the database number after the master name must be a number")
+		}
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"master_name", "addr", "db"} {
+		if q.Has(k) {
+			return nil, fmt.Errorf("option %s is not taken: the master name and database go in the path, the sentinels in the host list", k)
+		}
+	}
+	sentinelUser, sentinelPass := q.Get("sentinel_username"), q.Get("sentinel_password")
+	q.Del("sentinel_username")
+	q.Del("sentinel_password")
+	q.Set("master_name", master)
+	for _, s := range sentinels[1:] {
+		q.Add("addr", s)
+	}
+	base := strings.TrimSuffix(scheme, "+sentinel")
+	o, err := redis.ParseFailoverURL(base + "://" + userinfo + sentinels[0] + "/" + strconv.Itoa(db) + "?" + q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	// go-redis reads the URL's user and password as the Sentinels'; here they are the master's.
+	if userinfo != "" {
+		o.Username, o.Password = o.SentinelUsername, o.SentinelPassword
+	}
+	o.SentinelUsername, o.SentinelPassword = sentinelUser, sentinelPass
+	if o.TLSConfig != nil {
+		// go-redis pins ServerName to the first Sentinel; each Sentinel, and the master the
+		// Sentinels name, must be verified under its own address, which crypto/tls takes from the
+		// address when ServerName is empty.
+		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.TLSConfig.InsecureSkipVerify}
+	}
+	return o, nil
+}
+
+// withDefaultPort appends port to a host given without one ("h" or "[::1]"); anything else is
+// returned as is, for go-redis to accept or reject.
+func withDefaultPort(hostport, port string) string {
+	if _, _, err := net.SplitHostPort(hostport); err == nil {
+		return hostport
+	}
+	if !strings.Contains(hostport, ":") || (strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]")) {
+		return net.JoinHostPort(strings.Trim(hostport, "[]"), port)
+	}
+	return hostport
 }
 
 // parseClusterURL reads redis+cluster://[userinfo@]host:port,host:port,...[/][?query] into
 // cluster options, by rewriting it into go-redis's own cluster URL form (the first seed as
 // the host, the others as addr= parameters).
 func parseClusterURL(rawURL string) (*redis.ClusterOptions, error) {
-	scheme, rest, _ := strings.Cut(rawURL, "://")
-	authority, tail := rest, ""
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		authority, tail = rest[:i], rest[i:]
-	}
-	userinfo, hosts := "", authority
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		userinfo, hosts = authority[:i+1], authority[i+1:]
-	}
-	path, query, _ := strings.Cut(tail, "?")
+	scheme, userinfo, seeds, path, query := splitMultiHostURL(rawURL)
 	if path != "" && path != "/" {
 		return nil, errors.New("a cluster URL takes no database number or path")
-	}
-	var seeds []string
-	for _, h := range strings.Split(hosts, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			seeds = append(seeds, h)
-		}
 	}
 	if len(seeds) == 0 {
 		return nil, errors.New("no seed host:port given")
@@ -156,11 +266,16 @@ func applyOptions(pool, minIdle *int, dial, read, write, poolWait *time.Duration
 	setDur(poolWait, opts.PoolTimeout)
 }
 
-// redactURLError drops the URL (which may hold a password) from a *url.Error.
+// redactURLError drops the URL (which may hold a password) from a *url.Error, and the text of
+// a bad %-escape (which may be part of one).
 func redactURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err
+		err = ue.Err
+	}
+	var ee url.EscapeError
+	if errors.As(err, &ee) {
+		return errors.New("invalid %-escape in the URL")
 	}
 	return err
 }

@@ -20,6 +20,7 @@ func TestGraphWiresForEveryConfiguration(t *testing.T) {
 		"memory sessions": {"PORTCULLIS_SESSION_STORE=memory"},
 		"redis sessions":  {"PORTCULLIS_SESSION_STORE=redis://127.0.0.1:6379/0"},
 		"redis cluster":   {"PORTCULLIS_SESSION_STORE=redis+cluster://127.0.0.1:7001,127.0.0.1:7002"},
+		"redis sentinel":  {"PORTCULLIS_SESSION_STORE=redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster"},
 		"mysql":           {"PORTCULLIS_DATABASE_URL=mysql://root@127.0.0.1:3306/portcullis"},
 		"postgres":        {"PORTCULLIS_DATABASE_URL=postgres://postgres@127.0.0.1:5432/portcullis"},
 		"hs256":           {"PORTCULLIS_JWT_ALG=HS256", "PORTCULLIS_JWT_SECRET=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
