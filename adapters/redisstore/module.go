@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
@@ -33,7 +34,18 @@ var Module = fx.Module("redisstore",
 	),
 )
 
-func newModuleClient(lc fx.Lifecycle, cfg Config) (redis.UniversalClient, error) {
+// clientDeps is what the module's client needs; the logger is optional (go-redis's own
+// messages go to the service log when there is one).
+type clientDeps struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    Config
+	Log       *slog.Logger `optional:"true"`
+}
+
+func newModuleClient(d clientDeps) (redis.UniversalClient, error) {
+	lc, cfg := d.Lifecycle, d.Config
+	useLogger(d.Log)
 	c, err := NewClient(cfg.URL, cfg.Options)
 	if err != nil {
 		return nil, err

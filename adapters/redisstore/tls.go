@@ -17,7 +17,7 @@ func withTLSCA(cfg **tls.Config, caFile string) error {
 		return nil
 	}
 	if *cfg == nil {
-		return errors.New("redisstore: a TLS CA file needs a rediss:// or rediss+cluster:// URL")
+		return errors.New("redisstore: a TLS CA file needs a rediss://, rediss+cluster:// or rediss+sentinel:// URL")
 	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
