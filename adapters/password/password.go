@@ -216,9 +216,11 @@ func (h *Hasher) hash(password string) (string, error) {
 func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, rehash bool, err error) {
 	kind, parsed, err := parse(hash)
 	if err != nil {
+		h.spend(ctx, password)
 		return false, false, fmt.Errorf("verify password: %w", err)
 	}
 	if kind == Bcrypt && len(password) > MaxBcryptPassword {
+		h.spend(ctx, password)
 		return false, false, nil
 	}
 	if err := h.acquire(ctx); err != nil {
@@ -246,6 +248,21 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, rehash 
 		return true, h.argonNeedsRehash(parsed), nil
 	}
 }
+
+// spend does the work of one argon2id verification and throws it away, so that a refusal
+// decided without hashing (an unparseable hash, an over-long password for bcrypt) takes as long
+// as a real check and does not tell an attacker which case it hit (SECURITY B10).
+func (h *Hasher) spend(ctx context.Context, password string) {
+	if err := h.acquire(ctx); err != nil {
+		return
+	}
+	defer h.release()
+	p := h.params
+	_ = argon2.IDKey([]byte(password), spendSalt[:], p.Time, p.Memory, p.Threads, keyLen)
+}
+
+// spendSalt is the fixed salt of spend's throw-away hash.
+var spendSalt = [saltLen]byte{'p', 'o', 'r', 't', 'c', 'u', 'l', 'l', 'i', 's'}
 
 func (h *Hasher) bcryptNeedsRehash(hash string) bool {
 	if h.params.Algorithm != Bcrypt {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,6 +329,37 @@ func BenchmarkVerify(b *testing.B) {
 	for b.Loop() {
 		if ok, _, err := h.Verify(ctx, hash, "correct horse battery staple"); !ok || err != nil {
 			b.Fatal(ok, err)
+		}
+	}
+}
+
+// TestRefusalsWithoutHashingStillSpendTheWork: an unparseable stored hash and an over-long
+// password for a bcrypt hash are refused without a real comparison, but only after an
+// argon2id computation's worth of work, so the refusal does not stand out (SECURITY B10).
+// The work is observed as argon2id's memory (m KiB per computation), not as time.
+func TestRefusalsWithoutHashingStillSpendTheWork(t *testing.T) {
+	h, err := New(Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bcryptHash, err := bcrypt.GenerateFromPassword([]byte("short password"), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ hash, pw string }{
+		"malformed hash":    {"not a hash", "correct horse battery"},
+		"empty hash":        {"", "correct horse battery"},
+		"bcrypt, 73+ bytes": {string(bcryptHash), strings.Repeat("x", 73)},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		ok, _, _ := h.Verify(context.Background(), c.hash, c.pw)
+		runtime.ReadMemStats(&after)
+		if ok {
+			t.Fatalf("%s: accepted", name)
+		}
+		if spent := after.TotalAlloc - before.TotalAlloc; spent < uint64(DefaultMemory)*1024*9/10 {
+			t.Errorf("%s: refused after %d bytes of work, want an argon2id computation's %d KiB", name, spent, DefaultMemory)
 		}
 	}
 }
