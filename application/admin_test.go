@@ -228,3 +228,26 @@ func TestAuditRefreshReuse(t *testing.T) {
 		t.Fatalf("reuse record: %+v %v", page.Records, err)
 	}
 }
+
+// TestListAtTheLargestPageSizeStillPages: limit=200 pages on (the application asks the store
+// for one more row than it returns, to know whether another page follows).
+func TestListAtTheLargestPageSizeStillPages(t *testing.T) {
+	w, admin, _, _ := adminWorld(t)
+	ctx := context.Background()
+	for i := range 200 { // 202 users with the admin and the plain user
+		now := w.clock.Now()
+		if err := w.users.Create(ctx, domain.User{ID: fmt.Sprintf("bulk-%03d", i), Email: fmt.Sprintf("b%03d@x.com", i),
+			Roles: []domain.Role{domain.RoleUser}, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Advance(1)
+	}
+	first, err := w.admin.List(ctx, admin, application.ListUsersInput{Limit: 200})
+	if err != nil || len(first.Users) != 200 || first.NextCursor == "" {
+		t.Fatalf("first page: %d users, cursor %q, %v", len(first.Users), first.NextCursor, err)
+	}
+	second, err := w.admin.List(ctx, admin, application.ListUsersInput{Limit: 200, Cursor: first.NextCursor})
+	if err != nil || len(second.Users) != 2 || second.NextCursor != "" {
+		t.Fatalf("second page: %d users, cursor %q, %v", len(second.Users), second.NextCursor, err)
+	}
+}

@@ -15,13 +15,15 @@ import (
 // Users is also the in-process ports.UserDirectory over the same accounts.
 var _ ports.UserDirectory = (*Users)(nil)
 
-// Page sizes of Users.List and AuditLog.List: a smaller or larger Limit is clamped.
+// Bounds of Users.List and AuditLog.List: a smaller or larger Limit is clamped. The upper
+// bound is a guard against runaway queries, above the API's page size (200, plus the one row
+// the application asks for to know whether another page follows).
 const (
 	minPageSize = 1
-	maxPageSize = 200
+	maxPageSize = 1000
 )
 
-// List returns up to q.Limit users (clamped to 1..200) matching q, ordered by (CreatedAt, ID),
+// List returns up to q.Limit users (clamped to 1..1000) matching q, ordered by (CreatedAt, ID),
 // strictly after the cursor (q.AfterCreatedAt, q.AfterID); a zero cursor starts at the
 // beginning. q.Q matches a substring of email, username or name case-insensitively (literally:
 // % and _ are not wildcards), q.Role keeps users holding exactly that role and q.Disabled

@@ -90,7 +90,7 @@ func (l *AuditLog) Append(ctx context.Context, r domain.AuditRecord) error {
 	return nil
 }
 
-// List returns up to q.Limit records (clamped to 1..200) matching q, newest (highest id) first,
+// List returns up to q.Limit records (clamped to 1..1000) matching q, newest (highest id) first,
 // with ids below q.BeforeID when it is set. q.UserID keeps records whose actor or subject is that
 // user; q.Event keeps one kind of event.
 func (l *AuditLog) List(ctx context.Context, q domain.AuditQuery) ([]domain.AuditRecord, error) {

@@ -9,10 +9,12 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// Page sizes of Directory.List and AuditLog.List: a smaller or larger Limit is clamped.
+// Bounds of Directory.List and AuditLog.List: a smaller or larger Limit is clamped. The upper
+// bound is a guard against runaway queries, above the API's page size (200, plus the one row
+// the application asks for to know whether another page follows).
 const (
 	minPageSize = 1
-	maxPageSize = 200
+	maxPageSize = 1000
 )
 
 // Directory is the SQL ports.UserDirectory over the users table. Pages are keyset pages in
@@ -28,7 +30,7 @@ var _ ports.UserDirectory = (*Directory)(nil)
 // NewDirectory returns the user directory of db.
 func NewDirectory(db *DB) *Directory { return &Directory{db: db.bun, kind: db.kind} }
 
-// List returns up to q.Limit users (clamped to 1..200) matching q, ordered by (CreatedAt, ID),
+// List returns up to q.Limit users (clamped to 1..1000) matching q, ordered by (CreatedAt, ID),
 // strictly after the cursor (q.AfterCreatedAt, q.AfterID); a zero cursor starts at the
 // beginning. q.Q matches a substring of email, username or name case-insensitively, with % and _
 // taken literally (on SQLite, case folding covers ASCII letters only). q.Role keeps users holding

@@ -18,7 +18,7 @@ import (
 // AuditLog runs the ports.AuditLog contract. open returns a log for each subtest and arranges its
 // own cleanup; the suite tolerates records it did not append (its own name fresh user ids).
 // Record ids are time-ordered UUIDv7s, so the newest record has the highest id; List returns
-// records newest first, below the BeforeID cursor, clamped to 1..200 per page. Oversized IP,
+// records newest first, below the BeforeID cursor, clamped to 1..1000 per page (a guard; the API pages by at most 200 and asks for one more row). Oversized IP,
 // user agent and detail are stored (cut to fit, if the adapter must), never refused.
 func AuditLog(t *testing.T, open func(t *testing.T) ports.AuditLog) {
 	t.Helper()
@@ -253,7 +253,7 @@ func auditLimit(t *testing.T, log ports.AuditLog) {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range []struct{ limit, want int }{{-1, 1}, {0, 1}, {1, 1}, {7, 7}, {200, 200}, {201, 200}, {5000, 200}} {
+	for _, c := range []struct{ limit, want int }{{-1, 1}, {0, 1}, {1, 1}, {7, 7}, {200, 200}, {201, 201}, {5000, 201}} {
 		got, err := log.List(t.Context(), domain.AuditQuery{Limit: c.limit, UserID: user})
 		if err != nil {
 			t.Fatalf("List(Limit=%d): %v", c.limit, err)

@@ -22,7 +22,7 @@ import (
 // users it did not create (it marks its own with fresh tokens and ignores the rest), but no other
 // test may change the admins of the store while a subtest runs. Pages are in (CreatedAt, ID)
 // order; Q is a literal, case-insensitive substring of email, username or name (ASCII letters are
-// enough: SQLite folds nothing else); Role matches one whole role; Limit is clamped to 1..200.
+// enough: SQLite folds nothing else); Role matches one whole role; Limit is clamped to 1..1000 (a guard; the API pages by at most 200 and asks for one more row).
 func UserDirectory(t *testing.T, open func(t *testing.T) (ports.UserStore, ports.UserDirectory)) {
 	t.Helper()
 	cases := []struct {
@@ -378,7 +378,7 @@ func dirFiltersWithCursor(t *testing.T, st ports.UserStore, dir ports.UserDirect
 
 func dirLimit(t *testing.T, st ports.UserStore, dir ports.UserDirectory) {
 	seedUsers(t, st, 201, now().Add(-time.Minute), "Many "+token())
-	for _, c := range []struct{ limit, want int }{{-5, 1}, {0, 1}, {1, 1}, {3, 3}, {200, 200}, {201, 200}, {10_000, 200}} {
+	for _, c := range []struct{ limit, want int }{{-5, 1}, {0, 1}, {1, 1}, {3, 3}, {200, 200}, {201, 201}, {10_000, 201}} {
 		got, err := dir.List(t.Context(), domain.UserQuery{Limit: c.limit})
 		if err != nil {
 			t.Fatalf("List(Limit=%d): %v", c.limit, err)
