@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
@@ -27,6 +28,9 @@ func requestInfo(ctx context.Context) RequestInfo {
 	info, _ := ctx.Value(requestInfoKey{}).(RequestInfo)
 	return info
 }
+
+// auditTimeout bounds one audit append, which outlives its request's cancellation.
+const auditTimeout = 3 * time.Second
 
 // Auditor appends security events to the audit trail. A failed append is logged and does not
 // undo or fail the operation it records: the event has already happened.
@@ -61,8 +65,11 @@ func (a *Auditor) Record(ctx context.Context, event domain.AuditEvent, actor, su
 		ID: a.ids.NewID(), Time: a.clock.Now(), Event: event, ActorID: actor, SubjectID: subject,
 		IP: truncate(info.IP, 64), UserAgent: truncate(info.UserAgent, 512), Outcome: outcome, Detail: truncate(detail, 256),
 	}
-	// The trail must be written even when the request's own context has just been cancelled.
-	if err := a.log.Append(context.WithoutCancel(ctx), r); err != nil {
+	// The trail must be written even when the request's own context has just been cancelled,
+	// but never wait on a hung store longer than auditTimeout.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	if err := a.log.Append(actx, r); err != nil {
 		return fmt.Errorf("append audit record: %w", err)
 	}
 	return nil
