@@ -22,8 +22,8 @@
 // Every loop is bounded in time (-duration, at most 5m, plus a short setup and drain) and in
 // count (-max-requests, -users, -concurrency), so it stops by itself.
 //
-// Latency is kept in a log-linear (HDR-style) histogram per worker and scenario: microsecond
-// resolution, under 1% relative error, fixed memory (about 13 KiB each) whatever the run length.
+// Latency is kept in an HdrHistogram per worker and scenario: microsecond resolution, three
+// significant digits, fixed memory whatever the run length.
 //
 // The generator shares the machine's CPUs with the server it measures; the summary says how much
 // CPU it used itself, so figures from a small machine are read as lower bounds. Unix only
@@ -41,7 +41,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/bits"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -57,6 +56,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 const (
@@ -144,6 +145,7 @@ func run(o options) error {
 			rng: mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))}
 		for s := range workers[i].stats {
 			workers[i].stats[s].errors = map[string]int64{}
+			workers[i].stats[s].hist = newHistogram()
 		}
 	}
 	if err := parallel(sctx, o.concurrency, min(o.concurrency, runtime.NumCPU()*2), func(ctx context.Context, i int) error {
@@ -408,7 +410,7 @@ type tokens struct {
 }
 
 type scenarioStats struct {
-	hist       histogram
+	hist       *hdrhistogram.Histogram // µs
 	requests   int64
 	errors     map[string]int64 // by status ("0" = transport error)
 	refresh401 int64
@@ -484,7 +486,7 @@ func (w *worker) loop(ctx context.Context, budget *atomic.Int64) {
 		}
 		st := &w.stats[sc]
 		st.requests++
-		st.hist.record(d)
+		_ = st.hist.RecordValue(min(max(d.Microseconds(), 1), st.hist.HighestTrackableValue()))
 		ok := err == nil && status >= 200 && status < 300
 		if !ok {
 			st.errors[strconv.Itoa(status)]++
@@ -511,73 +513,10 @@ func (w *worker) loop(ctx context.Context, budget *atomic.Int64) {
 	}
 }
 
-// histogram is a log-linear latency histogram in microseconds: values below 128 µs are exact,
-// above that each power of two is split in 128 buckets (relative error < 0.8%). Values beyond
-// maxTrackable are clamped; the exact maximum is kept apart.
-type histogram struct {
-	counts [histBuckets]uint32
-	total  int64
-	max    int64 // µs
-	sum    int64 // µs
-}
-
-const (
-	subBits      = 7
-	subBuckets   = 1 << subBits
-	maxShift     = 26 // up to 2^(26+8) µs ≈ 4.8 h
-	histBuckets  = subBuckets * (maxShift + 2)
-	maxTrackable = int64(1)<<(maxShift+subBits+1) - 1
-)
-
-func (h *histogram) record(d time.Duration) {
-	v := max(d.Microseconds(), 0)
-	h.total++
-	h.sum += v
-	h.max = max(h.max, v)
-	h.counts[bucketOf(min(v, maxTrackable))]++
-}
-
-func bucketOf(v int64) int {
-	if v < subBuckets {
-		return int(v)
-	}
-	shift := bits.Len64(uint64(v)) - subBits - 1
-	return subBuckets + shift*subBuckets + int(v>>shift) - subBuckets
-}
-
-// highestOf is the largest value that falls in bucket i.
-func highestOf(i int) int64 {
-	if i < subBuckets {
-		return int64(i)
-	}
-	shift := (i - subBuckets) / subBuckets
-	sub := int64((i-subBuckets)%subBuckets + subBuckets)
-	return (sub+1)<<shift - 1
-}
-
-func (h *histogram) merge(o *histogram) {
-	for i, n := range o.counts {
-		h.counts[i] += n
-	}
-	h.total += o.total
-	h.sum += o.sum
-	h.max = max(h.max, o.max)
-}
-
-// quantile returns the value at q (0..1) in µs, as HdrHistogram does (highest equivalent value).
-func (h *histogram) quantile(q float64) int64 {
-	if h.total == 0 {
-		return 0
-	}
-	rank := max(int64(math.Ceil(q*float64(h.total))), 1)
-	var seen int64
-	for i, n := range h.counts {
-		seen += int64(n)
-		if seen >= rank {
-			return min(highestOf(i), h.max)
-		}
-	}
-	return h.max
+// newHistogram records latencies in microseconds, from 1 µs to one hour, to 3 significant
+// digits (HdrHistogram): fixed memory whatever the run length.
+func newHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
 }
 
 type latency struct {
@@ -625,11 +564,11 @@ func summarize(o options, weights [numScenarios]int, workers []*worker, elapsed,
 	s.Note = fmt.Sprintf("the load generator used %.2f of the machine's %d CPUs (%.0f%%), which it shares with the server: figures are lower bounds for a dedicated server",
 		s.CPUCores, s.NumCPU, 100*s.CPUCores/float64(s.NumCPU))
 	for sc := range numScenarios {
-		var h histogram
+		h := newHistogram()
 		out := scenarioSummary{Name: scenarioNames[sc], ByStatus: map[string]int64{}}
 		for _, w := range workers {
 			st := &w.stats[sc]
-			h.merge(&st.hist)
+			h.Merge(st.hist)
 			out.Requests += st.requests
 			out.Refresh401 += st.refresh401
 			for k, n := range st.errors {
@@ -641,8 +580,8 @@ func summarize(o options, weights [numScenarios]int, workers []*worker, elapsed,
 			continue
 		}
 		out.RPS = float64(out.Requests) / elapsed.Seconds()
-		out.Latency = latency{P50: ms(h.quantile(0.50)), P90: ms(h.quantile(0.90)), P99: ms(h.quantile(0.99)),
-			Max: ms(h.max), Mean: ms(h.sum / max(h.total, 1))}
+		out.Latency = latency{P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)), P99: ms(h.ValueAtQuantile(99)),
+			Max: ms(h.Max()), Mean: ms(int64(h.Mean()))}
 		s.Scenarios = append(s.Scenarios, out)
 		s.Requests += out.Requests
 		s.Errors += out.Errors
