@@ -13,6 +13,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict: a unique value (email, username, id) is already taken.
 	ErrConflict = errors.New("conflict")
+	// ErrStale: an optimistic update lost a race; the record changed (its version moved on)
+	// since the caller read it, and nothing was written. The caller re-reads and retries, or
+	// gives up. It is deliberately not ErrConflict (no unique value is taken).
+	ErrStale = errors.New("stale: the record changed since it was read")
 	// ErrInvalidCredentials: unknown login, wrong password or disabled account; deliberately one error.
 	ErrInvalidCredentials = errors.New("invalid credentials")
 	// ErrUnauthenticated: a missing, malformed, expired or otherwise unacceptable token.

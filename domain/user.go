@@ -25,6 +25,11 @@ func (r Role) Valid() bool {
 }
 
 // User is a registered account. PasswordHash is a PHC string and never leaves the core.
+//
+// Version is the optimistic-concurrency version of the stored row: the user store's Create
+// stores 1 (whatever Version holds), and every successful Update stores Version+1, but only
+// when the stored version still equals the Version given (else domain.ErrStale, nothing
+// written). A copy read before someone else's Update can therefore never undo it.
 type User struct {
 	ID            string
 	Email         string // normalised: trimmed and lower-cased; unique
@@ -36,6 +41,7 @@ type User struct {
 	Disabled      bool
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+	Version       int64
 }
 
 // HasRole reports whether u holds role r.

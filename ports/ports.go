@@ -12,14 +12,20 @@ import (
 )
 
 // UserStore keeps user accounts. Email and username are unique (Create and Update return
-// domain.ErrConflict); lookups of a missing user return domain.ErrNotFound.
+// domain.ErrConflict); lookups of a missing user return domain.ErrNotFound. Every user carries
+// a version (domain.User.Version) for optimistic concurrency.
 type UserStore interface {
+	// Create stores u with version 1, whatever u.Version holds.
 	Create(ctx context.Context, u domain.User) error
 	ByID(ctx context.Context, id string) (domain.User, error)
 	ByEmail(ctx context.Context, normalizedEmail string) (domain.User, error)
 	ByUsername(ctx context.Context, username string) (domain.User, error)
 	// Update writes every mutable field of u (email, username, name, roles, verified, disabled,
-	// password hash, updated_at) for u.ID.
+	// password hash, updated_at) for u.ID, only if the stored version equals u.Version; it
+	// then stores version u.Version+1. A stored version that differs is domain.ErrStale and
+	// nothing is written; a missing user is domain.ErrNotFound. Update does not change u: after
+	// a successful Update the caller's copy is stale (its Version is one behind) unless the
+	// caller increments u.Version itself.
 	Update(ctx context.Context, u domain.User) error
 	Delete(ctx context.Context, id string) error
 }

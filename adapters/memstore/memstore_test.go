@@ -83,6 +83,7 @@ func TestUsers(t *testing.T) {
 			t.Errorf("Create %s = %v, want ErrConflict", name, err)
 		}
 	}
+	a.Version, b.Version = 1, 1 // what Create stored
 	b.Username = "alice"
 	if err := st.Update(ctx, b); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("Update to a taken username = %v, want ErrConflict", err)

@@ -12,6 +12,7 @@ import (
 // Users is an in-process ports.UserStore, safe for concurrent use. Email (as given, which the
 // caller has normalised) and username (when set) are unique: Create and Update report a clash
 // as domain.ErrConflict. Lookups, Update and Delete of a missing user are domain.ErrNotFound.
+// Update is optimistic: it writes only over the version it was given (else domain.ErrStale).
 type Users struct {
 	mu         sync.RWMutex
 	byID       map[string]domain.User
@@ -28,7 +29,7 @@ func NewUsers() *Users {
 	}
 }
 
-// Create stores u; a taken id, email or username is domain.ErrConflict.
+// Create stores u with version 1; a taken id, email or username is domain.ErrConflict.
 func (m *Users) Create(ctx context.Context, u domain.User) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("create user: %w", err)
@@ -41,6 +42,7 @@ func (m *Users) Create(ctx context.Context, u domain.User) error {
 	if err := m.checkUnique(u); err != nil {
 		return fmt.Errorf("create user %s: %w", u.ID, err)
 	}
+	u.Version = 1
 	m.put(u)
 	return nil
 }
@@ -83,8 +85,10 @@ func (m *Users) byKey(ctx context.Context, index map[string]string, what, key st
 	return cloneUser(m.byID[id]), nil
 }
 
-// Update writes every mutable field of u for u.ID: a missing user is domain.ErrNotFound, an
-// email or username taken by another user domain.ErrConflict. CreatedAt is kept.
+// Update writes every mutable field of u for u.ID if the stored version equals u.Version, and
+// stores version u.Version+1. A missing user is domain.ErrNotFound, another stored version
+// domain.ErrStale, an email or username taken by another user domain.ErrConflict; on any
+// error nothing is written. CreatedAt is kept.
 func (m *Users) Update(ctx context.Context, u domain.User) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("update user: %w", err)
@@ -95,11 +99,15 @@ func (m *Users) Update(ctx context.Context, u domain.User) error {
 	if !ok {
 		return fmt.Errorf("update user %s: %w", u.ID, domain.ErrNotFound)
 	}
+	if old.Version != u.Version {
+		return fmt.Errorf("update user %s: version %d, stored %d: %w", u.ID, u.Version, old.Version, domain.ErrStale)
+	}
 	if err := m.checkUnique(u); err != nil {
 		return fmt.Errorf("update user %s: %w", u.ID, err)
 	}
 	m.drop(old)
 	u.CreatedAt = old.CreatedAt
+	u.Version++
 	m.put(u)
 	return nil
 }

@@ -26,6 +26,7 @@ type userRow struct {
 	Disabled      bool      `bun:"disabled"`
 	CreatedAt     time.Time `bun:"created_at"`
 	UpdatedAt     time.Time `bun:"updated_at"`
+	Version       int64     `bun:"version"` // optimistic concurrency: see Users.Update
 }
 
 func userToRow(u domain.User) userRow {
@@ -40,6 +41,7 @@ func userToRow(u domain.User) userRow {
 		Disabled:      u.Disabled,
 		CreatedAt:     dbTime(u.CreatedAt),
 		UpdatedAt:     dbTime(u.UpdatedAt),
+		Version:       u.Version,
 	}
 }
 
@@ -55,6 +57,7 @@ func (r userRow) toDomain() domain.User {
 		Disabled:      r.Disabled,
 		CreatedAt:     domainTime(r.CreatedAt),
 		UpdatedAt:     domainTime(r.UpdatedAt),
+		Version:       r.Version,
 	}
 }
 

@@ -23,9 +23,10 @@ func NewUsers(db *DB) *Users { return &Users{db: db.bun} }
 // With returns a copy of u that runs its queries on idb, typically a bun.Tx.
 func (u *Users) With(idb bun.IDB) *Users { return &Users{db: idb} }
 
-// Create inserts a new user; a taken id, email or username is domain.ErrConflict.
+// Create inserts a new user with version 1; a taken id, email or username is domain.ErrConflict.
 func (u *Users) Create(ctx context.Context, user domain.User) error {
 	row := userToRow(user)
+	row.Version = 1
 	if _, err := u.db.NewInsert().Model(&row).Exec(ctx); err != nil {
 		return translate("create user", err)
 	}
@@ -60,18 +61,35 @@ func (u *Users) one(ctx context.Context, op, column, value string) (domain.User,
 	return row.toDomain(), nil
 }
 
-// Update writes every mutable field of user for user.ID (not id or created_at). A missing user
-// is domain.ErrNotFound; an email or username taken by another user is domain.ErrConflict.
+// Update writes every mutable field of user for user.ID (not id or created_at), only if the
+// stored version equals user.Version, and stores version user.Version+1 in the same statement.
+// A missing user is domain.ErrNotFound, another stored version domain.ErrStale (nothing is
+// written), an email or username taken by another user domain.ErrConflict. MySQL connections
+// run with ClientFoundRows, so an update that matches but changes nothing still counts a row.
 func (u *Users) Update(ctx context.Context, user domain.User) error {
 	row := userToRow(user)
 	res, err := u.db.NewUpdate().Model(&row).
 		Column("email", "email_verified", "username", "name", "roles", "password_hash", "disabled", "updated_at").
+		Set("version = version + 1").
 		WherePK().
+		Where("version = ?", user.Version).
 		Exec(ctx)
 	if err != nil {
 		return translate("update user", err)
 	}
-	return mustAffect("update user", res)
+	n, err := res.RowsAffected()
+	if err != nil {
+		return translate("update user", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	// No row matched: tell a missing user from one whose version moved on.
+	stored, err := u.ByID(ctx, user.ID)
+	if err != nil {
+		return fmt.Errorf("update user: %w", err)
+	}
+	return fmt.Errorf("update user %s: version %d, stored %d: %w", user.ID, user.Version, stored.Version, domain.ErrStale)
 }
 
 // Delete removes the user with id; a missing user is domain.ErrNotFound. Sessions are not

@@ -3,6 +3,7 @@ package contract
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -19,7 +20,8 @@ import (
 // and arrange its own cleanup with t.Cleanup. Emails reach the store already normalised (the
 // caller runs domain.NormalizeEmail); the store compares them exactly and keeps them unique.
 // Update, Delete and lookups of a missing user are domain.ErrNotFound. Times are compared at
-// millisecond precision and must come back in UTC.
+// millisecond precision and must come back in UTC. Create stores version 1; Update writes only
+// over the version it is given (else domain.ErrStale, nothing written) and stores the next one.
 func UserStore(t *testing.T, open func(t *testing.T) ports.UserStore) {
 	t.Helper()
 	cases := []struct {
@@ -37,6 +39,10 @@ func UserStore(t *testing.T, open func(t *testing.T) ports.UserStore) {
 		{"UpdateUnchanged", userUpdateUnchanged},
 		{"UpdateMissing", userUpdateMissing},
 		{"UpdateConflict", userUpdateConflict},
+		{"CreateStoresVersion1", userCreateVersion},
+		{"VersionIncrements", userVersionIncrements},
+		{"UpdateStale", userUpdateStale},
+		{"ConcurrentUpdatesSameVersion", userConcurrentUpdate},
 		{"Delete", userDelete},
 		{"ConcurrentCreateSameEmail", userConcurrentCreate},
 		{"ContextCancelled", userContextCancelled},
@@ -46,7 +52,8 @@ func UserStore(t *testing.T, open func(t *testing.T) ports.UserStore) {
 	}
 }
 
-// newUser is a fresh, valid user with a unique email and username, created at at.
+// newUser is a fresh, valid user with a unique email and username, created at at. Its Version
+// is 1, the version Create stores, so the copy can be passed to Update once created.
 func newUser(at time.Time) domain.User {
 	id := uuid.NewString()
 	return domain.User{
@@ -59,6 +66,7 @@ func newUser(at time.Time) domain.User {
 		PasswordHash:  "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
 		CreatedAt:     at,
 		UpdatedAt:     at,
+		Version:       1,
 	}
 }
 
@@ -82,7 +90,7 @@ func wantUser(t *testing.T, got, want domain.User) {
 	}
 	if got.ID != want.ID || got.Email != want.Email || got.EmailVerified != want.EmailVerified ||
 		got.Username != want.Username || got.Name != want.Name || got.PasswordHash != want.PasswordHash ||
-		got.Disabled != want.Disabled || !slices.Equal(got.Roles, want.Roles) {
+		got.Disabled != want.Disabled || !slices.Equal(got.Roles, want.Roles) || got.Version != want.Version {
 		t.Errorf("user = %+v\nwant %+v", got, want)
 	}
 	sameTime("CreatedAt", got.CreatedAt, want.CreatedAt)
@@ -213,6 +221,7 @@ func userUpdate(t *testing.T, st ports.UserStore) {
 	}
 	want := u
 	want.CreatedAt = created
+	want.Version = 2
 	wantUser(t, got, want)
 	if got, err := st.ByUsername(t.Context(), u.Username); err != nil || got.ID != u.ID {
 		t.Fatalf("ByUsername(new) = %v, %v", got.ID, err)
@@ -224,6 +233,7 @@ func userUpdate(t *testing.T, st ports.UserStore) {
 
 	// Removing the username frees it for someone else.
 	u.Username = ""
+	u.Version = got.Version
 	if err := st.Update(t.Context(), u); err != nil {
 		t.Fatalf("Update(no username): %v", err)
 	}
@@ -342,6 +352,135 @@ func userContextCancelled(t *testing.T, st ports.UserStore) {
 	}
 	if _, err := st.ByID(t.Context(), u.ID); err != nil {
 		t.Fatalf("the user changed under a cancelled context: %v", err)
+	}
+}
+
+// Create stores version 1 whatever the given user says.
+func userCreateVersion(t *testing.T, st ports.UserStore) {
+	for _, v := range []int64{0, 1, 42} {
+		u := newUser(now())
+		u.Version = v
+		mustCreateUser(t, st, u)
+		got, err := st.ByID(t.Context(), u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Version != 1 {
+			t.Errorf("Create(Version=%d) stored version %d, want 1", v, got.Version)
+		}
+	}
+}
+
+// Every successful Update stores the next version, also one that changes nothing else.
+func userVersionIncrements(t *testing.T, st ports.UserStore) {
+	u := newUser(now())
+	mustCreateUser(t, st, u)
+	for want := int64(2); want <= 4; want++ {
+		cur, err := st.ByID(t.Context(), u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == 3 {
+			cur.Name = "Renamed"
+		}
+		if err := st.Update(t.Context(), cur); err != nil {
+			t.Fatalf("Update(version %d): %v", cur.Version, err)
+		}
+		got, err := st.ByID(t.Context(), u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Version != want {
+			t.Fatalf("version after Update = %d, want %d", got.Version, want)
+		}
+		if want >= 3 && got.Name != "Renamed" {
+			t.Fatalf("name = %q, want Renamed", got.Name)
+		}
+	}
+}
+
+// A copy read before someone else's Update cannot undo it: writing it is domain.ErrStale (not
+// domain.ErrConflict) and nothing is written. The lost-update race of a slow password change
+// against an admin's disable.
+func userUpdateStale(t *testing.T, st ports.UserStore) {
+	u := newUser(now())
+	mustCreateUser(t, st, u)
+	read := u // read by a slow use case
+
+	disable := u // a concurrent admin disable wins the race
+	disable.Disabled = true
+	if err := st.Update(t.Context(), disable); err != nil {
+		t.Fatalf("Update(disable): %v", err)
+	}
+
+	read.PasswordHash = "$argon2id$v=19$m=65536,t=3,p=1$bmV3c2FsdA$bmV3aGFzaG5ld2hhc2g"
+	read.Email = "stale-" + u.ID[:8] + "@example.org"
+	err := st.Update(t.Context(), read)
+	wantErr(t, "Update(stale)", err, domain.ErrStale)
+	if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Update(stale) = %v, which must not match ErrConflict or ErrNotFound", err)
+	}
+	ahead := read
+	ahead.Version = 7
+	wantErr(t, "Update(version ahead)", st.Update(t.Context(), ahead), domain.ErrStale)
+
+	got, err := st.ByID(t.Context(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := disable
+	want.Version = 2
+	wantUser(t, got, want)
+	_, err = st.ByEmail(t.Context(), read.Email)
+	wantErr(t, "ByEmail(stale email)", err, domain.ErrNotFound)
+
+	// A stale copy of a user deleted since is domain.ErrNotFound.
+	if err := st.Delete(t.Context(), u.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "Update(stale, deleted)", st.Update(t.Context(), read), domain.ErrNotFound)
+}
+
+// Of concurrent Updates from one version, exactly one wins; the others are domain.ErrStale.
+func userConcurrentUpdate(t *testing.T, st ports.UserStore) {
+	const n = 10
+	u := newUser(now())
+	mustCreateUser(t, st, u)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			c := u
+			c.Roles = slices.Clone(u.Roles)
+			c.Name = fmt.Sprintf("writer %d", i)
+			<-start
+			errs[i] = st.Update(t.Context(), c)
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Errorf("writers %d and %d both won", winner, i)
+			}
+			winner = i
+		case !errors.Is(err, domain.ErrStale):
+			t.Errorf("Update: %v, want nil or domain.ErrStale", err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no update won")
+	}
+	got, err := st.ByID(t.Context(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != 2 || got.Name != fmt.Sprintf("writer %d", winner) {
+		t.Fatalf("stored version %d, name %q; want version 2 written by writer %d", got.Version, got.Name, winner)
 	}
 }
 
