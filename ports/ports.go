@@ -47,15 +47,21 @@ type SessionStore interface {
 	Create(ctx context.Context, s domain.Session) error
 	Get(ctx context.Context, id string) (domain.Session, error)
 	// Rotate atomically rotates the refresh token of r.SessionID, against any number of
-	// concurrent callers and instances:
-	//   - presented == current: current becomes the predecessor, r.NewHash becomes current,
-	//     r.Successor is kept, the idle limit moves to Now+IdleTTL (capped by the absolute one);
-	//     returns domain.Rotated.
+	// concurrent callers and instances. The presented hash is classified against the hashes
+	// this session issued (see domain.Session):
+	//   - presented == current: Retired becomes PrevHash (if any) prepended to Retired, cut to
+	//     domain.RetiredRing hashes; the predecessor becomes the presented (current) hash;
+	//     r.NewHash becomes current, r.Successor is kept, the idle limit moves to Now+IdleTTL
+	//     (capped by the absolute one); returns domain.Rotated.
 	//   - presented == predecessor and Now <= RotatedAt+Grace: returns domain.GraceReplay and the
 	//     session, whose Successor the caller unseals; nothing changes.
-	//   - otherwise (a retired token): the session is deleted and domain.ErrRefreshReuse returned,
-	//     with a Session carrying the deleted session's ID and UserID (for the audit trail).
-	// A missing or expired session returns domain.ErrNotFound.
+	//   - presented == predecessor after the grace window, or one of the hashes in Retired (a
+	//     retired token replayed: the refresh token was stolen): the session is deleted and
+	//     domain.ErrRefreshReuse returned, with a Session carrying the deleted session's ID and
+	//     UserID (for the audit trail).
+	// Any other hash (unknown: forged with a known session id, or retired longer ago than the
+	// ring remembers) returns domain.ErrNotFound and nothing changes: knowing a session id must
+	// not be enough to end the session. A missing or expired session returns domain.ErrNotFound.
 	Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error)
 	// ListByUser returns the live sessions of a user, newest first.
 	ListByUser(ctx context.Context, userID string, now time.Time) ([]domain.Session, error)

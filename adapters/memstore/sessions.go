@@ -91,8 +91,9 @@ func (m *Sessions) Get(ctx context.Context, id string) (domain.Session, error) {
 	return cloneSession(*s), nil
 }
 
-// Rotate rotates the refresh token of r.SessionID atomically, as ports.SessionStore documents;
-// expiry is judged at r.Now.
+// Rotate rotates the refresh token of r.SessionID atomically, as ports.SessionStore documents
+// (a hash this session never issued, or retired beyond domain.RetiredRing, is
+// domain.ErrNotFound and changes nothing); expiry is judged at r.Now.
 func (m *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, domain.Session{}, fmt.Errorf("rotate session: %w", err)
@@ -106,6 +107,7 @@ func (m *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.Rotate
 	}
 	switch {
 	case equalHash(r.PresentedHash, s.RefreshHash):
+		s.Retired = domain.RetireHash(s.Retired, s.PrevHash)
 		s.PrevHash = s.RefreshHash
 		s.RefreshHash = slices.Clone(r.NewHash)
 		s.Successor = slices.Clone(r.Successor)
@@ -119,9 +121,12 @@ func (m *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.Rotate
 		return domain.Rotated, cloneSession(*s), nil
 	case equalHash(r.PresentedHash, s.PrevHash) && !now.After(s.RotatedAt.Add(r.Grace)):
 		return domain.GraceReplay, cloneSession(*s), nil
-	default:
+	case equalHash(r.PresentedHash, s.PrevHash) || domain.RetiredContains(s.Retired, r.PresentedHash):
 		m.remove(s)
 		return 0, domain.Session{ID: s.ID, UserID: s.UserID}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrRefreshReuse)
+	default:
+		// Not a token this session issued (or one retired beyond the ring): refused, unchanged.
+		return 0, domain.Session{}, fmt.Errorf("rotate session %s: unknown refresh token: %w", r.SessionID, domain.ErrNotFound)
 	}
 }
 
@@ -224,6 +229,7 @@ func cloneSession(s domain.Session) domain.Session {
 	s.Roles = slices.Clone(s.Roles)
 	s.RefreshHash = slices.Clone(s.RefreshHash)
 	s.PrevHash = slices.Clone(s.PrevHash)
+	s.Retired = slices.Clone(s.Retired)
 	s.Successor = slices.Clone(s.Successor)
 	s.RotatedAt = utc(s.RotatedAt)
 	s.CreatedAt = utc(s.CreatedAt)

@@ -28,6 +28,7 @@ const (
 	fieldRoles      = "roles"
 	fieldRefresh    = "rh"
 	fieldPrev       = "ph"
+	fieldRetired    = "ret" // older retired hashes, concatenated, newest first (domain.Session.Retired)
 	fieldSuccessor  = "succ"
 	fieldRotatedAt  = "ra"
 	fieldGeneration = "gen"

@@ -31,32 +31,53 @@ if want > 0 and ttl < want then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) end
 return 1
 `)
 
-// rotateScript is the whole refresh-token rotation, atomic against every other caller.
+// rotateScript is the whole refresh-token rotation, atomic against every other caller. The
+// presented hash is classified against the hashes the session issued: current ('rh'), the
+// predecessor ('ph') and the ring of older retired ones ('ret', concatenated hashes of ARGV[8]
+// bytes, newest first, cut to ARGV[7] bytes).
 //
 //	KEYS[1] session key; ARGV[1] presented hash; ARGV[2] new hash; ARGV[3] sealed successor;
-//	ARGV[4] now (ms); ARGV[5] grace (ms); ARGV[6] idle TTL (ms).
+//	ARGV[4] now (ms); ARGV[5] grace (ms); ARGV[6] idle TTL (ms); ARGV[7] ring size in bytes;
+//	ARGV[8] hash size in bytes.
 //	returns {0}               missing, or dead at now
 //	        {1, HGETALL}      rotated (the session after the rotation)
 //	        {2, HGETALL}      grace replay of the immediate predecessor (nothing changed)
-//	        {3, uid}          any other token: the session was deleted (reuse)
+//	        {3, uid}          a retired token of this session: the session was deleted (reuse)
+//	        {4}               a hash the session never issued (or retired beyond the ring):
+//	                          nothing changed
 var rotateScript = redis.NewScript(`
-local s = redis.call('HMGET', KEYS[1], 'rh', 'ph', 'ra', 'ie', 'ae', 'uid')
+local s = redis.call('HMGET', KEYS[1], 'rh', 'ph', 'ra', 'ie', 'ae', 'uid', 'ret')
 if not s[1] or not s[4] or not s[5] then return {0} end
 local now = tonumber(ARGV[4])
 local ae = tonumber(s[5])
 if now >= tonumber(s[4]) or now >= ae then return {0} end
-if s[1] ~= '' and s[1] == ARGV[1] then
+local p = ARGV[1]
+local ph = s[2] or ''
+local ret = s[7] or ''
+if s[1] ~= '' and s[1] == p then
   local idle = now + tonumber(ARGV[6])
   if idle > ae then idle = ae end
   idle = string.format('%.0f', idle)
-  redis.call('HSET', KEYS[1], 'ph', s[1], 'rh', ARGV[2], 'succ', ARGV[3], 'ra', ARGV[4], 'lu', ARGV[4], 'ie', idle)
+  local ring = string.sub(ph .. ret, 1, tonumber(ARGV[7]))
+  redis.call('HSET', KEYS[1], 'ret', ring, 'ph', s[1], 'rh', ARGV[2], 'succ', ARGV[3], 'ra', ARGV[4], 'lu', ARGV[4], 'ie', idle)
   redis.call('HINCRBY', KEYS[1], 'gen', 1)
   redis.call('PEXPIREAT', KEYS[1], idle)
   return {1, redis.call('HGETALL', KEYS[1])}
 end
-if s[2] and s[2] ~= '' and s[2] == ARGV[1] and now <= tonumber(s[3] or '0') + tonumber(ARGV[5]) then
+local issued = ph ~= '' and ph == p
+if issued and now <= tonumber(s[3] or '0') + tonumber(ARGV[5]) then
   return {2, redis.call('HGETALL', KEYS[1])}
 end
+local size = tonumber(ARGV[8])
+if not issued and #p == size then
+  for i = 1, #ret - size + 1, size do
+    if string.sub(ret, i, i + size - 1) == p then
+      issued = true
+      break
+    end
+  end
+end
+if not issued then return {4} end
 redis.call('DEL', KEYS[1])
 return {3, s[6] or ''}
 `)

@@ -88,13 +88,15 @@ func (st *Sessions) Get(ctx context.Context, id string) (domain.Session, error) 
 }
 
 // Rotate runs the rotation as one Lua script on the session key, atomic against any number of
-// callers on any number of instances; see ports.SessionStore for the three outcomes. Expiry is
+// callers on any number of instances; see ports.SessionStore for the outcomes (a hash the
+// session never issued is domain.ErrNotFound and the script changes nothing). Expiry is
 // judged at r.Now. On reuse the session is deleted by the script and its index entry dropped
 // just after (best effort: a leftover entry is harmless and dropped by later reads).
 func (st *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
 	res, err := rotateScript.Run(ctx, st.client, []string{st.keys.session(r.SessionID)},
 		r.PresentedHash, r.NewHash, r.Successor,
-		r.Now.UnixMilli(), r.Grace.Milliseconds(), r.IdleTTL.Milliseconds()).Slice()
+		r.Now.UnixMilli(), r.Grace.Milliseconds(), r.IdleTTL.Milliseconds(),
+		domain.RetiredRing*domain.HashSize, domain.HashSize).Slice()
 	if err != nil {
 		return 0, domain.Session{}, unavailable("rotate session", err)
 	}
@@ -125,6 +127,10 @@ func (st *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.Rotat
 			}
 		}
 		return 0, revoked, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrRefreshReuse)
+	case 4:
+		// Not a token of this session (forged with a known session id, or retired beyond the
+		// ring): refused, and the script left the session alone.
+		return 0, domain.Session{}, fmt.Errorf("rotate session %s: unknown refresh token: %w", r.SessionID, domain.ErrNotFound)
 	default:
 		return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrNotFound)
 	}
@@ -284,6 +290,7 @@ func encodeSession(s domain.Session) []any {
 		fieldRoles, encodeRoles(s.Roles),
 		fieldRefresh, s.RefreshHash,
 		fieldPrev, s.PrevHash,
+		fieldRetired, s.Retired,
 		fieldSuccessor, s.Successor,
 		fieldRotatedAt, encodeTime(s.RotatedAt),
 		fieldGeneration, s.Generation,
@@ -309,6 +316,7 @@ func decodeSession(id string, m map[string]string) (s domain.Session, ok bool, e
 		Roles:       decodeRoles(m[fieldRoles]),
 		RefreshHash: decodeBytes(m[fieldRefresh]),
 		PrevHash:    decodeBytes(m[fieldPrev]),
+		Retired:     decodeBytes(m[fieldRetired]),
 		Successor:   decodeBytes(m[fieldSuccessor]),
 		IP:          m[fieldIP],
 		UserAgent:   m[fieldUserAgent],

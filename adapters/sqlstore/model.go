@@ -69,6 +69,7 @@ type sessionRow struct {
 	Roles         string    `bun:"roles"`
 	RefreshHash   []byte    `bun:"refresh_hash"`
 	PrevHash      []byte    `bun:"prev_hash,nullzero"`
+	Retired       []byte    `bun:"retired,nullzero"` // migration 20250601000004; NULL until the second rotation
 	Successor     []byte    `bun:"successor,nullzero"`
 	RotatedAt     time.Time `bun:"rotated_at,nullzero"`
 	Generation    int       `bun:"generation"`
@@ -97,6 +98,7 @@ func sessionToRow(s domain.Session) sessionRow {
 		Roles:         rolesToText(s.Roles),
 		RefreshHash:   refresh,
 		PrevHash:      s.PrevHash,
+		Retired:       emptyAsNil(s.Retired),
 		Successor:     s.Successor,
 		RotatedAt:     dbTime(s.RotatedAt),
 		Generation:    s.Generation,
@@ -116,6 +118,7 @@ func (r sessionRow) toDomain() domain.Session {
 		Roles:         rolesFromText(r.Roles),
 		RefreshHash:   r.RefreshHash,
 		PrevHash:      emptyAsNil(r.PrevHash),
+		Retired:       emptyAsNil(r.Retired),
 		Successor:     emptyAsNil(r.Successor),
 		RotatedAt:     domainTime(r.RotatedAt),
 		Generation:    r.Generation,

@@ -3,6 +3,9 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/portcullis-auth/portcullis/ports"
 	"go.uber.org/fx"
@@ -22,7 +25,9 @@ type Config struct {
 
 // Module provides *DB (opened from Config, checked and migrated at start, closed at stop),
 // ports.UserStore, ports.UserDirectory, ports.KeyStore, ports.AuditLog and
-// ports.OneTimeTokens. cmd/portcullis must provide a Config.
+// ports.OneTimeTokens. cmd/portcullis must provide a Config. Once started, it deletes expired
+// one-time tokens, and expired sessions when the session store is this package's
+// (SessionsModule), every purgeEvery in the background (see startPurger).
 var Module = fx.Module("sqlstore",
 	fx.Provide(
 		New,
@@ -32,6 +37,7 @@ var Module = fx.Module("sqlstore",
 		fx.Annotate(NewAuditLog, fx.As(new(ports.AuditLog))),
 		fx.Annotate(NewOneTimeTokens, fx.As(new(ports.OneTimeTokens))),
 	),
+	fx.Invoke(startPurger),
 )
 
 // SessionsModule provides ports.SessionStore on the database of Module, for
@@ -84,4 +90,122 @@ func (db *DB) start(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("check the %s database schema: %w", db.kind, err)
 	}
 	return nil
+}
+
+// purgeEvery spaces the background purges of expired sessions and one-time tokens;
+// purgeTimeout bounds one purge.
+const (
+	purgeEvery   = time.Minute
+	purgeTimeout = 10 * time.Second
+)
+
+// purgerDeps is what the background purge needs. The session store is whichever the graph
+// holds (it may be Redis, or none): only this package's is purged. The logger is optional.
+type purgerDeps struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Tokens    ports.OneTimeTokens
+	Sessions  ports.SessionStore `optional:"true"`
+	Log       *slog.Logger       `optional:"true"`
+}
+
+// purger deletes expired rows every purgeEvery, off any request's context.
+type purger struct {
+	every, timeout time.Duration
+	now            func() time.Time
+	log            *slog.Logger
+	jobs           []purgeJob
+}
+
+// purgeJob is one store's purge.
+type purgeJob struct {
+	name  string
+	purge func(ctx context.Context, now time.Time) (int, error)
+}
+
+// startPurger adds to the lifecycle a purger of the expired rows of this package's stores: the
+// goroutine starts once the database is up and migrated (New's hook runs first) and is stopped,
+// and waited for, before the database closes (hooks stop in reverse order).
+func startPurger(d purgerDeps) {
+	if p := newPurger(d); len(p.jobs) > 0 {
+		p.hook(d.Lifecycle)
+	}
+}
+
+// newPurger is the purger of the stores in d that are this package's.
+func newPurger(d purgerDeps) *purger {
+	p := &purger{every: purgeEvery, timeout: purgeTimeout, now: time.Now, log: d.Log}
+	if o, ok := d.Tokens.(*OneTimeTokens); ok {
+		p.jobs = append(p.jobs, purgeJob{"one-time tokens", o.PurgeExpired})
+	}
+	if s, ok := d.Sessions.(*Sessions); ok {
+		p.jobs = append(p.jobs, purgeJob{"sessions", s.PurgeExpired})
+	}
+	return p
+}
+
+// hook runs p from lc's start to its stop.
+func (p *purger) hook(lc fx.Lifecycle) {
+	var (
+		stop = make(chan struct{})
+		wg   sync.WaitGroup
+	)
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			wg.Go(func() { p.run(stop) })
+			return nil
+		},
+		OnStop: func(ctx context.Context) error {
+			close(stop)
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-done:
+				return nil
+			case <-ctx.Done():
+				return fmt.Errorf("stop the expired-row purge: %w", ctx.Err())
+			}
+		},
+	})
+}
+
+// run purges every p.every until stop is closed. A purge in progress when stop closes is
+// cancelled.
+func (p *purger) run(stop <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-stop
+		cancel()
+	}()
+	t := time.NewTicker(p.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			p.purgeOnce(ctx)
+		}
+	}
+}
+
+// purgeOnce runs every job once, each under its own timeout, logging failures.
+func (p *purger) purgeOnce(ctx context.Context) {
+	for _, j := range p.jobs {
+		jctx, cancel := context.WithTimeout(ctx, p.timeout)
+		n, err := j.purge(jctx, p.now())
+		cancel()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return // stopping
+		case err != nil:
+			if p.log != nil {
+				p.log.Warn("purge of expired rows failed; retried at the next tick",
+					"store", j.name, "error", err)
+			}
+		case n > 0 && p.log != nil:
+			p.log.Debug("purged expired rows", "store", j.name, "rows", n)
+		}
+	}
 }

@@ -1,16 +1,24 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
 	"go.uber.org/fx"
+	"go.uber.org/fx/fxtest"
 )
 
 func TestModuleStartsMigratesAndStops(t *testing.T) {
@@ -79,4 +87,100 @@ func TestModuleStartFailsFast(t *testing.T) {
 			t.Fatal("fx.New accepted a redis:// database URL")
 		}
 	})
+}
+
+func TestPurgerPurgesOnlyThisPackagesStores(t *testing.T) {
+	db := openTest(t, SQLite)
+	tokens := NewOneTimeTokens(db)
+	names := func(p *purger) []string {
+		var out []string
+		for _, j := range p.jobs {
+			out = append(out, j.name)
+		}
+		return out
+	}
+	if got := names(newPurger(purgerDeps{Tokens: tokens})); !slices.Equal(got, []string{"one-time tokens"}) {
+		t.Fatalf("without a session store: jobs %v", got)
+	}
+	if got := names(newPurger(purgerDeps{Tokens: tokens, Sessions: otherSessions{}})); !slices.Equal(got, []string{"one-time tokens"}) {
+		t.Fatalf("with another package's session store: jobs %v", got)
+	}
+	if got := names(newPurger(purgerDeps{Tokens: tokens, Sessions: NewSessions(db)})); !slices.Equal(got, []string{"one-time tokens", "sessions"}) {
+		t.Fatalf("with the SQL session store: jobs %v", got)
+	}
+}
+
+// otherSessions stands for a session store of another package (Redis).
+type otherSessions struct{ ports.SessionStore }
+
+func TestPurgerRunsInTheBackgroundUntilStop(t *testing.T) {
+	db := openTest(t, SQLite)
+	sessions, tokens := NewSessions(db), NewOneTimeTokens(db)
+	now := time.Now().UTC()
+	dead := newSession("s-dead", now.Add(-48*time.Hour))
+	dead.IdleExpiresAt = now.Add(-time.Hour)
+	live := newSession("s-live", now)
+	for _, s := range []domain.Session{dead, live} {
+		if err := sessions.Create(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok := domain.OneTimeToken{Hash: hash("ott"), UserID: "user-1", Purpose: domain.PurposeVerifyEmail,
+		CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}
+	if err := tokens.Create(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	count := func(table string) int {
+		var n int
+		if err := db.bun.NewRaw("SELECT COUNT(*) FROM " + table).Scan(t.Context(), &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	failing := purgeJob{"failing", func(context.Context, time.Time) (int, error) { return 0, errors.New("boom") }}
+	var runs atomic.Int64
+	counting := purgeJob{"counting", func(context.Context, time.Time) (int, error) { runs.Add(1); return 0, nil }}
+	p := newPurger(purgerDeps{Tokens: tokens, Sessions: sessions,
+		Log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))})
+	p.every = 10 * time.Millisecond
+	p.jobs = append(p.jobs, failing, counting)
+	lc := fxtest.NewLifecycle(t)
+	p.hook(lc)
+	lc.RequireStart()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for count("sessions") != 1 || count("one_time_tokens") != 0 || runs.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 s: %d sessions, %d tokens, %d runs", count("sessions"), count("one_time_tokens"), runs.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := sessions.Get(t.Context(), live.ID); err != nil {
+		t.Fatalf("live session purged: %v", err)
+	}
+	lc.RequireStop()
+	stopped := runs.Load()
+	time.Sleep(50 * time.Millisecond)
+	if runs.Load() != stopped {
+		t.Fatal("the purge kept running after stop")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "store=failing") || !strings.Contains(logs.String(), "boom") {
+		t.Fatalf("a failed purge was not logged: %q", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

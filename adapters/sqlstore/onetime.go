@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -62,35 +61,27 @@ const txAttempts = 3
 // atomically, however many Creates race. Consume reads and deletes the token in one transaction
 // and succeeds only if its own conditional DELETE removed the row, so of any number of
 // concurrent consumers (goroutines or instances) exactly one wins. Expired tokens behave as
-// missing ones and are removed by PurgeExpired, which Create also runs at most once a minute.
+// missing ones and are removed by PurgeExpired, which Module runs in the background once a
+// minute.
 // Safe for concurrent use.
 type OneTimeTokens struct {
-	db        *bun.DB
-	kind      Kind
-	lastPurge *atomic.Int64 // unix nanoseconds of the last purge started by Create
+	db   *bun.DB
+	kind Kind
 }
 
 var _ ports.OneTimeTokens = (*OneTimeTokens)(nil)
 
 // NewOneTimeTokens returns the one-time-token store of db.
 func NewOneTimeTokens(db *DB) *OneTimeTokens {
-	return &OneTimeTokens{db: db.bun, kind: db.kind, lastPurge: new(atomic.Int64)}
+	return &OneTimeTokens{db: db.bun, kind: db.kind}
 }
 
 // Create stores t, replacing the earlier token of t.UserID and t.Purpose if there is one, in
 // one statement. On SQLite and PostgreSQL a hash already held by another user's or purpose's
 // token is domain.ErrConflict; on MySQL, whose upsert cannot tell which unique key collided,
 // such a Create leaves the other token untouched and stores nothing (a collision of SHA-256
-// hashes of random tokens does not happen). Now and then (judged by t.CreatedAt) it first
-// deletes expired tokens.
+// hashes of random tokens does not happen).
 func (o *OneTimeTokens) Create(ctx context.Context, t domain.OneTimeToken) error {
-	if now := t.CreatedAt; !now.IsZero() {
-		if last := o.lastPurge.Load(); now.UnixNano()-last >= int64(purgeEvery) &&
-			o.lastPurge.CompareAndSwap(last, now.UnixNano()) {
-			// Best effort: a failure here resurfaces on the insert, or is retried next time.
-			_, _ = o.PurgeExpired(ctx, now)
-		}
-	}
 	row := oneTimeTokenToRow(t)
 	q := o.db.NewInsert().Model(&row)
 	if o.kind == MySQL {

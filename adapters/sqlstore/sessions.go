@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/portcullis-auth/portcullis/domain"
@@ -12,16 +11,13 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// purgeEvery spaces the clean-ups of expired sessions that Create runs in passing.
-const purgeEvery = time.Minute
-
-// Sessions is the SQL ports.SessionStore. Get is one indexed primary-key read; Rotate is one
-// conditional UPDATE, so it is atomic across goroutines and instances without explicit locks.
-// Expired sessions are removed by PurgeExpired, which Create also runs at most once a minute.
+// Sessions is the SQL ports.SessionStore. Get is one indexed primary-key read; Rotate is a read
+// and one conditional UPDATE (compare-and-set on the refresh hash), so it is atomic across
+// goroutines and instances without explicit locks. Expired sessions are removed by
+// PurgeExpired, which Module runs in the background once a minute.
 type Sessions struct {
-	db        bun.IDB
-	now       func() time.Time
-	lastPurge *atomic.Int64 // unix nanoseconds of the last purge started by Create
+	db  bun.IDB
+	now func() time.Time
 }
 
 var _ ports.SessionStore = (*Sessions)(nil)
@@ -29,7 +25,7 @@ var _ ports.SessionStore = (*Sessions)(nil)
 // NewSessions returns the session store of db. Get judges expiry by the wall clock; use
 // WithClock to substitute another.
 func NewSessions(db *DB) *Sessions {
-	return &Sessions{db: db.bun, now: time.Now, lastPurge: new(atomic.Int64)}
+	return &Sessions{db: db.bun, now: time.Now}
 }
 
 // WithClock returns a copy of s that reads the time from c (Get has no time argument).
@@ -46,15 +42,8 @@ func (s *Sessions) With(idb bun.IDB) *Sessions {
 	return &cp
 }
 
-// Create inserts a new session; a taken id is domain.ErrConflict. Now and then it first deletes
-// expired sessions.
+// Create inserts a new session; a taken id is domain.ErrConflict.
 func (s *Sessions) Create(ctx context.Context, sess domain.Session) error {
-	now := s.now()
-	if last := s.lastPurge.Load(); now.UnixNano()-last >= int64(purgeEvery) &&
-		s.lastPurge.CompareAndSwap(last, now.UnixNano()) {
-		// Best effort: a failure here resurfaces on the insert, or is retried next time.
-		_, _ = s.PurgeExpired(ctx, now)
-	}
 	row := sessionToRow(sess)
 	if _, err := s.db.NewInsert().Model(&row).Exec(ctx); err != nil {
 		return translate("create session", err)
@@ -77,64 +66,92 @@ func (s *Sessions) Get(ctx context.Context, id string) (domain.Session, error) {
 	return row.toDomain(), nil
 }
 
-// Rotate rotates the refresh token of r.SessionID as ports.SessionStore describes. The rotation
-// itself is a single UPDATE conditioned on the presented hash being current and the session
-// live, so exactly one of any number of concurrent callers wins; the losers re-read the row and
-// get GraceReplay, domain.ErrRefreshReuse (the session is then deleted) or domain.ErrNotFound.
+// Rotate rotates the refresh token of r.SessionID as ports.SessionStore describes. It is a
+// compare-and-set: the row is read, the presented hash classified in Go (current, predecessor,
+// one of the retired ring, or unknown), and a rotation written by one UPDATE conditioned on the
+// refresh hash still being the presented one. Of any number of concurrent callers exactly one
+// such UPDATE changes the row; the others see no row affected, read the row again and classify
+// the presented hash once more (by then the predecessor: GraceReplay). A retired hash (the
+// predecessor after the grace window, or one in the ring) deletes the session and is
+// domain.ErrRefreshReuse; a hash the session never issued (or retired beyond the ring) is
+// domain.ErrNotFound and the row is left as it is.
 func (s *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
 	now := dbTime(r.Now)
 	if len(r.PresentedHash) == 0 {
 		return 0, domain.Session{}, fmt.Errorf("rotate session: %w", domain.ErrNotFound)
 	}
-	idle := dbTime(r.Now.Add(r.IdleTTL))
 	// A presented token can only stop being current, never become current again, so one retry
 	// covers every interleaving; the loop bound is a guard, not a tuning knob.
 	for range 3 {
-		res, err := s.db.NewUpdate().Model((*sessionRow)(nil)).
-			Set("refresh_hash = ?", r.NewHash).
-			Set("prev_hash = ?", r.PresentedHash).
-			Set("successor = ?", emptyAsNil(r.Successor)).
-			Set("rotated_at = ?", now).
-			Set("generation = generation + 1").
-			Set("last_used_at = ?", now).
-			Set("idle_expires_at = CASE WHEN abs_expires_at < ? THEN abs_expires_at ELSE ? END", idle, idle).
-			Where("id = ?", r.SessionID).
-			Where("refresh_hash = ?", r.PresentedHash).
-			Where("idle_expires_at > ?", now).
-			Where("abs_expires_at > ?", now).
-			Exec(ctx)
-		if err != nil {
-			return 0, domain.Session{}, translate("rotate session", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return 0, domain.Session{}, translate("rotate session", err)
-		}
 		var row sessionRow
 		if err := s.db.NewSelect().Model(&row).Where("s.id = ?", r.SessionID).Scan(ctx); err != nil {
 			return 0, domain.Session{}, translate("rotate session", err)
 		}
 		sess := row.toDomain()
-		if n == 1 {
-			return domain.Rotated, sess, nil
-		}
 		if !sess.Live(now) {
 			return 0, domain.Session{}, fmt.Errorf("rotate session: %w", domain.ErrNotFound)
 		}
-		if subtle.ConstantTimeCompare(sess.RefreshHash, r.PresentedHash) == 1 {
-			continue // rotated back under us is impossible; the row changed between the two reads
-		}
-		if len(sess.PrevHash) > 0 && subtle.ConstantTimeCompare(sess.PrevHash, r.PresentedHash) == 1 &&
-			!now.After(sess.RotatedAt.Add(r.Grace)) {
+		switch {
+		case equalHash(r.PresentedHash, sess.RefreshHash):
+			next := sess
+			next.Retired = domain.RetireHash(sess.Retired, sess.PrevHash)
+			next.PrevHash = sess.RefreshHash
+			next.RefreshHash = r.NewHash
+			next.Successor = emptyAsNil(r.Successor)
+			next.RotatedAt = now
+			next.LastUsedAt = now
+			next.Generation = sess.Generation + 1
+			next.IdleExpiresAt = dbTime(r.Now.Add(r.IdleTTL))
+			if next.IdleExpiresAt.After(sess.AbsExpiresAt) {
+				next.IdleExpiresAt = sess.AbsExpiresAt
+			}
+			res, err := s.db.NewUpdate().Model((*sessionRow)(nil)).
+				Set("refresh_hash = ?", next.RefreshHash).
+				Set("prev_hash = ?", next.PrevHash).
+				Set("retired = ?", next.Retired).
+				Set("successor = ?", next.Successor).
+				Set("rotated_at = ?", now).
+				Set("generation = generation + 1").
+				Set("last_used_at = ?", now).
+				Set("idle_expires_at = ?", next.IdleExpiresAt).
+				Where("id = ?", r.SessionID).
+				Where("refresh_hash = ?", r.PresentedHash).
+				Where("idle_expires_at > ?", now).
+				Where("abs_expires_at > ?", now).
+				Exec(ctx)
+			if err != nil {
+				return 0, domain.Session{}, translate("rotate session", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return 0, domain.Session{}, translate("rotate session", err)
+			}
+			if n == 1 {
+				return domain.Rotated, next, nil
+			}
+			continue // another caller rotated first (or the row went): classify again
+		case equalHash(r.PresentedHash, sess.PrevHash) && !now.After(sess.RotatedAt.Add(r.Grace)):
 			return domain.GraceReplay, sess, nil
+		case equalHash(r.PresentedHash, sess.PrevHash) || domain.RetiredContains(sess.Retired, r.PresentedHash):
+			// A token this session issued and retired, presented again: revoke.
+			if err := s.Delete(ctx, r.SessionID); err != nil {
+				return 0, domain.Session{}, fmt.Errorf("revoke session after refresh reuse: %w", err)
+			}
+			return 0, domain.Session{ID: sess.ID, UserID: sess.UserID}, fmt.Errorf("rotate session: %w", domain.ErrRefreshReuse)
+		default:
+			// Not a token of this session (forged with a known session id, or retired beyond
+			// the ring): refused, and the session is left alone.
+			return 0, domain.Session{}, fmt.Errorf("rotate session: unknown refresh token: %w", domain.ErrNotFound)
 		}
-		if err := s.Delete(ctx, r.SessionID); err != nil {
-			return 0, domain.Session{}, fmt.Errorf("revoke session after refresh reuse: %w", err)
-		}
-		return 0, domain.Session{ID: sess.ID, UserID: sess.UserID}, fmt.Errorf("rotate session: %w", domain.ErrRefreshReuse)
 	}
 	return 0, domain.Session{}, fmt.Errorf("rotate session %s: the session kept changing; try again: %w",
 		r.SessionID, domain.ErrUnavailable)
+}
+
+// equalHash compares a presented hash with a stored one in constant time. An empty stored hash
+// (no predecessor yet) never matches.
+func equalHash(presented, stored []byte) bool {
+	return len(stored) > 0 && subtle.ConstantTimeCompare(presented, stored) == 1
 }
 
 // ListByUser returns the sessions of userID that are live at now, newest first.
@@ -165,15 +182,25 @@ func (s *Sessions) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// DeleteByUser removes every session of userID, expired ones included, and says how many.
+// DeleteByUser removes every session of userID, expired ones included, and says how many live
+// ones it removed (live by the store's clock, as Get judges): the live sessions are deleted
+// first, counted, then whatever expired ones remain.
 func (s *Sessions) DeleteByUser(ctx context.Context, userID string) (int, error) {
-	res, err := s.db.NewDelete().Model((*sessionRow)(nil)).Where("user_id = ?", userID).Exec(ctx)
+	now := dbTime(s.now())
+	res, err := s.db.NewDelete().Model((*sessionRow)(nil)).
+		Where("user_id = ?", userID).
+		Where("idle_expires_at > ?", now).
+		Where("abs_expires_at > ?", now).
+		Exec(ctx)
 	if err != nil {
 		return 0, translate("delete sessions of user", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
 		return 0, translate("delete sessions of user", err)
+	}
+	if _, err := s.db.NewDelete().Model((*sessionRow)(nil)).Where("user_id = ?", userID).Exec(ctx); err != nil {
+		return int(n), translate("delete expired sessions of user", err)
 	}
 	return int(n), nil
 }

@@ -44,7 +44,9 @@ func SessionStore(t *testing.T, open func(t *testing.T) ports.SessionStore) {
 		{"GraceReplay", sessionGraceReplay},
 		{"ReplayAfterGrace", sessionReplayAfterGrace},
 		{"TwoGenerationsOld", sessionTwoGenerationsOld},
-		{"UnknownTokenRevokes", sessionUnknownToken},
+		{"ForgedTokenRefused", sessionForgedToken},
+		{"RetiredTokensRevoke", sessionRetiredTokensRevoke},
+		{"RingForgetsOldest", sessionRingForgetsOldest},
 		{"RotateMissing", sessionRotateMissing},
 		{"ConcurrentRotate", sessionConcurrentRotate},
 		{"ListByUser", sessionListByUser},
@@ -186,6 +188,7 @@ func assertSession(t *testing.T, got, want domain.Session) {
 	}
 	byt("RefreshHash", got.RefreshHash, want.RefreshHash)
 	byt("PrevHash", got.PrevHash, want.PrevHash)
+	byt("Retired", got.Retired, want.Retired)
 	byt("Successor", got.Successor, want.Successor)
 	tim("RotatedAt", got.RotatedAt, want.RotatedAt)
 	if got.Generation != want.Generation {
@@ -206,6 +209,7 @@ func sessionRoundTrip(t *testing.T, st ports.SessionStore) {
 	rotated := newSession(uuid.NewString(), base.Add(-time.Hour))
 	rotated.Roles = []domain.Role{domain.RoleUser, domain.RoleAdmin}
 	rotated.PrevHash = randomBytes(32)
+	rotated.Retired = randomBytes(2 * domain.HashSize)
 	rotated.Successor = randomBytes(72)
 	rotated.RotatedAt = base.Add(-time.Minute)
 	rotated.LastUsedAt = base.Add(-time.Minute)
@@ -356,11 +360,102 @@ func sessionTwoGenerationsOld(t *testing.T, st ports.SessionStore) {
 	wantGone(t, st, s.ID)
 }
 
-func sessionUnknownToken(t *testing.T, st ports.SessionStore) {
+// sessionForgedToken: the session id is not secret (it is the sid claim of every access
+// token), so a token made of it and any other secret must be refused without ending the session.
+func sessionForgedToken(t *testing.T, st ports.SessionStore) {
 	base := now()
 	s := newSession(uuid.NewString(), base)
 	mustCreate(t, st, s)
-	wantRotateErr(t, st, rotation(s, randomBytes(32), base.Add(time.Second)), domain.ErrRefreshReuse)
+	// Before any rotation, and after two (with a predecessor and a ring), inside and beyond grace.
+	wantRotateErr(t, st, rotation(s, randomBytes(32), base.Add(time.Second)), domain.ErrNotFound)
+	assertSession(t, mustGet(t, st, s.ID), s)
+
+	r1 := rotation(s, s.RefreshHash, base.Add(2*time.Second))
+	mustRotate(t, st, r1, domain.Rotated)
+	r2 := rotation(s, r1.NewHash, base.Add(3*time.Second))
+	after := mustRotate(t, st, r2, domain.Rotated)
+	for _, at := range []time.Time{r2.Now, r2.Now.Add(time.Minute)} {
+		for _, forged := range [][]byte{randomBytes(32), randomBytes(31), nil} {
+			if _, _, err := st.Rotate(t.Context(), rotation(s, forged, at)); !errors.Is(err, domain.ErrNotFound) {
+				t.Fatalf("forged token (%d bytes) at +%v: Rotate = %v, want domain.ErrNotFound", len(forged), at.Sub(r2.Now), err)
+			}
+			assertSession(t, mustGet(t, st, s.ID), after)
+		}
+	}
+	if ids := listIDs(t, st, s.UserID, base); !slices.Equal(ids, []string{s.ID}) {
+		t.Fatalf("ListByUser = %v, want [%s]", ids, s.ID)
+	}
+	// The real token still rotates, and the session's own retired tokens still revoke it.
+	r3 := rotation(s, r2.NewHash, r2.Now.Add(time.Minute))
+	mustRotate(t, st, r3, domain.Rotated)
+	wantRotateErr(t, st, rotation(s, s.RefreshHash, r3.Now.Add(time.Second)), domain.ErrRefreshReuse)
+	wantGone(t, st, s.ID)
+}
+
+// rotateN creates a session at base and rotates it n times a second apart; it returns the
+// session as created, the session after the last rotation and every token hash it issued,
+// oldest first (hashes[n] is current).
+func rotateN(t *testing.T, st ports.SessionStore, base time.Time, n int) (domain.Session, domain.Session, [][]byte) {
+	t.Helper()
+	s := newSession(uuid.NewString(), base)
+	mustCreate(t, st, s)
+	hashes := [][]byte{s.RefreshHash}
+	last := s
+	for i := 1; i <= n; i++ {
+		r := rotation(s, hashes[i-1], base.Add(time.Duration(i)*time.Second))
+		last = mustRotate(t, st, r, domain.Rotated)
+		hashes = append(hashes, r.NewHash)
+		// The ring holds the hashes retired before the predecessor, newest first, at most
+		// domain.RetiredRing of them.
+		var want []byte
+		for j := i - 2; j >= 0 && j > i-2-domain.RetiredRing; j-- {
+			want = append(want, hashes[j]...)
+		}
+		for _, got := range []domain.Session{last, mustGet(t, st, s.ID)} {
+			if len(got.Retired) > domain.RetiredRing*domain.HashSize {
+				t.Fatalf("rotation %d: Retired holds %d bytes, more than %d hashes", i, len(got.Retired), domain.RetiredRing)
+			}
+			if !bytes.Equal(got.Retired, want) || !bytes.Equal(got.PrevHash, hashes[i-1]) || !bytes.Equal(got.RefreshHash, r.NewHash) {
+				t.Fatalf("rotation %d: Retired %d bytes (want %d), predecessor or current not as rotated", i, len(got.Retired), len(want))
+			}
+		}
+	}
+	return s, last, hashes
+}
+
+// sessionRetiredTokensRevoke: after three rotations each of the three retired tokens, presented
+// beyond the grace window, revokes the session (the predecessor and the two in the ring).
+func sessionRetiredTokensRevoke(t *testing.T, st ports.SessionStore) {
+	base := now()
+	for old := range 3 {
+		s, _, hashes := rotateN(t, st, base, 3)
+		late := base.Add(3*time.Second + contractGrace + time.Millisecond)
+		_, revoked, err := st.Rotate(t.Context(), rotation(s, hashes[old], late))
+		if !errors.Is(err, domain.ErrRefreshReuse) {
+			t.Fatalf("token %d of 3: Rotate = %v, want domain.ErrRefreshReuse", old, err)
+		}
+		if revoked.ID != s.ID || revoked.UserID != s.UserID {
+			t.Fatalf("token %d of 3: revoked session %q of %q, want %q of %q", old, revoked.ID, revoked.UserID, s.ID, s.UserID)
+		}
+		wantGone(t, st, s.ID)
+		wantRotateErr(t, st, rotation(s, hashes[3], late), domain.ErrNotFound)
+	}
+}
+
+// sessionRingForgetsOldest: after 20 rotations the ring remembers the 16 tokens retired before
+// the predecessor; an older one is refused (domain.ErrNotFound) without revoking, while the
+// oldest one the ring remembers still revokes.
+func sessionRingForgetsOldest(t *testing.T, st ports.SessionStore) {
+	const rotations = 20
+	base := now()
+	s, last, hashes := rotateN(t, st, base, rotations)
+	late := base.Add(rotations*time.Second + contractGrace + time.Millisecond)
+	oldestKept := rotations - 1 - domain.RetiredRing // hashes[19] is the predecessor
+	for _, forgotten := range []int{0, oldestKept - 1} {
+		wantRotateErr(t, st, rotation(s, hashes[forgotten], late), domain.ErrNotFound)
+		assertSession(t, mustGet(t, st, s.ID), last)
+	}
+	wantRotateErr(t, st, rotation(s, hashes[oldestKept], late), domain.ErrRefreshReuse)
 	wantGone(t, st, s.ID)
 }
 
@@ -500,10 +595,14 @@ func sessionDeleteByUser(t *testing.T, st ports.SessionStore) {
 	}
 	other := newSession(bob, base)
 	mustCreate(t, st, other)
+	// An expired session of alice's is removed but not counted: only live sessions were ended.
+	dead := newSession(alice, base.Add(-time.Hour))
+	dead.IdleExpiresAt = base.Add(-time.Second)
+	mustCreate(t, st, dead)
 
 	n, err := st.DeleteByUser(t.Context(), alice)
 	if err != nil || n != 3 {
-		t.Fatalf("DeleteByUser = %d, %v; want 3, nil", n, err)
+		t.Fatalf("DeleteByUser = %d, %v; want 3 (the live sessions), nil", n, err)
 	}
 	for _, s := range mine {
 		wantGone(t, st, s.ID)

@@ -1,0 +1,7 @@
+-- Portcullis schema v4: sessions.retired, the ring of the session's older retired refresh-token
+-- hashes (concatenated 32-byte SHA-256 hashes, newest first, at most 16 = 512 bytes; NULL until
+-- the second rotation). Rotate revokes a session only for a token it really issued (current,
+-- predecessor or in this ring); any other token is refused and changes nothing.
+-- One statement: MySQL's DDL is atomic per statement, so a failure leaves nothing to clean
+-- up before the re-run.
+ALTER TABLE sessions ADD COLUMN retired VARBINARY(512) NULL;
