@@ -142,7 +142,9 @@ func (a *Admin) Create(ctx context.Context, actor Principal, in CreateUserInput)
 
 // Update applies in to user id. Only admins may change users. Roles reach the user's live
 // sessions at once; disabling ends every session. The last enabled admin cannot demote or
-// disable themself (ErrLastAdmin).
+// disable themself (ErrLastAdmin). If the user changes concurrently, in is re-applied to the
+// new state (up to staleAttempts times, then domain.ErrStale): a concurrent change is never
+// undone.
 func (a *Admin) Update(ctx context.Context, actor Principal, id string, in AdminUpdateInput) (UserOutput, error) {
 	if !actor.HasRole(domain.RoleAdmin) {
 		return UserOutput{}, domain.ErrForbidden
@@ -157,32 +159,39 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 			return UserOutput{}, err
 		}
 	}
-	u, err := a.users.ByID(ctx, id)
-	if err != nil {
-		return UserOutput{}, fmt.Errorf("load user: %w", err)
-	}
-	before := u
-	if in.Roles != nil {
-		u.Roles = roles
-	}
-	if in.Disabled != nil {
-		u.Disabled = *in.Disabled
-	}
-	if in.EmailVerified != nil {
-		u.EmailVerified = *in.EmailVerified
-	}
-	if in.Name != nil {
-		u.Name = *in.Name
-	}
-	losesAdmin := isActiveAdmin(before) && !isActiveAdmin(u)
-	if losesAdmin {
-		if err := a.guardLastAdmin(ctx); err != nil {
-			return UserOutput{}, err
+	var before, u domain.User
+	err := retryStale(func() error {
+		var err error
+		if u, err = a.users.ByID(ctx, id); err != nil {
+			return fmt.Errorf("load user: %w", err)
 		}
-	}
-	u.UpdatedAt = a.clock.Now()
-	if err := a.users.Update(ctx, u); err != nil {
-		return UserOutput{}, fmt.Errorf("update user: %w", err)
+		before = u
+		if in.Roles != nil {
+			u.Roles = roles
+		}
+		if in.Disabled != nil {
+			u.Disabled = *in.Disabled
+		}
+		if in.EmailVerified != nil {
+			u.EmailVerified = *in.EmailVerified
+		}
+		if in.Name != nil {
+			u.Name = *in.Name
+		}
+		if isActiveAdmin(before) && !isActiveAdmin(u) {
+			if err := a.guardLastAdmin(ctx); err != nil {
+				return err
+			}
+		}
+		u.UpdatedAt = a.clock.Now()
+		if err := a.users.Update(ctx, u); err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+		u.Version++
+		return nil
+	})
+	if err != nil {
+		return UserOutput{}, err
 	}
 	rolesChanged := !slices.Equal(before.Roles, u.Roles)
 	switch {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,17 +14,17 @@ import (
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
-// LoginInput is a password login. Identifier is an email address or a username.
+// LoginInput is a password login. Identifier is an email address or a username. The client's
+// address and user agent, kept with the session, come from the context's RequestInfo.
 type LoginInput struct {
 	Identifier string
 	Password   string
-	IP         string
-	UserAgent  string
 }
 
 // TokensOutput is what a login or refresh hands the client.
 type TokensOutput struct {
 	AccessToken      string
+	IssuedAt         time.Time // when the tokens were minted (the application's clock): lifetimes count from here
 	AccessExpiresAt  time.Time
 	RefreshToken     string
 	RefreshExpiresAt time.Time // when the session ends unless refreshed (idle) or at the latest (absolute)
@@ -43,8 +44,8 @@ type Login struct {
 	audit    *Auditor
 	log      *slog.Logger
 
-	dummyOnce sync.Once
-	dummy     string
+	dummyMu sync.Mutex
+	dummy   string // the hash checked for unknown accounts; "" until first computed
 }
 
 // NewLogin wires the login use case.
@@ -58,11 +59,18 @@ func NewLogin(users ports.UserStore, sessions ports.SessionStore, hasher ports.P
 
 // Handle logs in. An unknown login, a wrong password and a disabled account all return
 // domain.ErrInvalidCredentials after the same amount of hashing work.
+//
+// The user is read before the (slow) password check and the session is created after it, so
+// an administrator's disable or a password change in between would sweep the user's sessions
+// before this one exists. Handle therefore re-reads the user once the session is stored: if it
+// is now disabled, deleted or has another password hash, the new session is deleted and the
+// login fails with domain.ErrInvalidCredentials; if its roles changed, the session is deleted
+// and the login fails with domain.ErrStale (the client retries and gets the new roles).
 func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error) {
 	u, err := l.lookup(ctx, in.Identifier)
 	if errors.Is(err, domain.ErrNotFound) {
 		// Spend the time a real check would, so response time does not reveal the account.
-		_, _, _ = l.hasher.Verify(ctx, l.dummyHash(ctx), in.Password)
+		l.spendDummyCheck(ctx, in.Password)
 		l.log.InfoContext(ctx, "login failed", "outcome", "unknown_account")
 		l.audit.record(ctx, domain.EventLoginFailure, "", "", "unknown_account", "")
 		return TokensOutput{}, domain.ErrInvalidCredentials
@@ -84,13 +92,17 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 		return TokensOutput{}, domain.ErrInvalidCredentials
 	}
 	if rehash {
-		l.upgradeHash(ctx, u, in.Password)
+		u = l.upgradeHash(ctx, u, in.Password)
 	}
-	out, err := openSession(ctx, l.sessions, l.tokens, l.ids, l.settings, l.clock.Now(), u, in.IP, in.UserAgent)
+	out, err := openSession(ctx, l.sessions, l.tokens, l.ids, l.settings, l.clock.Now(), u)
 	if err != nil {
 		return TokensOutput{}, err
 	}
-	out.User = &u
+	cur, err := l.recheck(ctx, u, out.SessionID)
+	if err != nil {
+		return TokensOutput{}, err
+	}
+	out.User = &cur
 	l.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", out.SessionID, "outcome", "ok")
 	l.audit.record(ctx, domain.EventLoginSuccess, u.ID, u.ID, "ok", "session="+out.SessionID)
 	return out, nil
@@ -111,35 +123,105 @@ func (l *Login) lookup(ctx context.Context, identifier string) (domain.User, err
 	return l.users.ByUsername(ctx, username)
 }
 
-func (l *Login) dummyHash(ctx context.Context) string {
-	l.dummyOnce.Do(func() {
-		h, err := l.hasher.Hash(ctx, "portcullis dummy password for unknown accounts")
+// recheck re-reads u after its new session sid was stored (see Handle). u is the user as this
+// login verified it, with PasswordHash the hash now stored (after this login's own rehash). It
+// returns the current user, or deletes the session and fails.
+func (l *Login) recheck(ctx context.Context, u domain.User, sid string) (domain.User, error) {
+	cur, err := l.users.ByID(ctx, u.ID)
+	outcome := ""
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		outcome = "deleted_during_login"
+	case err != nil:
+		err = fmt.Errorf("re-read user: %w", err)
+	case cur.Disabled:
+		outcome = "disabled_during_login"
+	case cur.PasswordHash != u.PasswordHash:
+		outcome = "password_changed_during_login"
+	case !slices.Equal(cur.Roles, u.Roles):
+		outcome = "roles_changed_during_login"
+	default:
+		return cur, nil
+	}
+	// The session must go whatever happened to the request: it was never handed out.
+	if derr := l.sessions.Delete(context.WithoutCancel(ctx), sid); derr != nil {
+		l.log.ErrorContext(ctx, "delete session of a refused login", "user_id", u.ID, "session_id", sid, "error", derr)
 		if err == nil {
-			l.dummy = h
+			err = fmt.Errorf("delete session of a refused login: %w", derr)
 		}
-	})
+	}
+	if err != nil {
+		return domain.User{}, err
+	}
+	l.log.InfoContext(ctx, "login failed", "user_id", u.ID, "outcome", outcome)
+	l.audit.record(ctx, domain.EventLoginFailure, "", u.ID, outcome, "")
+	if outcome == "roles_changed_during_login" {
+		return domain.User{}, fmt.Errorf("login: %w", domain.ErrStale)
+	}
+	return domain.User{}, domain.ErrInvalidCredentials
+}
+
+// dummyPassword is hashed once into the hash checked for unknown accounts.
+const dummyPassword = "portcullis dummy password for unknown accounts"
+
+// spendDummyCheck does the hashing work of a real password check for an unknown account.
+func (l *Login) spendDummyCheck(ctx context.Context, password string) {
+	if h := l.dummyHash(ctx); h != "" {
+		_, _, _ = l.hasher.Verify(ctx, h, password)
+		return
+	}
+	// No dummy hash yet (the hasher failed): hashing the password costs the same as checking it.
+	_, _ = l.hasher.Hash(ctx, password)
+}
+
+// dummyHash returns the hash checked for unknown accounts, computing it on first use. It is
+// computed without the request's cancellation (one cancelled request must not spoil it for
+// every later one) and a failure is retried on the next call: an empty dummy would let unknown
+// accounts answer instantly (account enumeration, SECURITY B10). It returns "" on failure.
+func (l *Login) dummyHash(ctx context.Context) string {
+	l.dummyMu.Lock()
+	defer l.dummyMu.Unlock()
+	if l.dummy == "" {
+		h, err := l.hasher.Hash(context.WithoutCancel(ctx), dummyPassword)
+		if err != nil {
+			l.log.WarnContext(ctx, "dummy password hash failed", "error", err)
+			return ""
+		}
+		l.dummy = h
+	}
 	return l.dummy
 }
 
-// upgradeHash rewrites a hash made with weaker parameters or another algorithm. A failure is
-// logged and does not fail the login: the old hash still works.
-func (l *Login) upgradeHash(ctx context.Context, u domain.User, password string) {
+// upgradeHash rewrites a hash made with weaker parameters or another algorithm and returns u as
+// now stored (with the new hash and version), or u unchanged when the hash was not rewritten. A
+// failure is logged and does not fail the login: the old hash still works. A user changed
+// since it was read (domain.ErrStale) is left alone: the next login rehashes.
+func (l *Login) upgradeHash(ctx context.Context, u domain.User, password string) domain.User {
 	h, err := l.hasher.Hash(ctx, password)
+	next := u
 	if err == nil {
-		u.PasswordHash = h
-		u.UpdatedAt = l.clock.Now()
-		err = l.users.Update(ctx, u)
+		next.PasswordHash = h
+		next.UpdatedAt = l.clock.Now()
+		err = l.users.Update(ctx, next)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, domain.ErrStale):
+		l.log.InfoContext(ctx, "password rehash skipped: the account changed meanwhile", "user_id", u.ID)
+		return u
+	case err != nil:
 		l.log.WarnContext(ctx, "password rehash failed", "user_id", u.ID, "error", err)
-		return
+		return u
 	}
+	next.Version++
 	l.log.InfoContext(ctx, "password rehashed", "user_id", u.ID)
+	return next
 }
 
-// openSession starts a new session (a new refresh-token family) for u and mints its tokens.
+// openSession starts a new session (a new refresh-token family) for u and mints its tokens. The
+// client's address and user agent come from ctx's RequestInfo.
 func openSession(ctx context.Context, sessions ports.SessionStore, tokens *tokenMinter, ids ports.IDSource, s Settings,
-	now time.Time, u domain.User, ip, userAgent string) (TokensOutput, error) {
+	now time.Time, u domain.User) (TokensOutput, error) {
+	info := requestInfo(ctx)
 	sid := ids.NewID()
 	refresh, err := newRefreshToken(sid)
 	if err != nil {
@@ -154,8 +236,8 @@ func openSession(ctx context.Context, sessions ports.SessionStore, tokens *token
 		LastUsedAt:    now,
 		IdleExpiresAt: now.Add(s.SessionIdle),
 		AbsExpiresAt:  now.Add(s.SessionAbsolute),
-		IP:            truncate(ip, 64),
-		UserAgent:     truncate(userAgent, 512),
+		IP:            truncate(info.IP, 64),
+		UserAgent:     truncate(info.UserAgent, 512),
 	}
 	if sess.IdleExpiresAt.After(sess.AbsExpiresAt) {
 		sess.IdleExpiresAt = sess.AbsExpiresAt
@@ -182,7 +264,7 @@ func (m *tokenMinter) mint(ctx context.Context, now time.Time, s domain.Session,
 		return TokensOutput{}, fmt.Errorf("issue access token: %w", err)
 	}
 	return TokensOutput{
-		AccessToken: access, AccessExpiresAt: exp,
+		AccessToken: access, IssuedAt: now, AccessExpiresAt: exp,
 		RefreshToken: refresh, RefreshExpiresAt: s.ExpiresAt(),
 		SessionID: s.ID,
 	}, nil

@@ -37,31 +37,23 @@ func NewChangePassword(users ports.UserStore, sessions ports.SessionStore, hashe
 
 // Handle checks the current password (wrong: domain.ErrInvalidCredentials, nothing changes),
 // applies the password policy to the new one, stores its hash and revokes the other sessions.
+// The write is optimistic: if the account changed while the passwords were being hashed (an
+// administrator disabled it), the whole read-check-write cycle runs again, up to staleAttempts
+// times, and then fails with domain.ErrStale; a change made meanwhile is never undone.
 func (c *ChangePassword) Handle(ctx context.Context, in ChangePasswordInput) error {
 	if code, msg, ok := domain.ValidatePassword(in.NewPassword); !ok {
 		v := &domain.ValidationError{}
 		v.Add("new_password", code, msg)
 		return v
 	}
-	u, err := loadSelf(ctx, c.users, in.UserID)
+	var u domain.User
+	err := retryStale(func() error {
+		var err error
+		u, err = c.change(ctx, in)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	ok, _, err := c.hasher.Verify(ctx, u.PasswordHash, in.CurrentPassword)
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("verify password: %w", err)
-	}
-	if !ok {
-		c.log.InfoContext(ctx, "password change refused", "user_id", u.ID, "outcome", "bad_password")
-		c.audit.record(ctx, domain.EventPasswordChange, u.ID, u.ID, "bad_password", "")
-		return domain.ErrInvalidCredentials
-	}
-	if u.PasswordHash, err = c.hasher.Hash(ctx, in.NewPassword); err != nil {
-		return fmt.Errorf("hash password: %w", err)
-	}
-	u.UpdatedAt = c.clock.Now()
-	if err := c.users.Update(ctx, u); err != nil {
-		return fmt.Errorf("update user: %w", err)
 	}
 	revoked, err := revokeOthers(ctx, c.sessions, u.ID, in.SessionID, u.UpdatedAt)
 	if err != nil {
@@ -70,6 +62,48 @@ func (c *ChangePassword) Handle(ctx context.Context, in ChangePasswordInput) err
 	c.log.InfoContext(ctx, "password changed", "user_id", u.ID, "sessions_revoked", revoked)
 	c.audit.record(ctx, domain.EventPasswordChange, u.ID, u.ID, "ok", fmt.Sprintf("sessions_revoked=%d", revoked))
 	return nil
+}
+
+// change is one read-check-write cycle of Handle; it returns the user as stored.
+func (c *ChangePassword) change(ctx context.Context, in ChangePasswordInput) (domain.User, error) {
+	u, err := loadSelf(ctx, c.users, in.UserID)
+	if err != nil {
+		return domain.User{}, err
+	}
+	ok, _, err := c.hasher.Verify(ctx, u.PasswordHash, in.CurrentPassword)
+	if err != nil && ctx.Err() != nil {
+		return domain.User{}, fmt.Errorf("verify password: %w", err)
+	}
+	if !ok {
+		c.log.InfoContext(ctx, "password change refused", "user_id", u.ID, "outcome", "bad_password")
+		c.audit.record(ctx, domain.EventPasswordChange, u.ID, u.ID, "bad_password", "")
+		return domain.User{}, domain.ErrInvalidCredentials
+	}
+	if u.PasswordHash, err = c.hasher.Hash(ctx, in.NewPassword); err != nil {
+		return domain.User{}, fmt.Errorf("hash password: %w", err)
+	}
+	u.UpdatedAt = c.clock.Now()
+	if err := c.users.Update(ctx, u); err != nil {
+		return domain.User{}, fmt.Errorf("update user: %w", err)
+	}
+	u.Version++
+	return u, nil
+}
+
+// staleAttempts is how many times a use case runs its read-change-write cycle when the user
+// keeps changing under it (domain.ErrStale) before it gives up with that error.
+const staleAttempts = 3
+
+// retryStale runs cycle until it returns anything but domain.ErrStale, at most staleAttempts
+// times. Each run must re-read what it writes.
+func retryStale(cycle func() error) error {
+	var err error
+	for range staleAttempts {
+		if err = cycle(); !errors.Is(err, domain.ErrStale) {
+			return err
+		}
+	}
+	return err
 }
 
 // revokeOthers ends every live session of userID except keep.

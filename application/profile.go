@@ -32,7 +32,9 @@ func (p *Profile) Get(ctx context.Context, userID string) (UserOutput, error) {
 	return UserOutput{User: u}, err
 }
 
-// Update applies in. A taken username is domain.ErrConflict.
+// Update applies in. A taken username is domain.ErrConflict. If the account changes
+// concurrently, the change is re-applied to the new state (up to staleAttempts times, then
+// domain.ErrStale).
 func (p *Profile) Update(ctx context.Context, userID string, in UpdateProfileInput) (UserOutput, error) {
 	v := &domain.ValidationError{}
 	if in.Name != nil && !domain.ValidateName(*in.Name) {
@@ -48,19 +50,27 @@ func (p *Profile) Update(ctx context.Context, userID string, in UpdateProfileInp
 	if err := v.Err(); err != nil {
 		return UserOutput{}, err
 	}
-	u, err := loadSelf(ctx, p.users, userID)
+	var u domain.User
+	err := retryStale(func() error {
+		var err error
+		if u, err = loadSelf(ctx, p.users, userID); err != nil {
+			return err
+		}
+		if in.Name != nil {
+			u.Name = *in.Name
+		}
+		if in.Username != nil {
+			u.Username = username
+		}
+		u.UpdatedAt = p.clock.Now()
+		if err := p.users.Update(ctx, u); err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+		u.Version++
+		return nil
+	})
 	if err != nil {
 		return UserOutput{}, err
-	}
-	if in.Name != nil {
-		u.Name = *in.Name
-	}
-	if in.Username != nil {
-		u.Username = username
-	}
-	u.UpdatedAt = p.clock.Now()
-	if err := p.users.Update(ctx, u); err != nil {
-		return UserOutput{}, fmt.Errorf("update user: %w", err)
 	}
 	return UserOutput{User: u}, nil
 }

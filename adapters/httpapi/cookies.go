@@ -39,11 +39,10 @@ func setCookie(c *fiber.Ctx, ck *http.Cookie) {
 }
 
 // setSessionCookies sets the access, refresh and logged_in cookies for out. Lifetimes are
-// counted from the moment the access token was issued (by the application's clock).
+// counted from the moment the tokens were issued (out.IssuedAt, by the application's clock).
 func (s *Server) setSessionCookies(c *fiber.Ctx, out application.TokensOutput) {
-	issued := out.AccessExpiresAt.Add(-s.cfg.AccessTTL)
-	accessAge := max(int(s.cfg.AccessTTL/time.Second), 1)
-	sessionAge := max(int(out.RefreshExpiresAt.Sub(issued)/time.Second), 1)
+	accessAge := max(int(out.AccessExpiresAt.Sub(out.IssuedAt)/time.Second), 1)
+	sessionAge := max(int(out.RefreshExpiresAt.Sub(out.IssuedAt)/time.Second), 1)
 	setCookie(c, &http.Cookie{Name: s.cookies.access, Value: out.AccessToken, Path: accessCookiePath,
 		MaxAge: accessAge, HttpOnly: true, Secure: s.cookies.secure, SameSite: http.SameSiteLaxMode})
 	setCookie(c, &http.Cookie{Name: s.cookies.refresh, Value: out.RefreshToken, Path: refreshCookiePath,

@@ -144,6 +144,10 @@ func mapError(err error) mapped {
 		m := p(fiber.StatusConflict, ce.Field+"_taken", "Conflict", "the "+ce.Field+" is already taken")
 		m.problem.Errors = []FieldProblem{{Field: ce.Field, Code: ce.Field + "_taken", Message: "is already taken"}}
 		return m
+	case errors.Is(err, domain.ErrStale):
+		// An optimistic write lost a race with another change of the same account; nothing was
+		// written, and the request may simply be sent again.
+		return p(fiber.StatusConflict, "conflict_retry", "Conflict", "the account changed while this request ran; retry")
 	case errors.Is(err, domain.ErrConflict):
 		return p(fiber.StatusConflict, "conflict", "Conflict", "the email address or username is already taken")
 	case errors.Is(err, errPanic):

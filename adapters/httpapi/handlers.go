@@ -55,9 +55,8 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if err := v.Err(); err != nil {
 		return err
 	}
-	out, err := s.deps.Login.Handle(c.UserContext(), application.LoginInput{
-		Identifier: identifier, Password: *in.Password, IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent),
-	})
+	// The client address and user agent reach the session through the context (withRequestInfo).
+	out, err := s.deps.Login.Handle(c.UserContext(), application.LoginInput{Identifier: identifier, Password: *in.Password})
 	if err != nil {
 		return err
 	}
@@ -95,13 +94,13 @@ func (s *Server) refresh(c *fiber.Ctx) error {
 }
 
 // sendTokens writes a token response with its cookies. Token responses are never cached.
+// Lifetimes count from the moment the use case minted the tokens (out.IssuedAt).
 func (s *Server) sendTokens(c *fiber.Ctx, out application.TokensOutput) error {
-	issued := out.AccessExpiresAt.Add(-s.cfg.AccessTTL)
 	body := tokensResponse{
 		AccessToken: out.AccessToken, TokenType: "Bearer",
-		ExpiresIn:        int64(out.AccessExpiresAt.Sub(issued) / time.Second),
+		ExpiresIn:        int64(out.AccessExpiresAt.Sub(out.IssuedAt) / time.Second),
 		RefreshToken:     out.RefreshToken,
-		RefreshExpiresIn: int64(out.RefreshExpiresAt.Sub(issued) / time.Second),
+		RefreshExpiresIn: int64(out.RefreshExpiresAt.Sub(out.IssuedAt) / time.Second),
 	}
 	if out.User != nil {
 		u := toUserDTO(*out.User)

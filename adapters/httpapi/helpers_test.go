@@ -144,12 +144,23 @@ const (
 func baseConfig() httpapi.Config {
 	return httpapi.Config{
 		Addr: "127.0.0.1:0", PublicURL: publicURL, AllowedOrigins: []string{allowedOrigin},
-		BodyLimit: 16 << 10, AccessTTL: 15 * time.Minute, SessionIdle: 7 * 24 * time.Hour,
-		SessionAbsolute: 30 * 24 * time.Hour, RequestTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
+		BodyLimit: 16 << 10, RequestTimeout: 5 * time.Second, ShutdownTimeout: 5 * time.Second,
 	}
 }
 
+// baseSettings are the use cases' settings; token and cookie lifetimes follow from them alone.
+func baseSettings() application.Settings {
+	return application.Settings{AccessTTL: 15 * time.Minute, SessionIdle: 7 * 24 * time.Hour,
+		SessionAbsolute: 30 * 24 * time.Hour, RefreshGrace: 10 * time.Second, Strict: true}
+}
+
 func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
+	t.Helper()
+	return newEnvWith(t, baseSettings(), mutate...)
+}
+
+// newEnvWith is newEnv with the use cases' settings given.
+func newEnvWith(t *testing.T, settings application.Settings, mutate ...func(*httpapi.Config)) *env {
 	t.Helper()
 	cfg := baseConfig()
 	for _, m := range mutate {
@@ -161,8 +172,6 @@ func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
 	sessions := &faultySessions{Sessions: memstore.NewSessions()}
 	tokens := &fakeTokens{claims: map[string]domain.AccessClaims{}}
 	id := &ids{}
-	settings := application.Settings{AccessTTL: cfg.AccessTTL, SessionIdle: cfg.SessionIdle,
-		SessionAbsolute: cfg.SessionAbsolute, RefreshGrace: 10 * time.Second, Strict: true}
 	var h ports.PasswordHasher = fakeHasher{}
 	audit := memstore.NewAuditLog()
 	auditor := application.NewAuditor(audit, clock{}, id, log)

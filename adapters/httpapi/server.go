@@ -34,11 +34,6 @@ type Config struct {
 	SecureCookies bool
 	// BodyLimit is the largest request body in bytes (0: 16 KiB).
 	BodyLimit int
-	// AccessTTL is the access-token lifetime (the access cookie's Max-Age).
-	AccessTTL time.Duration
-	// SessionIdle and SessionAbsolute are the session limits. Cookie lifetimes follow the
-	// session's own expiry as the use cases report it; these document the upper bounds.
-	SessionIdle, SessionAbsolute time.Duration
 	// RequestTimeout bounds the time a request may spend in the use cases (0: 10 s).
 	RequestTimeout time.Duration
 	// ShutdownTimeout bounds how long stopping waits for in-flight requests (0: 20 s).
@@ -50,7 +45,6 @@ const (
 	defaultBodyLimit       = 16 << 10
 	defaultRequestTimeout  = 10 * time.Second
 	defaultShutdownTimeout = 20 * time.Second
-	defaultAccessTTL       = 15 * time.Minute
 
 	// readBufferSize bounds what fasthttp reads of the request line and headers. It is big
 	// enough to take in a 64 KiB Authorization header (SECURITY C26) whole, so that such a
@@ -117,9 +111,6 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = defaultShutdownTimeout
-	}
-	if cfg.AccessTTL <= 0 {
-		cfg.AccessTTL = defaultAccessTTL
 	}
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)

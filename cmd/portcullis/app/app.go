@@ -118,8 +118,7 @@ func settings(cfg config.Config) application.Settings {
 func httpConfig(cfg config.Config) httpapi.Config {
 	return httpapi.Config{
 		Addr: cfg.Addr, PublicURL: cfg.PublicURL, AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies,
-		SecureCookies: cfg.SecureCookies, BodyLimit: cfg.BodyLimit, AccessTTL: cfg.AccessTTL,
-		SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
+		SecureCookies: cfg.SecureCookies, BodyLimit: cfg.BodyLimit,
 		RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	}
 }
