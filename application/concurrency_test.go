@@ -349,3 +349,38 @@ func TestC_DummyHashSurvivesACancelledOrFailedFirstLogin(t *testing.T) {
 		t.Fatalf("%d Hash calls, want 3: the dummy is computed once it succeeds", h.hashCalls)
 	}
 }
+
+// A role change between a login's read of the user and its new session: the login succeeds and
+// the session it hands out carries the current roles, not the ones read before the change.
+func TestB_RoleChangeDuringLoginReachesTheNewSession(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.registerAndLogin(t, "r@x.com")
+	u := mustUser(t, w, "r@x.com")
+	h := &hookHasher{PasswordHasher: w.hasher}
+	h.afterVerify = func() {
+		cur, err := w.users.ByID(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Roles = []domain.Role{domain.RoleUser, domain.RoleModerator}
+		if err := w.users.Update(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.sessions.SetRoles(ctx, u.ID, cur.Roles); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login := application.NewLogin(w.users, w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, discard())
+	out, err := login.Handle(ctx, application.LoginInput{Identifier: "r@x.com", Password: goodPassword})
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	if p := mustAuth(t, w, out.AccessToken); !p.HasRole(domain.RoleModerator) {
+		t.Fatalf("the new session has roles %v, want the moderator role granted during the login", p.Roles)
+	}
+	live, _ := w.sessions.ListByUser(ctx, u.ID, w.clock.Now())
+	if len(live) != 2 { // the first login's session and this one; the stale one was deleted
+		t.Fatalf("%d live sessions, want 2", len(live))
+	}
+}

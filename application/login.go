@@ -94,11 +94,22 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 	if rehash {
 		u = l.upgradeHash(ctx, u, in.Password)
 	}
-	out, err := openSession(ctx, l.sessions, l.tokens, l.ids, l.settings, l.clock.Now(), u)
-	if err != nil {
-		return TokensOutput{}, err
+	var (
+		out TokensOutput
+		cur domain.User
+	)
+	// A role change between the read and the new session would leave the session with the old
+	// roles (the change swept the sessions that existed): open it again with the current ones.
+	for attempt := 1; ; attempt++ {
+		if out, err = openSession(ctx, l.sessions, l.tokens, l.ids, l.settings, l.clock.Now(), u); err != nil {
+			return TokensOutput{}, err
+		}
+		cur, err = l.recheck(ctx, u, out.SessionID)
+		if !errors.Is(err, errRolesChanged) || attempt == 3 {
+			break
+		}
+		u.Roles = cur.Roles
 	}
-	cur, err := l.recheck(ctx, u, out.SessionID)
 	if err != nil {
 		return TokensOutput{}, err
 	}
@@ -143,23 +154,24 @@ func (l *Login) recheck(ctx context.Context, u domain.User, sid string) (domain.
 	default:
 		return cur, nil
 	}
-	// The session must go whatever happened to the request: it was never handed out.
-	if derr := l.sessions.Delete(context.WithoutCancel(ctx), sid); derr != nil {
-		l.log.ErrorContext(ctx, "delete session of a refused login", "user_id", u.ID, "session_id", sid, "error", derr)
-		if err == nil {
-			err = fmt.Errorf("delete session of a refused login: %w", derr)
-		}
+	// The session was never handed out: it goes, whatever happened to the request.
+	if derr := l.sessions.Delete(context.WithoutCancel(ctx), sid); derr != nil && err == nil {
+		err = fmt.Errorf("delete the session of a refused login: %w", derr)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		return domain.User{}, err
+	case outcome == "roles_changed_during_login":
+		return cur, errRolesChanged
 	}
 	l.log.InfoContext(ctx, "login failed", "user_id", u.ID, "outcome", outcome)
 	l.audit.record(ctx, domain.EventLoginFailure, "", u.ID, outcome, "")
-	if outcome == "roles_changed_during_login" {
-		return domain.User{}, fmt.Errorf("login: %w", domain.ErrStale)
-	}
 	return domain.User{}, domain.ErrInvalidCredentials
 }
+
+// errRolesChanged: the user's roles changed while a login opened its session; the session was
+// deleted and the login opens another with the current roles (and, after three tries, fails).
+var errRolesChanged = fmt.Errorf("roles changed during login: %w", domain.ErrStale)
 
 // dummyPassword is hashed once into the hash checked for unknown accounts.
 const dummyPassword = "portcullis dummy password for unknown accounts"

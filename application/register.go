@@ -86,6 +86,7 @@ func (r *Register) create(ctx context.Context, in RegisterInput, roles []domain.
 		Username:     username,
 		Name:         in.Name,
 		Roles:        roles,
+		Version:      1, // what the store keeps for a new user
 		PasswordHash: hash,
 		CreatedAt:    now,
 		UpdatedAt:    now,
