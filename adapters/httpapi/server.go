@@ -161,14 +161,9 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		IdleTimeout:           2 * time.Minute,
 		ErrorHandler:          s.handleError,
 	}
-	if len(cfg.TrustedProxies) > 0 {
-		// Fiber's own c.IP() then believes X-Forwarded-For from these peers only; our access
-		// log and the use cases use clientIP, which also walks the header from the right.
-		fc.EnableTrustedProxyCheck = true
-		fc.TrustedProxies = cfg.TrustedProxies
-		fc.ProxyHeader = fiber.HeaderXForwardedFor
-		fc.EnableIPValidation = true
-	}
+	// Fiber's proxy settings are left off: c.IP() with a proxy header returns the leftmost,
+	// client-forgeable X-Forwarded-For hop. clientIP walks the header from the right instead,
+	// believing only the configured proxies, and is the one place the client address comes from.
 	s.app = fiber.New(fc)
 	s.routes()
 	return s, nil
