@@ -173,7 +173,19 @@ func (db *DB) Name() string { return "database" }
 
 // Ping checks that the database answers; failures wrap domain.ErrUnavailable.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.bun.PingContext(ctx); err != nil {
+	err := db.bun.PingContext(ctx)
+	// A new SQLite connection switches the file to WAL, which needs a moment of exclusive
+	// access and answers SQLITE_BUSY at once, without the busy timeout, while another process
+	// or connection holds the file (two instances starting together on a new database).
+	for wait := 10 * time.Millisecond; err != nil && db.kind == SQLite && isSQLiteBusy(err) && wait < 3*time.Second; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ping %s: %w", db.kind, unavailable(ctx.Err()))
+		case <-time.After(wait):
+		}
+		err = db.bun.PingContext(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("ping %s: %w", db.kind, unavailable(err))
 	}
 	return nil

@@ -144,3 +144,13 @@ func uniqueField(err error) string {
 	}
 	return ""
 }
+
+// isSQLiteBusy reports SQLite's "database is locked" (SQLITE_BUSY or SQLITE_LOCKED).
+func isSQLiteBusy(err error) bool {
+	var lite *sqlite.Error
+	if !errors.As(err, &lite) {
+		return false
+	}
+	code := lite.Code() & 0xff
+	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+}
