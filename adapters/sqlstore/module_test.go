@@ -132,7 +132,7 @@ func TestPurgerRunsInTheBackgroundUntilStop(t *testing.T) {
 	}
 	count := func(table string) int {
 		var n int
-		if err := db.bun.NewRaw("SELECT COUNT(*) FROM " + table).Scan(t.Context(), &n); err != nil {
+		if err := db.bun.NewRaw("SELECT COUNT(*) FROM "+table).Scan(t.Context(), &n); err != nil {
 			t.Fatal(err)
 		}
 		return n
