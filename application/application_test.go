@@ -88,8 +88,8 @@ func newWorldWith(t testing.TB, sessions ports.SessionStore) *world {
 	w.register = application.NewRegister(w.users, w.hasher, w.clock, ids, audit, log)
 	w.login = application.NewLogin(w.users, w.sessions, w.hasher, tokens, w.clock, ids, w.settings, audit, log)
 	w.refresh = application.NewRefresh(w.sessions, tokens, w.clock, ids, w.settings, audit, log)
-	w.logout = application.NewLogout(w.sessions, audit, log)
 	w.auth = application.NewAuthenticate(tokens, w.sessions, w.settings)
+	w.logout = application.NewLogout(w.sessions, w.auth, audit, log)
 	w.profile = application.NewProfile(w.users, w.clock)
 	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, audit, log)
 	w.mine = application.NewSessions(w.sessions, w.clock, audit)
@@ -506,4 +506,34 @@ func mustAuth(t *testing.T, w *world, token string) application.Principal {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func TestLogoutHandle(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	a := w.registerAndLogin(t, "out@x.com")
+	b, _ := w.login.Handle(ctx, application.LoginInput{Identifier: "out@x.com", Password: goodPassword})
+	// Garbage ends nothing and is not an error.
+	for _, in := range []application.LogoutInput{{}, {AccessToken: "x.y.z"}, {RefreshToken: "nope"}} {
+		if p, err := w.logout.Handle(ctx, in); err != nil || p.UserID != "" {
+			t.Fatalf("%+v: %+v %v", in, p, err)
+		}
+	}
+	mustAuth(t, w, a.AccessToken)
+	// The access token ends its own session and names the caller.
+	p, err := w.logout.Handle(ctx, application.LogoutInput{AccessToken: a.AccessToken})
+	if err != nil || p.SessionID != a.SessionID {
+		t.Fatalf("logout by access token: %+v %v", p, err)
+	}
+	if _, err := w.auth.Handle(ctx, a.AccessToken); err == nil {
+		t.Fatal("the session survived its logout")
+	}
+	mustAuth(t, w, b.AccessToken)
+	// The refresh token alone ends its session too.
+	if _, err := w.logout.Handle(ctx, application.LogoutInput{RefreshToken: b.RefreshToken}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.auth.Handle(ctx, b.AccessToken); err == nil {
+		t.Fatal("logout by refresh token left the session")
+	}
 }

@@ -14,13 +14,47 @@ import (
 // Logout ends sessions.
 type Logout struct {
 	sessions ports.SessionStore
+	auth     *Authenticate
 	audit    *Auditor
 	log      *slog.Logger
 }
 
 // NewLogout wires the logout use case.
-func NewLogout(sessions ports.SessionStore, audit *Auditor, log *slog.Logger) *Logout {
-	return &Logout{sessions: sessions, audit: audit, log: log}
+func NewLogout(sessions ports.SessionStore, auth *Authenticate, audit *Auditor, log *slog.Logger) *Logout {
+	return &Logout{sessions: sessions, auth: auth, audit: audit, log: log}
+}
+
+// LogoutInput is a logout request: an access token, a refresh token, or both (either may be "").
+type LogoutInput struct {
+	AccessToken  string
+	RefreshToken string
+}
+
+// Handle ends the session the tokens belong to: the access token's session, and the refresh
+// token's when it is that session's current or previous token. Missing, invalid or expired
+// tokens end nothing and are not errors (logout is idempotent); only a store that cannot be
+// reached is, since then nothing could be revoked. It returns the caller when the access token
+// was valid (zero Principal otherwise).
+func (l *Logout) Handle(ctx context.Context, in LogoutInput) (Principal, error) {
+	var p Principal
+	if in.AccessToken != "" {
+		var err error
+		p, err = l.auth.Handle(ctx, in.AccessToken)
+		switch {
+		case err == nil:
+			if err := l.Session(ctx, p.UserID, p.SessionID); err != nil {
+				return p, err
+			}
+		case !errors.Is(err, domain.ErrUnauthenticated):
+			return Principal{}, err
+		}
+	}
+	if in.RefreshToken != "" {
+		if err := l.ByRefreshToken(ctx, in.RefreshToken); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
 }
 
 // Session ends one session. Ending a session that is already gone is not an error.

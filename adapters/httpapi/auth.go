@@ -13,33 +13,34 @@ import (
 const maxTokenLength = 8 << 10
 
 // accessToken returns the access token of a request, from (in order) `Authorization: Bearer`,
-// `x-access-token` or the access cookie, and whether it came from the cookie. Query parameters
+// `x-access-token` or the access cookie. Query parameters
 // and bodies are never read (SECURITY D37). An Authorization header that is not a Bearer
 // credential is an invalid token, not a reason to look elsewhere.
-func (s *Server) accessToken(c *fiber.Ctx) (token string, fromCookie bool, err error) {
+func (s *Server) accessToken(c *fiber.Ctx) (string, error) {
+	var token string
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
 		scheme, cred, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return "", false, errInvalidToken
+			return "", errInvalidToken
 		}
 		token = strings.TrimSpace(cred)
 	} else if h := c.Get("X-Access-Token"); h != "" {
 		token = strings.TrimSpace(h)
 	} else if ck := c.Cookies(s.cookies.access); ck != "" {
-		token, fromCookie = ck, true
+		token = ck
 	} else {
-		return "", false, errNoToken
+		return "", errNoToken
 	}
 	if token == "" || len(token) > maxTokenLength {
-		return "", false, errInvalidToken
+		return "", errInvalidToken
 	}
-	return token, fromCookie, nil
+	return token, nil
 }
 
 // requireAuth authenticates the request and keeps the Principal in c.Locals.
 func (s *Server) requireAuth(c *fiber.Ctx) error {
 	c.Locals(ctxProtected, true)
-	token, _, err := s.accessToken(c)
+	token, err := s.accessToken(c)
 	if err != nil {
 		return err
 	}

@@ -123,34 +123,23 @@ func (s *Server) logout(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	ctx := c.UserContext()
-	if token, _, err := s.accessToken(c); err == nil {
-		p, err := s.deps.Authenticate.Handle(ctx, token)
-		switch {
-		case err == nil:
-			c.Locals(ctxPrincipal, p)
-			if err := s.deps.Logout.Session(ctx, p.UserID, p.SessionID); err != nil {
-				return err
-			}
-		case !isAuthFailure(err):
-			return err
-		}
-	}
+	access, _ := s.accessToken(c) // a malformed or oversized token ends nothing
 	refresh := in.RefreshToken
 	if refresh == "" {
 		refresh = c.Cookies(s.cookies.refresh)
 	}
-	if refresh != "" && len(refresh) <= maxTokenLength {
-		if err := s.deps.Logout.ByRefreshToken(ctx, refresh); err != nil {
-			return err
-		}
+	if len(refresh) > maxTokenLength {
+		refresh = ""
+	}
+	p, err := s.deps.Logout.Handle(c.UserContext(), application.LogoutInput{AccessToken: access, RefreshToken: refresh})
+	if p.UserID != "" {
+		c.Locals(ctxPrincipal, p) // for the access log
+	}
+	if err != nil {
+		return err
 	}
 	s.clearSessionCookies(c)
 	return c.SendStatus(fiber.StatusNoContent)
-}
-
-func isAuthFailure(err error) bool {
-	return errors.Is(err, domain.ErrUnauthenticated) || errors.Is(err, domain.ErrSessionRevoked)
 }
 
 // logoutAll: POST /api/auth/logout-all → 204; ends every session of the caller.

@@ -176,12 +176,13 @@ func newEnvWith(t *testing.T, settings application.Settings, mutate ...func(*htt
 	audit := memstore.NewAuditLog()
 	auditor := application.NewAuditor(audit, clock{}, id, log)
 	register := application.NewRegister(users, h, clock{}, id, auditor, log)
+	auth := application.NewAuthenticate(tokens, sessions, settings)
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
 		Register:       register,
 		Login:          application.NewLogin(users, sessions, h, tokens, clock{}, id, settings, auditor, log),
 		Refresh:        application.NewRefresh(sessions, tokens, clock{}, id, settings, auditor, log),
-		Logout:         application.NewLogout(sessions, auditor, log),
-		Authenticate:   application.NewAuthenticate(tokens, sessions, settings),
+		Logout:         application.NewLogout(sessions, auth, auditor, log),
+		Authenticate:   auth,
 		Profile:        application.NewProfile(users, clock{}),
 		ChangePassword: application.NewChangePassword(users, sessions, h, clock{}, auditor, log),
 		Sessions:       application.NewSessions(sessions, clock{}, auditor),
