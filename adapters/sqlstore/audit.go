@@ -4,63 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
 	"github.com/uptrace/bun"
 )
-
-// auditRow mirrors the audit_events table.
-type auditRow struct {
-	bun.BaseModel `bun:"table:audit_events,alias:a"`
-
-	ID        string    `bun:"id,pk"`
-	Time      time.Time `bun:"time"`
-	Event     string    `bun:"event"`
-	ActorID   string    `bun:"actor_id"`
-	SubjectID string    `bun:"subject_id"`
-	IP        string    `bun:"ip"`
-	UserAgent string    `bun:"user_agent"`
-	Outcome   string    `bun:"outcome"`
-	Detail    string    `bun:"detail"`
-}
-
-// Column limits of the audit_events table; longer values are cut, not refused, so that an
-// oversized client header or detail never loses the event itself. IP and user agent share the
-// limits of the sessions table.
-const (
-	maxOutcomeLength = 64
-	maxDetailLength  = 1024
-)
-
-func auditToRow(r domain.AuditRecord) auditRow {
-	return auditRow{
-		ID:        r.ID,
-		Time:      dbTime(r.Time),
-		Event:     string(r.Event),
-		ActorID:   r.ActorID,
-		SubjectID: r.SubjectID,
-		IP:        truncateUTF8(r.IP, maxIPLength),
-		UserAgent: truncateUTF8(r.UserAgent, maxUserAgentLength),
-		Outcome:   truncateUTF8(r.Outcome, maxOutcomeLength),
-		Detail:    truncateUTF8(r.Detail, maxDetailLength),
-	}
-}
-
-func (r auditRow) toDomain() domain.AuditRecord {
-	return domain.AuditRecord{
-		ID:        r.ID,
-		Time:      domainTime(r.Time),
-		Event:     domain.AuditEvent(r.Event),
-		ActorID:   r.ActorID,
-		SubjectID: r.SubjectID,
-		IP:        r.IP,
-		UserAgent: r.UserAgent,
-		Outcome:   r.Outcome,
-		Detail:    r.Detail,
-	}
-}
 
 // AuditLog is the SQL ports.AuditLog over the audit_events table. Record ids are time-ordered
 // (UUIDv7) and compared byte for byte, so id order is time order and the id is the page cursor.

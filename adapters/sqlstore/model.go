@@ -223,3 +223,89 @@ func truncateUTF8(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// auditRow mirrors the audit_events table.
+type auditRow struct {
+	bun.BaseModel `bun:"table:audit_events,alias:a"`
+
+	ID        string    `bun:"id,pk"`
+	Time      time.Time `bun:"time"`
+	Event     string    `bun:"event"`
+	ActorID   string    `bun:"actor_id"`
+	SubjectID string    `bun:"subject_id"`
+	IP        string    `bun:"ip"`
+	UserAgent string    `bun:"user_agent"`
+	Outcome   string    `bun:"outcome"`
+	Detail    string    `bun:"detail"`
+}
+
+// Column limits of the audit_events table; longer values are cut, not refused, so that an
+// oversized client header or detail never loses the event itself. IP and user agent share the
+// limits of the sessions table.
+const (
+	maxOutcomeLength = 64
+	maxDetailLength  = 1024
+)
+
+func auditToRow(r domain.AuditRecord) auditRow {
+	return auditRow{
+		ID:        r.ID,
+		Time:      dbTime(r.Time),
+		Event:     string(r.Event),
+		ActorID:   r.ActorID,
+		SubjectID: r.SubjectID,
+		IP:        truncateUTF8(r.IP, maxIPLength),
+		UserAgent: truncateUTF8(r.UserAgent, maxUserAgentLength),
+		Outcome:   truncateUTF8(r.Outcome, maxOutcomeLength),
+		Detail:    truncateUTF8(r.Detail, maxDetailLength),
+	}
+}
+
+func (r auditRow) toDomain() domain.AuditRecord {
+	return domain.AuditRecord{
+		ID:        r.ID,
+		Time:      domainTime(r.Time),
+		Event:     domain.AuditEvent(r.Event),
+		ActorID:   r.ActorID,
+		SubjectID: r.SubjectID,
+		IP:        r.IP,
+		UserAgent: r.UserAgent,
+		Outcome:   r.Outcome,
+		Detail:    r.Detail,
+	}
+}
+
+// oneTimeTokenRow mirrors the one_time_tokens table.
+type oneTimeTokenRow struct {
+	bun.BaseModel `bun:"table:one_time_tokens,alias:ott"`
+
+	Hash      []byte    `bun:"hash,pk"`
+	UserID    string    `bun:"user_id"`
+	Purpose   string    `bun:"purpose"`
+	CreatedAt time.Time `bun:"created_at"`
+	ExpiresAt time.Time `bun:"expires_at"`
+}
+
+func oneTimeTokenToRow(t domain.OneTimeToken) oneTimeTokenRow {
+	hash := t.Hash
+	if hash == nil {
+		hash = []byte{} // the column is NOT NULL
+	}
+	return oneTimeTokenRow{
+		Hash:      hash,
+		UserID:    t.UserID,
+		Purpose:   string(t.Purpose),
+		CreatedAt: dbTime(t.CreatedAt),
+		ExpiresAt: dbTime(t.ExpiresAt),
+	}
+}
+
+func (r oneTimeTokenRow) toDomain() domain.OneTimeToken {
+	return domain.OneTimeToken{
+		Hash:      r.Hash,
+		UserID:    r.UserID,
+		Purpose:   domain.TokenPurpose(r.Purpose),
+		CreatedAt: domainTime(r.CreatedAt),
+		ExpiresAt: domainTime(r.ExpiresAt),
+	}
+}

@@ -15,42 +15,6 @@ import (
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
-// oneTimeTokenRow mirrors the one_time_tokens table (migration 20250601000002). It sits here
-// rather than in model.go so that the one-time-token store is one file beside its migration.
-type oneTimeTokenRow struct {
-	bun.BaseModel `bun:"table:one_time_tokens,alias:ott"`
-
-	Hash      []byte    `bun:"hash,pk"`
-	UserID    string    `bun:"user_id"`
-	Purpose   string    `bun:"purpose"`
-	CreatedAt time.Time `bun:"created_at"`
-	ExpiresAt time.Time `bun:"expires_at"`
-}
-
-func oneTimeTokenToRow(t domain.OneTimeToken) oneTimeTokenRow {
-	hash := t.Hash
-	if hash == nil {
-		hash = []byte{} // the column is NOT NULL
-	}
-	return oneTimeTokenRow{
-		Hash:      hash,
-		UserID:    t.UserID,
-		Purpose:   string(t.Purpose),
-		CreatedAt: dbTime(t.CreatedAt),
-		ExpiresAt: dbTime(t.ExpiresAt),
-	}
-}
-
-func (r oneTimeTokenRow) toDomain() domain.OneTimeToken {
-	return domain.OneTimeToken{
-		Hash:      r.Hash,
-		UserID:    r.UserID,
-		Purpose:   domain.TokenPurpose(r.Purpose),
-		CreatedAt: domainTime(r.CreatedAt),
-		ExpiresAt: domainTime(r.ExpiresAt),
-	}
-}
-
 // txAttempts bounds how often a statement or transaction that lost a deadlock or
 // serialization conflict is run again before the failure is reported (as
 // domain.ErrUnavailable).
