@@ -537,3 +537,30 @@ func TestLogoutHandle(t *testing.T) {
 		t.Fatal("logout by refresh token left the session")
 	}
 }
+
+// A login that says which kind of identifier it gives is looked up only that way: a username in
+// the email field (or an email in the username field) names no account.
+func TestLoginByKindOfIdentifier(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if _, err := w.register.Handle(ctx, application.RegisterInput{Email: "kind@x.com", Password: goodPassword, Username: "kind"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		in application.LoginInput
+		ok bool
+	}{
+		{application.LoginInput{Identifier: "kind@x.com", By: application.ByEmail}, true},
+		{application.LoginInput{Identifier: "kind", By: application.ByUsername}, true},
+		{application.LoginInput{Identifier: "kind", By: application.ByEmail}, false},
+		{application.LoginInput{Identifier: "kind@x.com", By: application.ByUsername}, false},
+		{application.LoginInput{Identifier: "kind"}, true},
+		{application.LoginInput{Identifier: "kind@x.com"}, true},
+	} {
+		c.in.Password = goodPassword
+		_, err := w.login.Handle(ctx, c.in)
+		if (err == nil) != c.ok {
+			t.Errorf("%+v: %v, want ok=%v", c.in, err, c.ok)
+		}
+	}
+}

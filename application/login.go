@@ -19,7 +19,20 @@ import (
 type LoginInput struct {
 	Identifier string
 	Password   string
+	// By says what Identifier is; the zero value, ByEither, takes an identifier with an "@" as
+	// an email address and any other as a username.
+	By IdentifierKind
 }
+
+// IdentifierKind says how a login names its account.
+type IdentifierKind int
+
+// The ways a login may name its account.
+const (
+	ByEither IdentifierKind = iota
+	ByEmail
+	ByUsername
+)
 
 // TokensOutput is what a login or refresh hands the client.
 type TokensOutput struct {
@@ -67,7 +80,7 @@ func NewLogin(users ports.UserStore, sessions ports.SessionStore, hasher ports.P
 // login fails with domain.ErrInvalidCredentials; if its roles changed, the session is deleted
 // and the login fails with domain.ErrStale (the client retries and gets the new roles).
 func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error) {
-	u, err := l.lookup(ctx, in.Identifier)
+	u, err := l.lookup(ctx, in.Identifier, in.By)
 	if errors.Is(err, domain.ErrNotFound) {
 		// Spend the time a real check would, so response time does not reveal the account.
 		l.spendDummyCheck(ctx, in.Password)
@@ -119,8 +132,8 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 	return out, nil
 }
 
-func (l *Login) lookup(ctx context.Context, identifier string) (domain.User, error) {
-	if strings.Contains(identifier, "@") {
+func (l *Login) lookup(ctx context.Context, identifier string, by IdentifierKind) (domain.User, error) {
+	if by == ByEmail || (by == ByEither && strings.Contains(identifier, "@")) {
 		email, err := domain.NormalizeEmail(identifier)
 		if err != nil {
 			return domain.User{}, domain.ErrNotFound

@@ -37,14 +37,17 @@ func (s *Server) login(c *fiber.Ctx) error {
 		return err
 	}
 	v := &domain.ValidationError{}
-	var identifier string
+	var (
+		identifier string
+		by         application.IdentifierKind
+	)
 	switch {
 	case in.Email != nil && in.Username != nil:
 		v.Add("username", "mutually_exclusive", "give either email or username, not both")
 	case in.Email != nil:
-		identifier = *in.Email
+		identifier, by = *in.Email, application.ByEmail
 	case in.Username != nil:
-		identifier = *in.Username
+		identifier, by = *in.Username, application.ByUsername
 	}
 	if in.Email == nil && in.Username == nil || (identifier == "" && len(v.Fields) == 0) {
 		v.Add("email", "required", "email or username is required")
@@ -56,7 +59,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 		return err
 	}
 	// The client address and user agent reach the session through the context (withRequestInfo).
-	out, err := s.deps.Login.Handle(c.UserContext(), application.LoginInput{Identifier: identifier, Password: *in.Password})
+	out, err := s.deps.Login.Handle(c.UserContext(), application.LoginInput{Identifier: identifier, Password: *in.Password, By: by})
 	if err != nil {
 		return err
 	}
