@@ -150,6 +150,9 @@ func Serve(ctx context.Context) error {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	log := NewLogger(cfg, os.Stderr)
+	// Libraries that write with the standard log package (Bun's MySQL dialect does) then log
+	// through the same handler, as one structured line, instead of plain text on stderr.
+	slog.SetDefault(log)
 	app := fx.New(Options(cfg, log), fx.StartTimeout(30*time.Second), fx.StopTimeout(cfg.ShutdownTimeout+5*time.Second))
 	if err := app.Err(); err != nil {
 		return err

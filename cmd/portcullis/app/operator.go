@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -46,6 +47,7 @@ func Operate(ctx context.Context, fn func(ctx context.Context, op *Operator) err
 	logCfg := cfg
 	logCfg.LogLevel = level
 	log := NewLogger(logCfg, os.Stderr)
+	slog.SetDefault(log) // the standard log package's writers too (see Serve)
 	op := &Operator{Config: cfg}
 	app := fx.New(
 		Core(cfg, log),
