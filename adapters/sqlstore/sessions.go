@@ -233,15 +233,3 @@ func (s *Sessions) PurgeExpired(ctx context.Context, now time.Time) (int, error)
 	}
 	return int(n), nil
 }
-
-// Name is the readiness label of the session store.
-func (s *Sessions) Name() string { return "sessions" }
-
-// Ping checks that the database behind the sessions answers; failures wrap domain.ErrUnavailable.
-func (s *Sessions) Ping(ctx context.Context) error {
-	var one int
-	if err := s.db.NewRaw("SELECT 1").Scan(ctx, &one); err != nil {
-		return fmt.Errorf("ping sessions: %w", unavailable(err))
-	}
-	return nil
-}
