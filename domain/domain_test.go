@@ -2,8 +2,10 @@ package domain_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/portcullis-auth/portcullis/domain"
@@ -103,4 +105,21 @@ func FuzzNormalizeEmail(f *testing.F) {
 			t.Fatalf("not idempotent: %q -> %q -> %q, %v", in, got, again, err)
 		}
 	})
+}
+
+func TestThrottledError(t *testing.T) {
+	err := fmt.Errorf("login: %w", domain.Throttled(1500*time.Millisecond))
+	var te *domain.ThrottledError
+	if !errors.Is(err, domain.ErrThrottled) || !errors.As(err, &te) {
+		t.Fatalf("%v does not match ErrThrottled / *ThrottledError", err)
+	}
+	if te.RetrySeconds() != 2 || te.RetryAfter != 1500*time.Millisecond {
+		t.Fatalf("retry after %v = %ds, want 1.5s = 2s", te.RetryAfter, te.RetrySeconds())
+	}
+	if s := domain.Throttled(-time.Second).RetrySeconds(); s != 1 {
+		t.Fatalf("a negative wait gives %ds, want 1", s)
+	}
+	if errors.Is(domain.ErrThrottled, domain.ErrUnavailable) {
+		t.Fatal("ErrThrottled matches ErrUnavailable")
+	}
 }

@@ -89,6 +89,7 @@ var (
 type mapped struct {
 	problem       Problem
 	retryAfter    bool
+	throttle      *domain.ThrottledError // 429: Retry-After and RateLimit-* come from it
 	log           bool // 5xx: log the real error once, with the request id
 	routeNotFound bool
 }
@@ -100,6 +101,7 @@ func mapError(err error) mapped {
 		ve *domain.ValidationError
 		fe *fiber.Error
 		ce *domain.ConflictError
+		te *domain.ThrottledError
 	)
 	p := func(status int, code, title, detail string) mapped {
 		return mapped{problem: Problem{Type: problemBase + code, Title: title, Status: status, Code: code, Detail: detail}}
@@ -125,6 +127,14 @@ func mapError(err error) mapped {
 		m := p(fiber.StatusServiceUnavailable, "service_unavailable", "Service unavailable",
 			"a backing service is unavailable or too slow; try again shortly")
 		m.retryAfter, m.log = true, true
+		return m
+	case errors.Is(err, domain.ErrThrottled):
+		m := p(fiber.StatusTooManyRequests, "too_many_requests", "Too many requests",
+			"too many attempts; wait before trying again")
+		if !errors.As(err, &te) {
+			te = domain.Throttled(0)
+		}
+		m.throttle = te
 		return m
 	case errors.Is(err, domain.ErrInvalidCredentials):
 		// One body for unknown account, wrong password and disabled account (SECURITY B9).
@@ -292,9 +302,25 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if m.retryAfter {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfterSeconds))
 	}
+	if m.throttle != nil {
+		setThrottleHeaders(c, m.throttle)
+	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	// Drop whatever a handler may have started to write: an error response carries the problem
 	// only. (Handlers set cookies only once they cannot fail any more.)
 	c.Response().ResetBody()
 	return c.Status(m.problem.Status).JSON(m.problem, problemContentType)
+}
+
+// setThrottleHeaders writes Retry-After (RFC 9110 §10.2.3) for a 429 and, when the exhausted
+// limit is known, the RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset fields of the IETF
+// draft "RateLimit header fields for HTTP" (draft-ietf-httpapi-ratelimit-headers-07).
+func setThrottleHeaders(c *fiber.Ctx, te *domain.ThrottledError) {
+	secs := strconv.Itoa(te.RetrySeconds())
+	c.Set(fiber.HeaderRetryAfter, secs)
+	if te.Limit > 0 {
+		c.Set("RateLimit-Limit", strconv.Itoa(te.Limit))
+		c.Set("RateLimit-Remaining", "0")
+		c.Set("RateLimit-Reset", secs)
+	}
 }
