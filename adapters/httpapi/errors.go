@@ -90,7 +90,7 @@ type mapped struct {
 	problem       Problem
 	retryAfter    bool
 	throttle      *domain.ThrottledError // 429: Retry-After and RateLimit-* come from it
-	log           bool // 5xx: log the real error once, with the request id
+	log           bool                   // 5xx: log the real error once, with the request id
 	routeNotFound bool
 }
 
