@@ -85,25 +85,3 @@ func (s Session) ExpiresAt() time.Time {
 	}
 	return s.AbsExpiresAt
 }
-
-// RotateOutcome says what a refresh-token rotation did.
-type RotateOutcome int
-
-const (
-	// Rotated: the presented token was current; it is now the predecessor and NewHash is current.
-	Rotated RotateOutcome = iota + 1
-	// GraceReplay: the presented token is the immediate predecessor within the grace window; the
-	// caller gets Session.Successor to unseal.
-	GraceReplay
-)
-
-// Rotation is the input of one atomic refresh-token rotation.
-type Rotation struct {
-	SessionID     string
-	PresentedHash []byte
-	NewHash       []byte
-	Successor     []byte // the new token sealed under the presented one
-	Now           time.Time
-	Grace         time.Duration
-	IdleTTL       time.Duration
-}

@@ -3,7 +3,7 @@ package memstore
 import (
 	"cmp"
 	"context"
-	"crypto/subtle"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -91,43 +91,32 @@ func (m *Sessions) Get(ctx context.Context, id string) (domain.Session, error) {
 	return cloneSession(*s), nil
 }
 
-// Rotate rotates the refresh token of r.SessionID atomically, as ports.SessionStore documents
-// (a hash this session never issued, or retired beyond domain.RetiredRing, is
-// domain.ErrNotFound and changes nothing); expiry is judged at r.Now.
+// Rotate rotates the refresh token of r.SessionID atomically, as ports.SessionStore documents:
+// it applies domain.Session.Rotate under the write lock and stores what the rule returns.
+// Expiry is judged at r.Now.
 func (m *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, domain.Session{}, fmt.Errorf("rotate session: %w", err)
 	}
-	now := r.Now.UTC()
+	r.Now = r.Now.UTC()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, ok := m.byID[r.SessionID]
-	if !ok || !s.Live(now) {
+	if !ok {
 		return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrNotFound)
 	}
+	// The rule is domain.Session.Rotate; the write lock makes its compare-and-set trivial.
+	outcome, next, err := s.Rotate(r)
 	switch {
-	case equalHash(r.PresentedHash, s.RefreshHash):
-		s.Retired = domain.RetireHash(s.Retired, s.PrevHash)
-		s.PrevHash = s.RefreshHash
-		s.RefreshHash = slices.Clone(r.NewHash)
-		s.Successor = slices.Clone(r.Successor)
-		s.RotatedAt = now
-		s.LastUsedAt = now
-		s.Generation++
-		s.IdleExpiresAt = now.Add(r.IdleTTL)
-		if s.IdleExpiresAt.After(s.AbsExpiresAt) {
-			s.IdleExpiresAt = s.AbsExpiresAt
-		}
-		return domain.Rotated, cloneSession(*s), nil
-	case equalHash(r.PresentedHash, s.PrevHash) && !now.After(s.RotatedAt.Add(r.Grace)):
-		return domain.GraceReplay, cloneSession(*s), nil
-	case equalHash(r.PresentedHash, s.PrevHash) || domain.RetiredContains(s.Retired, r.PresentedHash):
+	case errors.Is(err, domain.ErrRefreshReuse):
 		m.remove(s)
-		return 0, domain.Session{ID: s.ID, UserID: s.UserID}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrRefreshReuse)
-	default:
-		// Not a token this session issued (or one retired beyond the ring): refused, unchanged.
-		return 0, domain.Session{}, fmt.Errorf("rotate session %s: unknown refresh token: %w", r.SessionID, domain.ErrNotFound)
+		return 0, next, fmt.Errorf("rotate session %s: %w", r.SessionID, err)
+	case err != nil:
+		return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, err)
+	case outcome == domain.Rotated:
+		*s = next
 	}
+	return outcome, cloneSession(*s), nil
 }
 
 // ListByUser returns the sessions of userID live at now, newest first (ties by ID, descending).
@@ -215,12 +204,6 @@ func (m *Sessions) sweep(now time.Time) {
 			m.remove(s)
 		}
 	}
-}
-
-// equalHash compares a presented hash with a stored one. An empty stored hash (no predecessor
-// yet) never matches.
-func equalHash(presented, stored []byte) bool {
-	return len(stored) > 0 && subtle.ConstantTimeCompare(presented, stored) == 1
 }
 
 // cloneSession copies s so that the caller and the store never share a slice; times are UTC,

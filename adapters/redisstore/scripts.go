@@ -31,8 +31,10 @@ if want > 0 and ttl < want then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) end
 return 1
 `)
 
-// rotateScript is the whole refresh-token rotation, atomic against every other caller. The
-// presented hash is classified against the hashes the session issued: current ('rh'), the
+// rotateScript is the whole refresh-token rotation, atomic against every other caller: the rule
+// of domain.Session.Rotate, which a script must repeat because it runs inside Redis. The
+// session contract suite (test/contract/rotation.go) runs one table of cases through both, so
+// the two cannot drift apart. The presented hash is classified against the hashes the session issued: current ('rh'), the
 // predecessor ('ph') and the ring of older retired ones ('ret', concatenated hashes of ARGV[8]
 // bytes, newest first, cut to ARGV[7] bytes).
 //

@@ -2,7 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/subtle"
+	"errors"
 	"fmt"
 	"time"
 
@@ -67,19 +67,13 @@ func (s *Sessions) Get(ctx context.Context, id string) (domain.Session, error) {
 }
 
 // Rotate rotates the refresh token of r.SessionID as ports.SessionStore describes. It is a
-// compare-and-set: the row is read, the presented hash classified in Go (current, predecessor,
-// one of the retired ring, or unknown), and a rotation written by one UPDATE conditioned on the
-// refresh hash still being the presented one. Of any number of concurrent callers exactly one
-// such UPDATE changes the row; the others see no row affected, read the row again and classify
-// the presented hash once more (by then the predecessor: GraceReplay). A retired hash (the
-// predecessor after the grace window, or one in the ring) deletes the session and is
-// domain.ErrRefreshReuse; a hash the session never issued (or retired beyond the ring) is
-// domain.ErrNotFound and the row is left as it is.
+// compare-and-set: the row is read, domain.Session.Rotate decides, and a rotation is written by
+// one UPDATE conditioned on the refresh hash still being the presented one. Of any number of
+// concurrent callers exactly one such UPDATE changes the row; the others see no row affected,
+// read the row again and are decided once more (by then the presented hash is the predecessor:
+// GraceReplay). A reuse deletes the session.
 func (s *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
-	now := dbTime(r.Now)
-	if len(r.PresentedHash) == 0 {
-		return 0, domain.Session{}, fmt.Errorf("rotate session: %w", domain.ErrNotFound)
-	}
+	r.Now = dbTime(r.Now)
 	// A presented token can only stop being current, never become current again, so one retry
 	// covers every interleaving; the loop bound is a guard, not a tuning knob.
 	for range 3 {
@@ -87,71 +81,57 @@ func (s *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.Rotate
 		if err := s.db.NewSelect().Model(&row).Where("s.id = ?", r.SessionID).Scan(ctx); err != nil {
 			return 0, domain.Session{}, translate("rotate session", err)
 		}
-		sess := row.toDomain()
-		if !sess.Live(now) {
-			return 0, domain.Session{}, fmt.Errorf("rotate session: %w", domain.ErrNotFound)
-		}
+		outcome, next, err := row.toDomain().Rotate(r)
 		switch {
-		case equalHash(r.PresentedHash, sess.RefreshHash):
-			next := sess
-			next.Retired = domain.RetireHash(sess.Retired, sess.PrevHash)
-			next.PrevHash = sess.RefreshHash
-			next.RefreshHash = r.NewHash
-			next.Successor = emptyAsNil(r.Successor)
-			next.RotatedAt = now
-			next.LastUsedAt = now
-			next.Generation = sess.Generation + 1
-			next.IdleExpiresAt = dbTime(r.Now.Add(r.IdleTTL))
-			if next.IdleExpiresAt.After(sess.AbsExpiresAt) {
-				next.IdleExpiresAt = sess.AbsExpiresAt
-			}
-			res, err := s.db.NewUpdate().Model((*sessionRow)(nil)).
-				Set("refresh_hash = ?", next.RefreshHash).
-				Set("prev_hash = ?", next.PrevHash).
-				Set("retired = ?", next.Retired).
-				Set("successor = ?", next.Successor).
-				Set("rotated_at = ?", now).
-				Set("generation = generation + 1").
-				Set("last_used_at = ?", now).
-				Set("idle_expires_at = ?", next.IdleExpiresAt).
-				Where("id = ?", r.SessionID).
-				Where("refresh_hash = ?", r.PresentedHash).
-				Where("idle_expires_at > ?", now).
-				Where("abs_expires_at > ?", now).
-				Exec(ctx)
-			if err != nil {
-				return 0, domain.Session{}, translate("rotate session", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return 0, domain.Session{}, translate("rotate session", err)
-			}
-			if n == 1 {
-				return domain.Rotated, next, nil
-			}
-			continue // another caller rotated first (or the row went): classify again
-		case equalHash(r.PresentedHash, sess.PrevHash) && !now.After(sess.RotatedAt.Add(r.Grace)):
-			return domain.GraceReplay, sess, nil
-		case equalHash(r.PresentedHash, sess.PrevHash) || domain.RetiredContains(sess.Retired, r.PresentedHash):
-			// A token this session issued and retired, presented again: revoke.
+		case errors.Is(err, domain.ErrRefreshReuse):
 			if err := s.Delete(ctx, r.SessionID); err != nil {
 				return 0, domain.Session{}, fmt.Errorf("revoke session after refresh reuse: %w", err)
 			}
-			return 0, domain.Session{ID: sess.ID, UserID: sess.UserID}, fmt.Errorf("rotate session: %w", domain.ErrRefreshReuse)
-		default:
-			// Not a token of this session (forged with a known session id, or retired beyond
-			// the ring): refused, and the session is left alone.
-			return 0, domain.Session{}, fmt.Errorf("rotate session: unknown refresh token: %w", domain.ErrNotFound)
+			return 0, next, fmt.Errorf("rotate session: %w", err)
+		case err != nil:
+			return 0, domain.Session{}, fmt.Errorf("rotate session: %w", err)
+		case outcome == domain.GraceReplay:
+			return outcome, next, nil
 		}
+		next.IdleExpiresAt = dbTime(next.IdleExpiresAt)
+		swapped, err := s.swap(ctx, r.PresentedHash, next)
+		if err != nil {
+			return 0, domain.Session{}, err
+		}
+		if swapped {
+			return domain.Rotated, next, nil
+		}
+		// Another caller rotated first (or the row went): decide again.
 	}
 	return 0, domain.Session{}, fmt.Errorf("rotate session %s: the session kept changing; try again: %w",
 		r.SessionID, domain.ErrUnavailable)
 }
 
-// equalHash compares a presented hash with a stored one in constant time. An empty stored hash
-// (no predecessor yet) never matches.
-func equalHash(presented, stored []byte) bool {
-	return len(stored) > 0 && subtle.ConstantTimeCompare(presented, stored) == 1
+// swap writes the rotated session next only if its row still holds the presented refresh hash
+// and is live at next.RotatedAt, and reports whether it did.
+func (s *Sessions) swap(ctx context.Context, presented []byte, next domain.Session) (bool, error) {
+	res, err := s.db.NewUpdate().Model((*sessionRow)(nil)).
+		Set("refresh_hash = ?", next.RefreshHash).
+		Set("prev_hash = ?", next.PrevHash).
+		Set("retired = ?", next.Retired).
+		Set("successor = ?", next.Successor).
+		Set("rotated_at = ?", next.RotatedAt).
+		Set("generation = ?", next.Generation).
+		Set("last_used_at = ?", next.LastUsedAt).
+		Set("idle_expires_at = ?", next.IdleExpiresAt).
+		Where("id = ?", next.ID).
+		Where("refresh_hash = ?", presented).
+		Where("idle_expires_at > ?", next.RotatedAt).
+		Where("abs_expires_at > ?", next.RotatedAt).
+		Exec(ctx)
+	if err != nil {
+		return false, translate("rotate session", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, translate("rotate session", err)
+	}
+	return n == 1, nil
 }
 
 // ListByUser returns the sessions of userID that are live at now, newest first.

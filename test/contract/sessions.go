@@ -47,6 +47,7 @@ func SessionStore(t *testing.T, open func(t *testing.T) ports.SessionStore) {
 		{"ForgedTokenRefused", sessionForgedToken},
 		{"RetiredTokensRevoke", sessionRetiredTokensRevoke},
 		{"RingForgetsOldest", sessionRingForgetsOldest},
+		{"RotationFollowsTheDomainRule", sessionRotationTable},
 		{"RotateMissing", sessionRotateMissing},
 		{"ConcurrentRotate", sessionConcurrentRotate},
 		{"ListByUser", sessionListByUser},
