@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -100,12 +101,13 @@ func (b *Browser) Context() context.Context { return b.ctx }
 
 // Tab is one tab of a Browser.
 type Tab struct {
-	t   testing.TB
-	ctx context.Context
+	t   testing.TB      // reports failures (may be a subtest)
+	top testing.TB      // the browser's test: screenshots go to its artifact directory
+	ctx context.Context // the tab's chromedp context
 }
 
-// Tab returns the browser's first tab, reporting to t.
-func (b *Browser) Tab(t testing.TB) *Tab { return &Tab{t: t, ctx: b.ctx} }
+// Tab returns the browser's first tab, reporting to t (the browser's test or a subtest of it).
+func (b *Browser) Tab(t testing.TB) *Tab { return &Tab{t: t, top: b.t, ctx: b.ctx} }
 
 // NewTab opens another tab in the same browser (sharing its cookies), reporting to t; it is
 // closed when t ends.
@@ -116,7 +118,7 @@ func (b *Browser) NewTab(t testing.TB) *Tab {
 	if err := within(BrowserStartTimeout, func() error { return chromedp.Do(ctx) }); err != nil {
 		t.Fatalf("open a tab: %v", err)
 	}
-	return &Tab{t: t, ctx: ctx}
+	return &Tab{t: t, top: b.t, ctx: ctx}
 }
 
 // Context is the tab's chromedp context.
@@ -152,15 +154,42 @@ func Eval[T any](tab *Tab, js string) T {
 	return Run(tab, chromedp.Evaluate[T](js, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
 }
 
+// WaitFor waits until the JavaScript expression js is truthy in the tab's page (polled every
+// 50 ms, at most BrowserStepTimeout); on a timeout it fails the test, quoting the page's text.
+func (tb *Tab) WaitFor(js string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, BrowserStepTimeout)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(BrowserStepTimeout-time.Second)))
+	if err != nil {
+		text, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+		tb.t.Fatalf("browser: waiting for %s: %v\npage text:\n%s", js, err, text)
+	}
+}
+
+// WaitText waits until the text of the element with id contains want, and returns that text.
+func (tb *Tab) WaitText(id, want string) string {
+	tb.t.Helper()
+	q, err := json.Marshal(id)
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	w, _ := json.Marshal(want)
+	tb.WaitFor(fmt.Sprintf(`(document.getElementById(%s)?.textContent ?? "").includes(%s)`, q, w))
+	return Eval[string](tb, fmt.Sprintf(`document.getElementById(%s).textContent`, q))
+}
+
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// Screenshot writes a PNG of the tab's whole page to name.png in the test's artifact directory
-// (t.ArtifactDir: kept under -outputdir when go test runs with -artifacts, else removed with
-// the test), logs its path and returns it.
+// Screenshot writes a PNG of the tab's whole page to name.png in the artifact directory of the
+// browser's test (t.ArtifactDir: kept under -outputdir when go test runs with -artifacts, else
+// removed with the test), so one test's screenshots sit together; it logs the path and returns
+// it.
 func (tb *Tab) Screenshot(name string) string {
 	tb.t.Helper()
 	png := Run(tb, chromedp.FullScreenshot(100))
-	dir := artifactDir(tb.t)
+	dir := artifactDir(tb.top)
 	path := filepath.Join(dir, unsafeName.ReplaceAllString(name, "_")+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		tb.t.Fatalf("write screenshot: %v", err)

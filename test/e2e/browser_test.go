@@ -1,0 +1,393 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/portcullis-auth/portcullis/test/testenv"
+)
+
+// The browser tests drive a headless Chromium (test/testenv/browser.go) against a real
+// Portcullis. Every page is served by the test on its own loopback port, so it is its own
+// origin: 127.0.0.1:<port> for each, which makes them one site with Portcullis (SameSite
+// cookies flow, as between app.example.com and auth.example.com) while CORS and the origin
+// check still see different origins.
+
+// pageServer serves the browser tests' pages from testdata/browser on a fresh loopback port:
+// "/" is the file page, "/framed" a page that allows framing (a control for the framing
+// check). It returns the server's origin.
+func pageServer(t *testing.T, page string) string {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join("testdata", "browser", page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		switch r.URL.Path {
+		case "/":
+			_, _ = w.Write(body)
+		case "/framed":
+			_, _ = w.Write([]byte(`<!doctype html><p id="framed">A frame this site allows.</p>`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// barrierProxy is a reverse proxy in front of a Portcullis. Armed with hold, it keeps the next
+// n requests to a path waiting until all n have arrived and then forwards them together, so
+// that a test can make a browser's concurrent requests really concurrent at the server (each
+// carries the cookies the browser held before any answer came back).
+type barrierProxy struct {
+	URL string
+
+	mu      sync.Mutex
+	path    string
+	want    int
+	arrived int
+	release chan struct{}
+}
+
+func newBarrierProxy(t *testing.T, target string) *barrierProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &barrierProxy{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ch := p.arrive(r); ch != nil {
+			select {
+			case <-ch:
+			case <-time.After(testenv.BrowserStepTimeout):
+				http.Error(w, "barrier: the other requests never came", http.StatusGatewayTimeout)
+				return
+			case <-r.Context().Done():
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	p.URL = srv.URL
+	return p
+}
+
+// hold arms the barrier for the next n requests to path.
+func (p *barrierProxy) hold(path string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.path, p.want, p.arrived, p.release = path, n, 0, make(chan struct{})
+}
+
+// held reports how many requests the last barrier gathered.
+func (p *barrierProxy) held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.arrived
+}
+
+// arrive counts r against an armed barrier and returns the channel it must wait on, or nil.
+func (p *barrierProxy) arrive(r *http.Request) chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.release == nil || r.URL.Path != p.path || r.Method == http.MethodOptions || p.arrived >= p.want {
+		return nil
+	}
+	p.arrived++
+	ch := p.release
+	if p.arrived == p.want {
+		close(ch)
+	}
+	return ch
+}
+
+// accessLine is one access-log line of a server.
+type accessLine struct {
+	Msg    string `json:"msg"`
+	Method string `json:"method"`
+	Route  string `json:"route"`
+	Path   string `json:"path"`
+	Status int    `json:"status"`
+}
+
+// requests returns the access-log lines of s whose path starts with prefix.
+func (s *server) requests(prefix string) []accessLine {
+	var out []accessLine
+	sc := bufio.NewScanner(strings.NewReader(s.Logs.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l accessLine
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "request" && strings.HasPrefix(l.Path, prefix) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// cookieJar returns the browser's cookies for u by name.
+func cookieJar(t *testing.T, tab *testenv.Tab, u string) map[string]*network.Cookie {
+	t.Helper()
+	res := testenv.Run(tab, func(ctx context.Context, tg *chromedp.Target) (*network.GetCookiesResult, error) {
+		r, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{u}})
+		return &r, err
+	})
+	out := map[string]*network.Cookie{}
+	for _, c := range res.Cookies {
+		out[c.Name] = c
+	}
+	return out
+}
+
+// TestBrowserSPA runs a single-page app from another origin against Portcullis in Chromium:
+// register, sign in with cookies, the profile, an access token expiring and the app refreshing
+// it, listing and revoking sessions, two tabs refreshing at once, a hostile origin, and sign
+// out. Screenshots of each stage go to the test's artifact directory.
+func TestBrowserSPA(t *testing.T) {
+	const accessTTL = 2 * time.Second
+	spa := pageServer(t, "spa.html")
+	evil := pageServer(t, "evil.html")
+	s := startServer(t, map[string]string{
+		"PORTCULLIS_ALLOWED_ORIGINS": spa,
+		"PORTCULLIS_ACCESS_TTL":      accessTTL.String(),
+		"PORTCULLIS_LEEWAY":          "0s",
+		"PORTCULLIS_LOG_LEVEL":       "info",
+	})
+	api := newBarrierProxy(t, s.URL)
+	b := testenv.NewBrowser(t)
+	tab := b.Tab(t)
+	spaURL := spa + "/?api=" + url.QueryEscape(api.URL)
+	email := "spa-" + randHex(4) + "@example.com"
+
+	tab.Do(chromedp.Navigate(spaURL))
+	tab.WaitFor(`window.app && app.ready`)
+	tab.Screenshot("spa-1-signed-out")
+
+	// Register and sign in through the forms, as a person would.
+	tab.Do(
+		chromedp.SendKeys(chromedp.ID("reg-email"), email),
+		chromedp.SendKeys(chromedp.ID("reg-name"), "Ada Browser"),
+		chromedp.SendKeys(chromedp.ID("reg-password"), goodPassword),
+		chromedp.Click(chromedp.ID("register")),
+	)
+	tab.WaitText("message", "Account created")
+	tab.Do(chromedp.SendKeys(chromedp.ID("login-password"), goodPassword), chromedp.Click(chromedp.ID("login")))
+	if got := tab.WaitText("status", "Signed in as"); got != "Signed in as "+email {
+		t.Fatalf("status after sign-in: %q", got)
+	}
+	if roles := testenv.Run(tab, chromedp.Text(chromedp.ID("me-roles"))); roles != "user" {
+		t.Errorf("roles shown: %q, want user", roles)
+	}
+	tab.Screenshot("spa-2-signed-in")
+
+	t.Run("HttpOnly cookies are invisible to scripts, logged_in is visible", func(t *testing.T) {
+		tab := b.Tab(t)
+		visible := testenv.Eval[string](tab, `document.cookie`)
+		if !strings.Contains(visible, "logged_in=true") || strings.Contains(visible, "access_token") || strings.Contains(visible, "refresh_token") {
+			t.Errorf("document.cookie = %q; want logged_in only", visible)
+		}
+		jar := cookieJar(t, tab, api.URL+"/api/auth/refresh")
+		for name, httpOnly := range map[string]bool{"access_token": true, "refresh_token": true, "logged_in": false} {
+			c := jar[name]
+			if c == nil {
+				t.Errorf("the browser holds no %s cookie (it has %v)", name, keys(jar))
+				continue
+			}
+			if c.HTTPOnly != httpOnly {
+				t.Errorf("%s: HttpOnly = %v, want %v", name, c.HTTPOnly, httpOnly)
+			}
+		}
+		t.Logf("document.cookie = %q; the browser's jar holds %v", visible, keys(jar))
+	})
+
+	t.Run("an expired access token is refreshed by the app", func(t *testing.T) {
+		tab := b.Tab(t)
+		time.Sleep(accessTTL + 500*time.Millisecond) // let the access token and its cookie expire
+		tab.Do(chromedp.Click(chromedp.ID("reload-me")))
+		tab.WaitText("message", "Profile loaded")
+		if n := testenv.Eval[int](tab, `app.refreshes`); n != 1 {
+			t.Errorf("refreshes = %d, want 1", n)
+		}
+		refreshed := s.requests("/api/auth/refresh")
+		if len(refreshed) != 1 || refreshed[0].Status != http.StatusOK {
+			t.Errorf("refresh requests at the server: %+v", refreshed)
+		}
+		tab.Screenshot("spa-3-after-refresh")
+	})
+
+	t.Run("sessions are listed and another one is revoked", func(t *testing.T) {
+		tab := b.Tab(t)
+		other := s.apiClient()
+		other.t = t
+		tk := other.loginWith(t, map[string]string{"email": email, "password": goodPassword})
+		tab.Do(chromedp.Click(chromedp.ID("load-sessions")))
+		tab.WaitText("message", "2 active session(s)")
+		tab.Screenshot("spa-4-two-sessions")
+		tab.Do(chromedp.Click(chromedp.CSS("#sessions button.revoke")))
+		tab.WaitText("message", "1 active session(s)")
+		if rows := testenv.Eval[int](tab, `document.querySelectorAll("#sessions tr").length`); rows != 1 {
+			t.Errorf("%d sessions listed after revoking, want 1", rows)
+		}
+		if st := other.meStatus(tk.AccessToken); st != http.StatusUnauthorized {
+			t.Errorf("the revoked session's access token: %d, want 401", st)
+		}
+	})
+
+	t.Run("two tabs refreshing at once both stay signed in", func(t *testing.T) {
+		tab := b.Tab(t)
+		second := b.NewTab(t)
+		second.Do(chromedp.Navigate(spaURL))
+		second.WaitText("status", "Signed in as "+email) // the logged_in cookie told it
+		time.Sleep(accessTTL + 500*time.Millisecond)
+		api.hold("/api/auth/refresh", 2)
+		var wg sync.WaitGroup
+		ok := make([]bool, 2)
+		for i, tb := range []*testenv.Tab{tab, second} {
+			wg.Go(func() { ok[i] = testenv.Eval[bool](tb, `app.loadMe()`) })
+		}
+		wg.Wait()
+		if api.held() != 2 {
+			t.Fatalf("the barrier gathered %d refreshes, want 2", api.held())
+		}
+		type outcome struct {
+			Status    int    `json:"status"`
+			RefreshTail string `json:"refreshTail"`
+		}
+		a, c := testenv.Eval[outcome](tab, `app.lastRefresh`), testenv.Eval[outcome](second, `app.lastRefresh`)
+		if !ok[0] || !ok[1] || a.Status != 200 || c.Status != 200 {
+			t.Fatalf("after refreshing at once: signed in %v, refreshes %+v and %+v", ok, a, c)
+		}
+		if a.RefreshTail != c.RefreshTail {
+			t.Errorf("the two tabs got different refresh tokens (…%s, …%s); the grace rule returns the same successor", a.RefreshTail, c.RefreshTail)
+		}
+		t.Logf("both tabs refreshed at once and got the refresh token …%s", a.RefreshTail)
+		// The session survived: both tabs keep working, and the next refresh rotates again.
+		for _, tb := range []*testenv.Tab{tab, second} {
+			if !testenv.Eval[bool](tb, `app.loadMe()`) || !testenv.Eval[bool](tb, `app.refresh()`) {
+				t.Fatalf("a tab lost its session after the concurrent refresh")
+			}
+		}
+		second.Screenshot("spa-5-second-tab")
+	})
+
+	t.Run("a page on another origin can neither read nor write", func(t *testing.T) {
+		tab := b.Tab(t)
+		hostile := b.NewTab(t)
+		hostile.Do(chromedp.Navigate(evil + "/?api=" + url.QueryEscape(api.URL)))
+		hostile.WaitFor(`window.evil`)
+		before := len(s.requests("/api/auth/logout"))
+		if got := testenv.Eval[string](hostile, `evil.readMe()`); !strings.HasPrefix(got, "readMe: blocked") {
+			t.Errorf("credentialed read from a foreign origin: %s", got)
+		} else {
+			t.Logf("hostile page: %s", got)
+		}
+		// Simple no-cors POSTs reach the server with the cookies: the origin check refuses them
+		// (and Cross-Origin-Resource-Policy keeps even the opaque answer from the page).
+		for _, path := range []string{"/api/auth/logout", "/api/auth/logout-all"} {
+			got := testenv.Eval[string](hostile, `evil.post(`+jsString(path)+`)`)
+			t.Logf("hostile page: %s", got)
+		}
+		writes := s.requests("/api/auth/logout")[before:]
+		if len(writes) != 2 {
+			t.Fatalf("server saw %d logout writes from the hostile page, want 2: %+v", len(writes), writes)
+		}
+		for _, w := range writes {
+			if w.Status != http.StatusForbidden {
+				t.Errorf("%s %s from a foreign origin: %d, want 403", w.Method, w.Path, w.Status)
+			}
+		}
+		// A DELETE needs a preflight, which a foreign origin does not pass: it is never sent.
+		sid := testenv.Eval[string](tab, `app.call("GET", "/api/sessions").then(r => r.json()).then(b => b.sessions[0].id)`)
+		if got := testenv.Eval[string](hostile, `evil.del("/api/sessions/`+sid+`")`); !strings.Contains(got, "blocked") {
+			t.Errorf("DELETE from a foreign origin: %s", got)
+		} else {
+			t.Logf("hostile page: %s", got)
+		}
+		for _, l := range s.requests("/api/sessions/") {
+			if l.Method == http.MethodDelete && l.Path == "/api/sessions/"+sid {
+				t.Errorf("the DELETE reached the server: %+v", l)
+			}
+		}
+		// Framing Portcullis is refused; the page's own frame (the control) loads.
+		hostile.WaitFor(`document.getElementById("framed-own").contentDocument?.getElementById("framed")`)
+		tree := testenv.Run(hostile, func(ctx context.Context, tg *chromedp.Target) (*page.FrameTree, error) {
+			r, err := cdp.Call(ctx, tg, page.GetFrameTree, cdp.Empty{})
+			return r.FrameTree, err
+		})
+		var apiFrame *cdp.Frame
+		for _, child := range tree.ChildFrames {
+			if strings.HasPrefix(child.Frame.URL, api.URL) || strings.HasPrefix(child.Frame.UnreachableURL, api.URL) {
+				apiFrame = child.Frame
+			}
+		}
+		if apiFrame == nil {
+			t.Errorf("no frame for Portcullis in the frame tree")
+		} else if apiFrame.UnreachableURL == "" {
+			t.Errorf("Portcullis loaded in a frame of a foreign page: %s", apiFrame.URL)
+		} else {
+			t.Logf("framed Portcullis: url %s, unreachable %s", apiFrame.URL, apiFrame.UnreachableURL)
+		}
+		hostile.Screenshot("spa-6-hostile-origin")
+		// The session is untouched by all of it.
+		if !testenv.Eval[bool](tab, `app.loadMe()`) {
+			t.Errorf("the session ended after the hostile page's attempts")
+		}
+	})
+
+	t.Run("after sign-out no call succeeds", func(t *testing.T) {
+		tab := b.Tab(t)
+		tab.Do(chromedp.Click(chromedp.ID("logout")))
+		tab.WaitText("message", "You are signed out")
+		if c := testenv.Eval[string](tab, `document.cookie`); strings.Contains(c, "logged_in") {
+			t.Errorf("document.cookie after sign-out: %q", c)
+		}
+		statuses := testenv.Eval[[]int](tab, `Promise.all([
+			fetch(`+jsString(api.URL)+` + "/api/users/me", {credentials: "include"}).then(r => r.status),
+			fetch(`+jsString(api.URL)+` + "/api/sessions", {credentials: "include"}).then(r => r.status),
+			fetch(`+jsString(api.URL)+` + "/api/auth/refresh", {method: "POST", credentials: "include"}).then(r => r.status),
+		])`)
+		for i, st := range statuses {
+			if st != http.StatusUnauthorized {
+				t.Errorf("call %d after sign-out: %d, want 401", i, st)
+			}
+		}
+		tab.Screenshot("spa-7-signed-out-again")
+	})
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
