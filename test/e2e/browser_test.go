@@ -272,7 +272,7 @@ func TestBrowserSPA(t *testing.T) {
 			t.Fatalf("the barrier gathered %d refreshes, want 2", api.held())
 		}
 		type outcome struct {
-			Status    int    `json:"status"`
+			Status      int    `json:"status"`
 			RefreshTail string `json:"refreshTail"`
 		}
 		a, c := testenv.Eval[outcome](tab, `app.lastRefresh`), testenv.Eval[outcome](second, `app.lastRefresh`)
