@@ -70,12 +70,13 @@ const (
 	maxBody        = 1 << 20
 )
 
-var scenarioNames = []string{"me", "refresh", "login"}
+var scenarioNames = []string{"me", "refresh", "login", "floor"}
 
 const (
 	scMe = iota
 	scRefresh
 	scLogin
+	scFloor // GET /floor on the matrix mode's bare Fiber handler: no account, no token
 	numScenarios
 )
 
@@ -89,6 +90,18 @@ type options struct {
 	maxRequests int64
 }
 
+// loadSpec is one measured run against one server.
+type loadSpec struct {
+	concurrency int
+	users       int
+	weights     [numScenarios]int
+	duration    time.Duration
+	maxRequests int64
+	// started, when set, is called as the timed window opens (after registration and the
+	// workers' first logins), so that samplers measure the load and not the setup.
+	started func()
+}
+
 func main() {
 	var o options
 	flag.StringVar(&o.url, "url", "http://127.0.0.1:8080", "base URL of the server (loopback only)")
@@ -98,7 +111,32 @@ func main() {
 	flag.StringVar(&o.mix, "mix", "me=90,refresh=8,login=2", "scenario weights: me, refresh, login")
 	flag.BoolVar(&o.jsonOut, "json", false, "print the summary as JSON")
 	flag.Int64Var(&o.maxRequests, "max-requests", 50_000_000, "stop after this many measured requests")
+	var m matrixOptions
+	flag.BoolVar(&m.enabled, "matrix", false, "matrix mode: start floors and a server per store, measure every route (see matrix.go)")
+	flag.IntVar(&m.runs, "runs", 3, "matrix: how many times to run the whole matrix (medians are reported)")
+	flag.StringVar(&m.stores, "stores", "memory,sqlite,redis", "matrix: session stores to measure")
+	flag.StringVar(&m.routes, "routes", "me,refresh,login,login32", "matrix: routes to measure")
+	flag.StringVar(&m.binary, "binary", "", "matrix: portcullis binary to start (default: go build ./cmd/portcullis)")
+	flag.StringVar(&m.redisURL, "redis", os.Getenv("PORTCULLIS_TEST_REDIS_URL"), "matrix: Redis for the redis store (loopback only)")
+	flag.StringVar(&m.env, "env", "", "matrix: extra PORTCULLIS_* settings for every server, comma-separated NAME=VALUE")
+	flag.StringVar(&m.floorAddr, "serve-floor", "", "internal: serve the bare Fiber floor on this loopback address")
+	flag.IntVar(&m.conns, "matrix-conns", 32, "matrix: connections for me, refresh and login32")
+	flag.IntVar(&m.loginConns, "login-conns", 4, "matrix: connections for login")
 	flag.Parse()
+	if m.floorAddr != "" {
+		if err := serveFloor(m.floorAddr); err != nil {
+			fmt.Fprintln(os.Stderr, "load: floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if m.enabled {
+		if err := runMatrix(o, m); err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
@@ -129,40 +167,70 @@ func run(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	c := &client{base: base, http: newHTTPClient(o.concurrency)}
+	sum, err := measure(ctx, base, loadSpec{concurrency: o.concurrency, users: o.users, weights: weights,
+		duration: o.duration, maxRequests: o.maxRequests})
+	if err != nil {
+		return err
+	}
+	sum.URL, sum.Mix = o.url, o.mix
+	if o.jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sum)
+	}
+	sum.print(os.Stdout)
+	return nil
+}
+
+// measure registers spec.users accounts and logs every worker in (unless only the floor is
+// asked for), then sends spec's mix for spec.duration and summarises it.
+func measure(ctx context.Context, base *url.URL, spec loadSpec) (summary, error) {
+	c := &client{base: base, http: newHTTPClient(spec.concurrency)}
 	defer c.http.CloseIdleConnections()
+	needSession := spec.weights[scMe]+spec.weights[scRefresh]+spec.weights[scLogin] > 0
 
 	setupStart := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, setupTimeout)
-	emails, err := c.registerUsers(sctx, o.users, min(o.concurrency, runtime.NumCPU()*2))
-	if err != nil {
-		cancel()
-		return err
+	var emails []string
+	if needSession {
+		var err error
+		if emails, err = c.registerUsers(sctx, spec.users, min(spec.concurrency, runtime.NumCPU()*2)); err != nil {
+			cancel()
+			return summary{}, err
+		}
 	}
-	workers := make([]*worker, o.concurrency)
+	workers := make([]*worker, spec.concurrency)
 	for i := range workers {
-		workers[i] = &worker{c: c, email: emails[i%len(emails)], weights: weights,
+		workers[i] = &worker{c: c, weights: spec.weights,
 			rng: mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), uint64(i)))}
+		if needSession {
+			workers[i].email = emails[i%len(emails)]
+		}
 		for s := range workers[i].stats {
 			workers[i].stats[s].errors = map[string]int64{}
 			workers[i].stats[s].hist = newHistogram()
 		}
 	}
-	if err := parallel(sctx, o.concurrency, min(o.concurrency, runtime.NumCPU()*2), func(ctx context.Context, i int) error {
-		return workers[i].login(ctx)
-	}); err != nil {
-		cancel()
-		return fmt.Errorf("first logins: %w", err)
+	if needSession {
+		if err := parallel(sctx, spec.concurrency, min(spec.concurrency, runtime.NumCPU()*2), func(ctx context.Context, i int) error {
+			return workers[i].login(ctx)
+		}); err != nil {
+			cancel()
+			return summary{}, fmt.Errorf("first logins: %w", err)
+		}
 	}
 	cancel()
 	setup := time.Since(setupStart)
 
+	if spec.started != nil {
+		spec.started()
+	}
 	cpu0 := cpuTime()
 	start := time.Now()
-	rctx, cancel := context.WithDeadline(ctx, start.Add(o.duration))
+	rctx, cancel := context.WithDeadline(ctx, start.Add(spec.duration))
 	defer cancel()
 	var budget atomic.Int64
-	budget.Store(o.maxRequests)
+	budget.Store(spec.maxRequests)
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Add(1)
@@ -174,15 +242,7 @@ func run(o options) error {
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
-
-	sum := summarize(o, weights, workers, elapsed, setup, cpu)
-	if o.jsonOut {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
-	}
-	sum.print(os.Stdout)
-	return nil
+	return summarize(spec, workers, elapsed, setup, cpu), nil
 }
 
 // parseMix reads "me=90,refresh=8,login=2" into weights per scenario.
@@ -479,6 +539,8 @@ func (w *worker) loop(ctx context.Context, budget *atomic.Int64) {
 		case scLogin:
 			status, _, err = w.c.do(ctx, http.MethodPost, "/api/auth/login", "",
 				map[string]string{"email": w.email, "password": password})
+		case scFloor:
+			status, _, err = w.c.do(ctx, http.MethodGet, "/floor", "", nil)
 		}
 		d := time.Since(t0)
 		if err != nil && ctx.Err() != nil {
@@ -557,9 +619,10 @@ type summary struct {
 
 func ms(us int64) float64 { return math.Round(float64(us)/10) / 100 }
 
-func summarize(o options, weights [numScenarios]int, workers []*worker, elapsed, setup, cpu time.Duration) summary {
-	s := summary{URL: o.url, Duration: elapsed.Seconds(), Setup: setup.Seconds(), Concurrency: o.concurrency,
-		Users: o.users, Mix: o.mix, NumCPU: runtime.NumCPU(), CPUSeconds: cpu.Seconds()}
+func summarize(spec loadSpec, workers []*worker, elapsed, setup, cpu time.Duration) summary {
+	weights := spec.weights
+	s := summary{Duration: elapsed.Seconds(), Setup: setup.Seconds(), Concurrency: spec.concurrency,
+		Users: spec.users, NumCPU: runtime.NumCPU(), CPUSeconds: cpu.Seconds()}
 	s.CPUCores = cpu.Seconds() / elapsed.Seconds()
 	s.Note = fmt.Sprintf("the load generator used %.2f of the machine's %d CPUs (%.0f%%), which it shares with the server: figures are lower bounds for a dedicated server",
 		s.CPUCores, s.NumCPU, 100*s.CPUCores/float64(s.NumCPU))

@@ -1,0 +1,600 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Matrix mode (-matrix) measures every route on every session store as a ratio to floors
+// measured in the same run, so that figures from a noisy or small machine can be compared:
+//
+//	go run ./test/load -matrix -runs 3 -duration 10s -redis redis://127.0.0.1:6379/0
+//
+// For each run and each store (memory, sqlite = sessions in the SQLite database, redis =
+// sessions in Redis, users in SQLite) it starts a fresh portcullis binary on a free loopback
+// port with its own data directory, stops it and starts it again (timing start to the first
+// /healthz 200 on an existing data directory), then measures each route, each right after its
+// floor:
+//
+//	me       GET /api/users/me, strict sessions, -matrix-conns connections; floor: a bare Fiber
+//	         JSON handler (GET /floor, a child process of this generator) at as many connections
+//	refresh  POST /api/auth/refresh, every connection rotating its own session; floor: bare Fiber
+//	login    POST /api/auth/login at -login-conns connections; floor: an argon2id hashing loop
+//	         (Portcullis's default parameters) on every core, in hashes per second
+//	login32  the same at -matrix-conns connections: shows the bounded hash queue (503s with
+//	         Retry-After) rather than timeouts
+//
+// and the server's resident set (largest VmRSS sampled every 50 ms during the timed window). It
+// prints the median of each figure over -runs runs, and with -json the whole report.
+type matrixOptions struct {
+	enabled    bool
+	runs       int
+	stores     string
+	routes     string
+	binary     string
+	redisURL   string
+	env        string
+	floorAddr  string
+	conns      int
+	loginConns int
+}
+
+var (
+	matrixStores = []string{"memory", "sqlite", "redis"}
+	matrixRoutes = []string{"me", "refresh", "login", "login32"}
+)
+
+// cell is one route on one store in one run.
+type cell struct {
+	Store     string           `json:"store"`
+	Route     string           `json:"route"`
+	Conns     int              `json:"connections"`
+	RPS       float64          `json:"rps"`
+	P50       float64          `json:"p50_ms"`
+	P99       float64          `json:"p99_ms"`
+	RSSMB     float64          `json:"rss_mb"`
+	FloorKind string           `json:"floor"`
+	FloorRPS  float64          `json:"floor_rps"`
+	Ratio     float64          `json:"ratio"`
+	Requests  int64            `json:"requests"`
+	Errors    int64            `json:"errors"`
+	ByStatus  map[string]int64 `json:"errors_by_status,omitempty"`
+}
+
+type machine struct {
+	CPU    string `json:"cpu"`
+	NumCPU int    `json:"num_cpu"`
+	OS     string `json:"os"`
+	Go     string `json:"go"`
+}
+
+type matrixReport struct {
+	Machine  machine            `json:"machine"`
+	Command  string             `json:"command"`
+	Runs     int                `json:"runs"`
+	Duration float64            `json:"duration_s"`
+	StartMS  map[string]float64 `json:"start_to_healthz_ms"` // per store, median over runs
+	Cells    []cell             `json:"cells"`           // medians over runs
+	PerRun   [][]cell           `json:"per_run"`
+}
+
+func runMatrix(o options, m matrixOptions) error {
+	stores, err := pickList("-stores", m.stores, matrixStores)
+	if err != nil {
+		return err
+	}
+	routes, err := pickList("-routes", m.routes, matrixRoutes)
+	if err != nil {
+		return err
+	}
+	switch {
+	case m.runs < 1 || m.runs > 9:
+		return errors.New("-runs must be in [1, 9]")
+	case o.duration <= 0 || o.duration > time.Minute:
+		return errors.New("-duration must be in (0, 1m] in matrix mode")
+	case m.conns < 1 || m.conns > 256 || m.loginConns < 1 || m.loginConns > 256:
+		return errors.New("-matrix-conns and -login-conns must be in [1, 256]")
+	}
+	if slices.Contains(stores, "redis") {
+		if m.redisURL == "" {
+			return errors.New("the redis store needs -redis (or PORTCULLIS_TEST_REDIS_URL)")
+		}
+		if err := checkRedisURL(m.redisURL); err != nil {
+			return err
+		}
+	}
+	extra, err := parseEnv(m.env)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	tmp, err := os.MkdirTemp("", "portcullis-load")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	binary := m.binary
+	if binary == "" {
+		binary = filepath.Join(tmp, "portcullis")
+		fmt.Fprintln(os.Stderr, "building portcullis...")
+		build := exec.CommandContext(ctx, "go", "build", "-o", binary, "github.com/portcullis-auth/portcullis/cmd/portcullis")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("build portcullis: %w\n%s", err, out)
+		}
+	}
+
+	floor, err := startFloor(ctx, tmp)
+	if err != nil {
+		return err
+	}
+	defer floor.stop()
+
+	rep := matrixReport{Machine: describeMachine(), Command: strings.Join(os.Args, " "), Runs: m.runs,
+		Duration: o.duration.Seconds(), StartMS: map[string]float64{}}
+	starts := map[string][]float64{}
+	for run := range m.runs {
+		var cells []cell
+		for _, store := range stores {
+			fmt.Fprintf(os.Stderr, "run %d/%d: %s\n", run+1, m.runs, store)
+			got, startMS, err := measureStore(ctx, o, m, binary, tmp, store, routes, extra, floor)
+			if err != nil {
+				return fmt.Errorf("run %d, %s: %w", run+1, store, err)
+			}
+			starts[store] = append(starts[store], startMS)
+			cells = append(cells, got...)
+		}
+		rep.PerRun = append(rep.PerRun, cells)
+	}
+	for store, v := range starts {
+		rep.StartMS[store] = median(v)
+	}
+	rep.Cells = medians(rep.PerRun)
+	if o.jsonOut {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	rep.print(os.Stdout)
+	return nil
+}
+
+// measureStore starts a server for store, measures routes on it and stops it.
+func measureStore(ctx context.Context, o options, m matrixOptions, binary, tmp, store string, routes []string,
+	extra []string, floor *process) ([]cell, float64, error) {
+	dataDir, err := os.MkdirTemp(tmp, store)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer os.RemoveAll(dataDir)
+	env := []string{"PORTCULLIS_DATA_DIR=" + dataDir, "PORTCULLIS_LOG_LEVEL=warn"}
+	prefix := ""
+	switch store {
+	case "memory":
+		env = append(env, "PORTCULLIS_SESSION_STORE=memory")
+	case "sqlite":
+		env = append(env, "PORTCULLIS_SESSION_STORE=sql")
+	case "redis":
+		prefix = "load-" + randomHex(6) + ":"
+		env = append(env, "PORTCULLIS_SESSION_STORE="+m.redisURL, "PORTCULLIS_REDIS_KEY_PREFIX="+prefix)
+		defer deleteRedisPrefix(m.redisURL, prefix)
+	}
+	env = append(env, extra...)
+
+	// The first start creates the database, the schema and the signing key; the second, timed,
+	// is the everyday restart on an existing data directory.
+	first, err := startServer(ctx, binary, env, dataDir)
+	if err != nil {
+		return nil, 0, err
+	}
+	first.stop()
+	srv, err := startServer(ctx, binary, env, dataDir)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer srv.stop()
+	startMS := float64(srv.ready.Microseconds()) / 1000
+
+	var cells []cell
+	for _, route := range routes {
+		c := cell{Store: store, Route: route, Conns: m.conns}
+		spec := loadSpec{concurrency: m.conns, users: 8, duration: o.duration, maxRequests: o.maxRequests}
+		switch route {
+		case "me":
+			spec.weights[scMe] = 1
+		case "refresh":
+			spec.weights[scRefresh] = 1
+		case "login":
+			spec.weights[scLogin] = 1
+			spec.concurrency, spec.users, c.Conns = m.loginConns, m.loginConns, m.loginConns
+		case "login32":
+			spec.weights[scLogin] = 1
+		}
+		if route == "login" || route == "login32" {
+			c.FloorKind = "argon2id loop"
+			c.FloorRPS = argonFloor(ctx, defaultArgon, o.duration)
+		} else {
+			c.FloorKind = "bare Fiber"
+			fs, err := measure(ctx, floor.base, loadSpec{concurrency: m.conns, duration: o.duration,
+				maxRequests: o.maxRequests, weights: [numScenarios]int{scFloor: 1}})
+			if err != nil {
+				return nil, 0, fmt.Errorf("floor: %w", err)
+			}
+			c.FloorRPS = fs.Scenarios[0].RPS
+		}
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
+		var rss rssSampler
+		spec.started = func() { rss.start(srv.cmd.Process.Pid) }
+		sum, err := measure(ctx, srv.base, spec)
+		rss.stop()
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", route, err)
+		}
+		sc := sum.Scenarios[0]
+		c.RPS, c.P50, c.P99 = sc.RPS, sc.Latency.P50, sc.Latency.P99
+		c.Requests, c.Errors, c.ByStatus = sc.Requests, sc.Errors, sc.ByStatus
+		c.RSSMB = float64(rss.max) / 1024
+		// Throughput counts answered requests only: a 503 from the hash queue is not a login.
+		ok := float64(sc.Requests-sc.Errors) / sum.Duration
+		c.RPS = ok
+		if c.FloorRPS > 0 {
+			c.Ratio = ok / c.FloorRPS
+		}
+		fmt.Fprintf(os.Stderr, "  %-8s %9.1f req/s  p50 %6.2f  p99 %7.2f ms  rss %5.1f MB  floor %9.1f  ratio %.3f  errors %d\n",
+			route, c.RPS, c.P50, c.P99, c.RSSMB, c.FloorRPS, c.Ratio, c.Errors)
+		cells = append(cells, c)
+	}
+	return cells, startMS, nil
+}
+
+// process is a child server of the matrix.
+type process struct {
+	cmd   *exec.Cmd
+	base  *url.URL
+	ready time.Duration // from start to the first 200 of the health URL
+	done  chan struct{}
+	log   *os.File
+}
+
+func startFloor(ctx context.Context, tmp string) (*process, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return startProcess(ctx, exec.Command(self, "-serve-floor", addr), addr, "/floor", tmp)
+}
+
+func startServer(ctx context.Context, binary string, env []string, dataDir string) (*process, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = append(baseEnv(), append([]string{"PORTCULLIS_ADDR=" + addr, "PORTCULLIS_PUBLIC_URL=http://" + addr}, env...)...)
+	return startProcess(ctx, cmd, addr, "/healthz", dataDir)
+}
+
+// baseEnv is this process's environment without any PORTCULLIS_ setting, so that a server of
+// the matrix runs with exactly the settings the matrix gives it.
+func baseEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PORTCULLIS_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func startProcess(ctx context.Context, cmd *exec.Cmd, addr, health, logDir string) (*process, error) {
+	logf, err := os.CreateTemp(logDir, "server-*.log")
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// The child dies with the generator, whatever happens to it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p := &process{cmd: cmd, base: &url.URL{Scheme: "http", Host: addr}, done: make(chan struct{}), log: logf}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := hc.Get(p.base.String() + health)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				p.ready = time.Since(t0)
+				return p, nil
+			}
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("%s exited before answering %s; its log:\n%s", cmd.Path, health, tail(logf.Name()))
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("%s did not answer %s within 30s; its log:\n%s", cmd.Path, health, tail(logf.Name()))
+		}
+	}
+}
+
+// stop sends SIGTERM, waits up to 25 s, then kills.
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(25 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.log.Close()
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// rssSampler keeps the largest resident set of a process, sampled every 50 ms.
+type rssSampler struct {
+	max  int64 // KiB
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+func (r *rssSampler) start(pid int) {
+	r.quit = make(chan struct{})
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if kb := readRSS(pid); kb > r.max {
+				r.max = kb
+			}
+			select {
+			case <-r.quit:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (r *rssSampler) stop() {
+	if r.quit != nil {
+		close(r.quit)
+		r.wg.Wait()
+	}
+}
+
+// readRSS is VmRSS of pid in KiB (Linux), or 0.
+func readRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func describeMachine() machine {
+	m := machine{NumCPU: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+func pickList(flagName, s string, known []string) ([]string, error) {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !slices.Contains(known, part) {
+			return nil, fmt.Errorf("%s: unknown %q (want some of %s)", flagName, part, strings.Join(known, ","))
+		}
+		out = append(out, part)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: nothing to measure", flagName)
+	}
+	return out, nil
+}
+
+func parseEnv(s string) ([]string, error) {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, _, ok := strings.Cut(part, "=")
+		if !ok || !strings.HasPrefix(name, "PORTCULLIS_") {
+			return nil, fmt.Errorf("-env: %q is not PORTCULLIS_NAME=VALUE", part)
+		}
+		out = append(out, part)
+	}
+	return out, nil
+}
+
+// checkRedisURL accepts a redis:// URL on loopback only.
+func checkRedisURL(raw string) error {
+	opt, err := redis.ParseURL(raw)
+	if err != nil {
+		return fmt.Errorf("-redis: %w", err)
+	}
+	host, _, err := net.SplitHostPort(opt.Addr)
+	if err != nil {
+		return fmt.Errorf("-redis: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !isLoopback(ip)) {
+		return fmt.Errorf("-redis: %s is not loopback", host)
+	}
+	return nil
+}
+
+// deleteRedisPrefix removes every key the run wrote under prefix.
+func deleteRedisPrefix(raw, prefix string) {
+	opt, err := redis.ParseURL(raw)
+	if err != nil {
+		return
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	it := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var batch []string
+	for it.Next(ctx) {
+		batch = append(batch, it.Val())
+		if len(batch) == 500 {
+			c.Unlink(ctx, batch...)
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		c.Unlink(ctx, batch...)
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medians folds the runs' cells (same order in every run) into one cell of medians each.
+func medians(runs [][]cell) []cell {
+	if len(runs) == 0 {
+		return nil
+	}
+	out := make([]cell, len(runs[0]))
+	for i := range out {
+		var rps, p50, p99, rss, floor, ratio []float64
+		c := runs[0][i]
+		c.Requests, c.Errors, c.ByStatus = 0, 0, map[string]int64{}
+		for _, run := range runs {
+			r := run[i]
+			rps, p50, p99 = append(rps, r.RPS), append(p50, r.P50), append(p99, r.P99)
+			rss, floor, ratio = append(rss, r.RSSMB), append(floor, r.FloorRPS), append(ratio, r.Ratio)
+			c.Requests += r.Requests
+			c.Errors += r.Errors
+			for k, n := range r.ByStatus {
+				c.ByStatus[k] += n
+			}
+		}
+		c.RPS, c.P50, c.P99, c.RSSMB, c.FloorRPS, c.Ratio = median(rps), median(p50), median(p99), median(rss), median(floor), median(ratio)
+		out[i] = c
+	}
+	return out
+}
+
+func (r matrixReport) print(out io.Writer) {
+	fmt.Fprintf(out, "machine: %s, %d CPUs, %s, %s\n", r.Machine.CPU, r.Machine.NumCPU, r.Machine.OS, r.Machine.Go)
+	fmt.Fprintf(out, "median of %d runs of %.0fs per cell; ratio = req/s over the floor measured just before it\n\n", r.Runs, r.Duration)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "store\troute\tconns\treq/s\tp50 ms\tp99 ms\tRSS MB\tfloor\tfloor/s\tratio\terrors (all runs)\t")
+	for _, c := range r.Cells {
+		errs := ""
+		if c.Errors > 0 {
+			keys := make([]string, 0, len(c.ByStatus))
+			for k := range c.ByStatus {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				label := k
+				if k == "0" {
+					label = "transport"
+				}
+				errs += fmt.Sprintf(" %s×%d", label, c.ByStatus[k])
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%s\t%.0f\t%.3f\t%d%s\t\n", c.Store, c.Route, c.Conns, c.RPS,
+			c.P50, c.P99, c.RSSMB, c.FloorKind, c.FloorRPS, c.Ratio, c.Errors, errs)
+	}
+	_ = tw.Flush()
+	stores := make([]string, 0, len(r.StartMS))
+	for s := range r.StartMS {
+		stores = append(stores, s)
+	}
+	slices.Sort(stores)
+	fmt.Fprint(out, "\nstart to first /healthz 200 on an existing data directory:")
+	for _, s := range stores {
+		fmt.Fprintf(out, " %s %.0f ms;", s, r.StartMS[s])
+	}
+	fmt.Fprintln(out)
+}
