@@ -95,7 +95,7 @@ type matrixReport struct {
 	Runs     int                `json:"runs"`
 	Duration float64            `json:"duration_s"`
 	StartMS  map[string]float64 `json:"start_to_healthz_ms"` // per store, median over runs
-	Cells    []cell             `json:"cells"`           // medians over runs
+	Cells    []cell             `json:"cells"`               // medians over runs
 	PerRun   [][]cell           `json:"per_run"`
 }
 
