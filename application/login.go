@@ -82,8 +82,11 @@ func NewLogin(users ports.UserStore, sessions ports.SessionStore, hasher ports.P
 func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error) {
 	u, err := l.lookup(ctx, in.Identifier, in.By)
 	if errors.Is(err, domain.ErrNotFound) {
-		// Spend the time a real check would, so response time does not reveal the account.
-		l.spendDummyCheck(ctx, in.Password)
+		// Spend the time a real check would, so response time does not reveal the account. A
+		// hasher at capacity answers as it would for a known account (503), never a quick 401.
+		if err := l.spendDummyCheck(ctx, in.Password); err != nil {
+			return TokensOutput{}, fmt.Errorf("verify password: %w", err)
+		}
 		l.log.InfoContext(ctx, "login failed", "outcome", "unknown_account")
 		l.audit.record(ctx, domain.EventLoginFailure, "", "", "unknown_account", "")
 		return TokensOutput{}, domain.ErrInvalidCredentials
@@ -92,7 +95,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 		return TokensOutput{}, fmt.Errorf("load user: %w", err)
 	}
 	ok, rehash, err := l.hasher.Verify(ctx, u.PasswordHash, in.Password)
-	if err != nil && ctx.Err() != nil {
+	if err != nil && (ctx.Err() != nil || errors.Is(err, domain.ErrUnavailable)) {
 		return TokensOutput{}, fmt.Errorf("verify password: %w", err)
 	}
 	if !ok || u.Disabled {
@@ -189,14 +192,21 @@ var errRolesChanged = fmt.Errorf("roles changed during login: %w", domain.ErrSta
 // dummyPassword is hashed once into the hash checked for unknown accounts.
 const dummyPassword = "portcullis dummy password for unknown accounts"
 
-// spendDummyCheck does the hashing work of a real password check for an unknown account.
-func (l *Login) spendDummyCheck(ctx context.Context, password string) {
+// spendDummyCheck does the hashing work of a real password check for an unknown account. It
+// returns only the hasher's domain.ErrUnavailable (no capacity), which a real check would
+// return too; any other outcome is thrown away.
+func (l *Login) spendDummyCheck(ctx context.Context, password string) error {
+	var err error
 	if h := l.dummyHash(ctx); h != "" {
-		_, _, _ = l.hasher.Verify(ctx, h, password)
-		return
+		_, _, err = l.hasher.Verify(ctx, h, password)
+	} else {
+		// No dummy hash yet (the hasher failed): hashing the password costs the same as checking it.
+		_, err = l.hasher.Hash(ctx, password)
 	}
-	// No dummy hash yet (the hasher failed): hashing the password costs the same as checking it.
-	_, _ = l.hasher.Hash(ctx, password)
+	if errors.Is(err, domain.ErrUnavailable) {
+		return err
+	}
+	return nil
 }
 
 // dummyHash returns the hash checked for unknown accounts, computing it on first use. It is

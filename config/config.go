@@ -70,6 +70,8 @@ type Config struct {
 	BootstrapAdminPasswordFile string        `env:"BOOTSTRAP_ADMIN_PASSWORD_FILE" help:"file holding the bootstrap admin's password"`
 	LogLevel                   string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat                  string        `env:"LOG_FORMAT" envDefault:"auto" help:"json, text, or auto (text on a terminal, else json)"`
+	TokenCacheSize             int           `env:"TOKEN_CACHE_SIZE" envDefault:"8192" help:"verified access tokens each instance remembers, by their exact bytes and never past exp, to skip the signature check (0: off)"`
+	PasswordQueue              int           `env:"PASSWORD_QUEUE" help:"password hashes that may wait for a core; beyond them login and register answer 503 with Retry-After (default: 8 per core)"`
 }
 
 // Setting describes one variable for `portcullis config`.
@@ -316,6 +318,12 @@ func (c Config) Validate() error {
 		if _, err := os.ReadFile(c.BootstrapAdminPasswordFile); err != nil {
 			bad("BOOTSTRAP_ADMIN_PASSWORD_FILE", "cannot read: %v", err)
 		}
+	}
+	if c.TokenCacheSize < 0 || c.TokenCacheSize > 1<<20 {
+		bad("TOKEN_CACHE_SIZE", "must be between 0 and 1048576")
+	}
+	if c.PasswordQueue < 0 || c.PasswordQueue > 1<<16 {
+		bad("PASSWORD_QUEUE", "must be between 0 and 65536")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

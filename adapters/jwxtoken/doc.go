@@ -39,4 +39,9 @@
 // key's). The signature is checked with the key's own algorithm only, and the claims are then
 // decoded strictly (numeric dates as integers, aud as a string, iss, aud, sub, sid, jti, iat,
 // nbf and exp all required). Every failure wraps domain.ErrUnauthenticated.
+//
+// A token that passed all of that is remembered (Config.CacheSize entries, an otter cache) by
+// its exact bytes until its exp, so the next request with the same token skips the signature
+// check; a hit still requires the token's key to be in the current key set and inside its
+// verification window, and a key set that loses a key empties the cache (cache.go).
 package jwxtoken

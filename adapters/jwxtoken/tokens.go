@@ -57,6 +57,9 @@ type Config struct {
 	// PublishAhead is how long a rotated-in key is published before it signs (default twice
 	// ReloadInterval; negative: it signs at once). Every instance must reload within it.
 	PublishAhead time.Duration
+	// CacheSize is how many verified tokens Verify remembers (see verifiedCache): 0 takes
+	// DefaultCacheSize, a negative value turns the cache off.
+	CacheSize int
 }
 
 func (c Config) withDefaults() Config {
@@ -121,7 +124,8 @@ type Tokens struct {
 	clock   ports.Clock
 	log     *slog.Logger
 	ring    atomic.Pointer[keyring]
-	mu      sync.Mutex // serialises Reload and Rotate
+	cache   *verifiedCache // nil when Config.CacheSize < 0
+	mu      sync.Mutex     // serialises Reload and Rotate
 	ttlSecs int64
 	leeway  int64 // seconds, rounded up
 }
@@ -166,6 +170,17 @@ func build(cfg Config, keys ports.KeyStore, clock ports.Clock, log *slog.Logger)
 		ttlSecs: int64(cfg.AccessTTL / time.Second),
 		leeway:  int64((cfg.Leeway + time.Second - 1) / time.Second),
 	}
+	if cfg.CacheSize >= 0 {
+		size := cfg.CacheSize
+		if size == 0 {
+			size = DefaultCacheSize
+		}
+		c, err := newVerifiedCache(size)
+		if err != nil {
+			return nil, fmt.Errorf("token cache: %w", err)
+		}
+		t.cache = c
+	}
 	switch {
 	case len(cfg.Secret) > 0:
 		secret := append([]byte(nil), cfg.Secret...)
@@ -189,7 +204,7 @@ func (t *Tokens) useStatic(m material) error {
 	if err != nil {
 		return fmt.Errorf("token keys: %w", err)
 	}
-	t.ring.Store(ring)
+	t.setRing(ring)
 	return nil
 }
 
@@ -211,6 +226,14 @@ func loadKeyFile(path, alg string) (material, error) {
 		return material{}, err
 	}
 	return material{kid: kid, alg: jwa.SignatureAlgorithm(alg), priv: priv, pub: pub}, nil
+}
+
+// setRing swaps in a new key set and forgets the verified tokens of any key it dropped.
+func (t *Tokens) setRing(ring *keyring) {
+	old := t.ring.Swap(ring)
+	if t.cache != nil {
+		t.cache.keysChanged(old, ring)
+	}
 }
 
 // verifyWindow is how long after its retirement a key still verifies and is published.
@@ -273,7 +296,7 @@ func (t *Tokens) reloadLocked(ctx context.Context) error {
 	if _, err := ring.signerAt(now); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
-	t.ring.Store(ring)
+	t.setRing(ring)
 	return nil
 }
 

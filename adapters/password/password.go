@@ -10,11 +10,14 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"go.uber.org/fx"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
@@ -51,6 +54,15 @@ const (
 	maxStoredKeyLen  = 128
 )
 
+// DefaultQueuePerSlot is how many waiters per hashing slot Params.Queue 0 allows: on 2 cores 16
+// logins wait, about a quarter of a second of argon2id work at the default parameters.
+const DefaultQueuePerSlot = 8
+
+// ErrBusy is returned by Hash and Verify when every slot is busy and the queue is full. It wraps
+// domain.ErrUnavailable, so the HTTP adapter answers 503 with Retry-After: better than letting
+// a burst of logins queue until their requests time out, holding memory and connections.
+var ErrBusy = fmt.Errorf("password hashing is at capacity: %w", domain.ErrUnavailable)
+
 // ErrMalformedHash is wrapped by Verify for a stored hash it cannot parse or whose algorithm it
 // does not know.
 var ErrMalformedHash = errors.New("malformed or unknown password hash")
@@ -68,6 +80,10 @@ type Params struct {
 	Threads uint8
 	// BcryptCost is the bcrypt cost used when Algorithm is bcrypt (10 to 31).
 	BcryptCost int
+	// Queue is how many callers may wait for a hashing slot while every slot is busy; one more
+	// gets ErrBusy at once instead of waiting (0 takes DefaultQueuePerSlot per slot; negative:
+	// no bound, callers wait until their context ends).
+	Queue int
 }
 
 func (p Params) withDefaults() Params {
@@ -110,11 +126,16 @@ func (p Params) validate() error {
 
 // Hasher hashes and verifies passwords. It is safe for concurrent use; at most as many hashes
 // as the machine has cores run at once, and further callers wait (or give up when their
-// context ends).
+// context ends) in a bounded queue; beyond it they get ErrBusy at once.
 type Hasher struct {
-	params Params
-	sem    chan struct{}
-	dummy  string
+	params  Params
+	sem     chan struct{}
+	queue   int64        // most waiters; < 0: no bound
+	waiting atomic.Int64 // callers blocked in acquire
+
+	dummyOnce sync.Once
+	dummy     string
+	dummyErr  error
 
 	// hold, when set by tests, runs while a semaphore slot is held.
 	hold func()
@@ -122,8 +143,8 @@ type Hasher struct {
 
 var _ ports.PasswordHasher = (*Hasher)(nil)
 
-// New returns a Hasher for p, with a semaphore of runtime.NumCPU() slots. It computes the dummy
-// hash (one full hash) before returning.
+// New returns a Hasher for p, with a semaphore of runtime.NumCPU() slots and a queue of
+// p.Queue waiters (see Params.Queue).
 func New(p Params) (*Hasher, error) {
 	return newHasher(p, runtime.NumCPU())
 }
@@ -136,18 +157,11 @@ func newHasher(p Params, slots int) (*Hasher, error) {
 	if slots < 1 {
 		slots = 1
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, slots)}
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		return nil, fmt.Errorf("dummy password: %w", err)
+	queue := int64(p.Queue)
+	if p.Queue == 0 {
+		queue = int64(DefaultQueuePerSlot * slots)
 	}
-	// The dummy password is random and thrown away, so no one can log in against the dummy hash.
-	dummy, err := h.hash(base64.RawStdEncoding.EncodeToString(secret))
-	if err != nil {
-		return nil, fmt.Errorf("dummy hash: %w", err)
-	}
-	h.dummy = dummy
-	return h, nil
+	return &Hasher{params: p, sem: make(chan struct{}, slots), queue: queue}, nil
 }
 
 // Params returns the parameters new hashes are made with, defaults filled in.
@@ -155,14 +169,37 @@ func (h *Hasher) Params() Params { return h.params }
 
 // Dummy returns a hash of an unknown random password, made with the configured algorithm and
 // parameters. Verifying a password against it costs what verifying against a real user's hash
-// costs, and never succeeds.
-func (h *Hasher) Dummy() string { return h.dummy }
+// costs, and never succeeds. It is computed on first use (not at start: a full hash there
+// delays every start for a value most starts never need).
+func (h *Hasher) Dummy() string {
+	h.dummyOnce.Do(func() {
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret) // crypto/rand.Read never fails
+		// The dummy password is random and thrown away, so no one can log in against it.
+		h.dummy, h.dummyErr = h.hash(base64.RawStdEncoding.EncodeToString(secret))
+	})
+	if h.dummyErr != nil {
+		panic(fmt.Sprintf("password: dummy hash with validated parameters failed: %v", h.dummyErr))
+	}
+	return h.dummy
+}
 
 func (h *Hasher) acquire(ctx context.Context) error {
 	// Prefer an immediate slot, but never take one once ctx is done.
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	// Every slot is busy: wait in the bounded queue, or refuse at once when it is full.
+	if n := h.waiting.Add(1); h.queue >= 0 && n > h.queue {
+		h.waiting.Add(-1)
+		return ErrBusy
+	}
+	defer h.waiting.Add(-1)
 	select {
 	case h.sem <- struct{}{}:
 		return nil

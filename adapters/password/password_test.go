@@ -9,10 +9,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/fx"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
@@ -361,5 +363,60 @@ func TestRefusalsWithoutHashingStillSpendTheWork(t *testing.T) {
 		if spent := after.TotalAlloc - before.TotalAlloc; spent < uint64(DefaultMemory)*1024*9/10 {
 			t.Errorf("%s: refused after %d bytes of work, want an argon2id computation's %d KiB", name, spent, DefaultMemory)
 		}
+	}
+}
+
+// TestQueue_Bounded fills every slot and the queue, and checks that one more caller is refused
+// at once with ErrBusy (a 503 for the HTTP adapter), that the waiters still run once slots free
+// up, and that the queue takes callers again afterwards.
+func TestQueue_Bounded(t *testing.T) {
+	const slots, queue = 1, 2
+	h, err := newHasher(Params{Queue: queue}, slots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := h.Dummy()
+	entered := make(chan struct{}, slots+queue)
+	release := make(chan struct{})
+	h.hold = func() {
+		entered <- struct{}{}
+		<-release
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, slots+queue)
+	for range slots + queue {
+		wg.Go(func() {
+			_, err := h.Hash(context.Background(), "password-to-hash")
+			errs <- err
+		})
+	}
+	<-entered // the slot is taken
+	deadline := time.Now().Add(10 * time.Second)
+	for h.waiting.Load() != queue {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d callers waiting, want %d", h.waiting.Load(), queue)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := h.Hash(context.Background(), "password-to-hash"); !errors.Is(err, ErrBusy) || !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("Hash beyond the queue: %v, want ErrBusy wrapping domain.ErrUnavailable", err)
+	}
+	if _, _, err := h.Verify(context.Background(), hash, "password-to-hash"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Verify beyond the queue: %v, want ErrBusy", err)
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a queued caller failed: %v", err)
+		}
+	}
+	if h.waiting.Load() != 0 || len(h.sem) != 0 {
+		t.Fatalf("after the burst: %d waiting, %d slots held", h.waiting.Load(), len(h.sem))
+	}
+	h.hold = nil
+	if _, err := h.Hash(context.Background(), "password-to-hash"); err != nil {
+		t.Fatalf("Hash after the burst: %v", err)
 	}
 }

@@ -56,7 +56,7 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 		mail.Module,
 		password.Module,
 		fx.Supply(password.Params{Algorithm: cfg.PasswordHash, Memory: cfg.Argon2Memory, Time: cfg.Argon2Time,
-			Threads: cfg.Argon2Threads, BcryptCost: cfg.BcryptCost}),
+			Threads: cfg.Argon2Threads, BcryptCost: cfg.BcryptCost, Queue: cfg.PasswordQueue}),
 		sqlstore.Module,
 		fx.Supply(sqlstore.Config{URL: cfg.DatabaseURL, AutoMigrate: cfg.AutoMigrate, Options: sqlstore.Options{
 			MaxOpenConns: cfg.DBMaxOpenConns, MaxIdleConns: cfg.DBMaxIdleConns, ConnMaxLifetime: cfg.DBConnMaxLifetime,
@@ -125,7 +125,10 @@ func httpConfig(cfg config.Config) httpapi.Config {
 
 func tokenConfig(cfg config.Config, log *slog.Logger) (jwxtoken.Config, error) {
 	tc := jwxtoken.Config{Alg: cfg.JWTAlg, Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL,
-		Leeway: cfg.Leeway, KeyFile: cfg.JWTKeyFile, ReloadInterval: cfg.KeyReloadInterval}
+		Leeway: cfg.Leeway, KeyFile: cfg.JWTKeyFile, ReloadInterval: cfg.KeyReloadInterval, CacheSize: cfg.TokenCacheSize}
+	if cfg.TokenCacheSize == 0 {
+		tc.CacheSize = -1 // off
+	}
 	if cfg.JWTAlg == "HS256" {
 		secret, err := base64.StdEncoding.DecodeString(cfg.JWTSecret)
 		if err != nil {
