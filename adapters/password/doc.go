@@ -4,7 +4,7 @@
 // burst of logins cannot exhaust memory or starve the request handlers.
 //
 // Verify also reports when a stored hash should be rewritten: a bcrypt hash while argon2id is
-// configured, or argon2id parameters below the configured ones. Dummy returns a hash made with
-// the configured parameters at construction, which the login use case verifies for unknown users
-// so that they take as long as known ones (SECURITY B10).
+// configured, or argon2id parameters below the configured ones. The login use case checks unknown
+// accounts against a hash of its own made through this hasher, so that they take as long as
+// known ones (SECURITY B10).
 package password

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"go.uber.org/fx"
@@ -133,10 +132,6 @@ type Hasher struct {
 	queue   int64        // most waiters; < 0: no bound
 	waiting atomic.Int64 // callers blocked in acquire
 
-	dummyOnce sync.Once
-	dummy     string
-	dummyErr  error
-
 	// hold, when set by tests, runs while a semaphore slot is held.
 	hold func()
 }
@@ -166,23 +161,6 @@ func newHasher(p Params, slots int) (*Hasher, error) {
 
 // Params returns the parameters new hashes are made with, defaults filled in.
 func (h *Hasher) Params() Params { return h.params }
-
-// Dummy returns a hash of an unknown random password, made with the configured algorithm and
-// parameters. Verifying a password against it costs what verifying against a real user's hash
-// costs, and never succeeds. It is computed on first use (not at start: a full hash there
-// delays every start for a value most starts never need).
-func (h *Hasher) Dummy() string {
-	h.dummyOnce.Do(func() {
-		secret := make([]byte, 32)
-		_, _ = rand.Read(secret) // crypto/rand.Read never fails
-		// The dummy password is random and thrown away, so no one can log in against it.
-		h.dummy, h.dummyErr = h.hash(base64.RawStdEncoding.EncodeToString(secret))
-	})
-	if h.dummyErr != nil {
-		panic(fmt.Sprintf("password: dummy hash with validated parameters failed: %v", h.dummyErr))
-	}
-	return h.dummy
-}
 
 func (h *Hasher) acquire(ctx context.Context) error {
 	// Prefer an immediate slot, but never take one once ctx is done.

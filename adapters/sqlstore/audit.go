@@ -21,9 +21,6 @@ var _ ports.AuditLog = (*AuditLog)(nil)
 // NewAuditLog returns the audit log of db.
 func NewAuditLog(db *DB) *AuditLog { return &AuditLog{db: db.bun} }
 
-// With returns a copy of l that runs its queries on idb, typically a bun.Tx, so that an event is
-// recorded together with the change it describes.
-func (l *AuditLog) With(idb bun.IDB) *AuditLog { return &AuditLog{db: idb} }
 
 // Append stores r. IP, user agent, outcome and detail longer than their columns are cut to fit.
 // r.ID is required; a taken id is domain.ErrConflict.

@@ -20,8 +20,6 @@ var _ ports.KeyStore = (*Keys)(nil)
 // NewKeys returns the signing-key store of db.
 func NewKeys(db *DB) *Keys { return &Keys{db: db.bun} }
 
-// With returns a copy of k that runs its queries on idb, typically a bun.Tx.
-func (k *Keys) With(idb bun.IDB) *Keys { return &Keys{db: idb} }
 
 // Keys returns every key, newest first (by creation time, then id).
 func (k *Keys) Keys(ctx context.Context) ([]domain.SigningKey, error) {

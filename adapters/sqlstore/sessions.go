@@ -35,13 +35,6 @@ func (s *Sessions) WithClock(c ports.Clock) *Sessions {
 	return &cp
 }
 
-// With returns a copy of s that runs its queries on idb, typically a bun.Tx.
-func (s *Sessions) With(idb bun.IDB) *Sessions {
-	cp := *s
-	cp.db = idb
-	return &cp
-}
-
 // Create inserts a new session; a taken id is domain.ErrConflict.
 func (s *Sessions) Create(ctx context.Context, sess domain.Session) error {
 	row := sessionToRow(sess)

@@ -20,8 +20,6 @@ var _ ports.UserStore = (*Users)(nil)
 // NewUsers returns the user store of db.
 func NewUsers(db *DB) *Users { return &Users{db: db.bun} }
 
-// With returns a copy of u that runs its queries on idb, typically a bun.Tx.
-func (u *Users) With(idb bun.IDB) *Users { return &Users{db: idb} }
 
 // Create inserts a new user with version 1; a taken id, email or username is domain.ErrConflict.
 func (u *Users) Create(ctx context.Context, user domain.User) error {
