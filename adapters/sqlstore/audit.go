@@ -21,7 +21,6 @@ var _ ports.AuditLog = (*AuditLog)(nil)
 // NewAuditLog returns the audit log of db.
 func NewAuditLog(db *DB) *AuditLog { return &AuditLog{db: db.bun} }
 
-
 // Append stores r. IP, user agent, outcome and detail longer than their columns are cut to fit.
 // r.ID is required; a taken id is domain.ErrConflict.
 func (l *AuditLog) Append(ctx context.Context, r domain.AuditRecord) error {

@@ -20,7 +20,6 @@ var _ ports.KeyStore = (*Keys)(nil)
 // NewKeys returns the signing-key store of db.
 func NewKeys(db *DB) *Keys { return &Keys{db: db.bun} }
 
-
 // Keys returns every key, newest first (by creation time, then id).
 func (k *Keys) Keys(ctx context.Context) ([]domain.SigningKey, error) {
 	var rows []keyRow

@@ -20,7 +20,6 @@ var _ ports.UserStore = (*Users)(nil)
 // NewUsers returns the user store of db.
 func NewUsers(db *DB) *Users { return &Users{db: db.bun} }
 
-
 // Create inserts a new user with version 1; a taken id, email or username is domain.ErrConflict.
 func (u *Users) Create(ctx context.Context, user domain.User) error {
 	row := userToRow(user)
