@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -33,6 +34,9 @@ type Problem struct {
 	Errors    []FieldProblem    `json:"errors,omitempty"`
 	Checks    map[string]string `json:"checks,omitempty"` // readiness only: each check's state
 	RequestID string            `json:"request_id,omitempty"`
+	// Message repeats Detail (else Title) on the seed compatibility routes, whose front-ends
+	// show an error's `message` (compat.go); empty elsewhere.
+	Message string `json:"message,omitempty"`
 }
 
 // FieldProblem is one invalid field of a request body.
@@ -273,6 +277,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	m := mapError(err)
 	m.problem.RequestID = rid
+	if c.Locals(ctxSeed) != nil {
+		m.problem.Message = cmp.Or(m.problem.Detail, m.problem.Title)
+	}
 	if m.routeNotFound {
 		c.Locals(ctxRouteNotFound, true)
 	}

@@ -79,21 +79,31 @@ func (s *Server) refresh(c *fiber.Ctx) error {
 	if token == "" {
 		token = c.Cookies(s.cookies.refresh)
 	}
-	if token == "" {
-		return errNoRefreshToken
-	}
-	if len(token) > maxTokenLength {
-		return errInvalidRefresh
-	}
-	out, err := s.deps.Refresh.Handle(c.UserContext(), token)
-	if errors.Is(err, domain.ErrUnauthenticated) || errors.Is(err, domain.ErrRefreshReuse) {
-		return errInvalidRefresh
-	}
+	out, err := s.rotate(c, token)
 	if err != nil {
 		return err
 	}
-	out.User = nil
 	return s.sendTokens(c, out)
+}
+
+// rotate runs the refresh use case on token ("" when the request carried none) and maps its
+// refusals to 401 invalid_refresh_token.
+func (s *Server) rotate(c *fiber.Ctx, token string) (application.TokensOutput, error) {
+	if token == "" {
+		return application.TokensOutput{}, errNoRefreshToken
+	}
+	if len(token) > maxTokenLength {
+		return application.TokensOutput{}, errInvalidRefresh
+	}
+	out, err := s.deps.Refresh.Handle(c.UserContext(), token)
+	if errors.Is(err, domain.ErrUnauthenticated) || errors.Is(err, domain.ErrRefreshReuse) {
+		return application.TokensOutput{}, errInvalidRefresh
+	}
+	if err != nil {
+		return application.TokensOutput{}, err
+	}
+	out.User = nil
+	return out, nil
 }
 
 // sendTokens writes a token response with its cookies. Token responses are never cached.
@@ -120,6 +130,15 @@ func (s *Server) sendTokens(c *fiber.Ctx, out application.TokensOutput) error {
 // also when no token or an invalid one is given (idempotent). Only an unavailable store is an
 // error, since then nothing could be revoked.
 func (s *Server) logout(c *fiber.Ctx) error {
+	if err := s.endSession(c); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// endSession is logout without its answer: it ends the session the request's tokens name and
+// clears the cookies.
+func (s *Server) endSession(c *fiber.Ctx) error {
 	var in logoutRequest
 	if len(c.Request().Body()) > 0 {
 		if err := decodeJSON(c.Request().Body(), &in); err != nil {
@@ -142,7 +161,7 @@ func (s *Server) logout(c *fiber.Ctx) error {
 		return err
 	}
 	s.clearSessionCookies(c)
-	return c.SendStatus(fiber.StatusNoContent)
+	return nil
 }
 
 // logoutAll: POST /api/auth/logout-all → 204; ends every session of the caller.
@@ -230,11 +249,27 @@ func (s *Server) revokeSession(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
-// testContent answers the role-demonstration routes under /api/test.
-func (s *Server) testContent(message string) fiber.Handler {
+// testContent answers the role-demonstration routes under /api/test: {message} JSON, or in the
+// seed compatibility mode the seed's plain text seedText.
+func (s *Server) testContent(message, seedText string) fiber.Handler {
+	if s.seedMode() {
+		return func(c *fiber.Ctx) error {
+			c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+			return c.SendString(seedText)
+		}
+	}
 	return func(c *fiber.Ctx) error {
 		return c.JSON(messageResponse{Message: message})
 	}
+}
+
+// testMarker marks the /api/test routes as seed routes in the seed compatibility mode (their
+// errors then carry `message`), and does nothing otherwise.
+func (s *Server) testMarker() fiber.Handler {
+	if s.seedMode() {
+		return seedMarked
+	}
+	return func(c *fiber.Ctx) error { return c.Next() }
 }
 
 // jwks: GET /.well-known/jwks.json, cacheable for five minutes (a retired key stays published

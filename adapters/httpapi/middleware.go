@@ -25,6 +25,7 @@ const (
 	ctxPrincipal                   // application.Principal
 	ctxProtected                   // bool: the route requires authentication
 	ctxRouteNotFound               // bool: no route matched
+	ctxSeed                        // bool: a seed compatibility route (compat.go)
 )
 
 const headerRequestID = "X-Request-Id"

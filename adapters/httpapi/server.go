@@ -38,6 +38,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// ShutdownTimeout bounds how long stopping waits for in-flight requests (0: 20 s).
 	ShutdownTimeout time.Duration
+	// Compat adds another API's routes and shapes: "" (none) or CompatSeed (compat.go).
+	Compat string
 }
 
 // Defaults applied to zero Config fields.
@@ -141,6 +143,9 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		}
 		s.proxies = append(s.proxies, prefix.Masked())
 	}
+	if cfg.Compat != "" && cfg.Compat != CompatSeed {
+		problems = append(problems, fmt.Errorf("httpapi: unknown compatibility mode %q (known: %q)", cfg.Compat, CompatSeed))
+	}
 	if deps.Register == nil || deps.Login == nil || deps.Refresh == nil || deps.Logout == nil ||
 		deps.Authenticate == nil || deps.Profile == nil || deps.ChangePassword == nil || deps.Sessions == nil || deps.Keys == nil ||
 		deps.Admin == nil || deps.Audit == nil {
@@ -204,11 +209,16 @@ func (s *Server) routes() {
 	a.Delete("/api/users/:id", notMe, auth, admins, s.deleteUser)
 	a.Get("/api/audit", auth, admins, s.listAudit)
 
-	a.Get("/api/test/all", s.testContent("Public content."))
-	a.Get("/api/test/user", auth, requireRoles(domain.RoleUser, domain.RoleModerator, domain.RoleAdmin), s.testContent("User content."))
+	// In the seed compatibility mode these answer the seed's plain text (compat.go).
+	test := s.testMarker()
+	a.Get("/api/test/all", test, s.testContent("Public content.", "Public Content."))
+	a.Get("/api/test/user", test, auth, requireRoles(domain.RoleUser, domain.RoleModerator, domain.RoleAdmin), s.testContent("User content.", "User Content."))
 	// API.md says "moderator"; an admin outranks a moderator, so admins pass too.
-	a.Get("/api/test/mod", auth, requireRoles(domain.RoleModerator, domain.RoleAdmin), s.testContent("Moderator content."))
-	a.Get("/api/test/admin", auth, requireRoles(domain.RoleAdmin), s.testContent("Admin content."))
+	a.Get("/api/test/mod", test, auth, requireRoles(domain.RoleModerator, domain.RoleAdmin), s.testContent("Moderator content.", "Moderator Content."))
+	a.Get("/api/test/admin", test, auth, requireRoles(domain.RoleAdmin), s.testContent("Admin content.", "Admin Content."))
+	if s.seedMode() {
+		s.compatRoutes()
+	}
 
 	a.Get("/.well-known/jwks.json", s.jwks)
 	a.Get("/healthz", s.healthz)

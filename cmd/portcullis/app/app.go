@@ -120,6 +120,7 @@ func httpConfig(cfg config.Config) httpapi.Config {
 		Addr: cfg.Addr, PublicURL: cfg.PublicURL, AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies,
 		SecureCookies: cfg.SecureCookies, BodyLimit: cfg.BodyLimit,
 		RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
+		Compat: cfg.Compat,
 	}
 }
 
