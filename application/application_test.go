@@ -86,7 +86,7 @@ func newWorldWith(t testing.TB, sessions ports.SessionStore) *world {
 	w.auditLog = memstore.NewAuditLog()
 	audit := application.NewAuditor(w.auditLog, w.clock, ids, log)
 	w.register = application.NewRegister(w.users, w.hasher, w.clock, ids, audit, log)
-	w.login = application.NewLogin(w.users, w.sessions, w.hasher, tokens, w.clock, ids, w.settings, audit, log)
+	w.login = application.NewLogin(w.users, w.sessions, w.hasher, tokens, w.clock, ids, w.settings, nil, audit, log)
 	w.refresh = application.NewRefresh(w.sessions, tokens, w.clock, ids, w.settings, audit, log)
 	w.auth = application.NewAuthenticate(tokens, w.sessions, w.settings)
 	w.logout = application.NewLogout(w.sessions, w.auth, audit, log)
@@ -237,7 +237,7 @@ func TestA4_LoginRehashesWithRaisedParameters(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	login := application.NewLogin(w.users, w.sessions, stronger, w.issuer, w.clock, system.NewIDs(), w.settings, nil, log)
+	login := application.NewLogin(w.users, w.sessions, stronger, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, log)
 	if _, err := login.Handle(ctx, application.LoginInput{Identifier: "cost@x.com", Password: goodPassword}); err != nil {
 		t.Fatal(err)
 	}

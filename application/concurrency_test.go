@@ -247,7 +247,7 @@ func TestA_LoginRehashSkippedOnStale(t *testing.T) {
 	}
 	racy := &racyUsers{UserStore: w.users}
 	racy.beforeUpdate = func() { rename(t, w, u.ID, "Meanwhile") }
-	login := application.NewLogin(racy, w.sessions, stronger, w.issuer, w.clock, system.NewIDs(), w.settings, nil, discard())
+	login := application.NewLogin(racy, w.sessions, stronger, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, discard())
 	out, err := login.Handle(ctx, application.LoginInput{Identifier: "rehash@x.com", Password: goodPassword})
 	if err != nil {
 		t.Fatalf("login: %v", err)
@@ -290,7 +290,7 @@ func TestB_LoginRacingADisableOrPasswordChangeLeavesNoSession(t *testing.T) {
 			u := mustUser(t, w, "b@x.com")
 			h := &hookHasher{PasswordHasher: w.hasher}
 			h.afterVerify = func() { change(t, w, u.ID) }
-			login := application.NewLogin(w.users, w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, discard())
+			login := application.NewLogin(w.users, w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, discard())
 			_, err := login.Handle(ctx, application.LoginInput{Identifier: "b@x.com", Password: goodPassword})
 			if !errors.Is(err, domain.ErrInvalidCredentials) {
 				t.Fatalf("login = %v, want ErrInvalidCredentials", err)
@@ -308,7 +308,7 @@ func TestB_LoginRacingADisableOrPasswordChangeLeavesNoSession(t *testing.T) {
 func TestC_DummyHashSurvivesACancelledOrFailedFirstLogin(t *testing.T) {
 	w := newWorld(t)
 	h := &hookHasher{PasswordHasher: w.hasher, failHash: 1}
-	login := application.NewLogin(w.users, w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, discard())
+	login := application.NewLogin(w.users, w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, discard())
 	in := application.LoginInput{Identifier: "nobody@x.com", Password: goodPassword}
 
 	// The dummy hash fails: the login still spends a hash (of the password) and fails alike.
@@ -371,7 +371,7 @@ func TestB_RoleChangeDuringLoginReachesTheNewSession(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	login := application.NewLogin(w.users, w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, discard())
+	login := application.NewLogin(w.users, w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, discard())
 	out, err := login.Handle(ctx, application.LoginInput{Identifier: "r@x.com", Password: goodPassword})
 	if err != nil {
 		t.Fatalf("login: %v", err)

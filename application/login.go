@@ -54,6 +54,7 @@ type Login struct {
 	clock    ports.Clock
 	ids      ports.IDSource
 	settings Settings
+	throttle *Throttle
 	audit    *Auditor
 	log      *slog.Logger
 
@@ -61,11 +62,12 @@ type Login struct {
 	dummy   string // the hash checked for unknown accounts; "" until first computed
 }
 
-// NewLogin wires the login use case.
+// NewLogin wires the login use case. A nil throttle throttles nothing.
 func NewLogin(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, issuer ports.TokenIssuer,
-	clock ports.Clock, ids ports.IDSource, settings Settings, audit *Auditor, log *slog.Logger) *Login {
+	clock ports.Clock, ids ports.IDSource, settings Settings, throttle *Throttle, audit *Auditor, log *slog.Logger) *Login {
 	return &Login{
-		users: users, sessions: sessions, hasher: hasher, clock: clock, ids: ids, settings: settings, audit: audit, log: log,
+		users: users, sessions: sessions, hasher: hasher, clock: clock, ids: ids, settings: settings, throttle: throttle,
+		audit: audit, log: log,
 		tokens: &tokenMinter{issuer: issuer, ids: ids, ttl: settings.AccessTTL},
 	}
 }
@@ -79,20 +81,34 @@ func NewLogin(users ports.UserStore, sessions ports.SessionStore, hasher ports.P
 // is now disabled, deleted or has another password hash, the new session is deleted and the
 // login fails with domain.ErrInvalidCredentials; if its roles changed, the session is deleted
 // and the login fails with domain.ErrStale (the client retries and gets the new roles).
+//
+// Failed logins are throttled per account and per client address (see Throttle): while either
+// is delayed or softly locked, Handle refuses with domain.ErrThrottled before any password work,
+// for a known account and an unknown login name alike.
 func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error) {
-	u, err := l.lookup(ctx, in.Identifier, in.By)
+	u, name, err := l.lookup(ctx, in.Identifier, in.By)
+	acct := u.ID
 	if errors.Is(err, domain.ErrNotFound) {
+		acct = "name:" + name
+	} else if err != nil {
+		return TokensOutput{}, fmt.Errorf("load user: %w", err)
+	}
+	if err := l.throttle.CheckLogin(ctx, acct); err != nil {
+		if errors.Is(err, domain.ErrThrottled) {
+			l.log.InfoContext(ctx, "login throttled", "user_id", u.ID, "error", err)
+		}
+		return TokensOutput{}, err
+	}
+	if u.ID == "" {
 		// Spend the time a real check would, so response time does not reveal the account. A
 		// hasher at capacity answers as it would for a known account (503), never a quick 401.
 		if err := l.spendDummyCheck(ctx, in.Password); err != nil {
 			return TokensOutput{}, fmt.Errorf("verify password: %w", err)
 		}
+		l.throttle.LoginFailed(ctx, acct)
 		l.log.InfoContext(ctx, "login failed", "outcome", "unknown_account")
 		l.audit.record(ctx, domain.EventLoginFailure, "", "", "unknown_account", "")
 		return TokensOutput{}, domain.ErrInvalidCredentials
-	}
-	if err != nil {
-		return TokensOutput{}, fmt.Errorf("load user: %w", err)
 	}
 	ok, rehash, err := l.hasher.Verify(ctx, u.PasswordHash, in.Password)
 	if err != nil && (ctx.Err() != nil || errors.Is(err, domain.ErrUnavailable)) {
@@ -103,6 +119,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 		if ok {
 			outcome = "disabled"
 		}
+		l.throttle.LoginFailed(ctx, acct)
 		l.log.InfoContext(ctx, "login failed", "user_id", u.ID, "outcome", outcome)
 		l.audit.record(ctx, domain.EventLoginFailure, "", u.ID, outcome, "")
 		return TokensOutput{}, domain.ErrInvalidCredentials
@@ -130,24 +147,31 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 		return TokensOutput{}, err
 	}
 	out.User = &cur
+	l.throttle.LoginSucceeded(ctx, acct)
 	l.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", out.SessionID, "outcome", "ok")
 	l.audit.record(ctx, domain.EventLoginSuccess, u.ID, u.ID, "ok", "session="+out.SessionID)
 	return out, nil
 }
 
-func (l *Login) lookup(ctx context.Context, identifier string, by IdentifierKind) (domain.User, error) {
+// lookup finds the account a login names, and returns the name as normalised (the throttling
+// key of a name no account has; an unparsable name is used trimmed and lower-cased, at most 320
+// bytes).
+func (l *Login) lookup(ctx context.Context, identifier string, by IdentifierKind) (domain.User, string, error) {
+	raw := truncate(strings.ToLower(strings.TrimSpace(identifier)), 320)
 	if by == ByEmail || (by == ByEither && strings.Contains(identifier, "@")) {
 		email, err := domain.NormalizeEmail(identifier)
 		if err != nil {
-			return domain.User{}, domain.ErrNotFound
+			return domain.User{}, raw, domain.ErrNotFound
 		}
-		return l.users.ByEmail(ctx, email)
+		u, err := l.users.ByEmail(ctx, email)
+		return u, email, err
 	}
 	username, ok := domain.NormalizeUsername(identifier)
 	if !ok {
-		return domain.User{}, domain.ErrNotFound
+		return domain.User{}, raw, domain.ErrNotFound
 	}
-	return l.users.ByUsername(ctx, username)
+	u, err := l.users.ByUsername(ctx, username)
+	return u, username, err
 }
 
 // recheck re-reads u after its new session sid was stored (see Handle). u is the user as this

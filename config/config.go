@@ -68,6 +68,15 @@ type Config struct {
 	KeyReloadInterval          time.Duration `env:"KEY_RELOAD_INTERVAL" envDefault:"30s" help:"how often each instance re-reads the signing keys (a rotated key is published this long, twice over, before it signs)"`
 	BootstrapAdminEmail        string        `env:"BOOTSTRAP_ADMIN_EMAIL" help:"on first start with no admin, create this admin user (needs BOOTSTRAP_ADMIN_PASSWORD_FILE)"`
 	BootstrapAdminPasswordFile string        `env:"BOOTSTRAP_ADMIN_PASSWORD_FILE" help:"file holding the bootstrap admin's password"`
+	RateLimits                 string        `env:"RATE_LIMITS" envDefault:"on" help:"on, or off to turn every throttling limit off (load tests only; logged loudly at start)"`
+	RateLoginAccount           Rate          `env:"RATE_LOGIN_ACCOUNT" envDefault:"5/1m" help:"failed logins of one account before each further attempt waits: N/period, N at once then one per period/N (0: no limit)"`
+	RateLoginIP                Rate          `env:"RATE_LOGIN_IP" envDefault:"20/1m" help:"failed logins from one client address (IPv6: its /64), over all accounts, before each further attempt waits"`
+	RateAccountLock            Rate          `env:"RATE_ACCOUNT_LOCK" envDefault:"10/15m" help:"failed logins of one account, refilled over the period, after which it is softly locked for LOCK_DURATION"`
+	RateIPLock                 Rate          `env:"RATE_IP_LOCK" envDefault:"100/15m" help:"failed logins from one client address after which the address is softly locked for LOCK_DURATION"`
+	LockDuration               time.Duration `env:"LOCK_DURATION" envDefault:"15m" help:"how long a soft lock lasts; a password reset or an admin unlock lifts it sooner (0: no locks)"`
+	RateRegisterIP             Rate          `env:"RATE_REGISTER_IP" envDefault:"10/1h" help:"registrations from one client address"`
+	RateMailIP                 Rate          `env:"RATE_MAIL_IP" envDefault:"10/1h" help:"requests that send mail (verification resend, forgot password) from one client address"`
+	RateTokenGuessIP           Rate          `env:"RATE_TOKEN_GUESS_IP" envDefault:"10/10m" help:"bad tokens (refresh, e-mail links) one client address may present before each further one waits"`
 	LogLevel                   string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat                  string        `env:"LOG_FORMAT" envDefault:"auto" help:"json, text, or auto (text on a terminal, else json)"`
 	TokenCacheSize             int           `env:"TOKEN_CACHE_SIZE" envDefault:"8192" help:"verified access tokens each instance remembers, by their exact bytes and never past exp, to skip the signature check (0: off)"`
@@ -325,6 +334,14 @@ func (c Config) Validate() error {
 	}
 	if c.PasswordQueue < 0 || c.PasswordQueue > 1<<16 {
 		bad("PASSWORD_QUEUE", "must be between 0 and 65536")
+	}
+	switch c.RateLimits {
+	case "on", "off":
+	default:
+		bad("RATE_LIMITS", "must be on or off, got %q", c.RateLimits)
+	}
+	if c.LockDuration < 0 || c.LockDuration > 24*time.Hour {
+		bad("LOCK_DURATION", "must be between 0 and 24h")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

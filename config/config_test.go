@@ -357,3 +357,23 @@ func TestDatabaseKind(t *testing.T) {
 		}
 	}
 }
+
+func TestRateSettings(t *testing.T) {
+	c, err := config.LoadFrom([]string{"PORTCULLIS_RATE_LOGIN_ACCOUNT=3/30s", "PORTCULLIS_RATE_MAIL_IP=0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.RateLoginAccount; r.Burst() != 3 || r.Period() != 30*time.Second || r.String() != "3/30s" {
+		t.Fatalf("RATE_LOGIN_ACCOUNT=3/30s parsed as %v", r)
+	}
+	if c.RateMailIP.Burst() != 0 || c.RateLoginIP.String() != "20/1m0s" || c.LockDuration != 15*time.Minute || c.RateLimits != "on" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	for _, bad := range []string{"PORTCULLIS_RATE_LOGIN_IP=5", "PORTCULLIS_RATE_LOGIN_IP=x/1m", "PORTCULLIS_RATE_LOGIN_IP=5/1ms",
+		"PORTCULLIS_RATE_LIMITS=maybe", "PORTCULLIS_LOCK_DURATION=-1s"} {
+		name, _, _ := strings.Cut(bad, "=")
+		if _, err := config.LoadFrom([]string{bad}); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: error %v, want one naming %s", bad, err, name)
+		}
+	}
+}

@@ -21,6 +21,7 @@ const (
 	EventUserDelete     AuditEvent = "user_delete"
 	EventSessionRevoke  AuditEvent = "session_revoke"
 	EventKeyRotation    AuditEvent = "key_rotation"
+	EventUserUnlock     AuditEvent = "user_unlock"
 )
 
 // AuditRecord is one row of the audit trail. It never holds a password, token or hash.

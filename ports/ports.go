@@ -96,13 +96,14 @@ type RateLimit struct {
 type RateResult struct {
 	Allowed    bool
 	Remaining  int
-	RetryAfter time.Duration // when not allowed: how long until one more hit is allowed
+	RetryAfter time.Duration // refused: how long until the hits fit; allowed: until one more hit fits (0 while Remaining > 0)
 }
 
 // RateLimiter counts hits per key across every instance (Redis) or in one process (memory).
 // Keys are opaque strings chosen by the caller, e.g. "login:ip:203.0.113.9".
 type RateLimiter interface {
-	// Allow records n hits on key under limit and reports whether they fit.
+	// Allow records n hits on key under limit and reports whether they fit. Refused hits are not
+	// recorded; n = 0 records nothing and reports the key's state (always allowed).
 	Allow(ctx context.Context, key string, limit RateLimit, n int) (RateResult, error)
 	// Reset forgets key.
 	Reset(ctx context.Context, key string) error

@@ -130,6 +130,42 @@ func (s *Server) deleteUser(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
+// lockResponse is the login throttling of one account: locked (soft lock), delayed (the growing
+// delay of failed logins), and how long until the next attempt is allowed.
+type lockResponse struct {
+	Locked            bool `json:"locked"`
+	Delayed           bool `json:"delayed"`
+	RetryAfterSeconds int  `json:"retry_after_seconds"`
+}
+
+func toLockResponse(st application.LockStatus) lockResponse {
+	out := lockResponse{Locked: st.Locked, Delayed: st.Delayed}
+	if st.Locked || st.Delayed {
+		out.RetryAfterSeconds = domain.Throttled(st.RetryAfter).RetrySeconds()
+	}
+	return out
+}
+
+// getLock: GET /api/users/{id}/lock → 200 {locked, delayed, retry_after_seconds}.
+func (s *Server) getLock(c *fiber.Ctx) error {
+	p, _ := principal(c)
+	st, err := s.deps.Locks.Status(c.UserContext(), p, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(toLockResponse(st))
+}
+
+// unlockUser: POST /api/users/{id}/unlock → 204; lifts the soft lock and forgets the account's
+// failed logins (idempotent: an account that was not locked is fine).
+func (s *Server) unlockUser(c *fiber.Ctx) error {
+	p, _ := principal(c)
+	if _, err := s.deps.Locks.Unlock(c.UserContext(), p, c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
 // listAudit: GET /api/audit?limit=&cursor=&user_id=&event= → 200 {events, next_cursor}, newest
 // first. user_id keeps the records where that user is the actor or the subject.
 func (s *Server) listAudit(c *fiber.Ctx) error {

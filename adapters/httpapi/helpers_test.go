@@ -162,6 +162,13 @@ func newEnv(t *testing.T, mutate ...func(*httpapi.Config)) *env {
 // newEnvWith is newEnv with the use cases' settings given.
 func newEnvWith(t *testing.T, settings application.Settings, mutate ...func(*httpapi.Config)) *env {
 	t.Helper()
+	return newThrottledEnv(t, settings, application.Limits{}, mutate...)
+}
+
+// newThrottledEnv is newEnvWith with throttling limits (the zero Limits throttle nothing), on
+// an in-memory rate limiter.
+func newThrottledEnv(t *testing.T, settings application.Settings, limits application.Limits, mutate ...func(*httpapi.Config)) *env {
+	t.Helper()
 	cfg := baseConfig()
 	for _, m := range mutate {
 		m(&cfg)
@@ -177,9 +184,10 @@ func newEnvWith(t *testing.T, settings application.Settings, mutate ...func(*htt
 	auditor := application.NewAuditor(audit, clock{}, id, log)
 	register := application.NewRegister(users, h, clock{}, id, auditor, log)
 	auth := application.NewAuthenticate(tokens, sessions, settings)
+	throttle := application.NewThrottle(memstore.NewRateLimiter(nil), limits, log)
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
 		Register:       register,
-		Login:          application.NewLogin(users, sessions, h, tokens, clock{}, id, settings, auditor, log),
+		Login:          application.NewLogin(users, sessions, h, tokens, clock{}, id, settings, throttle, auditor, log),
 		Refresh:        application.NewRefresh(sessions, tokens, clock{}, id, settings, auditor, log),
 		Logout:         application.NewLogout(sessions, auth, auditor, log),
 		Authenticate:   auth,
@@ -191,6 +199,8 @@ func newEnvWith(t *testing.T, settings application.Settings, mutate ...func(*htt
 		Log:            log,
 		Admin:          application.NewAdmin(users, users, sessions, register, auditor, clock{}, log),
 		Audit:          application.NewAuditTrail(audit),
+		Throttle:       throttle,
+		Locks:          application.NewLocks(users, throttle, auditor, log),
 	})
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)

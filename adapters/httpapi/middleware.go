@@ -195,6 +195,34 @@ func (s *Server) withRequestInfo(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// limitRoute counts the request against its route's per-address limit (registration, mail) and
+// refuses it with 429 once the client address has used it up.
+func (s *Server) limitRoute(r application.Route) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := s.deps.Throttle.Hit(c.UserContext(), r); err != nil {
+			return err
+		}
+		return c.Next()
+	}
+}
+
+// guardTokens throttles token guessing on a route that takes a token (refresh, e-mail tokens):
+// a client address that presented too many bad tokens is refused with 429 before the token is
+// looked at, and each bad token (invalid_token, invalid_refresh_token) counts against it.
+func (s *Server) guardTokens(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	if err := s.deps.Throttle.CheckGuess(ctx); err != nil {
+		return err
+	}
+	err := c.Next()
+	if err != nil {
+		if code := mapError(err).problem.Code; code == "invalid_token" || code == "invalid_refresh_token" {
+			s.deps.Throttle.GuessFailed(ctx)
+		}
+	}
+	return err
+}
+
 // requireJSON refuses a body that is not application/json (415) on POST, PUT and PATCH, and any
 // Content-Encoding: the body limit applies to the bytes received, and a compressed body could
 // expand far beyond it.
@@ -281,10 +309,11 @@ func originOf(raw string) string {
 	return strings.ToLower(u.Scheme + "://" + u.Host)
 }
 
-// clientIP is the caller's address. X-Forwarded-For is believed only when the peer is a
-// trusted proxy (SECURITY B12), and then read from the right: the first address that is not
-// itself a trusted proxy is the client, so a client cannot forge its address by sending its
-// own X-Forwarded-For through the proxy.
+// clientIP is the caller's address, the one that rate limits count and logs show.
+// X-Forwarded-For (or, without it, Forwarded) is believed only when the peer is a trusted proxy
+// (SECURITY B12), and then read from the right: the first address that is not itself a trusted
+// proxy is the client, so a client cannot forge its address by sending its own header through
+// the proxy.
 func (s *Server) clientIP(c *fiber.Ctx) string {
 	peer, ok := netip.AddrFromSlice(c.Context().RemoteIP())
 	if !ok {
@@ -294,15 +323,11 @@ func (s *Server) clientIP(c *fiber.Ctx) string {
 	if !s.trusted(peer) {
 		return peer.String()
 	}
-	xff := c.Get(fiber.HeaderXForwardedFor)
-	if xff == "" {
-		return peer.String()
-	}
-	hops := strings.Split(xff, ",")
+	hops := forwardedHops(c)
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		a, err := parseHop(hops[i])
 		if err != nil {
-			break // a malformed hop: stop believing the header here
+			break // a malformed or obfuscated hop: stop believing the header here
 		}
 		a = a.Unmap()
 		if !s.trusted(a) {
@@ -311,6 +336,45 @@ func (s *Server) clientIP(c *fiber.Ctx) string {
 		peer = a
 	}
 	return peer.String()
+}
+
+// forwardedHops lists the client-side hops a proxy recorded, oldest first: X-Forwarded-For
+// (every such header, in order), or when there is none the for= parameters of Forwarded
+// (RFC 7239).
+func forwardedHops(c *fiber.Ctx) []string {
+	var hops []string
+	for _, v := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+		hops = append(hops, strings.Split(string(v), ",")...)
+	}
+	if len(hops) > 0 {
+		return hops
+	}
+	for _, v := range c.Request().Header.PeekAll("Forwarded") {
+		for _, elem := range strings.Split(string(v), ",") {
+			hop := "" // an element without for= is a hop we cannot place: it stops the walk
+			for _, pair := range strings.Split(elem, ";") {
+				k, val, _ := strings.Cut(strings.TrimSpace(pair), "=")
+				if strings.EqualFold(k, "for") {
+					hop = strings.Trim(val, `"`)
+				}
+			}
+			hops = append(hops, hop)
+		}
+	}
+	return hops
+}
+
+// parseHop reads one hop: an address, or (Forwarded) "[v6]", "[v6]:port" or "v4:port".
+func parseHop(h string) (netip.Addr, error) {
+	h = strings.TrimSpace(h)
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a, nil
+	}
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		return netip.ParseAddr(h[1 : len(h)-1])
+	}
+	ap, err := netip.ParseAddrPort(h)
+	return ap.Addr(), err
 }
 
 func (s *Server) trusted(a netip.Addr) bool {

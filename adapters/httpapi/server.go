@@ -85,6 +85,11 @@ type Deps struct {
 	Log            *slog.Logger
 	Admin          *application.Admin      // /api/users
 	Audit          *application.AuditTrail // /api/audit
+	// Throttle limits registration, mail and token guessing per client address (login is
+	// throttled in its use case); nil throttles nothing.
+	Throttle *application.Throttle `optional:"true"`
+	// Locks serves /api/users/{id}/lock and /unlock; nil leaves those routes out.
+	Locks *application.Locks `optional:"true"`
 }
 
 // Server is the HTTP server: a configured Fiber app plus its listener lifecycle.
@@ -184,9 +189,9 @@ func (s *Server) routes() {
 		s.withRequestInfo, s.requireJSON, s.csrf)
 
 	auth := s.requireAuth
-	a.Post("/api/auth/register", s.register)
+	a.Post("/api/auth/register", s.limitRoute(application.RouteRegister), s.register)
 	a.Post("/api/auth/login", s.login)
-	a.Post("/api/auth/refresh", s.refresh)
+	a.Post("/api/auth/refresh", s.guardTokens, s.refresh)
 	a.Post("/api/auth/logout", s.logout)
 	a.Post("/api/auth/logout-all", auth, s.logoutAll)
 
@@ -207,6 +212,10 @@ func (s *Server) routes() {
 	a.Get("/api/users/:id", notMe, auth, readers, s.getUser)
 	a.Patch("/api/users/:id", notMe, auth, admins, s.updateUser)
 	a.Delete("/api/users/:id", notMe, auth, admins, s.deleteUser)
+	if s.deps.Locks != nil {
+		a.Get("/api/users/:id/lock", auth, readers, s.getLock)
+		a.Post("/api/users/:id/unlock", auth, admins, s.unlockUser)
+	}
 	a.Get("/api/audit", auth, admins, s.listAudit)
 
 	// In the seed compatibility mode these answer the seed's plain text (compat.go).

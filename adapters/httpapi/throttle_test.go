@@ -2,12 +2,16 @@ package httpapi_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/portcullis-auth/portcullis/adapters/httpapi"
+	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
 )
 
 // A use case refusing with domain.ErrThrottled becomes 429 too_many_requests with Retry-After
@@ -24,5 +28,112 @@ func TestThrottledIs429WithRetryAfter(t *testing.T) {
 		if got := r.Header.Get(h); got != want {
 			t.Errorf("%s = %q, want %q", h, got, want)
 		}
+	}
+}
+
+func httpLimits() application.Limits {
+	return application.Limits{
+		LoginAccount: ports.RateLimit{Burst: 2, Period: time.Minute},
+		LoginIP:      ports.RateLimit{Burst: 50, Period: time.Minute},
+		AccountLock:  ports.RateLimit{Burst: 2, Period: 15 * time.Minute},
+		IPLock:       ports.RateLimit{Burst: 100, Period: 15 * time.Minute},
+		LockFor:      15 * time.Minute,
+		Register:     ports.RateLimit{Burst: 3, Period: time.Hour},
+		TokenGuess:   ports.RateLimit{Burst: 2, Period: 10 * time.Minute},
+	}
+}
+
+// From a trusted proxy, each client address (rightmost untrusted X-Forwarded-For hop) has its
+// own registration limit; an untrusted peer's header changes nothing (SECURITY B12).
+func TestRegistrationThrottledPerClientAddress(t *testing.T) {
+	e := newThrottledEnv(t, baseSettings(), httpLimits(), func(c *httpapi.Config) { c.TrustedProxies = []string{"0.0.0.0/32"} })
+	reg := func(email, xff string) response {
+		return e.do(req("POST", "/api/auth/register", map[string]any{"email": email, "password": password}, "X-Forwarded-For", xff))
+	}
+	for i := range 3 {
+		if r := reg(fmt.Sprintf("r%d@example.com", i), "198.51.100.1"); r.StatusCode != 201 {
+			t.Fatalf("registration %d: %d %s", i, r.StatusCode, r.body)
+		}
+	}
+	r := reg("r3@example.com", "203.0.113.9, 198.51.100.1") // a forged hop before the real one
+	expectProblem(t, r, 429, "too_many_requests")
+	if r.Header.Get("Retry-After") == "" || r.Header.Get("RateLimit-Limit") != "3" {
+		t.Fatalf("429 headers: %v", r.Header)
+	}
+	if _, err := e.users.ByEmail(t.Context(), "r3@example.com"); err == nil {
+		t.Fatal("a throttled registration created the user")
+	}
+	if r := reg("r3@example.com", "198.51.100.2"); r.StatusCode != 201 {
+		t.Fatalf("another client address: %d %s", r.StatusCode, r.body)
+	}
+}
+
+// Bad refresh tokens count against the client address; past the limit even a good one waits
+// (token guessing), and the 429 comes before the token is looked at.
+func TestRefreshTokenGuessingThrottled(t *testing.T) {
+	e := newThrottledEnv(t, baseSettings(), httpLimits())
+	e.register("guess@example.com")
+	s := e.login("guess@example.com")
+	for range 2 {
+		expectProblem(t, e.do(req("POST", "/api/auth/refresh", map[string]any{"refresh_token": "x.forged"})), 401, "invalid_refresh_token")
+	}
+	expectProblem(t, e.do(req("POST", "/api/auth/refresh", map[string]any{"refresh_token": s.refresh})), 429, "too_many_requests")
+}
+
+// The admin API shows and lifts a login lock: GET /api/users/{id}/lock, POST .../unlock.
+func TestAdminSeesAndLiftsLoginLock(t *testing.T) {
+	e := newThrottledEnv(t, baseSettings(), httpLimits())
+	e.register("root@example.com", domain.RoleUser, domain.RoleAdmin)
+	root := e.login("root@example.com")
+	id := e.register("locked@example.com")
+	e.register("mod@example.com", domain.RoleUser, domain.RoleModerator)
+	mod := e.login("mod@example.com")
+	for range 2 {
+		expectProblem(t, e.do(req("POST", "/api/auth/login", map[string]any{"email": "locked@example.com", "password": "wrong password!"})),
+			401, "invalid_credentials")
+	}
+	r := e.do(req("POST", "/api/auth/login", map[string]any{"email": "locked@example.com", "password": password}))
+	expectProblem(t, r, 429, "too_many_requests")
+	if ra := r.Header.Get("Retry-After"); ra != "900" {
+		t.Fatalf("Retry-After of a soft lock = %q, want 900", ra)
+	}
+	m := expectStatus(t, e.call("GET", "/api/users/"+id+"/lock", nil, mod.access), 200)
+	if m["locked"] != true || m["retry_after_seconds"].(float64) < 890 {
+		t.Fatalf("lock status = %v", m)
+	}
+	expectProblem(t, e.call("POST", "/api/users/"+id+"/unlock", nil, mod.access), 403, "insufficient_role")
+	if r := e.call("POST", "/api/users/"+id+"/unlock", nil, root.access); r.StatusCode != 204 {
+		t.Fatalf("unlock: %d %s", r.StatusCode, r.body)
+	}
+	if m := expectStatus(t, e.call("GET", "/api/users/"+id+"/lock", nil, root.access), 200); m["locked"] != false || m["delayed"] != false {
+		t.Fatalf("lock status after unlock = %v", m)
+	}
+	e.login("locked@example.com")
+	expectProblem(t, e.call("POST", "/api/users/no-such-user/unlock", nil, root.access), 404, "not_found")
+	if !strings.Contains(e.logs.String(), `"account unlocked"`) {
+		t.Fatal("the unlock is not logged")
+	}
+}
+
+// RFC 7239 Forwarded is read like X-Forwarded-For (rightmost untrusted for=), only from a trusted
+// peer; an obfuscated hop stops the walk at the proxy before it.
+func TestForwardedHeaderFromTrustedProxy(t *testing.T) {
+	cases := map[string]string{
+		`for=198.51.100.7, for="[2001:db8::17]:4711";proto=https, for=10.0.0.2`: "2001:db8::17",
+		`for=192.0.2.60;proto=http;by=203.0.113.43`:                             "192.0.2.60",
+		`for="203.0.113.9:8080"`:                                                "203.0.113.9",
+		`for=198.51.100.7, for=_hidden, for=10.0.0.2`:                           "10.0.0.2",
+	}
+	for header, want := range cases {
+		e := newEnv(t, func(c *httpapi.Config) { c.TrustedProxies = []string{"0.0.0.0/32", "10.0.0.0/8"} })
+		e.do(req("GET", "/healthz", nil, "Forwarded", header))
+		if ip := logLines(t, e)[0]["ip"]; ip != want {
+			t.Errorf("Forwarded: %s -> ip %v, want %s", header, ip, want)
+		}
+	}
+	e := newEnv(t)
+	e.do(req("GET", "/healthz", nil, "Forwarded", "for=203.0.113.9"))
+	if ip := logLines(t, e)[0]["ip"]; ip != "0.0.0.0" {
+		t.Fatalf("an untrusted peer's Forwarded was believed: ip=%v", ip)
 	}
 }

@@ -59,8 +59,9 @@ func NewRateLimiter(clock ports.Clock) *RateLimiter {
 
 // Allow records n hits on key under limit if all n fit, and reports the outcome. Hits that do
 // not fit are not recorded. When refused, RetryAfter is how long until n hits fit (for n = 1:
-// until one more hit is allowed); n larger than limit.Burst never fits. n = 0 only reports
-// Remaining. An invalid limit (Burst < 1, Period shorter than Burst nanoseconds) or a negative
+// until one more hit is allowed); n larger than limit.Burst never fits. When allowed,
+// RetryAfter is how long until one more hit would fit (zero while Remaining > 0), so n = 0
+// reports the state of key (Remaining, and the wait when it is 0) without recording anything. An invalid limit (Burst < 1, Period shorter than Burst nanoseconds) or a negative
 // n is an error.
 func (l *RateLimiter) Allow(ctx context.Context, key string, limit ports.RateLimit, n int) (ports.RateResult, error) {
 	if err := ctx.Err(); err != nil {
@@ -87,7 +88,8 @@ func (l *RateLimiter) Allow(ctx context.Context, key string, limit ports.RateLim
 	if newTAT > now {
 		sh.tat[key] = newTAT
 	}
-	return ports.RateResult{Allowed: true, Remaining: int((now - allowAt) / interval)}, nil
+	return ports.RateResult{Allowed: true, Remaining: int((now - allowAt) / interval),
+		RetryAfter: time.Duration(max(allowAt+interval-now, 0))}, nil
 }
 
 // Reset forgets key: its next hit finds a full bucket.

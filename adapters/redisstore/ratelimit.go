@@ -45,7 +45,7 @@ func (k keys) rateLimit(key string) string {
 //
 //	KEYS[1] rate-limit key; ARGV[1] emission interval (µs); ARGV[2] burst offset = interval ×
 //	burst (µs); ARGV[3] n.
-//	returns {1, remaining} allowed, or {0, retry_after_µs} refused.
+//	returns {1, remaining, µs until one more hit fits} allowed, or {0, retry_after_µs, 0} refused.
 var gcraScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -54,10 +54,12 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local new_tat = tat + interval * tonumber(ARGV[3])
 local allow_at = new_tat - tonumber(ARGV[2])
-if allow_at > now then return {0, allow_at - now} end
+if allow_at > now then return {0, allow_at - now, 0} end
 local ttl = math.ceil((new_tat - now) / 1000)
 if ttl > 0 then redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl) end
-return {1, math.floor((now - allow_at) / interval)}
+local next_at = allow_at + interval - now
+if next_at < 0 then next_at = 0 end
+return {1, math.floor((now - allow_at) / interval), next_at}
 `)
 
 // RateLimiter is a ports.RateLimiter on Redis (standalone, Sentinel or Cluster), shared by every
@@ -83,8 +85,9 @@ func NewRateLimiter(client redis.UniversalClient, prefix string) (*RateLimiter, 
 
 // Allow records n hits on key under limit if all n fit, and reports the outcome. Hits that do
 // not fit are not recorded. When refused, RetryAfter is how long until n hits fit (for n = 1:
-// until one more hit is allowed); n larger than limit.Burst never fits. n = 0 only reports
-// Remaining. An invalid limit (Burst < 1, Period shorter than Burst microseconds) or a negative
+// until one more hit is allowed); n larger than limit.Burst never fits. When allowed,
+// RetryAfter is how long until one more hit would fit (zero while Remaining > 0), so n = 0
+// reports the state of key (Remaining, and the wait when it is 0) without recording anything. An invalid limit (Burst < 1, Period shorter than Burst microseconds) or a negative
 // n is an error that is not domain.ErrUnavailable.
 func (l *RateLimiter) Allow(ctx context.Context, key string, limit ports.RateLimit, n int) (ports.RateResult, error) {
 	if limit.Burst < 1 {
@@ -102,11 +105,11 @@ func (l *RateLimiter) Allow(ctx context.Context, key string, limit ports.RateLim
 	if err != nil {
 		return ports.RateResult{}, unavailable("rate limit", err)
 	}
-	if len(res) != 2 {
+	if len(res) != 3 {
 		return ports.RateResult{}, unavailable("rate limit", fmt.Errorf("unexpected script reply %v", res))
 	}
 	if res[0] == 1 {
-		return ports.RateResult{Allowed: true, Remaining: int(res[1])}, nil
+		return ports.RateResult{Allowed: true, Remaining: int(res[1]), RetryAfter: time.Duration(res[2]) * time.Microsecond}, nil
 	}
 	return ports.RateResult{RetryAfter: time.Duration(res[1]) * time.Microsecond}, nil
 }

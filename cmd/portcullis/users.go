@@ -30,7 +30,7 @@ func newUsersCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	users.AddCommand(newUsersCreateCommand(), newUsersListCommand(), newUsersSetRolesCommand(),
-		newUsersStateCommand("disable", true), newUsersStateCommand("enable", false), newUsersDeleteCommand())
+		newUsersStateCommand("disable", true), newUsersStateCommand("enable", false), newUsersDeleteCommand(), newUsersUnlockCommand())
 	return users
 }
 
@@ -271,6 +271,51 @@ func newUsersDeleteCommand() *cobra.Command {
 	}
 	ref.flags(c)
 	c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
+	return c
+}
+
+func newUsersUnlockCommand() *cobra.Command {
+	var ref userRef
+	var statusOnly bool
+	c := &cobra.Command{
+		Use:   "unlock --email EMAIL|--id ID [--status]",
+		Short: "Show and lift the login throttling (soft lock, growing delay) of a user",
+		Long: "Lift the soft lock that failed logins put on an account, and forget its failed logins, so\n" +
+			"the owner can log in at once. --status only shows the state. The limits live in Redis when\n" +
+			"the session store is Redis; with the sql or memory session store each server process counts\n" +
+			"alone in its memory, which this command cannot reach: use POST /api/users/{id}/unlock there.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
+				u, err := ref.resolve(ctx, op)
+				if err != nil {
+					return err
+				}
+				st, err := op.Locks.Status(ctx, application.Operator, u.ID)
+				if err != nil {
+					return err
+				}
+				state := "not locked"
+				switch {
+				case st.Locked:
+					state = fmt.Sprintf("locked for another %s", st.RetryAfter.Round(time.Second))
+				case st.Delayed:
+					state = fmt.Sprintf("delayed: next login allowed in %s", st.RetryAfter.Round(time.Second))
+				}
+				if statusOnly {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s (%s): %s\n", u.Email, u.ID, state)
+					return nil
+				}
+				if _, err := op.Locks.Unlock(ctx, application.Operator, u.ID); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "unlocked %s (%s); it was %s\n", u.Email, u.ID, state)
+				return nil
+			})
+		},
+	}
+	ref.flags(c)
+	c.Flags().BoolVar(&statusOnly, "status", false, "only show whether the user is locked")
 	return c
 }
 

@@ -31,6 +31,7 @@ func RateLimiter(t *testing.T, open func(t *testing.T) ports.RateLimiter) {
 		{"Reset", limiterReset},
 		{"Concurrent", limiterConcurrent},
 		{"ContextCancelled", limiterContextCancelled},
+		{"PeekReportsWait", limiterPeek},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
@@ -190,4 +191,29 @@ func limiterContextCancelled(t *testing.T, l ports.RateLimiter) {
 		t.Error("Reset with a cancelled context: no error")
 	}
 	mustRefuse(t, l, key, limit, 1, limit.Period) // and the cancelled Reset forgot nothing
+}
+
+// limiterPeek: n = 0 records nothing and reports the state, with the wait for one more hit once
+// the bucket is empty; an allowed hit reports that wait too.
+func limiterPeek(t *testing.T, l ports.RateLimiter) {
+	limit := hourly(2)
+	key := limiterKey()
+	if r := allow(t, l, key, limit, 0); !r.Allowed || r.Remaining != 2 || r.RetryAfter != 0 {
+		t.Fatalf("peek at a fresh key = %+v, want allowed, 2 remaining, no wait", r)
+	}
+	if r := allow(t, l, key, limit, 1); !r.Allowed || r.Remaining != 1 || r.RetryAfter != 0 {
+		t.Fatalf("first hit = %+v, want allowed, 1 remaining, no wait", r)
+	}
+	r := allow(t, l, key, limit, 1)
+	interval := limit.Period / time.Duration(limit.Burst)
+	if !r.Allowed || r.Remaining != 0 || r.RetryAfter <= interval-time.Minute || r.RetryAfter > interval {
+		t.Fatalf("last hit = %+v, want allowed, 0 remaining, a wait of about %v", r, interval)
+	}
+	for range 3 {
+		p := allow(t, l, key, limit, 0)
+		if !p.Allowed || p.Remaining != 0 || p.RetryAfter <= 0 || p.RetryAfter > r.RetryAfter {
+			t.Fatalf("peek at an empty bucket = %+v, want allowed, 0 remaining, a wait up to %v", p, r.RetryAfter)
+		}
+	}
+	mustRefuse(t, l, key, limit, 1, limit.Period) // the peeks recorded nothing beyond the burst
 }

@@ -66,6 +66,9 @@ func startServer(t *testing.T, env map[string]string, extra ...fx.Option) *serve
 		"PORTCULLIS_LOG_LEVEL":       "debug",
 		"PORTCULLIS_LOG_FORMAT":      "json",
 	}
+	// Tests register and fail logins by the dozen from one loopback address: limits far above
+	// that, so only the throttling tests (which set their own) meet a 429.
+	maps.Copy(full, generousLimits)
 	maps.Copy(full, env)
 	environ := make([]string, 0, len(full))
 	for k, v := range full {
@@ -105,6 +108,13 @@ func startServer(t *testing.T, env map[string]string, extra ...fx.Option) *serve
 		}
 	})
 	return s
+}
+
+// generousLimits are throttling limits no functional test reaches.
+var generousLimits = map[string]string{
+	"PORTCULLIS_RATE_LOGIN_ACCOUNT": "10000/1m", "PORTCULLIS_RATE_LOGIN_IP": "10000/1m",
+	"PORTCULLIS_RATE_ACCOUNT_LOCK": "10000/15m", "PORTCULLIS_RATE_IP_LOCK": "10000/15m",
+	"PORTCULLIS_RATE_REGISTER_IP": "10000/1h", "PORTCULLIS_RATE_TOKEN_GUESS_IP": "10000/10m",
 }
 
 // stop stops the app (once); later calls do nothing.

@@ -66,7 +66,7 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 		sessionStore(cfg),
 		jwxtoken.Module,
 		fx.Provide(func() (jwxtoken.Config, error) { return tokenConfig(cfg, log) }),
-		fx.Supply(settings(cfg)),
+		fx.Supply(settings(cfg), limits(cfg)),
 		fx.Provide(
 			application.NewAuditor,
 			application.NewAuditTrail,
@@ -79,8 +79,31 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 			application.NewProfile,
 			application.NewChangePassword,
 			application.NewSessions,
+			application.NewThrottle,
+			application.NewLocks,
 		),
+		fx.Invoke(warnLimitsOff),
 	)
+}
+
+// limits turns the throttling settings into the application's Limits.
+func limits(cfg config.Config) application.Limits {
+	r := func(c config.Rate) ports.RateLimit { return ports.RateLimit{Burst: c.Burst(), Period: c.Period()} }
+	return application.Limits{
+		Off:          cfg.RateLimits == "off",
+		LoginAccount: r(cfg.RateLoginAccount), LoginIP: r(cfg.RateLoginIP),
+		AccountLock: r(cfg.RateAccountLock), IPLock: r(cfg.RateIPLock), LockFor: cfg.LockDuration,
+		Register: r(cfg.RateRegisterIP), Mail: r(cfg.RateMailIP), TokenGuess: r(cfg.RateTokenGuessIP),
+	}
+}
+
+// warnLimitsOff says loudly, at every start, that PORTCULLIS_RATE_LIMITS=off left the service
+// open to brute force.
+func warnLimitsOff(l application.Limits, log *slog.Logger) {
+	if l.Off {
+		log.Warn("RATE LIMITS ARE OFF (PORTCULLIS_RATE_LIMITS=off): logins, registration, mail and tokens are not " +
+			"throttled; use this for load tests only, never in production")
+	}
 }
 
 // readiness puts a Pinger into the group /readyz reports on.

@@ -20,6 +20,7 @@ import (
 type Operator struct {
 	Config  config.Config
 	Admin   *application.Admin
+	Locks   *application.Locks
 	Trail   *application.AuditTrail
 	Users   ports.UserStore
 	Keys    ports.KeyStore
@@ -51,7 +52,7 @@ func Operate(ctx context.Context, fn func(ctx context.Context, op *Operator) err
 	op := &Operator{Config: cfg}
 	app := fx.New(
 		Core(cfg, log),
-		fx.Populate(&op.Admin, &op.Trail, &op.Users, &op.Keys, &op.Auditor, &op.Tokens, &op.Clock),
+		fx.Populate(&op.Admin, &op.Locks, &op.Trail, &op.Users, &op.Keys, &op.Auditor, &op.Tokens, &op.Clock),
 		fx.StartTimeout(operatorTimeout), fx.StopTimeout(operatorTimeout),
 	)
 	if err := app.Err(); err != nil {

@@ -1,0 +1,165 @@
+package application_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/adapters/memstore"
+	"github.com/portcullis-auth/portcullis/adapters/system"
+	"github.com/portcullis-auth/portcullis/application"
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// testLimits are small limits: 3 failures per account then one per 20 s, 5 per 15 min lock it
+// for 15 min; 6 failures per address then one per 10 s.
+func testLimits() application.Limits {
+	return application.Limits{
+		LoginAccount: ports.RateLimit{Burst: 3, Period: time.Minute},
+		LoginIP:      ports.RateLimit{Burst: 6, Period: time.Minute},
+		AccountLock:  ports.RateLimit{Burst: 5, Period: 15 * time.Minute},
+		IPLock:       ports.RateLimit{Burst: 100, Period: 15 * time.Minute},
+		LockFor:      15 * time.Minute,
+	}
+}
+
+// throttledWorld is the world with its login throttled by limits, on a memory limiter that
+// reads the world's clock.
+func throttledWorld(t *testing.T, limits application.Limits) (*world, *application.Locks) {
+	t.Helper()
+	w := newWorld(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	throttle := application.NewThrottle(memstore.NewRateLimiter(w.clock), limits, log)
+	audit := application.NewAuditor(w.auditLog, w.clock, system.NewIDs(), log)
+	w.login = application.NewLogin(w.users, w.sessions, w.hasher, w.issuer, w.clock, system.NewIDs(), w.settings, throttle, audit, log)
+	return w, application.NewLocks(w.users, throttle, audit, log)
+}
+
+func from(ip string) context.Context {
+	return application.WithRequestInfo(context.Background(), application.RequestInfo{IP: ip})
+}
+
+func loginAs(w *world, ctx context.Context, email, pw string) error {
+	_, err := w.login.Handle(ctx, application.LoginInput{Identifier: email, Password: pw})
+	return err
+}
+
+// expectThrottled checks that err is a 429-to-be waiting about want (within a second).
+func expectThrottled(t *testing.T, err error, want time.Duration) {
+	t.Helper()
+	var te *domain.ThrottledError
+	if !errors.As(err, &te) || !errors.Is(err, domain.ErrThrottled) {
+		t.Fatalf("err = %v, want ErrThrottled", err)
+	}
+	if te.RetryAfter <= want-time.Second || te.RetryAfter > want {
+		t.Fatalf("retry after %v, want about %v", te.RetryAfter, want)
+	}
+}
+
+// SECURITY B11, account side: failures on one account from many addresses meet a growing delay
+// and then a soft lock that ends by itself, refuse even the right password meanwhile, and an
+// administrator's unlock lifts at once.
+func TestB11_AccountThrottledThenSoftLocked(t *testing.T) {
+	w, locks := throttledWorld(t, testLimits())
+	w.registerAndLogin(t, "owner@example.com")
+	u, _ := w.users.ByEmail(context.Background(), "owner@example.com")
+	for i := range 3 {
+		if err := loginAs(w, from("198.51.100."+string(rune('1'+i))), "owner@example.com", "wrong password!"); !errors.Is(err, domain.ErrInvalidCredentials) {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	// The growing delay's first step: one attempt per 20 s, whatever the address and password.
+	expectThrottled(t, loginAs(w, from("203.0.113.50"), "owner@example.com", goodPassword), 20*time.Second)
+	for range 2 {
+		w.clock.Advance(20 * time.Second)
+		if err := loginAs(w, from("203.0.113.51"), "owner@example.com", "wrong password!"); !errors.Is(err, domain.ErrInvalidCredentials) {
+			t.Fatalf("failure after the delay: %v", err)
+		}
+	}
+	// Five failures within 15 minutes: the soft lock.
+	expectThrottled(t, loginAs(w, from("203.0.113.52"), "owner@example.com", goodPassword), 15*time.Minute)
+	st, err := locks.Status(context.Background(), application.Operator, u.ID)
+	if err != nil || !st.Locked {
+		t.Fatalf("status = %+v, %v; want locked", st, err)
+	}
+	w.clock.Advance(10 * time.Minute)
+	expectThrottled(t, loginAs(w, from("203.0.113.53"), "owner@example.com", goodPassword), 5*time.Minute)
+	// Not permanent: it ends by itself.
+	w.clock.Advance(5 * time.Minute)
+	if err := loginAs(w, from("203.0.113.54"), "owner@example.com", goodPassword); err != nil {
+		t.Fatalf("login after the lock ended: %v", err)
+	}
+
+	// Lock it again; a moderator may look but not unlock; an admin's unlock lifts it at once.
+	for i := 0; i < 5; i++ {
+		w.clock.Advance(20 * time.Second)
+		_ = loginAs(w, from("203.0.113.60"), "owner@example.com", "wrong password!")
+	}
+	expectThrottled(t, loginAs(w, from("203.0.113.61"), "owner@example.com", goodPassword), 15*time.Minute)
+	mod := application.Principal{UserID: "mod", Roles: []domain.Role{domain.RoleModerator}}
+	if _, err := locks.Unlock(context.Background(), mod, u.ID); !errors.Is(err, domain.ErrForbidden) {
+		t.Fatalf("moderator unlock: %v, want ErrForbidden", err)
+	}
+	if _, err := locks.Status(context.Background(), mod, u.ID); err != nil {
+		t.Fatalf("moderator status: %v", err)
+	}
+	was, err := locks.Unlock(context.Background(), application.Operator, u.ID)
+	if err != nil || !was.Locked {
+		t.Fatalf("unlock = %+v, %v; want it was locked", was, err)
+	}
+	if err := loginAs(w, from("203.0.113.62"), "owner@example.com", goodPassword); err != nil {
+		t.Fatalf("login after unlock: %v", err)
+	}
+	if _, err := locks.Unlock(context.Background(), application.Operator, "no-such-user"); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("unlock of an unknown user: %v", err)
+	}
+}
+
+// SECURITY B11, address side: one address failing over many accounts is throttled, other
+// addresses are not; an unknown login name is throttled exactly like an account.
+func TestB11_AddressThrottledOverManyAccounts(t *testing.T) {
+	w, _ := throttledWorld(t, testLimits())
+	w.registerAndLogin(t, "victim@example.com")
+	for i := range 6 {
+		if err := loginAs(w, from("192.0.2.7"), "nobody"+string(rune('a'+i))+"@example.com", "wrong password!"); !errors.Is(err, domain.ErrInvalidCredentials) {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	expectThrottled(t, loginAs(w, from("192.0.2.7"), "victim@example.com", goodPassword), 10*time.Second)
+	if err := loginAs(w, from("192.0.2.8"), "victim@example.com", goodPassword); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	// An IPv6 client is counted by its /64.
+	for i := range 3 {
+		_ = loginAs(w, from("2001:db8:1:2::"+string(rune('a'+i))), "ghost@example.com", "wrong password!")
+	}
+	expectThrottled(t, loginAs(w, from("2001:db8:3:4::1"), "ghost@example.com", "wrong password!"), 20*time.Second)
+	expectThrottled(t, loginAs(w, from("192.0.2.9"), "Ghost@Example.com", "wrong password!"), 20*time.Second)
+}
+
+// A successful login forgets the account's failures, so an owner who mistypes now and then
+// never meets the delay; PORTCULLIS_RATE_LIMITS=off (Limits.Off) throttles nothing.
+func TestLoginSuccessForgetsFailuresAndOffThrottlesNothing(t *testing.T) {
+	w, _ := throttledWorld(t, testLimits())
+	w.registerAndLogin(t, "typo@example.com")
+	for range 3 {
+		for range 2 {
+			_ = loginAs(w, from("192.0.2.10"), "typo@example.com", "wrong password!")
+		}
+		if err := loginAs(w, from("192.0.2.11"), "typo@example.com", goodPassword); err != nil {
+			t.Fatalf("login after two typos: %v", err)
+		}
+	}
+	off := testLimits()
+	off.Off = true
+	w, _ = throttledWorld(t, off)
+	for range 8 {
+		if err := loginAs(w, from("192.0.2.12"), "any@example.com", "wrong password!"); !errors.Is(err, domain.ErrInvalidCredentials) {
+			t.Fatalf("limits off: %v", err)
+		}
+	}
+}
