@@ -160,8 +160,12 @@ func (s *Server) sameOriginOnly(c *fiber.Ctx) error {
 			return nil
 		}
 	}
-	return errCrossSite
+	return errNotSameOrigin
 }
+
+// errNotSameOrigin refuses the compat GET refresh from anywhere but Portcullis's own origin.
+var errNotSameOrigin = &apiError{status: fiber.StatusForbidden, code: "cross_site_request", title: "Cross-site request refused",
+	detail: "GET /api/auth/refresh changes state and is accepted from this origin only; elsewhere use POST /api/auth/refresh"}
 
 // seedRoles writes roles the seed's way: "user" is "ROLE_USER".
 func seedRoles(roles []domain.Role) []string {

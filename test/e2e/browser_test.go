@@ -391,3 +391,159 @@ func keys[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
+
+// sameOriginFront serves testdata/browser/<page> at "/" and forwards every /api/ request to the
+// Portcullis set later with its setTarget, so that the page and the API share one origin, as
+// the seed tutorials run them (a dev-server proxy). It returns that origin.
+func sameOriginFront(t *testing.T, page string) (origin string, setTarget func(string)) {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join("testdata", "browser", page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		proxy *httputil.ReverseProxy
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			mu.Lock()
+			p := proxy
+			mu.Unlock()
+			if p == nil {
+				http.Error(w, "no API yet", http.StatusBadGateway)
+				return
+			}
+			p.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func(target string) {
+		u, err := url.Parse(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		proxy = httputil.NewSingleHostReverseProxy(u)
+	}
+}
+
+// TestBrowserSeedFrontEnd runs a front-end that behaves as the seed tutorials' front-ends do
+// (same calls, the x-access-token header, the user kept in localStorage, the cookie tutorials'
+// GET refresh) against PORTCULLIS_COMPAT=seed in Chromium, and checks that another origin
+// cannot make the GET refresh spend the visitor's refresh token.
+func TestBrowserSeedFrontEnd(t *testing.T) {
+	front, setTarget := sameOriginFront(t, "seed.html")
+	evil := pageServer(t, "evil.html")
+	s := startServer(t, map[string]string{
+		"PORTCULLIS_COMPAT":          "seed",
+		"PORTCULLIS_PUBLIC_URL":      front,
+		"PORTCULLIS_ALLOWED_ORIGINS": front,
+		"PORTCULLIS_LOG_LEVEL":       "info",
+	})
+	setTarget(s.URL)
+	b := testenv.NewBrowser(t)
+	tab := b.Tab(t)
+	id := randHex(4)
+	username, email := "seed_"+id, "seed-"+id+"@example.com"
+
+	tab.Do(chromedp.Navigate(front+"/"))
+	tab.WaitFor(`window.seedReady`)
+	tab.Do(
+		chromedp.SendKeys(chromedp.ID("username"), username),
+		chromedp.SendKeys(chromedp.ID("email"), email),
+		chromedp.SendKeys(chromedp.ID("password"), goodPassword),
+		chromedp.Click(chromedp.ID("signup")),
+	)
+	tab.WaitText("alert", "User was registered successfully!")
+	tab.Do(
+		chromedp.SendKeys(chromedp.ID("login-username"), username),
+		chromedp.SendKeys(chromedp.ID("login-password"), goodPassword),
+		chromedp.Click(chromedp.ID("signin")),
+	)
+	if who := tab.WaitText("who", "Logged in as"); who != "Logged in as "+username+" ("+email+") roles ROLE_USER" {
+		t.Fatalf("after login the page shows %q", who)
+	}
+	type stored struct {
+		ID          string   `json:"id"`
+		Username    string   `json:"username"`
+		Roles       []string `json:"roles"`
+		AccessToken string   `json:"accessToken"`
+	}
+	user := testenv.Eval[stored](tab, `JSON.parse(localStorage.getItem("user"))`)
+	if user.ID == "" || user.Username != username || !slices.Equal(user.Roles, []string{"ROLE_USER"}) || user.AccessToken == "" {
+		t.Fatalf("localStorage user: %+v", user)
+	}
+	tab.Screenshot("seed-1-logged-in")
+
+	for _, c := range []struct{ button, want string }{
+		{"nav-home", "Public Content."}, {"nav-user", "User Content."}, {"nav-admin", "your roles do not allow this"},
+	} {
+		tab.Do(chromedp.Click(chromedp.ID(c.button)))
+		if got := tab.WaitText("content", c.want); got != c.want {
+			t.Errorf("%s: board shows %q, want %q", c.button, got, c.want)
+		}
+		if c.button == "nav-user" {
+			tab.Screenshot("seed-2-user-board")
+		}
+	}
+	tab.Screenshot("seed-3-admin-board-refused")
+
+	// The cookie tutorials' refresh, from the page's own origin.
+	tab.Do(chromedp.Click(chromedp.ID("nav-refresh")))
+	tab.WaitText("alert", "refresh: success")
+	if got := s.requests("/api/auth/refresh"); len(got) != 1 || got[0].Method != http.MethodGet || got[0].Status != http.StatusOK {
+		t.Fatalf("refresh requests at the server: %+v", got)
+	}
+
+	t.Run("another origin cannot spend the refresh token with a GET", func(t *testing.T) {
+		hostile := b.NewTab(t)
+		hostile.Do(chromedp.Navigate(evil + "/?api=" + url.QueryEscape(front)))
+		hostile.WaitFor(`window.evil`)
+		got := testenv.Eval[string](hostile, `fetch(`+jsString(front+"/api/auth/refresh")+`, {credentials: "include"}).then(r => "read " + r.status, e => "blocked: " + e.message)`)
+		t.Logf("hostile page: fetch GET /api/auth/refresh: %s", got)
+		// A link followed from the other origin is a navigation: refused as well.
+		hostile.Do(chromedp.Navigate(evil + "/?api=" + url.QueryEscape(front)))
+		hostile.WaitFor(`window.evil`)
+		_ = testenv.Eval[string](hostile, `(() => { const a = document.createElement("a"); a.href = `+jsString(front+"/api/auth/refresh")+`; a.id = "go"; a.textContent = "go"; document.body.append(a); return "ok" })()`)
+		ctx, cancel := context.WithTimeout(hostile.Context(), testenv.BrowserStepTimeout)
+		defer cancel()
+		res, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("go")))
+		if err != nil {
+			t.Fatalf("follow the link: %v", err)
+		}
+		if res.Status != http.StatusForbidden {
+			t.Errorf("the link from another origin: %d, want 403", res.Status)
+		}
+		t.Logf("hostile page: link to GET /api/auth/refresh answered %d", res.Status)
+		hostile.Screenshot("seed-4-link-from-another-origin-refused")
+		refreshes := s.requests("/api/auth/refresh")
+		if len(refreshes) != 3 {
+			t.Fatalf("refresh requests at the server: %+v, want the page's own and two refused", refreshes)
+		}
+		for _, l := range refreshes[1:] {
+			if l.Status != http.StatusForbidden {
+				t.Errorf("GET /api/auth/refresh from another origin: %d, want 403", l.Status)
+			}
+		}
+		tab := b.Tab(t)
+		tab.Do(chromedp.Click(chromedp.ID("nav-refresh")))
+		tab.WaitText("alert", "refresh: success")
+	})
+
+	tab.Do(chromedp.Click(chromedp.ID("nav-logout")))
+	tab.WaitText("alert", "You've been signed out!")
+	if testenv.Eval[bool](tab, `localStorage.getItem("user") !== null`) {
+		t.Error("the user is still in localStorage after logout")
+	}
+	if st := testenv.Eval[int](tab, `fetch("/api/test/user", {headers: {"x-access-token": `+jsString(user.AccessToken)+`}}).then(r => r.status)`); st != http.StatusUnauthorized {
+		t.Errorf("the signed-out access token: %d, want 401", st)
+	}
+	tab.Do(chromedp.Click(chromedp.ID("nav-user")))
+	tab.WaitText("content", "access token is required")
+	tab.Screenshot("seed-5-logged-out")
+}
