@@ -451,7 +451,7 @@ func TestBrowserSeedFrontEnd(t *testing.T) {
 	id := randHex(4)
 	username, email := "seed_"+id, "seed-"+id+"@example.com"
 
-	tab.Do(chromedp.Navigate(front+"/"))
+	tab.Do(chromedp.Navigate(front + "/"))
 	tab.WaitFor(`window.seedReady`)
 	tab.Do(
 		chromedp.SendKeys(chromedp.ID("username"), username),
