@@ -128,7 +128,7 @@ func mapError(err error) mapped {
 		return m
 	// Unavailability and deadlines come before the sentinels: a store error wraps its cause.
 	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		m := p(fiber.StatusServiceUnavailable, "service_unavailable", "Service unavailable",
+		m := p(fiber.StatusServiceUnavailable, "store_unavailable", "Service unavailable",
 			"a backing service is unavailable or too slow; try again shortly")
 		m.retryAfter, m.log = true, true
 		return m

@@ -332,7 +332,7 @@ func TestH54_SessionStoreDownIs503(t *testing.T) {
 		"logout":    e.do(req("POST", "/api/auth/logout", nil, bearer(s.access)...)),
 	} {
 		t.Run(name, func(t *testing.T) {
-			expectProblem(t, r, 503, "service_unavailable")
+			expectProblem(t, r, 503, "store_unavailable")
 			if r.Header.Get("Retry-After") == "" || len(r.Cookies()) != 0 {
 				t.Fatalf("headers: %v", r.Header)
 			}
@@ -552,7 +552,7 @@ func TestPanicIs500WithRequestID(t *testing.T) {
 	}
 	// Other errors are 500 with nothing but the id too.
 	e.srv.App().Get("/fail", func(*fiber.Ctx) error { return context.DeadlineExceeded })
-	expectProblem(t, e.do(req("GET", "/fail", nil)), 503, "service_unavailable")
+	expectProblem(t, e.do(req("GET", "/fail", nil)), 503, "store_unavailable")
 }
 
 func TestH55_SlowStoreIs503WithinRequestTimeout(t *testing.T) {
@@ -562,7 +562,7 @@ func TestH55_SlowStoreIs503WithinRequestTimeout(t *testing.T) {
 	e.sessions.slow.Store(true)
 	start := time.Now()
 	r := e.do(req("GET", "/api/users/me", nil, bearer(s.access)...))
-	expectProblem(t, r, 503, "service_unavailable")
+	expectProblem(t, r, 503, "store_unavailable")
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("took %v, want about the request timeout", d)
 	}
