@@ -128,9 +128,9 @@ func (a *Admin) Create(ctx context.Context, actor Principal, in CreateUserInput)
 	if !actor.HasRole(domain.RoleAdmin) {
 		return UserOutput{}, domain.ErrForbidden
 	}
-	roles, err := normalizeRoles(in.Roles)
-	if err != nil {
-		return UserOutput{}, err
+	roles, invalid := domain.NormalizeRoles(in.Roles)
+	if invalid != nil {
+		return UserOutput{}, invalid
 	}
 	out, err := a.register.create(ctx, RegisterInput{Email: in.Email, Password: in.Password, Name: in.Name, Username: in.Username}, roles)
 	if err != nil {
@@ -149,14 +149,16 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 	if !actor.HasRole(domain.RoleAdmin) {
 		return UserOutput{}, domain.ErrForbidden
 	}
-	if in.Name != nil && !domain.ValidateName(*in.Name) {
-		return UserOutput{}, invalidField("name", "invalid_name", "must be at most 100 characters, without control characters")
+	if in.Name != nil {
+		if invalid := domain.ValidateName(*in.Name); invalid != nil {
+			return UserOutput{}, invalid
+		}
 	}
 	var roles []domain.Role
 	if in.Roles != nil {
-		var err error
-		if roles, err = normalizeRoles(*in.Roles); err != nil {
-			return UserOutput{}, err
+		var invalid *domain.FieldError
+		if roles, invalid = domain.NormalizeRoles(*in.Roles); invalid != nil {
+			return UserOutput{}, invalid
 		}
 	}
 	var before, u domain.User
@@ -283,25 +285,6 @@ func (a *Admin) guardLastAdmin(ctx context.Context) error {
 }
 
 func isActiveAdmin(u domain.User) bool { return !u.Disabled && u.HasRole(domain.RoleAdmin) }
-
-// normalizeRoles checks roles, drops duplicates and orders them user, moderator, admin. Every
-// user keeps the user role.
-func normalizeRoles(in []domain.Role) ([]domain.Role, error) {
-	set := map[domain.Role]bool{domain.RoleUser: true}
-	for _, r := range in {
-		if !r.Valid() {
-			return nil, invalidField("roles", "invalid_role", "each role must be user, moderator or admin")
-		}
-		set[r] = true
-	}
-	var out []domain.Role
-	for _, r := range []domain.Role{domain.RoleUser, domain.RoleModerator, domain.RoleAdmin} {
-		if set[r] {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
 
 func joinRoles(roles []domain.Role) string {
 	s := make([]string, len(roles))

@@ -159,15 +159,15 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 func (l *Login) lookup(ctx context.Context, identifier string, by IdentifierKind) (domain.User, string, error) {
 	raw := truncate(strings.ToLower(strings.TrimSpace(identifier)), 320)
 	if by == ByEmail || (by == ByEither && strings.Contains(identifier, "@")) {
-		email, err := domain.NormalizeEmail(identifier)
-		if err != nil {
+		email, invalid := domain.NormalizeEmail(identifier)
+		if invalid != nil {
 			return domain.User{}, raw, domain.ErrNotFound
 		}
 		u, err := l.users.ByEmail(ctx, email)
 		return u, email, err
 	}
-	username, ok := domain.NormalizeUsername(identifier)
-	if !ok {
+	username, invalid := domain.NormalizeUsername(identifier)
+	if invalid != nil {
 		return domain.User{}, raw, domain.ErrNotFound
 	}
 	u, err := l.users.ByUsername(ctx, username)

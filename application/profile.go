@@ -37,15 +37,14 @@ func (p *Profile) Get(ctx context.Context, userID string) (UserOutput, error) {
 // domain.ErrStale).
 func (p *Profile) Update(ctx context.Context, userID string, in UpdateProfileInput) (UserOutput, error) {
 	v := &domain.ValidationError{}
-	if in.Name != nil && !domain.ValidateName(*in.Name) {
-		v.Add("name", "invalid_name", "must be at most 100 characters, without control characters")
+	if in.Name != nil {
+		v.Put(domain.ValidateName(*in.Name))
 	}
 	var username string
 	if in.Username != nil && *in.Username != "" {
-		var ok bool
-		if username, ok = domain.NormalizeUsername(*in.Username); !ok {
-			v.Add("username", "invalid_username", "must be 3 to 32 characters of a-z, 0-9, _ . -")
-		}
+		var invalid *domain.FieldError
+		username, invalid = domain.NormalizeUsername(*in.Username)
+		v.Put(invalid)
 	}
 	if err := v.Err(); err != nil {
 		return UserOutput{}, err

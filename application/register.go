@@ -2,7 +2,6 @@ package application
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -52,26 +51,15 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (UserOutput, er
 // create validates in and stores a user with roles.
 func (r *Register) create(ctx context.Context, in RegisterInput, roles []domain.Role) (UserOutput, error) {
 	v := &domain.ValidationError{}
-	email, err := domain.NormalizeEmail(in.Email)
-	if err != nil {
-		var ve *domain.ValidationError
-		if errors.As(err, &ve) {
-			v.Fields = append(v.Fields, ve.Fields...)
-		}
-	}
-	if code, msg, ok := domain.ValidatePassword(in.Password); !ok {
-		v.Add("password", code, msg)
-	}
+	email, invalid := domain.NormalizeEmail(in.Email)
+	v.Put(invalid)
+	v.Put(domain.ValidatePassword(in.Password))
 	username := ""
 	if in.Username != "" {
-		var ok bool
-		if username, ok = domain.NormalizeUsername(in.Username); !ok {
-			v.Add("username", "invalid_username", "must be 3 to 32 characters of a-z, 0-9, _ . -")
-		}
+		username, invalid = domain.NormalizeUsername(in.Username)
+		v.Put(invalid)
 	}
-	if !domain.ValidateName(in.Name) {
-		v.Add("name", "invalid_name", "must be at most 100 characters, without control characters")
-	}
+	v.Put(domain.ValidateName(in.Name))
 	if err := v.Err(); err != nil {
 		return UserOutput{}, err
 	}

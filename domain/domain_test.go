@@ -29,7 +29,11 @@ func TestNormalizeEmail(t *testing.T) {
 		{"\xff@x.com", "", false},
 	}
 	for _, tc := range cases {
-		got, err := domain.NormalizeEmail(tc.in)
+		got, invalid := domain.NormalizeEmail(tc.in)
+		var err error
+		if invalid != nil {
+			err = invalid
+		}
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
@@ -57,7 +61,10 @@ func TestValidatePassword(t *testing.T) {
 		{"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8", "invalid_password"},
 	}
 	for _, tc := range cases {
-		code, _, ok := domain.ValidatePassword(tc.pw)
+		code, ok := "", true
+		if invalid := domain.ValidatePassword(tc.pw); invalid != nil {
+			code, ok = invalid.Code, false
+		}
 		if ok != (tc.code == "") || code != tc.code {
 			t.Errorf("ValidatePassword(%q) = %q ok=%v; want %q", tc.pw, code, ok, tc.code)
 		}
@@ -75,7 +82,8 @@ func TestCommonPasswordListIsLoaded(t *testing.T) {
 
 func TestNormalizeUsername(t *testing.T) {
 	for in, ok := range map[string]bool{"ada": true, "Ada.L-9_x": true, "ab": false, strings.Repeat("a", 33): false, "a b": false, "ädä": false} {
-		if _, got := domain.NormalizeUsername(in); got != ok {
+		if _, invalid := domain.NormalizeUsername(in); (invalid == nil) != ok {
+			got := invalid == nil
 			t.Errorf("NormalizeUsername(%q) ok=%v, want %v", in, got, ok)
 		}
 	}
@@ -93,16 +101,16 @@ func FuzzNormalizeEmail(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		got, err := domain.NormalizeEmail(in)
-		if err != nil {
+		got, invalid := domain.NormalizeEmail(in)
+		if invalid != nil {
 			return
 		}
 		if !utf8.ValidString(got) || got != strings.ToLower(strings.TrimSpace(got)) || len(got) > domain.MaxEmailLength {
 			t.Fatalf("NormalizeEmail(%q) = %q: not normalised", in, got)
 		}
-		again, err := domain.NormalizeEmail(got)
-		if err != nil || again != got {
-			t.Fatalf("not idempotent: %q -> %q -> %q, %v", in, got, again, err)
+		again, invalid := domain.NormalizeEmail(got)
+		if invalid != nil || again != got {
+			t.Fatalf("not idempotent: %q -> %q -> %q, %v", in, got, again, invalid)
 		}
 	})
 }

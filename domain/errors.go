@@ -31,11 +31,32 @@ var (
 	ErrUnavailable = errors.New("store unavailable")
 )
 
-// FieldError is one invalid input field with a stable machine-readable code.
+// FieldError is one invalid input field with a stable machine-readable code, what every
+// validator of this package returns. As an error it reads as a ValidationError of this one
+// field (errors.As to *ValidationError succeeds), so a use case may return it as it is.
 type FieldError struct {
 	Field   string
 	Code    string
 	Message string
+}
+
+// Error names the field and its code.
+func (e *FieldError) Error() string { return "validation failed: " + e.Field + ": " + e.Code }
+
+// As lets errors.As see a FieldError as a *ValidationError holding it alone.
+func (e *FieldError) As(target any) bool {
+	if v, ok := target.(**ValidationError); ok {
+		*v = &ValidationError{Fields: []FieldError{*e}}
+		return true
+	}
+	return false
+}
+
+// In returns a copy of e for another field name (a password validated as new_password).
+func (e *FieldError) In(field string) *FieldError {
+	c := *e
+	c.Field = field
+	return &c
 }
 
 // ValidationError lists every invalid field of one input.
@@ -55,6 +76,13 @@ func (e *ValidationError) Error() string {
 // Add records one invalid field.
 func (e *ValidationError) Add(field, code, message string) {
 	e.Fields = append(e.Fields, FieldError{Field: field, Code: code, Message: message})
+}
+
+// Put records f when it is not nil (the result of a validator).
+func (e *ValidationError) Put(f *FieldError) {
+	if f != nil {
+		e.Fields = append(e.Fields, *f)
+	}
 }
 
 // Err returns e when it holds at least one field, nil otherwise.

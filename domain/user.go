@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"fmt"
 	"net/mail"
 	"regexp"
 	"slices"
@@ -60,62 +61,91 @@ const (
 
 var usernamePattern = regexp.MustCompile(`^[a-z0-9_.-]{3,32}$`)
 
+// Every validator below has one shape: it returns nil when the value is acceptable, else a
+// *FieldError naming the field, a stable code and the message a client shows. A caller whose
+// field has another name renames it with FieldError.In; each message is written here once.
+
 // NormalizeEmail trims, lower-cases and checks an email address. Two inputs that differ only in
 // case or surrounding space normalise to the same identity.
-func NormalizeEmail(raw string) (string, error) {
+func NormalizeEmail(raw string) (string, *FieldError) {
+	invalid := &FieldError{Field: "email", Code: "invalid_email", Message: "must be a valid email address"}
 	if !utf8.ValidString(raw) { // checked before ToLower, which would replace invalid bytes
-		return "", invalidEmail()
+		return "", invalid
 	}
 	e := strings.ToLower(strings.TrimSpace(raw))
 	if e == "" || len(e) > MaxEmailLength {
-		return "", invalidEmail()
+		return "", invalid
 	}
 	addr, err := mail.ParseAddress(e)
 	// Reject display names and comments: the whole input must be the bare address.
 	if err != nil || addr.Address != e || !strings.Contains(e[strings.LastIndexByte(e, '@')+1:], ".") {
-		return "", invalidEmail()
+		return "", invalid
 	}
 	return e, nil
 }
 
-func invalidEmail() error {
-	v := &ValidationError{}
-	v.Add("email", "invalid_email", "must be a valid email address")
-	return v
-}
-
 // NormalizeUsername lower-cases a username and checks it is 3–32 of [a-z0-9_.-].
-func NormalizeUsername(raw string) (string, bool) {
+func NormalizeUsername(raw string) (string, *FieldError) {
 	u := strings.ToLower(strings.TrimSpace(raw))
-	return u, usernamePattern.MatchString(u)
+	if !usernamePattern.MatchString(u) {
+		return u, &FieldError{Field: "username", Code: "invalid_username", Message: "must be 3 to 32 characters of a-z, 0-9, _ . -"}
+	}
+	return u, nil
 }
 
 // ValidateName checks a display name: at most MaxNameLength characters, valid UTF-8, no control characters.
-func ValidateName(name string) bool {
+func ValidateName(name string) *FieldError {
+	invalid := &FieldError{Field: "name", Code: "invalid_name",
+		Message: fmt.Sprintf("must be at most %d characters, without control characters", MaxNameLength)}
 	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLength {
-		return false
+		return invalid
 	}
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f {
-			return false
+			return invalid
 		}
 	}
-	return true
+	return nil
 }
 
 // ValidatePassword applies the password policy: 8 to 128 characters of any Unicode, no
-// composition rules, and not on the common-password list. It returns the field code on failure.
-func ValidatePassword(pw string) (code, message string, ok bool) {
+// composition rules, and not on the common-password list.
+func ValidatePassword(pw string) *FieldError {
 	n := utf8.RuneCountInString(pw)
+	invalid := func(code, msg string) *FieldError { return &FieldError{Field: "password", Code: code, Message: msg} }
 	switch {
 	case !utf8.ValidString(pw):
-		return "invalid_password", "must be valid UTF-8", false
+		return invalid("invalid_password", "must be valid UTF-8")
 	case n < MinPasswordLength:
-		return "password_too_short", "must be at least 8 characters", false
+		return invalid("password_too_short", fmt.Sprintf("must be at least %d characters", MinPasswordLength))
 	case n > MaxPasswordLength:
-		return "password_too_long", "must be at most 128 characters", false
+		return invalid("password_too_long", fmt.Sprintf("must be at most %d characters", MaxPasswordLength))
 	case IsCommonPassword(pw):
-		return "password_too_common", "is too common; choose another", false
+		return invalid("password_too_common", "is too common; choose another")
 	}
-	return "", "", true
+	return nil
+}
+
+// NormalizeRoles checks roles, drops duplicates and orders them user, moderator, admin. Every
+// user keeps the user role.
+func NormalizeRoles(in []Role) ([]Role, *FieldError) {
+	set := map[Role]bool{RoleUser: true}
+	for _, r := range in {
+		if !r.Valid() {
+			return nil, &FieldError{Field: "roles", Code: "invalid_role", Message: "each role must be user, moderator or admin"}
+		}
+		set[r] = true
+	}
+	var out []Role
+	for _, r := range []Role{RoleUser, RoleModerator, RoleAdmin} {
+		if set[r] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Required is the error of a required field left out or empty.
+func Required(field string) *FieldError {
+	return &FieldError{Field: field, Code: "required", Message: "is required"}
 }

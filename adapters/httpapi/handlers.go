@@ -53,7 +53,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 		v.Add("email", "required", "email or username is required")
 	}
 	if in.Password == nil || *in.Password == "" {
-		v.Add("password", "required", "is required")
+		v.Put(domain.Required("password"))
 	}
 	if err := v.Err(); err != nil {
 		return err
@@ -207,10 +207,10 @@ func (s *Server) changePassword(c *fiber.Ctx) error {
 	}
 	v := &domain.ValidationError{}
 	if in.CurrentPassword == nil || *in.CurrentPassword == "" {
-		v.Add("current_password", "required", "is required")
+		v.Put(domain.Required("current_password"))
 	}
 	if in.NewPassword == nil {
-		v.Add("new_password", "required", "is required")
+		v.Put(domain.Required("new_password"))
 	}
 	if err := v.Err(); err != nil {
 		return err

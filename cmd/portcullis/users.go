@@ -345,8 +345,8 @@ func findUser(ctx context.Context, op *app.Operator, key string, byEmail bool) (
 		}
 		return out.User, err
 	}
-	email, err := domain.NormalizeEmail(key)
-	if err != nil {
+	email, invalid := domain.NormalizeEmail(key)
+	if invalid != nil {
 		return domain.User{}, fmt.Errorf("%q is not a valid email address", key)
 	}
 	u, err := op.Users.ByEmail(ctx, email)
