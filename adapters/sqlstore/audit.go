@@ -28,7 +28,11 @@ func (l *AuditLog) Append(ctx context.Context, r domain.AuditRecord) error {
 		return errors.New("append audit record: empty id")
 	}
 	row := auditToRow(r)
-	if _, err := l.db.NewInsert().Model(&row).Exec(ctx); err != nil {
+	err := retryConflict(ctx, l.db, func() error {
+		_, err := l.db.NewInsert().Model(&row).Exec(ctx)
+		return err
+	})
+	if err != nil {
 		return translate(fmt.Sprintf("append audit record %s", r.Event), err)
 	}
 	return nil

@@ -36,18 +36,13 @@ func createDatabase(ctx context.Context, rawURL string, opts Options) error {
 	}
 	switch kind {
 	case MySQL:
-		cfg, err := mysqlConfig(rawURL, opts.ConnectTimeout)
+		withDB, cfg, err := mysqlConnector(rawURL, opts)
 		if err != nil {
 			return err
 		}
 		name := cfg.DBName
-		if opts.TLSCAFile != "" {
-			if err := mysqlTLSWithCA(cfg, opts.TLSCAFile); err != nil {
-				return err
-			}
-		}
 		cfg.DBName = ""
-		conn, err := mysql.NewConnector(cfg)
+		conn, err := newFailoverConnector(cfg, withDB.hosts)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -129,18 +128,9 @@ func openDB(databaseURL string, opts Options) (*DB, error) {
 			opts.MaxOpenConns, opts.MaxIdleConns = 1, 1
 		}
 	case MySQL:
-		cfg, err := mysqlConfig(databaseURL, opts.ConnectTimeout)
+		conn, _, err := mysqlConnector(databaseURL, opts)
 		if err != nil {
 			return nil, err
-		}
-		if opts.TLSCAFile != "" {
-			if err := mysqlTLSWithCA(cfg, opts.TLSCAFile); err != nil {
-				return nil, err
-			}
-		}
-		conn, err := mysql.NewConnector(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("open mysql: %w", err)
 		}
 		sqldb = sql.OpenDB(conn)
 		bdb = bun.NewDB(sqldb, mysqldialect.New(mysqldialect.WithTimeLocation("UTC")))
@@ -242,18 +232,46 @@ func sqliteDSN(raw string) (string, error) {
 	return "file:" + path + "?" + params, nil
 }
 
+// mysqlConnector is the connector of a mysql:// URL, naming one server or several (see
+// galera.go), with the TLS CA of opts; it also returns the driver config (of the first server).
+func mysqlConnector(raw string, opts Options) (*failoverConnector, *mysql.Config, error) {
+	cfg, hosts, err := mysqlConfigHosts(raw, opts.ConnectTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.TLSCAFile != "" {
+		if err := mysqlTLSWithCA(cfg, opts.TLSCAFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	conn, err := newFailoverConnector(cfg, hosts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return conn, cfg, nil
+}
+
 // mysqlConfig turns mysql://user:pass@host:port/db?params into a go-sql-driver config: UTC
 // times parsed into time.Time, utf8mb4, no multi-statements, and found (not changed) rows
 // reported as affected so that an UPDATE that writes identical values still counts as a match.
+// With several servers (host1:port,host2:port) Addr is the first.
 func mysqlConfig(raw string, timeout time.Duration) (*mysql.Config, error) {
-	u, err := url.Parse(raw)
+	cfg, _, err := mysqlConfigHosts(raw, timeout)
+	return cfg, err
+}
+
+// mysqlConfigHosts is mysqlConfig that also returns every server of the URL, in order.
+func mysqlConfigHosts(raw string, timeout time.Duration) (*mysql.Config, []string, error) {
+	// net/url refuses a comma-separated host list: parse the URL with the first host only.
+	first, hosts, err := splitMySQLHosts(raw)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: invalid MySQL URL: %w", errors.Unwrap(err))
+		return nil, nil, fmt.Errorf("sqlstore: invalid MySQL URL %s: %w", redact(first), err)
 	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "3306")
+	u, err := url.Parse(first)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlstore: invalid MySQL URL: %w", errors.Unwrap(err))
 	}
+	host := hosts[0]
 	// Extra query parameters (tls=, timeout=, ...) are driver options; let the driver parse them.
 	dsn := "tcp(" + host + ")/" + strings.TrimPrefix(u.Path, "/")
 	if u.RawQuery != "" {
@@ -261,7 +279,7 @@ func mysqlConfig(raw string, timeout time.Duration) (*mysql.Config, error) {
 	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: invalid MySQL URL %s: %w", redact(raw), err)
+		return nil, nil, fmt.Errorf("sqlstore: invalid MySQL URL %s: %w", redact(first), err)
 	}
 	if u.User != nil {
 		cfg.User = u.User.Username()
@@ -280,7 +298,27 @@ func mysqlConfig(raw string, timeout time.Duration) (*mysql.Config, error) {
 	}
 	// Times are written as UTC literals; keep the session in UTC so NOW() agrees with them.
 	cfg.Params["time_zone"] = "'+00:00'"
-	return cfg, nil
+	return cfg, hosts, nil
+}
+
+// splitMySQLHosts returns raw with only its first server, and every server of its host list.
+func splitMySQLHosts(raw string) (string, []string, error) {
+	scheme, rest, _ := strings.Cut(raw, "://")
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	userinfo, hostlist := "", authority
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		userinfo, hostlist = authority[:at+1], authority[at+1:]
+	}
+	hosts, err := mysqlHosts(hostlist)
+	if err != nil {
+		return scheme + "://" + userinfo + "@", nil, err
+	}
+	first, _, _ := strings.Cut(hostlist, ",")
+	return scheme + "://" + userinfo + first + tail, hosts, nil
 }
 
 // postgresDSN adds a connect timeout to a postgres:// URL unless it names one, and selects
@@ -303,11 +341,17 @@ func postgresDSN(raw string, timeout time.Duration, caFile string) (string, erro
 	return u.String(), nil
 }
 
-// redact hides a password in a URL for error messages.
+// redact hides a password in a URL for error messages, also in a mysql:// URL that names
+// several servers.
 func redact(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
+	if err == nil {
+		return u.Redacted()
 	}
-	return u.Redacted()
+	if first, hosts, herr := splitMySQLHosts(raw); herr == nil && len(hosts) > 1 {
+		if u, err := url.Parse(first); err == nil {
+			return strings.Replace(u.Redacted(), u.Host, strings.Join(hosts, ","), 1)
+		}
+	}
+	return "(unparseable URL)"
 }

@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/uptrace/bun"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -84,6 +87,7 @@ func isUnavailable(err error) bool {
 	if errors.As(err, &my) {
 		switch my.Number {
 		case 1040, // too many connections
+			1047,                   // (Galera) WSREP has not yet prepared node for application use
 			1053,                   // server shutdown in progress
 			1205,                   // lock wait timeout
 			1213,                   // deadlock
@@ -153,4 +157,55 @@ func isSQLiteBusy(err error) bool {
 	}
 	code := lite.Code() & 0xff
 	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+}
+
+// txAttempts bounds how often a statement or transaction that lost a deadlock, a serialization
+// conflict or (on MariaDB Galera Cluster) certification to a concurrent write on another node is
+// run in all before the failure is reported (as domain.ErrUnavailable).
+const txAttempts = 5
+
+// retryConflict runs op, and runs it again after a short random pause while it fails with
+// isTxConflict, txAttempts times at most. The engine rolled the statement or transaction back,
+// so running it again is safe. On idb that is a transaction (a store used With a bun.Tx) it runs
+// op once: the whole transaction must be retried by its owner.
+func retryConflict(ctx context.Context, idb bun.IDB, op func() error) error {
+	attempts := txAttempts
+	switch idb.(type) {
+	case bun.Tx, *bun.Tx:
+		attempts = 1
+	}
+	var err error
+	for attempt := range attempts {
+		if attempt > 0 {
+			// Spread the retries of callers that collided on one row.
+			pause := time.Duration(1+rand.IntN(4<<attempt)) * time.Millisecond
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(pause):
+			}
+		}
+		if err = op(); !isTxConflict(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// isTxConflict reports an error after which the transaction was rolled back and may simply be
+// run again: a deadlock, which is also how Galera reports a failed certification (MySQL 1213),
+// or a serialization failure or deadlock of PostgreSQL.
+func isTxConflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	var my *mysql.MySQLError
+	if errors.As(err, &my) {
+		return my.Number == 1213 // ER_LOCK_DEADLOCK
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "40P01" || pg.Code == "40001" // deadlock, serialization failure
+	}
+	return false
 }

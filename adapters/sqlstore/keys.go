@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/portcullis-auth/portcullis/domain"
@@ -36,7 +37,11 @@ func (k *Keys) Keys(ctx context.Context) ([]domain.SigningKey, error) {
 // Add stores a new key; a taken id is domain.ErrConflict.
 func (k *Keys) Add(ctx context.Context, key domain.SigningKey) error {
 	row := keyToRow(key)
-	if _, err := k.db.NewInsert().Model(&row).Exec(ctx); err != nil {
+	err := retryConflict(ctx, k.db, func() error {
+		_, err := k.db.NewInsert().Model(&row).Exec(ctx)
+		return err
+	})
+	if err != nil {
 		return translate("add signing key", err)
 	}
 	return nil
@@ -44,10 +49,14 @@ func (k *Keys) Add(ctx context.Context, key domain.SigningKey) error {
 
 // Retire marks key id retired at at; a missing key is domain.ErrNotFound.
 func (k *Keys) Retire(ctx context.Context, id string, at time.Time) error {
-	res, err := k.db.NewUpdate().Model((*keyRow)(nil)).
-		Set("retired_at = ?", dbTime(at)).
-		Where("id = ?", id).
-		Exec(ctx)
+	var res sql.Result
+	err := retryConflict(ctx, k.db, func() (err error) {
+		res, err = k.db.NewUpdate().Model((*keyRow)(nil)).
+			Set("retired_at = ?", dbTime(at)).
+			Where("id = ?", id).
+			Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return translate("retire signing key", err)
 	}
@@ -56,7 +65,11 @@ func (k *Keys) Retire(ctx context.Context, id string, at time.Time) error {
 
 // Delete removes key id for good; a missing key is domain.ErrNotFound.
 func (k *Keys) Delete(ctx context.Context, id string) error {
-	res, err := k.db.NewDelete().Model((*keyRow)(nil)).Where("id = ?", id).Exec(ctx)
+	var res sql.Result
+	err := retryConflict(ctx, k.db, func() (err error) {
+		res, err = k.db.NewDelete().Model((*keyRow)(nil)).Where("id = ?", id).Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return translate("delete signing key", err)
 	}

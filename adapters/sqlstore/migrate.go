@@ -76,6 +76,11 @@ func (db *DB) migrator() (*migrate.Migrator, error) {
 // runs, so instances starting together migrate once: the others wait (up to
 // Options.MigrationLockTimeout) and then find nothing to do. It refuses, with ErrSchemaNewer, a
 // database that has a migration this binary does not know.
+//
+// The lock is a row in bun_migration_locks (an InnoDB table with a primary key), not LOCK
+// TABLES or GET_LOCK, which MariaDB Galera Cluster does not replicate: on Galera the row
+// reaches every node, and two nodes taking it at once see a certification conflict, which counts
+// as "held". MySQL DDL runs there in total order isolation, on every node at once.
 func (db *DB) Migrate(ctx context.Context) error {
 	return db.withMigrationLock(ctx, func(m *migrate.Migrator) error {
 		if _, err := db.checkUnknown(ctx, m); err != nil {
@@ -248,7 +253,9 @@ func (db *DB) lock(ctx context.Context, m *migrate.Migrator) error {
 		if err == nil {
 			return nil
 		}
-		if !isUniqueViolation(err) {
+		// Another instance holds the lock: a unique violation on its row, or, on MariaDB Galera
+		// Cluster, a certification conflict when two nodes insert it at the same moment.
+		if !isUniqueViolation(err) && !isTxConflict(err) {
 			return fmt.Errorf("take migration lock: %w", translate("lock", err))
 		}
 		if time.Now().After(deadline) {

@@ -3,22 +3,14 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
 )
-
-// txAttempts bounds how often a statement or transaction that lost a deadlock or
-// serialization conflict is run again before the failure is reported (as
-// domain.ErrUnavailable).
-const txAttempts = 3
 
 // OneTimeTokens is the SQL ports.OneTimeTokens. A user holds at most one token per purpose (a
 // unique index on user_id, purpose), so Create is one upsert that replaces the earlier token
@@ -62,12 +54,10 @@ func (o *OneTimeTokens) Create(ctx context.Context, t domain.OneTimeToken) error
 			Set("created_at = EXCLUDED.created_at").
 			Set("expires_at = EXCLUDED.expires_at")
 	}
-	var err error
-	for range txAttempts {
-		if _, err = q.Exec(ctx); !isTxConflict(err) {
-			break
-		}
-	}
+	err := retryConflict(ctx, o.db, func() error {
+		_, err := q.Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return translate("create one-time token", err)
 	}
@@ -119,7 +109,10 @@ func (o *OneTimeTokens) Consume(ctx context.Context, hash []byte, purpose domain
 
 // DeleteByUser removes every token of userID, whatever its purpose or expiry.
 func (o *OneTimeTokens) DeleteByUser(ctx context.Context, userID string) error {
-	_, err := o.db.NewDelete().Model((*oneTimeTokenRow)(nil)).Where("user_id = ?", userID).Exec(ctx)
+	err := retryConflict(ctx, o.db, func() error {
+		_, err := o.db.NewDelete().Model((*oneTimeTokenRow)(nil)).Where("user_id = ?", userID).Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return translate("delete one-time tokens of user", err)
 	}
@@ -128,9 +121,13 @@ func (o *OneTimeTokens) DeleteByUser(ctx context.Context, userID string) error {
 
 // PurgeExpired deletes every token expired at now and says how many.
 func (o *OneTimeTokens) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
-	res, err := o.db.NewDelete().Model((*oneTimeTokenRow)(nil)).
-		Where("expires_at <= ?", dbTime(now)).
-		Exec(ctx)
+	var res sql.Result
+	err := retryConflict(ctx, o.db, func() (err error) {
+		res, err = o.db.NewDelete().Model((*oneTimeTokenRow)(nil)).
+			Where("expires_at <= ?", dbTime(now)).
+			Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return 0, translate("purge expired one-time tokens", err)
 	}
@@ -144,29 +141,5 @@ func (o *OneTimeTokens) PurgeExpired(ctx context.Context, now time.Time) (int, e
 // inTx runs fn in a transaction (an immediate one on SQLite, see sqlitePragmas), running it
 // again when the engine chose it as a deadlock or serialization victim.
 func (o *OneTimeTokens) inTx(ctx context.Context, fn func(context.Context, bun.Tx) error) error {
-	var err error
-	for range txAttempts {
-		err = o.db.RunInTx(ctx, nil, fn)
-		if !isTxConflict(err) {
-			return err
-		}
-	}
-	return err
-}
-
-// isTxConflict reports an error after which the transaction was rolled back and may simply be
-// run again.
-func isTxConflict(err error) bool {
-	if err == nil {
-		return false
-	}
-	var my *mysql.MySQLError
-	if errors.As(err, &my) {
-		return my.Number == 1213 // ER_LOCK_DEADLOCK
-	}
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		return pg.Code == "40P01" || pg.Code == "40001" // deadlock, serialization failure
-	}
-	return false
+	return retryConflict(ctx, o.db, func() error { return o.db.RunInTx(ctx, nil, fn) })
 }

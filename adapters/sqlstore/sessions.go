@@ -65,7 +65,29 @@ func (s *Sessions) Get(ctx context.Context, id string) (domain.Session, error) {
 // concurrent callers exactly one such UPDATE changes the row; the others see no row affected,
 // read the row again and are decided once more (by then the presented hash is the predecessor:
 // GraceReplay). A reuse deletes the session.
+//
+// On MariaDB Galera Cluster the UPDATE can lose certification to a rotation committed through
+// another node (1213); the whole read-decide-write runs again (retryConflict) and then finds
+// the presented token retired.
 func (s *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
+	var (
+		outcome domain.RotateOutcome
+		sess    domain.Session
+		rerr    error
+	)
+	err := retryConflict(ctx, s.db, func() error {
+		outcome, sess, rerr = s.rotate(ctx, r)
+		return rerr
+	})
+	if err != nil && isTxConflict(err) {
+		return 0, domain.Session{}, translate("rotate session", err)
+	}
+	return outcome, sess, rerr
+}
+
+// rotate is one attempt of Rotate; a certification or deadlock failure is returned untranslated
+// for Rotate to retry.
+func (s *Sessions) rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
 	r.Now = dbTime(r.Now)
 	// A presented token can only stop being current, never become current again, so one retry
 	// covers every interleaving; the loop bound is a guard, not a tuning knob.
@@ -77,7 +99,9 @@ func (s *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.Rotate
 		outcome, next, err := row.toDomain().Rotate(r)
 		switch {
 		case errors.Is(err, domain.ErrRefreshReuse):
-			if err := s.Delete(ctx, r.SessionID); err != nil {
+			if err := s.delete(ctx, r.SessionID); isTxConflict(err) {
+				return 0, domain.Session{}, err
+			} else if err != nil {
 				return 0, domain.Session{}, fmt.Errorf("revoke session after refresh reuse: %w", err)
 			}
 			return 0, next, fmt.Errorf("rotate session: %w", err)
@@ -117,6 +141,9 @@ func (s *Sessions) swap(ctx context.Context, presented []byte, next domain.Sessi
 		Where("idle_expires_at > ?", next.RotatedAt).
 		Where("abs_expires_at > ?", next.RotatedAt).
 		Exec(ctx)
+	if isTxConflict(err) {
+		return false, err // for Rotate to run again
+	}
 	if err != nil {
 		return false, translate("rotate session", err)
 	}
@@ -149,10 +176,16 @@ func (s *Sessions) ListByUser(ctx context.Context, userID string, now time.Time)
 
 // Delete removes session id; a missing one is not an error.
 func (s *Sessions) Delete(ctx context.Context, id string) error {
-	if _, err := s.db.NewDelete().Model((*sessionRow)(nil)).Where("id = ?", id).Exec(ctx); err != nil {
+	if err := retryConflict(ctx, s.db, func() error { return s.delete(ctx, id) }); err != nil {
 		return translate("delete session", err)
 	}
 	return nil
+}
+
+// delete is one attempt of Delete, its error untranslated.
+func (s *Sessions) delete(ctx context.Context, id string) error {
+	_, err := s.db.NewDelete().Model((*sessionRow)(nil)).Where("id = ?", id).Exec(ctx)
+	return err
 }
 
 // DeleteByUser removes every session of userID, expired ones included, and says how many live
@@ -160,19 +193,27 @@ func (s *Sessions) Delete(ctx context.Context, id string) error {
 // first, counted, then whatever expired ones remain.
 func (s *Sessions) DeleteByUser(ctx context.Context, userID string) (int, error) {
 	now := dbTime(s.now())
-	res, err := s.db.NewDelete().Model((*sessionRow)(nil)).
-		Where("user_id = ?", userID).
-		Where("idle_expires_at > ?", now).
-		Where("abs_expires_at > ?", now).
-		Exec(ctx)
+	var n int64
+	err := retryConflict(ctx, s.db, func() error {
+		res, err := s.db.NewDelete().Model((*sessionRow)(nil)).
+			Where("user_id = ?", userID).
+			Where("idle_expires_at > ?", now).
+			Where("abs_expires_at > ?", now).
+			Exec(ctx)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, translate("delete sessions of user", err)
 	}
-	n, err := res.RowsAffected()
+	err = retryConflict(ctx, s.db, func() error {
+		_, err := s.db.NewDelete().Model((*sessionRow)(nil)).Where("user_id = ?", userID).Exec(ctx)
+		return err
+	})
 	if err != nil {
-		return 0, translate("delete sessions of user", err)
-	}
-	if _, err := s.db.NewDelete().Model((*sessionRow)(nil)).Where("user_id = ?", userID).Exec(ctx); err != nil {
 		return int(n), translate("delete expired sessions of user", err)
 	}
 	return int(n), nil
@@ -180,10 +221,13 @@ func (s *Sessions) DeleteByUser(ctx context.Context, userID string) (int, error)
 
 // SetRoles replaces the roles kept in every session of userID.
 func (s *Sessions) SetRoles(ctx context.Context, userID string, roles []domain.Role) error {
-	_, err := s.db.NewUpdate().Model((*sessionRow)(nil)).
-		Set("roles = ?", rolesToText(roles)).
-		Where("user_id = ?", userID).
-		Exec(ctx)
+	err := retryConflict(ctx, s.db, func() error {
+		_, err := s.db.NewUpdate().Model((*sessionRow)(nil)).
+			Set("roles = ?", rolesToText(roles)).
+			Where("user_id = ?", userID).
+			Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return translate("set session roles", err)
 	}
@@ -193,14 +237,18 @@ func (s *Sessions) SetRoles(ctx context.Context, userID string, roles []domain.R
 // PurgeExpired deletes every session past its idle or absolute limit at now and says how many.
 func (s *Sessions) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	t := dbTime(now)
-	res, err := s.db.NewDelete().Model((*sessionRow)(nil)).
-		WhereOr("idle_expires_at <= ?", t).
-		WhereOr("abs_expires_at <= ?", t).
-		Exec(ctx)
-	if err != nil {
-		return 0, translate("purge expired sessions", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := retryConflict(ctx, s.db, func() error {
+		res, err := s.db.NewDelete().Model((*sessionRow)(nil)).
+			WhereOr("idle_expires_at <= ?", t).
+			WhereOr("abs_expires_at <= ?", t).
+			Exec(ctx)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, translate("purge expired sessions", err)
 	}

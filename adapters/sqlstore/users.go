@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/portcullis-auth/portcullis/domain"
@@ -24,7 +25,11 @@ func NewUsers(db *DB) *Users { return &Users{db: db.bun} }
 func (u *Users) Create(ctx context.Context, user domain.User) error {
 	row := userToRow(user)
 	row.Version = 1
-	if _, err := u.db.NewInsert().Model(&row).Exec(ctx); err != nil {
+	err := retryConflict(ctx, u.db, func() error {
+		_, err := u.db.NewInsert().Model(&row).Exec(ctx)
+		return err
+	})
+	if err != nil {
 		return translate("create user", err)
 	}
 	return nil
@@ -65,16 +70,20 @@ func (u *Users) one(ctx context.Context, op, column, value string) (domain.User,
 // run with ClientFoundRows, so an update that matches but changes nothing still counts a row.
 func (u *Users) Update(ctx context.Context, user domain.User) error {
 	row := userToRow(user)
-	res, err := u.db.NewUpdate().Model(&row).
-		Column("email", "email_verified", "username", "name", "roles", "password_hash", "disabled", "updated_at").
-		Set("version = version + 1").
-		WherePK().
-		Where("version = ?", user.Version).
-		Exec(ctx)
-	if err != nil {
-		return translate("update user", err)
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := retryConflict(ctx, u.db, func() error {
+		res, err := u.db.NewUpdate().Model(&row).
+			Column("email", "email_verified", "username", "name", "roles", "password_hash", "disabled", "updated_at").
+			Set("version = version + 1").
+			WherePK().
+			Where("version = ?", user.Version).
+			Exec(ctx)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return translate("update user", err)
 	}
@@ -92,7 +101,11 @@ func (u *Users) Update(ctx context.Context, user domain.User) error {
 // Delete removes the user with id; a missing user is domain.ErrNotFound. Sessions are not
 // touched: the caller ends them through the session store, which may live elsewhere.
 func (u *Users) Delete(ctx context.Context, id string) error {
-	res, err := u.db.NewDelete().Model((*userRow)(nil)).Where("id = ?", id).Exec(ctx)
+	var res sql.Result
+	err := retryConflict(ctx, u.db, func() (err error) {
+		res, err = u.db.NewDelete().Model((*userRow)(nil)).Where("id = ?", id).Exec(ctx)
+		return err
+	})
 	if err != nil {
 		return translate("delete user", err)
 	}

@@ -64,11 +64,23 @@ func keyEncryptionKey(cfg config.Config, log *slog.Logger) ([]byte, error) {
 	return key, nil
 }
 
-// redactURL hides any password in a URL for logs.
+// redactURL hides any password in a URL for logs, also in one that net/url cannot parse (a
+// mysql:// URL naming several servers, host1:3306,host2:3306).
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" {
+	if err == nil && u.Scheme == "" {
 		return raw
 	}
-	return u.Redacted()
+	if err == nil {
+		return u.Redacted()
+	}
+	scheme, rest, found := strings.Cut(raw, "://")
+	at := strings.LastIndex(rest, "@")
+	if !found || at < 0 {
+		return raw
+	}
+	if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass {
+		return scheme + "://" + user + ":xxxxx" + rest[at:]
+	}
+	return raw
 }
