@@ -113,7 +113,7 @@ func TestNewClientRejectsSentinel(t *testing.T) {
 
 // With no Sentinel answering, Open and the Pinger report the store unavailable.
 func TestSentinelUnreachable(t *testing.T) {
-	dead := deadAddr(t)
+	dead := testenv.FreeAddr(t)
 	url := "redis+sentinel://" + dead + "/mymaster?dial_timeout=200ms&max_retries=-1&dialer_retries=1"
 	if _, err := Open(t.Context(), url, Options{}); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("Open with no Sentinel = %v, want ErrUnavailable", err)
@@ -149,7 +149,7 @@ func TestSentinelLive(t *testing.T) {
 
 	prefix := testenv.RedisSentinelPrefix(t)
 	scheme, rest, _ := strings.Cut(url, "://")
-	withDead := scheme + "://" + deadAddr(t) + "," + rest // a dead Sentinel first: the others answer
+	withDead := scheme + "://" + testenv.FreeAddr(t) + "," + rest // a dead Sentinel first: the others answer
 	for _, u := range []string{url, withDead} {
 		c, err := Open(t.Context(), u, Options{DialTimeout: 500 * time.Millisecond})
 		if err != nil {
@@ -176,14 +176,3 @@ func TestSentinelLive(t *testing.T) {
 	}
 }
 
-// deadAddr returns a loopback address nothing listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}

@@ -77,8 +77,8 @@ func (db *DB) migrator() (*migrate.Migrator, error) {
 // Options.MigrationLockTimeout) and then find nothing to do. It refuses, with ErrSchemaNewer, a
 // database that has a migration this binary does not know.
 //
-// The lock is a row in bun_migration_locks (an InnoDB table with a primary key), not LOCK
-// TABLES or GET_LOCK, which MariaDB Galera Cluster does not replicate: on Galera the row
+// The lock is a row in bun_migration_locks (an InnoDB table with a primary key), not a table
+// lock or a named lock, which MariaDB Galera Cluster does not replicate: on Galera the row
 // reaches every node, and two nodes taking it at once see a certification conflict, which counts
 // as "held". MySQL DDL runs there in total order isolation, on every node at once.
 func (db *DB) Migrate(ctx context.Context) error {

@@ -34,17 +34,6 @@ type server struct {
 	logs *testenv.Buffer // stdout and stderr, read while the process runs
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // start runs the binary with env (PORTCULLIS_* settings) listening on addr, and waits until
 // /readyz answers 200. The process is killed at cleanup if still running.
 func start(t *testing.T, addr string, env []string) *server {
@@ -157,7 +146,7 @@ func load(ctx context.Context, base string, workers int, stop <-chan struct{}, o
 // it again with the same env, and checks that every acknowledged registration can log in and
 // every acknowledged login's refresh token still refreshes.
 func crashAndRecover(t *testing.T, env []string) *server {
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	first := start(t, addr, env)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -281,7 +270,7 @@ func TestReadyzNamesTheDownStore(t *testing.T) {
 	}
 	p := newProxy(t, u.Host)
 	u.Host = p.addr()
-	s := start(t, freeAddr(t), []string{
+	s := start(t, testenv.FreeAddr(t), []string{
 		"PORTCULLIS_DATA_DIR=" + t.TempDir(),
 		"PORTCULLIS_DATABASE_URL=" + db,
 		"PORTCULLIS_SESSION_STORE=" + u.String(),

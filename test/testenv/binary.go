@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,4 +34,17 @@ func RunWithBinary(m *testing.M, binary *string) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// FreeAddr returns a loopback address (127.0.0.1:port) with a port that was free a moment ago:
+// for a server a test starts, or as an address where nothing listens.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
 }

@@ -25,6 +25,16 @@ func MySQLURL(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("%s: %v", MySQLURLVar, err)
 	}
+	name := databaseName()
+	admin := adminDB(t, "mysql", mysqlDSN(u))
+	mustExec(t, admin, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+	t.Cleanup(func() { mustExec(t, admin, "DROP DATABASE IF EXISTS `"+name+"`") })
+	u.Path = "/" + name
+	return u.String()
+}
+
+// mysqlDSN is the go-sql-driver DSN of the server of a mysql:// URL, with no database.
+func mysqlDSN(u *url.URL) string {
 	cfg := mysql.NewConfig()
 	cfg.Net = "tcp"
 	cfg.Addr = u.Host
@@ -36,12 +46,7 @@ func MySQLURL(t testing.TB) string {
 		cfg.Passwd, _ = u.User.Password()
 	}
 	cfg.Timeout = 5 * time.Second
-	name := databaseName()
-	admin := adminDB(t, "mysql", cfg.FormatDSN())
-	mustExec(t, admin, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-	t.Cleanup(func() { mustExec(t, admin, "DROP DATABASE IF EXISTS `"+name+"`") })
-	u.Path = "/" + name
-	return u.String()
+	return cfg.FormatDSN()
 }
 
 // PostgresURL creates a fresh, uniquely named database on the PostgreSQL server named by
