@@ -175,4 +175,3 @@ func TestSentinelLive(t *testing.T) {
 		t.Fatalf("Open with an unknown master = %v, want ErrUnavailable", err)
 	}
 }
-
