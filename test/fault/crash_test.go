@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -268,7 +267,7 @@ func TestReadyzNamesTheDownStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newProxy(t, u.Host)
+	p := newFaultProxy(t, u.Host)
 	u.Host = p.addr()
 	s := start(t, testenv.FreeAddr(t), []string{
 		"PORTCULLIS_DATA_DIR=" + t.TempDir(),
@@ -280,78 +279,9 @@ func TestReadyzNamesTheDownStore(t *testing.T) {
 	if c := readyChecks(t, s.base, http.StatusOK); c["database"] != "ok" || c["sessions"] != "ok" {
 		t.Fatalf("/readyz checks %v before the cut, want database and sessions ok", c)
 	}
-	p.cut()
+	p.refuse()
 	c := readyChecks(t, s.base, http.StatusServiceUnavailable)
 	if c["sessions"] != "unavailable" || c["database"] != "ok" {
 		t.Errorf("/readyz checks %v after cutting Redis, want sessions unavailable and database ok", c)
-	}
-}
-
-// proxy forwards loopback TCP connections to a target until cut.
-type proxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	closed bool
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l, target: target}
-	t.Cleanup(p.cut)
-	go p.serve()
-	return p
-}
-
-func (p *proxy) addr() string { return p.l.Addr().String() }
-
-func (p *proxy) serve() {
-	for {
-		in, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		out, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		if !p.track(in, out) {
-			return
-		}
-		go func() { _, _ = io.Copy(out, in); out.Close() }()
-		go func() { _, _ = io.Copy(in, out); in.Close() }()
-	}
-}
-
-func (p *proxy) track(cs ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		for _, c := range cs {
-			c.Close()
-		}
-		return false
-	}
-	p.conns = append(p.conns, cs...)
-	return true
-}
-
-// cut stops accepting and closes every forwarded connection.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	p.closed = true
-	_ = p.l.Close()
-	for _, c := range p.conns {
-		c.Close()
 	}
 }

@@ -37,7 +37,7 @@ func TestH60_ThreeInstancesAsOne(t *testing.T) {
 	// One after the other, so that exactly one of them creates the bootstrap admin.
 	var bases []string
 	for range 3 {
-		bases = append(bases, start(t, freeAddr(t), env).base)
+		bases = append(bases, start(t, testenv.FreeAddr(t), env).base)
 	}
 	a, b, c := bases[0], bases[1], bases[2]
 	me := func(base, access string) int {

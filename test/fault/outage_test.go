@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -213,7 +212,7 @@ const goroutineSlack = 10
 // (a restart is a flush).
 type redisServer struct {
 	t    *testing.T
-	port int
+	port string
 	cmd  *exec.Cmd
 }
 
@@ -226,12 +225,7 @@ func startRedisServer(t *testing.T) *redisServer {
 		}
 		t.Skip("no redis-server on PATH")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	_, port, _ := net.SplitHostPort(testenv.FreeAddr(t))
 	r := &redisServer{t: t, port: port}
 	r.cmd = exec.Command(path)
 	r.start()
@@ -239,11 +233,11 @@ func startRedisServer(t *testing.T) *redisServer {
 	return r
 }
 
-func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+func (r *redisServer) addr() string { return "127.0.0.1:" + r.port }
 
 func (r *redisServer) start() {
 	r.t.Helper()
-	r.cmd = exec.Command(r.cmd.Path, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
+	r.cmd = exec.Command(r.cmd.Path, "--port", r.port, "--bind", "127.0.0.1", "--save", "",
 		"--appendonly", "no", "--dir", r.t.TempDir())
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
