@@ -80,7 +80,7 @@ type Config struct {
 	LogLevel                   string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat                  string        `env:"LOG_FORMAT" envDefault:"auto" help:"json, text, or auto (text on a terminal, else json)"`
 	TokenCacheSize             int           `env:"TOKEN_CACHE_SIZE" envDefault:"8192" help:"verified access tokens each instance remembers, by their exact bytes and never past exp, to skip the signature check (0: off)"`
-	PasswordQueue              int           `env:"PASSWORD_QUEUE" help:"password hashes that may wait for a core; beyond them login and register answer 503 with Retry-After (default: 8 per core)"`
+	PasswordQueue              int           `env:"PASSWORD_QUEUE" help:"password hashes that may wait for a core; beyond them login and register answer 503 with Retry-After (default: 32 per core)"`
 	Compat                     string        `env:"COMPAT" help:"also serve another API's routes and shapes: seed (the seed tutorials' signup/signin/signout, plain-text /api/test/*, GET /api/auth/refresh); empty for none"`
 }
 

@@ -53,9 +53,11 @@ const (
 	maxStoredKeyLen  = 128
 )
 
-// DefaultQueuePerSlot is how many waiters per hashing slot Params.Queue 0 allows: on 2 cores 16
-// logins wait, about a quarter of a second of argon2id work at the default parameters.
-const DefaultQueuePerSlot = 8
+// DefaultQueuePerSlot is how many waiters per hashing slot Params.Queue 0 allows: on 2 cores 64
+// logins wait, under a second of argon2id work at the default parameters. It is sized so that a
+// burst as large as a typical client pool (32 connections, or 20 concurrent sign-ups of one
+// address) queues instead of being refused, while a flood beyond it still gets a quick 503.
+const DefaultQueuePerSlot = 32
 
 // ErrBusy is returned by Hash and Verify when every slot is busy and the queue is full. It wraps
 // domain.ErrUnavailable, so the HTTP adapter answers 503 with Retry-After: better than letting

@@ -141,6 +141,21 @@ func load(ctx context.Context, base string, workers int, stop <-chan struct{}, o
 	wg.Wait()
 }
 
+// waitAcknowledged returns once o holds at least n registrations and n logins, or after limit.
+func waitAcknowledged(o *outcome, n int, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		o.mu.Lock()
+		enough := len(o.users) >= n && len(o.sessions) >= n
+		o.mu.Unlock()
+		if enough {
+			time.Sleep(100 * time.Millisecond) // let every worker have a request in flight
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // crashAndRecover drives load against a server started with env, SIGKILLs it mid-load, starts
 // it again with the same env, and checks that every acknowledged registration can log in and
 // every acknowledged login's refresh token still refreshes.
@@ -148,15 +163,17 @@ func crashAndRecover(t *testing.T, env []string) *server {
 	addr := testenv.FreeAddr(t)
 	first := start(t, addr, env)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	stop := make(chan struct{})
 	var o outcome
 	done := make(chan struct{})
 	go func() { load(ctx, first.base, 4, stop, &o); close(done) }()
 
-	// Kill 1.5s into the load, with requests from every worker in flight.
-	time.Sleep(1500 * time.Millisecond)
+	// Kill once a few registrations and logins are acknowledged (argon2id's pace depends on the
+	// machine, so a fixed delay is not enough on a busy one), with requests from every worker in
+	// flight; at most 30 s in.
+	waitAcknowledged(&o, 3, 30*time.Second)
 	first.kill()
 	close(stop)
 	<-done
