@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,8 +28,8 @@ type Config struct {
 // Module provides *DB (opened from Config, checked and migrated at start, closed at stop),
 // ports.UserStore, ports.UserDirectory, ports.KeyStore, ports.AuditLog and
 // ports.OneTimeTokens. cmd/portcullis must provide a Config. Once started, it deletes expired
-// one-time tokens, and expired sessions when the session store is this package's
-// (SessionsModule), every purgeEvery in the background (see startPurger).
+// rows every purgeEvery in the background (see startPurger): one-time tokens, and sessions
+// when SessionsModule is in the graph too (each module adds its own purge job).
 var Module = fx.Module("sqlstore",
 	fx.Provide(
 		New,
@@ -36,6 +38,7 @@ var Module = fx.Module("sqlstore",
 		fx.Annotate(NewDirectory, fx.As(new(ports.UserDirectory))),
 		fx.Annotate(NewAuditLog, fx.As(new(ports.AuditLog))),
 		fx.Annotate(NewOneTimeTokens, fx.As(new(ports.OneTimeTokens))),
+		purgeJobOf("one-time tokens", func(db *DB) purgeFunc { return NewOneTimeTokens(db).PurgeExpired }),
 	),
 	fx.Invoke(startPurger),
 )
@@ -43,8 +46,20 @@ var Module = fx.Module("sqlstore",
 // SessionsModule provides ports.SessionStore on the database of Module, for
 // PORTCULLIS_SESSION_STORE=sql. It needs Module (for *DB).
 var SessionsModule = fx.Module("sqlstore-sessions",
-	fx.Provide(fx.Annotate(NewSessions, fx.As(new(ports.SessionStore)))),
+	fx.Provide(
+		fx.Annotate(NewSessions, fx.As(new(ports.SessionStore))),
+		purgeJobOf("sessions", func(db *DB) purgeFunc { return NewSessions(db).PurgeExpired }),
+	),
 )
+
+// purgeGroup is the fx value group the modules of this package put their purge jobs in.
+const purgeGroup = `group:"sqlstore.purge"`
+
+// purgeJobOf provides, into purgeGroup, the purge job called name whose function purge makes
+// from the database.
+func purgeJobOf(name string, purge func(*DB) purgeFunc) any {
+	return fx.Annotate(func(db *DB) purgeJob { return purgeJob{name, purge(db)} }, fx.ResultTags(purgeGroup))
+}
 
 // New is the fx constructor of *DB. It builds the pool without touching the network; at start
 // it checks the database answers, then migrates it (AutoMigrate) or checks that its schema
@@ -99,14 +114,14 @@ const (
 	purgeTimeout = 10 * time.Second
 )
 
-// purgerDeps is what the background purge needs. The session store is whichever the graph
-// holds (it may be Redis, or none): only this package's is purged. The logger is optional.
+// purgerDeps is what the background purge needs: the jobs the modules of this package put in
+// the graph (none of another package's stores: a Redis session store expires by itself). The
+// logger is optional.
 type purgerDeps struct {
 	fx.In
 	Lifecycle fx.Lifecycle
-	Tokens    ports.OneTimeTokens
-	Sessions  ports.SessionStore `optional:"true"`
-	Log       *slog.Logger       `optional:"true"`
+	Jobs      []purgeJob   `group:"sqlstore.purge"`
+	Log       *slog.Logger `optional:"true"`
 }
 
 // purger deletes expired rows every purgeEvery, off any request's context.
@@ -117,10 +132,13 @@ type purger struct {
 	jobs           []purgeJob
 }
 
+// purgeFunc deletes the rows expired at now and says how many.
+type purgeFunc func(ctx context.Context, now time.Time) (int, error)
+
 // purgeJob is one store's purge.
 type purgeJob struct {
 	name  string
-	purge func(ctx context.Context, now time.Time) (int, error)
+	purge purgeFunc
 }
 
 // startPurger adds to the lifecycle a purger of the expired rows of this package's stores: the
@@ -132,15 +150,11 @@ func startPurger(d purgerDeps) {
 	}
 }
 
-// newPurger is the purger of the stores in d that are this package's.
+// newPurger is the purger of the jobs in d, in the order of their names (a value group has
+// none of its own).
 func newPurger(d purgerDeps) *purger {
-	p := &purger{every: purgeEvery, timeout: purgeTimeout, now: time.Now, log: d.Log}
-	if o, ok := d.Tokens.(*OneTimeTokens); ok {
-		p.jobs = append(p.jobs, purgeJob{"one-time tokens", o.PurgeExpired})
-	}
-	if s, ok := d.Sessions.(*Sessions); ok {
-		p.jobs = append(p.jobs, purgeJob{"sessions", s.PurgeExpired})
-	}
+	p := &purger{every: purgeEvery, timeout: purgeTimeout, now: time.Now, log: d.Log, jobs: slices.Clone(d.Jobs)}
+	slices.SortFunc(p.jobs, func(a, b purgeJob) int { return strings.Compare(a.name, b.name) })
 	return p
 }
 

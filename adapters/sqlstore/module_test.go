@@ -90,22 +90,28 @@ func TestModuleStartFailsFast(t *testing.T) {
 }
 
 func TestPurgerPurgesOnlyThisPackagesStores(t *testing.T) {
-	db := openTest(t, SQLite)
-	tokens := NewOneTimeTokens(db)
-	names := func(p *purger) []string {
+	// names builds the graph of opts (without starting it) and returns the purger's jobs.
+	names := func(opts ...fx.Option) []string {
 		var out []string
-		for _, j := range p.jobs {
-			out = append(out, j.name)
+		cfg := Config{URL: "sqlite://" + filepath.Join(t.TempDir(), "p.db"), AutoMigrate: true}
+		app := fx.New(append(opts, fx.Supply(cfg), Module, fx.NopLogger, fx.Invoke(func(d purgerDeps) {
+			for _, j := range newPurger(d).jobs {
+				out = append(out, j.name)
+			}
+		}))...)
+		if err := app.Err(); err != nil {
+			t.Fatal(err)
 		}
 		return out
 	}
-	if got := names(newPurger(purgerDeps{Tokens: tokens})); !slices.Equal(got, []string{"one-time tokens"}) {
+	if got := names(); !slices.Equal(got, []string{"one-time tokens"}) {
 		t.Fatalf("without a session store: jobs %v", got)
 	}
-	if got := names(newPurger(purgerDeps{Tokens: tokens, Sessions: otherSessions{}})); !slices.Equal(got, []string{"one-time tokens"}) {
+	other := fx.Provide(func() ports.SessionStore { return otherSessions{} })
+	if got := names(other); !slices.Equal(got, []string{"one-time tokens"}) {
 		t.Fatalf("with another package's session store: jobs %v", got)
 	}
-	if got := names(newPurger(purgerDeps{Tokens: tokens, Sessions: NewSessions(db)})); !slices.Equal(got, []string{"one-time tokens", "sessions"}) {
+	if got := names(SessionsModule); !slices.Equal(got, []string{"one-time tokens", "sessions"}) {
 		t.Fatalf("with the SQL session store: jobs %v", got)
 	}
 }
@@ -143,7 +149,7 @@ func TestPurgerRunsInTheBackgroundUntilStop(t *testing.T) {
 	failing := purgeJob{"failing", func(context.Context, time.Time) (int, error) { return 0, errors.New("boom") }}
 	var runs atomic.Int64
 	counting := purgeJob{"counting", func(context.Context, time.Time) (int, error) { runs.Add(1); return 0, nil }}
-	p := newPurger(purgerDeps{Tokens: tokens, Sessions: sessions,
+	p := newPurger(purgerDeps{Jobs: []purgeJob{{"one-time tokens", tokens.PurgeExpired}, {"sessions", sessions.PurgeExpired}},
 		Log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))})
 	p.every = 10 * time.Millisecond
 	p.jobs = append(p.jobs, failing, counting)
