@@ -166,7 +166,7 @@ func cookieJar(t *testing.T, tab *testenv.Tab, u string) map[string]*network.Coo
 // it, listing and revoking sessions, two tabs refreshing at once, a hostile origin, and sign
 // out. Screenshots of each stage go to the test's artifact directory.
 func TestBrowserSPA(t *testing.T) {
-	const accessTTL = 2 * time.Second
+	const accessTTL = 3 * time.Second
 	spa := pageServer(t, "spa.html")
 	evil := pageServer(t, "evil.html")
 	s := startServer(t, map[string]string{
