@@ -161,6 +161,44 @@ func cookieJar(t *testing.T, tab *testenv.Tab, u string) map[string]*network.Coo
 	return out
 }
 
+// framedFrame returns the frame of tab's page that was to show prefix: from the page's frame
+// tree, or, for a frame of another site (which Chromium runs as a target of its own), from that
+// target's frame tree.
+func framedFrame(t *testing.T, tab *testenv.Tab, prefix string) *cdp.Frame {
+	t.Helper()
+	frameTree := func(ctx context.Context, tg *chromedp.Target) (*page.FrameTree, error) {
+		r, err := cdp.Call(ctx, tg, page.GetFrameTree, cdp.Empty{})
+		return r.FrameTree, err
+	}
+	shows := func(f *cdp.Frame) bool {
+		return strings.HasPrefix(f.URL, prefix) || strings.HasPrefix(f.UnreachableURL, prefix)
+	}
+	for _, child := range testenv.Run(tab, frameTree).ChildFrames {
+		if shows(child.Frame) {
+			return child.Frame
+		}
+	}
+	infos, err := chromedp.Targets(tab.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range infos {
+		if in.Type == "iframe" && strings.HasPrefix(in.URL, prefix) {
+			ctx, cancel := chromedp.NewContext(tab.Context(), chromedp.WithTargetID(in.TargetID), chromedp.WithDetachOnCancel())
+			defer cancel()
+			tctx, tcancel := context.WithTimeout(ctx, testenv.BrowserStepTimeout)
+			defer tcancel()
+			tree, err := chromedp.Run(tctx, frameTree)
+			if err != nil {
+				t.Fatalf("frame target %s: %v", in.URL, err)
+			}
+			return tree.Frame
+		}
+	}
+	t.Fatalf("no frame for %s in the page", prefix)
+	return nil
+}
+
 // TestBrowserSPA runs a single-page app from another origin against Portcullis in Chromium:
 // register, sign in with cookies, the profile, an access token expiring and the app refreshing
 // it, listing and revoking sessions, two tabs refreshing at once, a hostile origin, and sign
@@ -292,69 +330,69 @@ func TestBrowserSPA(t *testing.T) {
 		second.Screenshot("spa-5-second-tab")
 	})
 
-	t.Run("a page on another origin can neither read nor write", func(t *testing.T) {
-		tab := b.Tab(t)
-		hostile := b.NewTab(t)
-		hostile.Do(chromedp.Navigate(evil + "/?api=" + url.QueryEscape(api.URL)))
-		hostile.WaitFor(`window.evil`)
-		before := len(s.requests("/api/auth/logout"))
-		if got := testenv.Eval[string](hostile, `evil.readMe()`); !strings.HasPrefix(got, "readMe: blocked") {
-			t.Errorf("credentialed read from a foreign origin: %s", got)
-		} else {
-			t.Logf("hostile page: %s", got)
-		}
-		// Simple no-cors POSTs reach the server with the cookies: the origin check refuses them
-		// (and Cross-Origin-Resource-Policy keeps even the opaque answer from the page).
-		for _, path := range []string{"/api/auth/logout", "/api/auth/logout-all"} {
-			got := testenv.Eval[string](hostile, `evil.post(`+jsString(path)+`)`)
-			t.Logf("hostile page: %s", got)
-		}
-		writes := s.requests("/api/auth/logout")[before:]
-		if len(writes) != 2 {
-			t.Fatalf("server saw %d logout writes from the hostile page, want 2: %+v", len(writes), writes)
-		}
-		for _, w := range writes {
-			if w.Status != http.StatusForbidden {
-				t.Errorf("%s %s from a foreign origin: %d, want 403", w.Method, w.Path, w.Status)
+	// Two hostile pages: one on the same site as Portcullis but another origin (the cookies go
+	// with its requests, so only Portcullis's own checks stop them) and one on another site.
+	for _, h := range []struct{ name, origin, shot string }{
+		{"same site, another origin", evil, "spa-6-hostile-origin"},
+		{"another site", strings.Replace(evil, "127.0.0.1", "evil.test", 1), "spa-6b-hostile-site"},
+	} {
+		t.Run("a page on "+h.name+" can neither read nor write nor frame", func(t *testing.T) {
+			tab := b.Tab(t)
+			hostile := b.NewTab(t)
+			hostile.Do(chromedp.Navigate(h.origin + "/?api=" + url.QueryEscape(api.URL)))
+			hostile.WaitFor(`window.evil`)
+			before := len(s.requests("/api/auth/logout"))
+			if got := testenv.Eval[string](hostile, `evil.readMe()`); !strings.HasPrefix(got, "readMe: blocked") {
+				t.Errorf("credentialed read from a foreign origin: %s", got)
+			} else {
+				t.Logf("hostile page: %s", got)
 			}
-		}
-		// A DELETE needs a preflight, which a foreign origin does not pass: it is never sent.
-		sid := testenv.Eval[string](tab, `app.call("GET", "/api/sessions").then(r => r.json()).then(b => b.sessions[0].id)`)
-		if got := testenv.Eval[string](hostile, `evil.del("/api/sessions/`+sid+`")`); !strings.Contains(got, "blocked") {
-			t.Errorf("DELETE from a foreign origin: %s", got)
-		} else {
-			t.Logf("hostile page: %s", got)
-		}
-		for _, l := range s.requests("/api/sessions/") {
-			if l.Method == http.MethodDelete && l.Path == "/api/sessions/"+sid {
-				t.Errorf("the DELETE reached the server: %+v", l)
+			// Simple no-cors POSTs reach the server with the cookies: the origin check refuses them
+			// (and Cross-Origin-Resource-Policy keeps even the opaque answer from the page).
+			for _, path := range []string{"/api/auth/logout", "/api/auth/logout-all"} {
+				got := testenv.Eval[string](hostile, `evil.post(`+jsString(path)+`)`)
+				t.Logf("hostile page: %s", got)
 			}
-		}
-		// Framing Portcullis is refused; the page's own frame (the control) loads.
-		hostile.WaitFor(`document.getElementById("framed-own").contentDocument?.getElementById("framed")`)
-		tree := testenv.Run(hostile, func(ctx context.Context, tg *chromedp.Target) (*page.FrameTree, error) {
-			r, err := cdp.Call(ctx, tg, page.GetFrameTree, cdp.Empty{})
-			return r.FrameTree, err
+			writes := s.requests("/api/auth/logout")[before:]
+			if len(writes) != 2 {
+				t.Fatalf("server saw %d logout writes from the hostile page, want 2: %+v", len(writes), writes)
+			}
+			for _, w := range writes {
+				if w.Status != http.StatusForbidden {
+					t.Errorf("%s %s from a foreign origin: %d, want 403", w.Method, w.Path, w.Status)
+				}
+			}
+			// A DELETE needs a preflight, which a foreign origin does not pass: it is never sent.
+			sid := testenv.Eval[string](tab, `app.call("GET", "/api/sessions").then(r => r.json()).then(b => b.sessions[0].id)`)
+			if got := testenv.Eval[string](hostile, `evil.del("/api/sessions/`+sid+`")`); !strings.Contains(got, "blocked") {
+				t.Errorf("DELETE from a foreign origin: %s", got)
+			} else {
+				t.Logf("hostile page: %s", got)
+			}
+			for _, l := range s.requests("/api/sessions/") {
+				if l.Method == http.MethodDelete && l.Path == "/api/sessions/"+sid {
+					t.Errorf("the DELETE reached the server: %+v", l)
+				}
+			}
+			// Framing Portcullis is refused; the page's own frame (the control) loads.
+			hostile.WaitFor(`document.getElementById("framed-own").contentDocument?.getElementById("framed")`)
+			hostile.Screenshot(h.shot)
+			// The control: the page's own frame is found the same way and did load.
+			if own := framedFrame(t, hostile, h.origin+"/framed"); own.UnreachableURL != "" || !strings.HasPrefix(own.URL, h.origin) {
+				t.Errorf("the control frame: url %s, unreachable %s", own.URL, own.UnreachableURL)
+			}
+			frame := framedFrame(t, hostile, api.URL)
+			if frame.UnreachableURL == "" {
+				t.Errorf("Portcullis loaded in a frame of a foreign page: %s", frame.URL)
+			} else {
+				t.Logf("framed Portcullis: url %s, unreachable %s", frame.URL, frame.UnreachableURL)
+			}
+			// The session is untouched by all of it.
+			if !testenv.Eval[bool](tab, `app.loadMe()`) {
+				t.Errorf("the session ended after the hostile page's attempts")
+			}
 		})
-		var apiFrame *cdp.Frame
-		for _, child := range tree.ChildFrames {
-			if strings.HasPrefix(child.Frame.URL, api.URL) || strings.HasPrefix(child.Frame.UnreachableURL, api.URL) {
-				apiFrame = child.Frame
-			}
-		}
-		if apiFrame == nil {
-			t.Errorf("no frame for Portcullis in the frame tree")
-		} else if apiFrame.UnreachableURL == "" {
-			t.Errorf("Portcullis loaded in a frame of a foreign page: %s", apiFrame.URL)
-		} else {
-			t.Logf("framed Portcullis: url %s, unreachable %s", apiFrame.URL, apiFrame.UnreachableURL)
-		}
-		hostile.Screenshot("spa-6-hostile-origin")
-		// The session is untouched by all of it.
-		if !testenv.Eval[bool](tab, `app.loadMe()`) {
-			t.Errorf("the session ended after the hostile page's attempts")
-		}
-	})
+	}
 
 	t.Run("after sign-out no call succeeds", func(t *testing.T) {
 		tab := b.Tab(t)
