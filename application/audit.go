@@ -107,7 +107,7 @@ func (t *AuditTrail) List(ctx context.Context, actor Principal, in AuditListInpu
 		return AuditListOutput{}, err
 	}
 	q := domain.AuditQuery{Limit: limit + 1, BeforeID: in.Cursor, UserID: in.UserID, Event: domain.AuditEvent(in.Event)}
-	if len(in.Cursor) > 64 {
+	if len(in.Cursor) > 64 || !isIDToken(in.Cursor) {
 		return AuditListOutput{}, invalidField("cursor", "invalid_cursor", "is not a cursor from this API")
 	}
 	recs, err := t.log.List(ctx, q)

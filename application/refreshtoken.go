@@ -28,7 +28,7 @@ func newRefreshToken(sessionID string) (string, error) {
 // parseRefreshToken returns the session id of a well-formed token.
 func parseRefreshToken(token string) (string, error) {
 	sid, secret, ok := strings.Cut(token, ".")
-	if !ok || sid == "" || len(sid) > 64 || strings.ContainsAny(sid, "{}:* ") {
+	if !ok || sid == "" || len(sid) > 64 || !isIDToken(sid) {
 		return "", errMalformedRefresh
 	}
 	b, err := base64.RawURLEncoding.DecodeString(secret)
@@ -36,6 +36,19 @@ func parseRefreshToken(token string) (string, error) {
 		return "", errMalformedRefresh
 	}
 	return sid, nil
+}
+
+// isIDToken reports whether id has only the characters of our ids (UUIDs): letters, digits,
+// '-' and '_'. Anything else (a NUL, a control byte, Redis glob or hash-tag characters) never
+// reaches a store.
+func isIDToken(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func hashRefreshToken(token string) []byte {

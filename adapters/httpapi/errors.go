@@ -86,6 +86,10 @@ var (
 		title: "Unsupported media type", detail: "the request body must be application/json, without content encoding"}
 	errEmptyBody = &apiError{status: fiber.StatusBadRequest, code: "invalid_body", title: "Invalid request body",
 		detail: "a JSON object body is required"}
+	errControlBytes = &apiError{status: fiber.StatusBadRequest, code: "invalid_characters", title: "Invalid characters",
+		detail: "the path or query holds a control character or is not UTF-8"}
+	errBadFraming = &apiError{status: fiber.StatusBadRequest, code: "malformed_request", title: "Malformed request",
+		detail: "the request's framing is ambiguous (Content-Length with Transfer-Encoding, an unknown transfer coding, conflicting lengths) or it has two Origin headers"}
 	errPanic = errors.New("panic in handler")
 )
 
@@ -311,6 +315,11 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	if m.throttle != nil {
 		setThrottleHeaders(c, m.throttle)
+	}
+	if m.problem.Code == "malformed_request" {
+		// After a request that could not be framed, the next bytes on the connection cannot be
+		// trusted to start a request (RFC 9112 §6.3): close it.
+		c.Context().SetConnectionClose()
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	// Drop whatever a handler may have started to write: an error response carries the problem

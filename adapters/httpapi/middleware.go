@@ -9,8 +9,10 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -193,6 +195,70 @@ func (s *Server) withRequestInfo(c *fiber.Ctx) error {
 		IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent),
 	}))
 	return c.Next()
+}
+
+// rejectControl refuses with 400 a request whose path or query holds a control byte (a NUL, a
+// newline, DEL ...) or is not UTF-8: no route takes one, and such a value must reach neither a
+// store (where a NUL is a driver error, a 500) nor a log line.
+func (s *Server) rejectControl(c *fiber.Ctx) error {
+	bad := !cleanText(c.Request().URI().Path())
+	c.Request().URI().QueryArgs().VisitAll(func(k, v []byte) {
+		bad = bad || !cleanText(k) || !cleanText(v)
+	})
+	if bad {
+		return errControlBytes
+	}
+	return c.Next()
+}
+
+// checkFraming refuses, with 400 and the connection closed, a request whose message framing is
+// ambiguous (RFC 9112 §6.3): both Content-Length and Transfer-Encoding, a transfer coding other
+// than a single "chunked", or Content-Length values that differ. Such requests are how request
+// smuggling between a proxy and a server starts; fasthttp would pick one reading and go on.
+// Two Origin headers are refused the same way: which one a CORS or CSRF check reads would be a
+// guess.
+func (s *Server) checkFraming(c *fiber.Ctx) error {
+	// fasthttp keeps one Content-Length and Transfer-Encoding after parsing; the raw header
+	// block still has every line as received.
+	var lengths, codings []string
+	origins := 0
+	for _, line := range strings.Split(string(c.Request().Header.RawHeaders()), "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		var parts []string
+		for _, p := range strings.Split(value, ",") {
+			parts = append(parts, strings.ToLower(strings.TrimSpace(p)))
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "content-length":
+			lengths = append(lengths, parts...)
+		case "transfer-encoding":
+			codings = append(codings, parts...)
+		case "origin":
+			origins++
+		}
+	}
+	bad := len(lengths) > 0 && len(codings) > 0 ||
+		len(codings) > 0 && (len(codings) != 1 || codings[0] != "chunked") ||
+		slices.ContainsFunc(lengths, func(l string) bool { return l != lengths[0] }) ||
+		origins > 1
+	if bad {
+		c.Context().SetConnectionClose()
+		return errBadFraming
+	}
+	return c.Next()
+}
+
+// cleanText reports whether b is UTF-8 without C0 control bytes or DEL.
+func cleanText(b []byte) bool {
+	for _, x := range b {
+		if x < 0x20 || x == 0x7f {
+			return false
+		}
+	}
+	return utf8.Valid(b)
 }
 
 // limitRoute counts the request against its route's per-address limit (registration, mail) and

@@ -185,8 +185,8 @@ func (s *Server) App() *fiber.App { return s.app }
 // routes installs the middleware, in order, and every route.
 func (s *Server) routes() {
 	a := s.app
-	a.Use(s.withRequestID, s.accessLog, s.recoverPanic, s.securityHeaders, s.limitHeaders, s.cors, s.withTimeout,
-		s.withRequestInfo, s.requireJSON, s.csrf)
+	a.Use(s.withRequestID, s.accessLog, s.recoverPanic, s.securityHeaders, s.limitHeaders, s.checkFraming, s.cors, s.withTimeout,
+		s.withRequestInfo, s.rejectControl, s.requireJSON, s.csrf)
 
 	auth := s.requireAuth
 	a.Post("/api/auth/register", s.limitRoute(application.RouteRegister), s.register)

@@ -1,7 +1,14 @@
 package httpapi_test
 
 import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
 	"fmt"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,5 +142,79 @@ func TestForwardedHeaderFromTrustedProxy(t *testing.T) {
 	e.do(req("GET", "/healthz", nil, "Forwarded", "for=203.0.113.9"))
 	if ip := logLines(t, e)[0]["ip"]; ip != "0.0.0.0" {
 		t.Fatalf("an untrusted peer's Forwarded was believed: ip=%v", ip)
+	}
+}
+
+// A NUL or other control byte in a refresh token, a session id, a cursor or a query filter is a
+// 4xx that changes nothing, never a 500; so is a garbage /api/audit cursor (422, like /api/users).
+func TestControlBytesAre4xx(t *testing.T) {
+	e := newEnv(t)
+	id := e.register("root@example.com", domain.RoleUser, domain.RoleAdmin)
+	root := e.login("root@example.com")
+	for _, tok := range []string{"\x00.x", "abc\x00def.AAAA", "a\nb." + strings.Repeat("A", 43)} {
+		expectProblem(t, e.do(req("POST", "/api/auth/refresh", map[string]any{"refresh_token": tok})), 401, "invalid_refresh_token")
+		if r := e.do(req("POST", "/api/auth/logout", map[string]any{"refresh_token": tok})); r.StatusCode >= 500 {
+			t.Fatalf("logout with %q: %d %s", tok, r.StatusCode, r.body)
+		}
+	}
+	for _, path := range []string{"/api/users?q=a%00b", "/api/users?cursor=%00", "/api/audit?user_id=%00", "/api/audit?event=x%0Ay",
+		"/api/audit?cursor=a%00", "/api/sessions/ab%00cd", "/api/users/" + id + "%00", "/api/users?q=%FF"} {
+		method := "GET"
+		if strings.HasPrefix(path, "/api/sessions/") {
+			method = "DELETE"
+		}
+		expectProblem(t, e.call(method, path, nil, root.access), 400, "invalid_characters")
+	}
+	expectProblem(t, e.call("GET", "/api/audit?cursor=not!a*cursor", nil, root.access), 422, "validation_failed")
+	e.login("root@example.com") // nothing was changed
+}
+
+// RFC 9112 §6.3 framing, over a real connection: Content-Length with Transfer-Encoding, a
+// transfer coding other than chunked, or two different Content-Lengths are 400 and the
+// connection is closed; so are two Origin headers. A well-framed request on the same kind of
+// connection is answered normally.
+func TestAmbiguousFramingRefusedAndConnectionClosed(t *testing.T) {
+	e := newEnv(t)
+	if err := e.srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.srv.Stop(context.Background()) })
+	addr := e.srv.Addr().String()
+	body := `{"email":"x@example.com","password":"correct horse battery"}`
+	send := func(headers string) (string, bool) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s\r\n%s", headers, body)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", headers, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		// Closed: the server sends nothing more and ends the stream (EOF), whatever the headers say.
+		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+		_, err = br.ReadByte()
+		return resp.Status, errors.Is(err, io.EOF)
+	}
+	n := strconv.Itoa(len(body))
+	for name, h := range map[string]string{
+		"CL and TE":        "Content-Length: " + n + "\r\nTransfer-Encoding: chunked\r\n",
+		"TE gzip":          "Transfer-Encoding: gzip\r\nContent-Length: " + n + "\r\n",
+		"TE gzip, chunked": "Transfer-Encoding: gzip, chunked\r\n",
+		"two CL":           "Content-Length: " + n + "\r\nContent-Length: 5\r\n",
+		"two Origins":      "Content-Length: " + n + "\r\nOrigin: " + allowedOrigin + "\r\nOrigin: " + foreignOrigin + "\r\n",
+	} {
+		status, closed := send(h)
+		if !strings.HasPrefix(status, "400") || !closed {
+			t.Errorf("%s: %s, connection closed %t; want 400 and closed", name, status, closed)
+		}
+	}
+	if status, _ := send("Content-Length: " + n + "\r\n"); !strings.HasPrefix(status, "401") {
+		t.Errorf("a well-framed login for no account: %s, want 401", status)
 	}
 }

@@ -224,12 +224,34 @@ func sqliteDSN(raw string) (string, error) {
 				return "", fmt.Errorf("create SQLite directory: %w", err)
 			}
 		}
+		if err := createPrivate(path); err != nil {
+			return "", err
+		}
 	}
 	params := strings.Join(sqlitePragmas, "&")
 	if query != "" {
 		params = query + "&" + params
 	}
 	return "file:" + path + "?" + params, nil
+}
+
+// createPrivate creates the SQLite file path, readable by its owner only (0600), unless it
+// exists. SQLite gives its -wal and -shm files the database file's mode, so they are private too,
+// whatever the umask or the directory's mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create SQLite file: %w", err)
+	}
+	// The umask may have taken bits away, never added any; Chmod makes the mode exact.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("create SQLite file: %w", err)
+	}
+	return f.Close()
 }
 
 // mysqlConnector is the connector of a mysql:// URL, naming one server or several (see
