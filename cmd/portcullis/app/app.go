@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 	"golang.org/x/term"
@@ -23,6 +24,7 @@ import (
 	"github.com/portcullis-auth/portcullis/adapters/memstore"
 	"github.com/portcullis-auth/portcullis/adapters/password"
 	"github.com/portcullis-auth/portcullis/adapters/redisstore"
+	"github.com/portcullis-auth/portcullis/adapters/sessioncache"
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/adapters/system"
 	"github.com/portcullis-auth/portcullis/application"
@@ -119,6 +121,7 @@ func sessionStore(cfg config.Config) fx.Option {
 		return fx.Options(memstore.Module, memstore.LimiterModule)
 	case strings.HasPrefix(s, "redis"):
 		return fx.Options(
+			redisSessionCache(cfg),
 			redisstore.Module,
 			redisstore.LimiterModule,
 			fx.Supply(redisstore.Config{URL: s, Prefix: cfg.RedisKeyPrefix, Options: redisstore.Options{
@@ -127,8 +130,55 @@ func sessionStore(cfg config.Config) fx.Option {
 			}}),
 		)
 	default:
-		return fx.Options(sqlstore.SessionsModule, memstore.LimiterModule)
+		return fx.Options(sqlSessionCache(cfg), sqlstore.SessionsModule, memstore.LimiterModule)
 	}
+}
+
+// redisSessionCache puts a sessioncache in front of a standalone Redis session store, invalidated
+// by Redis client tracking (redisstore.Changes). Cluster and Sentinel keep no cache.
+func redisSessionCache(cfg config.Config) fx.Option {
+	if cfg.SessionCacheSize == 0 {
+		return fx.Options()
+	}
+	return fx.Decorate(func(lc fx.Lifecycle, inner ports.SessionStore, client redis.UniversalClient, clock ports.Clock,
+		log *slog.Logger) (ports.SessionStore, error) {
+		feed, ok := redisstore.NewChanges(client, cfg.RedisKeyPrefix, log)
+		if !ok {
+			return inner, nil
+		}
+		cache, err := sessioncache.New(inner, clock, cfg.SessionCacheSize, nil)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wait func()
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error { wait = cache.Start(ctx, feed); return nil },
+			OnStop:  func(context.Context) error { cancel(); wait(); return nil },
+		})
+		return cache, nil
+	})
+}
+
+// sqlSessionCache puts a sessioncache in front of SQL sessions on SQLite, where PRAGMA
+// data_version sees every commit by any connection (sqlstore.DataVersion). MySQL and PostgreSQL
+// keep no cache.
+func sqlSessionCache(cfg config.Config) fx.Option {
+	if cfg.SessionCacheSize == 0 {
+		return fx.Options()
+	}
+	return fx.Decorate(func(lc fx.Lifecycle, inner ports.SessionStore, db *sqlstore.DB, clock ports.Clock) (ports.SessionStore, error) {
+		ver, ok := sqlstore.NewDataVersion(db)
+		if !ok {
+			return inner, nil
+		}
+		cache, err := sessioncache.New(inner, clock, cfg.SessionCacheSize, ver)
+		if err != nil {
+			return nil, err
+		}
+		lc.Append(fx.StopHook(ver.Close))
+		return cache, nil
+	})
 }
 
 func settings(cfg config.Config) application.Settings {

@@ -1,0 +1,234 @@
+// Package sessioncache is a ports.SessionStore decorator that answers Get from memory where,
+// and only where, every change to a session is seen at once. It sits in front of another
+// session store (the source of truth) and implements the same port, so nothing else knows it
+// exists (ARCHITECTURE.md, "Caches").
+//
+// A cache may answer only when its invalidation is exact. Two sources of changes are supported,
+// both given by the adapter that owns the store:
+//
+//   - a Feed pushes the id of every session any writer changes (redisstore's client tracking
+//     in broadcast mode on a standalone Redis). While the feed is not live — before it first
+//     connects, and from the moment its connection fails until it has subscribed again — the
+//     cache is empty and answers nothing.
+//   - a Versioner returns a number that changes whenever any writer commits (sqlstore's
+//     PRAGMA data_version on SQLite). Every Get asks for it; a different number empties the
+//     cache before it is consulted.
+//
+// In both cases the cache's own writes (Create, Rotate, Delete, DeleteByUser, SetRoles) empty
+// the entries they touch as soon as the inner store has answered. A session past its idle or
+// absolute limit is never answered from memory. Stores with neither source (MySQL, PostgreSQL,
+// Redis Cluster and Sentinel, memory) are not wrapped at all.
+package sessioncache
+
+import (
+	"context"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// Feed pushes the changes of a session store. Watch runs until ctx ends: it calls live(true)
+// once every change from then on will be reported, changed(id) for each session any writer
+// changes or removes, reset() when it cannot say which (a flush, an unknown key), and
+// live(false) as soon as changes may be missed (a lost connection), before trying again.
+//
+// Behind reports whether changes may have reached this process that Watch has not reported
+// yet; while it is true the cache answers nothing.
+type Feed interface {
+	Watch(ctx context.Context, changed func(id string), reset func(), live func(bool))
+	Behind() bool
+}
+
+// Versioner tells whether anything was committed to a store: Version returns a number that
+// differs from the last one whenever any writer (this process or another) has committed since.
+type Versioner interface {
+	Version(ctx context.Context) (uint64, error)
+}
+
+// stripes is how many invalidation counters the ids are spread over.
+const stripes = 256
+
+// Cache is the decorator. Create it with New; it is safe for concurrent use.
+type Cache struct {
+	inner ports.SessionStore
+	clock ports.Clock
+	c     *otter.Cache[string, domain.Session]
+	seed  maphash.Seed
+
+	// mu orders filling against invalidation: a fill holds it shared and checks that nothing
+	// was invalidated since its read began; an invalidation holds it exclusively.
+	mu      sync.RWMutex
+	live    atomic.Bool // the source reports every change (always true with a Versioner)
+	epoch   atomic.Uint64
+	stripes [stripes]atomic.Uint64
+
+	feed    atomic.Pointer[feedBox] // set by Start
+	ver     Versioner               // nil with a Feed
+	verMu   sync.Mutex
+	version uint64
+	known   bool // version holds a value
+}
+
+// New wraps inner with a cache of size sessions. With ver the cache checks the store's version
+// on every Get; without, it answers nothing until Start runs a Feed and the feed reports live.
+func New(inner ports.SessionStore, clock ports.Clock, size int, ver Versioner) (*Cache, error) {
+	c, err := otter.New(&otter.Options[string, domain.Session]{MaximumSize: size})
+	if err != nil {
+		return nil, err
+	}
+	cache := &Cache{inner: inner, clock: clock, c: c, seed: maphash.MakeSeed(), ver: ver}
+	cache.live.Store(ver != nil)
+	return cache, nil
+}
+
+// Start runs feed until ctx ends, in its own goroutine; the returned function waits for it.
+func (c *Cache) Start(ctx context.Context, feed Feed) (wait func()) {
+	c.feed.Store(&feedBox{feed})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		feed.Watch(ctx, c.invalidate, c.reset, c.setLive)
+		c.setLive(false)
+	}()
+	return func() { <-done }
+}
+
+type feedBox struct{ Feed }
+
+// Live reports whether the cache may answer (for tests and metrics).
+func (c *Cache) Live() bool { return c.live.Load() }
+
+func (c *Cache) stripe(id string) *atomic.Uint64 {
+	return &c.stripes[maphash.String(c.seed, id)%stripes]
+}
+
+// invalidate forgets session id.
+func (c *Cache) invalidate(id string) {
+	c.mu.Lock()
+	c.stripe(id).Add(1)
+	c.c.Invalidate(id)
+	c.mu.Unlock()
+}
+
+// reset forgets every session.
+func (c *Cache) reset() {
+	c.mu.Lock()
+	c.epoch.Add(1)
+	c.c.InvalidateAll()
+	c.mu.Unlock()
+}
+
+// setLive turns answering on or off; either way everything cached so far is forgotten (changes
+// before the feed was live were not reported).
+func (c *Cache) setLive(on bool) {
+	c.mu.Lock()
+	c.live.Store(on)
+	c.epoch.Add(1)
+	c.c.InvalidateAll()
+	c.mu.Unlock()
+}
+
+// sync empties the cache when the store's version moved. An error leaves the cache off for this
+// call: the caller reads the store.
+func (c *Cache) sync(ctx context.Context) bool {
+	v, err := c.ver.Version(ctx)
+	if err != nil {
+		return false
+	}
+	c.verMu.Lock()
+	defer c.verMu.Unlock()
+	if !c.known || v != c.version {
+		c.reset()
+		c.version, c.known = v, true
+	}
+	return true
+}
+
+// Get answers from memory when the session is cached, the source is live and the session is
+// within its limits; otherwise it reads the inner store and remembers a live session.
+func (c *Cache) Get(ctx context.Context, id string) (domain.Session, error) {
+	usable := c.live.Load()
+	if usable && c.ver != nil {
+		usable = c.sync(ctx)
+	}
+	if f := c.feed.Load(); usable && f != nil && f.Behind() {
+		// A change may be waiting to be applied: read the store (and cache nothing).
+		return c.inner.Get(ctx, id)
+	}
+	if usable {
+		if s, ok := c.c.GetIfPresent(id); ok && s.Live(c.clock.Now()) {
+			return clone(s), nil
+		}
+	}
+	epoch, stripe := c.epoch.Load(), c.stripe(id).Load()
+	s, err := c.inner.Get(ctx, id)
+	if err != nil || !usable {
+		return s, err
+	}
+	c.mu.RLock()
+	if c.live.Load() && c.epoch.Load() == epoch && c.stripe(id).Load() == stripe {
+		c.c.Set(id, clone(s))
+	}
+	c.mu.RUnlock()
+	return s, nil
+}
+
+// Create stores s; a new id has nothing cached, but a failed Get may have raced it.
+func (c *Cache) Create(ctx context.Context, s domain.Session) error {
+	err := c.inner.Create(ctx, s)
+	c.invalidate(s.ID)
+	return err
+}
+
+// Rotate rotates in the inner store and forgets the session.
+func (c *Cache) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
+	o, s, err := c.inner.Rotate(ctx, r)
+	c.invalidate(r.SessionID)
+	return o, s, err
+}
+
+// ListByUser reads the inner store.
+func (c *Cache) ListByUser(ctx context.Context, userID string, now time.Time) ([]domain.Session, error) {
+	return c.inner.ListByUser(ctx, userID, now)
+}
+
+// Delete removes the session from the inner store and forgets it.
+func (c *Cache) Delete(ctx context.Context, id string) error {
+	err := c.inner.Delete(ctx, id)
+	c.invalidate(id)
+	return err
+}
+
+// DeleteByUser removes every session of the user and forgets every cached session (the cache
+// does not index sessions by user; this is rare: password changes, disables, deletes).
+func (c *Cache) DeleteByUser(ctx context.Context, userID string) (int, error) {
+	n, err := c.inner.DeleteByUser(ctx, userID)
+	c.reset()
+	return n, err
+}
+
+// SetRoles updates the inner store and forgets every cached session.
+func (c *Cache) SetRoles(ctx context.Context, userID string, roles []domain.Role) error {
+	err := c.inner.SetRoles(ctx, userID, roles)
+	c.reset()
+	return err
+}
+
+var _ ports.SessionStore = (*Cache)(nil)
+
+// clone copies every slice of s, so that no caller shares memory with the cache.
+func clone(s domain.Session) domain.Session {
+	s.Roles = slices.Clone(s.Roles)
+	s.RefreshHash = slices.Clone(s.RefreshHash)
+	s.PrevHash = slices.Clone(s.PrevHash)
+	s.Retired = slices.Clone(s.Retired)
+	s.Successor = slices.Clone(s.Successor)
+	return s
+}

@@ -1,0 +1,290 @@
+package contract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis-auth/portcullis/adapters/redisstore"
+	"github.com/portcullis-auth/portcullis/adapters/sessioncache"
+	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
+	"github.com/portcullis-auth/portcullis/adapters/system"
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+	"github.com/portcullis-auth/portcullis/test/testenv"
+)
+
+// countingStore counts the Get calls that reach the store behind a cache, so that a test can
+// tell a cached answer from a read.
+type countingStore struct {
+	ports.SessionStore
+	gets atomic.Int64
+}
+
+func (c *countingStore) Get(ctx context.Context, id string) (domain.Session, error) {
+	c.gets.Add(1)
+	return c.SessionStore.Get(ctx, id)
+}
+
+// instance is one Portcullis process's view of a shared session store: a cache over it.
+type instance struct {
+	cache *sessioncache.Cache
+	inner *countingStore
+	name  string // the Redis client name (Redis only)
+}
+
+// cachedSQLite is an instance on the SQLite file at path, with its own connection pool (as a
+// second process would have) and the data_version source.
+func cachedSQLite(t *testing.T, path string) *instance {
+	t.Helper()
+	db := openSQL(t, "sqlite://"+path)
+	ver, ok := sqlstore.NewDataVersion(db)
+	if !ok {
+		t.Fatal("no data version on SQLite")
+	}
+	t.Cleanup(func() { _ = ver.Close() })
+	inner := &countingStore{SessionStore: sqlstore.NewSessions(db)}
+	c, err := sessioncache.New(inner, system.NewClock(), 1000, ver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &instance{cache: c, inner: inner}
+}
+
+// cachedRedis is an instance on the standalone Redis at url under prefix, with its own client
+// and tracking connection, waiting until the feed is live.
+func cachedRedis(t *testing.T, url, prefix string) *instance {
+	t.Helper()
+	name := "contract-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	client, err := redisstore.Open(t.Context(), url+sep+"client_name="+name, redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	st, err := redisstore.NewSessions(client, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed, ok := redisstore.NewChanges(client, prefix, nil)
+	if !ok {
+		t.Fatal("no change feed on a standalone Redis")
+	}
+	inner := &countingStore{SessionStore: st}
+	c, err := sessioncache.New(inner, system.NewClock(), 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := c.Start(ctx, feed)
+	t.Cleanup(func() { cancel(); wait() })
+	waitFor(t, "the invalidation feed is live", c.Live)
+	return &instance{cache: c, inner: inner, name: name}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// cachedGet reads id on in twice and reports whether the second read was answered from memory.
+func cachedGet(t *testing.T, in *instance, id string) bool {
+	t.Helper()
+	for range 2 {
+		if _, err := in.cache.Get(context.Background(), id); err != nil {
+			t.Fatalf("get %s: %v", id, err)
+		}
+	}
+	before := in.inner.gets.Load()
+	if _, err := in.cache.Get(context.Background(), id); err != nil {
+		t.Fatalf("get %s: %v", id, err)
+	}
+	return in.inner.gets.Load() == before
+}
+
+func mustBeGone(t *testing.T, in *instance, id, after string) {
+	t.Helper()
+	if s, err := in.cache.Get(context.Background(), id); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("after %s the other instance still answers session %s: %+v, %v", after, id, s.ID, err)
+	}
+}
+
+// TestSessionStoreCached runs the session-store contract through each cache, over the stores it
+// is used with.
+func TestSessionStoreCached(t *testing.T) {
+	t.Run("SQLite", func(t *testing.T) {
+		SessionStore(t, func(t *testing.T) ports.SessionStore {
+			return cachedSQLite(t, filepath.Join(t.TempDir(), "portcullis.db")).cache
+		})
+	})
+	t.Run("Redis", func(t *testing.T) {
+		url := testenv.RedisURL(t)
+		SessionStore(t, func(t *testing.T) ports.SessionStore {
+			return cachedRedis(t, url, testenv.RedisPrefix(t)).cache
+		})
+	})
+}
+
+// TestSessionCache_RevokeOnAnotherInstance: a session that instance B has cached is refused by
+// B on the very next read after instance A (or another process that keeps no cache at all, such
+// as the operator CLI or a bare Redis client) revokes it or changes its roles (SECURITY D35,
+// H56, H60).
+func TestSessionCache_RevokeOnAnotherInstance(t *testing.T) {
+	ctx := context.Background()
+	type store struct {
+		a, b *instance
+		// bare removes a session without any cache: another process.
+		bare func(t *testing.T, id string)
+	}
+	stores := map[string]func(t *testing.T) store{
+		"SQLite": func(t *testing.T) store {
+			path := filepath.Join(t.TempDir(), "portcullis.db")
+			a, b := cachedSQLite(t, path), cachedSQLite(t, path)
+			cli := sqlstore.NewSessions(openSQL(t, "sqlite://"+path))
+			return store{a: a, b: b, bare: func(t *testing.T, id string) {
+				if err := cli.Delete(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}}
+		},
+		"Redis": func(t *testing.T) store {
+			url, prefix := testenv.RedisURL(t), testenv.RedisPrefix(t)
+			opts, err := redis.ParseURL(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := redis.NewClient(opts)
+			t.Cleanup(func() { _ = raw.Close() })
+			return store{a: cachedRedis(t, url, prefix), b: cachedRedis(t, url, prefix), bare: func(t *testing.T, id string) {
+				if err := raw.Del(ctx, prefix+"sess:{"+id+"}").Err(); err != nil {
+					t.Fatal(err)
+				}
+			}}
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			hits := 0
+			const rounds = 150
+			for i := range rounds {
+				user := uuid.NewString()
+				s := newSession(user, time.Now())
+				if err := st.a.cache.Create(ctx, s); err != nil {
+					t.Fatal(err)
+				}
+				if cachedGet(t, st.b, s.ID) {
+					hits++
+				}
+				switch i % 4 {
+				case 0:
+					if err := st.a.cache.Delete(ctx, s.ID); err != nil {
+						t.Fatal(err)
+					}
+					mustBeGone(t, st.b, s.ID, "a logout on instance A")
+				case 1:
+					if _, err := st.a.cache.DeleteByUser(ctx, user); err != nil {
+						t.Fatal(err)
+					}
+					mustBeGone(t, st.b, s.ID, "a revoke of every session on instance A")
+				case 2:
+					st.bare(t, s.ID)
+					mustBeGone(t, st.b, s.ID, "a removal by a process without a cache")
+				case 3:
+					if err := st.a.cache.SetRoles(ctx, user, []domain.Role{domain.RoleUser, domain.RoleAdmin}); err != nil {
+						t.Fatal(err)
+					}
+					got, err := st.b.cache.Get(ctx, s.ID)
+					if err != nil || !domain.HasRole(got.Roles, domain.RoleAdmin) {
+						t.Fatalf("after a role change on instance A, instance B answers roles %v (%v)", got.Roles, err)
+					}
+				}
+			}
+			// The cache must actually answer, or the test above proves nothing.
+			if hits < rounds/2 {
+				t.Fatalf("only %d of %d repeated reads were answered from the cache", hits, rounds)
+			}
+		})
+	}
+}
+
+// TestSessionCache_SubscriptionDrops: when instance B's invalidation connection is killed, B
+// answers nothing from memory — a session revoked right after the drop is refused on B's next
+// read — and caches again, still exactly, once it has reconnected.
+func TestSessionCache_SubscriptionDrops(t *testing.T) {
+	ctx := context.Background()
+	url, prefix := testenv.RedisURL(t), testenv.RedisPrefix(t)
+	a, b := cachedRedis(t, url, prefix), cachedRedis(t, url, prefix)
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClient(opts)
+	t.Cleanup(func() { _ = admin.Close() })
+
+	for round := range 3 {
+		s := newSession(uuid.NewString(), time.Now())
+		if err := a.cache.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if !cachedGet(t, b, s.ID) {
+			t.Fatalf("round %d: instance B did not cache the session", round)
+		}
+		killClient(t, admin, b.name+"-tracking")
+		// No waiting for B to notice: the revoke follows the drop at once.
+		if err := a.cache.Delete(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		mustBeGone(t, b, s.ID, fmt.Sprintf("the subscription dropped (round %d)", round))
+		// The watcher turns the cache off (it stays off for at least the reconnect backoff),
+		// then on again once it has resubscribed.
+		waitFor(t, "instance B's cache is off", func() bool { return !b.cache.Live() })
+		waitFor(t, "instance B's feed is live again", b.cache.Live)
+	}
+}
+
+// killClient kills the Redis connection named name (CLIENT LIST / CLIENT KILL ID).
+func killClient(t *testing.T, admin *redis.Client, name string) {
+	t.Helper()
+	var id string
+	deadline := time.Now().Add(10 * time.Second)
+	for id == "" {
+		list, err := admin.ClientList(context.Background()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(list, "\n") {
+			fields := map[string]string{}
+			for f := range strings.FieldsSeq(line) {
+				k, v, _ := strings.Cut(f, "=")
+				fields[k] = v
+			}
+			if fields["name"] == name {
+				id = fields["id"]
+			}
+		}
+		if id == "" && time.Now().After(deadline) {
+			t.Fatalf("no Redis client named %s", name)
+		}
+	}
+	if err := admin.Do(context.Background(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
+		t.Fatalf("client kill %s: %v", id, err)
+	}
+}
