@@ -140,9 +140,9 @@ func redisSessionCache(cfg config.Config) fx.Option {
 	if cfg.SessionCacheSize == 0 {
 		return fx.Options()
 	}
-	return fx.Decorate(func(lc fx.Lifecycle, inner ports.SessionStore, client redis.UniversalClient, clock ports.Clock,
-		log *slog.Logger) (ports.SessionStore, error) {
-		feed, ok := redisstore.NewChanges(client, cfg.RedisKeyPrefix, log)
+	return fx.Decorate(func(lc fx.Lifecycle, inner ports.SessionStore, client redis.UniversalClient, rcfg redisstore.Config,
+		clock ports.Clock, log *slog.Logger) (ports.SessionStore, error) {
+		feed, ok := redisstore.NewChanges(client, rcfg.Prefix, log)
 		if !ok {
 			return inner, nil
 		}
