@@ -204,7 +204,7 @@ func (ch *Changes) applied(msg any) error {
 }
 
 // arrayLen and bulkLen are the RESP2 sizes of an array header and a bulk string.
-func arrayLen(n int) int    { return 1 + len(strconv.Itoa(n)) + 2 }
+func arrayLen(n int) int   { return 1 + len(strconv.Itoa(n)) + 2 }
 func bulkLen(s string) int { return 1 + len(strconv.Itoa(len(s))) + 2 + len(s) + 2 }
 
 // readMark is added to trackedConn.unapplied for the length of a read system call, so that bytes
