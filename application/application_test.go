@@ -85,15 +85,15 @@ func newWorldWith(t testing.TB, sessions ports.SessionStore) *world {
 	ids := system.NewIDs()
 	w.auditLog = memstore.NewAuditLog()
 	audit := application.NewAuditor(w.auditLog, w.clock, ids, log)
-	w.register = application.NewRegister(w.users, w.hasher, w.clock, ids, audit, log)
+	w.register = application.NewRegister(w.users, w.hasher, w.clock, ids, audit, nil, log)
 	w.login = application.NewLogin(w.users, w.sessions, w.hasher, tokens, w.clock, ids, w.settings, nil, audit, log)
 	w.refresh = application.NewRefresh(w.sessions, tokens, w.clock, ids, w.settings, audit, log)
 	w.auth = application.NewAuthenticate(tokens, w.sessions, w.settings)
 	w.logout = application.NewLogout(w.sessions, w.auth, audit, log)
 	w.profile = application.NewProfile(w.users, w.clock)
-	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, audit, log)
+	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, audit, nil, nil, log)
 	w.mine = application.NewSessions(w.sessions, w.clock, audit)
-	w.admin = application.NewAdmin(w.users, w.users, w.sessions, w.register, audit, w.clock, log)
+	w.admin = application.NewAdmin(w.users, w.users, w.sessions, w.register, audit, w.clock, nil, log)
 	w.trail = application.NewAuditTrail(w.auditLog)
 	return w
 }

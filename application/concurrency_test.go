@@ -123,7 +123,7 @@ func TestA_DisableDuringPasswordChangeIsNotUndone(t *testing.T) {
 	before := mustUser(t, w, "race@x.com")
 	h := &hookHasher{PasswordHasher: w.hasher}
 	h.beforeHash = func() { disable(t, w, before.ID) } // while the new password is hashed
-	change := application.NewChangePassword(w.users, w.sessions, h, w.clock, nil, discard())
+	change := application.NewChangePassword(w.users, w.sessions, h, w.clock, nil, nil, nil, discard())
 	err := change.Handle(ctx, application.ChangePasswordInput{UserID: before.ID, SessionID: cur.SessionID,
 		CurrentPassword: goodPassword, NewPassword: "another good passphrase"})
 	if !errors.Is(err, domain.ErrUnauthenticated) {
@@ -147,7 +147,7 @@ func TestA_PasswordChangeRetriesOverAConcurrentChange(t *testing.T) {
 	u := mustUser(t, w, "retry@x.com")
 	h := &hookHasher{PasswordHasher: w.hasher}
 	h.beforeHash = func() { rename(t, w, u.ID, "Renamed Meanwhile") }
-	change := application.NewChangePassword(w.users, w.sessions, h, w.clock, nil, discard())
+	change := application.NewChangePassword(w.users, w.sessions, h, w.clock, nil, nil, nil, discard())
 	if err := change.Handle(ctx, application.ChangePasswordInput{UserID: u.ID, SessionID: cur.SessionID,
 		CurrentPassword: goodPassword, NewPassword: "another good passphrase"}); err != nil {
 		t.Fatalf("password change: %v", err)
@@ -170,7 +170,7 @@ func TestA_AdminAndProfileUpdatesKeepConcurrentChanges(t *testing.T) {
 
 	racy := &racyUsers{UserStore: w.users}
 	racy.beforeUpdate = func() { disable(t, w, u.ID) }
-	admin := application.NewAdmin(racy, w.users, w.sessions, w.register, nil, w.clock, discard())
+	admin := application.NewAdmin(racy, w.users, w.sessions, w.register, nil, w.clock, nil, discard())
 	verified := true
 	out, err := admin.Update(ctx, application.Operator, u.ID, application.AdminUpdateInput{EmailVerified: &verified})
 	if err != nil {
@@ -213,12 +213,12 @@ func TestA_GiveUpAfterThreeStaleAttempts(t *testing.T) {
 			return err
 		},
 		"Admin.Update": func(st ports.UserStore) error {
-			_, err := application.NewAdmin(st, w.users, w.sessions, w.register, nil, w.clock, discard()).
+			_, err := application.NewAdmin(st, w.users, w.sessions, w.register, nil, w.clock, nil, discard()).
 				Update(ctx, application.Operator, u.ID, application.AdminUpdateInput{Name: &name})
 			return err
 		},
 		"ChangePassword": func(st ports.UserStore) error {
-			return application.NewChangePassword(st, w.sessions, w.hasher, w.clock, nil, discard()).Handle(ctx,
+			return application.NewChangePassword(st, w.sessions, w.hasher, w.clock, nil, nil, nil, discard()).Handle(ctx,
 				application.ChangePasswordInput{UserID: u.ID, SessionID: cur.SessionID, CurrentPassword: goodPassword,
 					NewPassword: "another good passphrase"})
 		},

@@ -124,6 +124,12 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 		l.audit.record(ctx, domain.EventLoginFailure, "", u.ID, outcome, "")
 		return TokensOutput{}, domain.ErrInvalidCredentials
 	}
+	if l.settings.RequireVerifiedEmail && !u.EmailVerified {
+		// After the password check: only the owner learns the address is unverified.
+		l.log.InfoContext(ctx, "login refused", "user_id", u.ID, "outcome", "email_not_verified")
+		l.audit.record(ctx, domain.EventLoginFailure, "", u.ID, "email_not_verified", "")
+		return TokensOutput{}, domain.ErrEmailNotVerified
+	}
 	if rehash {
 		u = l.upgradeHash(ctx, u, in.Password)
 	}

@@ -27,12 +27,16 @@ type ChangePassword struct {
 	hasher   ports.PasswordHasher
 	clock    ports.Clock
 	audit    *Auditor
+	tokens   ports.OneTimeTokens
+	mail     *MailQueue
 	log      *slog.Logger
 }
 
-// NewChangePassword wires the change-password use case.
-func NewChangePassword(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, clock ports.Clock, audit *Auditor, log *slog.Logger) *ChangePassword {
-	return &ChangePassword{users: users, sessions: sessions, hasher: hasher, clock: clock, audit: audit, log: log}
+// NewChangePassword wires the change-password use case. tokens and mail may be nil (no reset
+// tokens to spend, no notice).
+func NewChangePassword(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, clock ports.Clock, audit *Auditor,
+	tokens ports.OneTimeTokens, mail *MailQueue, log *slog.Logger) *ChangePassword {
+	return &ChangePassword{users: users, sessions: sessions, hasher: hasher, clock: clock, audit: audit, tokens: tokens, mail: mail, log: log}
 }
 
 // Handle checks the current password (wrong: domain.ErrInvalidCredentials, nothing changes),
@@ -57,6 +61,13 @@ func (c *ChangePassword) Handle(ctx context.Context, in ChangePasswordInput) err
 	if err != nil {
 		return err
 	}
+	if c.tokens != nil {
+		// A reset link mailed before the change must not undo it.
+		if err := c.tokens.DeleteByUserPurpose(ctx, u.ID, domain.PurposeResetPassword); err != nil {
+			return fmt.Errorf("spend reset tokens: %w", err)
+		}
+	}
+	c.mail.notify(ctx, domain.OutboxMail{Kind: domain.MailPasswordChanged, To: u.Email, UserID: u.ID, Name: u.Name})
 	c.log.InfoContext(ctx, "password changed", "user_id", u.ID, "sessions_revoked", revoked)
 	c.audit.record(ctx, domain.EventPasswordChange, u.ID, u.ID, "ok", fmt.Sprintf("sessions_revoked=%d", revoked))
 	return nil

@@ -30,22 +30,41 @@ type Register struct {
 	clock  ports.Clock
 	ids    ports.IDSource
 	audit  *Auditor
+	mail   *MailQueue
 	log    *slog.Logger
 }
 
-// NewRegister wires the register use case.
-func NewRegister(users ports.UserStore, hasher ports.PasswordHasher, clock ports.Clock, ids ports.IDSource, audit *Auditor, log *slog.Logger) *Register {
-	return &Register{users: users, hasher: hasher, clock: clock, ids: ids, audit: audit, log: log}
+// NewRegister wires the register use case. mail may be nil (no verification mail).
+func NewRegister(users ports.UserStore, hasher ports.PasswordHasher, clock ports.Clock, ids ports.IDSource, audit *Auditor,
+	mail *MailQueue, log *slog.Logger) *Register {
+	return &Register{users: users, hasher: hasher, clock: clock, ids: ids, audit: audit, mail: mail, log: log}
 }
 
-// Handle validates in, hashes the password and stores the user. A taken email or username is
-// domain.ErrConflict; invalid fields are a *domain.ValidationError listing each.
+// Concealed reports whether registration hides which addresses have accounts
+// (PORTCULLIS_REQUIRE_VERIFIED_EMAIL): then Handle answers a taken address as a new one.
+func (r *Register) Concealed() bool { return r.mail.requireVerified() }
+
+// Handle validates in, hashes the password, stores the user and queues a verification mail.
+// A taken email or username is domain.ErrConflict; invalid fields are a
+// *domain.ValidationError listing each. When Concealed, a taken email instead queues a mail
+// to its owner saying someone tried to register with it, and Handle returns a zero output and
+// no error, after the same hashing work as a new account.
 func (r *Register) Handle(ctx context.Context, in RegisterInput) (UserOutput, error) {
 	out, err := r.create(ctx, in, []domain.Role{domain.RoleUser})
-	if err == nil {
-		r.audit.record(ctx, domain.EventRegister, out.User.ID, out.User.ID, "ok", "")
+	var ce *domain.ConflictError
+	if errors.As(err, &ce) && ce.Field == "email" && r.Concealed() {
+		addr, _ := domain.NormalizeEmail(in.Email)
+		r.log.InfoContext(ctx, "registration with a taken address", "outcome", "email_taken")
+		r.audit.record(ctx, domain.EventRegister, "", "", "email_taken", "")
+		return UserOutput{}, r.mail.queue(ctx, domain.OutboxMail{Kind: domain.MailRegisterAttempt, To: addr})
 	}
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	r.audit.record(ctx, domain.EventRegister, out.User.ID, out.User.ID, "ok", "")
+	u := out.User
+	r.mail.notify(ctx, domain.OutboxMail{Kind: domain.MailVerifyEmail, To: u.Email, UserID: u.ID, Name: u.Name})
+	return out, nil
 }
 
 // create validates in and stores a user with roles.

@@ -10,4 +10,7 @@ type Settings struct {
 	SessionAbsolute time.Duration // a session ends this long after login
 	RefreshGrace    time.Duration // window in which the predecessor returns the same successor
 	Strict          bool          // check the session on every authenticated request
+	// RequireVerifiedEmail refuses login to unverified accounts and makes registration answer
+	// alike for new and taken addresses.
+	RequireVerifiedEmail bool
 }

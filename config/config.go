@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -77,6 +78,27 @@ type Config struct {
 	RateRegisterIP             Rate          `env:"RATE_REGISTER_IP" envDefault:"10/1h" help:"registrations from one client address"`
 	RateMailIP                 Rate          `env:"RATE_MAIL_IP" envDefault:"10/1h" help:"requests that send mail (verification resend, forgot password) from one client address"`
 	RateTokenGuessIP           Rate          `env:"RATE_TOKEN_GUESS_IP" envDefault:"10/10m" help:"bad tokens (refresh, e-mail links) one client address may present before each further one waits"`
+	SMTPURL                    string        `env:"SMTP_URL" help:"mail server: smtp://user:pass@host:587 (STARTTLS required; ?starttls=none for a local relay without TLS) or smtps://user:pass@host:465; unset: mail is written to the log"`
+	SMTPTLSCAFile              string        `env:"SMTP_TLS_CA_FILE" help:"PEM CA certificates to verify the SMTP server against"`
+	MailFrom                   string        `env:"MAIL_FROM" help:"sender of every mail, e.g. 'Portcullis <no-reply@example.com>' (default: PRODUCT_NAME <no-reply@PUBLIC_URL's host>)"`
+	MailReplyTo                string        `env:"MAIL_REPLY_TO" help:"Reply-To address of every mail (default: none)"`
+	ProductName                string        `env:"PRODUCT_NAME" envDefault:"Portcullis" help:"the service's name in mail"`
+	MailTemplatesDir           string        `env:"MAIL_TEMPLATES_DIR" help:"directory of mail templates that replace the embedded ones file by file (verify_email.txt, verify_email.html, layout.html ...)"`
+	RequireVerifiedEmail       bool          `env:"REQUIRE_VERIFIED_EMAIL" envDefault:"false" help:"refuse login until the address is verified, and answer every registration alike (202) so it reveals no account"`
+	VerifyEmailTTL             time.Duration `env:"VERIFY_EMAIL_TTL" envDefault:"24h" help:"lifetime of an e-mail verification link"`
+	ResetPasswordTTL           time.Duration `env:"RESET_PASSWORD_TTL" envDefault:"30m" help:"lifetime of a password reset link"`
+	ChangeEmailTTL             time.Duration `env:"CHANGE_EMAIL_TTL" envDefault:"1h" help:"lifetime of an e-mail change confirmation link"`
+	VerifyEmailPath            string        `env:"VERIFY_EMAIL_PATH" envDefault:"/verify-email?token=" help:"path after PUBLIC_URL of verification links, the token appended (point it at your front-end to take over the page)"`
+	ResetPasswordPath          string        `env:"RESET_PASSWORD_PATH" envDefault:"/reset-password?token=" help:"path after PUBLIC_URL of password reset links, the token appended"`
+	ConfirmEmailPath           string        `env:"CONFIRM_EMAIL_PATH" envDefault:"/confirm-email?token=" help:"path after PUBLIC_URL of e-mail change links, the token appended"`
+	MailAddressInterval        time.Duration `env:"MAIL_ADDRESS_INTERVAL" envDefault:"1m" help:"least time between two verification, reset or change mails to one address; one asked for sooner is accepted and not sent"`
+	MailDailyCap               int           `env:"MAIL_DAILY_CAP" envDefault:"10" help:"most verification, reset and change mails one address gets a day (besides one a minute); more are accepted and not sent"`
+	MailMaxAttempts            int           `env:"MAIL_MAX_ATTEMPTS" envDefault:"8" help:"delivery attempts of one mail before it is marked failed (portcullis mail retry sends it again)"`
+	MailRetryBase              time.Duration `env:"MAIL_RETRY_BASE" envDefault:"10s" help:"wait after a failed delivery; doubles each time up to MAIL_RETRY_MAX"`
+	MailRetryMax               time.Duration `env:"MAIL_RETRY_MAX" envDefault:"10m" help:"longest wait between delivery attempts"`
+	MailSendTimeout            time.Duration `env:"MAIL_SEND_TIMEOUT" envDefault:"30s" help:"bound of one delivery attempt; a mail being sent is leased for twice as long"`
+	MailPollInterval           time.Duration `env:"MAIL_POLL_INTERVAL" envDefault:"2s" help:"how often the delivery worker looks for mail queued by other instances or due for a retry"`
+	MailWorker                 bool          `env:"MAIL_WORKER" envDefault:"true" help:"run the mail delivery worker in this instance (any number of instances may)"`
 	LogLevel                   string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat                  string        `env:"LOG_FORMAT" envDefault:"auto" help:"json, text, or auto (text on a terminal, else json)"`
 	TokenCacheSize             int           `env:"TOKEN_CACHE_SIZE" envDefault:"8192" help:"verified access tokens each instance remembers, by their exact bytes and never past exp, to skip the signature check (0: off)"`
@@ -192,6 +214,13 @@ func (c *Config) fillDefaults() {
 	}
 	if c.Issuer == "" {
 		c.Issuer = c.PublicURL
+	}
+	if c.MailFrom == "" {
+		host := "localhost"
+		if u, err := url.Parse(c.PublicURL); err == nil && u.Hostname() != "" {
+			host = u.Hostname()
+		}
+		c.MailFrom = c.ProductName + " <no-reply@" + host + ">"
 	}
 	if len(c.AllowedOrigins) == 0 {
 		if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
@@ -347,6 +376,7 @@ func (c Config) Validate() error {
 	if c.LockDuration < 0 || c.LockDuration > 24*time.Hour {
 		bad("LOCK_DURATION", "must be between 0 and 24h")
 	}
+	c.validateMail(bad)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -363,6 +393,67 @@ func (c Config) Validate() error {
 		bad("COMPAT", "must be seed or empty, got %q", c.Compat)
 	}
 	return errors.Join(errs...)
+}
+
+// validateMail checks the mail settings.
+func (c Config) validateMail(bad func(name, format string, args ...any)) {
+	if c.SMTPURL != "" {
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+			bad("SMTP_URL", "must be smtp://[user:pass@]host[:port] or smtps://..., got %q", redact(c.SMTPURL))
+		}
+	}
+	if c.SMTPTLSCAFile != "" {
+		if c.SMTPURL == "" {
+			bad("SMTP_TLS_CA_FILE", "needs SMTP_URL")
+		} else if _, err := os.ReadFile(c.SMTPTLSCAFile); err != nil {
+			bad("SMTP_TLS_CA_FILE", "cannot read: %v", err)
+		}
+	}
+	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+		bad("MAIL_FROM", "%q is not an address like 'Portcullis <no-reply@example.com>'", c.MailFrom)
+	}
+	if c.MailReplyTo != "" {
+		if _, err := mail.ParseAddress(c.MailReplyTo); err != nil {
+			bad("MAIL_REPLY_TO", "%q is not an address", c.MailReplyTo)
+		}
+	}
+	if strings.TrimSpace(c.ProductName) == "" || strings.ContainsAny(c.ProductName, "\r\n") {
+		bad("PRODUCT_NAME", "must be one non-empty line")
+	}
+	if c.MailTemplatesDir != "" {
+		if st, err := os.Stat(c.MailTemplatesDir); err != nil || !st.IsDir() {
+			bad("MAIL_TEMPLATES_DIR", "is not a directory")
+		}
+	}
+	for _, p := range []struct{ name, v string }{
+		{"VERIFY_EMAIL_PATH", c.VerifyEmailPath}, {"RESET_PASSWORD_PATH", c.ResetPasswordPath}, {"CONFIRM_EMAIL_PATH", c.ConfirmEmailPath},
+	} {
+		if !strings.HasPrefix(p.v, "/") || strings.HasPrefix(p.v, "//") || strings.ContainsAny(p.v, " #\r\n") {
+			bad(p.name, "must be a path starting with / (the token is appended), got %q", p.v)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"VERIFY_EMAIL_TTL", c.VerifyEmailTTL}, {"RESET_PASSWORD_TTL", c.ResetPasswordTTL}, {"CHANGE_EMAIL_TTL", c.ChangeEmailTTL},
+		{"MAIL_RETRY_BASE", c.MailRetryBase}, {"MAIL_RETRY_MAX", c.MailRetryMax}, {"MAIL_SEND_TIMEOUT", c.MailSendTimeout},
+		{"MAIL_POLL_INTERVAL", c.MailPollInterval}, {"MAIL_ADDRESS_INTERVAL", c.MailAddressInterval},
+	} {
+		if d.v <= 0 {
+			bad(d.name, "must be a positive duration")
+		}
+	}
+	if c.MailRetryBase > c.MailRetryMax {
+		bad("MAIL_RETRY_BASE", "must not exceed MAIL_RETRY_MAX")
+	}
+	if c.MailDailyCap < 1 {
+		bad("MAIL_DAILY_CAP", "must be at least 1")
+	}
+	if c.MailMaxAttempts < 1 || c.MailMaxAttempts > 100 {
+		bad("MAIL_MAX_ATTEMPTS", "must be between 1 and 100")
+	}
 }
 
 // validateConnections checks the pool, timeout and TLS settings of the database and Redis.

@@ -22,6 +22,11 @@ const (
 	EventSessionRevoke  AuditEvent = "session_revoke"
 	EventKeyRotation    AuditEvent = "key_rotation"
 	EventUserUnlock     AuditEvent = "user_unlock"
+	EventEmailVerified  AuditEvent = "email_verified"
+	EventPasswordReset  AuditEvent = "password_reset"
+	EventEmailChangeAsk AuditEvent = "email_change_request"
+	EventEmailChange    AuditEvent = "email_change"
+	EventTokenRefused   AuditEvent = "one_time_token_refused"
 )
 
 // AuditRecord is one row of the audit trail. It never holds a password, token or hash.

@@ -27,6 +27,11 @@ var (
 	ErrRefreshReuse = errors.New("refresh token reuse")
 	// ErrForbidden: authenticated but not allowed (role, disabled account, ownership).
 	ErrForbidden = errors.New("forbidden")
+	// ErrInvalidOneTimeToken: an emailed token that is unknown, used, expired, superseded or of
+	// another purpose; deliberately one error for all of them.
+	ErrInvalidOneTimeToken = errors.New("invalid one-time token")
+	// ErrEmailNotVerified: the account's address must be verified before it may log in.
+	ErrEmailNotVerified = errors.New("email not verified")
 	// ErrUnavailable: a backing store cannot be reached. Adapters wrap their driver error with it.
 	ErrUnavailable = errors.New("store unavailable")
 )

@@ -83,6 +83,45 @@ type OneTimeTokens interface {
 	Consume(ctx context.Context, hash []byte, purpose domain.TokenPurpose, now time.Time) (domain.OneTimeToken, error)
 	// DeleteByUser removes every token of a user.
 	DeleteByUser(ctx context.Context, userID string) error
+	// DeleteByUserPurpose removes the user's tokens of one purpose (a password change spends
+	// every outstanding reset token).
+	DeleteByUserPurpose(ctx context.Context, userID string, purpose domain.TokenPurpose) error
+}
+
+// MailOutbox is the durable queue of outgoing mail. A use case queues messages in the request;
+// delivery workers, in any number of processes, claim them under a lease so that each message
+// is handled by one worker at a time, and settle them. A message whose lease ran out (its worker
+// died) is claimed again.
+type MailOutbox interface {
+	// Enqueue stores mails, all or none, as pending and due at once (NextAttemptAt is taken
+	// from each mail; zero means its CreatedAt).
+	Enqueue(ctx context.Context, mails ...domain.OutboxMail) error
+	// Claim leases up to limit pending messages due at now (NextAttemptAt <= now) and not
+	// leased by anyone (or whose lease ended), oldest first, to owner until now+lease, counting
+	// one attempt on each. Two concurrent claims never return the same message.
+	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]domain.OutboxMail, error)
+	// Prepare stores m's Link, Name and Prepared and creates t (superseding the user's earlier
+	// tokens of its purpose), in one transaction, if owner still holds m's lease; else it is
+	// domain.ErrStale and nothing is written.
+	Prepare(ctx context.Context, owner string, m domain.OutboxMail, t domain.OneTimeToken) error
+	// Settle records the outcome of an attempt on message id and releases owner's lease; a
+	// final outcome (sent, failed, dropped) wipes the link. A lease owner no longer holds is
+	// domain.ErrStale.
+	Settle(ctx context.Context, id, owner string, s domain.MailSettlement) error
+	// List returns up to q.Limit messages matching q, newest first.
+	List(ctx context.Context, q domain.OutboxQuery) ([]domain.OutboxMail, error)
+	// Retry makes a failed message pending and due at now with its attempts reset; a message
+	// that does not exist or has not failed is domain.ErrNotFound.
+	Retry(ctx context.Context, id string, now time.Time) error
+	// Purge deletes the settled (sent, dropped) messages last updated before before, and says
+	// how many.
+	Purge(ctx context.Context, before time.Time) (int, error)
+}
+
+// MailComposer renders an outbox message (prepared, for a kind with a link) into the mail to
+// send.
+type MailComposer interface {
+	Compose(m domain.OutboxMail) (Mail, error)
 }
 
 // RateLimit is a limit of Burst hits at once, refilled at Burst per Period (a GCRA / token
@@ -148,11 +187,17 @@ type PasswordHasher interface {
 	Verify(ctx context.Context, hash, password string) (ok, rehash bool, err error)
 }
 
-// Mail is one message to send.
+// Mail is one message to send: a plain-text part and, when HTML is set, an HTML alternative.
+// ID is stable across attempts (the outbox id), so a mailer can derive a Message-ID from it
+// and a receiver can drop a repeat; Link is the message's one action link, if any (the log
+// mailer prints it on its own).
 type Mail struct {
+	ID      string
 	To      string
 	Subject string
 	Text    string
+	HTML    string
+	Link    string
 }
 
 // Mailer sends mail.

@@ -144,6 +144,14 @@ func mapError(err error) mapped {
 		}
 		m.throttle = te
 		return m
+	case errors.Is(err, domain.ErrInvalidOneTimeToken):
+		// One body for an unknown, used, expired, superseded or other-purpose token (SECURITY G50).
+		return p(fiber.StatusBadRequest, "invalid_token", "Invalid token", "the link is invalid, used or expired; ask for a new one")
+	case errors.Is(err, domain.ErrEmailNotVerified):
+		return p(fiber.StatusForbidden, "email_not_verified", "E-mail not verified",
+			"verify the account's e-mail address first; POST /api/auth/verify-email/resend sends a new link")
+	case errors.Is(err, application.ErrAlreadyVerified):
+		return p(fiber.StatusConflict, "already_verified", "Conflict", "the address is already verified")
 	case errors.Is(err, domain.ErrInvalidCredentials):
 		// One body for unknown account, wrong password and disabled account (SECURITY B9).
 		return p(fiber.StatusUnauthorized, "invalid_credentials", "Invalid credentials", "the credentials are not valid")

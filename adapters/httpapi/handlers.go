@@ -26,8 +26,15 @@ func (s *Server) register(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if s.deps.Register.Concealed() {
+		// The same answer for a new and a taken address (PORTCULLIS_REQUIRE_VERIFIED_EMAIL).
+		return c.Status(fiber.StatusAccepted).JSON(registeredConcealed)
+	}
 	return c.Status(fiber.StatusCreated).JSON(userResponse{User: toUserDTO(out.User)})
 }
+
+// registeredConcealed is the one answer to a registration when addresses must be verified.
+var registeredConcealed = messageResponse{Message: "Check your inbox: the message we sent finishes the sign-up."}
 
 // login: POST /api/auth/login {email | username, password} → 200 tokens + user + cookies.
 // Exactly one of email and username is accepted.

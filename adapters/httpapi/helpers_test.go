@@ -182,7 +182,10 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 	var h ports.PasswordHasher = fakeHasher{}
 	audit := memstore.NewAuditLog()
 	auditor := application.NewAuditor(audit, clock{}, id, log)
-	register := application.NewRegister(users, h, clock{}, id, auditor, log)
+	register := application.NewRegister(users, h, clock{}, id, auditor, nil, log)
+	otts := memstore.NewOneTimeTokens()
+	limiter := memstore.NewRateLimiter(clock{})
+	mails := application.NewMailQueue(memstore.NewOutbox(otts), limiter, clock{}, id, application.MailSettings{}, settings, log)
 	auth := application.NewAuthenticate(tokens, sessions, settings)
 	throttle := application.NewThrottle(memstore.NewRateLimiter(nil), limits, log)
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
@@ -192,15 +195,18 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 		Logout:         application.NewLogout(sessions, auth, auditor, log),
 		Authenticate:   auth,
 		Profile:        application.NewProfile(users, clock{}),
-		ChangePassword: application.NewChangePassword(users, sessions, h, clock{}, auditor, log),
+		ChangePassword: application.NewChangePassword(users, sessions, h, clock{}, auditor, nil, nil, log),
 		Sessions:       application.NewSessions(sessions, clock{}, auditor),
 		Keys:           keySet{},
 		Readiness:      []ports.Pinger{okPinger{"database"}, sessions},
 		Log:            log,
-		Admin:          application.NewAdmin(users, users, sessions, register, auditor, clock{}, log),
+		Admin:          application.NewAdmin(users, users, sessions, register, auditor, clock{}, nil, log),
 		Audit:          application.NewAuditTrail(audit),
 		Throttle:       throttle,
 		Locks:          application.NewLocks(users, throttle, auditor, log),
+		VerifyEmail:    application.NewVerifyEmail(users, otts, mails, clock{}, auditor, log),
+		PasswordReset:  application.NewPasswordReset(users, sessions, h, otts, mails, clock{}, auditor, log),
+		ChangeEmail:    application.NewChangeEmail(users, h, otts, mails, clock{}, auditor, log),
 	})
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)

@@ -289,8 +289,9 @@ func (s *Server) guardTokens(c *fiber.Ctx) error {
 	return err
 }
 
-// requireJSON refuses a body that is not application/json (415) on POST, PUT and PATCH, and any
-// Content-Encoding: the body limit applies to the bytes received, and a compressed body could
+// requireJSON refuses a body that is not application/json (415) on POST, PUT and PATCH (but
+// the link pages' own form posts, see pages.go), and any Content-Encoding: the body limit
+// applies to the bytes received, and a compressed body could
 // expand far beyond it.
 func (s *Server) requireJSON(c *fiber.Ctx) error {
 	switch c.Method() {
@@ -301,7 +302,7 @@ func (s *Server) requireJSON(c *fiber.Ctx) error {
 	if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
 		return errUnsupportedMedia
 	}
-	if len(c.Request().Body()) == 0 {
+	if len(c.Request().Body()) == 0 || s.isFormPost(c) {
 		return c.Next()
 	}
 	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))

@@ -90,6 +90,9 @@ type Deps struct {
 	Throttle *application.Throttle `optional:"true"`
 	// Locks serves /api/users/{id}/lock and /unlock; nil leaves those routes out.
 	Locks *application.Locks `optional:"true"`
+	VerifyEmail    *application.VerifyEmail
+	PasswordReset  *application.PasswordReset
+	ChangeEmail    *application.ChangeEmail
 }
 
 // Server is the HTTP server: a configured Fiber app plus its listener lifecycle.
@@ -101,6 +104,7 @@ type Server struct {
 	cookies cookieNames
 	origins map[string]struct{}
 	proxies []netip.Prefix
+	pages   map[string]linkPage // the link pages by path
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -153,7 +157,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.Register == nil || deps.Login == nil || deps.Refresh == nil || deps.Logout == nil ||
 		deps.Authenticate == nil || deps.Profile == nil || deps.ChangePassword == nil || deps.Sessions == nil || deps.Keys == nil ||
-		deps.Admin == nil || deps.Audit == nil {
+		deps.Admin == nil || deps.Audit == nil || deps.VerifyEmail == nil || deps.PasswordReset == nil || deps.ChangeEmail == nil {
 		problems = append(problems, errors.New("httpapi: every use case and the key set must be provided"))
 	}
 	if err := errors.Join(problems...); err != nil {
@@ -227,6 +231,20 @@ func (s *Server) routes() {
 	a.Get("/api/test/admin", test, auth, requireRoles(domain.RoleAdmin), s.testContent("Admin content.", "Admin Content."))
 	if s.seedMode() {
 		s.compatRoutes()
+	}
+
+	// The e-mail flows (mailflows.go) and their link pages (pages.go).
+	a.Post("/api/auth/verify-email", s.guardTokens, s.verifyEmail)
+	a.Post("/api/auth/verify-email/resend", s.limitRoute(application.RouteMail), s.resendVerification)
+	a.Post("/api/auth/password/forgot", s.limitRoute(application.RouteMail), s.forgotPassword)
+	a.Post("/api/auth/password/reset", s.guardTokens, s.resetPassword)
+	a.Post("/api/auth/email/confirm", s.guardTokens, s.confirmEmail)
+	a.Post("/api/users/me/email", auth, s.changeEmail)
+	a.Post("/api/users/:id/verification-email", notMe, auth, admins, s.resendUserVerification)
+	s.pages = s.linkPages()
+	for path, p := range s.pages {
+		a.Get(path, s.showLinkPage(p))
+		a.Post(path, s.submitLinkPage(p))
 	}
 
 	a.Get("/.well-known/jwks.json", s.jwks)

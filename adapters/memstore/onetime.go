@@ -95,6 +95,21 @@ func (m *OneTimeTokens) DeleteByUser(ctx context.Context, userID string) error {
 	return nil
 }
 
+// DeleteByUserPurpose removes userID's token of purpose.
+func (m *OneTimeTokens) DeleteByUserPurpose(ctx context.Context, userID string, purpose domain.TokenPurpose) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete one-time tokens of user: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	up := userPurpose{userID, purpose}
+	if h, ok := m.latest[up]; ok {
+		delete(m.byHash, h)
+		delete(m.latest, up)
+	}
+	return nil
+}
+
 // remove drops t and its index entry; the caller holds mu.
 func (m *OneTimeTokens) remove(t domain.OneTimeToken) {
 	delete(m.byHash, string(t.Hash))

@@ -284,6 +284,7 @@ type oneTimeTokenRow struct {
 	Purpose   string    `bun:"purpose"`
 	CreatedAt time.Time `bun:"created_at"`
 	ExpiresAt time.Time `bun:"expires_at"`
+	NewEmail  string    `bun:"new_email"` // migration 20261129000901
 }
 
 func oneTimeTokenToRow(t domain.OneTimeToken) oneTimeTokenRow {
@@ -297,6 +298,7 @@ func oneTimeTokenToRow(t domain.OneTimeToken) oneTimeTokenRow {
 		Purpose:   string(t.Purpose),
 		CreatedAt: dbTime(t.CreatedAt),
 		ExpiresAt: dbTime(t.ExpiresAt),
+		NewEmail:  t.NewEmail,
 	}
 }
 
@@ -307,5 +309,84 @@ func (r oneTimeTokenRow) toDomain() domain.OneTimeToken {
 		Purpose:   domain.TokenPurpose(r.Purpose),
 		CreatedAt: domainTime(r.CreatedAt),
 		ExpiresAt: domainTime(r.ExpiresAt),
+		NewEmail:  r.NewEmail,
+	}
+}
+
+// outboxRow mirrors the mail_outbox table (migration 20261129000900).
+type outboxRow struct {
+	bun.BaseModel `bun:"table:mail_outbox,alias:mo"`
+
+	ID            string    `bun:"id,pk"`
+	Kind          string    `bun:"kind"`
+	To            string    `bun:"to_addr"`
+	UserID        string    `bun:"user_id"`
+	Name          string    `bun:"name"`
+	NewEmail      string    `bun:"new_email"`
+	Link          string    `bun:"link"`
+	Prepared      bool      `bun:"prepared"`
+	Status        string    `bun:"status"`
+	Attempts      int       `bun:"attempts"`
+	NextAttemptAt time.Time `bun:"next_attempt_at"`
+	LeaseOwner    string    `bun:"lease_owner"`
+	LeaseUntil    time.Time `bun:"lease_until,nullzero"`
+	LastError     string    `bun:"last_error"`
+	CreatedAt     time.Time `bun:"created_at"`
+	UpdatedAt     time.Time `bun:"updated_at"`
+}
+
+// Column limits of mail_outbox that a value may exceed; longer values are cut.
+const (
+	maxMailNameLength  = 255
+	maxMailErrorLength = 512
+)
+
+func outboxToRow(m domain.OutboxMail) outboxRow {
+	next := m.NextAttemptAt
+	if next.IsZero() {
+		next = m.CreatedAt
+	}
+	updated := m.UpdatedAt
+	if updated.IsZero() {
+		updated = m.CreatedAt
+	}
+	status := m.Status
+	if status == "" {
+		status = domain.MailPending
+	}
+	return outboxRow{
+		ID:            m.ID,
+		Kind:          string(m.Kind),
+		To:            m.To,
+		UserID:        m.UserID,
+		Name:          truncateUTF8(m.Name, maxMailNameLength),
+		NewEmail:      m.NewEmail,
+		Link:          m.Link,
+		Prepared:      m.Prepared,
+		Status:        string(status),
+		Attempts:      m.Attempts,
+		NextAttemptAt: dbTime(next),
+		LastError:     truncateUTF8(m.LastError, maxMailErrorLength),
+		CreatedAt:     dbTime(m.CreatedAt),
+		UpdatedAt:     dbTime(updated),
+	}
+}
+
+func (r outboxRow) toDomain() domain.OutboxMail {
+	return domain.OutboxMail{
+		ID:            r.ID,
+		Kind:          domain.MailKind(r.Kind),
+		To:            r.To,
+		UserID:        r.UserID,
+		Name:          r.Name,
+		NewEmail:      r.NewEmail,
+		Link:          r.Link,
+		Prepared:      r.Prepared,
+		Status:        domain.MailStatus(r.Status),
+		Attempts:      r.Attempts,
+		NextAttemptAt: domainTime(r.NextAttemptAt),
+		LastError:     r.LastError,
+		CreatedAt:     domainTime(r.CreatedAt),
+		UpdatedAt:     domainTime(r.UpdatedAt),
 	}
 }

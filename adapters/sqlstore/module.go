@@ -26,10 +26,11 @@ type Config struct {
 }
 
 // Module provides *DB (opened from Config, checked and migrated at start, closed at stop),
-// ports.UserStore, ports.UserDirectory, ports.KeyStore, ports.AuditLog and
-// ports.OneTimeTokens. cmd/portcullis must provide a Config. Once started, it deletes expired
-// rows every purgeEvery in the background (see startPurger): one-time tokens, and sessions
-// when SessionsModule is in the graph too (each module adds its own purge job).
+// ports.UserStore, ports.UserDirectory, ports.KeyStore, ports.AuditLog,
+// ports.OneTimeTokens and ports.MailOutbox. cmd/portcullis must provide a Config. Once started,
+// it deletes expired rows every purgeEvery in the background (see startPurger): one-time
+// tokens, settled mail older than mailRetention, and sessions when SessionsModule is in the
+// graph too (each module adds its own purge job).
 var Module = fx.Module("sqlstore",
 	fx.Provide(
 		New,
@@ -38,7 +39,12 @@ var Module = fx.Module("sqlstore",
 		fx.Annotate(NewDirectory, fx.As(new(ports.UserDirectory))),
 		fx.Annotate(NewAuditLog, fx.As(new(ports.AuditLog))),
 		fx.Annotate(NewOneTimeTokens, fx.As(new(ports.OneTimeTokens))),
+		fx.Annotate(NewOutbox, fx.As(new(ports.MailOutbox))),
 		purgeJobOf("one-time tokens", func(db *DB) purgeFunc { return NewOneTimeTokens(db).PurgeExpired }),
+		purgeJobOf("mail outbox", func(db *DB) purgeFunc {
+			o := NewOutbox(db)
+			return func(ctx context.Context, now time.Time) (int, error) { return o.Purge(ctx, now.Add(-mailRetention)) }
+		}),
 	),
 	fx.Invoke(startPurger),
 )
@@ -106,6 +112,10 @@ func (db *DB) start(ctx context.Context, cfg Config) error {
 	}
 	return nil
 }
+
+// mailRetention is how long sent and dropped messages stay in the outbox (for `portcullis mail
+// list`) before the purge deletes them. Failed ones stay until an operator retries them.
+const mailRetention = 7 * 24 * time.Hour
 
 // purgeEvery spaces the background purges of expired sessions and one-time tokens;
 // purgeTimeout bounds one purge.

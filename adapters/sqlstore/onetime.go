@@ -38,22 +38,7 @@ func NewOneTimeTokens(db *DB) *OneTimeTokens {
 // such a Create leaves the other token untouched and stores nothing (a collision of SHA-256
 // hashes of random tokens does not happen).
 func (o *OneTimeTokens) Create(ctx context.Context, t domain.OneTimeToken) error {
-	row := oneTimeTokenToRow(t)
-	q := o.db.NewInsert().Model(&row)
-	if o.kind == MySQL {
-		// Only a row of the same user and purpose is replaced; on a collision of the hash with
-		// another user's token every column keeps its value.
-		const same = "user_id = VALUES(user_id) AND purpose = VALUES(purpose)"
-		q = q.On("DUPLICATE KEY UPDATE").
-			Set("created_at = IF(" + same + ", VALUES(created_at), created_at)").
-			Set("expires_at = IF(" + same + ", VALUES(expires_at), expires_at)").
-			Set("hash = IF(" + same + ", VALUES(hash), hash)")
-	} else {
-		q = q.On("CONFLICT (user_id, purpose) DO UPDATE").
-			Set("hash = EXCLUDED.hash").
-			Set("created_at = EXCLUDED.created_at").
-			Set("expires_at = EXCLUDED.expires_at")
-	}
+	q := upsertToken(o.db, o.kind, t)
 	err := retryConflict(ctx, o.db, func() error {
 		_, err := q.Exec(ctx)
 		return err
@@ -62,6 +47,27 @@ func (o *OneTimeTokens) Create(ctx context.Context, t domain.OneTimeToken) error
 		return translate("create one-time token", err)
 	}
 	return nil
+}
+
+// upsertToken is the statement of Create on db (the pool or a transaction).
+func upsertToken(db bun.IDB, kind Kind, t domain.OneTimeToken) *bun.InsertQuery {
+	row := oneTimeTokenToRow(t)
+	q := db.NewInsert().Model(&row)
+	if kind == MySQL {
+		// Only a row of the same user and purpose is replaced; on a collision of the hash with
+		// another user's token every column keeps its value.
+		const same = "user_id = VALUES(user_id) AND purpose = VALUES(purpose)"
+		return q.On("DUPLICATE KEY UPDATE").
+			Set("created_at = IF(" + same + ", VALUES(created_at), created_at)").
+			Set("expires_at = IF(" + same + ", VALUES(expires_at), expires_at)").
+			Set("new_email = IF(" + same + ", VALUES(new_email), new_email)").
+			Set("hash = IF(" + same + ", VALUES(hash), hash)")
+	}
+	return q.On("CONFLICT (user_id, purpose) DO UPDATE").
+		Set("hash = EXCLUDED.hash").
+		Set("created_at = EXCLUDED.created_at").
+		Set("expires_at = EXCLUDED.expires_at").
+		Set("new_email = EXCLUDED.new_email")
 }
 
 // Consume deletes and returns the token with hash and purpose if it is unexpired at now. The
@@ -119,6 +125,16 @@ func (o *OneTimeTokens) DeleteByUser(ctx context.Context, userID string) error {
 	return nil
 }
 
+// DeleteByUserPurpose removes userID's tokens of purpose.
+func (o *OneTimeTokens) DeleteByUserPurpose(ctx context.Context, userID string, purpose domain.TokenPurpose) error {
+	_, err := o.db.NewDelete().Model((*oneTimeTokenRow)(nil)).
+		Where("user_id = ?", userID).Where("purpose = ?", string(purpose)).Exec(ctx)
+	if err != nil {
+		return translate("delete one-time tokens of user", err)
+	}
+	return nil
+}
+
 // PurgeExpired deletes every token expired at now and says how many.
 func (o *OneTimeTokens) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	var res sql.Result
@@ -138,8 +154,13 @@ func (o *OneTimeTokens) PurgeExpired(ctx context.Context, now time.Time) (int, e
 	return int(n), nil
 }
 
-// inTx runs fn in a transaction (an immediate one on SQLite, see sqlitePragmas), running it
-// again when the engine chose it as a deadlock or serialization victim.
+// inTx runs fn in a transaction (see runTx).
 func (o *OneTimeTokens) inTx(ctx context.Context, fn func(context.Context, bun.Tx) error) error {
-	return retryConflict(ctx, o.db, func() error { return o.db.RunInTx(ctx, nil, fn) })
+	return runTx(ctx, o.db, fn)
+}
+
+// runTx runs fn in a transaction of db (an immediate one on SQLite, see sqlitePragmas),
+// running it again when the engine chose it as a deadlock or serialization victim.
+func runTx(ctx context.Context, db *bun.DB, fn func(context.Context, bun.Tx) error) error {
+	return retryConflict(ctx, db, func() error { return db.RunInTx(ctx, nil, fn) })
 }

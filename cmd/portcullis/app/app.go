@@ -38,6 +38,7 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 	return fx.Options(
 		Core(cfg, log),
 		Bootstrap, // before httpapi.Module, so the first admin exists when the listener opens
+		mailWorker(cfg),
 		httpapi.Module,
 		fx.Supply(httpConfig(cfg)),
 		fx.Provide(func(t *jwxtoken.Tokens) httpapi.KeySet { return t }),
@@ -55,7 +56,8 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 			return l
 		}),
 		system.Module,
-		mail.Module,
+		mailer(cfg),
+		fx.Supply(mailSettings(cfg)),
 		password.Module,
 		fx.Supply(password.Params{Algorithm: cfg.PasswordHash, Memory: cfg.Argon2Memory, Time: cfg.Argon2Time,
 			Threads: cfg.Argon2Threads, BcryptCost: cfg.BcryptCost, Queue: cfg.PasswordQueue}),
@@ -83,6 +85,10 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 			application.NewSessions,
 			application.NewThrottle,
 			application.NewLocks,
+			application.NewMailQueue,
+			application.NewVerifyEmail,
+			application.NewPasswordReset,
+			application.NewChangeEmail,
 		),
 		fx.Invoke(warnLimitsOff),
 	)
@@ -106,6 +112,59 @@ func warnLimitsOff(l application.Limits, log *slog.Logger) {
 		log.Warn("RATE LIMITS ARE OFF (PORTCULLIS_RATE_LIMITS=off): logins, registration, mail and tokens are not " +
 			"throttled; use this for load tests only, never in production")
 	}
+}
+
+// mailer picks the mail adapter: SMTP when PORTCULLIS_SMTP_URL is set, else the log mailer.
+func mailer(cfg config.Config) fx.Option {
+	templates := fx.Supply(mail.TemplateConfig{Product: cfg.ProductName, PublicURL: cfg.PublicURL, Dir: cfg.MailTemplatesDir,
+		VerifyTTL: cfg.VerifyEmailTTL, ResetTTL: cfg.ResetPasswordTTL, ChangeTTL: cfg.ChangeEmailTTL})
+	if cfg.SMTPURL == "" {
+		return fx.Options(mail.Module, templates)
+	}
+	return fx.Options(mail.SMTPModule, templates, fx.Supply(mail.SMTPConfig{URL: cfg.SMTPURL, CAFile: cfg.SMTPTLSCAFile,
+		From: cfg.MailFrom, ReplyTo: cfg.MailReplyTo, Timeout: cfg.MailSendTimeout}))
+}
+
+func mailSettings(cfg config.Config) application.MailSettings {
+	return application.MailSettings{
+		PublicURL: cfg.PublicURL, VerifyPath: cfg.VerifyEmailPath, ResetPath: cfg.ResetPasswordPath, ConfirmPath: cfg.ConfirmEmailPath,
+		VerifyTTL: cfg.VerifyEmailTTL, ResetTTL: cfg.ResetPasswordTTL, ChangeTTL: cfg.ChangeEmailTTL, DailyCap: cfg.MailDailyCap,
+		AddressInterval: cfg.MailAddressInterval,
+		MaxAttempts:     cfg.MailMaxAttempts, RetryBase: cfg.MailRetryBase, RetryMax: cfg.MailRetryMax,
+		SendTimeout: cfg.MailSendTimeout, PollInterval: cfg.MailPollInterval,
+	}
+}
+
+// mailWorker runs the outbox's delivery worker in this process from start to stop (unless
+// PORTCULLIS_MAIL_WORKER=false), and wakes it whenever this process queues mail. It is part of
+// the service, not of the operator's commands, which only queue.
+func mailWorker(cfg config.Config) fx.Option {
+	if !cfg.MailWorker {
+		return fx.Options()
+	}
+	return fx.Options(
+		fx.Provide(application.NewMailDelivery),
+		fx.Invoke(func(lc fx.Lifecycle, d *application.MailDelivery, q *application.MailQueue) {
+			q.OnQueued(d.Wake)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			lc.Append(fx.Hook{
+				OnStart: func(context.Context) error {
+					go func() { defer close(done); d.Run(ctx) }()
+					return nil
+				},
+				OnStop: func(stop context.Context) error {
+					cancel()
+					select {
+					case <-done:
+						return nil
+					case <-stop.Done():
+						return fmt.Errorf("stop the mail delivery worker: %w", stop.Err())
+					}
+				},
+			})
+		}),
+	)
 }
 
 // readiness puts a Pinger into the group /readyz reports on.
@@ -184,7 +243,7 @@ func sqlSessionCache(cfg config.Config) fx.Option {
 func settings(cfg config.Config) application.Settings {
 	return application.Settings{
 		AccessTTL: cfg.AccessTTL, SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
-		RefreshGrace: cfg.RefreshGrace, Strict: cfg.StrictSessions,
+		RefreshGrace: cfg.RefreshGrace, Strict: cfg.StrictSessions, RequireVerifiedEmail: cfg.RequireVerifiedEmail,
 	}
 }
 

@@ -1,0 +1,180 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// SMTPConfig is where and how the SMTP mailer delivers.
+type SMTPConfig struct {
+	// URL is PORTCULLIS_SMTP_URL: smtp://[user:pass@]host[:587] (STARTTLS required; add
+	// ?starttls=opportunistic or ?starttls=none for a local relay without TLS) or
+	// smtps://[user:pass@]host[:465] (TLS from the first byte).
+	URL string
+	// CAFile is a PEM file of CA certificates to verify the server against, instead of the
+	// system roots.
+	CAFile string
+	// From is the sender, an address with an optional display name: "Portcullis <no-reply@example.com>".
+	From string
+	// ReplyTo, when set, is where replies go.
+	ReplyTo string
+	// Timeout bounds connecting and each SMTP command (default 30 s; the caller's context
+	// bounds the whole attempt as well).
+	Timeout time.Duration
+}
+
+// SMTP is a ports.Mailer that delivers each message over its own SMTP connection, with go-mail.
+// Messages are multipart/alternative (text, then HTML) and carry a Message-ID made from the
+// outbox id, so a repeat after a crash is recognisable. Safe for concurrent use.
+type SMTP struct {
+	opts   []gomail.Option
+	host   string
+	from   string
+	reply  string
+	domain string // of the sender, for Message-IDs
+}
+
+var _ ports.Mailer = (*SMTP)(nil)
+
+// NewSMTP checks cfg and returns the SMTP mailer. It does not connect: a server that is down
+// at start only delays mail (the outbox keeps it), and never stops the service.
+func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, errors.New("PORTCULLIS_SMTP_URL: not a URL")
+	}
+	host := u.Hostname()
+	if host == "" {
+		return nil, errors.New("PORTCULLIS_SMTP_URL: no host")
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	tlsConf := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("PORTCULLIS_SMTP_TLS_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("PORTCULLIS_SMTP_TLS_CA_FILE: no PEM certificate in the file")
+		}
+		tlsConf.RootCAs = pool
+	}
+	opts := []gomail.Option{gomail.WithTimeout(timeout), gomail.WithTLSConfig(tlsConf)}
+	port := 0
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
+			return nil, errors.New("PORTCULLIS_SMTP_URL: bad port")
+		}
+	}
+	switch u.Scheme {
+	case "smtp":
+		policy := gomail.TLSMandatory
+		switch v := u.Query().Get("starttls"); v {
+		case "", "required":
+		case "opportunistic":
+			policy = gomail.TLSOpportunistic
+		case "none":
+			policy = gomail.NoTLS
+		default:
+			return nil, fmt.Errorf("PORTCULLIS_SMTP_URL: starttls=%q: use required, opportunistic or none", v)
+		}
+		if port == 0 {
+			port = 587
+		}
+		opts = append(opts, gomail.WithTLSPolicy(policy))
+	case "smtps":
+		if port == 0 {
+			port = 465
+		}
+		opts = append(opts, gomail.WithSSL())
+	default:
+		return nil, errors.New("PORTCULLIS_SMTP_URL: the scheme must be smtp:// or smtps://")
+	}
+	for k := range u.Query() {
+		if k != "starttls" {
+			return nil, fmt.Errorf("PORTCULLIS_SMTP_URL: unknown parameter %q", k)
+		}
+	}
+	opts = append(opts, gomail.WithPort(port))
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+			gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
+	}
+	from, err := mail.ParseAddress(cfg.From)
+	if err != nil {
+		return nil, fmt.Errorf("PORTCULLIS_MAIL_FROM: %q is not an address", cfg.From)
+	}
+	if cfg.ReplyTo != "" {
+		if _, err := mail.ParseAddress(cfg.ReplyTo); err != nil {
+			return nil, fmt.Errorf("PORTCULLIS_MAIL_REPLY_TO: %q is not an address", cfg.ReplyTo)
+		}
+	}
+	dom := from.Address[strings.LastIndexByte(from.Address, '@')+1:]
+	opts = append(opts, gomail.WithHELO(heloName(dom)))
+	return &SMTP{opts: opts, host: host, from: cfg.From, reply: cfg.ReplyTo, domain: dom}, nil
+}
+
+// heloName is the name this client greets the server with: the sender's domain (a receiving
+// server may check it resolves), or localhost for a bare address.
+func heloName(dom string) string {
+	if dom == "" || net.ParseIP(strings.Trim(dom, "[]")) != nil {
+		return "localhost"
+	}
+	return dom
+}
+
+// Send delivers m in one SMTP session bounded by ctx.
+func (s *SMTP) Send(ctx context.Context, m ports.Mail) error {
+	msg := gomail.NewMsg()
+	if err := msg.From(s.from); err != nil {
+		return fmt.Errorf("smtp: sender: %w", err)
+	}
+	if err := msg.To(m.To); err != nil {
+		return fmt.Errorf("smtp: recipient: %w", err)
+	}
+	if s.reply != "" {
+		if err := msg.ReplyTo(s.reply); err != nil {
+			return fmt.Errorf("smtp: reply-to: %w", err)
+		}
+	}
+	msg.Subject(m.Subject)
+	msg.SetDate()
+	if m.ID != "" {
+		msg.SetMessageIDWithValue(m.ID + "@" + s.domain)
+	} else {
+		msg.SetMessageID()
+	}
+	// RFC 3834: an automatic message; auto-responders must not answer it.
+	msg.SetGenHeader("Auto-Submitted", "auto-generated")
+	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	if m.HTML != "" {
+		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	}
+	client, err := gomail.NewClient(s.host, s.opts...)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package mail
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"io/fs"
+	"os"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// embedded holds the default templates: for each kind of mail, KIND.txt (text/template,
+// defining "subject" and "text") and KIND.html (html/template, defining "subject" and
+// "content", rendered inside layout.html's "layout").
+//
+//go:embed templates
+var embedded embed.FS
+
+// TemplateConfig is what the templates say besides the message itself.
+type TemplateConfig struct {
+	// Product names the service in every message ("Portcullis").
+	Product string
+	// PublicURL is where a notice sends the reader.
+	PublicURL string
+	// Dir, when set, is a directory of templates that replace the embedded ones file by file
+	// (same names: verify_email.txt, verify_email.html, layout.html ...).
+	Dir string
+	// VerifyTTL, ResetTTL and ChangeTTL are the lifetimes of the links, stated in the text.
+	VerifyTTL, ResetTTL, ChangeTTL time.Duration
+}
+
+// Templates renders outbox messages into multipart mail (ports.MailComposer). Every template
+// is parsed, and rendered once with sample data, at construction, so a broken override stops
+// start-up rather than a delivery. Safe for concurrent use.
+type Templates struct {
+	cfg  TemplateConfig
+	text map[domain.MailKind]*texttemplate.Template
+	html map[domain.MailKind]*htmltemplate.Template
+}
+
+var _ ports.MailComposer = (*Templates)(nil)
+
+// templateData is what a template sees.
+type templateData struct {
+	Product, PublicURL string
+	Name, To, NewEmail string
+	Link               string
+	TTL                string // how long the link works, in words
+}
+
+// buttonData is the argument of layout.html's "button".
+type buttonData struct{ Link, Label string }
+
+// NewTemplates parses the embedded templates, and cfg.Dir's overrides.
+func NewTemplates(cfg TemplateConfig) (*Templates, error) {
+	if cfg.Product == "" {
+		cfg.Product = "Portcullis"
+	}
+	t := &Templates{cfg: cfg, text: map[domain.MailKind]*texttemplate.Template{}, html: map[domain.MailKind]*htmltemplate.Template{}}
+	read := func(name string) (string, error) {
+		if cfg.Dir != "" {
+			b, err := os.ReadFile(cfg.Dir + string(os.PathSeparator) + name)
+			if err == nil {
+				return string(b), nil
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return "", fmt.Errorf("mail template %s: %w", name, err)
+			}
+		}
+		b, err := embedded.ReadFile("templates/" + name)
+		return string(b), err
+	}
+	layout, err := read("layout.html")
+	if err != nil {
+		return nil, err
+	}
+	funcs := htmltemplate.FuncMap{"button": func(link, label string) buttonData { return buttonData{link, label} }}
+	var problems []error
+	for _, k := range domain.MailKinds {
+		src, err := read(string(k) + ".txt")
+		if err == nil {
+			t.text[k], err = texttemplate.New(string(k) + ".txt").Parse(src)
+		}
+		if err != nil {
+			problems = append(problems, fmt.Errorf("mail template %s.txt: %w", k, err))
+		}
+		src, err = read(string(k) + ".html")
+		if err == nil {
+			var h *htmltemplate.Template
+			if h, err = htmltemplate.New("layout.html").Funcs(funcs).Parse(layout); err == nil {
+				t.html[k], err = h.New(string(k) + ".html").Parse(src)
+			}
+		}
+		if err != nil {
+			problems = append(problems, fmt.Errorf("mail template %s.html: %w", k, err))
+		}
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, err
+	}
+	for _, k := range domain.MailKinds {
+		sample := domain.OutboxMail{ID: "sample", Kind: k, To: "ada@example.com", Name: "Ada", NewEmail: "ada@example.org",
+			Link: cfg.PublicURL + "/sample?token=sample"}
+		if _, err := t.Compose(sample); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	return t, errors.Join(problems...)
+}
+
+// Compose renders m: subject, text part, HTML part and the link.
+func (t *Templates) Compose(m domain.OutboxMail) (ports.Mail, error) {
+	tt, ht := t.text[m.Kind], t.html[m.Kind]
+	if tt == nil || ht == nil {
+		return ports.Mail{}, fmt.Errorf("no template for mail kind %q", m.Kind)
+	}
+	d := templateData{Product: t.cfg.Product, PublicURL: t.cfg.PublicURL, Name: m.Name, To: m.To, NewEmail: m.NewEmail,
+		Link: m.Link, TTL: t.ttl(m.Kind)}
+	var subject, text, html bytes.Buffer
+	if err := tt.ExecuteTemplate(&subject, "subject", d); err != nil {
+		return ports.Mail{}, fmt.Errorf("render %s subject: %w", m.Kind, err)
+	}
+	if err := tt.ExecuteTemplate(&text, "text", d); err != nil {
+		return ports.Mail{}, fmt.Errorf("render %s text: %w", m.Kind, err)
+	}
+	if err := ht.ExecuteTemplate(&html, "layout", d); err != nil {
+		return ports.Mail{}, fmt.Errorf("render %s html: %w", m.Kind, err)
+	}
+	return ports.Mail{
+		ID: m.ID, To: m.To, Link: m.Link,
+		// A subject is one header line, whatever a template or a name put into it.
+		Subject: strings.Join(strings.Fields(subject.String()), " "),
+		Text:    strings.TrimLeft(text.String(), "\n"),
+		HTML:    html.String(),
+	}, nil
+}
+
+// ttl says in words how long the link of kind k works.
+func (t *Templates) ttl(k domain.MailKind) string {
+	var d time.Duration
+	switch k {
+	case domain.MailVerifyEmail:
+		d = t.cfg.VerifyTTL
+	case domain.MailResetPassword:
+		d = t.cfg.ResetTTL
+	case domain.MailConfirmEmailChange:
+		d = t.cfg.ChangeTTL
+	}
+	return inWords(d)
+}
+
+// inWords says d roughly, as a person would: "24 hours", "30 minutes", "1 hour".
+func inWords(d time.Duration) string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case d <= 0:
+		return ""
+	case d%(24*time.Hour) == 0 && d >= 48*time.Hour:
+		return unit(int64(d/(24*time.Hour)), "day")
+	case d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour")
+	case d >= time.Minute:
+		return unit(int64(d/time.Minute), "minute")
+	}
+	return unit(int64(d/time.Second), "second")
+}

@@ -1,0 +1,207 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// Outbox is the SQL ports.MailOutbox, the mail_outbox table. Claim picks due rows and leases
+// them in one transaction: on MySQL/MariaDB and PostgreSQL the rows are selected FOR UPDATE
+// SKIP LOCKED, so concurrent claimers (goroutines or instances) each take other rows without
+// waiting; on SQLite the transaction is immediate (one writer at a time), which serialises
+// claims. Every later write on a message (Prepare, Settle) is conditional on the lease owner,
+// so a worker whose lease ran out and was taken over writes nothing. Safe for concurrent use.
+type Outbox struct {
+	db   *bun.DB
+	kind Kind
+}
+
+var _ ports.MailOutbox = (*Outbox)(nil)
+
+// NewOutbox returns the mail outbox of db.
+func NewOutbox(db *DB) *Outbox {
+	return &Outbox{db: db.bun, kind: db.kind}
+}
+
+// Enqueue inserts mails in one statement.
+func (o *Outbox) Enqueue(ctx context.Context, mails ...domain.OutboxMail) error {
+	if len(mails) == 0 {
+		return nil
+	}
+	rows := make([]outboxRow, len(mails))
+	for i, m := range mails {
+		rows[i] = outboxToRow(m)
+	}
+	if _, err := o.db.NewInsert().Model(&rows).Exec(ctx); err != nil {
+		return translate("enqueue mail", err)
+	}
+	return nil
+}
+
+// Claim leases up to limit due messages to owner (see ports.MailOutbox).
+func (o *Outbox) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]domain.OutboxMail, error) {
+	at := dbTime(now)
+	var rows []outboxRow
+	err := o.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		rows = nil
+		var ids []string
+		q := tx.NewSelect().Model((*outboxRow)(nil)).Column("id").
+			Where("status = ?", string(domain.MailPending)).
+			Where("next_attempt_at <= ?", at).
+			Where("(lease_until IS NULL OR lease_until <= ?)", at).
+			OrderExpr("next_attempt_at, id").
+			Limit(int64(limit))
+		if o.kind != SQLite {
+			q = q.For("UPDATE SKIP LOCKED")
+		}
+		if err := q.Scan(ctx, &ids); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		_, err := tx.NewUpdate().Model((*outboxRow)(nil)).
+			Set("lease_owner = ?", owner).
+			Set("lease_until = ?", dbTime(now.Add(lease))).
+			Set("attempts = attempts + 1").
+			Set("updated_at = ?", at).
+			Where("id IN (?)", bun.In(ids)).
+			Exec(ctx)
+		if err != nil {
+			return err
+		}
+		return tx.NewSelect().Model(&rows).Where("id IN (?)", bun.In(ids)).OrderExpr("next_attempt_at, id").Scan(ctx)
+	})
+	if err != nil {
+		return nil, translate("claim mail", err)
+	}
+	out := make([]domain.OutboxMail, len(rows))
+	for i, r := range rows {
+		out[i] = r.toDomain()
+	}
+	return out, nil
+}
+
+// Prepare stores m's link and name and creates t in one transaction, under owner's lease.
+func (o *Outbox) Prepare(ctx context.Context, owner string, m domain.OutboxMail, t domain.OneTimeToken) error {
+	err := o.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*outboxRow)(nil)).
+			Set("link = ?", m.Link).
+			Set("user_id = ?", m.UserID).
+			Set("name = ?", truncateUTF8(m.Name, maxMailNameLength)).
+			Set("prepared = ?", true).
+			Where("id = ?", m.ID).
+			Where("lease_owner = ?", owner).
+			Where("status = ?", string(domain.MailPending)).
+			Exec(ctx)
+		if err := leased(res, err); err != nil {
+			return err
+		}
+		_, err = upsertToken(tx, o.kind, t).Exec(ctx)
+		return err
+	})
+	return translate("prepare mail", err)
+}
+
+// Settle records the outcome of an attempt and releases owner's lease.
+func (o *Outbox) Settle(ctx context.Context, id, owner string, s domain.MailSettlement) error {
+	q := o.db.NewUpdate().Model((*outboxRow)(nil)).
+		Set("status = ?", string(s.Status)).
+		Set("last_error = ?", truncateUTF8(s.LastError, maxMailErrorLength)).
+		Set("lease_owner = ''").
+		Set("lease_until = NULL").
+		Set("updated_at = ?", dbTime(s.At)).
+		Where("id = ?", id).
+		Where("lease_owner = ?", owner).
+		Where("status = ?", string(domain.MailPending))
+	if s.Status == domain.MailPending {
+		q = q.Set("next_attempt_at = ?", dbTime(s.NextAttemptAt))
+	} else {
+		q = q.Set("link = ''")
+	}
+	res, err := q.Exec(ctx)
+	return translate("settle mail", leased(res, err))
+}
+
+// leased turns an update that matched no row into domain.ErrStale: the lease is gone.
+func leased(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return fmt.Errorf("the lease on the message ended: %w", domain.ErrStale)
+	}
+	return nil
+}
+
+// List returns up to q.Limit messages matching q, newest first.
+func (o *Outbox) List(ctx context.Context, q domain.OutboxQuery) ([]domain.OutboxMail, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	var rows []outboxRow
+	sel := o.db.NewSelect().Model(&rows).OrderExpr("created_at DESC, id DESC").Limit(int64(limit))
+	if q.Status != "" {
+		sel = sel.Where("status = ?", string(q.Status))
+	}
+	if err := sel.Scan(ctx); err != nil {
+		return nil, translate("list mail", err)
+	}
+	out := make([]domain.OutboxMail, len(rows))
+	for i, r := range rows {
+		out[i] = r.toDomain()
+	}
+	return out, nil
+}
+
+// Retry makes failed message id pending again, due at now, with its attempts reset.
+func (o *Outbox) Retry(ctx context.Context, id string, now time.Time) error {
+	res, err := o.db.NewUpdate().Model((*outboxRow)(nil)).
+		Set("status = ?", string(domain.MailPending)).
+		Set("attempts = 0").
+		Set("next_attempt_at = ?", dbTime(now)).
+		Set("updated_at = ?", dbTime(now)).
+		Where("id = ?", id).
+		Where("status = ?", string(domain.MailFailed)).
+		Exec(ctx)
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil && n != 1 {
+			err = sql.ErrNoRows
+		}
+	}
+	return translate("retry mail", err)
+}
+
+// Purge deletes settled messages (sent, dropped) last updated before before.
+func (o *Outbox) Purge(ctx context.Context, before time.Time) (int, error) {
+	res, err := o.db.NewDelete().Model((*outboxRow)(nil)).
+		Where("status IN (?)", bun.In([]string{string(domain.MailSent), string(domain.MailDropped)})).
+		Where("updated_at < ?", dbTime(before)).
+		Exec(ctx)
+	if err != nil {
+		return 0, translate("purge mail", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, translate("purge mail", err)
+	}
+	return int(n), nil
+}
+
+// inTx runs fn in a transaction (see runTx).
+func (o *Outbox) inTx(ctx context.Context, fn func(context.Context, bun.Tx) error) error {
+	return runTx(ctx, o.db, fn)
+}

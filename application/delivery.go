@@ -1,0 +1,193 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// deliveryBatch is how many messages one claim takes.
+const deliveryBatch = 20
+
+// MailDelivery is the worker that drains the outbox: it claims due messages under a lease,
+// prepares those with a link (a new one-time token, written with the link in one transaction,
+// for the account the request named — or drops the message when there is none), renders and
+// sends them, and settles each: sent, again later with exponential backoff, or failed after
+// MailSettings.MaxAttempts. Any number of workers, in any number of processes, may run over
+// one outbox; the lease gives each message to one at a time. A worker that dies mid-send loses
+// nothing: its lease runs out and another worker takes the message.
+type MailDelivery struct {
+	outbox   ports.MailOutbox
+	users    ports.UserStore
+	composer ports.MailComposer
+	mailer   ports.Mailer
+	clock    ports.Clock
+	settings MailSettings
+	owner    string
+	log      *slog.Logger
+
+	wake chan struct{}
+}
+
+// NewMailDelivery wires a delivery worker; each gets a fresh owner id for its leases.
+func NewMailDelivery(outbox ports.MailOutbox, users ports.UserStore, composer ports.MailComposer, mailer ports.Mailer,
+	clock ports.Clock, ids ports.IDSource, settings MailSettings, log *slog.Logger) *MailDelivery {
+	return &MailDelivery{outbox: outbox, users: users, composer: composer, mailer: mailer, clock: clock,
+		settings: settings.withDefaults(), owner: ids.NewID(), log: log.With("component", "mail-delivery"),
+		wake: make(chan struct{}, 1)}
+}
+
+// Wake asks the worker to look for due messages now rather than at its next poll (the queue
+// of this process calls it after queueing). It never blocks.
+func (d *MailDelivery) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends: a claim right away, then again after each PollInterval or Wake.
+// A batch that came back full is followed at once by the next.
+func (d *MailDelivery) Run(ctx context.Context) {
+	t := time.NewTicker(d.settings.PollInterval)
+	defer t.Stop()
+	for {
+		n, err := d.RunOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			d.log.WarnContext(ctx, "mail delivery: claim failed; trying again at the next poll", "error", err)
+		}
+		if n == deliveryBatch {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-d.wake:
+		}
+	}
+}
+
+// RunOnce claims one batch of due messages and handles them concurrently, returning how many
+// it claimed.
+func (d *MailDelivery) RunOnce(ctx context.Context) (int, error) {
+	lease := 2 * d.settings.SendTimeout
+	mails, err := d.outbox.Claim(ctx, d.owner, d.clock.Now(), lease, deliveryBatch)
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	for _, m := range mails {
+		wg.Go(func() { d.deliver(ctx, m) })
+	}
+	wg.Wait()
+	return len(mails), nil
+}
+
+// errDrop marks a message deliberately not sent; its text says why.
+type errDrop struct{ reason string }
+
+func (e errDrop) Error() string { return e.reason }
+
+// deliver handles one claimed message to its settlement.
+func (d *MailDelivery) deliver(ctx context.Context, m domain.OutboxMail) {
+	ctx, cancel := context.WithTimeout(ctx, d.settings.SendTimeout)
+	defer cancel()
+	log := d.log.With("mail_id", m.ID, "kind", string(m.Kind), "attempt", m.Attempts)
+	err := d.prepare(ctx, &m)
+	if err == nil {
+		var msg ports.Mail
+		if msg, err = d.composer.Compose(m); err == nil {
+			err = d.mailer.Send(ctx, msg)
+		}
+	}
+	s := domain.MailSettlement{Status: domain.MailSent, At: d.clock.Now()}
+	var drop errDrop
+	switch {
+	case errors.As(err, &drop):
+		s.Status, s.LastError = domain.MailDropped, drop.reason
+		log.InfoContext(ctx, "mail dropped", "reason", drop.reason)
+	case errors.Is(err, domain.ErrStale):
+		log.WarnContext(ctx, "mail: the lease ran out before the message was prepared; another worker has it")
+		return
+	case err != nil && m.Attempts >= d.settings.MaxAttempts:
+		s.Status, s.LastError = domain.MailFailed, err.Error()
+		log.ErrorContext(ctx, "mail failed for good; `portcullis mail retry` sends it again", "error", err)
+	case err != nil:
+		s.Status, s.LastError, s.NextAttemptAt = domain.MailPending, err.Error(), s.At.Add(d.backoff(m.Attempts))
+		log.WarnContext(ctx, "mail not sent; will retry", "error", err, "next_attempt_at", s.NextAttemptAt)
+	default:
+		log.InfoContext(ctx, "mail sent", "user_id", m.UserID)
+	}
+	// Settle even when the attempt's time ran out: the outcome must be recorded.
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), d.settings.SendTimeout)
+	defer scancel()
+	if err := d.outbox.Settle(sctx, m.ID, d.owner, s); err != nil {
+		log.ErrorContext(ctx, "mail: recording the outcome failed", "status", string(s.Status), "error", err)
+	}
+}
+
+// backoff is the wait after the attempts-th failed attempt: RetryBase doubled per earlier
+// attempt, capped at RetryMax, less up to a fifth at random so that workers spread out.
+func (d *MailDelivery) backoff(attempts int) time.Duration {
+	wait := d.settings.RetryBase
+	for i := 1; i < attempts && wait < d.settings.RetryMax; i++ {
+		wait *= 2
+	}
+	wait = min(wait, d.settings.RetryMax)
+	return wait - time.Duration(rand.Int64N(int64(wait)/5+1))
+}
+
+// prepare gives a message with a link its token, once: it finds the account (by id, or by the
+// address the request named), checks the message still makes sense for it, and stores the
+// token with the link. It returns errDrop when there is nothing to send.
+func (d *MailDelivery) prepare(ctx context.Context, m *domain.OutboxMail) error {
+	purpose, ok := m.Kind.Purpose()
+	if !ok || m.Prepared {
+		return nil
+	}
+	var (
+		u   domain.User
+		err error
+	)
+	if m.UserID != "" {
+		u, err = d.users.ByID(ctx, m.UserID)
+	} else {
+		u, err = d.users.ByEmail(ctx, m.To)
+	}
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return errDrop{"no account"}
+	case err != nil:
+		return fmt.Errorf("load user: %w", err)
+	case u.Disabled:
+		return errDrop{"account disabled"}
+	case purpose != domain.PurposeChangeEmail && u.Email != m.To:
+		return errDrop{"the account's address changed"}
+	case m.Kind == domain.MailVerifyEmail && u.EmailVerified:
+		return errDrop{"already verified"}
+	}
+	about := m.To
+	if purpose == domain.PurposeChangeEmail {
+		about = m.NewEmail
+	}
+	secret, tok, err := newOneTimeToken(u.ID, purpose, about, d.clock.Now(), d.settings.ttl(purpose))
+	if err != nil {
+		return err
+	}
+	m.UserID, m.Name, m.Link, m.Prepared = u.ID, u.Name, d.settings.link(purpose, secret), true
+	if err := d.outbox.Prepare(ctx, d.owner, *m, tok); err != nil {
+		return fmt.Errorf("prepare mail: %w", err)
+	}
+	return nil
+}

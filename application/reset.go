@@ -1,0 +1,96 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// PasswordReset resets forgotten passwords through an emailed link.
+type PasswordReset struct {
+	users    ports.UserStore
+	sessions ports.SessionStore
+	hasher   ports.PasswordHasher
+	tokens   *tokenSpender
+	store    ports.OneTimeTokens
+	mail     *MailQueue
+	clock    ports.Clock
+	audit    *Auditor
+	log      *slog.Logger
+}
+
+// NewPasswordReset wires the password-reset use case.
+func NewPasswordReset(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, tokens ports.OneTimeTokens,
+	mail *MailQueue, clock ports.Clock, audit *Auditor, log *slog.Logger) *PasswordReset {
+	return &PasswordReset{users: users, sessions: sessions, hasher: hasher, store: tokens,
+		tokens: &tokenSpender{tokens: tokens, clock: clock, audit: audit}, mail: mail, clock: clock, audit: audit, log: log}
+}
+
+// Forgot queues a reset mail to email. It does the same work, and answers the same (nil),
+// whether or not an account has that address: the request writes one outbox row, and the
+// delivery worker looks the account up later (and drops the message when there is none).
+// Only a malformed address is refused.
+func (p *PasswordReset) Forgot(ctx context.Context, email string) error {
+	addr, err := domain.NormalizeEmail(email)
+	if err != nil {
+		return err
+	}
+	return p.mail.queue(ctx, domain.OutboxMail{Kind: domain.MailResetPassword, To: addr})
+}
+
+// Reset spends a reset token and sets newPassword (the registration policy applies; a
+// password that fails it spends no token). Every session of the user ends, outstanding reset
+// tokens are spent, the owner is told by mail, and nobody is logged in. A bad token is
+// domain.ErrInvalidOneTimeToken and changes nothing.
+func (p *PasswordReset) Reset(ctx context.Context, token, newPassword string) error {
+	if code, msg, ok := domain.ValidatePassword(newPassword); !ok {
+		v := &domain.ValidationError{}
+		v.Add("new_password", code, msg)
+		return v
+	}
+	t, err := p.tokens.spend(ctx, token, domain.PurposeResetPassword)
+	if err != nil {
+		return err
+	}
+	hash, err := p.hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	var u domain.User
+	err = retryStale(func() error {
+		var err error
+		if u, err = p.users.ByID(ctx, t.UserID); err != nil {
+			return fmt.Errorf("load user: %w", err)
+		}
+		if u.Disabled || u.Email != t.NewEmail {
+			return domain.ErrInvalidOneTimeToken
+		}
+		// The link reached the account's address: that address is proven.
+		u.PasswordHash, u.EmailVerified, u.UpdatedAt = hash, true, p.clock.Now()
+		if err := p.users.Update(ctx, u); err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+		return nil
+	})
+	if errors.Is(err, domain.ErrNotFound) {
+		err = domain.ErrInvalidOneTimeToken
+	}
+	if err != nil {
+		return err
+	}
+	revoked, err := p.sessions.DeleteByUser(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("revoke sessions: %w", err)
+	}
+	if err := p.store.DeleteByUserPurpose(ctx, u.ID, domain.PurposeResetPassword); err != nil {
+		return fmt.Errorf("spend reset tokens: %w", err)
+	}
+	p.log.InfoContext(ctx, "password reset", "user_id", u.ID, "sessions_revoked", revoked)
+	p.audit.record(ctx, domain.EventPasswordReset, u.ID, u.ID, "ok", fmt.Sprintf("sessions_revoked=%d", revoked))
+	p.mail.notify(ctx, domain.OutboxMail{Kind: domain.MailPasswordReset, To: u.Email, UserID: u.ID, Name: u.Name})
+	return nil
+}
