@@ -1,0 +1,290 @@
+package contract
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// MailOutbox runs the ports.MailOutbox contract. open must return an empty outbox and the
+// one-time-token store its Prepare writes into, for each subtest.
+func MailOutbox(t *testing.T, open func(t *testing.T) (ports.MailOutbox, ports.OneTimeTokens)) {
+	t.Helper()
+	cases := []struct {
+		name string
+		run  func(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTokens)
+	}{
+		{"ClaimOldestFirstOnce", outboxClaimOnce},
+		{"SettleSentWipesLink", outboxSettleSent},
+		{"LeaseRunsOut", outboxLeaseRunsOut},
+		{"RetryLaterNotBefore", outboxRetryLater},
+		{"PrepareWritesTokenWithLink", outboxPrepare},
+		{"PrepareWithoutLeaseWritesNothing", outboxPrepareStale},
+		{"FailedRetriedByOperator", outboxFailedRetry},
+		{"PurgeKeepsFailed", outboxPurge},
+		{"ConcurrentClaimsNeverShare", outboxConcurrentClaims},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o, tokens := open(t)
+			c.run(t, o, tokens)
+		})
+	}
+}
+
+// outboxMail is a pending message created at at; ids sort in creation order.
+func outboxMail(at time.Time, kind domain.MailKind) domain.OutboxMail {
+	return domain.OutboxMail{ID: uuid.Must(uuid.NewV7()).String(), Kind: kind, To: "ada-" + uuid.NewString()[:8] + "@example.com",
+		UserID: uuid.NewString(), Name: "Ada", Status: domain.MailPending, CreatedAt: at, NextAttemptAt: at, UpdatedAt: at}
+}
+
+func mustEnqueue(t *testing.T, o ports.MailOutbox, mails ...domain.OutboxMail) {
+	t.Helper()
+	if err := o.Enqueue(t.Context(), mails...); err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+}
+
+func mustClaim(t *testing.T, o ports.MailOutbox, owner string, at time.Time, lease time.Duration, limit int) []domain.OutboxMail {
+	t.Helper()
+	got, err := o.Claim(t.Context(), owner, at, lease, limit)
+	if err != nil {
+		t.Fatalf("Claim: %v", err)
+	}
+	return got
+}
+
+func mailIDs(mails []domain.OutboxMail) []string {
+	out := make([]string, len(mails))
+	for i, m := range mails {
+		out[i] = m.ID
+	}
+	return out
+}
+
+func outboxClaimOnce(t *testing.T, o ports.MailOutbox, _ ports.OneTimeTokens) {
+	at := now()
+	a, b, c := outboxMail(at, domain.MailVerifyEmail), outboxMail(at.Add(time.Millisecond), domain.MailResetPassword),
+		outboxMail(at.Add(2*time.Millisecond), domain.MailPasswordChanged)
+	mustEnqueue(t, o, c, a, b)
+	first := mustClaim(t, o, "w1", at.Add(time.Second), time.Minute, 2)
+	if fmt.Sprint(mailIDs(first)) != fmt.Sprint([]string{a.ID, b.ID}) {
+		t.Fatalf("first claim = %v, want the two oldest %v", mailIDs(first), []string{a.ID, b.ID})
+	}
+	if first[0].Attempts != 1 || first[0].To != a.To || first[0].Kind != a.Kind || first[0].UserID != a.UserID || first[0].Name != "Ada" {
+		t.Fatalf("claimed %+v, want %+v with one attempt", first[0], a)
+	}
+	second := mustClaim(t, o, "w2", at.Add(time.Second), time.Minute, 5)
+	if fmt.Sprint(mailIDs(second)) != fmt.Sprint([]string{c.ID}) {
+		t.Fatalf("second claim = %v, want only %s", mailIDs(second), c.ID)
+	}
+	if rest := mustClaim(t, o, "w3", at.Add(2*time.Second), time.Minute, 5); len(rest) != 0 {
+		t.Fatalf("a third claim took leased messages %v", mailIDs(rest))
+	}
+	if early := mustClaim(t, o, "w4", at.Add(-time.Hour), time.Minute, 5); len(early) != 0 {
+		t.Fatalf("messages not yet due were claimed: %v", mailIDs(early))
+	}
+}
+
+func outboxSettleSent(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTokens) {
+	at := now()
+	m := outboxMail(at, domain.MailVerifyEmail)
+	mustEnqueue(t, o, m)
+	mustClaim(t, o, "w1", at, time.Minute, 1)
+	m.Link = "https://auth.example.com/verify-email?token=secret"
+	if err := o.Prepare(t.Context(), "w1", m, newToken(m.UserID, domain.PurposeVerifyEmail, at)); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if err := o.Settle(t.Context(), m.ID, "w2", domain.MailSettlement{Status: domain.MailSent, At: at}); !errors.Is(err, domain.ErrStale) {
+		t.Fatalf("Settle by a worker without the lease = %v, want ErrStale", err)
+	}
+	if err := o.Settle(t.Context(), m.ID, "w1", domain.MailSettlement{Status: domain.MailSent, At: at.Add(time.Second)}); err != nil {
+		t.Fatalf("Settle: %v", err)
+	}
+	list, err := o.List(t.Context(), domain.OutboxQuery{Status: domain.MailSent})
+	if err != nil || len(list) != 1 || list[0].ID != m.ID {
+		t.Fatalf("List(sent) = %v, %v", mailIDs(list), err)
+	}
+	if list[0].Link != "" || !list[0].Prepared || list[0].Status != domain.MailSent {
+		t.Fatalf("a sent message keeps its link or lost its state: %+v", list[0])
+	}
+	if err := o.Settle(t.Context(), m.ID, "w1", domain.MailSettlement{Status: domain.MailSent, At: at}); !errors.Is(err, domain.ErrStale) {
+		t.Fatalf("settling a settled message = %v, want ErrStale", err)
+	}
+	if again := mustClaim(t, o, "w3", at.Add(time.Hour), time.Minute, 5); len(again) != 0 {
+		t.Fatalf("a sent message was claimed again")
+	}
+}
+
+func outboxLeaseRunsOut(t *testing.T, o ports.MailOutbox, _ ports.OneTimeTokens) {
+	at := now()
+	m := outboxMail(at, domain.MailPasswordReset)
+	mustEnqueue(t, o, m)
+	mustClaim(t, o, "dead", at, time.Minute, 1)
+	if got := mustClaim(t, o, "w2", at.Add(30*time.Second), time.Minute, 1); len(got) != 0 {
+		t.Fatalf("a leased message was claimed before its lease ended")
+	}
+	got := mustClaim(t, o, "w2", at.Add(61*time.Second), time.Minute, 1)
+	if len(got) != 1 || got[0].ID != m.ID || got[0].Attempts != 2 {
+		t.Fatalf("after the lease ended: claimed %+v, want %s with 2 attempts", got, m.ID)
+	}
+	if err := o.Settle(t.Context(), m.ID, "dead", domain.MailSettlement{Status: domain.MailSent, At: at}); !errors.Is(err, domain.ErrStale) {
+		t.Fatalf("the old owner settled a message it lost: %v", err)
+	}
+	if err := o.Settle(t.Context(), m.ID, "w2", domain.MailSettlement{Status: domain.MailSent, At: at}); err != nil {
+		t.Fatalf("Settle by the new owner: %v", err)
+	}
+}
+
+func outboxRetryLater(t *testing.T, o ports.MailOutbox, _ ports.OneTimeTokens) {
+	at := now()
+	m := outboxMail(at, domain.MailPasswordChanged)
+	mustEnqueue(t, o, m)
+	mustClaim(t, o, "w1", at, time.Minute, 1)
+	s := domain.MailSettlement{Status: domain.MailPending, NextAttemptAt: at.Add(10 * time.Minute), LastError: "smtp: dial failed", At: at}
+	if err := o.Settle(t.Context(), m.ID, "w1", s); err != nil {
+		t.Fatalf("Settle(pending): %v", err)
+	}
+	if got := mustClaim(t, o, "w2", at.Add(9*time.Minute), time.Minute, 1); len(got) != 0 {
+		t.Fatalf("claimed before its next attempt")
+	}
+	got := mustClaim(t, o, "w2", at.Add(11*time.Minute), time.Minute, 1)
+	if len(got) != 1 || got[0].LastError != "smtp: dial failed" || got[0].Attempts != 2 {
+		t.Fatalf("retry claim = %+v", got)
+	}
+}
+
+func outboxPrepare(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTokens) {
+	at := now()
+	m := outboxMail(at, domain.MailConfirmEmailChange)
+	m.UserID = ""
+	mustEnqueue(t, o, m)
+	mustClaim(t, o, "w1", at, time.Minute, 1)
+	tok := newToken(uuid.NewString(), domain.PurposeChangeEmail, at)
+	tok.NewEmail = "new@example.com"
+	m.UserID, m.Name, m.Link = tok.UserID, "Ada Lovelace", "https://auth.example.com/confirm-email?token=t"
+	if err := o.Prepare(t.Context(), "w1", m, tok); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	got, err := tokens.Consume(t.Context(), tok.Hash, domain.PurposeChangeEmail, at)
+	if err != nil || got.NewEmail != "new@example.com" || got.UserID != tok.UserID {
+		t.Fatalf("the prepared token: %+v, %v", got, err)
+	}
+	list, err := o.List(t.Context(), domain.OutboxQuery{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List = %v, %v", mailIDs(list), err)
+	}
+	if p := list[0]; !p.Prepared || p.Link != m.Link || p.Name != "Ada Lovelace" || p.UserID != tok.UserID {
+		t.Fatalf("prepared message = %+v", p)
+	}
+}
+
+func outboxPrepareStale(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTokens) {
+	at := now()
+	m := outboxMail(at, domain.MailResetPassword)
+	mustEnqueue(t, o, m)
+	mustClaim(t, o, "w1", at, time.Minute, 1)
+	tok := newToken(m.UserID, domain.PurposeResetPassword, at)
+	m.Link = "https://auth.example.com/reset-password?token=t"
+	if err := o.Prepare(t.Context(), "w2", m, tok); !errors.Is(err, domain.ErrStale) {
+		t.Fatalf("Prepare without the lease = %v, want ErrStale", err)
+	}
+	mustNotConsume(t, tokens, tok.Hash, domain.PurposeResetPassword, at)
+}
+
+func outboxFailedRetry(t *testing.T, o ports.MailOutbox, _ ports.OneTimeTokens) {
+	at := now()
+	m := outboxMail(at, domain.MailPasswordReset)
+	mustEnqueue(t, o, m)
+	if err := o.Retry(t.Context(), m.ID, at); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Retry of a pending message = %v, want ErrNotFound", err)
+	}
+	mustClaim(t, o, "w1", at, time.Minute, 1)
+	if err := o.Settle(t.Context(), m.ID, "w1", domain.MailSettlement{Status: domain.MailFailed, LastError: "550 no such user", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	failed, err := o.List(t.Context(), domain.OutboxQuery{Status: domain.MailFailed})
+	if err != nil || len(failed) != 1 || failed[0].LastError != "550 no such user" {
+		t.Fatalf("List(failed) = %+v, %v", failed, err)
+	}
+	if got := mustClaim(t, o, "w2", at.Add(time.Hour), time.Minute, 1); len(got) != 0 {
+		t.Fatalf("a failed message was claimed")
+	}
+	if err := o.Retry(t.Context(), m.ID, at.Add(time.Hour)); err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	got := mustClaim(t, o, "w2", at.Add(time.Hour), time.Minute, 1)
+	if len(got) != 1 || got[0].Attempts != 1 {
+		t.Fatalf("after Retry: claimed %+v, want it with its attempts counted afresh", got)
+	}
+	if err := o.Retry(t.Context(), uuid.NewString(), at); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Retry of an unknown id = %v, want ErrNotFound", err)
+	}
+}
+
+func outboxPurge(t *testing.T, o ports.MailOutbox, _ ports.OneTimeTokens) {
+	at := now()
+	sent, failed, pending := outboxMail(at, domain.MailPasswordReset), outboxMail(at, domain.MailPasswordReset), outboxMail(at, domain.MailPasswordReset)
+	mustEnqueue(t, o, sent, failed, pending)
+	mustClaim(t, o, "w1", at, time.Minute, 2)
+	for id, st := range map[string]domain.MailStatus{sent.ID: domain.MailSent, failed.ID: domain.MailFailed} {
+		if err := o.Settle(t.Context(), id, "w1", domain.MailSettlement{Status: st, At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := o.Purge(t.Context(), at.Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("Purge = %d, %v; want 1 (the sent one)", n, err)
+	}
+	list, _ := o.List(t.Context(), domain.OutboxQuery{})
+	if len(list) != 2 {
+		t.Fatalf("after Purge: %v, want the failed and the pending message", mailIDs(list))
+	}
+}
+
+func outboxConcurrentClaims(t *testing.T, o ports.MailOutbox, _ ports.OneTimeTokens) {
+	at := now()
+	const total = 60
+	for i := range total {
+		mustEnqueue(t, o, outboxMail(at.Add(time.Duration(i)*time.Microsecond), domain.MailVerifyEmail))
+	}
+	var (
+		mu   sync.Mutex
+		seen = map[string]string{}
+		wg   sync.WaitGroup
+	)
+	for w := range 6 {
+		owner := fmt.Sprintf("worker-%d", w)
+		wg.Go(func() {
+			for {
+				got, err := o.Claim(t.Context(), owner, at.Add(time.Second), time.Minute, 4)
+				if err != nil {
+					t.Errorf("Claim: %v", err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, m := range got {
+					if prev, dup := seen[m.ID]; dup {
+						t.Errorf("message %s claimed by %s and %s", m.ID, prev, owner)
+					}
+					seen[m.ID] = owner
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != total {
+		t.Fatalf("claimed %d distinct messages, want %d", len(seen), total)
+	}
+}

@@ -1,0 +1,231 @@
+package e2e
+
+import (
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/test/testenv"
+)
+
+// The e-mail flows against a real SMTP server (Mailpit): every message is read back through
+// Mailpit's API, its link followed as a person would.
+
+// mailPublicURL is the public URL the mail tests configure; every link must start with it.
+const mailPublicURL = "https://auth.example.test"
+
+// mailWait bounds how long a test waits for a message to arrive.
+const mailWait = 20 * time.Second
+
+// mailServer starts Portcullis delivering to mp (with STARTTLS and a login when mp has them),
+// quick to poll and retry, and with no per-address interval unless env sets one.
+func mailServer(t *testing.T, mp *testenv.Mailpit, env map[string]string) *server {
+	t.Helper()
+	full := map[string]string{
+		"PORTCULLIS_PUBLIC_URL":            mailPublicURL,
+		"PORTCULLIS_ALLOWED_ORIGINS":       testOrigin,
+		"PORTCULLIS_SMTP_URL":              "smtp://127.0.0.1:" + strings.Split(mp.SMTPAddr, ":")[1] + "?starttls=none",
+		"PORTCULLIS_MAIL_FROM":             "Portcullis Test <no-reply@auth.example.test>",
+		"PORTCULLIS_MAIL_REPLY_TO":         "help@auth.example.test",
+		"PORTCULLIS_MAIL_POLL_INTERVAL":    "100ms",
+		"PORTCULLIS_MAIL_RETRY_BASE":       "200ms",
+		"PORTCULLIS_MAIL_RETRY_MAX":        "1s",
+		"PORTCULLIS_MAIL_SEND_TIMEOUT":     "5s",
+		"PORTCULLIS_MAIL_ADDRESS_INTERVAL": "1ms",
+	}
+	if mp.CAFile != "" {
+		full["PORTCULLIS_SMTP_URL"] = "smtp://portcullis:mail-s3cret@" + mp.SMTPAddr
+		full["PORTCULLIS_SMTP_TLS_CA_FILE"] = mp.CAFile
+	}
+	maps.Copy(full, env)
+	return startServer(t, full)
+}
+
+// linkPattern finds a link of the mail tests' public URL and its token.
+var linkPattern = regexp.MustCompile(regexp.QuoteMeta(mailPublicURL) + `(/[a-z-]+)\?token=([A-Za-z0-9_-]+)`)
+
+// mailLink returns the path and token of the one link in msg's text, checking the HTML part
+// carries the same link.
+func mailLink(t *testing.T, msg testenv.MailpitMessage) (path, token string) {
+	t.Helper()
+	m := linkPattern.FindAllStringSubmatch(msg.Text, -1)
+	if len(m) == 0 {
+		t.Fatalf("no %s link in the text of %q:\n%s", mailPublicURL, msg.Subject, msg.Text)
+	}
+	for _, x := range m[1:] {
+		if x[0] != m[0][0] {
+			t.Fatalf("two different links in %q", msg.Subject)
+		}
+	}
+	if !strings.Contains(msg.HTML, `href="`+m[0][0]+`"`) {
+		t.Fatalf("the HTML part of %q does not link %s:\n%s", msg.Subject, m[0][0], msg.HTML)
+	}
+	return m[0][1], m[0][2]
+}
+
+// me returns the caller's user.
+func (c *client) me(t *testing.T, token string) user {
+	t.Helper()
+	var out struct {
+		User user `json:"user"`
+	}
+	c.do("GET", "/api/users/me", nil, bearer(token)...).expect(http.StatusOK).decode(&out)
+	return out.User
+}
+
+func TestMailFlowsOverSMTP(t *testing.T) {
+	mp := testenv.StartMailpit(t, testenv.MailpitOptions{TLS: true, User: "portcullis", Password: "mail-s3cret"})
+	for _, b := range backends() {
+		if b.name != "sqlite-sql" && b.name != "mysql-redis" {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			s := mailServer(t, mp, b.env(t))
+			c := s.apiClient().in(t)
+
+			// Registration mails a verification link; GET of the page spends nothing.
+			a := c.register(t)
+			msgs := mp.WaitMessages(a.Email, 1, mailWait)
+			v := msgs[0]
+			if v.From.Address != "no-reply@auth.example.test" || v.From.Name != "Portcullis Test" ||
+				len(v.ReplyTo) != 1 || v.ReplyTo[0].Address != "help@auth.example.test" || !strings.Contains(v.Subject, "Verify") {
+				t.Fatalf("verification mail: from %+v reply-to %+v subject %q", v.From, v.ReplyTo, v.Subject)
+			}
+			if v.Text == "" || v.HTML == "" {
+				t.Fatalf("verification mail lacks a part: text %d bytes, html %d bytes", len(v.Text), len(v.HTML))
+			}
+			path, token := mailLink(t, v)
+			if path != "/verify-email" {
+				t.Fatalf("verification link path %q", path)
+			}
+			page := c.do("GET", path+"?token="+token, nil).expect(http.StatusOK)
+			if !strings.Contains(string(page.Body), `id="verify-email-form"`) {
+				t.Fatalf("verify page has no form:\n%s", page.Body)
+			}
+			tk := c.login(t, a)
+			if c.me(t, tk.AccessToken).EmailVerified {
+				t.Fatal("verified before the link was used")
+			}
+			c.do("POST", "/api/auth/verify-email", map[string]string{"token": token}).expect(http.StatusNoContent)
+			if !c.me(t, tk.AccessToken).EmailVerified {
+				t.Fatal("not verified after the link was used")
+			}
+			c.do("POST", "/api/auth/verify-email", map[string]string{"token": token}).expect(http.StatusBadRequest)
+
+			// Forgot password: a reset link; the reset ends every session and mails a notice.
+			c.do("POST", "/api/auth/password/forgot", map[string]string{"email": strings.ToUpper(a.Email)}).expect(http.StatusAccepted)
+			msgs = mp.WaitMessages(a.Email, 2, mailWait)
+			path, token = mailLink(t, msgs[1])
+			if path != "/reset-password" || !strings.Contains(msgs[1].Subject, "Reset") {
+				t.Fatalf("reset mail: %q, link %s", msgs[1].Subject, path)
+			}
+			const newPassword = "a brand new passphrase"
+			c.do("POST", "/api/auth/password/reset", map[string]string{"token": token, "new_password": newPassword}).
+				expect(http.StatusNoContent)
+			if st := c.meStatus(tk.AccessToken); st != http.StatusUnauthorized {
+				t.Fatalf("a session survived the reset: /me %d", st)
+			}
+			c.do("POST", "/api/auth/login", map[string]string{"email": a.Email, "password": a.Password}).expect(http.StatusUnauthorized)
+			a.Password = newPassword
+			tk = c.login(t, a)
+			msgs = mp.WaitMessages(a.Email, 3, mailWait)
+			if !strings.Contains(msgs[2].Subject, "was reset") {
+				t.Fatalf("third mail %q, want the reset notice", msgs[2].Subject)
+			}
+
+			// E-mail change: a link to the new address, a notice to the old one.
+			newEmail := "moved-" + randHex(4) + "@example.org"
+			c.do("POST", "/api/users/me/email", map[string]string{"new_email": newEmail, "password": "wrong password!"},
+				bearer(tk.AccessToken)...).expect(http.StatusUnauthorized)
+			c.do("POST", "/api/users/me/email", map[string]string{"new_email": newEmail, "password": a.Password},
+				bearer(tk.AccessToken)...).expect(http.StatusAccepted)
+			confirm := mp.WaitMessages(newEmail, 1, mailWait)
+			notice := mp.WaitMessages(a.Email, 4, mailWait)[3]
+			if !strings.Contains(notice.Subject, "about to change") || !strings.Contains(notice.Text, newEmail) {
+				t.Fatalf("notice to the old address: %q\n%s", notice.Subject, notice.Text)
+			}
+			path, token = mailLink(t, confirm[0])
+			if path != "/confirm-email" {
+				t.Fatalf("confirmation link path %q", path)
+			}
+			if u := c.me(t, tk.AccessToken); u.Email != a.Email {
+				t.Fatalf("the address changed before confirmation: %s", u.Email)
+			}
+			c.do("POST", "/api/auth/email/confirm", map[string]string{"token": token}).expect(http.StatusNoContent)
+			if u := c.me(t, tk.AccessToken); u.Email != newEmail || !u.EmailVerified {
+				t.Fatalf("after confirmation: %+v", u)
+			}
+			a.Email = newEmail
+			c.login(t, a)
+
+			// A password change mails a notice to the (new) address.
+			c.do("PUT", "/api/users/me/password", map[string]string{"current_password": a.Password, "new_password": "yet another passphrase"},
+				bearer(tk.AccessToken)...).expect(http.StatusNoContent)
+			if got := mp.WaitMessages(newEmail, 2, mailWait)[1]; !strings.Contains(got.Subject, "password was changed") {
+				t.Fatalf("password change notice: %q", got.Subject)
+			}
+		})
+	}
+}
+
+// TestLinkPagesCompleteTheFlows follows each link to the page Portcullis serves and presses its
+// button (a form post), as a person without any front-end would.
+func TestLinkPagesCompleteTheFlows(t *testing.T) {
+	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
+	s := mailServer(t, mp, nil)
+	c := s.apiClient()
+	a := c.register(t)
+	_, token := mailLink(t, mp.WaitMessages(a.Email, 1, mailWait)[0])
+	form := func(path string, v url.Values) *resp {
+		return c.do("POST", path, v.Encode(), "Content-Type", "application/x-www-form-urlencoded", "Origin", mailPublicURL)
+	}
+	for range 2 { // a scanner's GET, twice, spends nothing
+		c.do("GET", "/verify-email?token="+token, nil).expect(http.StatusOK)
+	}
+	if r := form("/verify-email", url.Values{"token": {token}}).expect(http.StatusOK); !strings.Contains(string(r.Body), `data-outcome="verified"`) {
+		t.Fatalf("verify page result:\n%s", r.Body)
+	}
+	if r := form("/verify-email", url.Values{"token": {token}}).expect(http.StatusBadRequest); !strings.Contains(string(r.Body), `data-outcome="invalid_token"`) {
+		t.Fatalf("verify page, used token:\n%s", r.Body)
+	}
+
+	c.do("POST", "/api/auth/password/forgot", map[string]string{"email": a.Email}).expect(http.StatusAccepted)
+	_, token = mailLink(t, mp.WaitMessages(a.Email, 2, mailWait)[1])
+	r := c.do("GET", "/reset-password?token="+token, nil).expect(http.StatusOK)
+	if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "form-action 'self'") {
+		t.Fatalf("page CSP %q", csp)
+	}
+	r = form("/reset-password", url.Values{"token": {token}, "new_password": {"short"}, "new_password_confirm": {"short"}})
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), `data-code="password_too_short"`) {
+		t.Fatalf("short password: %d\n%s", r.Status, r.Body)
+	}
+	r = form("/reset-password", url.Values{"token": {token}, "new_password": {"one new passphrase"}, "new_password_confirm": {"another passphrase"}})
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), `data-code="passwords_differ"`) {
+		t.Fatalf("different passwords: %d\n%s", r.Status, r.Body)
+	}
+	r = form("/reset-password", url.Values{"token": {token}, "new_password": {"one new passphrase"}, "new_password_confirm": {"one new passphrase"}})
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `data-outcome="password_reset"`) {
+		t.Fatalf("reset page result: %d\n%s", r.Status, r.Body)
+	}
+	a.Password = "one new passphrase"
+	tk := c.login(t, a)
+
+	newEmail := "paged-" + randHex(4) + "@example.org"
+	c.do("POST", "/api/users/me/email", map[string]string{"new_email": newEmail, "password": a.Password}, bearer(tk.AccessToken)...).
+		expect(http.StatusAccepted)
+	_, token = mailLink(t, mp.WaitMessages(newEmail, 1, mailWait)[0])
+	c.do("GET", "/confirm-email?token="+token, nil).expect(http.StatusOK)
+	if c.me(t, tk.AccessToken).Email != a.Email {
+		t.Fatal("GET of the confirmation page changed the address")
+	}
+	if r := form("/confirm-email", url.Values{"token": {token}}).expect(http.StatusOK); !strings.Contains(string(r.Body), `data-outcome="email_changed"`) {
+		t.Fatalf("confirm page result:\n%s", r.Body)
+	}
+	if got := c.me(t, tk.AccessToken); got.Email != newEmail || !got.EmailVerified {
+		t.Fatalf("after the confirmation page: %+v", got)
+	}
+}
