@@ -89,10 +89,10 @@ type Deps struct {
 	// throttled in its use case); nil throttles nothing.
 	Throttle *application.Throttle `optional:"true"`
 	// Locks serves /api/users/{id}/lock and /unlock; nil leaves those routes out.
-	Locks *application.Locks `optional:"true"`
-	VerifyEmail    *application.VerifyEmail
-	PasswordReset  *application.PasswordReset
-	ChangeEmail    *application.ChangeEmail
+	Locks         *application.Locks `optional:"true"`
+	VerifyEmail   *application.VerifyEmail
+	PasswordReset *application.PasswordReset
+	ChangeEmail   *application.ChangeEmail
 }
 
 // Server is the HTTP server: a configured Fiber app plus its listener lifecycle.
