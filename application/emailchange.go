@@ -42,13 +42,9 @@ func NewChangeEmail(users ports.UserStore, hasher ports.PasswordHasher, tokens p
 // PORTCULLIS_REQUIRE_VERIFIED_EMAIL is set, where it answers as if queued (and sends no link),
 // so that the answer does not reveal the address has an account.
 func (c *ChangeEmail) Request(ctx context.Context, in ChangeEmailInput) error {
-	addr, err := domain.NormalizeEmail(in.NewEmail)
-	if err != nil {
-		var ve *domain.ValidationError
-		if errors.As(err, &ve) {
-			ve.Fields[0].Field = "new_email"
-		}
-		return err
+	addr, invalid := domain.NormalizeEmail(in.NewEmail)
+	if invalid != nil {
+		return invalid.In("new_email")
 	}
 	u, err := loadSelf(ctx, c.users, in.UserID)
 	if err != nil {

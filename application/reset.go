@@ -35,9 +35,9 @@ func NewPasswordReset(users ports.UserStore, sessions ports.SessionStore, hasher
 // delivery worker looks the account up later (and drops the message when there is none).
 // Only a malformed address is refused.
 func (p *PasswordReset) Forgot(ctx context.Context, email string) error {
-	addr, err := domain.NormalizeEmail(email)
-	if err != nil {
-		return err
+	addr, invalid := domain.NormalizeEmail(email)
+	if invalid != nil {
+		return invalid
 	}
 	return p.mail.queue(ctx, domain.OutboxMail{Kind: domain.MailResetPassword, To: addr})
 }
@@ -47,10 +47,8 @@ func (p *PasswordReset) Forgot(ctx context.Context, email string) error {
 // tokens are spent, the owner is told by mail, and nobody is logged in. A bad token is
 // domain.ErrInvalidOneTimeToken and changes nothing.
 func (p *PasswordReset) Reset(ctx context.Context, token, newPassword string) error {
-	if code, msg, ok := domain.ValidatePassword(newPassword); !ok {
-		v := &domain.ValidationError{}
-		v.Add("new_password", code, msg)
-		return v
+	if invalid := domain.ValidatePassword(newPassword); invalid != nil {
+		return invalid.In("new_password")
 	}
 	t, err := p.tokens.spend(ctx, token, domain.PurposeResetPassword)
 	if err != nil {

@@ -69,9 +69,9 @@ func (v *VerifyEmail) Handle(ctx context.Context, token string) error {
 // account has that address, is verified already, or the address had its share of mail: the
 // worker finds the account later, off the request. Only a malformed address is refused.
 func (v *VerifyEmail) Resend(ctx context.Context, email string) error {
-	addr, err := domain.NormalizeEmail(email)
-	if err != nil {
-		return err
+	addr, invalid := domain.NormalizeEmail(email)
+	if invalid != nil {
+		return invalid
 	}
 	return v.mail.queue(ctx, domain.OutboxMail{Kind: domain.MailVerifyEmail, To: addr})
 }

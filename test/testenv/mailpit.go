@@ -214,16 +214,6 @@ func (m *Mailpit) getJSON(path string, into any) {
 	}
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // writeServerCert writes a fresh CA and a server certificate for 127.0.0.1 and localhost
 // signed by it into dir, returning the paths of the CA, certificate and key (PEM).
