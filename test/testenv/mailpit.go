@@ -214,7 +214,6 @@ func (m *Mailpit) getJSON(path string, into any) {
 	}
 }
 
-
 // writeServerCert writes a fresh CA and a server certificate for 127.0.0.1 and localhost
 // signed by it into dir, returning the paths of the CA, certificate and key (PEM).
 func writeServerCert(t testing.TB, dir string) (caFile, certFile, keyFile string) {
