@@ -131,3 +131,38 @@ func TestThrottledError(t *testing.T) {
 		t.Fatal("ErrThrottled matches ErrUnavailable")
 	}
 }
+
+// Identities that differ from an existing one only by invisible characters, compatibility forms
+// or look-alike letters of another script are refused, so they cannot become a second account.
+func TestLookAlikeIdentitiesRefused(t *testing.T) {
+	for name, in := range map[string]string{
+		"zero-width space":    "vic\u200btim@example.com",
+		"zero-width joiner":   "victim\u200d@example.com",
+		"BOM":                 "\ufeffvictim@example.com",
+		"NEL (U+0085)":        "victim\u0085@example.com",
+		"bidi override":       "victim@exam\u202eelpm.com",
+		"bidi isolate":        "\u2066victim@example.com",
+		"fullwidth letters":   "ｖｉｃｔｉｍ@example.com",
+		"fullwidth at sign":   "victim＠example.com",
+		"Cyrillic a in Latin": "p\u0430ypal@example.com",
+		"Greek o in domain":   "victim@ex\u03bfample.com",
+		"line separator":      "victim\u2028@example.com",
+	} {
+		if got, err := domain.NormalizeEmail(in); err == nil {
+			t.Errorf("%s: NormalizeEmail(%q) = %q, want invalid_email", name, in, got)
+		}
+	}
+	for _, ok := range []string{"пользователь@пример.рф", "ελληνικά@example.com", "José.Núñez@example.com"} {
+		if _, err := domain.NormalizeEmail(ok); err != nil {
+			t.Errorf("NormalizeEmail(%q): %v, want accepted (one script per part)", ok, err)
+		}
+	}
+	for _, bad := range []string{"Ann\u202eie", "Zero\u200bWidth", "Tab\tName", "Next\u0085Line", "ＡＮＮ"} {
+		if domain.ValidateName(bad) == nil {
+			t.Errorf("ValidateName(%q) accepted", bad)
+		}
+	}
+	if err := domain.ValidateName("Zoë Ødegård 🚀"); err != nil {
+		t.Errorf("an ordinary name refused: %v", err)
+	}
+}

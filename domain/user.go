@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -73,7 +74,7 @@ func NormalizeEmail(raw string) (string, *FieldError) {
 		return "", invalid
 	}
 	e := strings.ToLower(strings.TrimSpace(raw))
-	if e == "" || len(e) > MaxEmailLength {
+	if e == "" || len(e) > MaxEmailLength || !plainText(e) || mixedScripts(e) {
 		return "", invalid
 	}
 	addr, err := mail.ParseAddress(e)
@@ -100,12 +101,49 @@ func ValidateName(name string) *FieldError {
 	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLength {
 		return invalid
 	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return invalid
-		}
+	if !plainText(name) {
+		return invalid
 	}
 	return nil
+}
+
+// plainText reports whether s is free of characters that make two strings look alike while
+// differing, or reorder what is shown: control characters (C0, DEL, C1 such as U+0085), format
+// characters (zero-width space and joiners, U+FEFF, the bidi embeddings, overrides and isolates),
+// line and paragraph separators, and the fullwidth and halfwidth compatibility forms (U+FF00 to
+// U+FFEF, e.g. fullwidth Latin letters, which NFKC would fold onto ASCII). An identity holding
+// one is refused rather than stored as a second, look-alike account.
+func plainText(s string) bool {
+	for _, r := range s {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) || r >= 0xFF00 && r <= 0xFFEF {
+			return false
+		}
+	}
+	return true
+}
+
+// confusableScripts are the scripts whose letters are taken for one another (Latin "a" and
+// Cyrillic "а", Latin "o" and Greek "ο").
+var confusableScripts = []*unicode.RangeTable{unicode.Latin, unicode.Cyrillic, unicode.Greek, unicode.Armenian, unicode.Cherokee}
+
+// mixedScripts reports whether one part of an address (the local part, or one domain label)
+// mixes letters of two confusable scripts: "pаypal" with a Cyrillic "а" is refused, while an
+// address wholly in Cyrillic or Greek is fine.
+func mixedScripts(email string) bool {
+	for _, part := range strings.FieldsFunc(email, func(r rune) bool { return r == '@' || r == '.' }) {
+		var seen *unicode.RangeTable
+		for _, r := range part {
+			for _, sc := range confusableScripts {
+				if unicode.Is(sc, r) {
+					if seen != nil && seen != sc {
+						return true
+					}
+					seen = sc
+				}
+			}
+		}
+	}
+	return false
 }
 
 // ValidatePassword applies the password policy: 8 to 128 characters of any Unicode, no
