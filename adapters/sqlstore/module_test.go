@@ -104,14 +104,14 @@ func TestPurgerPurgesOnlyThisPackagesStores(t *testing.T) {
 		}
 		return out
 	}
-	if got := names(); !slices.Equal(got, []string{"one-time tokens"}) {
+	if got := names(); !slices.Equal(got, []string{"mail outbox", "one-time tokens"}) {
 		t.Fatalf("without a session store: jobs %v", got)
 	}
 	other := fx.Provide(func() ports.SessionStore { return otherSessions{} })
-	if got := names(other); !slices.Equal(got, []string{"one-time tokens"}) {
+	if got := names(other); !slices.Equal(got, []string{"mail outbox", "one-time tokens"}) {
 		t.Fatalf("with another package's session store: jobs %v", got)
 	}
-	if got := names(SessionsModule); !slices.Equal(got, []string{"one-time tokens", "sessions"}) {
+	if got := names(SessionsModule); !slices.Equal(got, []string{"mail outbox", "one-time tokens", "sessions"}) {
 		t.Fatalf("with the SQL session store: jobs %v", got)
 	}
 }
