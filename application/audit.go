@@ -47,19 +47,11 @@ func NewAuditor(log ports.AuditLog, clock ports.Clock, ids ports.IDSource, logge
 }
 
 // record appends one event, logging a failure; actor and subject are user ids ("" when none).
+// It never carries a secret: detail must be short, non-secret context.
 func (a *Auditor) record(ctx context.Context, event domain.AuditEvent, actor, subject, outcome, detail string) {
 	if a == nil {
 		return
 	}
-	if err := a.Record(ctx, event, actor, subject, outcome, detail); err != nil {
-		a.slog.ErrorContext(ctx, "audit append failed", "event", string(event), "error", err)
-	}
-}
-
-// Record appends one event for a driving adapter that acts outside the use cases (the
-// operator's key rotation); actor and subject are user ids ("" when none). It never carries
-// a secret: detail must be short, non-secret context.
-func (a *Auditor) Record(ctx context.Context, event domain.AuditEvent, actor, subject, outcome, detail string) error {
 	info := requestInfo(ctx)
 	r := domain.AuditRecord{
 		ID: a.ids.NewID(), Time: a.clock.Now(), Event: event, ActorID: actor, SubjectID: subject,
@@ -70,9 +62,8 @@ func (a *Auditor) Record(ctx context.Context, event domain.AuditEvent, actor, su
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
 	defer cancel()
 	if err := a.log.Append(actx, r); err != nil {
-		return fmt.Errorf("append audit record: %w", err)
+		a.slog.ErrorContext(ctx, "audit append failed", "event", string(event), "error", err)
 	}
-	return nil
 }
 
 // AuditListInput selects a page of the audit trail.

@@ -32,6 +32,9 @@ var (
 	ErrInvalidOneTimeToken = errors.New("invalid one-time token")
 	// ErrEmailNotVerified: the account's address must be verified before it may log in.
 	ErrEmailNotVerified = errors.New("email not verified")
+	// ErrStaticKeys: the token-signing keys come from a file or a secret, so Portcullis cannot
+	// rotate them; the operator rotates them outside.
+	ErrStaticKeys = errors.New("signing keys are static (key file or secret); rotate them outside Portcullis")
 	// ErrUnavailable: a backing store cannot be reached. Adapters wrap their driver error with it.
 	ErrUnavailable = errors.New("store unavailable")
 )

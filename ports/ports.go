@@ -167,6 +167,15 @@ type KeyStore interface {
 	Delete(ctx context.Context, id string) error
 }
 
+// SigningKeyRotator rotates the token-signing keys kept in the KeyStore.
+type SigningKeyRotator interface {
+	// RotateSigningKey adds a new signing key, published at once, that signs from a moment
+	// every instance has loaded it by; the keys signing until then are retired at that moment
+	// and stay published while tokens they signed may be live. It returns the new key's id.
+	// Keys that do not come from the KeyStore (a file, a secret) are domain.ErrStaticKeys.
+	RotateSigningKey(ctx context.Context) (string, error)
+}
+
 // TokenIssuer signs access tokens.
 type TokenIssuer interface {
 	// Issue signs c with the active key. c.IssuedAt and c.ExpiresAt are set by the caller.

@@ -75,7 +75,7 @@ func TestVerifyCache_EmptiedForRemovedKey(t *testing.T) {
 	accept(t, f, tok)
 	// The operator removes the key from the store (say, it leaked): once this instance reloads,
 	// its tokens are refused at once, although they have not expired.
-	if _, err := f.tok.Rotate(ctx); err != nil {
+	if _, err := f.tok.RotateSigningKey(ctx); err != nil {
 		t.Fatal(err)
 	}
 	accept(t, f, tok) // retired but inside its verification window

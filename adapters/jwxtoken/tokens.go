@@ -26,8 +26,9 @@ const (
 	storeTimeout = 30 * time.Second
 )
 
-// ErrStaticKeys is returned by Rotate when the keys come from Config.KeyFile or Config.Secret.
-var ErrStaticKeys = errors.New("signing keys are static (key file or secret); rotate them outside Portcullis")
+// ErrStaticKeys is returned by RotateSigningKey when the keys come from Config.KeyFile or
+// Config.Secret; it is domain.ErrStaticKeys.
+var ErrStaticKeys = domain.ErrStaticKeys
 
 // Config sets up Tokens.
 type Config struct {
@@ -356,11 +357,12 @@ func (t *Tokens) addKey(ctx context.Context, activeFrom time.Time) (string, erro
 	return kid, nil
 }
 
-// Rotate adds a new signing key and retires every key that signs now. The new key is published
+// RotateSigningKey adds a new signing key and retires every key that signs now (not to be
+// confused with a session's refresh-token rotation, domain.Session.Rotate). The new key is published
 // at once and signs from now + Config.PublishAhead; the old keys sign until that instant, then
 // verify for AccessTTL + Leeway more. It returns the new key's kid. With static keys it returns
 // ErrStaticKeys.
-func (t *Tokens) Rotate(ctx context.Context) (string, error) {
+func (t *Tokens) RotateSigningKey(ctx context.Context) (string, error) {
 	if t.store == nil {
 		return "", ErrStaticKeys
 	}
@@ -437,6 +439,7 @@ var Module = fx.Module("jwxtoken",
 		build,
 		fx.Annotate(func(t *Tokens) *Tokens { return t }, fx.As(new(ports.TokenIssuer))),
 		fx.Annotate(func(t *Tokens) *Tokens { return t }, fx.As(new(ports.TokenVerifier))),
+		fx.Annotate(func(t *Tokens) *Tokens { return t }, fx.As(new(ports.SigningKeyRotator))),
 	),
 	fx.Invoke(func(lc fx.Lifecycle, t *Tokens) {
 		var stop func()

@@ -189,7 +189,7 @@ func TestRotate_PublishAhead(t *testing.T) {
 	oldKID := f.active(t).kid
 	oldTok := f.issue(t)
 
-	newKID, err := f.tok.Rotate(ctx)
+	newKID, err := f.tok.RotateSigningKey(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestJWKS_PublicMembersOnly(t *testing.T) {
 	if b, _ := f.tok.JWKS(); string(b) != `{"keys":[]}` {
 		t.Fatalf("HS256 JWKS %s", b)
 	}
-	if _, err := f.tok.Rotate(context.Background()); !errors.Is(err, ErrStaticKeys) {
+	if _, err := f.tok.RotateSigningKey(context.Background()); !errors.Is(err, ErrStaticKeys) {
 		t.Fatalf("Rotate with a secret: %v", err)
 	}
 	if f.store.Calls() != 0 {
@@ -291,7 +291,7 @@ func TestNew_KeyFile(t *testing.T) {
 			if f.store.Calls() != 0 {
 				t.Fatal("a key file deployment used the key store")
 			}
-			if _, err := f.tok.Rotate(context.Background()); !errors.Is(err, ErrStaticKeys) {
+			if _, err := f.tok.RotateSigningKey(context.Background()); !errors.Is(err, ErrStaticKeys) {
 				t.Fatalf("Rotate: %v", err)
 			}
 			// Two instances reading one file agree on the kid.
@@ -404,7 +404,7 @@ func TestStartPolling_PicksUpRotation(t *testing.T) {
 	}
 	stop := f.tok.StartPolling(5 * time.Millisecond)
 	defer stop()
-	kid, err := other.Rotate(context.Background())
+	kid, err := other.RotateSigningKey(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -528,7 +528,7 @@ func TestVerify_RetiredKeyWindow(t *testing.T) {
 	ctx := context.Background()
 	oldKID := f.active(t).kid
 	old := f.issue(t)
-	newKID, err := f.tok.Rotate(ctx)
+	newKID, err := f.tok.RotateSigningKey(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

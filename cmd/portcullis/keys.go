@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
+	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
 	"github.com/portcullis-auth/portcullis/domain"
 )
@@ -33,7 +34,7 @@ func newKeysCommand() *cobra.Command {
 						fmt.Fprintln(cmd.OutOrStdout(), "signing keys are static (PORTCULLIS_JWT_KEY_FILE or PORTCULLIS_JWT_SECRET); none are kept in the database")
 						return nil
 					}
-					ks, err := op.Keys.Keys(ctx)
+					ks, err := op.SigningKeys.List(ctx, application.Operator)
 					if err != nil {
 						return err
 					}
@@ -57,35 +58,18 @@ func newKeysCommand() *cobra.Command {
 			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				return operate(cmd, func(ctx context.Context, op *app.Operator) error {
-					before, err := op.Keys.Keys(ctx)
-					if err != nil {
-						return err
-					}
-					kid, err := op.Tokens.Rotate(ctx)
-					if errors.Is(err, jwxtoken.ErrStaticKeys) {
+					rot, err := op.SigningKeys.Rotate(ctx, application.Operator)
+					if errors.Is(err, domain.ErrStaticKeys) {
 						return errors.New("signing keys are static (PORTCULLIS_JWT_KEY_FILE or PORTCULLIS_JWT_SECRET): rotate them outside Portcullis")
 					}
 					if err != nil {
 						return err
 					}
-					after, err := op.Keys.Keys(ctx)
-					if err != nil {
-						return err
-					}
-					signsFrom := op.Clock.Now()
-					for _, k := range after {
-						if k.ID == kid {
-							signsFrom = k.CreatedAt
-						}
-					}
-					recordRotation(ctx, cmd, op, kid, signsFrom)
 					out := cmd.OutOrStdout()
-					fmt.Fprintf(out, "rotated: new key %s (%s) is published now and signs from %s\n", kid, op.Config.JWTAlg, stamp(signsFrom))
-					for _, k := range before {
-						if k.Algorithm == op.Config.JWTAlg && (k.RetiredAt.IsZero() || k.RetiredAt.After(signsFrom)) {
-							fmt.Fprintf(out, "retired: key %s signs until then and stays published until %s\n", k.ID,
-								stamp(signsFrom.Add(op.Config.AccessTTL+op.Config.Leeway)))
-						}
+					fmt.Fprintf(out, "rotated: new key %s (%s) is published now and signs from %s\n", rot.ID, op.Config.JWTAlg, stamp(rot.SignsFrom))
+					for _, k := range rot.Retired {
+						fmt.Fprintf(out, "retired: key %s signs until then and stays published until %s\n", k.ID,
+							stamp(rot.SignsFrom.Add(op.Config.AccessTTL+op.Config.Leeway)))
 					}
 					return nil
 				})
@@ -95,20 +79,12 @@ func newKeysCommand() *cobra.Command {
 	return keys
 }
 
-// recordRotation appends the rotation to the audit trail, with the operator as actor. A failed
-// append is reported but does not fail the command: the rotation has happened.
-func recordRotation(ctx context.Context, cmd *cobra.Command, op *app.Operator, kid string, signsFrom time.Time) {
-	if err := op.Auditor.Record(ctx, domain.EventKeyRotation, "", "", "ok", "kid="+kid+" signs_from="+stamp(signsFrom)); err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "portcullis: warning: the rotation was not written to the audit trail: %v\n", err)
-	}
-}
-
 func staticKeys(op *app.Operator) bool {
 	return op.Config.JWTKeyFile != "" || op.Config.JWTAlg == jwxtoken.HS256
 }
 
 // keyState says what a key does at now.
-func keyState(op *app.Operator, k domain.SigningKey, now time.Time) string {
+func keyState(op *app.Operator, k application.SigningKeyView, now time.Time) string {
 	switch {
 	case k.Algorithm != op.Config.JWTAlg:
 		return "unused (not PORTCULLIS_JWT_ALG)"
@@ -124,7 +100,7 @@ func keyState(op *app.Operator, k domain.SigningKey, now time.Time) string {
 
 // publishedUntil is when a retired key leaves the JWKS: it verifies tokens it signed until
 // they expire.
-func publishedUntil(op *app.Operator, k domain.SigningKey) string {
+func publishedUntil(op *app.Operator, k application.SigningKeyView) string {
 	if k.RetiredAt.IsZero() {
 		return "-"
 	}

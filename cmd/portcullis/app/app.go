@@ -83,6 +83,7 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 			application.NewProfile,
 			application.NewChangePassword,
 			application.NewSessions,
+			application.NewSigningKeys,
 			application.NewThrottle,
 			application.NewLocks,
 			application.NewMailQueue,

@@ -9,7 +9,6 @@ import (
 
 	"go.uber.org/fx"
 
-	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/config"
 	"github.com/portcullis-auth/portcullis/ports"
@@ -23,9 +22,8 @@ type Operator struct {
 	Locks   *application.Locks
 	Trail   *application.AuditTrail
 	Users   ports.UserStore
-	Keys    ports.KeyStore
-	Auditor *application.Auditor
-	Tokens  *jwxtoken.Tokens
+	// SigningKeys lists and rotates the token-signing keys.
+	SigningKeys *application.SigningKeys
 	Clock   ports.Clock
 }
 
@@ -52,7 +50,7 @@ func Operate(ctx context.Context, fn func(ctx context.Context, op *Operator) err
 	op := &Operator{Config: cfg}
 	app := fx.New(
 		Core(cfg, log),
-		fx.Populate(&op.Admin, &op.Locks, &op.Trail, &op.Users, &op.Keys, &op.Auditor, &op.Tokens, &op.Clock),
+		fx.Populate(&op.Admin, &op.Locks, &op.Trail, &op.Users, &op.SigningKeys, &op.Clock),
 		fx.StartTimeout(operatorTimeout), fx.StopTimeout(operatorTimeout),
 	)
 	if err := app.Err(); err != nil {
