@@ -17,14 +17,14 @@ import (
 // Operator is what an operator command works with: the configuration, the administration use
 // cases acting as application.Operator, and the stores they sit on. Operate fills it.
 type Operator struct {
-	Config  config.Config
-	Admin   *application.Admin
-	Locks   *application.Locks
-	Trail   *application.AuditTrail
-	Users   ports.UserStore
+	Config config.Config
+	Admin  *application.Admin
+	Locks  *application.Locks
+	Trail  *application.AuditTrail
+	Users  ports.UserStore
 	// SigningKeys lists and rotates the token-signing keys.
 	SigningKeys *application.SigningKeys
-	Clock   ports.Clock
+	Clock       ports.Clock
 }
 
 // operatorTimeout bounds the start and the stop of the operator's graph.
