@@ -154,6 +154,19 @@ func Eval[T any](tab *Tab, js string) T {
 	return Run(tab, chromedp.Evaluate[T](js, chromedp.EvalAsValue, chromedp.EvalAwaitPromise))
 }
 
+// Follow clicks the element with id (a link or a form's button) and waits for the page it
+// leads to, returning that response's HTTP status.
+func (tb *Tab) Follow(id string) int {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, BrowserStepTimeout)
+	defer cancel()
+	res, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID(id)))
+	if err != nil {
+		tb.t.Fatalf("browser: follow #%s: %v", id, err)
+	}
+	return int(res.Status)
+}
+
 // WaitFor waits until the JavaScript expression js is truthy in the tab's page (polled every
 // 50 ms, at most BrowserStepTimeout); on a timeout it fails the test, quoting the page's text.
 func (tb *Tab) WaitFor(js string) {
