@@ -19,15 +19,18 @@ type PasswordReset struct {
 	store    ports.OneTimeTokens
 	mail     *MailQueue
 	clock    ports.Clock
+	throttle *Throttle
 	audit    *Auditor
 	log      *slog.Logger
 }
 
-// NewPasswordReset wires the password-reset use case.
+// NewPasswordReset wires the password-reset use case. A successful reset lifts the account's
+// login lock through throttle (nil: no throttling).
 func NewPasswordReset(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, tokens ports.OneTimeTokens,
-	mail *MailQueue, clock ports.Clock, audit *Auditor, log *slog.Logger) *PasswordReset {
+	mail *MailQueue, clock ports.Clock, throttle *Throttle, audit *Auditor, log *slog.Logger) *PasswordReset {
 	return &PasswordReset{users: users, sessions: sessions, hasher: hasher, store: tokens,
-		tokens: &tokenSpender{tokens: tokens, clock: clock, audit: audit}, mail: mail, clock: clock, audit: audit, log: log}
+		tokens: &tokenSpender{tokens: tokens, clock: clock, audit: audit}, mail: mail, clock: clock, throttle: throttle,
+		audit: audit, log: log}
 }
 
 // Forgot queues a reset mail to email. It does the same work, and answers the same (nil),
@@ -86,6 +89,11 @@ func (p *PasswordReset) Reset(ctx context.Context, token, newPassword string) er
 	}
 	if err := p.store.DeleteByUserPurpose(ctx, u.ID, domain.PurposeResetPassword); err != nil {
 		return fmt.Errorf("spend reset tokens: %w", err)
+	}
+	// The owner proved the mailbox: the soft lock that failed logins put on the account goes, so
+	// the new password works at once. A limiter failure is logged; the lock still ends by itself.
+	if err := p.throttle.Unlock(context.WithoutCancel(ctx), u.ID); err != nil {
+		p.log.WarnContext(ctx, "password reset: lifting the login lock failed", "user_id", u.ID, "error", err)
 	}
 	p.log.InfoContext(ctx, "password reset", "user_id", u.ID, "sessions_revoked", revoked)
 	p.audit.record(ctx, domain.EventPasswordReset, u.ID, u.ID, "ok", fmt.Sprintf("sessions_revoked=%d", revoked))

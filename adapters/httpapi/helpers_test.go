@@ -205,7 +205,7 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 		Throttle:       throttle,
 		Locks:          application.NewLocks(users, throttle, auditor, log),
 		VerifyEmail:    application.NewVerifyEmail(users, otts, mails, clock{}, auditor, log),
-		PasswordReset:  application.NewPasswordReset(users, sessions, h, otts, mails, clock{}, auditor, log),
+		PasswordReset:  application.NewPasswordReset(users, sessions, h, otts, mails, clock{}, throttle, auditor, log),
 		ChangeEmail:    application.NewChangeEmail(users, h, otts, mails, clock{}, auditor, log),
 	})
 	if err != nil {
