@@ -2,14 +2,10 @@ package application
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
@@ -61,7 +57,7 @@ type Admin struct {
 	users     ports.UserStore
 	directory ports.UserDirectory
 	sessions  ports.SessionStore
-	register  *Register
+	accounts  *accounts
 	audit     *Auditor
 	clock     ports.Clock
 	mail      *MailQueue
@@ -71,7 +67,7 @@ type Admin struct {
 // NewAdmin wires the administration use case. mail may be nil (no verification mail to re-send).
 func NewAdmin(users ports.UserStore, directory ports.UserDirectory, sessions ports.SessionStore, register *Register,
 	audit *Auditor, clock ports.Clock, mail *MailQueue, log *slog.Logger) *Admin {
-	return &Admin{users: users, directory: directory, sessions: sessions, register: register, audit: audit, clock: clock, mail: mail, log: log}
+	return &Admin{users: users, directory: directory, sessions: sessions, accounts: register.accounts, audit: audit, clock: clock, mail: mail, log: log}
 }
 
 // ErrAlreadyVerified refuses to re-send a verification mail to a verified address.
@@ -119,7 +115,7 @@ func (a *Admin) List(ctx context.Context, actor Principal, in ListUsersInput) (L
 	}
 	if in.Cursor != "" {
 		if q.AfterCreatedAt, q.AfterID, err = decodeUserCursor(in.Cursor); err != nil {
-			return ListUsersOutput{}, invalidField("cursor", "invalid_cursor", "is not a cursor from this API")
+			return ListUsersOutput{}, invalidCursor()
 		}
 	}
 	users, err := a.directory.List(ctx, q)
@@ -156,7 +152,7 @@ func (a *Admin) Create(ctx context.Context, actor Principal, in CreateUserInput)
 	if invalid != nil {
 		return UserOutput{}, invalid
 	}
-	out, err := a.register.create(ctx, RegisterInput{Email: in.Email, Password: in.Password, Name: in.Name, Username: in.Username}, roles)
+	out, err := a.accounts.create(ctx, RegisterInput{Email: in.Email, Password: in.Password, Name: in.Name, Username: in.Username}, roles)
 	if err != nil {
 		return UserOutput{}, err
 	}
@@ -316,25 +312,4 @@ func joinRoles(roles []domain.Role) string {
 		s[i] = string(r)
 	}
 	return strings.Join(s, ",")
-}
-
-// A user cursor is base64url("<unix nanoseconds>.<id>"): opaque to clients, stable under inserts.
-func encodeUserCursor(createdAt time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(createdAt.UnixNano(), 10) + "." + id))
-}
-
-func decodeUserCursor(c string) (time.Time, string, error) {
-	if len(c) > 200 {
-		return time.Time{}, "", errors.New("cursor too long")
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, "", err
-	}
-	ns, id, ok := strings.Cut(string(b), ".")
-	n, err := strconv.ParseInt(ns, 10, 64)
-	if !ok || err != nil || id == "" {
-		return time.Time{}, "", errors.New("malformed cursor")
-	}
-	return time.Unix(0, n).UTC(), id, nil
 }

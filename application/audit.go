@@ -99,7 +99,7 @@ func (t *AuditTrail) List(ctx context.Context, actor Principal, in AuditListInpu
 	}
 	q := domain.AuditQuery{Limit: limit + 1, BeforeID: in.Cursor, UserID: in.UserID, Event: domain.AuditEvent(in.Event)}
 	if len(in.Cursor) > 64 || !isIDToken(in.Cursor) {
-		return AuditListOutput{}, invalidField("cursor", "invalid_cursor", "is not a cursor from this API")
+		return AuditListOutput{}, invalidCursor()
 	}
 	recs, err := t.log.List(ctx, q)
 	if err != nil {
@@ -111,26 +111,4 @@ func (t *AuditTrail) List(ctx context.Context, actor Principal, in AuditListInpu
 		out.NextCursor = recs[limit-1].ID
 	}
 	return out, nil
-}
-
-// Page sizes for administrative listings.
-const (
-	DefaultPageSize = 50
-	MaxPageSize     = 200
-)
-
-func pageLimit(n int) (int, error) {
-	switch {
-	case n == 0:
-		return DefaultPageSize, nil
-	case n < 1 || n > MaxPageSize:
-		return 0, invalidField("limit", "invalid_limit", fmt.Sprintf("must be between 1 and %d", MaxPageSize))
-	}
-	return n, nil
-}
-
-func invalidField(field, code, msg string) error {
-	v := &domain.ValidationError{}
-	v.Add(field, code, msg)
-	return v
 }

@@ -334,10 +334,3 @@ func (m *tokenMinter) mint(ctx context.Context, now time.Time, s domain.Session,
 		SessionID: s.ID,
 	}, nil
 }
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
-}

@@ -2,10 +2,8 @@ package application
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
@@ -98,40 +96,3 @@ func (c *ChangePassword) change(ctx context.Context, in ChangePasswordInput) (do
 	u.Version++
 	return u, nil
 }
-
-// staleAttempts is how many times a use case runs its read-change-write cycle when the user
-// keeps changing under it (domain.ErrStale) before it gives up with that error.
-const staleAttempts = 3
-
-// retryStale runs cycle until it returns anything but domain.ErrStale, at most staleAttempts
-// times. Each run must re-read what it writes.
-func retryStale(cycle func() error) error {
-	var err error
-	for range staleAttempts {
-		if err = cycle(); !errors.Is(err, domain.ErrStale) {
-			return err
-		}
-	}
-	return err
-}
-
-// revokeOthers ends every live session of userID except keep.
-func revokeOthers(ctx context.Context, sessions ports.SessionStore, userID, keep string, now time.Time) (int, error) {
-	list, err := sessions.ListByUser(ctx, userID, now)
-	if err != nil {
-		return 0, fmt.Errorf("list sessions: %w", err)
-	}
-	n := 0
-	for _, s := range list {
-		if s.ID == keep {
-			continue
-		}
-		if err := sessions.Delete(ctx, s.ID); err != nil {
-			return n, fmt.Errorf("delete session: %w", err)
-		}
-		n++
-	}
-	return n, nil
-}
-
-func isNotFound(err error) bool { return errors.Is(err, domain.ErrNotFound) }

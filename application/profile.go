@@ -73,18 +73,3 @@ func (p *Profile) Update(ctx context.Context, userID string, in UpdateProfileInp
 	}
 	return UserOutput{User: u}, nil
 }
-
-// loadSelf loads the caller's own user; one that no longer exists means the token is stale.
-func loadSelf(ctx context.Context, users ports.UserStore, userID string) (domain.User, error) {
-	u, err := users.ByID(ctx, userID)
-	if err == nil && u.Disabled {
-		return domain.User{}, domain.ErrUnauthenticated
-	}
-	if err != nil {
-		if isNotFound(err) {
-			return domain.User{}, domain.ErrUnauthenticated
-		}
-		return domain.User{}, fmt.Errorf("load user: %w", err)
-	}
-	return u, nil
-}

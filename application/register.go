@@ -3,7 +3,6 @@ package application
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"github.com/portcullis-auth/portcullis/domain"
@@ -26,19 +25,17 @@ type UserOutput struct {
 
 // Register creates accounts.
 type Register struct {
-	users  ports.UserStore
-	hasher ports.PasswordHasher
-	clock  ports.Clock
-	ids    ports.IDSource
-	audit  *Auditor
-	mail   *MailQueue
-	log    *slog.Logger
+	accounts *accounts
+	audit    *Auditor
+	mail     *MailQueue
+	log      *slog.Logger
 }
 
 // NewRegister wires the register use case. mail may be nil (no verification mail).
 func NewRegister(users ports.UserStore, hasher ports.PasswordHasher, clock ports.Clock, ids ports.IDSource, audit *Auditor,
 	mail *MailQueue, log *slog.Logger) *Register {
-	return &Register{users: users, hasher: hasher, clock: clock, ids: ids, audit: audit, mail: mail, log: log}
+	return &Register{accounts: &accounts{users: users, hasher: hasher, clock: clock, ids: ids, log: log},
+		audit: audit, mail: mail, log: log}
 }
 
 // Concealed reports whether registration hides which addresses have accounts
@@ -51,7 +48,7 @@ func (r *Register) Concealed() bool { return r.mail.requireVerified() }
 // to its owner saying someone tried to register with it, and Handle returns a zero output and
 // no error, after the same hashing work as a new account.
 func (r *Register) Handle(ctx context.Context, in RegisterInput) (UserOutput, error) {
-	out, err := r.create(ctx, in, []domain.Role{domain.RoleUser})
+	out, err := r.accounts.create(ctx, in, []domain.Role{domain.RoleUser})
 	var ce *domain.ConflictError
 	if errors.As(err, &ce) && ce.Field == "email" && r.Concealed() {
 		addr, _ := domain.NormalizeEmail(in.Email)
@@ -66,42 +63,4 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (UserOutput, er
 	u := out.User
 	r.mail.notify(ctx, domain.OutboxMail{Kind: domain.MailVerifyEmail, To: u.Email, UserID: u.ID, Name: u.Name})
 	return out, nil
-}
-
-// create validates in and stores a user with roles.
-func (r *Register) create(ctx context.Context, in RegisterInput, roles []domain.Role) (UserOutput, error) {
-	v := &domain.ValidationError{}
-	email, invalid := domain.NormalizeEmail(in.Email)
-	v.Put(invalid)
-	v.Put(domain.ValidatePassword(in.Password))
-	username := ""
-	if in.Username != "" {
-		username, invalid = domain.NormalizeUsername(in.Username)
-		v.Put(invalid)
-	}
-	v.Put(domain.ValidateName(in.Name))
-	if err := v.Err(); err != nil {
-		return UserOutput{}, err
-	}
-	hash, err := r.hasher.Hash(ctx, in.Password)
-	if err != nil {
-		return UserOutput{}, fmt.Errorf("hash password: %w", err)
-	}
-	now := r.clock.Now()
-	u := domain.User{
-		ID:           r.ids.NewID(),
-		Email:        email,
-		Username:     username,
-		Name:         in.Name,
-		Roles:        roles,
-		Version:      1, // what the store keeps for a new user
-		PasswordHash: hash,
-		CreatedAt:    now,
-		UpdatedAt:    now,
-	}
-	if err := r.users.Create(ctx, u); err != nil {
-		return UserOutput{}, fmt.Errorf("create user: %w", err)
-	}
-	r.log.InfoContext(ctx, "user registered", "user_id", u.ID)
-	return UserOutput{User: u}, nil
 }

@@ -1,0 +1,178 @@
+package application
+
+// The helpers the use cases share, in one place: account creation (registration and an
+// admin's invite), the optimistic read-change-write retry, loading the caller's own account,
+// ending other sessions, paging, and small string helpers. A use case calls these, never
+// another use case's unexported methods.
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// accounts creates user accounts: validation, hashing and storing, shared by Register and
+// Admin.Create (which add their own audit events and mail).
+type accounts struct {
+	users  ports.UserStore
+	hasher ports.PasswordHasher
+	clock  ports.Clock
+	ids    ports.IDSource
+	log    *slog.Logger
+}
+
+// create validates in and stores a user with roles.
+func (r *accounts) create(ctx context.Context, in RegisterInput, roles []domain.Role) (UserOutput, error) {
+	v := &domain.ValidationError{}
+	email, invalid := domain.NormalizeEmail(in.Email)
+	v.Put(invalid)
+	v.Put(domain.ValidatePassword(in.Password))
+	username := ""
+	if in.Username != "" {
+		username, invalid = domain.NormalizeUsername(in.Username)
+		v.Put(invalid)
+	}
+	v.Put(domain.ValidateName(in.Name))
+	if err := v.Err(); err != nil {
+		return UserOutput{}, err
+	}
+	hash, err := r.hasher.Hash(ctx, in.Password)
+	if err != nil {
+		return UserOutput{}, fmt.Errorf("hash password: %w", err)
+	}
+	now := r.clock.Now()
+	u := domain.User{
+		ID:           r.ids.NewID(),
+		Email:        email,
+		Username:     username,
+		Name:         in.Name,
+		Roles:        roles,
+		Version:      1, // what the store keeps for a new user
+		PasswordHash: hash,
+		CreatedAt:    now,
+		UpdatedAt:    now,
+	}
+	if err := r.users.Create(ctx, u); err != nil {
+		return UserOutput{}, fmt.Errorf("create user: %w", err)
+	}
+	r.log.InfoContext(ctx, "user registered", "user_id", u.ID)
+	return UserOutput{User: u}, nil
+}
+
+// Page sizes for administrative listings.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// staleAttempts is how many times a use case runs its read-change-write cycle when the user
+// keeps changing under it (domain.ErrStale) before it gives up with that error.
+const staleAttempts = 3
+
+// retryStale runs cycle until it returns anything but domain.ErrStale, at most staleAttempts
+// times. Each run must re-read what it writes.
+func retryStale(cycle func() error) error {
+	var err error
+	for range staleAttempts {
+		if err = cycle(); !errors.Is(err, domain.ErrStale) {
+			return err
+		}
+	}
+	return err
+}
+
+// revokeOthers ends every live session of userID except keep.
+func revokeOthers(ctx context.Context, sessions ports.SessionStore, userID, keep string, now time.Time) (int, error) {
+	list, err := sessions.ListByUser(ctx, userID, now)
+	if err != nil {
+		return 0, fmt.Errorf("list sessions: %w", err)
+	}
+	n := 0
+	for _, s := range list {
+		if s.ID == keep {
+			continue
+		}
+		if err := sessions.Delete(ctx, s.ID); err != nil {
+			return n, fmt.Errorf("delete session: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// isNotFound reports whether err is domain.ErrNotFound.
+func isNotFound(err error) bool { return errors.Is(err, domain.ErrNotFound) }
+
+// loadSelf loads the caller's own user; one that no longer exists means the token is stale.
+func loadSelf(ctx context.Context, users ports.UserStore, userID string) (domain.User, error) {
+	u, err := users.ByID(ctx, userID)
+	if err == nil && u.Disabled {
+		return domain.User{}, domain.ErrUnauthenticated
+	}
+	if err != nil {
+		if isNotFound(err) {
+			return domain.User{}, domain.ErrUnauthenticated
+		}
+		return domain.User{}, fmt.Errorf("load user: %w", err)
+	}
+	return u, nil
+}
+
+// truncate cuts s to at most n bytes, dropping a character the cut would split.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+// pageLimit is the page size a listing asked for: DefaultPageSize when 0, else 1 to MaxPageSize.
+func pageLimit(n int) (int, error) {
+	switch {
+	case n == 0:
+		return DefaultPageSize, nil
+	case n < 1 || n > MaxPageSize:
+		return 0, &domain.FieldError{Field: "limit", Code: "invalid_limit", Message: fmt.Sprintf("must be between 1 and %d", MaxPageSize)}
+	}
+	return n, nil
+}
+
+// invalidCursor is the error of a paging cursor this API did not hand out.
+func invalidCursor() error {
+	return &domain.FieldError{Field: "cursor", Code: "invalid_cursor", Message: "is not a cursor from this API"}
+}
+
+// A user cursor is base64url("<unix nanoseconds>.<id>"): opaque to clients, stable under inserts.
+func encodeUserCursor(createdAt time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(createdAt.UnixNano(), 10) + "." + id))
+}
+
+// decodeUserCursor reads a cursor of encodeUserCursor.
+func decodeUserCursor(c string) (time.Time, string, error) {
+	if len(c) > 200 {
+		return time.Time{}, "", errors.New("cursor too long")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	ns, id, ok := strings.Cut(string(b), ".")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || err != nil || id == "" {
+		return time.Time{}, "", errors.New("malformed cursor")
+	}
+	return time.Unix(0, n).UTC(), id, nil
+}
+
+// invalidField is the error of one invalid input field.
+func invalidField(field, code, msg string) error {
+	return &domain.FieldError{Field: field, Code: code, Message: msg}
+}
