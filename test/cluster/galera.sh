@@ -202,8 +202,21 @@ rejoin)
 	DIR=${3:?usage: galera.sh rejoin N DIR}
 	alive "$2" && die "node $2 is running"
 	rm -f "$DIR/node$2/mysqld.pid"
-	start_node "$2"
+	# After a crash the node's state file says seqno -1; recover the last committed position from
+	# InnoDB (what galera_recovery does under systemd) so that it rejoins by IST, from the donor's
+	# write-set cache, rather than by a full SST.
+	chown -R mysql:mysql "$DIR/node$2"
+	lines=$(wc -l <"$DIR/node$2/error.log" 2>/dev/null || echo 0)
+	pos=$(mariadbd --defaults-file="$DIR/node$2/my.cnf" --wsrep-recover --log-error="$DIR/node$2/recover.log" \
+		>/dev/null 2>&1; sed -n 's/.*WSREP: Recovered position: *//p' "$DIR/node$2/recover.log" | tail -n 1)
+	if [[ -n "$pos" ]]; then
+		log "node $2 recovered position $pos"
+		start_node "$2" --wsrep-start-position="$pos"
+	else
+		start_node "$2"
+	fi
 	wait_synced "$2"
+	if tail -n +"$((lines + 1))" "$DIR/node$2/error.log" | grep -q "IST received"; then log "node $2 rejoined by IST"; else log "node $2 rejoined by SST"; fi
 	;;
 *)
 	echo "usage: $0 start [DIR] | stop DIR | status DIR | kill N DIR | rejoin N DIR" >&2

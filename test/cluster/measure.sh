@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# measure.sh — the measurements behind docs/scaling.md, on this machine (task scale:measure).
+#
+# On the three-node Galera cluster named by PORTCULLIS_TEST_GALERA_URLS (or one this script
+# starts with galera.sh and stops on exit), it runs the load generator's matrix mode (test/load)
+# with sessions in SQL on Galera node 1, for the routes me and refresh, once with causal reads
+# (the default, wsrep_sync_wait=3) and once without (wsrep_sync_wait=0), each route against its
+# bare-Fiber floor measured in the same run. Around each run it reads Galera's counters of
+# replicated write sets and bytes (all nodes), so each route's write sets and bytes per request
+# come from the same requests. It prints one line per route and setting, then the ratios.
+#
+#   DURATION=5s RUNS=1 CONNS=16 bash test/cluster/measure.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+DURATION=${DURATION:-5s}
+RUNS=${RUNS:-1}
+CONNS=${CONNS:-16}
+started_dir=""
+cleanup() {
+	[[ -n "$started_dir" ]] && bash test/cluster/galera.sh stop "$started_dir" >/dev/null 2>&1
+	[[ -n "${bin_dir:-}" ]] && rm -rf "$bin_dir"
+	return 0
+}
+trap cleanup EXIT
+if [[ -z "${PORTCULLIS_TEST_GALERA_URLS:-}" ]]; then
+	started_dir=$(mktemp -d /tmp/portcullis-galera.XXXXXX)
+	eval "$(bash test/cluster/galera.sh start "$started_dir")"
+fi
+IFS=, read -r -a urls <<<"$PORTCULLIS_TEST_GALERA_URLS"
+node1=${urls[0]%/}
+db=portcullis_measure_$RANDOM$RANDOM
+hostport() { local h=${1#*@}; echo "${h%%/*}"; }
+sql() { # sql URL STATEMENT: run on one node
+	local hp
+	hp=$(hostport "$1")
+	mariadb --no-defaults -h "${hp%:*}" -P "${hp#*:}" -u root -N -B -e "$2"
+}
+counter() { # counter NAME: the status counter summed over the nodes
+	local sum=0 u v
+	for u in "${urls[@]}"; do
+		v=$(sql "$u" "SHOW GLOBAL STATUS LIKE '$1'" | awk '{print $2}')
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+sql "$node1" "CREATE DATABASE $db CHARACTER SET utf8mb4"
+trap 'sql "$node1" "DROP DATABASE IF EXISTS $db" || true; cleanup' EXIT
+
+bin_dir=$(mktemp -d)
+go build -o "$bin_dir/portcullis" ./cmd/portcullis
+go build -o "$bin_dir/load" ./test/load
+
+printf '%-8s %-14s %10s %10s %8s %14s %12s\n' route sync_wait rps floor_rps ratio writesets/req bytes/req
+declare -A rps
+for route in me refresh; do
+	for wait in 3 0; do
+		url="$node1/$db"
+		[[ "$wait" == 0 ]] && url="$url?wsrep_sync_wait=0"
+		ws0=$(counter wsrep_replicated)
+		wb0=$(counter wsrep_replicated_bytes)
+		out=$("$bin_dir/load" -matrix -json -binary "$bin_dir/portcullis" -stores sqlite -routes "$route" \
+			-runs "$RUNS" -duration "$DURATION" -matrix-conns "$CONNS" \
+			-env "PORTCULLIS_DATABASE_URL=$url,PORTCULLIS_RATE_LIMITS=off" 2>/dev/null)
+		ws=$(($(counter wsrep_replicated) - ws0))
+		wb=$(($(counter wsrep_replicated_bytes) - wb0))
+		read -r r f ratio n < <(jq -r '.cells[0] | "\(.rps) \(.floor_rps) \(.ratio) \(.requests)"' <<<"$out")
+		rps[$route$wait]=$r
+		# The counters also include the run's set-up (registrations, logins): an upper bound.
+		printf '%-8s %-14s %10.0f %10.0f %8.3f %14.2f %12.0f\n' "$route" "$wait" "$r" "$f" "$ratio" \
+			"$(jq -n "$ws / $n")" "$(jq -n "$wb / $n")"
+	done
+done
+for route in me refresh; do
+	printf 'causal reads cost on %s: throughput with / without = %.3f\n' "$route" \
+		"$(jq -n "${rps[${route}3]} / ${rps[${route}0]}")"
+done
