@@ -29,7 +29,11 @@ var (
 	ErrSchemaPending = errors.New("database schema has pending migrations")
 )
 
-const migrationsTable = "bun_migrations"
+// Bun's tables: the applied migrations, and the lock row.
+const (
+	migrationsTable     = "bun_migrations"
+	migrationLocksTable = "bun_migration_locks"
+)
 
 // MigrationState is one migration as Migrate sees it.
 type MigrationState struct {
@@ -86,11 +90,37 @@ func (db *DB) Migrate(ctx context.Context) error {
 		if _, err := db.checkUnknown(ctx, m); err != nil {
 			return err
 		}
-		if _, err := m.Migrate(ctx); err != nil {
+		if err := db.apply(ctx, m); err != nil {
 			return fmt.Errorf("migrate %s: %w", db.kind, translate("apply", err))
 		}
 		return nil
 	})
+}
+
+// apply runs every pending migration, oldest first, as one new group, and records each as
+// applied as soon as it has run (what Bun's Migrator.Migrate does with
+// WithMarkAppliedOnSuccess). The record is retried on a deadlock or certification conflict: on
+// MariaDB Galera Cluster a DDL statement replicated from another node (total order isolation)
+// aborts a local transaction on the same table, and a migration that ran must not be left
+// unrecorded, to be run a second time by the next instance.
+func (db *DB) apply(ctx context.Context, m *migrate.Migrator) error {
+	ms, err := m.MigrationsWithStatus(ctx)
+	if err != nil {
+		return err
+	}
+	group := ms.LastGroupID() + 1
+	for _, mg := range ms.Unapplied() {
+		mg.GroupID = group
+		if mg.Up != nil {
+			if err := mg.Up(ctx, m, &mg); err != nil {
+				return fmt.Errorf("%s: up: %w", mg.Name, err)
+			}
+		}
+		if err := retryConflict(ctx, db.bun, func() error { return m.MarkApplied(ctx, &mg) }); err != nil {
+			return fmt.Errorf("%s: record as applied: %w", mg.Name, err)
+		}
+	}
+	return nil
 }
 
 // MigrateDown rolls back the last group of applied migrations and returns them, newest first.
@@ -226,11 +256,22 @@ func (db *DB) withMigrationLock(ctx context.Context, fn func(*migrate.Migrator) 
 	if err != nil {
 		return err
 	}
-	if err := m.Init(ctx); err != nil {
-		// Two instances creating the tables at once can collide (PostgreSQL reports a unique
-		// violation in its catalogue); the second attempt finds them in place.
+	// Once the tables exist, no DDL: on Galera even CREATE TABLE IF NOT EXISTS runs on every
+	// node and aborts the transactions of a migration in progress on those tables.
+	exist, err := db.tableExists(ctx, migrationsTable)
+	if err == nil && exist {
+		exist, err = db.tableExists(ctx, migrationLocksTable)
+	}
+	if err != nil {
+		return err
+	}
+	if !exist {
 		if err := m.Init(ctx); err != nil {
-			return fmt.Errorf("create migration tables: %w", translate("init", err))
+			// Two instances creating the tables at once can collide (PostgreSQL reports a unique
+			// violation in its catalogue); the second attempt finds them in place.
+			if err := m.Init(ctx); err != nil {
+				return fmt.Errorf("create migration tables: %w", translate("init", err))
+			}
 		}
 	}
 	if err := db.lock(ctx, m); err != nil {
@@ -240,7 +281,7 @@ func (db *DB) withMigrationLock(ctx context.Context, fn func(*migrate.Migrator) 
 		// Release even if ctx was cancelled meanwhile; a left-over lock blocks every later start.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		_ = m.Unlock(uctx)
+		_ = retryConflict(uctx, db.bun, func() error { return m.Unlock(uctx) })
 	}()
 	return fn(m)
 }

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Variables naming the MariaDB Galera Cluster of the cluster tests (test/cluster/galera.sh
@@ -35,6 +36,10 @@ func GaleraURLs(t testing.TB) []string {
 			mustExec(t, admin, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
 			t.Cleanup(func() { mustExec(t, admin, "DROP DATABASE IF EXISTS `"+name+"`") })
 		}
+		if i > 0 {
+			// Galera applies the CREATE DATABASE on the other nodes a moment later.
+			waitForDatabase(t, mysqlDSN(u), name)
+		}
 		u.Path = "/" + name
 		out = append(out, u.String())
 	}
@@ -49,4 +54,22 @@ func GaleraURLs(t testing.TB) []string {
 func GaleraDir(t testing.TB) string {
 	t.Helper()
 	return Lookup(t, GaleraDirVar)
+}
+
+// waitForDatabase waits (up to 30 s) until the server of dsn has the database name.
+func waitForDatabase(t testing.TB, dsn, name string) {
+	t.Helper()
+	db := adminDB(t, "mysql", dsn)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		err := db.QueryRow("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", name).Scan(&n)
+		if err == nil && n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database %s did not reach %s: %v", name, dsn, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
