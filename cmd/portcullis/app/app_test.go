@@ -52,3 +52,25 @@ func TestRateLimiterFollowsTheSessionStore(t *testing.T) {
 		}
 	}
 }
+
+func TestMemoryLimit(t *testing.T) {
+	const mib = 1 << 20
+	base := config.Config{PasswordHash: "argon2id", Argon2Memory: 19456}
+	for _, c := range []struct {
+		name  string
+		cfg   func(config.Config) config.Config
+		cores int
+		goEnv bool
+		want  int64
+	}{
+		{"automatic, 2 cores", func(c config.Config) config.Config { return c }, 2, false, 32*mib + 2*19456*1024*5/4},
+		{"automatic, bcrypt", func(c config.Config) config.Config { c.PasswordHash = "bcrypt"; return c }, 2, false, 32 * mib},
+		{"configured", func(c config.Config) config.Config { c.MemoryLimitMiB = 200; return c }, 2, false, 200 * mib},
+		{"off", func(c config.Config) config.Config { c.MemoryLimitMiB = -1; return c }, 2, false, 0},
+		{"GOMEMLIMIT wins", func(c config.Config) config.Config { c.MemoryLimitMiB = 200; return c }, 2, true, 0},
+	} {
+		if got := MemoryLimit(c.cfg(base), c.cores, c.goEnv); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+}
