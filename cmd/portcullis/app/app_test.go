@@ -69,7 +69,7 @@ func TestMemoryLimit(t *testing.T) {
 		{"off", func(c config.Config) config.Config { c.MemoryLimitMiB = -1; return c }, 2, false, 0},
 		{"GOMEMLIMIT wins", func(c config.Config) config.Config { c.MemoryLimitMiB = 200; return c }, 2, true, 0},
 	} {
-		if got := MemoryLimit(c.cfg(base), c.cores, c.goEnv); got != c.want {
+		if got := app.MemoryLimit(c.cfg(base), c.cores, c.goEnv); got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
 	}
