@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,19 @@ func TestH60_ThreeInstancesAsOne(t *testing.T) {
 		}
 	}
 	t.Log("5 failed logins spread over A, B, C: the next login is 429 on every instance")
+
+	// The address is throttled too, over all accounts: with the 5 failures above, 15 more for 15
+	// other names (20 in all, the default RATE_LOGIN_IP), spread over the three, and the 21st
+	// attempt from this address is refused, for another account too.
+	for i := range 15 {
+		if r := login(bases[i%3], "nobody"+strconv.Itoa(i)+"@example.com", "wrong password!"); r.status != 401 {
+			t.Fatalf("address failure %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	if r := login(a, "root@example.com", outagePassword); r.status != 429 {
+		t.Fatalf("after 20 failures from one address: %d %s, want 429", r.status, r.body)
+	}
+	t.Log("20 failed logins from one address over 16 names, spread over A, B, C: the 21st is 429, for any account")
 }
 
 // kid reads the key id from a JWT's protected header.
