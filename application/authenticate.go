@@ -14,7 +14,11 @@ type Principal struct {
 	UserID    string
 	SessionID string
 	Roles     []domain.Role
+	AMR       []string // how the session was authenticated (domain.AMRPassword, AMROTP, AMRHardware)
 }
+
+// MultiFactor reports whether the caller's session was opened with a second factor.
+func (p Principal) MultiFactor() bool { return domain.MultiFactor(p.AMR) }
 
 // HasRole reports whether the caller holds r.
 func (p Principal) HasRole(r domain.Role) bool { return domain.HasRole(p.Roles, r) }
@@ -41,7 +45,7 @@ func (a *Authenticate) Handle(ctx context.Context, token string) (Principal, err
 	if err != nil {
 		return Principal{}, domain.ErrUnauthenticated
 	}
-	p := Principal{UserID: claims.Subject, SessionID: claims.SessionID, Roles: claims.Roles}
+	p := Principal{UserID: claims.Subject, SessionID: claims.SessionID, Roles: claims.Roles, AMR: claims.AMR}
 	if !a.settings.Strict {
 		return p, nil
 	}
@@ -54,6 +58,6 @@ func (a *Authenticate) Handle(ctx context.Context, token string) (Principal, err
 	case s.UserID != claims.Subject:
 		return Principal{}, domain.ErrUnauthenticated
 	}
-	p.Roles = s.Roles
+	p.Roles, p.AMR = s.Roles, s.AMR
 	return p, nil
 }

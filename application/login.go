@@ -43,6 +43,9 @@ type TokensOutput struct {
 	RefreshExpiresAt time.Time // when the session ends unless refreshed (idle) or at the latest (absolute)
 	SessionID        string
 	User             *domain.User // set by login, nil on refresh (refresh never reads the user table)
+	// MFA is set, and every other field empty, when the password was right but the user has a
+	// second factor: no session exists yet, and MFAVerify completes the login.
+	MFA *PendingMFA
 }
 
 // Login checks a password and opens a session.
@@ -57,6 +60,7 @@ type Login struct {
 	throttle *Throttle
 	audit    *Auditor
 	log      *slog.Logger
+	factors  *SecondFactors // nil: no second factors (a password alone logs in)
 
 	dummyMu sync.Mutex
 	dummy   string // the hash checked for unknown accounts; "" until first computed
@@ -71,6 +75,10 @@ func NewLogin(users ports.UserStore, sessions ports.SessionStore, hasher ports.P
 		tokens: &tokenMinter{issuer: issuer, ids: ids, ttl: settings.AccessTTL},
 	}
 }
+
+// UseSecondFactors makes a password login of a user with a second factor answer with a
+// PendingMFA instead of tokens. The composition root calls it once, before serving.
+func (l *Login) UseSecondFactors(f *SecondFactors) { l.factors = f }
 
 // Handle logs in. An unknown login, a wrong password and a disabled account all return
 // domain.ErrInvalidCredentials after the same amount of hashing work.
@@ -133,6 +141,16 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 	if rehash {
 		u = l.upgradeHash(ctx, u, in.Password)
 	}
+	if l.factors != nil {
+		pending, err := l.factors.begin(ctx, u, []string{domain.AMRPassword})
+		if err != nil {
+			return TokensOutput{}, err
+		}
+		if pending != nil {
+			l.log.InfoContext(ctx, "login needs a second factor", "user_id", u.ID, "outcome", "mfa_required")
+			return TokensOutput{MFA: pending}, nil
+		}
+	}
 	var (
 		out TokensOutput
 		cur domain.User
@@ -140,7 +158,8 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 	// A role change between the read and the new session would leave the session with the old
 	// roles (the change swept the sessions that existed): open it again with the current ones.
 	for attempt := 1; ; attempt++ {
-		if out, err = openSession(ctx, l.sessions, l.tokens, l.ids, l.settings, l.clock.Now(), u); err != nil {
+		if out, err = openSession(ctx, l.sessions, l.tokens, l.ids, l.settings, l.clock.Now(), u,
+			[]string{domain.AMRPassword}); err != nil {
 			return TokensOutput{}, err
 		}
 		cur, err = l.recheck(ctx, u, out.SessionID)
@@ -282,10 +301,11 @@ func (l *Login) upgradeHash(ctx context.Context, u domain.User, password string)
 	return next
 }
 
-// openSession starts a new session (a new refresh-token family) for u and mints its tokens. The
-// client's address and user agent come from ctx's RequestInfo.
+// openSession starts a new session (a new refresh-token family) for u, authenticated by the
+// methods amr, and mints its tokens. The client's address and user agent come from ctx's
+// RequestInfo.
 func openSession(ctx context.Context, sessions ports.SessionStore, tokens *tokenMinter, ids ports.IDSource, s Settings,
-	now time.Time, u domain.User) (TokensOutput, error) {
+	now time.Time, u domain.User, amr []string) (TokensOutput, error) {
 	info := requestInfo(ctx)
 	sid := ids.NewID()
 	refresh, err := newRefreshToken(sid)
@@ -303,6 +323,7 @@ func openSession(ctx context.Context, sessions ports.SessionStore, tokens *token
 		AbsExpiresAt:  now.Add(s.SessionAbsolute),
 		IP:            truncate(info.IP, 64),
 		UserAgent:     truncate(info.UserAgent, 512),
+		AMR:           amr,
 	}
 	if sess.IdleExpiresAt.After(sess.AbsExpiresAt) {
 		sess.IdleExpiresAt = sess.AbsExpiresAt
@@ -324,6 +345,7 @@ func (m *tokenMinter) mint(ctx context.Context, now time.Time, s domain.Session,
 	exp := now.Add(m.ttl)
 	access, err := m.issuer.Issue(ctx, domain.AccessClaims{
 		Subject: s.UserID, SessionID: s.ID, Roles: s.Roles, ID: m.ids.NewID(), IssuedAt: now, ExpiresAt: exp,
+		AMR: s.AMR, ACR: domain.ACR(s.AMR),
 	})
 	if err != nil {
 		return TokensOutput{}, fmt.Errorf("issue access token: %w", err)

@@ -19,6 +19,7 @@ type SessionView struct {
 	IP         string
 	UserAgent  string
 	Current    bool
+	AMR        []string // the methods the session was opened with (domain.AMRPassword ...)
 }
 
 // Sessions lets users list and end their own sessions.
@@ -42,7 +43,7 @@ func (s *Sessions) List(ctx context.Context, userID, currentID string) ([]Sessio
 	out := make([]SessionView, len(list))
 	for i, x := range list {
 		out[i] = SessionView{ID: x.ID, CreatedAt: x.CreatedAt, LastUsedAt: x.LastUsedAt, ExpiresAt: x.ExpiresAt(),
-			IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == currentID}
+			IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == currentID, AMR: x.AMR}
 	}
 	return out, nil
 }

@@ -13,4 +13,20 @@ type Settings struct {
 	// RequireVerifiedEmail refuses login to unverified accounts and makes registration answer
 	// alike for new and taken addresses.
 	RequireVerifiedEmail bool
+	TOTPIssuer           string        // issuer shown by authenticator apps; "" is "Portcullis"
+	MFATokenTTL          time.Duration // lifetime of an mfa_token; 0 is five minutes
+}
+
+func (s Settings) mfaTokenTTL() time.Duration {
+	if s.MFATokenTTL <= 0 {
+		return 5 * time.Minute
+	}
+	return s.MFATokenTTL
+}
+
+func (s Settings) totpIssuer() string {
+	if s.TOTPIssuer == "" {
+		return "Portcullis"
+	}
+	return s.TOTPIssuer
 }

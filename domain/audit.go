@@ -27,6 +27,12 @@ const (
 	EventEmailChangeAsk AuditEvent = "email_change_request"
 	EventEmailChange    AuditEvent = "email_change"
 	EventTokenRefused   AuditEvent = "one_time_token_refused"
+	EventMFAEnrol       AuditEvent = "mfa_enrol"          // a second factor added (outcome "pending" or "ok")
+	EventMFASuccess     AuditEvent = "mfa_success"        // a second factor accepted at login
+	EventMFAFailure     AuditEvent = "mfa_failure"        // a wrong or replayed code
+	EventMFARemove      AuditEvent = "mfa_remove"         // the user removed a second factor
+	EventMFAReset       AuditEvent = "mfa_reset"          // an administrator removed every factor of a user
+	EventRecoveryCodes  AuditEvent = "mfa_recovery_codes" // recovery codes (re)generated
 )
 
 // AuditRecord is one row of the audit trail. It never holds a password, token or hash.

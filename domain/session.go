@@ -35,6 +35,7 @@ type Session struct {
 	AbsExpiresAt  time.Time // fixed at creation
 	IP            string
 	UserAgent     string
+	AMR           []string // how the user authenticated at login (AMRPassword, AMROTP, AMRHardware ...); fixed at creation
 }
 
 // RetiredRing is how many retired refresh-token hashes a session keeps besides PrevHash; reuse

@@ -10,6 +10,8 @@ type AccessClaims struct {
 	ID        string // jti
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	AMR       []string // authentication methods of the session (RFC 8176 values); empty in tokens from before MFA
+	ACR       string   // authentication context class, ACR(AMR)
 }
 
 // SigningKey is a token-signing key as the key store holds it. Private is the private key in

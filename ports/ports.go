@@ -230,3 +230,65 @@ type Pinger interface {
 	Name() string
 	Ping(ctx context.Context) error
 }
+
+// TOTPFactors keeps each user's TOTP authenticator (at most one), its secret sealed.
+type TOTPFactors interface {
+	// Put stores f as the user's pending factor, replacing a pending one. A confirmed factor of
+	// the user is domain.ErrConflict and stays as it is.
+	Put(ctx context.Context, f domain.TOTPFactor) error
+	// Get returns the user's factor, pending or confirmed; none is domain.ErrNotFound.
+	Get(ctx context.Context, userID string) (domain.TOTPFactor, error)
+	// Confirm turns the user's pending factor into a confirmed one, confirmed at at, whose code
+	// of step was just accepted. No pending factor is domain.ErrNotFound.
+	Confirm(ctx context.Context, userID string, step int64, at time.Time) error
+	// UseStep records that a code of step was accepted, atomically and only if step is later
+	// than the last one accepted: of any number of concurrent calls with one step exactly one
+	// succeeds; the others, and any call with an earlier step, get domain.ErrConflict (a
+	// replayed code). No confirmed factor is domain.ErrNotFound.
+	UseStep(ctx context.Context, userID string, step int64) error
+	// Delete removes the user's factor, pending or confirmed; none is not an error.
+	Delete(ctx context.Context, userID string) error
+}
+
+// RecoveryCodes keeps each user's single-use recovery codes, hashed.
+type RecoveryCodes interface {
+	// Replace drops the user's codes and stores hashes as the new ones.
+	Replace(ctx context.Context, userID string, hashes [][]byte, at time.Time) error
+	// Use atomically removes the user's code with this hash: of concurrent calls with one code
+	// exactly one succeeds. An unknown or used code is domain.ErrNotFound.
+	Use(ctx context.Context, userID string, hash []byte) error
+	// Count is how many unused codes the user has.
+	Count(ctx context.Context, userID string) (int, error)
+	// DeleteByUser removes every code of the user.
+	DeleteByUser(ctx context.Context, userID string) error
+}
+
+// Challenges keeps short-lived single-use state between two requests (a login waiting for its
+// second factor, a WebAuthn ceremony), shared by every instance.
+type Challenges interface {
+	// Put stores c until c.ExpiresAt. A hash already held is domain.ErrConflict.
+	Put(ctx context.Context, c domain.Challenge) error
+	// Take atomically removes and returns the challenge with this hash and purpose if it has
+	// not expired at now: of concurrent calls exactly one gets it. Missing, taken, expired or
+	// other-purpose challenges are domain.ErrNotFound.
+	Take(ctx context.Context, hash []byte, purpose domain.ChallengePurpose, now time.Time) (domain.Challenge, error)
+}
+
+// OneTimePasswords makes and checks TOTP secrets and codes (RFC 6238: SHA-1, 6 digits,
+// domain.TOTPPeriod).
+type OneTimePasswords interface {
+	// NewKey makes a random secret for account at issuer and returns it in base32, with its
+	// otpauth:// URI and that URI as a QR code PNG.
+	NewKey(issuer, account string) (secret, uri string, qrPNG []byte, err error)
+	// Check reports whether code is the code of secret for the time step at falls in (exactly
+	// that step: the caller walks the skew).
+	Check(secret, code string, at time.Time) bool
+}
+
+// SecretBox seals small secrets at rest (TOTP secrets) with the key-encryption key. The label
+// binds a sealed value to its owner: a value sealed under one label does not open under
+// another, so sealed secrets cannot be swapped between rows.
+type SecretBox interface {
+	Seal(label string, plaintext []byte) ([]byte, error)
+	Open(label string, sealed []byte) ([]byte, error)
+}

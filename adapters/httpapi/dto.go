@@ -77,6 +77,9 @@ type sessionDTO struct {
 	IP         string `json:"ip"`
 	UserAgent  string `json:"user_agent"`
 	Current    bool   `json:"current"`
+	// AMR lists how the session was authenticated: "pwd", "otp" (TOTP or recovery code), "hwk"
+	// (passkey), "user" (the authenticator verified its user).
+	AMR []string `json:"amr"`
 }
 
 type sessionsResponse struct {
@@ -116,7 +119,60 @@ func toSessionDTOs(list []application.SessionView) []sessionDTO {
 		out[i] = sessionDTO{
 			ID: s.ID, CreatedAt: formatTime(s.CreatedAt), LastUsedAt: formatTime(s.LastUsedAt),
 			ExpiresAt: formatTime(s.ExpiresAt), IP: s.IP, UserAgent: s.UserAgent, Current: s.Current,
+			AMR: nonNil(s.AMR),
 		}
 	}
 	return out
+}
+
+// nonNil makes a nil list an empty one, so JSON has [] rather than null.
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// mfaRequiredResponse answers a password login of a user with a second factor: no tokens, no
+// cookies, an mfa_token for POST /api/auth/mfa/verify.
+type mfaRequiredResponse struct {
+	MFARequired bool     `json:"mfa_required"`
+	MFAToken    string   `json:"mfa_token"`
+	Methods     []string `json:"methods"`
+	ExpiresIn   int64    `json:"expires_in"`
+}
+
+type mfaVerifyRequest struct {
+	MFAToken     string `json:"mfa_token"`
+	Code         string `json:"code"`
+	RecoveryCode string `json:"recovery_code"`
+}
+
+type totpEnrolResponse struct {
+	Secret     string `json:"secret"`
+	OTPAuthURI string `json:"otpauth_uri"`
+	QRPNG      []byte `json:"qr_png"` // base64 (standard, padded) PNG
+}
+
+type codeRequest struct {
+	Code string `json:"code"`
+}
+
+type passwordCodeRequest struct {
+	Password string `json:"password"`
+	Code     string `json:"code"`
+}
+
+type passwordRequest struct {
+	Password string `json:"password"`
+}
+
+type recoveryCodesResponse struct {
+	RecoveryCodes []string `json:"recovery_codes"`
+}
+
+type mfaStatusResponse struct {
+	TOTP          string   `json:"totp"` // none, pending or enabled
+	RecoveryCodes int      `json:"recovery_codes_left"`
+	Methods       []string `json:"methods"`
 }

@@ -144,6 +144,19 @@ func mapError(err error) mapped {
 		}
 		m.throttle = te
 		return m
+	// The second-factor errors come before the domain errors they wrap.
+	case errors.Is(err, application.ErrInvalidCode):
+		return p(fiber.StatusUnauthorized, "invalid_code", "Invalid code", "the code is wrong, expired or already used")
+	case errors.Is(err, application.ErrInvalidMFAToken):
+		return p(fiber.StatusUnauthorized, "invalid_mfa_token", "Invalid mfa_token",
+			"the mfa_token is unknown, expired or already used; log in again")
+	case errors.Is(err, application.ErrMFARequired):
+		return p(fiber.StatusForbidden, "mfa_required", "Second factor required",
+			"this requires a session opened with a second factor")
+	case errors.Is(err, application.ErrTOTPEnabled):
+		return p(fiber.StatusConflict, "totp_already_enabled", "Conflict", "an authenticator is already enabled; remove it first")
+	case errors.Is(err, application.ErrNoTOTP):
+		return p(fiber.StatusConflict, "no_second_factor", "Conflict", "there is no such second factor to use or confirm")
 	case errors.Is(err, domain.ErrInvalidOneTimeToken):
 		// One body for an unknown, used, expired, superseded or other-purpose token (SECURITY G50).
 		return p(fiber.StatusBadRequest, "invalid_token", "Invalid token", "the link is invalid, used or expired; ask for a new one")

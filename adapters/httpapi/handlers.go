@@ -70,7 +70,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.sendTokens(c, out)
+	return s.sendLogin(c, out)
 }
 
 // refresh: POST /api/auth/refresh, the refresh token in {refresh_token} or the refresh cookie

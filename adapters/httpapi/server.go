@@ -40,6 +40,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Compat adds another API's routes and shapes: "" (none) or CompatSeed (compat.go).
 	Compat string
+	// AdminRequireMFA makes the admin-only routes demand a session opened with a second factor.
+	AdminRequireMFA bool
 }
 
 // Defaults applied to zero Config fields.
@@ -93,6 +95,8 @@ type Deps struct {
 	VerifyEmail   *application.VerifyEmail
 	PasswordReset *application.PasswordReset
 	ChangeEmail   *application.ChangeEmail
+	MFAVerify     *application.MFAVerify // /api/auth/mfa/verify
+	TOTP          *application.TOTPSetup // /api/users/me/mfa..., /api/users/{id}/mfa
 }
 
 // Server is the HTTP server: a configured Fiber app plus its listener lifecycle.
@@ -157,7 +161,8 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.Register == nil || deps.Login == nil || deps.Refresh == nil || deps.Logout == nil ||
 		deps.Authenticate == nil || deps.Profile == nil || deps.ChangePassword == nil || deps.Sessions == nil || deps.Keys == nil ||
-		deps.Admin == nil || deps.Audit == nil || deps.VerifyEmail == nil || deps.PasswordReset == nil || deps.ChangeEmail == nil {
+		deps.Admin == nil || deps.Audit == nil || deps.VerifyEmail == nil || deps.PasswordReset == nil || deps.ChangeEmail == nil ||
+		deps.MFAVerify == nil || deps.TOTP == nil {
 		problems = append(problems, errors.New("httpapi: every use case and the key set must be provided"))
 	}
 	if err := errors.Join(problems...); err != nil {
@@ -198,10 +203,16 @@ func (s *Server) routes() {
 	a.Post("/api/auth/refresh", s.guardTokens, s.refresh)
 	a.Post("/api/auth/logout", s.logout)
 	a.Post("/api/auth/logout-all", auth, s.logoutAll)
+	a.Post("/api/auth/mfa/verify", s.mfaVerify)
 
 	a.Get("/api/users/me", auth, s.me)
 	a.Patch("/api/users/me", auth, s.updateMe)
 	a.Put("/api/users/me/password", auth, s.changePassword)
+	a.Get("/api/users/me/mfa", auth, s.mfaStatus)
+	a.Post("/api/users/me/mfa/totp", auth, s.totpEnrol)
+	a.Post("/api/users/me/mfa/totp/confirm", auth, s.totpConfirm)
+	a.Delete("/api/users/me/mfa/totp", auth, s.totpDisable)
+	a.Post("/api/users/me/mfa/recovery-codes", auth, s.recoveryCodes)
 
 	a.Get("/api/sessions", auth, s.listSessions)
 	a.Delete("/api/sessions/:id", auth, s.revokeSession)
@@ -212,6 +223,9 @@ func (s *Server) routes() {
 	// check roles again.
 	readers := requireRoles(domain.RoleModerator, domain.RoleAdmin)
 	admins := requireRoles(domain.RoleAdmin)
+	if s.cfg.AdminRequireMFA {
+		admins = requireRolesAndMFA(domain.RoleAdmin)
+	}
 	a.Get("/api/users", auth, readers, s.listUsers)
 	a.Get("/api/users/:id", notMe, auth, readers, s.getUser)
 	a.Patch("/api/users/:id", notMe, auth, admins, s.updateUser)
@@ -221,6 +235,7 @@ func (s *Server) routes() {
 		a.Post("/api/users/:id/unlock", auth, admins, s.unlockUser)
 	}
 	a.Get("/api/audit", auth, admins, s.listAudit)
+	a.Delete("/api/users/:id/mfa", notMe, auth, admins, s.resetFactors)
 
 	// In the seed compatibility mode these answer the seed's plain text (compat.go).
 	test := s.testMarker()

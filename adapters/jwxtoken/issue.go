@@ -23,6 +23,8 @@ type wireClaims struct {
 	Nbf   int64         `json:"nbf"`
 	Exp   int64         `json:"exp"`
 	Jti   string        `json:"jti"`
+	AMR   []string      `json:"amr,omitempty"` // RFC 8176 authentication methods
+	ACR   string        `json:"acr,omitempty"`
 }
 
 // Issue signs c with the key active now and returns the compact JWS. iat and nbf are
@@ -56,7 +58,7 @@ func (t *Tokens) Issue(_ context.Context, c domain.AccessClaims) (string, error)
 	}
 	payload, err := json.Marshal(wireClaims{
 		Iss: t.cfg.Issuer, Sub: c.Subject, Aud: t.cfg.Audience, Sid: c.SessionID, Roles: roles,
-		Iat: iat, Nbf: iat, Exp: exp, Jti: jti,
+		Iat: iat, Nbf: iat, Exp: exp, Jti: jti, AMR: c.AMR, ACR: c.ACR,
 	})
 	if err != nil {
 		return "", fmt.Errorf("issue access token: encode claims: %w", err)

@@ -62,3 +62,29 @@ func newAEAD(kek []byte) (cipher.AEAD, error) {
 	}
 	return cipher.NewGCM(block)
 }
+
+// SecretBox implements ports.SecretBox with the sealing of signing keys (AES-256-GCM under the
+// key-encryption key, the label as associated data), for other secrets kept at rest such as
+// TOTP secrets. Safe for concurrent use.
+type SecretBox struct {
+	kek []byte
+}
+
+// NewSecretBox returns a SecretBox sealing under kek, which must be KeyEncryptionKeySize bytes.
+func NewSecretBox(kek []byte) (*SecretBox, error) {
+	if len(kek) != KeyEncryptionKeySize {
+		return nil, fmt.Errorf("key-encryption key must be %d bytes, got %d", KeyEncryptionKeySize, len(kek))
+	}
+	return &SecretBox{kek: kek}, nil
+}
+
+// Seal encrypts plaintext bound to label.
+func (b *SecretBox) Seal(label string, plaintext []byte) ([]byte, error) {
+	return Seal(b.kek, label, plaintext)
+}
+
+// Open decrypts what Seal sealed under the same label; any other label, key or an altered
+// value fails.
+func (b *SecretBox) Open(label string, sealed []byte) ([]byte, error) {
+	return Unseal(b.kek, label, sealed)
+}

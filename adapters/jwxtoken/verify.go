@@ -197,7 +197,7 @@ func (t *Tokens) claims(body []byte, now time.Time) (domain.AccessClaims, error)
 	}
 	return domain.AccessClaims{
 		Subject: c.Sub, SessionID: c.Sid, Roles: c.Roles, ID: c.Jti,
-		IssuedAt: time.Unix(c.Iat, 0), ExpiresAt: time.Unix(c.Exp, 0),
+		IssuedAt: time.Unix(c.Iat, 0), ExpiresAt: time.Unix(c.Exp, 0), AMR: c.AMR, ACR: c.ACR,
 	}, nil
 }
 

@@ -214,6 +214,7 @@ func cloneSession(s domain.Session) domain.Session {
 	s.PrevHash = slices.Clone(s.PrevHash)
 	s.Retired = slices.Clone(s.Retired)
 	s.Successor = slices.Clone(s.Successor)
+	s.AMR = slices.Clone(s.AMR)
 	s.RotatedAt = utc(s.RotatedAt)
 	s.CreatedAt = utc(s.CreatedAt)
 	s.LastUsedAt = utc(s.LastUsedAt)

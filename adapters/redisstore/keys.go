@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -8,6 +9,7 @@ import (
 // Every Redis key Portcullis writes is built here, so the layout can be read in one place.
 //
 //	<prefix>sess:{<sid>}              HASH  one session (fields below); PEXPIREAT = min(idle, absolute)
+//	<prefix>chal:{<purpose>:<hash>}   STRING one challenge (challenges.go), hash in hex; PEXPIREAT = its expiry
 //	<prefix>user:{<uid>}:sessions     ZSET  member <sid>, score = CreatedAt in Unix ms; PEXPIREAT =
 //	                                        the latest absolute limit of its sessions
 //
@@ -19,6 +21,7 @@ const (
 	sessionKeyPart = "sess:"
 	userKeyPart    = "user:"
 	userSessions   = ":sessions"
+	challengePart  = "chal:"
 )
 
 // Fields of the session HASH. Times are Unix milliseconds in decimal (0 for the zero time),
@@ -38,6 +41,7 @@ const (
 	fieldAbsolute   = "ae"
 	fieldIP         = "ip"
 	fieldUserAgent  = "ua"
+	fieldAMR        = "amr" // authentication methods, joined by commas (domain.Session.AMR)
 )
 
 // keys builds key names under one prefix.
@@ -58,4 +62,10 @@ func (k keys) session(sid string) string {
 // userSessions is the ZSET indexing the sessions of user uid, hash-tagged by uid.
 func (k keys) userSessions(uid string) string {
 	return k.prefix + userKeyPart + "{" + uid + "}" + userSessions
+}
+
+// challenge is the STRING holding one challenge, found by purpose and hash: a challenge of one
+// purpose is never found under another.
+func (k keys) challenge(purpose string, hash []byte) string {
+	return k.prefix + challengePart + "{" + purpose + ":" + hex.EncodeToString(hash) + "}"
 }

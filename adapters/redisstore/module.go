@@ -25,11 +25,13 @@ type Config struct {
 //   - a redis.UniversalClient, pinged at fx start (so start-up fails fast when Redis is
 //     unreachable) and closed at fx stop;
 //   - *Sessions as ports.SessionStore;
+//   - *Challenges as ports.Challenges;
 //   - a ports.Pinger named "sessions" in the value group "readiness" (what /readyz reports on).
 var Module = fx.Module("redisstore",
 	fx.Provide(
 		newModuleClient,
 		fx.Annotate(newModuleSessions, fx.As(new(ports.SessionStore))),
+		fx.Annotate(newModuleChallenges, fx.As(new(ports.Challenges))),
 		fx.Annotate(NewPinger, fx.As(new(ports.Pinger)), fx.ResultTags(`group:"readiness"`)),
 	),
 )
@@ -59,4 +61,8 @@ func newModuleClient(d clientDeps) (redis.UniversalClient, error) {
 
 func newModuleSessions(c redis.UniversalClient, cfg Config) (*Sessions, error) {
 	return NewSessions(c, cfg.Prefix)
+}
+
+func newModuleChallenges(c redis.UniversalClient, cfg Config) (*Challenges, error) {
+	return NewChallenges(c, cfg.Prefix)
 }

@@ -300,6 +300,7 @@ func encodeSession(s domain.Session) []any {
 		fieldAbsolute, encodeTime(s.AbsExpiresAt),
 		fieldIP, s.IP,
 		fieldUserAgent, s.UserAgent,
+		fieldAMR, strings.Join(s.AMR, ","),
 	}
 }
 
@@ -320,6 +321,9 @@ func decodeSession(id string, m map[string]string) (s domain.Session, ok bool, e
 		Successor:   decodeBytes(m[fieldSuccessor]),
 		IP:          m[fieldIP],
 		UserAgent:   m[fieldUserAgent],
+	}
+	if amr := m[fieldAMR]; amr != "" {
+		s.AMR = strings.Split(amr, ",")
 	}
 	var errs []error
 	num := func(field string) int64 {

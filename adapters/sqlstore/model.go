@@ -79,6 +79,7 @@ type sessionRow struct {
 	AbsExpiresAt  time.Time `bun:"abs_expires_at"`
 	IP            string    `bun:"ip"`
 	UserAgent     string    `bun:"user_agent"`
+	AMR           string    `bun:"amr"` // migration 20261129001501: methods joined by commas
 }
 
 // Column limits of the sessions table; longer client-supplied values are cut, not refused.
@@ -108,6 +109,7 @@ func sessionToRow(s domain.Session) sessionRow {
 		AbsExpiresAt:  dbTime(s.AbsExpiresAt),
 		IP:            truncateUTF8(s.IP, maxIPLength),
 		UserAgent:     truncateUTF8(s.UserAgent, maxUserAgentLength),
+		AMR:           strings.Join(s.AMR, ","),
 	}
 }
 
@@ -128,7 +130,16 @@ func (r sessionRow) toDomain() domain.Session {
 		AbsExpiresAt:  domainTime(r.AbsExpiresAt),
 		IP:            r.IP,
 		UserAgent:     r.UserAgent,
+		AMR:           splitList(r.AMR),
 	}
+}
+
+// splitList reverses strings.Join(list, ","), "" being the empty list.
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
 
 type keyRow struct {
@@ -388,5 +399,85 @@ func (r outboxRow) toDomain() domain.OutboxMail {
 		LastError:     r.LastError,
 		CreatedAt:     domainTime(r.CreatedAt),
 		UpdatedAt:     domainTime(r.UpdatedAt),
+	}
+}
+
+// totpRow mirrors the mfa_totp table (migration 20261129001500).
+type totpRow struct {
+	bun.BaseModel `bun:"table:mfa_totp,alias:mt"`
+
+	UserID      string    `bun:"user_id,pk"`
+	Secret      []byte    `bun:"secret"`
+	Confirmed   bool      `bun:"confirmed"`
+	CreatedAt   time.Time `bun:"created_at"`
+	ConfirmedAt time.Time `bun:"confirmed_at,nullzero"` // NULL while pending
+	LastStep    int64     `bun:"last_step"`
+}
+
+func totpToRow(f domain.TOTPFactor) totpRow {
+	return totpRow{
+		UserID:      f.UserID,
+		Secret:      f.Secret,
+		Confirmed:   f.Confirmed,
+		CreatedAt:   dbTime(f.CreatedAt),
+		ConfirmedAt: dbTime(f.ConfirmedAt),
+		LastStep:    f.LastStep,
+	}
+}
+
+func (r totpRow) toDomain() domain.TOTPFactor {
+	return domain.TOTPFactor{
+		UserID:      r.UserID,
+		Secret:      r.Secret,
+		Confirmed:   r.Confirmed,
+		CreatedAt:   domainTime(r.CreatedAt),
+		ConfirmedAt: domainTime(r.ConfirmedAt),
+		LastStep:    r.LastStep,
+	}
+}
+
+// recoveryCodeRow mirrors the recovery_codes table (migration 20261129001500).
+type recoveryCodeRow struct {
+	bun.BaseModel `bun:"table:recovery_codes,alias:rc"`
+
+	UserID    string    `bun:"user_id,pk"`
+	Hash      []byte    `bun:"hash,pk"`
+	CreatedAt time.Time `bun:"created_at"`
+}
+
+// challengeRow mirrors the challenges table (migration 20261129001500).
+type challengeRow struct {
+	bun.BaseModel `bun:"table:challenges,alias:ch"`
+
+	Purpose   string    `bun:"purpose,pk"`
+	Hash      []byte    `bun:"hash,pk"`
+	UserID    string    `bun:"user_id"`
+	Data      []byte    `bun:"data"`
+	Attempts  int       `bun:"attempts"`
+	CreatedAt time.Time `bun:"created_at"`
+	ExpiresAt time.Time `bun:"expires_at"`
+}
+
+func challengeToRow(c domain.Challenge) challengeRow {
+	return challengeRow{
+		Purpose:   string(c.Purpose),
+		Hash:      c.Hash,
+		UserID:    c.UserID,
+		Data:      c.Data,
+		Attempts:  c.Attempts,
+		CreatedAt: dbTime(c.CreatedAt),
+		ExpiresAt: dbTime(c.ExpiresAt),
+	}
+}
+
+func (r challengeRow) toDomain() domain.Challenge {
+	return domain.Challenge{
+		Hash:      r.Hash,
+		Purpose:   domain.ChallengePurpose(r.Purpose),
+		UserID:    r.UserID,
+		Data:      emptyAsNil(r.Data),
+		Attempts:  r.Attempts,
+		CreatedAt: domainTime(r.CreatedAt),
+		ExpiresAt: domainTime(r.ExpiresAt),
 	}
 }

@@ -45,6 +45,8 @@ var Module = fx.Module("sqlstore",
 			o := NewOutbox(db)
 			return func(ctx context.Context, now time.Time) (int, error) { return o.Purge(ctx, now.Add(-mailRetention)) }
 		}),
+		fx.Annotate(NewTOTPFactors, fx.As(new(ports.TOTPFactors))),
+		fx.Annotate(NewRecoveryCodes, fx.As(new(ports.RecoveryCodes))),
 	),
 	fx.Invoke(startPurger),
 )
@@ -66,6 +68,15 @@ const purgeGroup = `group:"sqlstore.purge"`
 func purgeJobOf(name string, purge func(*DB) purgeFunc) any {
 	return fx.Annotate(func(db *DB) purgeJob { return purgeJob{name, purge(db)} }, fx.ResultTags(purgeGroup))
 }
+
+// ChallengesModule provides ports.Challenges on the database of Module, beside SessionsModule
+// (short-lived state lives where the sessions do). It needs Module (for *DB).
+var ChallengesModule = fx.Module("sqlstore-challenges",
+	fx.Provide(
+		fx.Annotate(NewChallenges, fx.As(new(ports.Challenges))),
+		purgeJobOf("challenges", func(db *DB) purgeFunc { return NewChallenges(db).PurgeExpired }),
+	),
+)
 
 // New is the fx constructor of *DB. It builds the pool without touching the network; at start
 // it checks the database answers, then migrates it (AutoMigrate) or checks that its schema

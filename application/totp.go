@@ -1,0 +1,247 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// TOTPEnrolment is a new, pending TOTP authenticator: the secret in base32, its otpauth:// URI
+// and that URI as a QR code PNG. It is shown once; the secret is kept only sealed.
+type TOTPEnrolment struct {
+	Secret string
+	URI    string
+	QRPNG  []byte
+}
+
+// MFAStatus is what a user has set up.
+type MFAStatus struct {
+	TOTP          string // "none", "pending" or "enabled"
+	RecoveryCodes int    // unused codes left
+	Methods       []string
+}
+
+// TOTPSetup lets a user enrol, confirm and remove a TOTP authenticator and regenerate recovery
+// codes; and an administrator reset a user's factors.
+type TOTPSetup struct {
+	factors *SecondFactors
+	users   ports.UserStore
+	hasher  ports.PasswordHasher
+	clock   ports.Clock
+	audit   *Auditor
+	log     *slog.Logger
+}
+
+// NewTOTPSetup wires the TOTP set-up use case.
+func NewTOTPSetup(factors *SecondFactors, users ports.UserStore, hasher ports.PasswordHasher, clock ports.Clock,
+	audit *Auditor, log *slog.Logger) *TOTPSetup {
+	return &TOTPSetup{factors: factors, users: users, hasher: hasher, clock: clock, audit: audit, log: log}
+}
+
+// Status reports userID's second factors.
+func (s *TOTPSetup) Status(ctx context.Context, userID string) (MFAStatus, error) {
+	out := MFAStatus{TOTP: "none"}
+	t, err := s.factors.totp.Get(ctx, userID)
+	switch {
+	case err == nil && t.Confirmed:
+		out.TOTP = "enabled"
+	case err == nil:
+		out.TOTP = "pending"
+	case !errors.Is(err, domain.ErrNotFound):
+		return MFAStatus{}, fmt.Errorf("load TOTP factor: %w", err)
+	}
+	if out.RecoveryCodes, err = s.factors.codes.Count(ctx, userID); err != nil {
+		return MFAStatus{}, fmt.Errorf("count recovery codes: %w", err)
+	}
+	if out.Methods, err = s.factors.Methods(ctx, userID); err != nil {
+		return MFAStatus{}, err
+	}
+	return out, nil
+}
+
+// Enrol makes a new secret for userID and keeps it, sealed, as a pending authenticator
+// (replacing a pending one) until Confirm. A user with a confirmed authenticator gets
+// ErrTOTPEnabled: remove it first.
+func (s *TOTPSetup) Enrol(ctx context.Context, userID string) (TOTPEnrolment, error) {
+	u, err := loadSelf(ctx, s.users, userID)
+	if err != nil {
+		return TOTPEnrolment{}, err
+	}
+	if t, err := s.factors.totp.Get(ctx, userID); err == nil && t.Confirmed {
+		return TOTPEnrolment{}, ErrTOTPEnabled
+	} else if err != nil && !errors.Is(err, domain.ErrNotFound) {
+		return TOTPEnrolment{}, fmt.Errorf("load TOTP factor: %w", err)
+	}
+	account := u.Email
+	secret, uri, png, err := s.factors.otp.NewKey(s.factors.settings.totpIssuer(), account)
+	if err != nil {
+		return TOTPEnrolment{}, err
+	}
+	sealed, err := s.factors.box.Seal(totpLabel(userID), []byte(secret))
+	if err != nil {
+		return TOTPEnrolment{}, fmt.Errorf("seal TOTP secret: %w", err)
+	}
+	err = s.factors.totp.Put(ctx, domain.TOTPFactor{UserID: userID, Secret: sealed, CreatedAt: s.clock.Now()})
+	if errors.Is(err, domain.ErrConflict) {
+		return TOTPEnrolment{}, ErrTOTPEnabled
+	}
+	if err != nil {
+		return TOTPEnrolment{}, fmt.Errorf("store TOTP factor: %w", err)
+	}
+	s.audit.record(ctx, domain.EventMFAEnrol, userID, userID, "pending", "method=totp")
+	return TOTPEnrolment{Secret: secret, URI: uri, QRPNG: png}, nil
+}
+
+// Confirm checks the first code of userID's pending authenticator (within the usual skew),
+// enables it and returns ten new recovery codes, shown this once. A wrong code is
+// ErrInvalidCode and counts against the account's throttle; no pending authenticator is
+// ErrNoTOTP.
+func (s *TOTPSetup) Confirm(ctx context.Context, userID, code string) ([]string, error) {
+	if _, err := loadSelf(ctx, s.users, userID); err != nil {
+		return nil, err
+	}
+	t, err := s.factors.totp.Get(ctx, userID)
+	switch {
+	case errors.Is(err, domain.ErrNotFound) || (err == nil && t.Confirmed):
+		return nil, ErrNoTOTP
+	case err != nil:
+		return nil, fmt.Errorf("load TOTP factor: %w", err)
+	}
+	if err := s.factors.throttle(ctx, userID, 0); err != nil {
+		return nil, err
+	}
+	secret, err := s.factors.openSecret(t)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	step, ok := s.factors.matchStep(secret, code, now, 0)
+	if !ok {
+		s.audit.record(ctx, domain.EventMFAFailure, userID, userID, "bad_code", "method=totp confirm")
+		if err := s.factors.throttle(ctx, userID, 1); err != nil {
+			return nil, err
+		}
+		return nil, ErrInvalidCode
+	}
+	if err := s.factors.totp.Confirm(ctx, userID, step, now); err != nil {
+		if errors.Is(err, domain.ErrNotFound) {
+			return nil, ErrNoTOTP
+		}
+		return nil, fmt.Errorf("confirm TOTP factor: %w", err)
+	}
+	codes, err := s.factors.newRecoveryCodes(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "second factor enabled", "user_id", userID, "method", MethodTOTP)
+	s.audit.record(ctx, domain.EventMFAEnrol, userID, userID, "ok", "method=totp")
+	return codes, nil
+}
+
+// Disable removes userID's TOTP authenticator, given the password and a current code (a
+// recovery code is not enough: it would let a stolen password and one code remove the factor
+// for good). Its recovery codes go with it unless another factor remains.
+func (s *TOTPSetup) Disable(ctx context.Context, userID, password, code string) error {
+	if err := s.checkPassword(ctx, userID, password); err != nil {
+		return err
+	}
+	if err := s.factors.checkTOTP(ctx, userID, code); err != nil {
+		if errors.Is(err, ErrInvalidCode) {
+			s.audit.record(ctx, domain.EventMFAFailure, userID, userID, "bad_code", "method=totp disable")
+			if terr := s.factors.throttle(ctx, userID, 1); terr != nil {
+				return terr
+			}
+		}
+		return err
+	}
+	if err := s.factors.totp.Delete(ctx, userID); err != nil {
+		return fmt.Errorf("delete TOTP factor: %w", err)
+	}
+	methods, err := s.factors.Methods(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !hasFactor(methods) {
+		if err := s.factors.codes.DeleteByUser(ctx, userID); err != nil {
+			return fmt.Errorf("delete recovery codes: %w", err)
+		}
+	}
+	s.log.InfoContext(ctx, "second factor removed", "user_id", userID, "method", MethodTOTP)
+	s.audit.record(ctx, domain.EventMFARemove, userID, userID, "ok", "method=totp")
+	return nil
+}
+
+// hasFactor reports whether methods holds a real second factor (recovery codes alone are not).
+func hasFactor(methods []string) bool {
+	for _, m := range methods {
+		if m != MethodRecoveryCode {
+			return true
+		}
+	}
+	return false
+}
+
+// RegenerateRecoveryCodes replaces userID's recovery codes, given the password; it needs a
+// second factor to recover (ErrNoTOTP otherwise).
+func (s *TOTPSetup) RegenerateRecoveryCodes(ctx context.Context, userID, password string) ([]string, error) {
+	if err := s.checkPassword(ctx, userID, password); err != nil {
+		return nil, err
+	}
+	methods, err := s.factors.Methods(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if !hasFactor(methods) {
+		return nil, ErrNoTOTP
+	}
+	codes, err := s.factors.newRecoveryCodes(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	s.audit.record(ctx, domain.EventRecoveryCodes, userID, userID, "ok", "")
+	return codes, nil
+}
+
+// Reset removes every second factor of userID (TOTP, recovery codes, passkeys) for an
+// administrator, for a user who lost them. It is audited with the administrator as actor.
+func (s *TOTPSetup) Reset(ctx context.Context, actor Principal, userID string) error {
+	if !actor.HasRole(domain.RoleAdmin) {
+		return domain.ErrForbidden
+	}
+	if _, err := s.users.ByID(ctx, userID); err != nil {
+		return fmt.Errorf("load user: %w", err)
+	}
+	if err := s.factors.removeAll(ctx, userID); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "second factors reset", "user_id", userID, "actor_id", actor.UserID)
+	s.audit.record(ctx, domain.EventMFAReset, actor.UserID, userID, "ok", "")
+	return nil
+}
+
+// checkPassword verifies userID's password for a sensitive change; a wrong one is
+// domain.ErrInvalidCredentials and counts against the account's second-factor throttle.
+func (s *TOTPSetup) checkPassword(ctx context.Context, userID, password string) error {
+	u, err := loadSelf(ctx, s.users, userID)
+	if err != nil {
+		return err
+	}
+	if err := s.factors.throttle(ctx, userID, 0); err != nil {
+		return err
+	}
+	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, password)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("verify password: %w", err)
+	}
+	if !ok {
+		if terr := s.factors.throttle(ctx, userID, 1); terr != nil {
+			return terr
+		}
+		return domain.ErrInvalidCredentials
+	}
+	return nil
+}
