@@ -55,6 +55,9 @@ type Config struct {
 	SessionAbsolute            time.Duration `env:"SESSION_ABSOLUTE" envDefault:"720h" help:"a session ends this long after login, whatever its use"`
 	RefreshGrace               time.Duration `env:"REFRESH_GRACE" envDefault:"10s" help:"window in which the immediate predecessor of a refresh token returns the same successor"`
 	StrictSessions             bool          `env:"STRICT_SESSIONS" envDefault:"true" help:"check on every authenticated request that the session is live (logout seen at once)"`
+	AdminRequireMFA            bool          `env:"ADMIN_REQUIRE_MFA" envDefault:"false" help:"admin-only routes demand a session opened with a second factor (TOTP, recovery code or passkey)"`
+	MFATokenTTL                time.Duration `env:"MFA_TOKEN_TTL" envDefault:"5m" help:"lifetime of the mfa_token a password login of a user with a second factor returns"`
+	TOTPIssuer                 string        `env:"TOTP_ISSUER" envDefault:"Portcullis" help:"issuer name authenticator apps show beside TOTP codes"`
 	AllowedOrigins             []string      `env:"ALLOWED_ORIGINS" envSeparator:"," help:"comma-separated origins allowed for CORS and cookie-authenticated writes (default: PUBLIC_URL's origin)"`
 	SecureCookies              bool          `env:"SECURE_COOKIES" envDefault:"false" help:"mark cookies Secure with __Host-/__Secure- prefixes and send HSTS (set behind HTTPS)"`
 	TrustedProxies             []string      `env:"TRUSTED_PROXIES" envSeparator:"," help:"comma-separated IPs or CIDRs whose X-Forwarded-For is believed"`
@@ -313,6 +316,12 @@ func (c Config) Validate() error {
 	}
 	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
 		bad("REFRESH_GRACE", "must be between 0 and 1m")
+	}
+	if c.MFATokenTTL < 30*time.Second || c.MFATokenTTL > 15*time.Minute {
+		bad("MFA_TOKEN_TTL", "must be between 30s and 15m")
+	}
+	if strings.ContainsAny(c.TOTPIssuer, ":") || c.TOTPIssuer == "" || len(c.TOTPIssuer) > 64 {
+		bad("TOTP_ISSUER", "must be 1 to 64 characters without ':'")
 	}
 	if c.SessionIdle > c.SessionAbsolute {
 		bad("SESSION_IDLE", "must not exceed SESSION_ABSOLUTE")

@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/portcullis-auth/portcullis/adapters/httpapi"
+	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
 	"github.com/portcullis-auth/portcullis/adapters/memstore"
+	"github.com/portcullis-auth/portcullis/adapters/otp"
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
@@ -188,9 +190,17 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 	mails := application.NewMailQueue(memstore.NewOutbox(otts), limiter, clock{}, id, application.MailSettings{}, settings, log)
 	auth := application.NewAuthenticate(tokens, sessions, settings)
 	throttle := application.NewThrottle(memstore.NewRateLimiter(nil), limits, log)
+	box, err := jwxtoken.NewSecretBox(make([]byte, jwxtoken.KeyEncryptionKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	factors := application.NewSecondFactors(memstore.NewTOTPFactors(), memstore.NewRecoveryCodes(), otp.New(), box,
+		memstore.NewRateLimiter(nil), memstore.NewChallenges(), clock{}, settings)
+	login := application.NewLogin(users, sessions, h, tokens, clock{}, id, settings, throttle, auditor, log)
+	login.UseSecondFactors(factors)
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
 		Register:       register,
-		Login:          application.NewLogin(users, sessions, h, tokens, clock{}, id, settings, throttle, auditor, log),
+		Login:          login,
 		Refresh:        application.NewRefresh(sessions, tokens, clock{}, id, settings, auditor, log),
 		Logout:         application.NewLogout(sessions, auth, auditor, log),
 		Authenticate:   auth,
@@ -207,6 +217,8 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 		VerifyEmail:    application.NewVerifyEmail(users, otts, mails, clock{}, auditor, log),
 		PasswordReset:  application.NewPasswordReset(users, sessions, h, otts, mails, clock{}, throttle, auditor, log),
 		ChangeEmail:    application.NewChangeEmail(users, h, otts, mails, clock{}, auditor, log),
+		MFAVerify:      application.NewMFAVerify(factors, users, sessions, tokens, id, clock{}, settings, auditor, log),
+		TOTP:           application.NewTOTPSetup(factors, users, h, clock{}, auditor, log),
 	})
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)

@@ -31,6 +31,8 @@ func TestModuleWires(t *testing.T) {
 			func() *application.VerifyEmail { return &application.VerifyEmail{} },
 			func() *application.PasswordReset { return &application.PasswordReset{} },
 			func() *application.ChangeEmail { return &application.ChangeEmail{} },
+			func() *application.MFAVerify { return &application.MFAVerify{} },
+			func() *application.TOTPSetup { return &application.TOTPSetup{} },
 			fx.Annotate(func() keySet { return keySet{} }, fx.As(new(httpapi.KeySet))),
 			fx.Annotate(func() okPinger { return okPinger{"database"} }, fx.As(new(ports.Pinger)), fx.ResultTags(`group:"readiness"`)),
 		),

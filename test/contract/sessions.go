@@ -83,6 +83,7 @@ func newSession(userID string, at time.Time) domain.Session {
 		AbsExpiresAt:  at.Add(contractAbsolute),
 		IP:            "192.0.2.10",
 		UserAgent:     "contract/1.0 (Üñïçødé)",
+		AMR:           []string{domain.AMRPassword},
 	}
 }
 
@@ -187,6 +188,9 @@ func assertSession(t *testing.T, got, want domain.Session) {
 	if !slices.Equal(got.Roles, want.Roles) {
 		t.Errorf("Roles = %v, want %v", got.Roles, want.Roles)
 	}
+	if !slices.Equal(got.AMR, want.AMR) {
+		t.Errorf("AMR = %v, want %v", got.AMR, want.AMR)
+	}
 	byt("RefreshHash", got.RefreshHash, want.RefreshHash)
 	byt("PrevHash", got.PrevHash, want.PrevHash)
 	byt("Retired", got.Retired, want.Retired)
@@ -217,6 +221,7 @@ func sessionRoundTrip(t *testing.T, st ports.SessionStore) {
 	rotated.Generation = 3
 	rotated.IdleExpiresAt = base.Add(contractIdle - time.Minute)
 	rotated.IP = "2001:db8::1"
+	rotated.AMR = []string{domain.AMRPassword, domain.AMROTP}
 
 	for _, s := range []domain.Session{fresh, rotated} {
 		mustCreate(t, st, s)

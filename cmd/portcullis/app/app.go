@@ -24,6 +24,7 @@ import (
 	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
 	"github.com/portcullis-auth/portcullis/adapters/mail"
 	"github.com/portcullis-auth/portcullis/adapters/memstore"
+	"github.com/portcullis-auth/portcullis/adapters/otp"
 	"github.com/portcullis-auth/portcullis/adapters/password"
 	"github.com/portcullis-auth/portcullis/adapters/redisstore"
 	"github.com/portcullis-auth/portcullis/adapters/sessioncache"
@@ -73,6 +74,14 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 		jwxtoken.Module,
 		fx.Provide(func() (jwxtoken.Config, error) { return tokenConfig(cfg, log) }),
 		fx.Supply(settings(cfg), limits(cfg)),
+		otp.Module,
+		fx.Provide(func() (ports.SecretBox, error) {
+			kek, err := keyEncryptionKey(cfg, log)
+			if err != nil {
+				return nil, err
+			}
+			return jwxtoken.NewSecretBox(kek)
+		}),
 		fx.Provide(
 			application.NewAuditor,
 			application.NewAuditTrail,
@@ -86,6 +95,9 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 			application.NewChangePassword,
 			application.NewSessions,
 			application.NewSigningKeys,
+			application.NewSecondFactors,
+			application.NewMFAVerify,
+			application.NewTOTPSetup,
 			application.NewThrottle,
 			application.NewLocks,
 			application.NewMailQueue,
@@ -94,6 +106,7 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 			application.NewChangeEmail,
 		),
 		fx.Invoke(warnLimitsOff),
+		fx.Invoke(func(l *application.Login, f *application.SecondFactors) { l.UseSecondFactors(f) }),
 	)
 }
 
@@ -176,11 +189,12 @@ func readiness(f any) any {
 }
 
 // sessionStore picks the session store adapter named by PORTCULLIS_SESSION_STORE, and the rate
-// limiter that follows it: Redis counts across instances, otherwise each process counts alone.
+// limiter and challenge store that follow it: Redis counts across instances, otherwise each
+// process counts alone; challenges (mfa_token, WebAuthn ceremonies) live where sessions do.
 func sessionStore(cfg config.Config) fx.Option {
 	switch s := cfg.SessionStore; {
 	case s == "memory":
-		return fx.Options(memstore.Module, memstore.LimiterModule)
+		return fx.Options(memstore.Module, memstore.LimiterModule, memstore.ChallengesModule)
 	case strings.HasPrefix(s, "redis"):
 		return fx.Options(
 			redisSessionCache(cfg),
@@ -192,7 +206,7 @@ func sessionStore(cfg config.Config) fx.Option {
 			}}),
 		)
 	default:
-		return fx.Options(sqlSessionCache(cfg), sqlstore.SessionsModule, memstore.LimiterModule)
+		return fx.Options(sqlSessionCache(cfg), sqlstore.SessionsModule, sqlstore.ChallengesModule, memstore.LimiterModule)
 	}
 }
 
@@ -247,6 +261,7 @@ func settings(cfg config.Config) application.Settings {
 	return application.Settings{
 		AccessTTL: cfg.AccessTTL, SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionAbsolute,
 		RefreshGrace: cfg.RefreshGrace, Strict: cfg.StrictSessions, RequireVerifiedEmail: cfg.RequireVerifiedEmail,
+		TOTPIssuer: cfg.TOTPIssuer, MFATokenTTL: cfg.MFATokenTTL,
 	}
 }
 
@@ -255,7 +270,8 @@ func httpConfig(cfg config.Config) httpapi.Config {
 		Addr: cfg.Addr, PublicURL: cfg.PublicURL, AllowedOrigins: cfg.AllowedOrigins, TrustedProxies: cfg.TrustedProxies,
 		SecureCookies: cfg.SecureCookies, BodyLimit: cfg.BodyLimit,
 		RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
-		Compat: cfg.Compat,
+		Compat:          cfg.Compat,
+		AdminRequireMFA: cfg.AdminRequireMFA,
 	}
 }
 
