@@ -133,7 +133,7 @@ func (f *SecondFactors) begin(ctx context.Context, u domain.User, amr []string) 
 // throttle counts hits wrong codes or passwords against userID (0: only looks) and returns a
 // domain.ErrThrottled error when the account has no attempt left.
 func (f *SecondFactors) throttle(ctx context.Context, userID string, hits int) error {
-	r, err := f.limiter.Allow(ctx, "mfa:user:"+userID, mfaCodeLimit, hits)
+	r, err := f.limiter.Allow(ctx, throttleKey(userID), mfaCodeLimit, hits)
 	if err != nil {
 		return fmt.Errorf("throttle second factor: %w", err)
 	}
@@ -146,6 +146,15 @@ func (f *SecondFactors) throttle(ctx context.Context, userID string, hits int) e
 	}
 	return nil
 }
+
+// clearThrottle forgets userID's wrong codes after a right one, as a successful password does.
+// A failure only leaves the count to run out by itself.
+func (f *SecondFactors) clearThrottle(ctx context.Context, userID string) {
+	_ = f.limiter.Reset(ctx, throttleKey(userID))
+}
+
+// throttleKey is the rate-limiter key counting an account's wrong second-factor codes.
+func throttleKey(userID string) string { return "mfa:user:" + userID }
 
 // openSecret unseals userID's TOTP secret.
 func (f *SecondFactors) openSecret(t domain.TOTPFactor) (string, error) {
@@ -357,6 +366,7 @@ func (v *MFAVerify) Handle(ctx context.Context, in MFAVerifyInput) (TokensOutput
 		v.giveBack(ctx, c)
 		return TokensOutput{}, err
 	}
+	v.factors.clearThrottle(ctx, c.UserID)
 	var state mfaState
 	if err := json.Unmarshal(c.Data, &state); err != nil {
 		return TokensOutput{}, fmt.Errorf("decode mfa state: %w", err)

@@ -133,6 +133,7 @@ func (s *TOTPSetup) Confirm(ctx context.Context, userID, code string) ([]string,
 		}
 		return nil, fmt.Errorf("confirm TOTP factor: %w", err)
 	}
+	s.factors.clearThrottle(ctx, userID)
 	codes, err := s.factors.newRecoveryCodes(ctx, userID)
 	if err != nil {
 		return nil, err

@@ -224,6 +224,8 @@ func (s *Server) routes() {
 	readers := requireRoles(domain.RoleModerator, domain.RoleAdmin)
 	admins := requireRoles(domain.RoleAdmin)
 	if s.cfg.AdminRequireMFA {
+		// The whole administration API, reads included, wants a session with a second factor.
+		readers = requireRolesAndMFA(domain.RoleModerator, domain.RoleAdmin)
 		admins = requireRolesAndMFA(domain.RoleAdmin)
 	}
 	a.Get("/api/users", auth, readers, s.listUsers)

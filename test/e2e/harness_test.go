@@ -400,12 +400,13 @@ type tokens struct {
 }
 
 type sessionView struct {
-	ID         string `json:"id"`
-	CreatedAt  string `json:"created_at"`
-	LastUsedAt string `json:"last_used_at"`
-	IP         string `json:"ip"`
-	UserAgent  string `json:"user_agent"`
-	Current    bool   `json:"current"`
+	ID         string   `json:"id"`
+	CreatedAt  string   `json:"created_at"`
+	LastUsedAt string   `json:"last_used_at"`
+	IP         string   `json:"ip"`
+	UserAgent  string   `json:"user_agent"`
+	Current    bool     `json:"current"`
+	AMR        []string `json:"amr"`
 }
 
 // account is a registered user with its password.
@@ -484,6 +485,8 @@ type jwtParts struct {
 		Iss   string   `json:"iss"`
 		Exp   int64    `json:"exp"`
 		Jti   string   `json:"jti"`
+		AMR   []string `json:"amr"`
+		ACR   string   `json:"acr"`
 	}
 }
 
