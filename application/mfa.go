@@ -43,16 +43,13 @@ const (
 // the password.
 const mfaAttempts = 5
 
-// mfaCodeLimit throttles wrong second-factor codes per account (and wrong passwords given to
-// disable a factor), like failed passwords: five at once, then one more every three minutes.
-var mfaCodeLimit = ports.RateLimit{Burst: 5, Period: 15 * time.Minute}
-
 // PendingMFA is a password login that must be completed with a second factor: Token is the
 // mfa_token (short-lived, single-use, good only for MFAVerify), Methods the factors the user
 // may use.
 type PendingMFA struct {
 	Token     string
 	Methods   []string
+	IssuedAt  time.Time
 	ExpiresAt time.Time
 }
 
@@ -70,7 +67,7 @@ type SecondFactors struct {
 	codes    ports.RecoveryCodes
 	otp      ports.OneTimePasswords
 	box      ports.SecretBox
-	limiter  ports.RateLimiter
+	limits   *Throttle
 	pending  ports.Challenges
 	clock    ports.Clock
 	settings Settings
@@ -78,8 +75,8 @@ type SecondFactors struct {
 
 // NewSecondFactors wires the second-factor rules.
 func NewSecondFactors(totp ports.TOTPFactors, codes ports.RecoveryCodes, otp ports.OneTimePasswords, box ports.SecretBox,
-	limiter ports.RateLimiter, pending ports.Challenges, clock ports.Clock, settings Settings) *SecondFactors {
-	return &SecondFactors{totp: totp, codes: codes, otp: otp, box: box, limiter: limiter, pending: pending,
+	throttle *Throttle, pending ports.Challenges, clock ports.Clock, settings Settings) *SecondFactors {
+	return &SecondFactors{totp: totp, codes: codes, otp: otp, box: box, limits: throttle, pending: pending,
 		clock: clock, settings: settings}
 }
 
@@ -127,34 +124,24 @@ func (f *SecondFactors) begin(ctx context.Context, u domain.User, amr []string) 
 	if err := f.pending.Put(ctx, c); err != nil {
 		return nil, fmt.Errorf("store mfa token: %w", err)
 	}
-	return &PendingMFA{Token: token, Methods: methods, ExpiresAt: c.ExpiresAt}, nil
+	return &PendingMFA{Token: token, Methods: methods, IssuedAt: now, ExpiresAt: c.ExpiresAt}, nil
 }
 
-// throttle counts hits wrong codes or passwords against userID (0: only looks) and returns a
-// domain.ErrThrottled error when the account has no attempt left.
+// throttle counts hits wrong codes (or passwords) against userID, as failed logins of the
+// account (hits 0 only looks), and returns a domain.ErrThrottled error while the account is
+// delayed or locked: wrong codes are throttled exactly like wrong passwords, by one rule.
 func (f *SecondFactors) throttle(ctx context.Context, userID string, hits int) error {
-	r, err := f.limiter.Allow(ctx, throttleKey(userID), mfaCodeLimit, hits)
-	if err != nil {
-		return fmt.Errorf("throttle second factor: %w", err)
+	if hits > 0 {
+		f.limits.LoginFailed(ctx, userID)
+		return nil
 	}
-	switch {
-	case !r.Allowed:
-		return domain.Throttled(r.RetryAfter)
-	case hits == 0 && r.Remaining == 0:
-		// n = 0 only reports: the next hit fits once one emission interval has passed.
-		return domain.Throttled(mfaCodeLimit.Period / time.Duration(mfaCodeLimit.Burst))
-	}
-	return nil
+	return f.limits.CheckLogin(ctx, userID)
 }
 
-// clearThrottle forgets userID's wrong codes after a right one, as a successful password does.
-// A failure only leaves the count to run out by itself.
+// clearThrottle forgets userID's failures after a right code, as a successful login does.
 func (f *SecondFactors) clearThrottle(ctx context.Context, userID string) {
-	_ = f.limiter.Reset(ctx, throttleKey(userID))
+	f.limits.LoginSucceeded(ctx, userID)
 }
-
-// throttleKey is the rate-limiter key counting an account's wrong second-factor codes.
-func throttleKey(userID string) string { return "mfa:user:" + userID }
 
 // openSecret unseals userID's TOTP secret.
 func (f *SecondFactors) openSecret(t domain.TOTPFactor) (string, error) {

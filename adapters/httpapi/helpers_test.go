@@ -195,7 +195,7 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 		t.Fatal(err)
 	}
 	factors := application.NewSecondFactors(memstore.NewTOTPFactors(), memstore.NewRecoveryCodes(), otp.New(), box,
-		memstore.NewRateLimiter(nil), memstore.NewChallenges(), clock{}, settings)
+		throttle, memstore.NewChallenges(), clock{}, settings)
 	login := application.NewLogin(users, sessions, h, tokens, clock{}, id, settings, throttle, auditor, log)
 	login.UseSecondFactors(factors)
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{

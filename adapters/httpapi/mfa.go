@@ -23,7 +23,7 @@ func (s *Server) sendLogin(c *fiber.Ctx, out application.TokensOutput) error {
 	c.Set(fiber.HeaderPragma, "no-cache")
 	return c.JSON(mfaRequiredResponse{
 		MFARequired: true, MFAToken: out.MFA.Token, Methods: out.MFA.Methods,
-		ExpiresIn: int64(time.Until(out.MFA.ExpiresAt).Round(time.Second) / time.Second),
+		ExpiresIn: int64(out.MFA.ExpiresAt.Sub(out.MFA.IssuedAt) / time.Second),
 	})
 }
 
