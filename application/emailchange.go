@@ -50,9 +50,9 @@ func (c *ChangeEmail) Request(ctx context.Context, in ChangeEmailInput) error {
 	if err != nil {
 		return err
 	}
-	ok, _, err := c.hasher.Verify(ctx, u.PasswordHash, in.Password)
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("verify password: %w", err)
+	ok, _, err := checkPassword(ctx, c.hasher, c.log, u, in.Password)
+	if err != nil {
+		return err
 	}
 	if !ok {
 		c.audit.record(ctx, domain.EventEmailChangeAsk, u.ID, u.ID, "bad_password", "")

@@ -118,9 +118,9 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 		l.audit.record(ctx, domain.EventLoginFailure, "", "", "unknown_account", "")
 		return TokensOutput{}, domain.ErrInvalidCredentials
 	}
-	ok, rehash, err := l.hasher.Verify(ctx, u.PasswordHash, in.Password)
-	if err != nil && (ctx.Err() != nil || errors.Is(err, domain.ErrUnavailable)) {
-		return TokensOutput{}, fmt.Errorf("verify password: %w", err)
+	ok, rehash, err := checkPassword(ctx, l.hasher, l.log, u, in.Password)
+	if err != nil {
+		return TokensOutput{}, err
 	}
 	if !ok || u.Disabled {
 		outcome := "bad_password"

@@ -77,9 +77,9 @@ func (c *ChangePassword) change(ctx context.Context, in ChangePasswordInput) (do
 	if err != nil {
 		return domain.User{}, err
 	}
-	ok, _, err := c.hasher.Verify(ctx, u.PasswordHash, in.CurrentPassword)
-	if err != nil && ctx.Err() != nil {
-		return domain.User{}, fmt.Errorf("verify password: %w", err)
+	ok, _, err := checkPassword(ctx, c.hasher, c.log, u, in.CurrentPassword)
+	if err != nil {
+		return domain.User{}, err
 	}
 	if !ok {
 		c.log.InfoContext(ctx, "password change refused", "user_id", u.ID, "outcome", "bad_password")

@@ -27,13 +27,14 @@ func NewRefresh(sessions ports.SessionStore, issuer ports.TokenIssuer, clock por
 		tokens: &tokenMinter{issuer: issuer, ids: ids, ttl: settings.AccessTTL}}
 }
 
-// Handle rotates token. A malformed, unknown or expired token is domain.ErrUnauthenticated; a
-// retired one revokes its session and is domain.ErrRefreshReuse. The immediate predecessor of
+// Handle rotates token. A malformed, unknown or expired token is domain.ErrInvalidRefreshToken
+// (which is domain.ErrUnauthenticated); a retired one revokes its session and is also
+// domain.ErrRefreshReuse. The immediate predecessor of
 // the current token, presented within the grace window, returns the same successor.
 func (r *Refresh) Handle(ctx context.Context, token string) (TokensOutput, error) {
 	sid, err := parseRefreshToken(token)
 	if err != nil {
-		return TokensOutput{}, domain.ErrUnauthenticated
+		return TokensOutput{}, domain.ErrInvalidRefreshToken
 	}
 	successor, err := newRefreshToken(sid)
 	if err != nil {
@@ -50,17 +51,17 @@ func (r *Refresh) Handle(ctx context.Context, token string) (TokensOutput, error
 	})
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
-		return TokensOutput{}, domain.ErrUnauthenticated
+		return TokensOutput{}, domain.ErrInvalidRefreshToken
 	case errors.Is(err, domain.ErrRefreshReuse):
 		r.log.WarnContext(ctx, "refresh token reuse; session revoked", "session_id", sid)
 		r.audit.record(ctx, domain.EventRefreshReuse, "", sess.UserID, "session_revoked", "session="+sid)
-		return TokensOutput{}, err
+		return TokensOutput{}, fmt.Errorf("%w: %w", domain.ErrInvalidRefreshToken, err)
 	case err != nil:
 		return TokensOutput{}, fmt.Errorf("rotate refresh token: %w", err)
 	}
 	if outcome == domain.GraceReplay {
 		if successor, err = unsealSuccessor(token, sess.Successor); err != nil {
-			return TokensOutput{}, domain.ErrUnauthenticated
+			return TokensOutput{}, domain.ErrInvalidRefreshToken
 		}
 	}
 	return r.tokens.mint(ctx, now, sess, successor)

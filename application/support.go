@@ -176,3 +176,19 @@ func decodeUserCursor(c string) (time.Time, string, error) {
 func invalidField(field, code, msg string) error {
 	return &domain.FieldError{Field: field, Code: code, Message: msg}
 }
+
+// checkPassword verifies password against u's stored hash. A cancelled request or a hasher
+// that cannot take more work is an error; a stored hash the hasher cannot read (corrupt, or of
+// an unknown scheme) is logged once here with its cause and answered as a wrong password, so
+// the client learns nothing and the operator learns what is wrong.
+func checkPassword(ctx context.Context, hasher ports.PasswordHasher, log *slog.Logger, u domain.User, password string) (ok, rehash bool, err error) {
+	ok, rehash, err = hasher.Verify(ctx, u.PasswordHash, password)
+	switch {
+	case err == nil:
+		return ok, rehash, nil
+	case ctx.Err() != nil || errors.Is(err, domain.ErrUnavailable):
+		return false, false, fmt.Errorf("verify password: %w", err)
+	}
+	log.ErrorContext(ctx, "stored password hash unusable; the password is refused", "user_id", u.ID, "error", err)
+	return false, false, nil
+}

@@ -23,6 +23,9 @@ var (
 	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrSessionRevoked: the session behind a token is gone (logged out, expired or revoked).
 	ErrSessionRevoked = errors.New("session revoked")
+	// ErrInvalidRefreshToken: a refresh token that cannot be used: malformed, unknown, expired,
+	// or retired (then the error also matches ErrRefreshReuse). It matches ErrUnauthenticated.
+	ErrInvalidRefreshToken = fmt.Errorf("invalid refresh token: %w", ErrUnauthenticated)
 	// ErrRefreshReuse: a retired refresh token was presented; the session has been revoked.
 	ErrRefreshReuse = errors.New("refresh token reuse")
 	// ErrForbidden: authenticated but not allowed (role, disabled account, ownership).

@@ -168,7 +168,7 @@ func mapError(err error) mapped {
 	case errors.Is(err, domain.ErrInvalidCredentials):
 		// One body for unknown account, wrong password and disabled account (SECURITY B9).
 		return p(fiber.StatusUnauthorized, "invalid_credentials", "Invalid credentials", "the credentials are not valid")
-	case errors.Is(err, domain.ErrRefreshReuse):
+	case errors.Is(err, domain.ErrInvalidRefreshToken), errors.Is(err, domain.ErrRefreshReuse):
 		return mapError(errInvalidRefresh)
 	case errors.Is(err, domain.ErrUnauthenticated), errors.Is(err, domain.ErrSessionRevoked):
 		return mapError(errInvalidToken)

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"sort"
 	"strings"
 	"sync"
@@ -93,8 +92,8 @@ func (s *Server) refresh(c *fiber.Ctx) error {
 	return s.sendTokens(c, out)
 }
 
-// rotate runs the refresh use case on token ("" when the request carried none) and maps its
-// refusals to 401 invalid_refresh_token.
+// rotate runs the refresh use case on token ("" when the request carried none); its refusals
+// become 401 invalid_refresh_token in errors.go.
 func (s *Server) rotate(c *fiber.Ctx, token string) (application.TokensOutput, error) {
 	if token == "" {
 		return application.TokensOutput{}, errNoRefreshToken
@@ -103,9 +102,6 @@ func (s *Server) rotate(c *fiber.Ctx, token string) (application.TokensOutput, e
 		return application.TokensOutput{}, errInvalidRefresh
 	}
 	out, err := s.deps.Refresh.Handle(c.UserContext(), token)
-	if errors.Is(err, domain.ErrUnauthenticated) || errors.Is(err, domain.ErrRefreshReuse) {
-		return application.TokensOutput{}, errInvalidRefresh
-	}
 	if err != nil {
 		return application.TokensOutput{}, err
 	}
