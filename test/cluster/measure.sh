@@ -30,6 +30,7 @@ fi
 IFS=, read -r -a urls <<<"$PORTCULLIS_TEST_GALERA_URLS"
 node1=${urls[0]%/}
 db=portcullis_measure_$RANDOM$RANDOM
+dbs=()
 hostport() { local h=${1#*@}; echo "${h%%/*}"; }
 sql() { # sql URL STATEMENT: run on one node
 	local hp
@@ -44,8 +45,12 @@ counter() { # counter NAME: the status counter summed over the nodes
 	done
 	echo "$sum"
 }
-sql "$node1" "CREATE DATABASE $db CHARACTER SET utf8mb4"
-trap 'sql "$node1" "DROP DATABASE IF EXISTS $db" || true; cleanup' EXIT
+drop_dbs() {
+	local d
+	for d in "${dbs[@]}"; do sql "$node1" "DROP DATABASE IF EXISTS $d" || true; done
+	cleanup
+}
+trap drop_dbs EXIT
 
 bin_dir=$(mktemp -d)
 go build -o "$bin_dir/portcullis" ./cmd/portcullis
@@ -56,7 +61,10 @@ declare -A rps
 for route in me refresh login; do
 	for wait in 3 0; do
 		[[ "$route" == login && "$wait" == 0 ]] && continue # argon2id-bound: the setting cannot show
-		url="$node1/$db"
+		# A database of its own per run: the generator registers the same accounts each time.
+		dbs+=("${db}_${route}_$wait")
+		sql "$node1" "CREATE DATABASE ${db}_${route}_$wait CHARACTER SET utf8mb4"
+		url="$node1/${db}_${route}_$wait"
 		[[ "$wait" == 0 ]] && url="$url?wsrep_sync_wait=0"
 		ws0=$(counter wsrep_replicated)
 		wb0=$(counter wsrep_replicated_bytes)
@@ -80,7 +88,7 @@ if command -v redis-benchmark >/dev/null; then
 	redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
 		--pidfile "$bin_dir/redis.pid" --logfile "$bin_dir/redis.log" >/dev/null
 	for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-	redis-benchmark -p "$port" -t get,set -n 200000 -c 16 -q 2>/dev/null | tr '\r' '\n' | grep -E '^(GET|SET):' |
+	redis-benchmark -p "$port" -t get,set -n 200000 -c 16 -q 2>/dev/null | tr '\r' '\n' | grep -E '^(GET|SET): [0-9]' |
 		sed 's/^/one redis shard (redis-benchmark, 16 connections): /'
 	redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 fi
