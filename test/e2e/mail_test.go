@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/fx"
+
 	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
@@ -25,6 +27,17 @@ const mailWait = 20 * time.Second
 // quick to poll and retry, and with no per-address interval unless env sets one.
 func mailServer(t *testing.T, mp *testenv.Mailpit, env map[string]string) *server {
 	t.Helper()
+	return startServer(t, mailEnvFor(mp, env))
+}
+
+// startServerWith is startServer with extra fx options (to reach a port, say).
+func startServerWith(t *testing.T, env map[string]string, extra ...fx.Option) *server {
+	t.Helper()
+	return startServer(t, env, extra...)
+}
+
+// mailEnvFor is the environment of mailServer.
+func mailEnvFor(mp *testenv.Mailpit, env map[string]string) map[string]string {
 	full := map[string]string{
 		"PORTCULLIS_PUBLIC_URL":            mailPublicURL,
 		"PORTCULLIS_ALLOWED_ORIGINS":       testOrigin,
@@ -36,13 +49,14 @@ func mailServer(t *testing.T, mp *testenv.Mailpit, env map[string]string) *serve
 		"PORTCULLIS_MAIL_RETRY_MAX":        "1s",
 		"PORTCULLIS_MAIL_SEND_TIMEOUT":     "5s",
 		"PORTCULLIS_MAIL_ADDRESS_INTERVAL": "1ms",
+		"PORTCULLIS_RATE_MAIL_IP":          "10000/1h",
 	}
 	if mp.CAFile != "" {
 		full["PORTCULLIS_SMTP_URL"] = "smtp://portcullis:mail-s3cret@" + mp.SMTPAddr
 		full["PORTCULLIS_SMTP_TLS_CA_FILE"] = mp.CAFile
 	}
 	maps.Copy(full, env)
-	return startServer(t, full)
+	return full
 }
 
 // linkPattern finds a link of the mail tests' public URL and its token.
