@@ -52,7 +52,7 @@ func newRootCommand() *cobra.Command {
 			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprint(cmd.OutOrStdout(), app.SettingsTable()) },
 		},
 		newMigrateCommand(),
-		newUsersCommand(), newSessionsCommand(), newKeysCommand(), newAuditCommand(),
+		newUsersCommand(), newSessionsCommand(), newKeysCommand(), newAuditCommand(), newMailCommand(),
 		newHealthcheckCommand(),
 	)
 	return root

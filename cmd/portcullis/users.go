@@ -30,7 +30,8 @@ func newUsersCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	users.AddCommand(newUsersCreateCommand(), newUsersListCommand(), newUsersSetRolesCommand(),
-		newUsersStateCommand("disable", true), newUsersStateCommand("enable", false), newUsersDeleteCommand(), newUsersUnlockCommand())
+		newUsersStateCommand("disable", true), newUsersStateCommand("enable", false), newUsersDeleteCommand(), newUsersUnlockCommand(),
+		newUsersVerifyCommand(), newUsersResendVerificationCommand())
 	return users
 }
 
@@ -227,6 +228,66 @@ func newUsersStateCommand(verb string, disable bool) *cobra.Command {
 					suffix = "; their sessions have ended"
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%sd %s (%s)%s\n", verb, u.Email, u.ID, suffix)
+				return nil
+			})
+		},
+	}
+	ref.flags(c)
+	return c
+}
+
+// newUsersVerifyCommand marks a user's address verified, as PATCH /api/users/{id}
+// {"email_verified": true} does.
+func newUsersVerifyCommand() *cobra.Command {
+	var ref userRef
+	c := &cobra.Command{
+		Use:   "verify --email EMAIL|--id ID",
+		Short: "Mark a user's e-mail address verified",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
+				u, err := ref.resolve(ctx, op)
+				if err != nil {
+					return err
+				}
+				if u.EmailVerified {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s (%s) is already verified\n", u.Email, u.ID)
+					return nil
+				}
+				verified := true
+				if _, err := op.Admin.Update(ctx, application.Operator, u.ID, application.AdminUpdateInput{EmailVerified: &verified}); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "verified %s (%s)\n", u.Email, u.ID)
+				return nil
+			})
+		},
+	}
+	ref.flags(c)
+	return c
+}
+
+// newUsersResendVerificationCommand queues a new verification mail, as POST
+// /api/users/{id}/verification-email does; a running instance delivers it.
+func newUsersResendVerificationCommand() *cobra.Command {
+	var ref userRef
+	c := &cobra.Command{
+		Use:   "resend-verification --email EMAIL|--id ID",
+		Short: "Send a user a new e-mail verification link (a running instance delivers it)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
+				u, err := ref.resolve(ctx, op)
+				if err != nil {
+					return err
+				}
+				if err := op.Admin.ResendVerification(ctx, application.Operator, u.ID); err != nil {
+					if errors.Is(err, application.ErrAlreadyVerified) {
+						return fmt.Errorf("%s (%s) is already verified", u.Email, u.ID)
+					}
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "queued a verification mail to %s (%s)\n", u.Email, u.ID)
 				return nil
 			})
 		},

@@ -25,6 +25,8 @@ type Operator struct {
 	// SigningKeys lists and rotates the token-signing keys.
 	SigningKeys *application.SigningKeys
 	Clock       ports.Clock
+	// Outbox is the mail outbox, for `portcullis mail`.
+	Outbox ports.MailOutbox
 }
 
 // operatorTimeout bounds the start and the stop of the operator's graph.
@@ -50,7 +52,7 @@ func Operate(ctx context.Context, fn func(ctx context.Context, op *Operator) err
 	op := &Operator{Config: cfg}
 	app := fx.New(
 		Core(cfg, log),
-		fx.Populate(&op.Admin, &op.Locks, &op.Trail, &op.Users, &op.SigningKeys, &op.Clock),
+		fx.Populate(&op.Admin, &op.Locks, &op.Trail, &op.Users, &op.SigningKeys, &op.Clock, &op.Outbox),
 		fx.StartTimeout(operatorTimeout), fx.StopTimeout(operatorTimeout),
 	)
 	if err := app.Err(); err != nil {
