@@ -47,7 +47,8 @@ func (p *PasswordReset) Forgot(ctx context.Context, email string) error {
 
 // Reset spends a reset token and sets newPassword (the registration policy applies; a
 // password that fails it spends no token). Every session of the user ends, outstanding reset
-// tokens are spent, the owner is told by mail, and nobody is logged in. A bad token is
+// tokens are spent, a login lock on the account is lifted, the owner is told by mail, and
+// nobody is logged in. A bad token is
 // domain.ErrInvalidOneTimeToken and changes nothing.
 func (p *PasswordReset) Reset(ctx context.Context, token, newPassword string) error {
 	if invalid := domain.ValidatePassword(newPassword); invalid != nil {
