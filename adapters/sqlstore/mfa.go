@@ -52,9 +52,9 @@ func (t *TOTPFactors) Get(ctx context.Context, userID string) (domain.TOTPFactor
 
 // Confirm turns the pending factor into a confirmed one.
 func (t *TOTPFactors) Confirm(ctx context.Context, userID string, step int64, at time.Time) error {
-	res, err := t.db.NewUpdate().Model((*totpRow)(nil)).
+	res, err := execRetry(ctx, t.db, t.db.NewUpdate().Model((*totpRow)(nil)).
 		Set("confirmed = ?", true).Set("confirmed_at = ?", dbTime(at)).Set("last_step = ?", step).
-		Where("user_id = ?", userID).Where("confirmed = ?", false).Exec(ctx)
+		Where("user_id = ?", userID).Where("confirmed = ?", false))
 	if err != nil {
 		return translate("confirm TOTP factor", err)
 	}
@@ -64,8 +64,8 @@ func (t *TOTPFactors) Confirm(ctx context.Context, userID string, step int64, at
 // UseStep moves last_step forward to step if it is later; otherwise it tells a replay
 // (domain.ErrConflict) from a missing factor (domain.ErrNotFound).
 func (t *TOTPFactors) UseStep(ctx context.Context, userID string, step int64) error {
-	res, err := t.db.NewUpdate().Model((*totpRow)(nil)).Set("last_step = ?", step).
-		Where("user_id = ?", userID).Where("confirmed = ?", true).Where("last_step < ?", step).Exec(ctx)
+	res, err := execRetry(ctx, t.db, t.db.NewUpdate().Model((*totpRow)(nil)).Set("last_step = ?", step).
+		Where("user_id = ?", userID).Where("confirmed = ?", true).Where("last_step < ?", step))
 	if err != nil {
 		return translate("use TOTP step", err)
 	}
@@ -85,7 +85,7 @@ func (t *TOTPFactors) UseStep(ctx context.Context, userID string, step int64) er
 
 // Delete removes the user's factor.
 func (t *TOTPFactors) Delete(ctx context.Context, userID string) error {
-	_, err := t.db.NewDelete().Model((*totpRow)(nil)).Where("user_id = ?", userID).Exec(ctx)
+	_, err := execRetry(ctx, t.db, t.db.NewDelete().Model((*totpRow)(nil)).Where("user_id = ?", userID))
 	return translate("delete TOTP factor", err)
 }
 
@@ -122,8 +122,8 @@ func (r *RecoveryCodes) Replace(ctx context.Context, userID string, hashes [][]b
 
 // Use deletes the code.
 func (r *RecoveryCodes) Use(ctx context.Context, userID string, hash []byte) error {
-	res, err := r.db.NewDelete().Model((*recoveryCodeRow)(nil)).
-		Where("user_id = ?", userID).Where("hash = ?", hash).Exec(ctx)
+	res, err := execRetry(ctx, r.db, r.db.NewDelete().Model((*recoveryCodeRow)(nil)).
+		Where("user_id = ?", userID).Where("hash = ?", hash))
 	if err != nil {
 		return translate("use recovery code", err)
 	}
@@ -141,7 +141,7 @@ func (r *RecoveryCodes) Count(ctx context.Context, userID string) (int, error) {
 
 // DeleteByUser deletes the user's codes.
 func (r *RecoveryCodes) DeleteByUser(ctx context.Context, userID string) error {
-	_, err := r.db.NewDelete().Model((*recoveryCodeRow)(nil)).Where("user_id = ?", userID).Exec(ctx)
+	_, err := execRetry(ctx, r.db, r.db.NewDelete().Model((*recoveryCodeRow)(nil)).Where("user_id = ?", userID))
 	return translate("delete recovery codes", err)
 }
 
@@ -161,7 +161,7 @@ func NewChallenges(db *DB) *Challenges { return &Challenges{db: db.bun} }
 // Put inserts c; a hash already held for the purpose is domain.ErrConflict.
 func (c *Challenges) Put(ctx context.Context, ch domain.Challenge) error {
 	row := challengeToRow(ch)
-	_, err := c.db.NewInsert().Model(&row).Exec(ctx)
+	_, err := execRetry(ctx, c.db, c.db.NewInsert().Model(&row))
 	return translate("put challenge", err)
 }
 
@@ -204,4 +204,17 @@ func (c *Challenges) PurgeExpired(ctx context.Context, now time.Time) (int, erro
 		return 0, translate("purge challenges", err)
 	}
 	return int(n), nil
+}
+
+// execRetry runs one write statement, again after a deadlock or (on Galera) a certification
+// conflict, as retryConflict does.
+func execRetry(ctx context.Context, db bun.IDB, q interface {
+	Exec(ctx context.Context, dest ...any) (sql.Result, error)
+}) (sql.Result, error) {
+	var res sql.Result
+	err := retryConflict(ctx, db, func() (err error) {
+		res, err = q.Exec(ctx)
+		return err
+	})
+	return res, err
 }
