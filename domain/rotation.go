@@ -74,7 +74,7 @@ func (s Session) Rotate(r Rotation) (RotateOutcome, Session, error) {
 		}
 		return Rotated, next, nil
 	case issuedHash(r.PresentedHash, s.PrevHash) && !r.Now.After(s.RotatedAt.Add(r.Grace)):
-		return GraceReplay, s.clone(), nil
+		return GraceReplay, s.Clone(), nil
 	case issuedHash(r.PresentedHash, s.PrevHash) || RetiredContains(s.Retired, r.PresentedHash):
 		return 0, Session{ID: s.ID, UserID: s.UserID}, ErrRefreshReuse
 	default:
@@ -88,8 +88,8 @@ func issuedHash(presented, stored []byte) bool {
 	return len(stored) > 0 && subtle.ConstantTimeCompare(presented, stored) == 1
 }
 
-// clone copies s so that the copy shares no slice with it.
-func (s Session) clone() Session {
+// Clone copies s so that the copy shares no slice with it.
+func (s Session) Clone() Session {
 	s.Roles = slices.Clone(s.Roles)
 	s.RefreshHash = slices.Clone(s.RefreshHash)
 	s.PrevHash = slices.Clone(s.PrevHash)

@@ -23,7 +23,6 @@ package sessioncache
 import (
 	"context"
 	"hash/maphash"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,7 +163,7 @@ func (c *Cache) Get(ctx context.Context, id string) (domain.Session, error) {
 	}
 	if usable {
 		if s, ok := c.c.GetIfPresent(id); ok && s.Live(c.clock.Now()) {
-			return clone(s), nil
+			return s.Clone(), nil
 		}
 	}
 	epoch, stripe := c.epoch.Load(), c.stripe(id).Load()
@@ -174,7 +173,7 @@ func (c *Cache) Get(ctx context.Context, id string) (domain.Session, error) {
 	}
 	c.mu.RLock()
 	if c.live.Load() && c.epoch.Load() == epoch && c.stripe(id).Load() == stripe {
-		c.c.Set(id, clone(s))
+		c.c.Set(id, s.Clone())
 	}
 	c.mu.RUnlock()
 	return s, nil
@@ -222,13 +221,3 @@ func (c *Cache) SetRoles(ctx context.Context, userID string, roles []domain.Role
 }
 
 var _ ports.SessionStore = (*Cache)(nil)
-
-// clone copies every slice of s, so that no caller shares memory with the cache.
-func clone(s domain.Session) domain.Session {
-	s.Roles = slices.Clone(s.Roles)
-	s.RefreshHash = slices.Clone(s.RefreshHash)
-	s.PrevHash = slices.Clone(s.PrevHash)
-	s.Retired = slices.Clone(s.Retired)
-	s.Successor = slices.Clone(s.Successor)
-	return s
-}
