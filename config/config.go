@@ -4,15 +4,18 @@
 package config
 
 import (
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/mail"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,6 +112,8 @@ type Config struct {
 	MemoryLimitMiB             int           `env:"MEMORY_LIMIT_MIB" help:"soft memory limit of the Go runtime in MiB, so the collector returns password-hashing memory early (default: 32 + 1.25 × ARGON2_MEMORY × cores; GOMEMLIMIT, when set, wins; -1: none)"`
 	PasswordQueue              int           `env:"PASSWORD_QUEUE" help:"password hashes that may wait for a core; beyond them login and register answer 503 with Retry-After (default: 32 per core)"`
 	Compat                     string        `env:"COMPAT" help:"also serve another API's routes and shapes: seed (the seed tutorials' signup/signin/signout, plain-text /api/test/*, GET /api/auth/refresh); empty for none"`
+	MetricsAddr                string        `env:"METRICS_ADDR" help:"serve GET /metrics on this address (an internal port) instead of on ADDR"`
+	OTLPEndpoint               string        `env:"OTLP_ENDPOINT" help:"OTLP/HTTP base URL (e.g. http://collector:4318) to export traces to; set, it turns tracing on (default: the standard OTEL_EXPORTER_OTLP_ENDPOINT)"`
 }
 
 // Setting describes one variable for `portcullis config`.
@@ -178,6 +183,8 @@ func LoadFrom(environ []string) (Config, error) {
 			return c, errors.Join(append(problems, more...)...)
 		}
 	}
+	// The standard OpenTelemetry variable turns tracing on too.
+	c.OTLPEndpoint = cmp.Or(c.OTLPEndpoint, vars["OTEL_EXPORTER_OTLP_ENDPOINT"])
 	c.fillDefaults()
 	return c, errors.Join(append(problems, c.Validate())...)
 }
@@ -253,8 +260,20 @@ func (c Config) Validate() error {
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s%s: %s", Prefix, name, fmt.Sprintf(format, args...)))
 	}
-	if c.Addr == "" {
-		bad("ADDR", "must not be empty")
+	if err := checkListenAddr(c.Addr); err != nil {
+		bad("ADDR", "%v", err)
+	}
+	if c.OTLPEndpoint != "" {
+		if u, err := url.Parse(c.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("OTLP_ENDPOINT", "%q is not an http:// or https:// URL (OTEL_EXPORTER_OTLP_ENDPOINT counts too)", c.OTLPEndpoint)
+		}
+	}
+	if c.MetricsAddr != "" {
+		if err := checkListenAddr(c.MetricsAddr); err != nil {
+			bad("METRICS_ADDR", "%v", err)
+		} else if c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+			bad("METRICS_ADDR", "must differ from PORTCULLIS_ADDR (leave it unset to serve /metrics there)")
+		}
 	}
 	if _, err := DatabaseKind(c.DatabaseURL); err != nil {
 		bad("DATABASE_URL", "%v", err)
@@ -542,4 +561,23 @@ func redact(raw string) string {
 		return "(unparseable URL)"
 	}
 	return u.Redacted()
+}
+
+// checkListenAddr checks a listen address: [host]:port with a port from 0 to 65535 (0: any free
+// port) and a host that is empty, an IP address or a host name.
+func checkListenAddr(addr string) error {
+	if addr == "" {
+		return errors.New("must not be empty")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port or :port (e.g. :8080 or 127.0.0.1:8080)", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
+	}
+	if host != "" && strings.ContainsAny(host, " /?#@") {
+		return fmt.Errorf("%q: %q is not a host name or IP address", addr, host)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portcullis-auth/portcullis/application"
 )
@@ -85,6 +86,9 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	if p, ok := principal(c); ok {
 		attrs = append(attrs, "user_id", p.UserID)
+	}
+	if sc := trace.SpanContextFromContext(c.UserContext()); sc.IsValid() {
+		attrs = append(attrs, "trace_id", sc.TraceID().String())
 	}
 	if up := c.Get(headerRequestID); up != "" && len(up) <= 64 && isToken(up) {
 		attrs = append(attrs, "upstream_request_id", up)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
 	"github.com/portcullis-auth/portcullis/application"
@@ -97,6 +98,8 @@ type Deps struct {
 	ChangeEmail   *application.ChangeEmail
 	MFAVerify     *application.MFAVerify // /api/auth/mfa/verify
 	TOTP          *application.TOTPSetup // /api/users/me/mfa..., /api/users/{id}/mfa
+	// Telemetry, when provided, is told of every request, serves /metrics and traces.
+	Telemetry Telemetry `optional:"true"`
 }
 
 // Server is the HTTP server: a configured Fiber app plus its listener lifecycle.
@@ -109,6 +112,9 @@ type Server struct {
 	origins map[string]struct{}
 	proxies []netip.Prefix
 	pages   map[string]linkPage // the link pages by path
+
+	telemetry Telemetry    // nil: no metrics, no traces
+	tracer    trace.Tracer // nil: tracing off
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -184,7 +190,13 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	// client-forgeable X-Forwarded-For hop. clientIP walks the header from the right instead,
 	// believing only the configured proxies, and is the one place the client address comes from.
 	s.app = fiber.New(fc)
+	if deps.Telemetry != nil {
+		s.telemetry, s.tracer = deps.Telemetry, deps.Telemetry.Tracer()
+	}
 	s.routes()
+	if s.tracer != nil {
+		s.traceUseCases()
+	}
 	return s, nil
 }
 
@@ -194,7 +206,7 @@ func (s *Server) App() *fiber.App { return s.app }
 // routes installs the middleware, in order, and every route.
 func (s *Server) routes() {
 	a := s.app
-	a.Use(s.withRequestID, s.accessLog, s.recoverPanic, s.securityHeaders, s.limitHeaders, s.checkFraming, s.cors, s.withTimeout,
+	a.Use(s.withRequestID, s.observe, s.accessLog, s.recoverPanic, s.securityHeaders, s.limitHeaders, s.checkFraming, s.cors, s.withTimeout,
 		s.withRequestInfo, s.rejectControl, s.requireJSON, s.csrf)
 
 	auth := s.requireAuth
@@ -267,6 +279,15 @@ func (s *Server) routes() {
 	a.Get("/.well-known/jwks.json", s.jwks)
 	a.Get("/healthz", s.healthz)
 	a.Get("/readyz", s.readyz)
+
+	// The API's own description. Every route above must be in openapi.yaml too (see openapi.go).
+	a.Get("/openapi.json", s.serveOpenAPIJSON)
+	a.Get("/openapi.yaml", s.serveOpenAPIYAML)
+	a.Get("/docs", s.serveDocs)
+	a.Get("/docs/redoc.standalone.js", s.serveRedoc)
+	if s.telemetry != nil && s.telemetry.MetricsHandler() != nil {
+		a.Get("/metrics", s.metricsRoute())
+	}
 }
 
 // Start listens on cfg.Addr and serves in the background. A bad or occupied address fails

@@ -455,3 +455,19 @@ var Module = fx.Module("jwxtoken",
 		})
 	}),
 )
+
+// SigningKeyAge is how long the key that signs now has been active (since the start of its
+// signing window), or 0 when no key signs. Metrics report it, so that an operator sees a
+// rotation that is overdue.
+func (t *Tokens) SigningKeyAge() time.Duration {
+	ring := t.ring.Load()
+	if ring == nil {
+		return 0
+	}
+	now := t.clock.Now()
+	k, err := ring.signerAt(now)
+	if err != nil || k.from.After(now) {
+		return 0
+	}
+	return now.Sub(k.from)
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/fx"
 	"golang.org/x/crypto/argon2"
@@ -133,6 +134,8 @@ type Hasher struct {
 	sem     chan struct{}
 	queue   int64        // most waiters; < 0: no bound
 	waiting atomic.Int64 // callers blocked in acquire
+	// timings, when set, is told each operation's wait for a slot and its work (SetTimings).
+	timings Timings
 
 	// hold, when set by tests, runs while a semaphore slot is held.
 	hold func()
@@ -190,13 +193,30 @@ func (h *Hasher) acquire(ctx context.Context) error {
 
 func (h *Hasher) release() { <-h.sem }
 
+// Timings is told, after each hash or verification that got a slot, how long it waited for the
+// slot and how long the hashing took. op is "hash" or "verify".
+type Timings func(op string, wait, work time.Duration)
+
+// SetTimings installs f (nil: none). Call it before the hasher is used; metrics wiring does.
+func (h *Hasher) SetTimings(f Timings) { h.timings = f }
+
+// timed reports op's wait (from start to acquired) and work (from acquired to now) to the
+// installed Timings, if any.
+func (h *Hasher) timed(op string, start, acquired time.Time) {
+	if h.timings != nil {
+		h.timings(op, acquired.Sub(start), time.Since(acquired))
+	}
+}
+
 // Hash returns a new hash of password with the configured algorithm: a PHC string
 // `$argon2id$v=19$m=…,t=…,p=…$salt$hash` or a bcrypt `$2a$` hash. With bcrypt, a password over
 // 72 bytes is an error (wrapping bcrypt.ErrPasswordTooLong), never truncated.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	start := time.Now()
 	if err := h.acquire(ctx); err != nil {
 		return "", fmt.Errorf("hash password: wait for a slot: %w", err)
 	}
+	defer h.timed("hash", start, time.Now())
 	defer h.release()
 	if h.hold != nil {
 		h.hold()
@@ -240,9 +260,11 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, rehash 
 		h.spend(ctx, password)
 		return false, false, nil
 	}
+	start := time.Now()
 	if err := h.acquire(ctx); err != nil {
 		return false, false, fmt.Errorf("verify password: wait for a slot: %w", err)
 	}
+	defer h.timed("verify", start, time.Now())
 	defer h.release()
 	if h.hold != nil {
 		h.hold()

@@ -8,6 +8,7 @@
 //	portcullis keys list|rotate        signing keys
 //	portcullis audit tail              the security audit trail
 //	portcullis healthcheck             probe /readyz (for container health checks)
+//	portcullis openapi [--json]        print the OpenAPI document of the HTTP API
 //
 // Configuration comes from PORTCULLIS_* environment variables only; see `portcullis config`.
 package main
@@ -18,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis-auth/portcullis/adapters/httpapi"
 	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
 )
 
@@ -54,8 +56,29 @@ func newRootCommand() *cobra.Command {
 		newMigrateCommand(),
 		newUsersCommand(), newSessionsCommand(), newKeysCommand(), newAuditCommand(), newMailCommand(),
 		newHealthcheckCommand(),
+		newOpenAPICommand(),
 	)
 	return root
+}
+
+// newOpenAPICommand prints the embedded OpenAPI document, the one served at /openapi.yaml.
+func newOpenAPICommand() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "openapi",
+		Short: "Print the OpenAPI 3.1 document of the HTTP API (YAML; --json for JSON)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			doc := httpapi.OpenAPIYAML()
+			if asJSON {
+				doc = httpapi.OpenAPIJSON()
+			}
+			_, err := cmd.OutOrStdout().Write(doc)
+			return err
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of YAML")
+	return c
 }
 
 func newMigrateCommand() *cobra.Command {

@@ -228,19 +228,25 @@ func (c *client) do(method, path string, body any, headers ...string) *resp {
 }
 
 func (c *client) try(method, path string, body any, headers ...string) (*resp, error) {
-	var rd io.Reader
+	var (
+		rd      io.Reader
+		reqBody []byte
+	)
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		reqBody = []byte(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		reqBody = b
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
 			return nil, err
 		}
-		rd = bytes.NewReader(raw)
+		reqBody = raw
+	}
+	if body != nil {
+		rd = bytes.NewReader(reqBody)
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
@@ -268,6 +274,7 @@ func (c *client) try(method, path string, body any, headers ...string) (*resp, e
 	if err != nil {
 		return nil, err
 	}
+	checkContract(c.t, req, reqBody, res, raw) // every exchange must match openapi.yaml
 	return &resp{t: c.t, req: method + " " + path, Status: res.StatusCode, Header: res.Header, Body: raw}, nil
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/portcullis-auth/portcullis/adapters/sessioncache"
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/adapters/system"
+	"github.com/portcullis-auth/portcullis/adapters/telemetry"
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/config"
 	"github.com/portcullis-auth/portcullis/ports"
@@ -45,6 +46,23 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 		httpapi.Module,
 		fx.Supply(httpConfig(cfg)),
 		fx.Provide(func(t *jwxtoken.Tokens) httpapi.KeySet { return t }),
+		Telemetry(cfg),
+	)
+}
+
+// Telemetry is metrics and traces: the telemetry adapter's decorators of every store and the
+// hasher, its metrics handler and tracer for the HTTP server.
+func Telemetry(cfg config.Config) fx.Option {
+	v := BuildVersion()
+	return fx.Options(
+		telemetry.Module,
+		fx.Supply(telemetry.Config{MetricsAddr: cfg.MetricsAddr, OTLPEndpoint: cfg.OTLPEndpoint,
+			Build: telemetry.Build{Version: v.Module, Commit: v.Commit}}),
+		fx.Provide(
+			func(t *jwxtoken.Tokens) telemetry.KeyAge { return t.SigningKeyAge },
+			func(h *telemetry.HTTP) httpapi.Telemetry { return h },
+		),
+		fx.Invoke(func(h *password.Hasher, m *telemetry.Metrics) { h.SetTimings(m.ObserveHash) }),
 	)
 }
 
