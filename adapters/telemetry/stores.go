@@ -215,6 +215,12 @@ func (s *oneTime) DeleteByUser(ctx context.Context, userID string) error {
 	return call0(s.p, ctx, "delete_by_user", func(ctx context.Context) error { return s.next.DeleteByUser(ctx, userID) })
 }
 
+func (s *oneTime) DeleteByUserPurpose(ctx context.Context, userID string, purpose domain.TokenPurpose) error {
+	return call0(s.p, ctx, "delete_by_user_purpose", func(ctx context.Context) error {
+		return s.next.DeleteByUserPurpose(ctx, userID, purpose)
+	})
+}
+
 // audit decorates ports.AuditLog, and counts logins by outcome from the records the login use
 // case appends (one per attempt).
 type audit struct {
