@@ -94,8 +94,9 @@ func serveMetrics(lc fx.Lifecycle, cfg Config, m *Metrics, log *slog.Logger) {
 	})
 }
 
-// Module provides *Metrics, *Tracing and *HTTP, decorates every store port and the password
-// hasher, and runs the separate metrics listener when configured. The graph must provide
+// Module provides *Metrics, *Tracing and *HTTP, decorates the store ports and the password
+// hasher (not the session store, which the composition root decorates once with its cache
+// and ObserveSessions), and runs the separate metrics listener when configured. The graph must provide
 // Config, KeyAge and *slog.Logger. It is fx.Options, not fx.Module, because its decorations
 // must reach the whole graph, not a module's scope.
 var Module = fx.Options(
@@ -105,7 +106,7 @@ var Module = fx.Options(
 		NewHTTP,
 	),
 	fx.Decorate(
-		ObserveUsers, ObserveDirectory, ObserveSessions, ObserveOneTimeTokens, ObserveAudit, ObserveKeys,
+		ObserveUsers, ObserveDirectory, ObserveOneTimeTokens, ObserveAudit, ObserveKeys,
 		ObserveRateLimiter, TraceHasher,
 	),
 	fx.Invoke(serveMetrics),

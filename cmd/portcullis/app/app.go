@@ -61,6 +61,9 @@ func Telemetry(cfg config.Config) fx.Option {
 		fx.Provide(
 			func(t *jwxtoken.Tokens) telemetry.KeyAge { return t.SigningKeyAge },
 			func(h *telemetry.HTTP) httpapi.Telemetry { return h },
+			func(m *telemetry.Metrics, t *telemetry.Tracing) SessionObserver {
+				return func(s ports.SessionStore) ports.SessionStore { return telemetry.ObserveSessions(s, m, t) }
+			},
 		),
 		fx.Invoke(func(h *password.Hasher, m *telemetry.Metrics) { h.SetTimings(m.ObserveHash) }),
 	)
@@ -212,7 +215,7 @@ func readiness(f any) any {
 func sessionStore(cfg config.Config) fx.Option {
 	switch s := cfg.SessionStore; {
 	case s == "memory":
-		return fx.Options(memstore.Module, memstore.LimiterModule, memstore.ChallengesModule)
+		return fx.Options(observeSessions(), memstore.Module, memstore.LimiterModule, memstore.ChallengesModule)
 	case strings.HasPrefix(s, "redis"):
 		return fx.Options(
 			redisSessionCache(cfg),
@@ -232,10 +235,11 @@ func sessionStore(cfg config.Config) fx.Option {
 // by Redis client tracking (redisstore.Changes). Cluster and Sentinel keep no cache.
 func redisSessionCache(cfg config.Config) fx.Option {
 	if cfg.SessionCacheSize == 0 {
-		return fx.Options()
+		return observeSessions()
 	}
-	return fx.Decorate(func(lc fx.Lifecycle, inner ports.SessionStore, client redis.UniversalClient, rcfg redisstore.Config,
+	return fx.Decorate(func(lc fx.Lifecycle, in observedSessions, client redis.UniversalClient, rcfg redisstore.Config,
 		clock ports.Clock, log *slog.Logger) (ports.SessionStore, error) {
+		inner := in.store()
 		feed, ok := redisstore.NewChanges(client, rcfg.Prefix, log)
 		if !ok {
 			return inner, nil
@@ -259,9 +263,10 @@ func redisSessionCache(cfg config.Config) fx.Option {
 // keep no cache.
 func sqlSessionCache(cfg config.Config) fx.Option {
 	if cfg.SessionCacheSize == 0 {
-		return fx.Options()
+		return observeSessions()
 	}
-	return fx.Decorate(func(lc fx.Lifecycle, inner ports.SessionStore, db *sqlstore.DB, clock ports.Clock) (ports.SessionStore, error) {
+	return fx.Decorate(func(lc fx.Lifecycle, in observedSessions, db *sqlstore.DB, clock ports.Clock) (ports.SessionStore, error) {
+		inner := in.store()
 		ver, ok := sqlstore.NewDataVersion(db)
 		if !ok {
 			return inner, nil
@@ -387,4 +392,29 @@ func SettingsTable() string {
 		fmt.Fprintf(&b, "  %-36s %s\n  %-36s default: %s\n", s.Name, s.Help, "", def)
 	}
 	return b.String()
+}
+
+// SessionObserver wraps the session store in the telemetry adapter's metrics and spans.
+// Telemetry provides it; the operator commands (Core alone) have none. The session store has
+// one decorator per configuration (a cache may also wrap it), and the observer goes inside it,
+// next to the real store, so store latency is the store's.
+type SessionObserver func(ports.SessionStore) ports.SessionStore
+
+// observedSessions is the session store as provided, with the observer if there is one.
+type observedSessions struct {
+	fx.In
+	Inner   ports.SessionStore
+	Observe SessionObserver `optional:"true"`
+}
+
+func (o observedSessions) store() ports.SessionStore {
+	if o.Observe == nil {
+		return o.Inner
+	}
+	return o.Observe(o.Inner)
+}
+
+// observeSessions is the session store's decorator when no cache wraps it.
+func observeSessions() fx.Option {
+	return fx.Decorate(func(in observedSessions) ports.SessionStore { return in.store() })
 }
