@@ -39,7 +39,7 @@ func (o *Outbox) Enqueue(ctx context.Context, mails ...domain.OutboxMail) error 
 	for i, m := range mails {
 		rows[i] = outboxToRow(m)
 	}
-	if _, err := o.db.NewInsert().Model(&rows).Exec(ctx); err != nil {
+	if _, err := execRetry(ctx, o.db, o.db.NewInsert().Model(&rows)); err != nil {
 		return translate("enqueue mail", err)
 	}
 	return nil
@@ -126,7 +126,7 @@ func (o *Outbox) Settle(ctx context.Context, id, owner string, s domain.MailSett
 	} else {
 		q = q.Set("link = ''")
 	}
-	res, err := q.Exec(ctx)
+	res, err := execRetry(ctx, o.db, q)
 	return translate("settle mail", leased(res, err))
 }
 
@@ -168,14 +168,13 @@ func (o *Outbox) List(ctx context.Context, q domain.OutboxQuery) ([]domain.Outbo
 
 // Retry makes failed message id pending again, due at now, with its attempts reset.
 func (o *Outbox) Retry(ctx context.Context, id string, now time.Time) error {
-	res, err := o.db.NewUpdate().Model((*outboxRow)(nil)).
+	res, err := execRetry(ctx, o.db, o.db.NewUpdate().Model((*outboxRow)(nil)).
 		Set("status = ?", string(domain.MailPending)).
 		Set("attempts = 0").
 		Set("next_attempt_at = ?", dbTime(now)).
 		Set("updated_at = ?", dbTime(now)).
 		Where("id = ?", id).
-		Where("status = ?", string(domain.MailFailed)).
-		Exec(ctx)
+		Where("status = ?", string(domain.MailFailed)))
 	if err == nil {
 		var n int64
 		if n, err = res.RowsAffected(); err == nil && n != 1 {
