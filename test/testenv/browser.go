@@ -201,7 +201,19 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // it.
 func (tb *Tab) Screenshot(name string) string {
 	tb.t.Helper()
-	png := Run(tb, chromedp.FullScreenshot(100))
+	return tb.save(name, Run(tb, chromedp.FullScreenshot(100)))
+}
+
+// ScreenshotView is Screenshot of what the window shows, for long pages that render only the
+// part in view (a full-page capture of them comes out blank below it).
+func (tb *Tab) ScreenshotView(name string) string {
+	tb.t.Helper()
+	return tb.save(name, Run(tb, chromedp.CaptureScreenshot()))
+}
+
+// save writes png as name.png in the browser test's artifact directory and returns the path.
+func (tb *Tab) save(name string, png []byte) string {
+	tb.t.Helper()
 	dir := artifactDir(tb.top)
 	path := filepath.Join(dir, unsafeName.ReplaceAllString(name, "_")+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
