@@ -206,10 +206,11 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 			}
 		}
 		u.UpdatedAt = a.clock.Now()
-		if err := a.users.Update(ctx, u); err != nil {
+		stored, err := a.users.Update(ctx, u)
+		if err != nil {
 			return fmt.Errorf("update user: %w", err)
 		}
-		u.Version++
+		u = stored
 		return nil
 	})
 	if err != nil {

@@ -178,7 +178,7 @@ func TestLoginFailuresAreIndistinguishable(t *testing.T) {
 	disabled := w.registerAndLogin(t, "disabled@x.com")
 	u, _ := w.users.ByEmail(ctx, "disabled@x.com")
 	u.Disabled = true
-	if err := w.users.Update(ctx, u); err != nil {
+	if _, err := w.users.Update(ctx, u); err != nil {
 		t.Fatal(err)
 	}
 	_ = disabled
@@ -216,7 +216,7 @@ func TestA4_LoginUpgradesBcryptHash(t *testing.T) {
 	u, _ := w.users.ByEmail(ctx, "old@x.com")
 	h, _ := bcrypt.GenerateFromPassword([]byte(goodPassword), 10)
 	u.PasswordHash = string(h)
-	_ = w.users.Update(ctx, u)
+	_, _ = w.users.Update(ctx, u)
 	if _, err := w.login.Handle(ctx, application.LoginInput{Identifier: "old@x.com", Password: goodPassword}); err != nil {
 		t.Fatalf("bcrypt login: %v", err)
 	}

@@ -72,7 +72,7 @@ type racyUsers struct {
 	updates      int
 }
 
-func (r *racyUsers) Update(ctx context.Context, u domain.User) error {
+func (r *racyUsers) Update(ctx context.Context, u domain.User) (domain.User, error) {
 	r.mu.Lock()
 	r.updates++
 	hook := r.beforeUpdate
@@ -83,7 +83,7 @@ func (r *racyUsers) Update(ctx context.Context, u domain.User) error {
 		hook()
 	}
 	if stale {
-		return domain.ErrStale
+		return domain.User{}, domain.ErrStale
 	}
 	return r.UserStore.Update(ctx, u)
 }
@@ -274,7 +274,7 @@ func TestB_LoginRacingADisableOrPasswordChangeLeavesNoSession(t *testing.T) {
 			if u.PasswordHash, err = w.hasher.Hash(context.Background(), "another good passphrase"); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.users.Update(context.Background(), u); err != nil {
+			if _, err := w.users.Update(context.Background(), u); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := w.sessions.DeleteByUser(context.Background(), id); err != nil {
@@ -364,7 +364,7 @@ func TestB_RoleChangeDuringLoginReachesTheNewSession(t *testing.T) {
 			t.Fatal(err)
 		}
 		cur.Roles = []domain.Role{domain.RoleUser, domain.RoleModerator}
-		if err := w.users.Update(ctx, cur); err != nil {
+		if _, err := w.users.Update(ctx, cur); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.sessions.SetRoles(ctx, u.ID, cur.Roles); err != nil {

@@ -99,7 +99,7 @@ func (c *ChangeEmail) Confirm(ctx context.Context, token string) error {
 			return domain.ErrInvalidOneTimeToken
 		}
 		u.Email, u.EmailVerified, u.UpdatedAt = t.NewEmail, true, c.clock.Now()
-		if err := c.users.Update(ctx, u); err != nil {
+		if _, err := c.users.Update(ctx, u); err != nil {
 			return fmt.Errorf("update user: %w", err)
 		}
 		return nil

@@ -286,7 +286,7 @@ func (l *Login) upgradeHash(ctx context.Context, u domain.User, password string)
 	if err == nil {
 		next.PasswordHash = h
 		next.UpdatedAt = l.clock.Now()
-		err = l.users.Update(ctx, next)
+		next, err = l.users.Update(ctx, next)
 	}
 	switch {
 	case errors.Is(err, domain.ErrStale):
@@ -296,7 +296,6 @@ func (l *Login) upgradeHash(ctx context.Context, u domain.User, password string)
 		l.log.WarnContext(ctx, "password rehash failed", "user_id", u.ID, "error", err)
 		return u
 	}
-	next.Version++
 	l.log.InfoContext(ctx, "password rehashed", "user_id", u.ID)
 	return next
 }

@@ -90,9 +90,9 @@ func (c *ChangePassword) change(ctx context.Context, in ChangePasswordInput) (do
 		return domain.User{}, fmt.Errorf("hash password: %w", err)
 	}
 	u.UpdatedAt = c.clock.Now()
-	if err := c.users.Update(ctx, u); err != nil {
+	stored, err := c.users.Update(ctx, u)
+	if err != nil {
 		return domain.User{}, fmt.Errorf("update user: %w", err)
 	}
-	u.Version++
-	return u, nil
+	return stored, nil
 }

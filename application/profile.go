@@ -62,10 +62,11 @@ func (p *Profile) Update(ctx context.Context, userID string, in UpdateProfileInp
 			u.Username = username
 		}
 		u.UpdatedAt = p.clock.Now()
-		if err := p.users.Update(ctx, u); err != nil {
+		stored, err := p.users.Update(ctx, u)
+		if err != nil {
 			return fmt.Errorf("update user: %w", err)
 		}
-		u.Version++
+		u = stored
 		return nil
 	})
 	if err != nil {

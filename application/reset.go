@@ -73,7 +73,7 @@ func (p *PasswordReset) Reset(ctx context.Context, token, newPassword string) er
 		}
 		// The link reached the account's address: that address is proven.
 		u.PasswordHash, u.EmailVerified, u.UpdatedAt = hash, true, p.clock.Now()
-		if err := p.users.Update(ctx, u); err != nil {
+		if _, err := p.users.Update(ctx, u); err != nil {
 			return fmt.Errorf("update user: %w", err)
 		}
 		return nil

@@ -28,7 +28,7 @@ func TestUnusableStoredHashIsLoggedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.PasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$not-base64!$truncated"
-	if err := w.users.Update(ctx, u); err != nil {
+	if _, err := w.users.Update(ctx, u); err != nil {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer

@@ -49,7 +49,7 @@ func (v *VerifyEmail) Handle(ctx context.Context, token string) error {
 			return nil
 		}
 		u.EmailVerified, u.UpdatedAt = true, v.clock.Now()
-		if err := v.users.Update(ctx, u); err != nil {
+		if _, err := v.users.Update(ctx, u); err != nil {
 			return fmt.Errorf("update user: %w", err)
 		}
 		return nil

@@ -22,11 +22,10 @@ type UserStore interface {
 	ByUsername(ctx context.Context, username string) (domain.User, error)
 	// Update writes every mutable field of u (email, username, name, roles, verified, disabled,
 	// password hash, updated_at) for u.ID, only if the stored version equals u.Version; it
-	// then stores version u.Version+1. A stored version that differs is domain.ErrStale and
-	// nothing is written; a missing user is domain.ErrNotFound. Update does not change u: after
-	// a successful Update the caller's copy is stale (its Version is one behind) unless the
-	// caller increments u.Version itself.
-	Update(ctx context.Context, u domain.User) error
+	// then stores version u.Version+1 and returns the user as stored, with that version, so a
+	// caller never bumps Version itself. A stored version that differs is domain.ErrStale and
+	// nothing is written; a missing user is domain.ErrNotFound.
+	Update(ctx context.Context, u domain.User) (domain.User, error)
 	Delete(ctx context.Context, id string) error
 }
 

@@ -319,7 +319,7 @@ func (e *env) register(email string, roles ...domain.Role) string {
 			e.t.Fatal(err)
 		}
 		u.Roles = roles
-		if err := e.users.Update(context.Background(), u); err != nil {
+		if _, err := e.users.Update(context.Background(), u); err != nil {
 			e.t.Fatal(err)
 		}
 	}

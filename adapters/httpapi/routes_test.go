@@ -360,7 +360,7 @@ func TestB9_LoginFailuresLookAlike(t *testing.T) {
 	id := e.register("kim@example.com")
 	u, _ := e.users.ByID(context.Background(), id)
 	u.Disabled = true
-	if err := e.users.Update(context.Background(), u); err != nil {
+	if _, err := e.users.Update(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
 	var bodies []map[string]any

@@ -85,11 +85,11 @@ func TestUsers(t *testing.T) {
 	}
 	a.Version, b.Version = 1, 1 // what Create stored
 	b.Username = "alice"
-	if err := st.Update(ctx, b); !errors.Is(err, domain.ErrConflict) {
+	if _, err := st.Update(ctx, b); !errors.Is(err, domain.ErrConflict) {
 		t.Errorf("Update to a taken username = %v, want ErrConflict", err)
 	}
 	a.Email, a.Username = "new@example.com", ""
-	if err := st.Update(ctx, a); err != nil {
+	if _, err := st.Update(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.ByEmail(ctx, "a@example.com"); !errors.Is(err, domain.ErrNotFound) {
@@ -111,7 +111,7 @@ func TestUsers(t *testing.T) {
 	}
 	for name, err := range map[string]error{
 		"ByID":   func() error { _, err := st.ByID(ctx, "a"); return err }(),
-		"Update": st.Update(ctx, a),
+		"Update": func() error { _, err := st.Update(ctx, a); return err }(),
 		"Delete": st.Delete(ctx, "a"),
 	} {
 		if !errors.Is(err, domain.ErrNotFound) {

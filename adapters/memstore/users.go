@@ -86,30 +86,30 @@ func (m *Users) byKey(ctx context.Context, index map[string]string, what, key st
 }
 
 // Update writes every mutable field of u for u.ID if the stored version equals u.Version, and
-// stores version u.Version+1. A missing user is domain.ErrNotFound, another stored version
+// stores version u.Version+1; it returns the user as stored. A missing user is domain.ErrNotFound, another stored version
 // domain.ErrStale, an email or username taken by another user domain.ErrConflict; on any
 // error nothing is written. CreatedAt is kept.
-func (m *Users) Update(ctx context.Context, u domain.User) error {
+func (m *Users) Update(ctx context.Context, u domain.User) (domain.User, error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("update user: %w", err)
+		return domain.User{}, fmt.Errorf("update user: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old, ok := m.byID[u.ID]
 	if !ok {
-		return fmt.Errorf("update user %s: %w", u.ID, domain.ErrNotFound)
+		return domain.User{}, fmt.Errorf("update user %s: %w", u.ID, domain.ErrNotFound)
 	}
 	if old.Version != u.Version {
-		return fmt.Errorf("update user %s: version %d, stored %d: %w", u.ID, u.Version, old.Version, domain.ErrStale)
+		return domain.User{}, fmt.Errorf("update user %s: version %d, stored %d: %w", u.ID, u.Version, old.Version, domain.ErrStale)
 	}
 	if err := m.checkUnique(u); err != nil {
-		return fmt.Errorf("update user %s: %w", u.ID, err)
+		return domain.User{}, fmt.Errorf("update user %s: %w", u.ID, err)
 	}
 	m.drop(old)
 	u.CreatedAt = old.CreatedAt
 	u.Version++
 	m.put(u)
-	return nil
+	return cloneUser(u), nil
 }
 
 // Delete removes user id; a missing one is domain.ErrNotFound.

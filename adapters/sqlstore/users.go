@@ -64,11 +64,12 @@ func (u *Users) one(ctx context.Context, op, column, value string) (domain.User,
 }
 
 // Update writes every mutable field of user for user.ID (not id or created_at), only if the
-// stored version equals user.Version, and stores version user.Version+1 in the same statement.
+// stored version equals user.Version, and stores version user.Version+1 in the same statement;
+// it returns the user as stored.
 // A missing user is domain.ErrNotFound, another stored version domain.ErrStale (nothing is
 // written), an email or username taken by another user domain.ErrConflict. MySQL connections
 // run with ClientFoundRows, so an update that matches but changes nothing still counts a row.
-func (u *Users) Update(ctx context.Context, user domain.User) error {
+func (u *Users) Update(ctx context.Context, user domain.User) (domain.User, error) {
 	row := userToRow(user)
 	var n int64
 	err := retryConflict(ctx, u.db, func() error {
@@ -85,17 +86,18 @@ func (u *Users) Update(ctx context.Context, user domain.User) error {
 		return err
 	})
 	if err != nil {
-		return translate("update user", err)
+		return domain.User{}, translate("update user", err)
 	}
 	if n > 0 {
-		return nil
+		// Read back what is stored (created_at is not written, so only the row knows it).
+		return u.ByID(ctx, user.ID)
 	}
 	// No row matched: tell a missing user from one whose version moved on.
 	stored, err := u.ByID(ctx, user.ID)
 	if err != nil {
-		return fmt.Errorf("update user: %w", err)
+		return domain.User{}, fmt.Errorf("update user: %w", err)
 	}
-	return fmt.Errorf("update user %s: version %d, stored %d: %w", user.ID, user.Version, stored.Version, domain.ErrStale)
+	return domain.User{}, fmt.Errorf("update user %s: version %d, stored %d: %w", user.ID, user.Version, stored.Version, domain.ErrStale)
 }
 
 // Delete removes the user with id; a missing user is domain.ErrNotFound. Sessions are not

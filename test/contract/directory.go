@@ -351,7 +351,7 @@ func dirDisabled(t *testing.T, st ports.UserStore, dir ports.UserDirectory) {
 	// A later Update is what the filter sees.
 	u := enabled[0]
 	u.Disabled = true
-	if err := st.Update(t.Context(), u); err != nil {
+	if _, err := st.Update(t.Context(), u); err != nil {
 		t.Fatal(err)
 	}
 	if got := ids(list(t, dir, domain.UserQuery{Q: tok, Disabled: &yes}), nil); !slices.Contains(got, u.ID) {
@@ -366,7 +366,7 @@ func dirFiltersWithCursor(t *testing.T, st ports.UserStore, dir ports.UserDirect
 	for i, u := range users {
 		if i%2 == 0 {
 			u.Roles = []domain.Role{domain.RoleUser, domain.RoleModerator}
-			if err := st.Update(t.Context(), u); err != nil {
+			if _, err := st.Update(t.Context(), u); err != nil {
 				t.Fatal(err)
 			}
 			want = append(want, u)
@@ -415,7 +415,7 @@ func dirCountAdmins(t *testing.T, st ports.UserStore, dir ports.UserDirectory) {
 		t.Fatalf("CountActiveAdmins = %d, want %d", got, before+2)
 	}
 	a.Disabled = true
-	if err := st.Update(t.Context(), a); err != nil {
+	if _, err := st.Update(t.Context(), a); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(); got != before+1 {

@@ -212,7 +212,8 @@ func userUpdate(t *testing.T, st ports.UserStore) {
 	u.Disabled = true
 	u.UpdatedAt = now()
 	u.CreatedAt = now() // not mutable: the store keeps the original
-	if err := st.Update(t.Context(), u); err != nil {
+	stored, err := st.Update(t.Context(), u)
+	if err != nil {
 		t.Fatalf("Update: %v", err)
 	}
 	got, err := st.ByEmail(t.Context(), u.Email)
@@ -223,6 +224,7 @@ func userUpdate(t *testing.T, st ports.UserStore) {
 	want.CreatedAt = created
 	want.Version = 2
 	wantUser(t, got, want)
+	wantUser(t, stored, want) // Update returns the user as stored, with its new version
 	if got, err := st.ByUsername(t.Context(), u.Username); err != nil || got.ID != u.ID {
 		t.Fatalf("ByUsername(new) = %v, %v", got.ID, err)
 	}
@@ -234,7 +236,7 @@ func userUpdate(t *testing.T, st ports.UserStore) {
 	// Removing the username frees it for someone else.
 	u.Username = ""
 	u.Version = got.Version
-	if err := st.Update(t.Context(), u); err != nil {
+	if _, err := st.Update(t.Context(), u); err != nil {
 		t.Fatalf("Update(no username): %v", err)
 	}
 	other := newUser(now())
@@ -247,13 +249,13 @@ func userUpdate(t *testing.T, st ports.UserStore) {
 func userUpdateUnchanged(t *testing.T, st ports.UserStore) {
 	u := newUser(now())
 	mustCreateUser(t, st, u)
-	if err := st.Update(t.Context(), u); err != nil {
+	if _, err := st.Update(t.Context(), u); err != nil {
 		t.Fatalf("Update(unchanged): %v", err)
 	}
 }
 
 func userUpdateMissing(t *testing.T, st ports.UserStore) {
-	wantErr(t, "Update(missing)", st.Update(t.Context(), newUser(now())), domain.ErrNotFound)
+	wantErr(t, "Update(missing)", updateErr(t.Context(), st, newUser(now())), domain.ErrNotFound)
 }
 
 func userUpdateConflict(t *testing.T, st ports.UserStore) {
@@ -262,12 +264,12 @@ func userUpdateConflict(t *testing.T, st ports.UserStore) {
 	mustCreateUser(t, st, b)
 	byEmail := b
 	byEmail.Email = a.Email
-	wantErr(t, "Update(taken email)", st.Update(t.Context(), byEmail), domain.ErrConflict)
-	wantConflictOn(t, "Update(taken email)", st.Update(t.Context(), byEmail), "email")
+	wantErr(t, "Update(taken email)", updateErr(t.Context(), st, byEmail), domain.ErrConflict)
+	wantConflictOn(t, "Update(taken email)", updateErr(t.Context(), st, byEmail), "email")
 	byName := b
 	byName.Username = a.Username
-	wantErr(t, "Update(taken username)", st.Update(t.Context(), byName), domain.ErrConflict)
-	wantConflictOn(t, "Update(taken username)", st.Update(t.Context(), byName), "username")
+	wantErr(t, "Update(taken username)", updateErr(t.Context(), st, byName), domain.ErrConflict)
+	wantConflictOn(t, "Update(taken username)", updateErr(t.Context(), st, byName), "username")
 	got, err := st.ByID(t.Context(), b.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -342,7 +344,7 @@ func userContextCancelled(t *testing.T, st ports.UserStore) {
 			_, err := st.ByUsername(ctx, u.Username)
 			return err
 		},
-		"Update": func() error { return st.Update(ctx, u) },
+		"Update": func() error { return updateErr(ctx, st, u) },
 		"Delete": func() error { return st.Delete(ctx, u.ID) },
 	}
 	for name, call := range calls {
@@ -383,7 +385,7 @@ func userVersionIncrements(t *testing.T, st ports.UserStore) {
 		if want == 3 {
 			cur.Name = "Renamed"
 		}
-		if err := st.Update(t.Context(), cur); err != nil {
+		if _, err := st.Update(t.Context(), cur); err != nil {
 			t.Fatalf("Update(version %d): %v", cur.Version, err)
 		}
 		got, err := st.ByID(t.Context(), u.ID)
@@ -409,20 +411,20 @@ func userUpdateStale(t *testing.T, st ports.UserStore) {
 
 	disable := u // a concurrent admin disable wins the race
 	disable.Disabled = true
-	if err := st.Update(t.Context(), disable); err != nil {
+	if _, err := st.Update(t.Context(), disable); err != nil {
 		t.Fatalf("Update(disable): %v", err)
 	}
 
 	read.PasswordHash = "$argon2id$v=19$m=65536,t=3,p=1$bmV3c2FsdA$bmV3aGFzaG5ld2hhc2g"
 	read.Email = "stale-" + u.ID[:8] + "@example.org"
-	err := st.Update(t.Context(), read)
+	err := updateErr(t.Context(), st, read)
 	wantErr(t, "Update(stale)", err, domain.ErrStale)
 	if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("Update(stale) = %v, which must not match ErrConflict or ErrNotFound", err)
 	}
 	ahead := read
 	ahead.Version = 7
-	wantErr(t, "Update(version ahead)", st.Update(t.Context(), ahead), domain.ErrStale)
+	wantErr(t, "Update(version ahead)", updateErr(t.Context(), st, ahead), domain.ErrStale)
 
 	got, err := st.ByID(t.Context(), u.ID)
 	if err != nil {
@@ -438,7 +440,7 @@ func userUpdateStale(t *testing.T, st ports.UserStore) {
 	if err := st.Delete(t.Context(), u.ID); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "Update(stale, deleted)", st.Update(t.Context(), read), domain.ErrNotFound)
+	wantErr(t, "Update(stale, deleted)", updateErr(t.Context(), st, read), domain.ErrNotFound)
 }
 
 // Of concurrent Updates from one version, exactly one wins; the others are domain.ErrStale.
@@ -455,7 +457,7 @@ func userConcurrentUpdate(t *testing.T, st ports.UserStore) {
 			c.Roles = slices.Clone(u.Roles)
 			c.Name = fmt.Sprintf("writer %d", i)
 			<-start
-			errs[i] = st.Update(t.Context(), c)
+			errs[i] = updateErr(t.Context(), st, c)
 		})
 	}
 	close(start)
@@ -492,4 +494,10 @@ func wantConflictOn(t *testing.T, what string, err error, field string) {
 	if !errors.As(err, &ce) || ce.Field != field {
 		t.Errorf("%s: %v, want a conflict on %s", what, err, field)
 	}
+}
+
+// updateErr is st.Update for the cases that look at its error only.
+func updateErr(ctx context.Context, st ports.UserStore, u domain.User) error {
+	_, err := st.Update(ctx, u)
+	return err
 }
