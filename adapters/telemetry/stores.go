@@ -92,8 +92,8 @@ func (s *users) ByUsername(ctx context.Context, name string) (domain.User, error
 	return call(s.p, ctx, "by_username", func(ctx context.Context) (domain.User, error) { return s.next.ByUsername(ctx, name) })
 }
 
-func (s *users) Update(ctx context.Context, u domain.User) error {
-	return call0(s.p, ctx, "update", func(ctx context.Context) error { return s.next.Update(ctx, u) })
+func (s *users) Update(ctx context.Context, u domain.User) (domain.User, error) {
+	return call(s.p, ctx, "update", func(ctx context.Context) (domain.User, error) { return s.next.Update(ctx, u) })
 }
 
 func (s *users) Delete(ctx context.Context, id string) error {
