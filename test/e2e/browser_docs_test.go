@@ -19,7 +19,7 @@ import (
 func TestBrowserDocs(t *testing.T) {
 	s := startServer(t, nil)
 	var doc struct {
-		Tags  []struct{ Name string } `json:"tags"`
+		Tags  []struct{ Name string }               `json:"tags"`
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
 	s.apiClient().do("GET", "/openapi.json", nil).expect(http.StatusOK).decode(&doc)
