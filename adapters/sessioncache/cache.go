@@ -6,10 +6,12 @@
 // A cache may answer only when its invalidation is exact. Two sources of changes are supported,
 // both given by the adapter that owns the store:
 //
-//   - a Feed pushes the id of every session any writer changes (redisstore's client tracking
-//     in broadcast mode on a standalone Redis). While the feed is not live — before it first
-//     connects, and from the moment its connection fails until it has subscribed again — the
-//     cache is empty and answers nothing.
+//   - a Feed pushes the id of every session any writer changes. While the feed is not live —
+//     before it first connects, and from the moment its connection fails until it has
+//     subscribed again — the cache is empty and answers nothing. No Feed ships today: a Redis
+//     client-tracking feed was tried and withdrawn, because a revoke that followed the drop of
+//     its connection could still be answered from memory on another instance (the drop and the
+//     revoke travel on different connections, so nothing orders them).
 //   - a Versioner returns a number that changes whenever any writer commits (sqlstore's
 //     PRAGMA data_version on SQLite). Every Get asks for it; a different number empties the
 //     cache before it is consulted.
@@ -17,7 +19,7 @@
 // In both cases the cache's own writes (Create, Rotate, Delete, DeleteByUser, SetRoles) empty
 // the entries they touch as soon as the inner store has answered. A session past its idle or
 // absolute limit is never answered from memory. Stores with neither source (MySQL, PostgreSQL,
-// Redis Cluster and Sentinel, memory) are not wrapped at all.
+// Redis in every form, memory) are not wrapped at all.
 package sessioncache
 
 import (

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 	"golang.org/x/term"
@@ -218,7 +217,7 @@ func sessionStore(cfg config.Config) fx.Option {
 		return fx.Options(observeSessions(), memstore.Module, memstore.LimiterModule, memstore.ChallengesModule)
 	case strings.HasPrefix(s, "redis"):
 		return fx.Options(
-			redisSessionCache(cfg),
+			observeSessions(), // no session cache on Redis: see redisstore/doc.go and the README
 			redisstore.Module,
 			redisstore.LimiterModule,
 			fx.Supply(redisstore.Config{URL: s, Prefix: cfg.RedisKeyPrefix, Options: redisstore.Options{
@@ -229,33 +228,6 @@ func sessionStore(cfg config.Config) fx.Option {
 	default:
 		return fx.Options(sqlSessionCache(cfg), sqlstore.SessionsModule, sqlstore.ChallengesModule, memstore.LimiterModule)
 	}
-}
-
-// redisSessionCache puts a sessioncache in front of a standalone Redis session store, invalidated
-// by Redis client tracking (redisstore.Changes). Cluster and Sentinel keep no cache.
-func redisSessionCache(cfg config.Config) fx.Option {
-	if cfg.SessionCacheSize == 0 {
-		return observeSessions()
-	}
-	return fx.Decorate(func(lc fx.Lifecycle, in observedSessions, client redis.UniversalClient, rcfg redisstore.Config,
-		clock ports.Clock, log *slog.Logger) (ports.SessionStore, error) {
-		inner := in.store()
-		feed, ok := redisstore.NewChanges(client, rcfg.Prefix, log)
-		if !ok {
-			return inner, nil
-		}
-		cache, err := sessioncache.New(inner, clock, cfg.SessionCacheSize, nil)
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wait func()
-		lc.Append(fx.Hook{
-			OnStart: func(context.Context) error { wait = cache.Start(ctx, feed); return nil },
-			OnStop:  func(context.Context) error { cancel(); wait(); return nil },
-		})
-		return cache, nil
-	})
 }
 
 // sqlSessionCache puts a sessioncache in front of SQL sessions on SQLite, where PRAGMA
