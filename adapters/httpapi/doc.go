@@ -1,5 +1,5 @@
 // Package httpapi is Portcullis's inbound HTTP adapter: a Fiber v2 server that exposes the
-// application use cases as the JSON API described in API.md.
+// application use cases as the JSON API described in openapi.yaml.
 //
 // It owns everything HTTP: routing, strict JSON decoding, the auth and role middleware, token
 // transport (Authorization header, x-access-token header, cookies), CSRF and CORS checks,

@@ -255,7 +255,7 @@ func (s *Server) routes() {
 	test := s.testMarker()
 	a.Get("/api/test/all", test, s.testContent("Public content.", "Public Content."))
 	a.Get("/api/test/user", test, auth, requireRoles(domain.RoleUser, domain.RoleModerator, domain.RoleAdmin), s.testContent("User content.", "User Content."))
-	// API.md says "moderator"; an admin outranks a moderator, so admins pass too.
+	// The route is for moderators; an admin outranks a moderator, so admins pass too (openapi.yaml).
 	a.Get("/api/test/mod", test, auth, requireRoles(domain.RoleModerator, domain.RoleAdmin), s.testContent("Moderator content.", "Moderator Content."))
 	a.Get("/api/test/admin", test, auth, requireRoles(domain.RoleAdmin), s.testContent("Admin content.", "Admin Content."))
 	if s.seedMode() {

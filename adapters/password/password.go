@@ -27,7 +27,7 @@ const (
 	Bcrypt   = "bcrypt"
 )
 
-// Defaults and floors (OWASP Password Storage Cheat Sheet; SECURITY.md Parameters).
+// Defaults and floors (OWASP Password Storage Cheat Sheet; docs/security.md, "Parameters").
 const (
 	DefaultMemory     uint32 = 19456 // KiB
 	DefaultTime       uint32 = 2

@@ -1,7 +1,7 @@
 // Package sessioncache is a ports.SessionStore decorator that answers Get from memory where,
 // and only where, every change to a session is seen at once. It sits in front of another
 // session store (the source of truth) and implements the same port, so nothing else knows it
-// exists (ARCHITECTURE.md, "Caches").
+// exists (docs/architecture.md, "Adding an adapter").
 //
 // A cache may answer only when its invalidation is exact. Two sources of changes are supported,
 // both given by the adapter that owns the store:

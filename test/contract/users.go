@@ -294,7 +294,7 @@ func userDelete(t *testing.T, st ports.UserStore) {
 	mustCreateUser(t, st, again)
 }
 
-// Concurrent registrations of one address have exactly one winner (SECURITY.md H57).
+// Concurrent registrations of one address have exactly one winner (docs/security.md, H57).
 func userConcurrentCreate(t *testing.T, st ports.UserStore) {
 	const n = 20
 	email := "race-" + uuid.NewString()[:8] + "@example.com"

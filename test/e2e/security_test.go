@@ -14,7 +14,7 @@ import (
 	_ "modernc.org/sqlite" // the pure-Go "sqlite" driver, to read what the server stored
 )
 
-// The tests below are the end-to-end halves of the checks in SECURITY.md, named after them.
+// The tests below are the end-to-end halves of the checks in docs/security.md, named after them.
 
 func TestA1_PasswordLength(t *testing.T) {
 	t.Parallel()

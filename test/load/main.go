@@ -1,4 +1,4 @@
-// Command load is a load generator for whole-service throughput (ARCHITECTURE.md, "Tests"):
+// Command load is a load generator for whole-service throughput (docs/architecture.md, "Testing"):
 // it drives a running Portcullis with a weighted mix of requests from a fixed number of
 // workers and reports, per scenario, requests, errors by status, throughput and latency
 // percentiles.
