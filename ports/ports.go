@@ -262,6 +262,30 @@ type RecoveryCodes interface {
 	DeleteByUser(ctx context.Context, userID string) error
 }
 
+// Passkeys keeps users' WebAuthn credentials.
+type Passkeys interface {
+	// Add stores p. A credential id already held (by any user) or an id already used is
+	// domain.ErrConflict.
+	Add(ctx context.Context, p domain.Passkey) error
+	// ByCredentialID returns the passkey with this authenticator credential id; none is
+	// domain.ErrNotFound.
+	ByCredentialID(ctx context.Context, credentialID []byte) (domain.Passkey, error)
+	// ByUser returns the user's passkeys, oldest first.
+	ByUser(ctx context.Context, userID string) ([]domain.Passkey, error)
+	// Use records an assertion of the passkey id at at: its signature counter becomes signCount
+	// and its record credential, atomically and only if domain.SignCountAdvances(stored,
+	// signCount): of concurrent uses with one count at most one succeeds; the others, and any
+	// count that does not advance, get domain.ErrConflict (a cloned credential). No such
+	// passkey is domain.ErrNotFound.
+	Use(ctx context.Context, id string, signCount uint32, credential []byte, at time.Time) error
+	// Rename sets the name of the user's passkey id; none of the user's is domain.ErrNotFound.
+	Rename(ctx context.Context, userID, id, name string) (domain.Passkey, error)
+	// Delete removes the user's passkey id; none of the user's is domain.ErrNotFound.
+	Delete(ctx context.Context, userID, id string) error
+	// DeleteByUser removes every passkey of the user; none is not an error.
+	DeleteByUser(ctx context.Context, userID string) error
+}
+
 // Challenges keeps short-lived single-use state between two requests (a login waiting for its
 // second factor, a WebAuthn ceremony), shared by every instance.
 type Challenges interface {

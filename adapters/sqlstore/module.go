@@ -47,6 +47,7 @@ var Module = fx.Module("sqlstore",
 		}),
 		fx.Annotate(NewTOTPFactors, fx.As(new(ports.TOTPFactors))),
 		fx.Annotate(NewRecoveryCodes, fx.As(new(ports.RecoveryCodes))),
+		fx.Annotate(NewPasskeys, fx.As(new(ports.Passkeys))),
 	),
 	fx.Invoke(startPurger),
 )
