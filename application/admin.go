@@ -143,6 +143,23 @@ func (a *Admin) Get(ctx context.Context, actor Principal, id string) (UserOutput
 	return UserOutput{User: u}, nil
 }
 
+// ByEmail returns the user an email address names, found as a login finds it (by the
+// normalised address, or an account left under its stored spelling). An address the normaliser
+// refuses and no account holds is its *domain.FieldError. Admins and moderators may read.
+func (a *Admin) ByEmail(ctx context.Context, actor Principal, email string) (UserOutput, error) {
+	if !canRead(actor) {
+		return UserOutput{}, domain.ErrForbidden
+	}
+	u, _, invalid, err := findByEmail(ctx, a.users, a.accounts.idn, email)
+	switch {
+	case invalid != nil:
+		return UserOutput{}, invalid
+	case err != nil:
+		return UserOutput{}, fmt.Errorf("load user: %w", err)
+	}
+	return UserOutput{User: u}, nil
+}
+
 // Create makes a user with the given roles (the operator's first admin, or an admin's invite).
 func (a *Admin) Create(ctx context.Context, actor Principal, in CreateUserInput) (UserOutput, error) {
 	if !actor.HasRole(domain.RoleAdmin) {
@@ -169,8 +186,10 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 	if !actor.HasRole(domain.RoleAdmin) {
 		return UserOutput{}, domain.ErrForbidden
 	}
+	var name string
 	if in.Name != nil {
-		if invalid := domain.ValidateName(*in.Name); invalid != nil {
+		var invalid *domain.FieldError
+		if name, invalid = a.accounts.idn.Name(*in.Name); invalid != nil {
 			return UserOutput{}, invalid
 		}
 	}
@@ -198,7 +217,7 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 			u.EmailVerified = *in.EmailVerified
 		}
 		if in.Name != nil {
-			u.Name = *in.Name
+			u.Name = name
 		}
 		if isActiveAdmin(before) && !isActiveAdmin(u) {
 			if err := a.guardLastAdmin(ctx); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/portcullis-auth/portcullis/adapters/identity"
 	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
 	"github.com/portcullis-auth/portcullis/adapters/memstore"
 	"github.com/portcullis-auth/portcullis/adapters/password"
@@ -85,12 +86,12 @@ func newWorldWith(t testing.TB, sessions ports.SessionStore) *world {
 	ids := system.NewIDs()
 	w.auditLog = memstore.NewAuditLog()
 	audit := application.NewAuditor(w.auditLog, w.clock, ids, log)
-	w.register = application.NewRegister(w.users, w.hasher, w.clock, ids, audit, nil, log)
-	w.login = application.NewLogin(w.users, w.sessions, w.hasher, tokens, w.clock, ids, w.settings, nil, audit, log)
+	w.register = application.NewRegister(w.users, identity.New(), w.hasher, w.clock, ids, audit, nil, log)
+	w.login = application.NewLogin(w.users, identity.New(), w.sessions, w.hasher, tokens, w.clock, ids, w.settings, nil, audit, log)
 	w.refresh = application.NewRefresh(w.sessions, tokens, w.clock, ids, w.settings, audit, log)
 	w.auth = application.NewAuthenticate(tokens, w.sessions, w.settings)
 	w.logout = application.NewLogout(w.sessions, w.auth, audit, log)
-	w.profile = application.NewProfile(w.users, w.clock)
+	w.profile = application.NewProfile(w.users, identity.New(), w.clock)
 	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, audit, nil, nil, log)
 	w.mine = application.NewSessions(w.sessions, w.clock, audit)
 	w.admin = application.NewAdmin(w.users, w.users, w.sessions, w.register, audit, w.clock, nil, log)
@@ -237,7 +238,7 @@ func TestA4_LoginRehashesWithRaisedParameters(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	login := application.NewLogin(w.users, w.sessions, stronger, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, log)
+	login := application.NewLogin(w.users, identity.New(), w.sessions, stronger, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, log)
 	if _, err := login.Handle(ctx, application.LoginInput{Identifier: "cost@x.com", Password: goodPassword}); err != nil {
 		t.Fatal(err)
 	}

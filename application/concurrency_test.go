@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis-auth/portcullis/adapters/identity"
 	"github.com/portcullis-auth/portcullis/adapters/password"
 	"github.com/portcullis-auth/portcullis/adapters/system"
 	"github.com/portcullis-auth/portcullis/application"
@@ -190,7 +191,7 @@ func TestA_AdminAndProfileUpdatesKeepConcurrentChanges(t *testing.T) {
 	racy = &racyUsers{UserStore: w.users}
 	racy.beforeUpdate = func() { rename(t, w, u.ID, "Concurrent") }
 	username := "both_user"
-	pout, err := application.NewProfile(racy, w.clock).Update(ctx, u.ID, application.UpdateProfileInput{Username: &username})
+	pout, err := application.NewProfile(racy, identity.New(), w.clock).Update(ctx, u.ID, application.UpdateProfileInput{Username: &username})
 	if err != nil {
 		t.Fatalf("profile update: %v", err)
 	}
@@ -209,7 +210,7 @@ func TestA_GiveUpAfterThreeStaleAttempts(t *testing.T) {
 	name := "Never"
 	calls := map[string]func(ports.UserStore) error{
 		"Profile.Update": func(st ports.UserStore) error {
-			_, err := application.NewProfile(st, w.clock).Update(ctx, u.ID, application.UpdateProfileInput{Name: &name})
+			_, err := application.NewProfile(st, identity.New(), w.clock).Update(ctx, u.ID, application.UpdateProfileInput{Name: &name})
 			return err
 		},
 		"Admin.Update": func(st ports.UserStore) error {
@@ -247,7 +248,7 @@ func TestA_LoginRehashSkippedOnStale(t *testing.T) {
 	}
 	racy := &racyUsers{UserStore: w.users}
 	racy.beforeUpdate = func() { rename(t, w, u.ID, "Meanwhile") }
-	login := application.NewLogin(racy, w.sessions, stronger, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, discard())
+	login := application.NewLogin(racy, identity.New(), w.sessions, stronger, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, discard())
 	out, err := login.Handle(ctx, application.LoginInput{Identifier: "rehash@x.com", Password: goodPassword})
 	if err != nil {
 		t.Fatalf("login: %v", err)
@@ -290,7 +291,7 @@ func TestB_LoginRacingADisableOrPasswordChangeLeavesNoSession(t *testing.T) {
 			u := mustUser(t, w, "b@x.com")
 			h := &hookHasher{PasswordHasher: w.hasher}
 			h.afterVerify = func() { change(t, w, u.ID) }
-			login := application.NewLogin(w.users, w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, discard())
+			login := application.NewLogin(w.users, identity.New(), w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, discard())
 			_, err := login.Handle(ctx, application.LoginInput{Identifier: "b@x.com", Password: goodPassword})
 			if !errors.Is(err, domain.ErrInvalidCredentials) {
 				t.Fatalf("login = %v, want ErrInvalidCredentials", err)
@@ -308,7 +309,7 @@ func TestB_LoginRacingADisableOrPasswordChangeLeavesNoSession(t *testing.T) {
 func TestC_DummyHashSurvivesACancelledOrFailedFirstLogin(t *testing.T) {
 	w := newWorld(t)
 	h := &hookHasher{PasswordHasher: w.hasher, failHash: 1}
-	login := application.NewLogin(w.users, w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, discard())
+	login := application.NewLogin(w.users, identity.New(), w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, discard())
 	in := application.LoginInput{Identifier: "nobody@x.com", Password: goodPassword}
 
 	// The dummy hash fails: the login still spends a hash (of the password) and fails alike.
@@ -371,7 +372,7 @@ func TestB_RoleChangeDuringLoginReachesTheNewSession(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	login := application.NewLogin(w.users, w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, discard())
+	login := application.NewLogin(w.users, identity.New(), w.sessions, h, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, discard())
 	out, err := login.Handle(ctx, application.LoginInput{Identifier: "r@x.com", Password: goodPassword})
 	if err != nil {
 		t.Fatalf("login: %v", err)

@@ -21,6 +21,7 @@ type ChangeEmailInput struct {
 // ChangeEmail moves an account to a new address once the new address has confirmed it.
 type ChangeEmail struct {
 	users  ports.UserStore
+	idn    ports.IdentityNormalizer
 	hasher ports.PasswordHasher
 	tokens *tokenSpender
 	mail   *MailQueue
@@ -30,9 +31,9 @@ type ChangeEmail struct {
 }
 
 // NewChangeEmail wires the e-mail change use case.
-func NewChangeEmail(users ports.UserStore, hasher ports.PasswordHasher, tokens ports.OneTimeTokens,
+func NewChangeEmail(users ports.UserStore, idn ports.IdentityNormalizer, hasher ports.PasswordHasher, tokens ports.OneTimeTokens,
 	mail *MailQueue, clock ports.Clock, audit *Auditor, log *slog.Logger) *ChangeEmail {
-	return &ChangeEmail{users: users, hasher: hasher, tokens: &tokenSpender{tokens: tokens, clock: clock, audit: audit}, mail: mail,
+	return &ChangeEmail{users: users, idn: idn, hasher: hasher, tokens: &tokenSpender{tokens: tokens, clock: clock, audit: audit}, mail: mail,
 		clock: clock, audit: audit, log: log}
 }
 
@@ -42,7 +43,7 @@ func NewChangeEmail(users ports.UserStore, hasher ports.PasswordHasher, tokens p
 // PORTCULLIS_REQUIRE_VERIFIED_EMAIL is set, where it answers as if queued (and sends no link),
 // so that the answer does not reveal the address has an account.
 func (c *ChangeEmail) Request(ctx context.Context, in ChangeEmailInput) error {
-	addr, invalid := domain.NormalizeEmail(in.NewEmail)
+	addr, invalid := c.idn.Email(in.NewEmail)
 	if invalid != nil {
 		return invalid.In("new_email")
 	}

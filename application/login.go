@@ -51,6 +51,7 @@ type TokensOutput struct {
 // Login checks a password and opens a session.
 type Login struct {
 	users    ports.UserStore
+	idn      ports.IdentityNormalizer
 	sessions ports.SessionStore
 	hasher   ports.PasswordHasher
 	tokens   *tokenMinter
@@ -67,10 +68,10 @@ type Login struct {
 }
 
 // NewLogin wires the login use case. A nil throttle throttles nothing.
-func NewLogin(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, issuer ports.TokenIssuer,
+func NewLogin(users ports.UserStore, idn ports.IdentityNormalizer, sessions ports.SessionStore, hasher ports.PasswordHasher, issuer ports.TokenIssuer,
 	clock ports.Clock, ids ports.IDSource, settings Settings, throttle *Throttle, audit *Auditor, log *slog.Logger) *Login {
 	return &Login{
-		users: users, sessions: sessions, hasher: hasher, clock: clock, ids: ids, settings: settings, throttle: throttle,
+		users: users, idn: idn, sessions: sessions, hasher: hasher, clock: clock, ids: ids, settings: settings, throttle: throttle,
 		audit: audit, log: log,
 		tokens: &tokenMinter{issuer: issuer, ids: ids, ttl: settings.AccessTTL},
 	}
@@ -178,20 +179,18 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 	return out, nil
 }
 
-// lookup finds the account a login names, and returns the name as normalised (the throttling
-// key of a name no account has; an unparsable name is used trimmed and lower-cased, at most 320
-// bytes).
+// lookup finds the account a login names (an email address as findByEmail does: by its
+// normalised form, or an account left under its stored spelling), and returns the name as
+// looked up (the throttling key of a name no account has; an unparsable name is used trimmed
+// and lower-cased, at most 320 bytes).
 func (l *Login) lookup(ctx context.Context, identifier string, by IdentifierKind) (domain.User, string, error) {
 	raw := truncate(strings.ToLower(strings.TrimSpace(identifier)), 320)
-	if by == ByEmail || (by == ByEither && strings.Contains(identifier, "@")) {
-		email, invalid := domain.NormalizeEmail(identifier)
-		if invalid != nil {
-			return domain.User{}, raw, domain.ErrNotFound
-		}
-		u, err := l.users.ByEmail(ctx, email)
-		return u, email, err
+	// The compatibility forms of "@" (fullwidth U+FF20, small U+FE6B) fold to it: an address.
+	if by == ByEmail || (by == ByEither && strings.ContainsAny(identifier, "@\uff20\ufe6b")) {
+		u, key, _, err := findByEmail(ctx, l.users, l.idn, identifier)
+		return u, key, err
 	}
-	username, invalid := domain.NormalizeUsername(identifier)
+	username, invalid := l.idn.Username(identifier)
 	if invalid != nil {
 		return domain.User{}, raw, domain.ErrNotFound
 	}

@@ -18,12 +18,13 @@ type UpdateProfileInput struct {
 // Profile reads and edits the caller's own account.
 type Profile struct {
 	users ports.UserStore
+	idn   ports.IdentityNormalizer
 	clock ports.Clock
 }
 
 // NewProfile wires the profile use case.
-func NewProfile(users ports.UserStore, clock ports.Clock) *Profile {
-	return &Profile{users: users, clock: clock}
+func NewProfile(users ports.UserStore, idn ports.IdentityNormalizer, clock ports.Clock) *Profile {
+	return &Profile{users: users, idn: idn, clock: clock}
 }
 
 // Get returns the user. A user deleted since the token was issued is domain.ErrUnauthenticated.
@@ -37,13 +38,15 @@ func (p *Profile) Get(ctx context.Context, userID string) (UserOutput, error) {
 // domain.ErrStale).
 func (p *Profile) Update(ctx context.Context, userID string, in UpdateProfileInput) (UserOutput, error) {
 	v := &domain.ValidationError{}
+	var name, username string
 	if in.Name != nil {
-		v.Put(domain.ValidateName(*in.Name))
+		var invalid *domain.FieldError
+		name, invalid = p.idn.Name(*in.Name)
+		v.Put(invalid)
 	}
-	var username string
 	if in.Username != nil && *in.Username != "" {
 		var invalid *domain.FieldError
-		username, invalid = domain.NormalizeUsername(*in.Username)
+		username, invalid = p.idn.Username(*in.Username)
 		v.Put(invalid)
 	}
 	if err := v.Err(); err != nil {
@@ -56,7 +59,7 @@ func (p *Profile) Update(ctx context.Context, userID string, in UpdateProfileInp
 			return err
 		}
 		if in.Name != nil {
-			u.Name = *in.Name
+			u.Name = name
 		}
 		if in.Username != nil {
 			u.Username = username

@@ -32,9 +32,9 @@ type Register struct {
 }
 
 // NewRegister wires the register use case. mail may be nil (no verification mail).
-func NewRegister(users ports.UserStore, hasher ports.PasswordHasher, clock ports.Clock, ids ports.IDSource, audit *Auditor,
+func NewRegister(users ports.UserStore, idn ports.IdentityNormalizer, hasher ports.PasswordHasher, clock ports.Clock, ids ports.IDSource, audit *Auditor,
 	mail *MailQueue, log *slog.Logger) *Register {
-	return &Register{accounts: &accounts{users: users, hasher: hasher, clock: clock, ids: ids, log: log},
+	return &Register{accounts: &accounts{users: users, idn: idn, hasher: hasher, clock: clock, ids: ids, log: log},
 		audit: audit, mail: mail, log: log}
 }
 
@@ -51,7 +51,7 @@ func (r *Register) Handle(ctx context.Context, in RegisterInput) (UserOutput, er
 	out, err := r.accounts.create(ctx, in, []domain.Role{domain.RoleUser})
 	var ce *domain.ConflictError
 	if errors.As(err, &ce) && ce.Field == "email" && r.Concealed() {
-		addr, _ := domain.NormalizeEmail(in.Email)
+		addr, _ := r.accounts.idn.Email(in.Email)
 		r.log.InfoContext(ctx, "registration with a taken address", "outcome", "email_taken")
 		r.audit.record(ctx, domain.EventRegister, "", "", "email_taken", "")
 		return UserOutput{}, r.mail.queue(ctx, domain.OutboxMail{Kind: domain.MailRegisterAttempt, To: addr})

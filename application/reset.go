@@ -13,6 +13,7 @@ import (
 // PasswordReset resets forgotten passwords through an emailed link.
 type PasswordReset struct {
 	users    ports.UserStore
+	idn      ports.IdentityNormalizer
 	sessions ports.SessionStore
 	hasher   ports.PasswordHasher
 	tokens   *tokenSpender
@@ -26,9 +27,9 @@ type PasswordReset struct {
 
 // NewPasswordReset wires the password-reset use case. A successful reset lifts the account's
 // login lock through throttle (nil: no throttling).
-func NewPasswordReset(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, tokens ports.OneTimeTokens,
+func NewPasswordReset(users ports.UserStore, idn ports.IdentityNormalizer, sessions ports.SessionStore, hasher ports.PasswordHasher, tokens ports.OneTimeTokens,
 	mail *MailQueue, clock ports.Clock, throttle *Throttle, audit *Auditor, log *slog.Logger) *PasswordReset {
-	return &PasswordReset{users: users, sessions: sessions, hasher: hasher, store: tokens,
+	return &PasswordReset{users: users, idn: idn, sessions: sessions, hasher: hasher, store: tokens,
 		tokens: &tokenSpender{tokens: tokens, clock: clock, audit: audit}, mail: mail, clock: clock, throttle: throttle,
 		audit: audit, log: log}
 }
@@ -38,7 +39,7 @@ func NewPasswordReset(users ports.UserStore, sessions ports.SessionStore, hasher
 // delivery worker looks the account up later (and drops the message when there is none).
 // Only a malformed address is refused.
 func (p *PasswordReset) Forgot(ctx context.Context, email string) error {
-	addr, invalid := domain.NormalizeEmail(email)
+	addr, invalid := p.idn.Email(email)
 	if invalid != nil {
 		return invalid
 	}

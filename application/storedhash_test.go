@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis-auth/portcullis/adapters/identity"
 	"github.com/portcullis-auth/portcullis/adapters/system"
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/domain"
@@ -33,7 +34,7 @@ func TestUnusableStoredHashIsLoggedOnce(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	login := application.NewLogin(w.users, w.sessions, w.hasher, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, log)
+	login := application.NewLogin(w.users, identity.New(), w.sessions, w.hasher, w.issuer, w.clock, system.NewIDs(), w.settings, nil, nil, log)
 	_, err = login.Handle(ctx, application.LoginInput{Identifier: "broken@example.com", Password: goodPassword, By: application.ByEmail})
 	if !errors.Is(err, domain.ErrInvalidCredentials) {
 		t.Fatalf("login with an unusable stored hash = %v, want domain.ErrInvalidCredentials", err)

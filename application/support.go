@@ -23,6 +23,7 @@ import (
 // Admin.Create (which add their own audit events and mail).
 type accounts struct {
 	users  ports.UserStore
+	idn    ports.IdentityNormalizer
 	hasher ports.PasswordHasher
 	clock  ports.Clock
 	ids    ports.IDSource
@@ -32,15 +33,16 @@ type accounts struct {
 // create validates in and stores a user with roles.
 func (r *accounts) create(ctx context.Context, in RegisterInput, roles []domain.Role) (UserOutput, error) {
 	v := &domain.ValidationError{}
-	email, invalid := domain.NormalizeEmail(in.Email)
+	email, invalid := r.idn.Email(in.Email)
 	v.Put(invalid)
 	v.Put(domain.ValidatePassword(in.Password))
 	username := ""
 	if in.Username != "" {
-		username, invalid = domain.NormalizeUsername(in.Username)
+		username, invalid = r.idn.Username(in.Username)
 		v.Put(invalid)
 	}
-	v.Put(domain.ValidateName(in.Name))
+	name, invalid := r.idn.Name(in.Name)
+	v.Put(invalid)
 	if err := v.Err(); err != nil {
 		return UserOutput{}, err
 	}
@@ -53,7 +55,7 @@ func (r *accounts) create(ctx context.Context, in RegisterInput, roles []domain.
 		ID:           r.ids.NewID(),
 		Email:        email,
 		Username:     username,
-		Name:         in.Name,
+		Name:         name,
 		Roles:        roles,
 		Version:      1, // what the store keeps for a new user
 		PasswordHash: hash,

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis-auth/portcullis/adapters/identity"
 	"github.com/portcullis-auth/portcullis/adapters/memstore"
 	"github.com/portcullis-auth/portcullis/adapters/system"
 	"github.com/portcullis-auth/portcullis/application"
@@ -35,7 +36,7 @@ func throttledWorld(t *testing.T, limits application.Limits) (*world, *applicati
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	throttle := application.NewThrottle(memstore.NewRateLimiter(w.clock), limits, log)
 	audit := application.NewAuditor(w.auditLog, w.clock, system.NewIDs(), log)
-	w.login = application.NewLogin(w.users, w.sessions, w.hasher, w.issuer, w.clock, system.NewIDs(), w.settings, throttle, audit, log)
+	w.login = application.NewLogin(w.users, identity.New(), w.sessions, w.hasher, w.issuer, w.clock, system.NewIDs(), w.settings, throttle, audit, log)
 	return w, application.NewLocks(w.users, throttle, audit, log)
 }
 

@@ -13,6 +13,7 @@ import (
 // VerifyEmail verifies addresses with the emailed token, and sends the token again on request.
 type VerifyEmail struct {
 	users  ports.UserStore
+	idn    ports.IdentityNormalizer
 	tokens *tokenSpender
 	mail   *MailQueue
 	clock  ports.Clock
@@ -21,9 +22,9 @@ type VerifyEmail struct {
 }
 
 // NewVerifyEmail wires the e-mail verification use case.
-func NewVerifyEmail(users ports.UserStore, tokens ports.OneTimeTokens, mail *MailQueue,
+func NewVerifyEmail(users ports.UserStore, idn ports.IdentityNormalizer, tokens ports.OneTimeTokens, mail *MailQueue,
 	clock ports.Clock, audit *Auditor, log *slog.Logger) *VerifyEmail {
-	return &VerifyEmail{users: users, tokens: &tokenSpender{tokens: tokens, clock: clock, audit: audit}, mail: mail,
+	return &VerifyEmail{users: users, idn: idn, tokens: &tokenSpender{tokens: tokens, clock: clock, audit: audit}, mail: mail,
 		clock: clock, audit: audit, log: log}
 }
 
@@ -69,7 +70,7 @@ func (v *VerifyEmail) Handle(ctx context.Context, token string) error {
 // account has that address, is verified already, or the address had its share of mail: the
 // worker finds the account later, off the request. Only a malformed address is refused.
 func (v *VerifyEmail) Resend(ctx context.Context, email string) error {
-	addr, invalid := domain.NormalizeEmail(email)
+	addr, invalid := v.idn.Email(email)
 	if invalid != nil {
 		return invalid
 	}

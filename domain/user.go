@@ -65,16 +65,23 @@ var usernamePattern = regexp.MustCompile(`^[a-z0-9_.-]{3,32}$`)
 // Every validator below has one shape: it returns nil when the value is acceptable, else a
 // *FieldError naming the field, a stable code and the message a client shows. A caller whose
 // field has another name renames it with FieldError.In; each message is written here once.
+//
+// These are the syntactic rules of an identity (length, address syntax, the username alphabet).
+// Folding Unicode to one form (compatibility forms, case, the domain's IDNA form) and refusing
+// invisible characters and mixed-script look-alikes needs Unicode tables beyond the standard
+// library: that is ports.IdentityNormalizer's job, which runs these checks on the folded form.
+// The use cases call the normaliser, never these directly.
 
-// NormalizeEmail trims, lower-cases and checks an email address. Two inputs that differ only in
-// case or surrounding space normalise to the same identity.
+// NormalizeEmail trims, lower-cases and checks the syntax of an email address: a bare address
+// (no display name or comment) whose domain has a dot, at most MaxEmailLength bytes, no
+// control character.
 func NormalizeEmail(raw string) (string, *FieldError) {
 	invalid := &FieldError{Field: "email", Code: "invalid_email", Message: "must be a valid email address"}
 	if !utf8.ValidString(raw) { // checked before ToLower, which would replace invalid bytes
 		return "", invalid
 	}
 	e := strings.ToLower(strings.TrimSpace(raw))
-	if e == "" || len(e) > MaxEmailLength || !plainText(e) || mixedScripts(e) {
+	if e == "" || len(e) > MaxEmailLength || !plainText(e) {
 		return "", invalid
 	}
 	addr, err := mail.ParseAddress(e)
@@ -107,43 +114,35 @@ func ValidateName(name string) *FieldError {
 	return nil
 }
 
-// plainText reports whether s is free of characters that make two strings look alike while
-// differing, or reorder what is shown: control characters (C0, DEL, C1 such as U+0085), format
-// characters (zero-width space and joiners, U+FEFF, the bidi embeddings, overrides and isolates),
-// line and paragraph separators, and the fullwidth and halfwidth compatibility forms (U+FF00 to
-// U+FFEF, e.g. fullwidth Latin letters, which NFKC would fold onto ASCII). An identity holding
-// one is refused rather than stored as a second, look-alike account.
+// ForbiddenCharacters is the error of an email address, username or name (field) holding a
+// character that hides or disguises what is shown: a control character (C0, DEL, C1 such as
+// U+0085), a format character (zero-width space and joiners, U+FEFF, the bidi marks,
+// embeddings, overrides and isolates), a line or paragraph separator, a private-use or other
+// invisible character. Its code is the field's own (invalid_email, invalid_username,
+// invalid_name); the message says why.
+func ForbiddenCharacters(field string) *FieldError {
+	return &FieldError{Field: field, Code: "invalid_" + field,
+		Message: "must not contain control, invisible or text-direction characters"}
+}
+
+// MixedScripts is the error of an email address or username (field) one part of which mixes
+// letters of scripts that are not written together (a Latin "paypal" with a Cyrillic "а"): such
+// a name is taken for another. Its code is the field's own; the message says why.
+func MixedScripts(field string) *FieldError {
+	return &FieldError{Field: field, Code: "invalid_" + field,
+		Message: "mixes letters of different scripts (such as Latin and Cyrillic); use one script in each part"}
+}
+
+// plainText reports whether s is free of control characters (C0, DEL, C1), format characters
+// and line or paragraph separators: a last guard under the normaliser, which refuses these with
+// ForbiddenCharacters before folding.
 func plainText(s string) bool {
 	for _, r := range s {
-		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) || r >= 0xFF00 && r <= 0xFFEF {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return false
 		}
 	}
 	return true
-}
-
-// confusableScripts are the scripts whose letters are taken for one another (Latin "a" and
-// Cyrillic "а", Latin "o" and Greek "ο").
-var confusableScripts = []*unicode.RangeTable{unicode.Latin, unicode.Cyrillic, unicode.Greek, unicode.Armenian, unicode.Cherokee}
-
-// mixedScripts reports whether one part of an address (the local part, or one domain label)
-// mixes letters of two confusable scripts: "pаypal" with a Cyrillic "а" is refused, while an
-// address wholly in Cyrillic or Greek is fine.
-func mixedScripts(email string) bool {
-	for _, part := range strings.FieldsFunc(email, func(r rune) bool { return r == '@' || r == '.' }) {
-		var seen *unicode.RangeTable
-		for _, r := range part {
-			for _, sc := range confusableScripts {
-				if unicode.Is(sc, r) {
-					if seen != nil && seen != sc {
-						return true
-					}
-					seen = sc
-				}
-			}
-		}
-	}
-	return false
 }
 
 // ValidatePassword applies the password policy: 8 to 128 characters of any Unicode, no

@@ -29,6 +29,23 @@ type UserStore interface {
 	Delete(ctx context.Context, id string) error
 }
 
+// IdentityNormalizer folds what a person typed as an email address, a username or a display
+// name into the one form that is stored and compared, or refuses it with a *domain.FieldError
+// (field "email", "username" or "name"; code invalid_email, invalid_username or invalid_name,
+// with a message naming the reason: see domain.ForbiddenCharacters and domain.MixedScripts). Two inputs a reader cannot tell apart normalise to the
+// same string, so the unique index on the stored form keeps them one account: compatibility
+// forms (fullwidth letters) and case fold, the domain takes one IDNA form. Control, format and
+// bidi characters, and a part that mixes look-alike scripts, are refused. The folded form is
+// checked by the domain's syntactic validators (domain.NormalizeEmail, NormalizeUsername,
+// ValidateName). It is the only home of these rules: every use case that takes or looks up
+// an identity calls it.
+type IdentityNormalizer interface {
+	Email(raw string) (string, *domain.FieldError)
+	Username(raw string) (string, *domain.FieldError)
+	// Name normalises a display name ("" stays ""): spaces are mapped and collapsed, case is kept.
+	Name(raw string) (string, *domain.FieldError)
+}
+
 // UserDirectory is the administrator's view over all users.
 type UserDirectory interface {
 	// List returns up to q.Limit users matching q, ordered by (CreatedAt, ID), after q's cursor.

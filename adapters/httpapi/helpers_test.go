@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/portcullis-auth/portcullis/adapters/httpapi"
+	"github.com/portcullis-auth/portcullis/adapters/identity"
 	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
 	"github.com/portcullis-auth/portcullis/adapters/memstore"
 	"github.com/portcullis-auth/portcullis/adapters/otp"
@@ -184,7 +185,7 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 	var h ports.PasswordHasher = fakeHasher{}
 	audit := memstore.NewAuditLog()
 	auditor := application.NewAuditor(audit, clock{}, id, log)
-	register := application.NewRegister(users, h, clock{}, id, auditor, nil, log)
+	register := application.NewRegister(users, identity.New(), h, clock{}, id, auditor, nil, log)
 	otts := memstore.NewOneTimeTokens()
 	limiter := memstore.NewRateLimiter(clock{})
 	mails := application.NewMailQueue(memstore.NewOutbox(otts), limiter, clock{}, id, application.MailSettings{}, settings, log)
@@ -196,7 +197,7 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 	}
 	factors := application.NewSecondFactors(memstore.NewTOTPFactors(), memstore.NewRecoveryCodes(), otp.New(), box,
 		throttle, memstore.NewChallenges(), clock{}, settings)
-	login := application.NewLogin(users, sessions, h, tokens, clock{}, id, settings, throttle, auditor, log)
+	login := application.NewLogin(users, identity.New(), sessions, h, tokens, clock{}, id, settings, throttle, auditor, log)
 	login.UseSecondFactors(factors)
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
 		Register:       register,
@@ -204,7 +205,7 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 		Refresh:        application.NewRefresh(sessions, tokens, clock{}, id, settings, auditor, log),
 		Logout:         application.NewLogout(sessions, auth, auditor, log),
 		Authenticate:   auth,
-		Profile:        application.NewProfile(users, clock{}),
+		Profile:        application.NewProfile(users, identity.New(), clock{}),
 		ChangePassword: application.NewChangePassword(users, sessions, h, clock{}, auditor, nil, nil, log),
 		Sessions:       application.NewSessions(sessions, clock{}, auditor),
 		Keys:           keySet{},
@@ -214,9 +215,9 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 		Audit:          application.NewAuditTrail(audit),
 		Throttle:       throttle,
 		Locks:          application.NewLocks(users, throttle, auditor, log),
-		VerifyEmail:    application.NewVerifyEmail(users, otts, mails, clock{}, auditor, log),
-		PasswordReset:  application.NewPasswordReset(users, sessions, h, otts, mails, clock{}, throttle, auditor, log),
-		ChangeEmail:    application.NewChangeEmail(users, h, otts, mails, clock{}, auditor, log),
+		VerifyEmail:    application.NewVerifyEmail(users, identity.New(), otts, mails, clock{}, auditor, log),
+		PasswordReset:  application.NewPasswordReset(users, identity.New(), sessions, h, otts, mails, clock{}, throttle, auditor, log),
+		ChangeEmail:    application.NewChangeEmail(users, identity.New(), h, otts, mails, clock{}, auditor, log),
 		MFAVerify:      application.NewMFAVerify(factors, users, sessions, tokens, id, clock{}, settings, auditor, log),
 		TOTP:           application.NewTOTPSetup(factors, users, h, clock{}, auditor, log),
 	})

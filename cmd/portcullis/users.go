@@ -406,15 +406,15 @@ func findUser(ctx context.Context, op *app.Operator, key string, byEmail bool) (
 		}
 		return out.User, err
 	}
-	email, invalid := domain.NormalizeEmail(key)
-	if invalid != nil {
-		return domain.User{}, fmt.Errorf("%q is not a valid email address", key)
+	out, err := op.Admin.ByEmail(ctx, application.Operator, key)
+	var invalid *domain.FieldError
+	switch {
+	case errors.As(err, &invalid):
+		return domain.User{}, fmt.Errorf("%q is not a valid email address: %s", key, invalid.Message)
+	case errors.Is(err, domain.ErrNotFound):
+		return domain.User{}, fmt.Errorf("no user with email %s", strings.TrimSpace(key))
 	}
-	u, err := op.Users.ByEmail(ctx, email)
-	if errors.Is(err, domain.ErrNotFound) {
-		return domain.User{}, fmt.Errorf("no user with email %s", email)
-	}
-	return u, err
+	return out.User, err
 }
 
 // operate runs fn on the operator's graph (app.Operate) and turns its error into the one line

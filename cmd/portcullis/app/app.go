@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/portcullis-auth/portcullis/adapters/httpapi"
+	"github.com/portcullis-auth/portcullis/adapters/identity"
 	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
 	"github.com/portcullis-auth/portcullis/adapters/mail"
 	"github.com/portcullis-auth/portcullis/adapters/memstore"
@@ -95,6 +96,7 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 		fx.Provide(func() (jwxtoken.Config, error) { return tokenConfig(cfg, log) }),
 		fx.Supply(settings(cfg), limits(cfg)),
 		otp.Module,
+		identity.Module,
 		fx.Provide(func() (ports.SecretBox, error) {
 			kek, err := keyEncryptionKey(cfg, log)
 			if err != nil {
