@@ -44,6 +44,8 @@ type Config struct {
 	RedisReadTimeout           time.Duration `env:"REDIS_READ_TIMEOUT" help:"longest wait for one Redis reply (default: the URL's read_timeout, else 3s)"`
 	RedisWriteTimeout          time.Duration `env:"REDIS_WRITE_TIMEOUT" help:"longest wait to send one Redis command (default: the URL's write_timeout, else 3s)"`
 	RedisKeyPrefix             string        `env:"REDIS_KEY_PREFIX" help:"starts every Redis key, to share one Redis between deployments (no { or })"`
+	RedisWaitReplicas          int           `env:"REDIS_WAIT_REPLICAS" envDefault:"0" help:"Redis session writes (login, refresh, logout, revocations) wait until this many replicas of their master have them (WAIT), else 503; 0: asynchronous, a master lost right after a write can lose it"`
+	RedisWaitTimeout           time.Duration `env:"REDIS_WAIT_TIMEOUT" envDefault:"1s" help:"longest wait for REDIS_WAIT_REPLICAS replicas to acknowledge a write (below the Redis read timeout)"`
 	RedisTLSCAFile             string        `env:"REDIS_TLS_CA_FILE" help:"PEM CA certificates to verify Redis against (rediss://, rediss+cluster:// and rediss+sentinel:// only)"`
 	PublicURL                  string        `env:"PUBLIC_URL" envDefault:"http://localhost:8080" help:"external base URL, used in emailed links and as the default issuer"`
 	Issuer                     string        `env:"ISSUER" help:"iss claim of access tokens (default: PUBLIC_URL)"`
@@ -515,6 +517,19 @@ func (c Config) validateConnections(bad func(name, format string, args ...any)) 
 	}
 	if c.DBConnectTimeout <= 0 {
 		bad("DB_CONNECT_TIMEOUT", "must be a positive duration")
+	}
+	if c.RedisWaitReplicas < 0 {
+		bad("REDIS_WAIT_REPLICAS", "must not be negative")
+	}
+	if c.RedisWaitReplicas > 0 {
+		if !strings.HasPrefix(c.SessionStore, "redis") {
+			bad("REDIS_WAIT_REPLICAS", "needs a Redis SESSION_STORE (redis://, rediss://, redis+cluster://, redis+sentinel://, ...)")
+		}
+		if c.RedisWaitTimeout <= 0 {
+			bad("REDIS_WAIT_TIMEOUT", "must be a positive duration")
+		} else if read := c.RedisReadTimeout; read > 0 && c.RedisWaitTimeout >= read {
+			bad("REDIS_WAIT_TIMEOUT", "must be shorter than REDIS_READ_TIMEOUT (%s): WAIT's reply is read within it", read)
+		}
 	}
 	if strings.ContainsAny(c.RedisKeyPrefix, "{}") {
 		bad("REDIS_KEY_PREFIX", "must not contain { or } (keys carry their own hash tags)")

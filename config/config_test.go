@@ -52,6 +52,8 @@ func TestDefaultsLoadFromEmptyEnvironment(t *testing.T) {
 		{"DBConnectTimeout", c.DBConnectTimeout, 5 * time.Second},
 		{"RedisPoolSize", c.RedisPoolSize, 0},
 		{"RedisKeyPrefix", c.RedisKeyPrefix, ""},
+		{"RedisWaitReplicas", c.RedisWaitReplicas, 0},
+		{"RedisWaitTimeout", c.RedisWaitTimeout, time.Second},
 		{"LogLevel", c.LogLevel, "info"},
 		{"LogFormat", c.LogFormat, "auto"},
 	}
@@ -160,6 +162,8 @@ func TestValidValues(t *testing.T) {
 			"PORTCULLIS_REDIS_DIAL_TIMEOUT=1s", "PORTCULLIS_REDIS_READ_TIMEOUT=500ms", "PORTCULLIS_REDIS_WRITE_TIMEOUT=500ms",
 			"PORTCULLIS_REDIS_KEY_PREFIX=eu-west:"}},
 		{"rediss with a CA file", []string{"PORTCULLIS_SESSION_STORE=rediss://redis:6380/0", "PORTCULLIS_REDIS_TLS_CA_FILE=" + keyFile}},
+		{"redis cluster waiting for a replica", []string{"PORTCULLIS_SESSION_STORE=redis+cluster://10.0.0.1:6379,10.0.0.2:6379",
+			"PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=500ms", "PORTCULLIS_REDIS_READ_TIMEOUT=2s"}},
 		{"redis sentinel session store", []string{"PORTCULLIS_SESSION_STORE=redis+sentinel://u:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster/1?sentinel_password=sp"}},
 		{"rediss sentinel with a CA file", []string{"PORTCULLIS_SESSION_STORE=rediss+sentinel://s1:26379,s2:26379/mymaster", "PORTCULLIS_REDIS_TLS_CA_FILE=" + keyFile}},
 	}
@@ -239,6 +243,10 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 		{"redis CA file without rediss", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_TLS_CA_FILE=/etc/hostname"}, "REDIS_TLS_CA_FILE"},
 		{"redis sentinel CA file without TLS", []string{"PORTCULLIS_SESSION_STORE=redis+sentinel://s1:26379/m", "PORTCULLIS_REDIS_TLS_CA_FILE=/etc/hostname"}, "REDIS_TLS_CA_FILE"},
 		{"missing redis CA file", []string{"PORTCULLIS_SESSION_STORE=rediss://r:6380/0", "PORTCULLIS_REDIS_TLS_CA_FILE=/nonexistent/ca.pem"}, "REDIS_TLS_CA_FILE"},
+		{"negative redis wait replicas", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=-1"}, "REDIS_WAIT_REPLICAS"},
+		{"redis wait replicas without redis", []string{"PORTCULLIS_REDIS_WAIT_REPLICAS=1"}, "REDIS_WAIT_REPLICAS"},
+		{"zero redis wait timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=0s"}, "REDIS_WAIT_TIMEOUT"},
+		{"redis wait timeout past read timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=3s", "PORTCULLIS_REDIS_READ_TIMEOUT=2s"}, "REDIS_WAIT_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

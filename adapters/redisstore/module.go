@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
@@ -19,6 +20,10 @@ type Config struct {
 	Prefix string
 	// Options tune the pool and timeouts; zero fields keep the URL's or go-redis's defaults.
 	Options
+	// WaitReplicas and WaitTimeout, when WaitReplicas > 0, make session writes wait for that
+	// many replicas (WaitForReplicas).
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
 
 // Module provides, from a Config in the graph:
@@ -60,7 +65,7 @@ func newModuleClient(d clientDeps) (redis.UniversalClient, error) {
 }
 
 func newModuleSessions(c redis.UniversalClient, cfg Config) (*Sessions, error) {
-	return NewSessions(c, cfg.Prefix)
+	return NewSessions(c, cfg.Prefix, WaitForReplicas(cfg.WaitReplicas, cfg.WaitTimeout))
 }
 
 func newModuleChallenges(c redis.UniversalClient, cfg Config) (*Challenges, error) {

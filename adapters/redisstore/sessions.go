@@ -27,22 +27,33 @@ const staleMargin = time.Minute
 // kept beside it. See keys.go for the layout and how cluster slots are respected.
 //
 // Get is one HGETALL; Rotate is one Lua script. Errors other than a missing session wrap
-// domain.ErrUnavailable. Safe for concurrent use.
+// domain.ErrUnavailable. Safe for concurrent use. With WaitForReplicas, the writes wait for
+// replicas to acknowledge them (durable.go).
 type Sessions struct {
 	client redis.UniversalClient
 	keys   keys
 	now    func() time.Time
+
+	waitReplicas int           // 0: asynchronous replication, as Redis does by default
+	waitTimeout  time.Duration // bound of each WAIT
 }
 
 // NewSessions returns a session store on client whose keys all start with prefix (which must
 // not contain '{' or '}'). Tests give each run its own prefix; production uses "" or a
 // deployment name ending in ':'.
-func NewSessions(client redis.UniversalClient, prefix string) (*Sessions, error) {
+func NewSessions(client redis.UniversalClient, prefix string, opts ...SessionOption) (*Sessions, error) {
 	k, err := newKeys(prefix)
 	if err != nil {
 		return nil, err
 	}
-	return &Sessions{client: client, keys: k, now: time.Now}, nil
+	st := &Sessions{client: client, keys: k, now: time.Now}
+	for _, o := range opts {
+		o(st)
+	}
+	if st.waitReplicas < 0 {
+		return nil, fmt.Errorf("redisstore: replicas to wait for must not be negative (got %d)", st.waitReplicas)
+	}
+	return st, nil
 }
 
 // Create stores s. The user index is written first, so a session never exists without its
@@ -54,13 +65,13 @@ func (st *Sessions) Create(ctx context.Context, s domain.Session) error {
 		return ctx.Err()
 	}
 	expireAt := s.ExpiresAt().UnixMilli()
-	err := indexScript.Run(ctx, st.client, []string{st.keys.userSessions(s.UserID)},
+	err := st.eval(ctx, indexScript, st.keys.userSessions(s.UserID),
 		s.CreatedAt.UnixMilli(), s.ID, s.AbsExpiresAt.UnixMilli(), now.UnixMilli()).Err()
 	if err != nil {
 		return unavailable("create session: index", err)
 	}
 	args := append([]any{expireAt}, encodeSession(s)...)
-	created, err := createScript.Run(ctx, st.client, []string{st.keys.session(s.ID)}, args...).Int()
+	created, err := st.eval(ctx, createScript, st.keys.session(s.ID), args...).Int()
 	if err != nil {
 		return unavailable("create session", err)
 	}
@@ -93,7 +104,7 @@ func (st *Sessions) Get(ctx context.Context, id string) (domain.Session, error) 
 // judged at r.Now. On reuse the session is deleted by the script and its index entry dropped
 // just after (best effort: a leftover entry is harmless and dropped by later reads).
 func (st *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
-	res, err := rotateScript.Run(ctx, st.client, []string{st.keys.session(r.SessionID)},
+	res, err := st.eval(ctx, rotateScript, st.keys.session(r.SessionID),
 		r.PresentedHash, r.NewHash, r.Successor,
 		r.Now.UnixMilli(), r.Grace.Milliseconds(), r.IdleTTL.Milliseconds(),
 		domain.RetiredRing*domain.HashSize, domain.HashSize).Slice()
@@ -205,7 +216,7 @@ func (st *Sessions) dropStale(ctx context.Context, index string, ids []string) {
 
 // Delete removes session id and its index entry; a missing session is not an error.
 func (st *Sessions) Delete(ctx context.Context, id string) error {
-	uid, err := deleteScript.Run(ctx, st.client, []string{st.keys.session(id)}).Text()
+	uid, err := st.eval(ctx, deleteScript, st.keys.session(id)).Text()
 	if errors.Is(err, redis.Nil) {
 		return nil
 	}
@@ -230,12 +241,11 @@ func (st *Sessions) DeleteByUser(ctx context.Context, userID string) (int, error
 		return 0, nil
 	}
 	cmds := make([]*redis.IntCmd, len(ids))
-	_, err = st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.Del(ctx, st.keys.session(id))
-		}
-		return nil
-	})
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = st.keys.session(id)
+	}
+	err = st.pipeline(ctx, keys, func(p redis.Pipeliner, i int) { cmds[i] = p.Del(ctx, keys[i]) })
 	if err != nil {
 		return 0, unavailable("delete sessions", err)
 	}
@@ -264,12 +274,13 @@ func (st *Sessions) SetRoles(ctx context.Context, userID string, roles []domain.
 		return nil
 	}
 	encoded := encodeRoles(roles)
-	_, err = st.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, id := range ids {
-			// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT, and this is no hot path.
-			setRolesScript.Eval(ctx, p, []string{st.keys.session(id)}, userID, encoded)
-		}
-		return nil
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = st.keys.session(id)
+	}
+	err = st.pipeline(ctx, keys, func(p redis.Pipeliner, i int) {
+		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT, and this is no hot path.
+		setRolesScript.Eval(ctx, p, []string{keys[i]}, userID, encoded)
 	})
 	if err != nil {
 		return unavailable("set session roles", err)
