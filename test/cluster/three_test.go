@@ -121,21 +121,26 @@ func pause(ctx context.Context) {
 }
 
 // TestThreeInstances runs three instances, one per Galera node, with sessions on Galera (sql)
-// and on Redis Cluster, under a steady mixed load across all three, and checks that revocations
-// are seen at once everywhere, that concurrent refreshes have one successor, that a key rotation
-// costs no 401, and (sql run) that a Galera node killed mid-load loses no acknowledged write
-// while the instances fail over, and rejoins.
+// and on a Redis Cluster with replicas, under a steady mixed load across all three, and checks
+// that revocations are seen at once everywhere, that concurrent refreshes have one successor,
+// that a key rotation costs no 401, that a Galera node killed mid-load (sql run) or a Redis
+// master killed mid-load (redis run) loses no acknowledged write while the instances fail over,
+// and that the node rejoins.
 func TestThreeInstances(t *testing.T) {
+	var rc *redisCluster
 	runs := []struct {
-		name  string
-		store func(t *testing.T) string
-		kill  bool
+		name      string
+		store     func(t *testing.T) string
+		kill      bool // a Galera node
+		redisKill bool // a Redis master
 	}{
 		{name: "sessions=galera", store: func(*testing.T) string { return "sql" }, kill: true},
+		// The Redis Cluster of this test's own (redis_test.go), every session write waiting for
+		// one replica.
 		{name: "sessions=redis-cluster", store: func(t *testing.T) string {
-			return "redis+cluster://" + strings.Join(testenv.RedisClusterAddrs(t), ",") +
-				"\nPORTCULLIS_REDIS_KEY_PREFIX=" + testenv.RedisClusterPrefix(t)
-		}},
+			rc = startRedisCluster(t)
+			return rc.url() + "\nPORTCULLIS_REDIS_WAIT_REPLICAS=1"
+		}, redisKill: true},
 	}
 	for _, run := range runs {
 		t.Run(run.name, func(t *testing.T) {
@@ -151,6 +156,9 @@ func TestThreeInstances(t *testing.T) {
 			t.Run("key rotation causes no 401", func(t *testing.T) { checkKeyRotation(t, d) })
 			if run.kill {
 				t.Run("a Galera node killed mid-load", func(t *testing.T) { checkNodeKill(t, d, load) })
+			}
+			if run.redisKill {
+				t.Run("a Redis master killed mid-load", func(t *testing.T) { checkRedisMasterKill(t, d, rc) })
 			}
 			cancel()
 			loadDone.Wait()
