@@ -281,10 +281,10 @@ func checkRedisMasterKill(t *testing.T, d *deployment, rc *redisCluster) {
 	}
 	type phase int
 	const (
-		before phase = iota
-		down         // the master is dead, no replica promoted yet
-		failedOver   // a replica serves its slots; the dead node is not back
-		whole        // the node is back as a replica and the cluster is whole
+		before     phase = iota
+		down             // the master is dead, no replica promoted yet
+		failedOver       // a replica serves its slots; the dead node is not back
+		whole            // the node is back as a replica and the cluster is whole
 	)
 	var (
 		mu       sync.Mutex
