@@ -70,7 +70,7 @@ func TestWaitForReplicas(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	st, err := NewSessions(mc, "wait:", WaitForReplicas(1, time.Second))
+	st, err := NewSessionsWith(mc, "wait:", WaitForReplicas(1, time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestWaitForReplicas(t *testing.T) {
 	if err := async.Create(ctx, newSession(uid)); err != nil {
 		t.Fatalf("asynchronous create: %v", err)
 	}
-	if _, err := NewSessions(mc, "wait:", WaitForReplicas(-1, 0)); err == nil {
+	if _, err := NewSessionsWith(mc, "wait:", WaitForReplicas(-1, 0)); err == nil {
 		t.Error("a negative replica count was accepted")
 	}
 }

@@ -65,7 +65,7 @@ func newModuleClient(d clientDeps) (redis.UniversalClient, error) {
 }
 
 func newModuleSessions(c redis.UniversalClient, cfg Config) (*Sessions, error) {
-	return NewSessions(c, cfg.Prefix, WaitForReplicas(cfg.WaitReplicas, cfg.WaitTimeout))
+	return NewSessionsWith(c, cfg.Prefix, WaitForReplicas(cfg.WaitReplicas, cfg.WaitTimeout))
 }
 
 func newModuleChallenges(c redis.UniversalClient, cfg Config) (*Challenges, error) {

@@ -41,7 +41,12 @@ type Sessions struct {
 // NewSessions returns a session store on client whose keys all start with prefix (which must
 // not contain '{' or '}'). Tests give each run its own prefix; production uses "" or a
 // deployment name ending in ':'.
-func NewSessions(client redis.UniversalClient, prefix string, opts ...SessionOption) (*Sessions, error) {
+func NewSessions(client redis.UniversalClient, prefix string) (*Sessions, error) {
+	return NewSessionsWith(client, prefix)
+}
+
+// NewSessionsWith is NewSessions with options (WaitForReplicas).
+func NewSessionsWith(client redis.UniversalClient, prefix string, opts ...SessionOption) (*Sessions, error) {
 	k, err := newKeys(prefix)
 	if err != nil {
 		return nil, err
