@@ -238,7 +238,7 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 	rolesChanged := !slices.Equal(before.Roles, u.Roles)
 	switch {
 	case u.Disabled:
-		if _, err := a.sessions.DeleteByUser(ctx, u.ID); err != nil {
+		if _, err := a.sessions.DeleteByUser(ctx, u.ID, a.clock.Now()); err != nil {
 			return UserOutput{}, fmt.Errorf("end sessions of a disabled user: %w", err)
 		}
 	case rolesChanged:
@@ -278,7 +278,7 @@ func (a *Admin) Delete(ctx context.Context, actor Principal, id string) error {
 		}
 	}
 	// Sessions first: if deleting the user then fails, the user is merely logged out.
-	if _, err := a.sessions.DeleteByUser(ctx, id); err != nil {
+	if _, err := a.sessions.DeleteByUser(ctx, id, a.clock.Now()); err != nil {
 		return fmt.Errorf("end sessions: %w", err)
 	}
 	if err := a.users.Delete(ctx, id); err != nil {
@@ -297,7 +297,7 @@ func (a *Admin) RevokeSessions(ctx context.Context, actor Principal, id string) 
 	if _, err := a.users.ByID(ctx, id); err != nil {
 		return 0, fmt.Errorf("load user: %w", err)
 	}
-	n, err := a.sessions.DeleteByUser(ctx, id)
+	n, err := a.sessions.DeleteByUser(ctx, id, a.clock.Now())
 	if err != nil {
 		return 0, fmt.Errorf("end sessions: %w", err)
 	}

@@ -64,7 +64,7 @@ func newWorldWith(t testing.TB, sessions ports.SessionStore) *world {
 	t.Helper()
 	w := &world{clock: &clock{now: time.Now().UTC().Truncate(time.Millisecond)}}
 	w.users = memstore.NewUsers()
-	w.memSessions = memstore.NewSessionsWithClock(w.clock)
+	w.memSessions = memstore.NewSessions()
 	w.sessions = w.memSessions
 	if sessions != nil {
 		w.sessions = sessions
@@ -89,8 +89,8 @@ func newWorldWith(t testing.TB, sessions ports.SessionStore) *world {
 	w.register = application.NewRegister(w.users, identity.New(), w.hasher, w.clock, ids, audit, nil, log)
 	w.login = application.NewLogin(w.users, identity.New(), w.sessions, w.hasher, tokens, w.clock, ids, w.settings, nil, audit, log)
 	w.refresh = application.NewRefresh(w.sessions, tokens, w.clock, ids, w.settings, audit, log)
-	w.auth = application.NewAuthenticate(tokens, w.sessions, w.settings)
-	w.logout = application.NewLogout(w.sessions, w.auth, audit, log)
+	w.auth = application.NewAuthenticate(tokens, w.sessions, w.clock, w.settings)
+	w.logout = application.NewLogout(w.sessions, w.auth, w.clock, audit, log)
 	w.profile = application.NewProfile(w.users, identity.New(), w.clock)
 	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, audit, nil, nil, log)
 	w.mine = application.NewSessions(w.sessions, w.clock, audit)

@@ -28,12 +28,13 @@ func (p Principal) HasRole(r domain.Role) bool { return domain.HasRole(p.Roles, 
 type Authenticate struct {
 	verifier ports.TokenVerifier
 	sessions ports.SessionStore
+	clock    ports.Clock
 	settings Settings
 }
 
 // NewAuthenticate wires the authenticate use case.
-func NewAuthenticate(verifier ports.TokenVerifier, sessions ports.SessionStore, settings Settings) *Authenticate {
-	return &Authenticate{verifier: verifier, sessions: sessions, settings: settings}
+func NewAuthenticate(verifier ports.TokenVerifier, sessions ports.SessionStore, clock ports.Clock, settings Settings) *Authenticate {
+	return &Authenticate{verifier: verifier, sessions: sessions, clock: clock, settings: settings}
 }
 
 // Handle verifies token. In strict mode the session must be live and the roles are the
@@ -49,7 +50,7 @@ func (a *Authenticate) Handle(ctx context.Context, token string) (Principal, err
 	if !a.settings.Strict {
 		return p, nil
 	}
-	s, err := a.sessions.Get(ctx, claims.SessionID)
+	s, err := a.sessions.Get(ctx, claims.SessionID, a.clock.Now())
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		return Principal{}, domain.ErrUnauthenticated

@@ -278,7 +278,7 @@ func TestB_LoginRacingADisableOrPasswordChangeLeavesNoSession(t *testing.T) {
 			if _, err := w.users.Update(context.Background(), u); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := w.sessions.DeleteByUser(context.Background(), id); err != nil {
+			if _, err := w.sessions.DeleteByUser(context.Background(), id, w.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 		},

@@ -326,7 +326,7 @@ func openSession(ctx context.Context, sessions ports.SessionStore, tokens *token
 	if sess.IdleExpiresAt.After(sess.AbsExpiresAt) {
 		sess.IdleExpiresAt = sess.AbsExpiresAt
 	}
-	if err := sessions.Create(ctx, sess); err != nil {
+	if err := sessions.Create(ctx, sess, now); err != nil {
 		return TokensOutput{}, fmt.Errorf("create session: %w", err)
 	}
 	return tokens.mint(ctx, now, sess, refresh)

@@ -15,13 +15,14 @@ import (
 type Logout struct {
 	sessions ports.SessionStore
 	auth     *Authenticate
+	clock    ports.Clock
 	audit    *Auditor
 	log      *slog.Logger
 }
 
 // NewLogout wires the logout use case.
-func NewLogout(sessions ports.SessionStore, auth *Authenticate, audit *Auditor, log *slog.Logger) *Logout {
-	return &Logout{sessions: sessions, auth: auth, audit: audit, log: log}
+func NewLogout(sessions ports.SessionStore, auth *Authenticate, clock ports.Clock, audit *Auditor, log *slog.Logger) *Logout {
+	return &Logout{sessions: sessions, auth: auth, clock: clock, audit: audit, log: log}
 }
 
 // LogoutInput is a logout request: an access token, a refresh token, or both (either may be "").
@@ -75,7 +76,7 @@ func (l *Logout) ByRefreshToken(ctx context.Context, token string) error {
 	if err != nil {
 		return nil
 	}
-	s, err := l.sessions.Get(ctx, sid)
+	s, err := l.sessions.Get(ctx, sid, l.clock.Now())
 	if errors.Is(err, domain.ErrNotFound) {
 		return nil
 	}
@@ -91,7 +92,7 @@ func (l *Logout) ByRefreshToken(ctx context.Context, token string) error {
 
 // All ends every session of a user.
 func (l *Logout) All(ctx context.Context, userID string) error {
-	n, err := l.sessions.DeleteByUser(ctx, userID)
+	n, err := l.sessions.DeleteByUser(ctx, userID, l.clock.Now())
 	if err != nil {
 		return fmt.Errorf("delete sessions: %w", err)
 	}

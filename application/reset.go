@@ -85,7 +85,7 @@ func (p *PasswordReset) Reset(ctx context.Context, token, newPassword string) er
 	if err != nil {
 		return err
 	}
-	revoked, err := p.sessions.DeleteByUser(ctx, u.ID)
+	revoked, err := p.sessions.DeleteByUser(ctx, u.ID, p.clock.Now())
 	if err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}

@@ -51,7 +51,7 @@ func (s *Sessions) List(ctx context.Context, userID, currentID string) ([]Sessio
 // Revoke ends one of the user's own sessions. Another user's session is domain.ErrNotFound,
 // exactly as a missing one, so ids of others' sessions cannot be probed.
 func (s *Sessions) Revoke(ctx context.Context, userID, sessionID string) error {
-	x, err := s.sessions.Get(ctx, sessionID)
+	x, err := s.sessions.Get(ctx, sessionID, s.clock.Now())
 	if errors.Is(err, domain.ErrNotFound) || (err == nil && x.UserID != userID) {
 		return domain.ErrNotFound
 	}

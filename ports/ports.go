@@ -59,9 +59,16 @@ type UserDirectory interface {
 // SessionStore keeps sessions. It is on the hot path: Get is called on every authenticated
 // request in strict mode and must be one round trip. A session past its limits is reported as
 // domain.ErrNotFound, exactly as a missing one.
+//
+// One clock rule: a store never reads a clock of its own. Every method whose answer depends on
+// the time is told it by its caller (now, or Rotation.Now) and judges liveness there; Delete
+// and SetRoles do not depend on the time and take none.
 type SessionStore interface {
-	Create(ctx context.Context, s domain.Session) error
-	Get(ctx context.Context, id string) (domain.Session, error)
+	// Create stores s. A session with the same ID live at now is domain.ErrConflict; a session
+	// already dead at now may be dropped instead of stored.
+	Create(ctx context.Context, s domain.Session, now time.Time) error
+	// Get returns session id if it is live at now; otherwise domain.ErrNotFound.
+	Get(ctx context.Context, id string, now time.Time) (domain.Session, error)
 	// Rotate atomically rotates the refresh token of r.SessionID, against any number of
 	// concurrent callers and instances. The presented hash is classified against the hashes
 	// this session issued (see domain.Session):
@@ -83,8 +90,8 @@ type SessionStore interface {
 	ListByUser(ctx context.Context, userID string, now time.Time) ([]domain.Session, error)
 	// Delete removes one session; deleting a missing one is not an error.
 	Delete(ctx context.Context, id string) error
-	// DeleteByUser removes every session of a user, returning how many were removed.
-	DeleteByUser(ctx context.Context, userID string) (int, error)
+	// DeleteByUser removes every session of a user, returning how many of them were live at now.
+	DeleteByUser(ctx context.Context, userID string, now time.Time) (int, error)
 	// SetRoles replaces the roles kept in every session of a user (after a role change).
 	SetRoles(ctx context.Context, userID string, roles []domain.Role) error
 }

@@ -83,7 +83,7 @@ type faultySessions struct {
 
 var errDown = fmt.Errorf("redis: dial tcp 10.1.2.3:6379: connection refused: %w", domain.ErrUnavailable)
 
-func (f *faultySessions) Get(ctx context.Context, id string) (domain.Session, error) {
+func (f *faultySessions) Get(ctx context.Context, id string, now time.Time) (domain.Session, error) {
 	if f.slow.Load() {
 		<-ctx.Done()
 		return domain.Session{}, fmt.Errorf("get session: %w", ctx.Err())
@@ -91,14 +91,14 @@ func (f *faultySessions) Get(ctx context.Context, id string) (domain.Session, er
 	if f.down.Load() {
 		return domain.Session{}, errDown
 	}
-	return f.Sessions.Get(ctx, id)
+	return f.Sessions.Get(ctx, id, now)
 }
 
-func (f *faultySessions) Create(ctx context.Context, s domain.Session) error {
+func (f *faultySessions) Create(ctx context.Context, s domain.Session, now time.Time) error {
 	if f.down.Load() {
 		return errDown
 	}
-	return f.Sessions.Create(ctx, s)
+	return f.Sessions.Create(ctx, s, now)
 }
 
 func (f *faultySessions) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
@@ -189,7 +189,7 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 	otts := memstore.NewOneTimeTokens()
 	limiter := memstore.NewRateLimiter(clock{})
 	mails := application.NewMailQueue(memstore.NewOutbox(otts), limiter, clock{}, id, application.MailSettings{}, settings, log)
-	auth := application.NewAuthenticate(tokens, sessions, settings)
+	auth := application.NewAuthenticate(tokens, sessions, clock{}, settings)
 	throttle := application.NewThrottle(memstore.NewRateLimiter(nil), limits, log)
 	box, err := jwxtoken.NewSecretBox(make([]byte, jwxtoken.KeyEncryptionKeySize))
 	if err != nil {
@@ -203,7 +203,7 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 		Register:       register,
 		Login:          login,
 		Refresh:        application.NewRefresh(sessions, tokens, clock{}, id, settings, auditor, log),
-		Logout:         application.NewLogout(sessions, auth, auditor, log),
+		Logout:         application.NewLogout(sessions, auth, clock{}, auditor, log),
 		Authenticate:   auth,
 		Profile:        application.NewProfile(users, identity.New(), clock{}),
 		ChangePassword: application.NewChangePassword(users, sessions, h, clock{}, auditor, nil, nil, log),

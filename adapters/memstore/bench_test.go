@@ -22,7 +22,7 @@ func BenchmarkSessionGet(b *testing.B) {
 	now := time.Now()
 	const n = 1024
 	for i := range n {
-		if err := st.Create(b.Context(), benchSession(strconv.Itoa(i), now)); err != nil {
+		if err := st.Create(b.Context(), benchSession(strconv.Itoa(i), now), now); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -30,7 +30,7 @@ func BenchmarkSessionGet(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			if _, err := st.Get(b.Context(), strconv.Itoa(i%n)); err != nil {
+			if _, err := st.Get(b.Context(), strconv.Itoa(i%n), now); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -42,7 +42,7 @@ func BenchmarkRotate(b *testing.B) {
 	st := memstore.NewSessions()
 	now := time.Now()
 	s := benchSession("s", now)
-	if err := st.Create(b.Context(), s); err != nil {
+	if err := st.Create(b.Context(), s, now); err != nil {
 		b.Fatal(err)
 	}
 	current := s.RefreshHash

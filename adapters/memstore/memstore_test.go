@@ -18,11 +18,11 @@ func TestSessionsCopiesSlices(t *testing.T) {
 	now := time.Now()
 	s := domain.Session{ID: "s1", UserID: "u1", Roles: []domain.Role{domain.RoleUser}, RefreshHash: []byte{1, 2},
 		CreatedAt: now, IdleExpiresAt: now.Add(time.Hour), AbsExpiresAt: now.Add(2 * time.Hour)}
-	if err := st.Create(t.Context(), s); err != nil {
+	if err := st.Create(t.Context(), s, now); err != nil {
 		t.Fatal(err)
 	}
 	s.Roles[0], s.RefreshHash[0] = domain.RoleAdmin, 9
-	got, err := st.Get(t.Context(), "s1")
+	got, err := st.Get(t.Context(), "s1", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,35 +30,35 @@ func TestSessionsCopiesSlices(t *testing.T) {
 		t.Fatalf("store shares the caller's slices: %v %v", got.Roles, got.RefreshHash)
 	}
 	got.Roles[0] = domain.RoleAdmin
-	if again, _ := st.Get(t.Context(), "s1"); again.Roles[0] != domain.RoleUser {
+	if again, _ := st.Get(t.Context(), "s1", now); again.Roles[0] != domain.RoleUser {
 		t.Fatal("store shares its slices with the caller")
 	}
-	if err := st.Create(t.Context(), s); !errors.Is(err, domain.ErrConflict) {
+	if err := st.Create(t.Context(), s, now); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("Create of a live duplicate = %v, want ErrConflict", err)
 	}
 }
 
 func TestSessionsClock(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	st := memstore.NewSessionsWithClock(clock)
+	st := memstore.NewSessions()
 	s := domain.Session{ID: "s1", UserID: "u1", CreatedAt: clock.t,
 		IdleExpiresAt: clock.t.Add(time.Hour), AbsExpiresAt: clock.t.Add(2 * time.Hour)}
-	if err := st.Create(t.Context(), s); err != nil {
+	if err := st.Create(t.Context(), s, clock.t); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Get(t.Context(), "s1"); err != nil {
+	if _, err := st.Get(t.Context(), "s1", clock.t); err != nil {
 		t.Fatalf("Get before idle: %v", err)
 	}
 	clock.t = clock.t.Add(time.Hour)
-	if _, err := st.Get(t.Context(), "s1"); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := st.Get(t.Context(), "s1", clock.t); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("Get at idle = %v, want ErrNotFound", err)
 	}
-	if n, err := st.DeleteByUser(t.Context(), "u1"); err != nil || n != 0 {
+	if n, err := st.DeleteByUser(t.Context(), "u1", clock.t); err != nil || n != 0 {
 		t.Fatalf("DeleteByUser of an expired session = %d, %v; want 0", n, err)
 	}
 	// An expired ID may be created again.
 	s.IdleExpiresAt = clock.t.Add(time.Hour)
-	if err := st.Create(t.Context(), s); err != nil {
+	if err := st.Create(t.Context(), s, clock.t); err != nil {
 		t.Fatalf("Create over an expired session: %v", err)
 	}
 }

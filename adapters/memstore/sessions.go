@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/portcullis-auth/portcullis/domain"
-	"github.com/portcullis-auth/portcullis/ports"
 )
 
 // sweepEvery is how many Creates pass between two sweeps of expired sessions, so that a
@@ -21,39 +20,26 @@ const sweepEvery = 256
 // per-user index. Safe for concurrent use; Rotate is atomic because it runs under the write
 // lock. Expired sessions behave exactly as missing ones and are swept away as Creates go by.
 type Sessions struct {
-	now func() time.Time
-
 	mu      sync.RWMutex
 	byID    map[string]*domain.Session
 	byUser  map[string]map[string]struct{}
 	creates int
 }
 
-// NewSessions returns an empty session store that judges expiry in Get and DeleteByUser by the
-// wall clock, as the Redis and SQL stores do.
-func NewSessions() *Sessions { return NewSessionsWithClock(nil) }
-
-// NewSessionsWithClock returns an empty session store that judges expiry in Get and
-// DeleteByUser by clock (the wall clock when nil), for unit tests that drive a fake clock.
-// Rotate and ListByUser judge by the time their caller passes, whatever the clock.
-func NewSessionsWithClock(clock ports.Clock) *Sessions {
-	now := time.Now
-	if clock != nil {
-		now = clock.Now
-	}
+// NewSessions returns an empty session store. Like every ports.SessionStore it keeps no clock:
+// each method judges expiry at the time its caller passes.
+func NewSessions() *Sessions {
 	return &Sessions{
-		now:    now,
 		byID:   make(map[string]*domain.Session),
 		byUser: make(map[string]map[string]struct{}),
 	}
 }
 
-// Create stores s. A live session with the same ID is domain.ErrConflict.
-func (m *Sessions) Create(ctx context.Context, s domain.Session) error {
+// Create stores s. A session with the same ID live at now is domain.ErrConflict.
+func (m *Sessions) Create(ctx context.Context, s domain.Session, now time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
-	now := m.now()
 	c := cloneSession(s)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -76,12 +62,11 @@ func (m *Sessions) Create(ctx context.Context, s domain.Session) error {
 	return nil
 }
 
-// Get returns the session id; a missing or expired one is domain.ErrNotFound.
-func (m *Sessions) Get(ctx context.Context, id string) (domain.Session, error) {
+// Get returns the session id; a missing one, or one dead at now, is domain.ErrNotFound.
+func (m *Sessions) Get(ctx context.Context, id string, now time.Time) (domain.Session, error) {
 	if err := ctx.Err(); err != nil {
 		return domain.Session{}, fmt.Errorf("get session: %w", err)
 	}
-	now := m.now()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	s, ok := m.byID[id]
@@ -154,12 +139,11 @@ func (m *Sessions) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// DeleteByUser removes every session of userID and returns how many live ones it removed.
-func (m *Sessions) DeleteByUser(ctx context.Context, userID string) (int, error) {
+// DeleteByUser removes every session of userID and returns how many of them were live at now.
+func (m *Sessions) DeleteByUser(ctx context.Context, userID string, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("delete sessions: %w", err)
 	}
-	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0

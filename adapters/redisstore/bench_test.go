@@ -25,7 +25,7 @@ func BenchmarkSessionGet(b *testing.B) {
 	ids := make([]string, n)
 	for i := range ids {
 		s := benchSession(now)
-		if err := st.Create(b.Context(), s); err != nil {
+		if err := st.Create(b.Context(), s, now); err != nil {
 			b.Fatal(err)
 		}
 		ids[i] = s.ID
@@ -34,7 +34,7 @@ func BenchmarkSessionGet(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			if _, err := st.Get(b.Context(), ids[i%n]); err != nil {
+			if _, err := st.Get(b.Context(), ids[i%n], now); err != nil {
 				b.Fatal(err)
 			}
 			i++
@@ -47,7 +47,7 @@ func BenchmarkRotate(b *testing.B) {
 	st, _ := openBench(b)
 	now := time.Now()
 	s := benchSession(now)
-	if err := st.Create(b.Context(), s); err != nil {
+	if err := st.Create(b.Context(), s, now); err != nil {
 		b.Fatal(err)
 	}
 	current := s.RefreshHash

@@ -90,7 +90,7 @@ func TestWaitForReplicas(t *testing.T) {
 	}
 	uid := uuid.NewString()
 	s := newSession(uid)
-	if err := st.Create(ctx, s); err != nil {
+	if err := st.Create(ctx, s, now); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	if m := onReplica(s.ID); m[fieldUserID] != uid {
@@ -114,7 +114,7 @@ func TestWaitForReplicas(t *testing.T) {
 		t.Fatalf("roles not on the replica: %v", m)
 	}
 	other := newSession(uid)
-	if err := st.Create(ctx, other); err != nil {
+	if err := st.Create(ctx, other, now); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Delete(ctx, s.ID); err != nil {
@@ -126,7 +126,7 @@ func TestWaitForReplicas(t *testing.T) {
 	if err := st.Delete(ctx, s.ID); err != nil { // nothing to delete: still no error
 		t.Fatalf("delete again: %v", err)
 	}
-	if n, err := st.DeleteByUser(ctx, uid); err != nil || n != 1 {
+	if n, err := st.DeleteByUser(ctx, uid, now); err != nil || n != 1 {
 		t.Fatalf("delete by user: %d, %v", n, err)
 	}
 	if m := onReplica(other.ID); len(m) != 0 {
@@ -148,7 +148,7 @@ func TestWaitForReplicas(t *testing.T) {
 	st.waitTimeout = 100 * time.Millisecond
 	lone := newSession(uid)
 	for name, err := range map[string]error{
-		"create": st.Create(ctx, lone),
+		"create": st.Create(ctx, lone, now),
 		"delete": st.Delete(ctx, lone.ID),
 	} {
 		if !errors.Is(err, domain.ErrUnavailable) || !errors.Is(err, errNotReplicated) {
@@ -165,7 +165,7 @@ func TestWaitForReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := async.Create(ctx, newSession(uid)); err != nil {
+	if err := async.Create(ctx, newSession(uid), now); err != nil {
 		t.Fatalf("asynchronous create: %v", err)
 	}
 	if _, err := NewSessionsWith(mc, "wait:", WaitForReplicas(-1, 0)); err == nil {

@@ -32,7 +32,6 @@ const staleMargin = time.Minute
 type Sessions struct {
 	client redis.UniversalClient
 	keys   keys
-	now    func() time.Time
 
 	waitReplicas int           // 0: asynchronous replication, as Redis does by default
 	waitTimeout  time.Duration // bound of each WAIT
@@ -40,7 +39,8 @@ type Sessions struct {
 
 // NewSessions returns a session store on client whose keys all start with prefix (which must
 // not contain '{' or '}'). Tests give each run its own prefix; production uses "" or a
-// deployment name ending in ':'.
+// deployment name ending in ':'. Like every ports.SessionStore it keeps no clock: methods judge
+// liveness at the time their caller passes (the keys themselves expire by the server's clock).
 func NewSessions(client redis.UniversalClient, prefix string) (*Sessions, error) {
 	return NewSessionsWith(client, prefix)
 }
@@ -51,7 +51,7 @@ func NewSessionsWith(client redis.UniversalClient, prefix string, opts ...Sessio
 	if err != nil {
 		return nil, err
 	}
-	st := &Sessions{client: client, keys: k, now: time.Now}
+	st := &Sessions{client: client, keys: k}
 	for _, o := range opts {
 		o(st)
 	}
@@ -63,9 +63,8 @@ func NewSessionsWith(client redis.UniversalClient, prefix string, opts ...Sessio
 
 // Create stores s. The user index is written first, so a session never exists without its
 // index entry (DeleteByUser must find it); a session ID that is already live is
-// domain.ErrConflict. A session already dead at the wall clock is not stored.
-func (st *Sessions) Create(ctx context.Context, s domain.Session) error {
-	now := st.now()
+// domain.ErrConflict. A session already dead at now is not stored.
+func (st *Sessions) Create(ctx context.Context, s domain.Session, now time.Time) error {
 	if !s.Live(now) {
 		return ctx.Err()
 	}
@@ -87,8 +86,8 @@ func (st *Sessions) Create(ctx context.Context, s domain.Session) error {
 }
 
 // Get returns session id in one round trip (HGETALL). A missing session, or one past its
-// limits by the wall clock, is domain.ErrNotFound.
-func (st *Sessions) Get(ctx context.Context, id string) (domain.Session, error) {
+// limits at now, is domain.ErrNotFound.
+func (st *Sessions) Get(ctx context.Context, id string, now time.Time) (domain.Session, error) {
 	m, err := st.client.HGetAll(ctx, st.keys.session(id)).Result()
 	if err != nil {
 		return domain.Session{}, unavailable("get session", err)
@@ -97,7 +96,7 @@ func (st *Sessions) Get(ctx context.Context, id string) (domain.Session, error) 
 	if err != nil {
 		return domain.Session{}, fmt.Errorf("get session %s: %w", id, err)
 	}
-	if !ok || !s.Live(st.now()) {
+	if !ok || !s.Live(now) {
 		return domain.Session{}, fmt.Errorf("get session %s: %w", id, domain.ErrNotFound)
 	}
 	return s, nil
@@ -187,7 +186,7 @@ func (st *Sessions) ListByUser(ctx context.Context, userID string, now time.Time
 			out = append(out, s)
 		}
 	}
-	st.dropStale(ctx, index, gone)
+	st.dropStale(ctx, index, gone, now)
 	slices.SortFunc(out, func(a, b domain.Session) int {
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
 			return c
@@ -198,8 +197,8 @@ func (st *Sessions) ListByUser(ctx context.Context, userID string, now time.Time
 }
 
 // dropStale removes from index those of ids (whose sessions were found gone) that are older
-// than staleMargin. Best effort: errors are ignored, a later read retries.
-func (st *Sessions) dropStale(ctx context.Context, index string, ids []string) {
+// than staleMargin at now. Best effort: errors are ignored, a later read retries.
+func (st *Sessions) dropStale(ctx context.Context, index string, ids []string, now time.Time) {
 	if len(ids) == 0 {
 		return
 	}
@@ -207,7 +206,7 @@ func (st *Sessions) dropStale(ctx context.Context, index string, ids []string) {
 	if err != nil {
 		return
 	}
-	cutoff := float64(st.now().Add(-staleMargin).UnixMilli())
+	cutoff := float64(now.Add(-staleMargin).UnixMilli())
 	var old []any
 	for i, score := range scores {
 		if score != 0 && score < cutoff {
@@ -236,7 +235,8 @@ func (st *Sessions) Delete(ctx context.Context, id string) error {
 
 // DeleteByUser deletes every session in userID's index (one DEL each, pipelined) and returns
 // how many existed. Only the entries of sessions it deleted are removed from the index.
-func (st *Sessions) DeleteByUser(ctx context.Context, userID string) (int, error) {
+// A session key outlives its limits only by the skew between now and the server's clock.
+func (st *Sessions) DeleteByUser(ctx context.Context, userID string, _ time.Time) (int, error) {
 	index := st.keys.userSessions(userID)
 	ids, err := st.client.ZRange(ctx, index, 0, -1).Result()
 	if err != nil {

@@ -35,7 +35,7 @@ func TestExpiry(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	s := domain.Session{ID: uuid.NewString(), UserID: uuid.NewString(), RefreshHash: []byte("current"),
 		CreatedAt: now, LastUsedAt: now, IdleExpiresAt: now.Add(time.Hour), AbsExpiresAt: now.Add(3 * time.Hour)}
-	if err := st.Create(ctx, s); err != nil {
+	if err := st.Create(ctx, s, now); err != nil {
 		t.Fatal(err)
 	}
 	expireAt := func(key string) time.Time {
@@ -88,7 +88,7 @@ func TestUnavailable(t *testing.T) {
 	}
 	defer c.Close()
 	st, _ := NewSessions(c, "")
-	if _, err := st.Get(t.Context(), "x"); !errors.Is(err, domain.ErrUnavailable) {
+	if _, err := st.Get(t.Context(), "x", time.Now()); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("Get on a dead Redis = %v, want ErrUnavailable", err)
 	}
 	if _, _, err := st.Rotate(t.Context(), domain.Rotation{SessionID: "x"}); !errors.Is(err, domain.ErrUnavailable) {

@@ -59,7 +59,6 @@ const stripes = 256
 // Cache is the decorator. Create it with New; it is safe for concurrent use.
 type Cache struct {
 	inner ports.SessionStore
-	clock ports.Clock
 	c     *otter.Cache[string, domain.Session]
 	seed  maphash.Seed
 
@@ -79,12 +78,12 @@ type Cache struct {
 
 // New wraps inner with a cache of size sessions. With ver the cache checks the store's version
 // on every Get; without, it answers nothing until Start runs a Feed and the feed reports live.
-func New(inner ports.SessionStore, clock ports.Clock, size int, ver Versioner) (*Cache, error) {
+func New(inner ports.SessionStore, size int, ver Versioner) (*Cache, error) {
 	c, err := otter.New(&otter.Options[string, domain.Session]{MaximumSize: size})
 	if err != nil {
 		return nil, err
 	}
-	cache := &Cache{inner: inner, clock: clock, c: c, seed: maphash.MakeSeed(), ver: ver}
+	cache := &Cache{inner: inner, c: c, seed: maphash.MakeSeed(), ver: ver}
 	cache.live.Store(ver != nil)
 	return cache, nil
 }
@@ -153,23 +152,23 @@ func (c *Cache) sync(ctx context.Context) bool {
 }
 
 // Get answers from memory when the session is cached, the source is live and the session is
-// within its limits; otherwise it reads the inner store and remembers a live session.
-func (c *Cache) Get(ctx context.Context, id string) (domain.Session, error) {
+// within its limits at now; otherwise it reads the inner store and remembers a live session.
+func (c *Cache) Get(ctx context.Context, id string, now time.Time) (domain.Session, error) {
 	usable := c.live.Load()
 	if usable && c.ver != nil {
 		usable = c.sync(ctx)
 	}
 	if f := c.feed.Load(); usable && f != nil && f.Behind() {
 		// A change may be waiting to be applied: read the store (and cache nothing).
-		return c.inner.Get(ctx, id)
+		return c.inner.Get(ctx, id, now)
 	}
 	if usable {
-		if s, ok := c.c.GetIfPresent(id); ok && s.Live(c.clock.Now()) {
+		if s, ok := c.c.GetIfPresent(id); ok && s.Live(now) {
 			return s.Clone(), nil
 		}
 	}
 	epoch, stripe := c.epoch.Load(), c.stripe(id).Load()
-	s, err := c.inner.Get(ctx, id)
+	s, err := c.inner.Get(ctx, id, now)
 	if err != nil || !usable {
 		return s, err
 	}
@@ -182,8 +181,8 @@ func (c *Cache) Get(ctx context.Context, id string) (domain.Session, error) {
 }
 
 // Create stores s; a new id has nothing cached, but a failed Get may have raced it.
-func (c *Cache) Create(ctx context.Context, s domain.Session) error {
-	err := c.inner.Create(ctx, s)
+func (c *Cache) Create(ctx context.Context, s domain.Session, now time.Time) error {
+	err := c.inner.Create(ctx, s, now)
 	c.invalidate(s.ID)
 	return err
 }
@@ -209,8 +208,8 @@ func (c *Cache) Delete(ctx context.Context, id string) error {
 
 // DeleteByUser removes every session of the user and forgets every cached session (the cache
 // does not index sessions by user; this is rare: password changes, disables, deletes).
-func (c *Cache) DeleteByUser(ctx context.Context, userID string) (int, error) {
-	n, err := c.inner.DeleteByUser(ctx, userID)
+func (c *Cache) DeleteByUser(ctx context.Context, userID string, now time.Time) (int, error) {
+	n, err := c.inner.DeleteByUser(ctx, userID, now)
 	c.reset()
 	return n, err
 }

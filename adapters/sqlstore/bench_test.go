@@ -18,12 +18,12 @@ func BenchmarkSessionGet(b *testing.B) {
 			ctx := context.Background()
 			store := NewSessions(openTest(b, kind))
 			s := newSession("bench-get", time.Now())
-			if err := store.Create(ctx, s); err != nil {
+			if err := store.Create(ctx, s, time.Now()); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := store.Get(ctx, s.ID); err != nil {
+				if _, err := store.Get(ctx, s.ID, time.Now()); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -39,7 +39,7 @@ func BenchmarkRotate(b *testing.B) {
 			store := NewSessions(openTest(b, kind))
 			now := time.Now()
 			s := newSession("bench-rotate", now)
-			if err := store.Create(ctx, s); err != nil {
+			if err := store.Create(ctx, s, time.Now()); err != nil {
 				b.Fatal(err)
 			}
 			current := s.RefreshHash

@@ -127,7 +127,7 @@ func TestPurgerRunsInTheBackgroundUntilStop(t *testing.T) {
 	dead.IdleExpiresAt = now.Add(-time.Hour)
 	live := newSession("s-live", now)
 	for _, s := range []domain.Session{dead, live} {
-		if err := sessions.Create(t.Context(), s); err != nil {
+		if err := sessions.Create(t.Context(), s, now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -164,7 +164,7 @@ func TestPurgerRunsInTheBackgroundUntilStop(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, err := sessions.Get(t.Context(), live.ID); err != nil {
+	if _, err := sessions.Get(t.Context(), live.ID, time.Now()); err != nil {
 		t.Fatalf("live session purged: %v", err)
 	}
 	lc.RequireStop()

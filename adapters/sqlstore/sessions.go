@@ -16,27 +16,20 @@ import (
 // goroutines and instances without explicit locks. Expired sessions are removed by
 // PurgeExpired, which Module runs in the background once a minute.
 type Sessions struct {
-	db  bun.IDB
-	now func() time.Time
+	db bun.IDB
 }
 
 var _ ports.SessionStore = (*Sessions)(nil)
 
-// NewSessions returns the session store of db. Get judges expiry by the wall clock; use
-// WithClock to substitute another.
+// NewSessions returns the session store of db. Like every ports.SessionStore it keeps no
+// clock: each method judges expiry at the time its caller passes.
 func NewSessions(db *DB) *Sessions {
-	return &Sessions{db: db.bun, now: time.Now}
+	return &Sessions{db: db.bun}
 }
 
-// WithClock returns a copy of s that reads the time from c (Get has no time argument).
-func (s *Sessions) WithClock(c ports.Clock) *Sessions {
-	cp := *s
-	cp.now = c.Now
-	return &cp
-}
-
-// Create inserts a new session; a taken id is domain.ErrConflict.
-func (s *Sessions) Create(ctx context.Context, sess domain.Session) error {
+// Create inserts a new session; a taken id is domain.ErrConflict, whether or not its session
+// is live at now (PurgeExpired frees the ids of dead ones).
+func (s *Sessions) Create(ctx context.Context, sess domain.Session, _ time.Time) error {
 	row := sessionToRow(sess)
 	if _, err := s.db.NewInsert().Model(&row).Exec(ctx); err != nil {
 		return translate("create session", err)
@@ -44,9 +37,9 @@ func (s *Sessions) Create(ctx context.Context, sess domain.Session) error {
 	return nil
 }
 
-// Get returns the live session id; a missing or expired one is domain.ErrNotFound.
-func (s *Sessions) Get(ctx context.Context, id string) (domain.Session, error) {
-	now := dbTime(s.now())
+// Get returns session id if it is live at now; a missing or expired one is domain.ErrNotFound.
+func (s *Sessions) Get(ctx context.Context, id string, at time.Time) (domain.Session, error) {
+	now := dbTime(at)
 	var row sessionRow
 	err := s.db.NewSelect().Model(&row).
 		Where("s.id = ?", id).
@@ -189,10 +182,10 @@ func (s *Sessions) delete(ctx context.Context, id string) error {
 }
 
 // DeleteByUser removes every session of userID, expired ones included, and says how many live
-// ones it removed (live by the store's clock, as Get judges): the live sessions are deleted
-// first, counted, then whatever expired ones remain.
-func (s *Sessions) DeleteByUser(ctx context.Context, userID string) (int, error) {
-	now := dbTime(s.now())
+// ones it removed (live at at, as Get judges): the live sessions are deleted first, counted,
+// then whatever expired ones remain.
+func (s *Sessions) DeleteByUser(ctx context.Context, userID string, at time.Time) (int, error) {
+	now := dbTime(at)
 	var n int64
 	err := retryConflict(ctx, s.db, func() error {
 		res, err := s.db.NewDelete().Model((*sessionRow)(nil)).

@@ -33,7 +33,7 @@ func TestRotateConcurrent(t *testing.T) {
 			store := NewSessions(openTest(t, kind))
 			now := time.Now().UTC()
 			sess := newSession("s-race", now)
-			if err := store.Create(ctx, sess); err != nil {
+			if err := store.Create(ctx, sess, now); err != nil {
 				t.Fatal(err)
 			}
 			const callers = 50
@@ -81,7 +81,7 @@ func TestRotateConcurrent(t *testing.T) {
 			if rotated != 1 || replays != callers-1 {
 				t.Fatalf("rotated %d, grace replays %d; want 1 and %d", rotated, replays, callers-1)
 			}
-			got, err := store.Get(ctx, sess.ID)
+			got, err := store.Get(ctx, sess.ID, time.Now())
 			if err != nil {
 				t.Fatalf("session gone after the race: %v", err)
 			}
@@ -97,7 +97,7 @@ func TestRotateConcurrent(t *testing.T) {
 				if !errors.Is(err, domain.ErrRefreshReuse) {
 					t.Fatalf("Rotate = %v, want ErrRefreshReuse", err)
 				}
-				if _, err := store.Get(ctx, sess.ID); !errors.Is(err, domain.ErrNotFound) {
+				if _, err := store.Get(ctx, sess.ID, time.Now()); !errors.Is(err, domain.ErrNotFound) {
 					t.Fatalf("Get after reuse = %v, want ErrNotFound", err)
 				}
 			})
@@ -119,7 +119,7 @@ func TestRotateRules(t *testing.T) {
 	t.Run("rotation moves idle limit, capped by absolute", func(t *testing.T) {
 		s := newSession("s-cap", now)
 		s.AbsExpiresAt = now.Add(30 * time.Minute)
-		if err := store.Create(ctx, s); err != nil {
+		if err := store.Create(ctx, s, now); err != nil {
 			t.Fatal(err)
 		}
 		o, got, err := rot(s.ID, s.RefreshHash, now.Add(time.Second), "a")
@@ -133,7 +133,7 @@ func TestRotateRules(t *testing.T) {
 	})
 	t.Run("a token two generations old revokes", func(t *testing.T) {
 		s := newSession("s-old", now)
-		if err := store.Create(ctx, s); err != nil {
+		if err := store.Create(ctx, s, now); err != nil {
 			t.Fatal(err)
 		}
 		if o, _, err := rot(s.ID, s.RefreshHash, now, "b1"); err != nil || o != domain.Rotated {
@@ -148,7 +148,7 @@ func TestRotateRules(t *testing.T) {
 	})
 	t.Run("expired or missing is not found", func(t *testing.T) {
 		s := newSession("s-exp", now)
-		if err := store.Create(ctx, s); err != nil {
+		if err := store.Create(ctx, s, now); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := rot(s.ID, s.RefreshHash, s.IdleExpiresAt, "c"); !errors.Is(err, domain.ErrNotFound) {
@@ -169,7 +169,7 @@ func TestRotateRules(t *testing.T) {
 		live, dead := newSession("s-live", now), newSession("s-dead", now.Add(-48*time.Hour))
 		dead.IdleExpiresAt = now.Add(-time.Hour)
 		for _, s := range []domain.Session{live, dead} {
-			if err := store.Create(ctx, s); err != nil {
+			if err := store.Create(ctx, s, now); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -177,7 +177,7 @@ func TestRotateRules(t *testing.T) {
 		if err != nil || n < 1 {
 			t.Fatalf("PurgeExpired = %d, %v", n, err)
 		}
-		if _, err := store.Get(ctx, live.ID); err != nil {
+		if _, err := store.Get(ctx, live.ID, time.Now()); err != nil {
 			t.Fatalf("live session purged: %v", err)
 		}
 	})

@@ -131,16 +131,16 @@ func ObserveSessions(next ports.SessionStore, m *Metrics, t *Tracing) ports.Sess
 	return &sessions{next: next, p: newProbe("sessions", m, t)}
 }
 
-func (s *sessions) Create(ctx context.Context, sess domain.Session) error {
-	err := call0(s.p, ctx, "create", func(ctx context.Context) error { return s.next.Create(ctx, sess) })
+func (s *sessions) Create(ctx context.Context, sess domain.Session, now time.Time) error {
+	err := call0(s.p, ctx, "create", func(ctx context.Context) error { return s.next.Create(ctx, sess, now) })
 	if err == nil {
 		s.p.m.sessionsCreated.Inc()
 	}
 	return err
 }
 
-func (s *sessions) Get(ctx context.Context, id string) (domain.Session, error) {
-	return call(s.p, ctx, "get", func(ctx context.Context) (domain.Session, error) { return s.next.Get(ctx, id) })
+func (s *sessions) Get(ctx context.Context, id string, now time.Time) (domain.Session, error) {
+	return call(s.p, ctx, "get", func(ctx context.Context) (domain.Session, error) { return s.next.Get(ctx, id, now) })
 }
 
 func (s *sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
@@ -178,8 +178,8 @@ func (s *sessions) Delete(ctx context.Context, id string) error {
 	return err
 }
 
-func (s *sessions) DeleteByUser(ctx context.Context, userID string) (int, error) {
-	n, err := call(s.p, ctx, "delete_by_user", func(ctx context.Context) (int, error) { return s.next.DeleteByUser(ctx, userID) })
+func (s *sessions) DeleteByUser(ctx context.Context, userID string, now time.Time) (int, error) {
+	n, err := call(s.p, ctx, "delete_by_user", func(ctx context.Context) (int, error) { return s.next.DeleteByUser(ctx, userID, now) })
 	if n > 0 {
 		s.p.m.sessionsRevoked.Add(float64(n))
 	}

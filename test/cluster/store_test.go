@@ -181,7 +181,7 @@ func TestGaleraConcurrentRotationRetriesConflicts(t *testing.T) {
 			RefreshHash: random(32), CreatedAt: now, LastUsedAt: now,
 			IdleExpiresAt: now.Add(time.Hour), AbsExpiresAt: now.Add(24 * time.Hour),
 		}
-		if err := stores[round%3].Create(ctx, sess); err != nil {
+		if err := stores[round%3].Create(ctx, sess, now); err != nil {
 			t.Fatal(err)
 		}
 		const callers = 30

@@ -12,7 +12,6 @@ import (
 
 	"github.com/portcullis-auth/portcullis/adapters/sessioncache"
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
-	"github.com/portcullis-auth/portcullis/adapters/system"
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
 )
@@ -24,9 +23,9 @@ type countingStore struct {
 	gets atomic.Int64
 }
 
-func (c *countingStore) Get(ctx context.Context, id string) (domain.Session, error) {
+func (c *countingStore) Get(ctx context.Context, id string, now time.Time) (domain.Session, error) {
 	c.gets.Add(1)
-	return c.SessionStore.Get(ctx, id)
+	return c.SessionStore.Get(ctx, id, now)
 }
 
 // instance is one Portcullis process's view of a shared session store: a cache over it.
@@ -46,7 +45,7 @@ func cachedSQLite(t *testing.T, path string) *instance {
 	}
 	t.Cleanup(func() { _ = ver.Close() })
 	inner := &countingStore{SessionStore: sqlstore.NewSessions(db)}
-	c, err := sessioncache.New(inner, system.NewClock(), 1000, ver)
+	c, err := sessioncache.New(inner, 1000, ver)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +62,7 @@ func cachedGet(t *testing.T, in *instance, id string) bool {
 	deadline := time.Now().Add(250 * time.Millisecond)
 	for {
 		before := in.inner.gets.Load()
-		if _, err := in.cache.Get(context.Background(), id); err != nil {
+		if _, err := in.cache.Get(context.Background(), id, time.Now()); err != nil {
 			t.Fatalf("get %s: %v", id, err)
 		}
 		if in.inner.gets.Load() == before {
@@ -78,7 +77,7 @@ func cachedGet(t *testing.T, in *instance, id string) bool {
 
 func mustBeGone(t *testing.T, in *instance, id, after string) {
 	t.Helper()
-	if s, err := in.cache.Get(context.Background(), id); !errors.Is(err, domain.ErrNotFound) {
+	if s, err := in.cache.Get(context.Background(), id, time.Now()); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("after %s the other instance still answers session %s: %+v, %v", after, id, s.ID, err)
 	}
 }
@@ -124,7 +123,7 @@ func TestSessionCache_RevokeOnAnotherInstance(t *testing.T) {
 			for i := range rounds {
 				user := uuid.NewString()
 				s := newSession(user, time.Now())
-				if err := st.a.cache.Create(ctx, s); err != nil {
+				if err := st.a.cache.Create(ctx, s, time.Now()); err != nil {
 					t.Fatal(err)
 				}
 				if cachedGet(t, st.b, s.ID) {
@@ -137,7 +136,7 @@ func TestSessionCache_RevokeOnAnotherInstance(t *testing.T) {
 					}
 					mustBeGone(t, st.b, s.ID, "a logout on instance A")
 				case 1:
-					if _, err := st.a.cache.DeleteByUser(ctx, user); err != nil {
+					if _, err := st.a.cache.DeleteByUser(ctx, user, time.Now()); err != nil {
 						t.Fatal(err)
 					}
 					mustBeGone(t, st.b, s.ID, "a revoke of every session on instance A")
@@ -148,7 +147,7 @@ func TestSessionCache_RevokeOnAnotherInstance(t *testing.T) {
 					if err := st.a.cache.SetRoles(ctx, user, []domain.Role{domain.RoleUser, domain.RoleAdmin}); err != nil {
 						t.Fatal(err)
 					}
-					got, err := st.b.cache.Get(ctx, s.ID)
+					got, err := st.b.cache.Get(ctx, s.ID, time.Now())
 					if err != nil || !domain.HasRole(got.Roles, domain.RoleAdmin) {
 						t.Fatalf("after a role change on instance A, instance B answers roles %v (%v)", got.Roles, err)
 					}

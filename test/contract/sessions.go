@@ -102,14 +102,14 @@ func rotation(s domain.Session, presented []byte, at time.Time) domain.Rotation 
 
 func mustCreate(t *testing.T, st ports.SessionStore, s domain.Session) {
 	t.Helper()
-	if err := st.Create(t.Context(), s); err != nil {
+	if err := st.Create(t.Context(), s, now()); err != nil {
 		t.Fatalf("Create(%s): %v", s.ID, err)
 	}
 }
 
 func mustGet(t *testing.T, st ports.SessionStore, id string) domain.Session {
 	t.Helper()
-	s, err := st.Get(t.Context(), id)
+	s, err := st.Get(t.Context(), id, now())
 	if err != nil {
 		t.Fatalf("Get(%s): %v", id, err)
 	}
@@ -118,7 +118,7 @@ func mustGet(t *testing.T, st ports.SessionStore, id string) domain.Session {
 
 func wantGone(t *testing.T, st ports.SessionStore, id string) {
 	t.Helper()
-	if _, err := st.Get(t.Context(), id); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := st.Get(t.Context(), id, now()); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("Get(%s) = %v, want domain.ErrNotFound", id, err)
 	}
 }
@@ -606,7 +606,7 @@ func sessionDeleteByUser(t *testing.T, st ports.SessionStore) {
 	dead.IdleExpiresAt = base.Add(-time.Second)
 	mustCreate(t, st, dead)
 
-	n, err := st.DeleteByUser(t.Context(), alice)
+	n, err := st.DeleteByUser(t.Context(), alice, now())
 	if err != nil || n != 3 {
 		t.Fatalf("DeleteByUser = %d, %v; want 3 (the live sessions), nil", n, err)
 	}
@@ -617,7 +617,7 @@ func sessionDeleteByUser(t *testing.T, st ports.SessionStore) {
 		t.Fatalf("ListByUser(alice) = %v, want none", ids)
 	}
 	mustGet(t, st, other.ID)
-	if n, err := st.DeleteByUser(t.Context(), alice); err != nil || n != 0 {
+	if n, err := st.DeleteByUser(t.Context(), alice, now()); err != nil || n != 0 {
 		t.Fatalf("second DeleteByUser = %d, %v; want 0, nil", n, err)
 	}
 }
@@ -661,9 +661,9 @@ func sessionContextCancelled(t *testing.T, st ports.SessionStore) {
 
 	fresh := newSession(s.UserID, base)
 	calls := map[string]func() error{
-		"Create": func() error { return st.Create(ctx, fresh) },
+		"Create": func() error { return st.Create(ctx, fresh, base) },
 		"Get": func() error {
-			_, err := st.Get(ctx, s.ID)
+			_, err := st.Get(ctx, s.ID, base)
 			return err
 		},
 		"Rotate": func() error {
@@ -675,7 +675,7 @@ func sessionContextCancelled(t *testing.T, st ports.SessionStore) {
 			return err
 		},
 		"Delete":       func() error { return st.Delete(ctx, s.ID) },
-		"DeleteByUser": func() error { _, err := st.DeleteByUser(ctx, s.UserID); return err },
+		"DeleteByUser": func() error { _, err := st.DeleteByUser(ctx, s.UserID, base); return err },
 		"SetRoles":     func() error { return st.SetRoles(ctx, s.UserID, []domain.Role{domain.RoleAdmin}) },
 	}
 	for name, call := range calls {

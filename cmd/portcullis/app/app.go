@@ -245,7 +245,7 @@ func sqlSessionCache(cfg config.Config) fx.Option {
 		if !ok {
 			return inner, nil
 		}
-		cache, err := sessioncache.New(inner, clock, cfg.SessionCacheSize, ver)
+		cache, err := sessioncache.New(inner, cfg.SessionCacheSize, ver)
 		if err != nil {
 			return nil, err
 		}
