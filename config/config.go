@@ -5,17 +5,13 @@ package config
 
 import (
 	"cmp"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
-	"net/mail"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"time"
 
@@ -25,14 +21,19 @@ import (
 // Prefix starts the name of every setting.
 const Prefix = "PORTCULLIS_"
 
+// defaultIssuer is the iss claim when neither ISSUER nor PUBLIC_URL is set.
+const defaultIssuer = "http://localhost:8080"
+
 // Config is every setting of Portcullis. The `env` tag names the variable (after Prefix), the
-// `envDefault` tag gives its default, and `help` says what it is for; `portcullis config` prints
-// all three.
+// `envDefault` tag gives its default (the one place defaults are written), `help` says what it
+// is for, and `secret` marks a value `portcullis config` must not print ("true": hide it;
+// "url": hide the URL's password); `portcullis config` prints them all beside the effective
+// values.
 type Config struct {
 	Addr                       string        `env:"ADDR" envDefault:":8080" help:"address the HTTP server listens on"`
 	DataDir                    string        `env:"DATA_DIR" envDefault:"./data" help:"directory for the embedded SQLite database and generated secrets"`
-	DatabaseURL                string        `env:"DATABASE_URL" help:"database: sqlite://PATH, a file path, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db (default: SQLite in DATA_DIR)"`
-	SessionStore               string        `env:"SESSION_STORE" envDefault:"sql" help:"session store: sql (the database), memory (one process only), redis://host:6379/0, rediss://..., redis+cluster://host1:6379,host2:6379 for Redis Cluster, or redis+sentinel://s1:26379,s2:26379/master-name for Redis Sentinel (rediss+... for TLS)"`
+	DatabaseURL                string        `env:"DATABASE_URL" secret:"url" help:"database: sqlite://PATH, a file path, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db (default: SQLite in DATA_DIR)"`
+	SessionStore               string        `env:"SESSION_STORE" secret:"url" envDefault:"sql" help:"session store: sql (the database), memory (one process only), redis://host:6379/0, rediss://..., redis+cluster://host1:6379,host2:6379 for Redis Cluster, or redis+sentinel://s1:26379,s2:26379/master-name for Redis Sentinel (rediss+... for TLS)"`
 	AutoMigrate                bool          `env:"AUTO_MIGRATE" envDefault:"true" help:"apply pending database migrations at start"`
 	DBMaxOpenConns             int           `env:"DB_MAX_OPEN_CONNS" help:"most open database connections (default: 20; 4 for SQLite)"`
 	DBMaxIdleConns             int           `env:"DB_MAX_IDLE_CONNS" help:"most idle database connections kept for reuse (default: DB_MAX_OPEN_CONNS)"`
@@ -47,13 +48,13 @@ type Config struct {
 	RedisWaitReplicas          int           `env:"REDIS_WAIT_REPLICAS" envDefault:"0" help:"Redis session writes (login, refresh, logout, revocations) wait until this many replicas of their master have them (WAIT), else 503; 0: asynchronous, a master lost right after a write can lose it"`
 	RedisWaitTimeout           time.Duration `env:"REDIS_WAIT_TIMEOUT" envDefault:"1s" help:"longest wait for REDIS_WAIT_REPLICAS replicas to acknowledge a write (below the Redis read timeout)"`
 	RedisTLSCAFile             string        `env:"REDIS_TLS_CA_FILE" help:"PEM CA certificates to verify Redis against (rediss://, rediss+cluster:// and rediss+sentinel:// only)"`
-	PublicURL                  string        `env:"PUBLIC_URL" envDefault:"http://localhost:8080" help:"external base URL, used in emailed links and as the default issuer"`
-	Issuer                     string        `env:"ISSUER" help:"iss claim of access tokens (default: PUBLIC_URL)"`
+	PublicURL                  string        `env:"PUBLIC_URL" help:"external base URL, used in emailed links and as the default issuer (default: http://localhost:PORT, PORT from ADDR)"`
+	Issuer                     string        `env:"ISSUER" help:"iss claim of access tokens (default: PUBLIC_URL when set, else http://localhost:8080 whatever the port)"`
 	Audience                   string        `env:"AUDIENCE" envDefault:"portcullis" help:"aud claim of access tokens"`
 	JWTAlg                     string        `env:"JWT_ALG" envDefault:"EdDSA" help:"signing algorithm: EdDSA, ES256, RS256 or HS256"`
 	JWTKeyFile                 string        `env:"JWT_KEY_FILE" help:"PEM private key to sign with instead of database-kept keys (EdDSA, ES256, RS256)"`
-	JWTSecret                  string        `env:"JWT_SECRET" help:"HS256 only: base64 secret of at least 32 bytes (256 bits)"`
-	KeyEncryptionKey           string        `env:"KEY_ENCRYPTION_KEY" help:"base64 32-byte key that seals signing keys in the database (default: generated into DATA_DIR/key-encryption-key); every instance must share it"`
+	JWTSecret                  string        `env:"JWT_SECRET" secret:"true" help:"HS256 only: base64 secret of at least 32 bytes (256 bits)"`
+	KeyEncryptionKey           string        `env:"KEY_ENCRYPTION_KEY" secret:"true" help:"base64 32-byte key that seals signing keys in the database (default: generated into DATA_DIR/key-encryption-key); every instance must share it"`
 	AccessTTL                  time.Duration `env:"ACCESS_TTL" envDefault:"15m" help:"lifetime of access tokens"`
 	Leeway                     time.Duration `env:"LEEWAY" envDefault:"30s" help:"clock skew allowed when checking exp, nbf and iat"`
 	SessionIdle                time.Duration `env:"SESSION_IDLE" envDefault:"168h" help:"a session unused (not refreshed) for this long ends"`
@@ -86,7 +87,7 @@ type Config struct {
 	RateRegisterIP             Rate          `env:"RATE_REGISTER_IP" envDefault:"10/1h" help:"registrations from one client address"`
 	RateMailIP                 Rate          `env:"RATE_MAIL_IP" envDefault:"10/1h" help:"requests that send mail (verification resend, forgot password) from one client address"`
 	RateTokenGuessIP           Rate          `env:"RATE_TOKEN_GUESS_IP" envDefault:"10/10m" help:"bad tokens (refresh, e-mail links) one client address may present before each further one waits"`
-	SMTPURL                    string        `env:"SMTP_URL" help:"mail server: smtp://user:pass@host:587 (STARTTLS required; ?starttls=none for a local relay without TLS) or smtps://user:pass@host:465; unset: mail is written to the log"`
+	SMTPURL                    string        `env:"SMTP_URL" secret:"url" help:"mail server: smtp://user:pass@host:587 (STARTTLS required; ?starttls=none for a local relay without TLS) or smtps://user:pass@host:465; unset: mail is written to the log"`
 	SMTPTLSCAFile              string        `env:"SMTP_TLS_CA_FILE" help:"PEM CA certificates to verify the SMTP server against"`
 	MailFrom                   string        `env:"MAIL_FROM" help:"sender of every mail, e.g. 'Portcullis <no-reply@example.com>' (default: PRODUCT_NAME <no-reply@PUBLIC_URL's host>)"`
 	MailReplyTo                string        `env:"MAIL_REPLY_TO" help:"Reply-To address of every mail (default: none)"`
@@ -115,7 +116,7 @@ type Config struct {
 	PasswordQueue              int           `env:"PASSWORD_QUEUE" help:"password hashes that may wait for a core; beyond them login and register answer 503 with Retry-After (default: 32 per core)"`
 	Compat                     string        `env:"COMPAT" help:"also serve another API's routes and shapes: seed (the seed tutorials' signup/signin/signout, plain-text /api/test/*, GET /api/auth/refresh); empty for none"`
 	MetricsAddr                string        `env:"METRICS_ADDR" help:"serve GET /metrics on this address (an internal port) instead of on ADDR"`
-	OTLPEndpoint               string        `env:"OTLP_ENDPOINT" help:"OTLP/HTTP base URL (e.g. http://collector:4318) to export traces to; set, it turns tracing on (default: the standard OTEL_EXPORTER_OTLP_ENDPOINT)"`
+	OTLPEndpoint               string        `env:"OTLP_ENDPOINT" secret:"url" help:"OTLP/HTTP base URL (e.g. http://collector:4318) to export traces to; set, it turns tracing on (default: the standard OTEL_EXPORTER_OTLP_ENDPOINT)"`
 }
 
 // Setting describes one variable for `portcullis config`.
@@ -223,10 +224,21 @@ func (c *Config) fillDefaults() {
 	c.AllowedOrigins = trimList(c.AllowedOrigins)
 	c.TrustedProxies = trimList(c.TrustedProxies)
 	if c.DatabaseURL == "" {
-		c.DatabaseURL = "sqlite://" + filepath.ToSlash(filepath.Join(c.DataDir, "portcullis.db"))
+		c.DatabaseURL = c.defaultDatabaseURL()
 	}
 	if c.Issuer == "" {
-		c.Issuer = c.PublicURL
+		// The issuer names the service, not where one instance listens: without PUBLIC_URL it
+		// stays the same whatever ADDR's port, so instances on different ports (and a restart
+		// on another port) accept each other's tokens.
+		c.Issuer = cmp.Or(c.PublicURL, defaultIssuer)
+	}
+	if c.PublicURL == "" {
+		// The listen port, so that changing only ADDR keeps links and browser writes working.
+		port := "8080"
+		if _, p, err := net.SplitHostPort(c.Addr); err == nil && p != "" && p != "0" {
+			port = p
+		}
+		c.PublicURL = "http://localhost:" + port
 	}
 	if c.MailFrom == "" {
 		host := "localhost"
@@ -242,6 +254,19 @@ func (c *Config) fillDefaults() {
 	}
 }
 
+// defaultDatabaseURL is the SQLite database in DATA_DIR, used when DATABASE_URL is unset.
+func (c *Config) defaultDatabaseURL() string {
+	return "sqlite://" + filepath.ToSlash(filepath.Join(c.DataDir, "portcullis.db"))
+}
+
+// DatabaseInDataDir reports whether the database is the default SQLite one in DATA_DIR
+// (DATABASE_URL unset, or set to the same).
+func (c Config) DatabaseInDataDir() bool { return c.DatabaseURL == c.defaultDatabaseURL() }
+
+// UsesDataDir reports whether the service keeps anything in DATA_DIR: the default SQLite
+// database, or a generated key-encryption key (when KEY_ENCRYPTION_KEY is unset).
+func (c Config) UsesDataDir() bool { return c.DatabaseInDataDir() || c.KeyEncryptionKey == "" }
+
 // trimList trims spaces around each item and drops empty ones.
 func trimList(items []string) []string {
 	out := items[:0]
@@ -256,301 +281,6 @@ func trimList(items []string) []string {
 	return out
 }
 
-// Validate checks every setting and returns all problems joined, each naming its variable.
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", Prefix, name, fmt.Sprintf(format, args...)))
-	}
-	if err := checkListenAddr(c.Addr); err != nil {
-		bad("ADDR", "%v", err)
-	}
-	if c.OTLPEndpoint != "" {
-		if u, err := url.Parse(c.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("OTLP_ENDPOINT", "%q is not an http:// or https:// URL (OTEL_EXPORTER_OTLP_ENDPOINT counts too)", c.OTLPEndpoint)
-		}
-	}
-	if c.MetricsAddr != "" {
-		if err := checkListenAddr(c.MetricsAddr); err != nil {
-			bad("METRICS_ADDR", "%v", err)
-		} else if c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
-			bad("METRICS_ADDR", "must differ from PORTCULLIS_ADDR (leave it unset to serve /metrics there)")
-		}
-	}
-	if _, err := DatabaseKind(c.DatabaseURL); err != nil {
-		bad("DATABASE_URL", "%v", err)
-	}
-	switch s := c.SessionStore; {
-	case s == "sql", s == "memory":
-	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"),
-		strings.HasPrefix(s, "redis+cluster://"), strings.HasPrefix(s, "rediss+cluster://"),
-		strings.HasPrefix(s, "redis+sentinel://"), strings.HasPrefix(s, "rediss+sentinel://"):
-		if _, err := url.Parse(s); err != nil {
-			bad("SESSION_STORE", "invalid URL: %v", err)
-		}
-	default:
-		bad("SESSION_STORE", "must be sql, memory, or a redis://, rediss://, redis+cluster:// or redis+sentinel:// URL, got %q", s)
-	}
-	c.validateConnections(bad)
-	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("PUBLIC_URL", "must be an absolute http(s) URL, got %q", c.PublicURL)
-	}
-	if c.Audience == "" {
-		bad("AUDIENCE", "must not be empty")
-	}
-	switch c.JWTAlg {
-	case "EdDSA", "ES256", "RS256":
-		if c.JWTSecret != "" {
-			bad("JWT_SECRET", "is only for JWT_ALG=HS256")
-		}
-		if c.JWTKeyFile != "" {
-			if _, err := os.ReadFile(c.JWTKeyFile); err != nil {
-				bad("JWT_KEY_FILE", "cannot read: %v", err)
-			}
-		}
-	case "HS256":
-		if b, err := base64.StdEncoding.DecodeString(c.JWTSecret); err != nil || len(b) < 32 {
-			bad("JWT_SECRET", "HS256 needs an explicit base64 secret of at least 32 bytes (256 bits)")
-		}
-		if c.JWTKeyFile != "" {
-			bad("JWT_KEY_FILE", "is not used with HS256")
-		}
-	default:
-		bad("JWT_ALG", "unknown algorithm %q: use EdDSA, ES256, RS256 or HS256", c.JWTAlg)
-	}
-	if c.KeyEncryptionKey != "" {
-		if b, err := base64.StdEncoding.DecodeString(c.KeyEncryptionKey); err != nil || len(b) != 32 {
-			bad("KEY_ENCRYPTION_KEY", "must be 32 bytes, base64-encoded")
-		}
-	}
-	positive := map[string]time.Duration{
-		"ACCESS_TTL": c.AccessTTL, "SESSION_IDLE": c.SessionIdle, "SESSION_ABSOLUTE": c.SessionAbsolute,
-		"REQUEST_TIMEOUT": c.RequestTimeout, "SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
-	}
-	for _, name := range []string{"ACCESS_TTL", "SESSION_IDLE", "SESSION_ABSOLUTE", "REQUEST_TIMEOUT", "SHUTDOWN_TIMEOUT"} {
-		if positive[name] <= 0 {
-			bad(name, "must be a positive duration")
-		}
-	}
-	if c.Leeway < 0 || c.Leeway > 5*time.Minute {
-		bad("LEEWAY", "must be between 0 and 5m")
-	}
-	if c.RefreshGrace < 0 || c.RefreshGrace > time.Minute {
-		bad("REFRESH_GRACE", "must be between 0 and 1m")
-	}
-	if c.MFATokenTTL < 30*time.Second || c.MFATokenTTL > 15*time.Minute {
-		bad("MFA_TOKEN_TTL", "must be between 30s and 15m")
-	}
-	if strings.ContainsAny(c.TOTPIssuer, ":") || c.TOTPIssuer == "" || len(c.TOTPIssuer) > 64 {
-		bad("TOTP_ISSUER", "must be 1 to 64 characters without ':'")
-	}
-	if c.SessionIdle > c.SessionAbsolute {
-		bad("SESSION_IDLE", "must not exceed SESSION_ABSOLUTE")
-	}
-	for _, o := range c.AllowedOrigins {
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || o == "*" {
-			bad("ALLOWED_ORIGINS", "%q is not an origin like https://app.example.com", o)
-		}
-	}
-	for _, p := range c.TrustedProxies {
-		if _, err := netip.ParsePrefix(p); err != nil {
-			if _, err := netip.ParseAddr(p); err != nil {
-				bad("TRUSTED_PROXIES", "%q is not an IP or CIDR", p)
-			}
-		}
-	}
-	switch c.PasswordHash {
-	case "argon2id", "bcrypt":
-	default:
-		bad("PASSWORD_HASH", "must be argon2id or bcrypt, got %q", c.PasswordHash)
-	}
-	if c.Argon2Memory < 19456 {
-		bad("ARGON2_MEMORY_KIB", "must be at least 19456")
-	}
-	if c.Argon2Time < 2 {
-		bad("ARGON2_TIME", "must be at least 2")
-	}
-	if c.Argon2Threads < 1 {
-		bad("ARGON2_THREADS", "must be at least 1")
-	}
-	if c.BcryptCost < 10 || c.BcryptCost > 31 {
-		bad("BCRYPT_COST", "must be between 10 and 31")
-	}
-	if c.BodyLimit < 1024 || c.BodyLimit > 1<<20 {
-		bad("BODY_LIMIT", "must be between 1024 and 1048576")
-	}
-	if c.KeyReloadInterval < time.Second || c.KeyReloadInterval > time.Hour {
-		bad("KEY_RELOAD_INTERVAL", "must be between 1s and 1h")
-	}
-	if (c.BootstrapAdminEmail == "") != (c.BootstrapAdminPasswordFile == "") {
-		bad("BOOTSTRAP_ADMIN_EMAIL", "and PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD_FILE must be set together")
-	} else if c.BootstrapAdminPasswordFile != "" {
-		if _, err := os.ReadFile(c.BootstrapAdminPasswordFile); err != nil {
-			bad("BOOTSTRAP_ADMIN_PASSWORD_FILE", "cannot read: %v", err)
-		}
-	}
-	if c.TokenCacheSize < 0 || c.TokenCacheSize > 1<<20 {
-		bad("TOKEN_CACHE_SIZE", "must be between 0 and 1048576")
-	}
-	if c.SessionCacheSize < 0 || c.SessionCacheSize > 1<<20 {
-		bad("SESSION_CACHE_SIZE", "must be between 0 and 1048576")
-	}
-	if c.MemoryLimitMiB < -1 || c.MemoryLimitMiB > 1<<20 {
-		bad("MEMORY_LIMIT_MIB", "must be -1 (none), 0 (automatic) or a size in MiB")
-	}
-	if c.PasswordQueue < 0 || c.PasswordQueue > 1<<16 {
-		bad("PASSWORD_QUEUE", "must be between 0 and 65536")
-	}
-	switch c.RateLimits {
-	case "on", "off":
-	default:
-		bad("RATE_LIMITS", "must be on or off, got %q", c.RateLimits)
-	}
-	if c.LockDuration < 0 || c.LockDuration > 24*time.Hour {
-		bad("LOCK_DURATION", "must be between 0 and 24h")
-	}
-	c.validateMail(bad)
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
-	}
-	switch c.LogFormat {
-	case "json", "text", "auto":
-	default:
-		bad("LOG_FORMAT", "must be json, text or auto, got %q", c.LogFormat)
-	}
-	switch c.Compat {
-	case "", "seed":
-	default:
-		bad("COMPAT", "must be seed or empty, got %q", c.Compat)
-	}
-	return errors.Join(errs...)
-}
-
-// validateMail checks the mail settings.
-func (c Config) validateMail(bad func(name, format string, args ...any)) {
-	if c.SMTPURL != "" {
-		u, err := url.Parse(c.SMTPURL)
-		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
-			bad("SMTP_URL", "must be smtp://[user:pass@]host[:port] or smtps://..., got %q", redact(c.SMTPURL))
-		}
-	}
-	if c.SMTPTLSCAFile != "" {
-		if c.SMTPURL == "" {
-			bad("SMTP_TLS_CA_FILE", "needs SMTP_URL")
-		} else if _, err := os.ReadFile(c.SMTPTLSCAFile); err != nil {
-			bad("SMTP_TLS_CA_FILE", "cannot read: %v", err)
-		}
-	}
-	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
-		bad("MAIL_FROM", "%q is not an address like 'Portcullis <no-reply@example.com>'", c.MailFrom)
-	}
-	if c.MailReplyTo != "" {
-		if _, err := mail.ParseAddress(c.MailReplyTo); err != nil {
-			bad("MAIL_REPLY_TO", "%q is not an address", c.MailReplyTo)
-		}
-	}
-	if strings.TrimSpace(c.ProductName) == "" || strings.ContainsAny(c.ProductName, "\r\n") {
-		bad("PRODUCT_NAME", "must be one non-empty line")
-	}
-	if c.MailTemplatesDir != "" {
-		if st, err := os.Stat(c.MailTemplatesDir); err != nil || !st.IsDir() {
-			bad("MAIL_TEMPLATES_DIR", "is not a directory")
-		}
-	}
-	for _, p := range []struct{ name, v string }{
-		{"VERIFY_EMAIL_PATH", c.VerifyEmailPath}, {"RESET_PASSWORD_PATH", c.ResetPasswordPath}, {"CONFIRM_EMAIL_PATH", c.ConfirmEmailPath},
-	} {
-		if !strings.HasPrefix(p.v, "/") || strings.HasPrefix(p.v, "//") || strings.ContainsAny(p.v, " #\r\n") {
-			bad(p.name, "must be a path starting with / (the token is appended), got %q", p.v)
-		}
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"VERIFY_EMAIL_TTL", c.VerifyEmailTTL}, {"RESET_PASSWORD_TTL", c.ResetPasswordTTL}, {"CHANGE_EMAIL_TTL", c.ChangeEmailTTL},
-		{"MAIL_RETRY_BASE", c.MailRetryBase}, {"MAIL_RETRY_MAX", c.MailRetryMax}, {"MAIL_SEND_TIMEOUT", c.MailSendTimeout},
-		{"MAIL_POLL_INTERVAL", c.MailPollInterval}, {"MAIL_ADDRESS_INTERVAL", c.MailAddressInterval},
-	} {
-		if d.v <= 0 {
-			bad(d.name, "must be a positive duration")
-		}
-	}
-	if c.MailRetryBase > c.MailRetryMax {
-		bad("MAIL_RETRY_BASE", "must not exceed MAIL_RETRY_MAX")
-	}
-	if c.MailDailyCap < 1 {
-		bad("MAIL_DAILY_CAP", "must be at least 1")
-	}
-	if c.MailMaxAttempts < 1 || c.MailMaxAttempts > 100 {
-		bad("MAIL_MAX_ATTEMPTS", "must be between 1 and 100")
-	}
-}
-
-// validateConnections checks the pool, timeout and TLS settings of the database and Redis.
-func (c Config) validateConnections(bad func(name, format string, args ...any)) {
-	for _, n := range []struct {
-		name string
-		v    int
-	}{{"DB_MAX_OPEN_CONNS", c.DBMaxOpenConns}, {"DB_MAX_IDLE_CONNS", c.DBMaxIdleConns}, {"REDIS_POOL_SIZE", c.RedisPoolSize}} {
-		if n.v < 0 {
-			bad(n.name, "must not be negative")
-		}
-	}
-	if c.DBMaxOpenConns > 0 && c.DBMaxIdleConns > c.DBMaxOpenConns {
-		bad("DB_MAX_IDLE_CONNS", "must not exceed DB_MAX_OPEN_CONNS")
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"DB_CONN_MAX_LIFETIME", c.DBConnMaxLifetime},
-		{"REDIS_DIAL_TIMEOUT", c.RedisDialTimeout}, {"REDIS_READ_TIMEOUT", c.RedisReadTimeout},
-		{"REDIS_WRITE_TIMEOUT", c.RedisWriteTimeout},
-	} {
-		if d.v < 0 {
-			bad(d.name, "must not be negative")
-		}
-	}
-	if c.DBConnectTimeout <= 0 {
-		bad("DB_CONNECT_TIMEOUT", "must be a positive duration")
-	}
-	if c.RedisWaitReplicas < 0 {
-		bad("REDIS_WAIT_REPLICAS", "must not be negative")
-	}
-	if c.RedisWaitReplicas > 0 {
-		if !strings.HasPrefix(c.SessionStore, "redis") {
-			bad("REDIS_WAIT_REPLICAS", "needs a Redis SESSION_STORE (redis://, rediss://, redis+cluster://, redis+sentinel://, ...)")
-		}
-		if c.RedisWaitTimeout <= 0 {
-			bad("REDIS_WAIT_TIMEOUT", "must be a positive duration")
-		} else if read := c.RedisReadTimeout; read > 0 && c.RedisWaitTimeout >= read {
-			bad("REDIS_WAIT_TIMEOUT", "must be shorter than REDIS_READ_TIMEOUT (%s): WAIT's reply is read within it", read)
-		}
-	}
-	if strings.ContainsAny(c.RedisKeyPrefix, "{}") {
-		bad("REDIS_KEY_PREFIX", "must not contain { or } (keys carry their own hash tags)")
-	}
-	if c.DBTLSCAFile != "" {
-		if kind, _ := DatabaseKind(c.DatabaseURL); kind == "sqlite" {
-			bad("DB_TLS_CA_FILE", "is only for mysql:// and postgres:// databases")
-		} else if _, err := os.ReadFile(c.DBTLSCAFile); err != nil {
-			bad("DB_TLS_CA_FILE", "cannot read: %v", err)
-		}
-	}
-	if c.RedisTLSCAFile != "" {
-		if !strings.HasPrefix(c.SessionStore, "rediss://") && !strings.HasPrefix(c.SessionStore, "rediss+cluster://") &&
-			!strings.HasPrefix(c.SessionStore, "rediss+sentinel://") {
-			bad("REDIS_TLS_CA_FILE", "needs SESSION_STORE=rediss://, rediss+cluster:// or rediss+sentinel://")
-		} else if _, err := os.ReadFile(c.RedisTLSCAFile); err != nil {
-			bad("REDIS_TLS_CA_FILE", "cannot read: %v", err)
-		}
-	}
-}
-
 // DatabaseKind returns "sqlite", "mysql" or "postgres" for a database URL. A bare path is SQLite.
 func DatabaseKind(raw string) (string, error) {
 	switch {
@@ -563,36 +293,45 @@ func DatabaseKind(raw string) (string, error) {
 	case raw == "":
 		return "", errors.New("must not be empty")
 	case strings.Contains(raw, "://"):
-		return "", fmt.Errorf("unknown scheme in %q: use sqlite://, mysql:// or postgres://", redact(raw))
+		return "", fmt.Errorf("unknown scheme in %q: use sqlite://, mysql:// or postgres://", RedactURL(raw))
 	default:
 		return "sqlite", nil
 	}
 }
 
-// redact hides a password in a URL for error messages.
-func redact(raw string) string {
+// RedactURL hides any password in a URL, for logs and messages, also in one that net/url
+// cannot parse (a mysql:// URL naming several servers, host1:3306,host2:3306). A value that is
+// not a URL is returned as it is.
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
+	if err == nil && u.Scheme == "" {
+		return raw
 	}
-	return u.Redacted()
+	if err == nil {
+		return u.Redacted()
+	}
+	scheme, rest, found := strings.Cut(raw, "://")
+	at := strings.LastIndex(rest, "@")
+	if !found || at < 0 {
+		return raw
+	}
+	if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass {
+		return scheme + "://" + user + ":xxxxx" + rest[at:]
+	}
+	return raw
 }
 
-// checkListenAddr checks a listen address: [host]:port with a port from 0 to 65535 (0: any free
-// port) and a host that is empty, an IP address or a host name.
-func checkListenAddr(addr string) error {
-	if addr == "" {
-		return errors.New("must not be empty")
+// shortDuration writes d as a person would: 15m, 168h, 1h30m, 0.
+func shortDuration(d time.Duration) string {
+	if d == 0 {
+		return "0"
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("%q is not host:port or :port (e.g. :8080 or 127.0.0.1:8080)", addr)
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
-	if host != "" && strings.ContainsAny(host, " /?#@") {
-		return fmt.Errorf("%q: %q is not a host name or IP address", addr, host)
-	}
-	return nil
+	return s
 }

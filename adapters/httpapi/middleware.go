@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/netip"
 	"net/url"
@@ -93,7 +94,13 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	if up := c.Get(headerRequestID); up != "" && len(up) <= 64 && isToken(up) {
 		attrs = append(attrs, "upstream_request_id", up)
 	}
-	s.log.InfoContext(c.UserContext(), "request", attrs...)
+	level := slog.LevelInfo
+	if route == "/healthz" || route == "/readyz" {
+		// Probes come every few seconds from the orchestrator; at info they would bury the
+		// requests that matter.
+		level = slog.LevelDebug
+	}
+	s.log.Log(c.UserContext(), level, "request", attrs...)
 	return nil
 }
 

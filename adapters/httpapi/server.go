@@ -300,7 +300,7 @@ func (s *Server) Start(context.Context) error {
 	s.mu.Lock()
 	s.ln, s.served = ln, make(chan struct{})
 	s.mu.Unlock()
-	s.log.Info("http server listening", "addr", ln.Addr().String())
+	s.log.Info("http server listening", "url", ListenURL(ln.Addr()), "addr", ln.Addr().String())
 	go func() {
 		defer close(s.served)
 		if err := s.app.Listener(ln); err != nil {
@@ -308,6 +308,19 @@ func (s *Server) Start(context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// ListenURL is the URL a browser on this machine reaches a server listening on a at:
+// http://localhost:PORT when it listens on every interface, else http://HOST:PORT.
+func ListenURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String()
+	}
+	if ip, perr := netip.ParseAddr(host); perr == nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // Addr is the address the server listens on once started, nil before.

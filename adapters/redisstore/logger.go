@@ -9,11 +9,12 @@ import (
 )
 
 // slogPrinter routes go-redis's own messages (Sentinel master changes, cluster reloads, pool
-// warnings) into the service log instead of the process's standard error.
+// warnings, dial retries) into the service log at debug instead of the process's standard
+// error: the error that matters reaches the caller.
 type slogPrinter struct{ log *slog.Logger }
 
 func (p slogPrinter) Printf(ctx context.Context, format string, v ...any) {
-	p.log.InfoContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
+	p.log.DebugContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }
 
 // useLogger sends go-redis's package-wide log to log. go-redis keeps one logger per process,

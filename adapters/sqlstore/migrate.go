@@ -144,6 +144,22 @@ func (db *DB) MigrateDown(ctx context.Context) ([]MigrationState, error) {
 	return out, err
 }
 
+// schemaVersion is the newest applied migration, "" for an empty database (or one it cannot
+// read: Migrate reports that).
+func (db *DB) schemaVersion(ctx context.Context) string {
+	states, err := db.MigrationStatus(ctx)
+	if err != nil {
+		return ""
+	}
+	v := ""
+	for _, m := range states {
+		if m.Applied && m.ID > v {
+			v = m.ID
+		}
+	}
+	return v
+}
+
 // MigrationStatus lists every migration this binary knows, oldest first, followed by any
 // applied migration it does not know (Unknown). It does not create or change anything.
 func (db *DB) MigrationStatus(ctx context.Context) ([]MigrationState, error) {

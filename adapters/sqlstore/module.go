@@ -23,6 +23,13 @@ type Config struct {
 	AutoMigrate bool
 	// Options sizes the pool; zero fields take their defaults.
 	Options Options
+	// Setting names, in start errors, the variable the user fixes: PORTCULLIS_DATABASE_URL, or
+	// PORTCULLIS_DATA_DIR when the database is the default one in the data directory. Empty:
+	// errors name none.
+	Setting string
+	// Log, when set, is told what start did to the schema (created, or migrated from one
+	// version to another).
+	Log *slog.Logger
 }
 
 // Module provides *DB (opened from Config, checked and migrated at start, closed at stop),
@@ -84,14 +91,16 @@ var ChallengesModule = fx.Module("sqlstore-challenges",
 // matches this binary, so that a bad URL, a down server or a schema newer than the binary stops
 // start-up with a clear message. The pool is closed at stop.
 func New(lc fx.Lifecycle, cfg Config) (*DB, error) {
+	useLogger(cfg.Log)
 	db, err := openDB(cfg.URL, cfg.Options)
 	if err != nil {
-		return nil, fmt.Errorf("PORTCULLIS_DATABASE_URL: %w", err)
+		return nil, cfg.named(err)
 	}
 	lc.Append(fx.Hook{
 		OnStart: func(ctx context.Context) error {
 			err := db.start(ctx, cfg)
 			if err != nil {
+				err = cfg.named(err)
 				// fx runs OnStop only for hooks whose OnStart succeeded.
 				_ = db.Close()
 			}
@@ -100,6 +109,14 @@ func New(lc fx.Lifecycle, cfg Config) (*DB, error) {
 		OnStop: func(context.Context) error { return db.Close() },
 	})
 	return db, nil
+}
+
+// named puts the variable of cfg.Setting in front of err.
+func (cfg Config) named(err error) error {
+	if cfg.Setting == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", cfg.Setting, err)
 }
 
 func (db *DB) start(ctx context.Context, cfg Config) error {
@@ -114,8 +131,19 @@ func (db *DB) start(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("connect to the %s database %s: %w", db.kind, redact(cfg.URL), err)
 	}
 	if cfg.AutoMigrate {
+		from := db.schemaVersion(ctx)
 		if err := db.Migrate(ctx); err != nil {
 			return fmt.Errorf("migrate the %s database: %w", db.kind, err)
+		}
+		if cfg.Log != nil {
+			switch to := db.schemaVersion(ctx); {
+			case from == "":
+				cfg.Log.InfoContext(ctx, "database schema created", "database", string(db.kind), "version", to)
+			case from != to:
+				cfg.Log.InfoContext(ctx, "database schema migrated", "database", string(db.kind), "from", from, "to", to)
+			default:
+				cfg.Log.DebugContext(ctx, "database schema up to date", "database", string(db.kind), "version", to)
+			}
 		}
 		return nil
 	}

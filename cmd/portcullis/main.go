@@ -1,7 +1,8 @@
 // Command portcullis is the Portcullis authentication service and its operator tools.
 //
 //	portcullis [serve]                 run the HTTP service (the default)
-//	portcullis config                  list every setting with its default
+//	portcullis version                 the module version, commit and Go version (also --version)
+//	portcullis config [check]          every setting's value beside its default; check validates
 //	portcullis migrate up|down|status  manage the database schema
 //	portcullis users create|list|set-roles|disable|enable|delete
 //	portcullis sessions revoke --user EMAIL_OR_ID
@@ -16,16 +17,19 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/portcullis-auth/portcullis/adapters/httpapi"
 	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
+	"github.com/portcullis-auth/portcullis/config"
 )
 
 func main() {
 	if err := newRootCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "portcullis:", err)
+		// One line, whatever the error: a configuration's problems are joined on it.
+		fmt.Fprintln(os.Stderr, "portcullis:", strings.Join(strings.Split(strings.TrimSpace(err.Error()), "\n"), "; "))
 		os.Exit(1)
 	}
 }
@@ -34,10 +38,12 @@ func newRootCommand() *cobra.Command {
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the HTTP service",
-		Long:  "Run the HTTP service. Every setting comes from a PORTCULLIS_* variable:\n\n" + app.SettingsTable(),
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return app.Serve(cmd.Context()) },
+		Long: "Run the HTTP service. Every setting comes from a PORTCULLIS_* environment variable;\n" +
+			"`portcullis config` lists them with their values and defaults, `portcullis config check` validates them.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return app.Serve(cmd.Context()) },
 	}
+	version := app.BuildVersion().String()
 	root := &cobra.Command{
 		Use:           "portcullis",
 		Short:         "Portcullis: an authentication service",
@@ -45,20 +51,59 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE:          serve.RunE,
+		Version:       version,
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(serve,
 		&cobra.Command{
-			Use:   "config",
-			Short: "List every setting with its default and purpose",
+			Use:   "version",
+			Short: "Print the module version, commit and Go version",
 			Args:  cobra.NoArgs,
-			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprint(cmd.OutOrStdout(), app.SettingsTable()) },
+			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), version) },
 		},
+		newConfigCommand(),
 		newMigrateCommand(),
 		newUsersCommand(), newSessionsCommand(), newKeysCommand(), newAuditCommand(), newMailCommand(),
 		newHealthcheckCommand(),
 		newOpenAPICommand(),
 	)
 	return root
+}
+
+// newConfigCommand shows the settings (`portcullis config`) and validates them (`portcullis
+// config check`). Both exit non-zero on any problem, which check prints one a line.
+func newConfigCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "config",
+		Short: "Show every setting's effective value (secrets masked) beside its default",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load()
+			fmt.Fprint(cmd.OutOrStdout(), app.ConfigTable(cfg))
+			if err != nil {
+				return fmt.Errorf("the configuration has problems; `portcullis config check` lists them")
+			}
+			return nil
+		},
+	}
+	c.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "Validate every setting; exit non-zero naming each variable with a problem",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := config.Load()
+			if err == nil {
+				fmt.Fprintln(cmd.OutOrStdout(), "configuration ok")
+				return nil
+			}
+			problems := strings.Split(err.Error(), "\n")
+			for _, p := range problems {
+				fmt.Fprintln(cmd.ErrOrStderr(), p)
+			}
+			return fmt.Errorf("%d configuration problem(s)", len(problems))
+		},
+	})
+	return c
 }
 
 // newOpenAPICommand prints the embedded OpenAPI document, the one served at /openapi.yaml.

@@ -75,8 +75,11 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 	return fx.Options(
 		fx.Supply(cfg, log),
 		fx.WithLogger(func() fxevent.Logger {
+			// fx's account of the graph is for whoever debugs the wiring: its errors too, since
+			// the command that failed prints the cause once (startError).
 			l := &fxevent.SlogLogger{Logger: log}
 			l.UseLogLevel(slog.LevelDebug)
+			l.UseErrorLevel(slog.LevelDebug)
 			return l
 		}),
 		system.Module,
@@ -86,10 +89,7 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 		fx.Supply(password.Params{Algorithm: cfg.PasswordHash, Memory: cfg.Argon2Memory, Time: cfg.Argon2Time,
 			Threads: cfg.Argon2Threads, BcryptCost: cfg.BcryptCost, Queue: cfg.PasswordQueue}),
 		sqlstore.Module,
-		fx.Supply(sqlstore.Config{URL: cfg.DatabaseURL, AutoMigrate: cfg.AutoMigrate, Options: sqlstore.Options{
-			MaxOpenConns: cfg.DBMaxOpenConns, MaxIdleConns: cfg.DBMaxIdleConns, ConnMaxLifetime: cfg.DBConnMaxLifetime,
-			ConnectTimeout: cfg.DBConnectTimeout, TLSCAFile: cfg.DBTLSCAFile,
-		}}),
+		fx.Supply(sqlConfig(cfg, log)),
 		fx.Provide(readiness(func(db *sqlstore.DB) ports.Pinger { return db })),
 		sessionStore(cfg),
 		jwxtoken.Module,
@@ -295,35 +295,64 @@ func tokenConfig(cfg config.Config, log *slog.Logger) (jwxtoken.Config, error) {
 }
 
 // Serve loads the configuration from the environment and runs the service until SIGINT or
-// SIGTERM, then drains in-flight requests and closes the stores last.
+// SIGTERM, then drains in-flight requests and closes the stores last. A failed start is one
+// line naming the variable to fix (startError), returned, never logged as well.
 func Serve(ctx context.Context) error {
-	cfg, err := config.Load()
+	cfg, err := LoadConfig()
 	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
+		return err
 	}
 	log := NewLogger(cfg, os.Stderr)
 	if limit := MemoryLimit(cfg, runtime.NumCPU(), os.Getenv("GOMEMLIMIT") != ""); limit > 0 {
 		debug.SetMemoryLimit(limit)
 	}
-	// Libraries that write with the standard log package (Bun's MySQL dialect does) then log
-	// through the same handler, as one structured line, instead of plain text on stderr.
-	slog.SetDefault(log)
-	app := fx.New(Options(cfg, log), fx.StartTimeout(30*time.Second), fx.StopTimeout(cfg.ShutdownTimeout+5*time.Second))
+	routeStandardLog(log)
+	var srv *httpapi.Server
+	app := fx.New(Options(cfg, log), fx.Populate(&srv),
+		fx.StartTimeout(30*time.Second), fx.StopTimeout(cfg.ShutdownTimeout+5*time.Second))
 	if err := app.Err(); err != nil {
-		return err
+		return startError(cfg, err)
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
-		return err
+		return startError(cfg, err)
 	}
-	log.Info("portcullis started", "addr", cfg.Addr, "database", redactURL(cfg.DatabaseURL), "sessions", redactURL(cfg.SessionStore),
-		"alg", cfg.JWTAlg, "strict", cfg.StrictSessions)
+	dbKind, _ := config.DatabaseKind(cfg.DatabaseURL)
+	log.Info("portcullis started", "url", listenURL(srv), "public_url", cfg.PublicURL,
+		"database", dbKind, "database_url", config.RedactURL(cfg.DatabaseURL), "sessions", sessionKind(cfg.SessionStore),
+		"alg", cfg.JWTAlg, "strict", cfg.StrictSessions, "version", BuildVersion().Module)
 	sig := <-app.Wait()
 	log.Info("portcullis stopping", "signal", sig.Signal.String())
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout+5*time.Second)
 	defer cancelStop()
 	return app.Stop(stopCtx)
+}
+
+// routeStandardLog makes log the default logger, so that libraries writing with the standard
+// log package (Bun's MySQL dialect does, e.g. when it cannot discover the server's version)
+// log through the same handler as one structured line, at debug: their business, not the
+// operator's.
+func routeStandardLog(log *slog.Logger) {
+	slog.SetDefault(log)
+	slog.SetLogLoggerLevel(slog.LevelDebug)
+}
+
+// listenURL is where the started server answers, from its listener.
+func listenURL(srv *httpapi.Server) string {
+	if srv == nil || srv.Addr() == nil {
+		return ""
+	}
+	return httpapi.ListenURL(srv.Addr())
+}
+
+// sessionKind names the session store of PORTCULLIS_SESSION_STORE for the log: sql, memory,
+// redis, redis+cluster or redis+sentinel (TLS or not).
+func sessionKind(s string) string {
+	if scheme, _, ok := strings.Cut(s, "://"); ok {
+		return scheme
+	}
+	return s
 }
 
 // MemoryLimit is the soft memory limit Serve gives the Go runtime, in bytes, or 0 for none: the
@@ -355,15 +384,23 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return system.NewLogger(cfg.LogLevel, cfg.LogFormat, w, tty)
 }
 
-// SettingsTable renders every setting with its default and purpose.
-func SettingsTable() string {
+// ConfigTable renders every setting of cfg: its effective value (secrets masked) beside its
+// default, and what it is for.
+func ConfigTable(cfg config.Config) string {
 	var b strings.Builder
-	for _, s := range config.Settings() {
-		def := s.Default
+	for _, e := range cfg.Entries() {
+		val, def, help := e.Value, e.Default, e.Help
+		if val == "" {
+			val = "(unset)"
+		}
 		if def == "" {
 			def = "(unset)"
+			// A default derived from other settings is stated in the help: "(default: ...)".
+			if h, d, ok := strings.Cut(e.Help, " (default: "); ok {
+				help, def = h, strings.TrimSuffix(d, ")")
+			}
 		}
-		fmt.Fprintf(&b, "  %-36s %s\n  %-36s default: %s\n", s.Name, s.Help, "", def)
+		fmt.Fprintf(&b, "%s=%s\n    default: %s\n    %s\n", e.Name, val, def, help)
 	}
 	return b.String()
 }

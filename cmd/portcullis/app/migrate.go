@@ -7,18 +7,18 @@ import (
 	"text/tabwriter"
 
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
-	"github.com/portcullis-auth/portcullis/config"
 )
 
 // Migrate runs `portcullis migrate up|down|status` against the configured database.
 func Migrate(ctx context.Context, action string, out io.Writer) error {
-	cfg, err := config.Load()
-	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
-	}
-	db, err := sqlstore.Open(ctx, cfg.DatabaseURL, sqlstore.Options{})
+	cfg, err := LoadConfig()
 	if err != nil {
 		return err
+	}
+	sc := sqlConfig(cfg, nil)
+	db, err := sqlstore.Open(ctx, sc.URL, sc.Options)
+	if err != nil {
+		return fmt.Errorf("%s: %w", sc.Setting, err)
 	}
 	defer db.Close()
 	switch action {

@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"os"
 	"time"
 
@@ -37,9 +35,9 @@ const operatorTimeout = 30 * time.Second
 // Logs go to stderr at warn level (error if so configured), so that stdout carries only what
 // the command prints.
 func Operate(ctx context.Context, fn func(ctx context.Context, op *Operator) error) error {
-	cfg, err := config.Load()
+	cfg, err := LoadConfig()
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return err
 	}
 	level := "warn"
 	if cfg.LogLevel == "error" {
@@ -48,7 +46,7 @@ func Operate(ctx context.Context, fn func(ctx context.Context, op *Operator) err
 	logCfg := cfg
 	logCfg.LogLevel = level
 	log := NewLogger(logCfg, os.Stderr)
-	slog.SetDefault(log) // the standard log package's writers too (see Serve)
+	routeStandardLog(log) // the standard log package's writers too (see Serve)
 	op := &Operator{Config: cfg}
 	app := fx.New(
 		Core(cfg, log),
@@ -56,12 +54,12 @@ func Operate(ctx context.Context, fn func(ctx context.Context, op *Operator) err
 		fx.StartTimeout(operatorTimeout), fx.StopTimeout(operatorTimeout),
 	)
 	if err := app.Err(); err != nil {
-		return err
+		return startError(cfg, err)
 	}
 	startCtx, cancel := context.WithTimeout(ctx, operatorTimeout)
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
-		return err
+		return startError(cfg, err)
 	}
 	runErr := fn(ctx, op)
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), operatorTimeout)

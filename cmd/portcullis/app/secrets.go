@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,27 +59,8 @@ func keyEncryptionKey(cfg config.Config, log *slog.Logger) ([]byte, error) {
 	if kind, _ := config.DatabaseKind(cfg.DatabaseURL); kind != "sqlite" {
 		log.Warn("generated a key-encryption key in the data directory; instances sharing this database must share it: set PORTCULLIS_KEY_ENCRYPTION_KEY",
 			"path", path)
+	} else {
+		log.Info("key-encryption key generated", "path", path)
 	}
 	return key, nil
-}
-
-// redactURL hides any password in a URL for logs, also in one that net/url cannot parse (a
-// mysql:// URL naming several servers, host1:3306,host2:3306).
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err == nil && u.Scheme == "" {
-		return raw
-	}
-	if err == nil {
-		return u.Redacted()
-	}
-	scheme, rest, found := strings.Cut(raw, "://")
-	at := strings.LastIndex(rest, "@")
-	if !found || at < 0 {
-		return raw
-	}
-	if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass {
-		return scheme + "://" + user + ":xxxxx" + rest[at:]
-	}
-	return raw
 }

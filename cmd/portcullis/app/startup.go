@@ -1,0 +1,60 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	"go.uber.org/dig"
+
+	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
+	"github.com/portcullis-auth/portcullis/config"
+)
+
+// LoadConfig reads and validates the configuration from the environment, for every command.
+func LoadConfig() (config.Config, error) {
+	cfg, err := config.Load()
+	if err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// sqlConfig is the database adapter's configuration, the one function that turns the settings
+// into it, for `serve`, the operator commands and `migrate` alike.
+func sqlConfig(cfg config.Config, log *slog.Logger) sqlstore.Config {
+	setting := config.Prefix + "DATABASE_URL"
+	if cfg.DatabaseInDataDir() {
+		setting = config.Prefix + "DATA_DIR" // the user set no URL: the data directory is what to fix
+	}
+	return sqlstore.Config{
+		URL: cfg.DatabaseURL, AutoMigrate: cfg.AutoMigrate, Setting: setting, Log: log,
+		Options: sqlstore.Options{
+			MaxOpenConns: cfg.DBMaxOpenConns, MaxIdleConns: cfg.DBMaxIdleConns, ConnMaxLifetime: cfg.DBConnMaxLifetime,
+			ConnectTimeout: cfg.DBConnectTimeout, TLSCAFile: cfg.DBTLSCAFile,
+		},
+	}
+}
+
+// startError is the one line a failed start prints: the cause a person can act on, naming the
+// variable to fix, without the dependency graph fx wraps around it.
+func startError(cfg config.Config, err error) error {
+	err = dig.RootCause(err)
+	msg := err.Error()
+	var op *net.OpError
+	if !strings.HasPrefix(msg, config.Prefix) && errors.As(err, &op) && op.Op == "listen" {
+		msg = config.Prefix + "ADDR: " + msg
+	}
+	return errors.New(oneLine(msg))
+}
+
+// oneLine joins the lines of a message (errors.Join writes one a line) with "; ".
+func oneLine(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	for i := range lines {
+		lines[i] = strings.TrimSpace(lines[i])
+	}
+	return strings.Join(lines, "; ")
+}
