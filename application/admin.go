@@ -29,7 +29,7 @@ type ListUsersInput struct {
 
 // ListUsersOutput is one page of users in creation order.
 type ListUsersOutput struct {
-	Users      []domain.User
+	Users      []UserView
 	NextCursor string // "" on the last page
 }
 
@@ -122,12 +122,13 @@ func (a *Admin) List(ctx context.Context, actor Principal, in ListUsersInput) (L
 	if err != nil {
 		return ListUsersOutput{}, fmt.Errorf("list users: %w", err)
 	}
-	out := ListUsersOutput{Users: users}
+	var out ListUsersOutput
 	if len(users) > limit {
-		out.Users = users[:limit]
-		last := out.Users[limit-1]
+		users = users[:limit]
+		last := users[limit-1]
 		out.NextCursor = encodeUserCursor(last.CreatedAt, last.ID)
 	}
+	out.Users = viewsOf(users)
 	return out, nil
 }
 
@@ -140,7 +141,7 @@ func (a *Admin) Get(ctx context.Context, actor Principal, id string) (UserOutput
 	if err != nil {
 		return UserOutput{}, fmt.Errorf("load user: %w", err)
 	}
-	return UserOutput{User: u}, nil
+	return userOutput(u), nil
 }
 
 // ByEmail returns the user an email address names, found as a login finds it (by the
@@ -157,7 +158,7 @@ func (a *Admin) ByEmail(ctx context.Context, actor Principal, email string) (Use
 	case err != nil:
 		return UserOutput{}, fmt.Errorf("load user: %w", err)
 	}
-	return UserOutput{User: u}, nil
+	return userOutput(u), nil
 }
 
 // Create makes a user with the given roles (the operator's first admin, or an admin's invite).
@@ -259,7 +260,7 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 	if before.EmailVerified != u.EmailVerified || before.Name != u.Name {
 		a.audit.record(ctx, domain.EventUserUpdate, actor.UserID, u.ID, "ok", fmt.Sprintf("email_verified=%t", u.EmailVerified))
 	}
-	return UserOutput{User: u}, nil
+	return userOutput(u), nil
 }
 
 // Delete removes user id and ends their sessions. Only admins may delete; the last enabled

@@ -42,7 +42,7 @@ type TokensOutput struct {
 	RefreshToken     string
 	RefreshExpiresAt time.Time // when the session ends unless refreshed (idle) or at the latest (absolute)
 	SessionID        string
-	User             *domain.User // set by login, nil on refresh (refresh never reads the user table)
+	User             *UserView // set by login, nil on refresh (refresh never reads the user table)
 	// MFA is set, and every other field empty, when the password was right but the user has a
 	// second factor: no session exists yet, and MFAVerify completes the login.
 	MFA *PendingMFA
@@ -172,7 +172,8 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 	if err != nil {
 		return TokensOutput{}, err
 	}
-	out.User = &cur
+	view := viewOf(cur)
+	out.User = &view
 	l.throttle.LoginSucceeded(ctx, acct)
 	l.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", out.SessionID, "outcome", "ok")
 	l.audit.record(ctx, domain.EventLoginSuccess, u.ID, u.ID, "ok", "session="+out.SessionID)

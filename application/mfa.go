@@ -371,7 +371,8 @@ func (v *MFAVerify) Handle(ctx context.Context, in MFAVerifyInput) (TokensOutput
 	if err != nil {
 		return TokensOutput{}, err
 	}
-	out.User = &u
+	view := viewOf(u)
+	out.User = &view
 	v.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", out.SessionID, "outcome", "ok", "method", method)
 	v.audit.record(ctx, domain.EventMFASuccess, u.ID, u.ID, "ok", "method="+method)
 	v.audit.record(ctx, domain.EventLoginSuccess, u.ID, u.ID, "ok", "session="+out.SessionID+" amr="+strings.Join(amr, "+"))

@@ -30,7 +30,7 @@ func NewProfile(users ports.UserStore, idn ports.IdentityNormalizer, clock ports
 // Get returns the user. A user deleted since the token was issued is domain.ErrUnauthenticated.
 func (p *Profile) Get(ctx context.Context, userID string) (UserOutput, error) {
 	u, err := loadSelf(ctx, p.users, userID)
-	return UserOutput{User: u}, err
+	return userOutput(u), err
 }
 
 // Update applies in. A taken username is domain.ErrConflict. If the account changes
@@ -75,5 +75,5 @@ func (p *Profile) Update(ctx context.Context, userID string, in UpdateProfileInp
 	if err != nil {
 		return UserOutput{}, err
 	}
-	return UserOutput{User: u}, nil
+	return userOutput(u), nil
 }

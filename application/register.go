@@ -18,11 +18,6 @@ type RegisterInput struct {
 	Username string
 }
 
-// UserOutput carries a user out of a use case.
-type UserOutput struct {
-	User domain.User
-}
-
 // Register creates accounts.
 type Register struct {
 	accounts *accounts

@@ -66,7 +66,7 @@ func (r *accounts) create(ctx context.Context, in RegisterInput, roles []domain.
 		return UserOutput{}, fmt.Errorf("create user: %w", err)
 	}
 	r.log.InfoContext(ctx, "user registered", "user_id", u.ID)
-	return UserOutput{User: u}, nil
+	return userOutput(u), nil
 }
 
 // Page sizes for administrative listings.

@@ -246,6 +246,6 @@ func nullable(s string) *string {
 	return &s
 }
 
-func toAdminUserDTO(u domain.User) adminUserDTO {
+func toAdminUserDTO(u application.UserView) adminUserDTO {
 	return adminUserDTO{userDTO: toUserDTO(u), Disabled: u.Disabled}
 }

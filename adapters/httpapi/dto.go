@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/portcullis-auth/portcullis/application"
-	"github.com/portcullis-auth/portcullis/domain"
 )
 
 // The JSON shapes of requests and responses. Requests are decoded strictly (decode.go);
@@ -102,7 +101,7 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func toUserDTO(u domain.User) userDTO {
+func toUserDTO(u application.UserView) userDTO {
 	roles := make([]string, len(u.Roles))
 	for i, r := range u.Roles {
 		roles[i] = string(r)

@@ -110,7 +110,7 @@ func newUsersListCommand() *cobra.Command {
 				in.Disabled = &disabled
 			}
 			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
-				var all []domain.User
+				var all []application.UserView
 				for {
 					in.Limit = application.MaxPageSize
 					if limit > 0 {
@@ -142,7 +142,7 @@ func newUsersListCommand() *cobra.Command {
 	return c
 }
 
-func printUsersJSON(w io.Writer, users []domain.User) error {
+func printUsersJSON(w io.Writer, users []application.UserView) error {
 	out := make([]userJSON, len(users))
 	for i, u := range users {
 		out[i] = userJSON{ID: u.ID, Email: u.Email, Username: u.Username, Name: u.Name, Roles: roleStrings(u.Roles),
@@ -153,7 +153,7 @@ func printUsersJSON(w io.Writer, users []domain.User) error {
 	return enc.Encode(out)
 }
 
-func printUsersTable(w io.Writer, users []domain.User) error {
+func printUsersTable(w io.Writer, users []application.UserView) error {
 	if len(users) == 0 {
 		_, err := fmt.Fprintln(w, "no users")
 		return err
@@ -390,7 +390,7 @@ func (r *userRef) flags(c *cobra.Command) {
 	c.MarkFlagsMutuallyExclusive("email", "id")
 }
 
-func (r *userRef) resolve(ctx context.Context, op *app.Operator) (domain.User, error) {
+func (r *userRef) resolve(ctx context.Context, op *app.Operator) (application.UserView, error) {
 	if r.id != "" {
 		return findUser(ctx, op, r.id, false)
 	}
@@ -398,11 +398,11 @@ func (r *userRef) resolve(ctx context.Context, op *app.Operator) (domain.User, e
 }
 
 // findUser loads a user by email (byEmail) or id, with a message naming what was not found.
-func findUser(ctx context.Context, op *app.Operator, key string, byEmail bool) (domain.User, error) {
+func findUser(ctx context.Context, op *app.Operator, key string, byEmail bool) (application.UserView, error) {
 	if !byEmail {
 		out, err := op.Admin.Get(ctx, application.Operator, key)
 		if errors.Is(err, domain.ErrNotFound) {
-			return domain.User{}, fmt.Errorf("no user with id %q", key)
+			return application.UserView{}, fmt.Errorf("no user with id %q", key)
 		}
 		return out.User, err
 	}
@@ -410,9 +410,9 @@ func findUser(ctx context.Context, op *app.Operator, key string, byEmail bool) (
 	var invalid *domain.FieldError
 	switch {
 	case errors.As(err, &invalid):
-		return domain.User{}, fmt.Errorf("%q is not a valid email address: %s", key, invalid.Message)
+		return application.UserView{}, fmt.Errorf("%q is not a valid email address: %s", key, invalid.Message)
 	case errors.Is(err, domain.ErrNotFound):
-		return domain.User{}, fmt.Errorf("no user with email %s", strings.TrimSpace(key))
+		return application.UserView{}, fmt.Errorf("no user with email %s", strings.TrimSpace(key))
 	}
 	return out.User, err
 }
