@@ -48,6 +48,10 @@ type Options struct {
 	// TLSCAFile is a PEM file of CA certificates to verify a MySQL or PostgreSQL server
 	// against (see tls.go); "" uses the URL's own TLS parameters alone.
 	TLSCAFile string
+	// Renormalize runs the data step of the migration renormalize_identities (see
+	// renormalize.go). Nil: that migration succeeds only on a database without users, and
+	// fails with ErrRenormalizeNeeded otherwise (recording nothing).
+	Renormalize RenormalizeFunc
 }
 
 func (o Options) withDefaults(kind Kind) Options {

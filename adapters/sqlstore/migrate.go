@@ -64,6 +64,15 @@ func (db *DB) migrations() (*migrate.Migrations, error) {
 	if err := ms.Discover(sub); err != nil {
 		return nil, fmt.Errorf("load embedded migrations: %w", err)
 	}
+	db.addGoMigrations(ms)
+	seen := map[string]string{}
+	for _, m := range ms.Sorted() {
+		if other, dup := seen[m.Name]; dup {
+			// Bun would apply both but record one name, and roll back only one of them.
+			return nil, fmt.Errorf("migrations %s_%s and %s_%s share one version", m.Name, other, m.Name, m.Comment)
+		}
+		seen[m.Name] = m.Comment
+	}
 	return ms, nil
 }
 
@@ -86,30 +95,40 @@ func (db *DB) migrator() (*migrate.Migrator, error) {
 // reaches every node, and two nodes taking it at once see a certification conflict, which counts
 // as "held". MySQL DDL runs there in total order isolation, on every node at once.
 func (db *DB) Migrate(ctx context.Context) error {
+	return db.MigrateTo(ctx, "")
+}
+
+// MigrateTo is Migrate, but it applies the pending migrations up to and including version
+// (their numeric prefix) only; "" applies them all. It lets an operator stage a long upgrade,
+// and a test build a database as an older binary left it.
+func (db *DB) MigrateTo(ctx context.Context, version string) error {
 	return db.withMigrationLock(ctx, func(m *migrate.Migrator) error {
 		if _, err := db.checkUnknown(ctx, m); err != nil {
 			return err
 		}
-		if err := db.apply(ctx, m); err != nil {
+		if err := db.apply(ctx, m, version); err != nil {
 			return fmt.Errorf("migrate %s: %w", db.kind, translate("apply", err))
 		}
 		return nil
 	})
 }
 
-// apply runs every pending migration, oldest first, as one new group, and records each as
+// apply runs every pending migration (up to upTo, when not ""), oldest first, as one new group, and records each as
 // applied as soon as it has run (what Bun's Migrator.Migrate does with
 // WithMarkAppliedOnSuccess). The record is retried on a deadlock or certification conflict: on
 // MariaDB Galera Cluster a DDL statement replicated from another node (total order isolation)
 // aborts a local transaction on the same table, and a migration that ran must not be left
 // unrecorded, to be run a second time by the next instance.
-func (db *DB) apply(ctx context.Context, m *migrate.Migrator) error {
+func (db *DB) apply(ctx context.Context, m *migrate.Migrator, upTo string) error {
 	ms, err := m.MigrationsWithStatus(ctx)
 	if err != nil {
 		return err
 	}
 	group := ms.LastGroupID() + 1
 	for _, mg := range ms.Unapplied() {
+		if upTo != "" && mg.Name > upTo {
+			break
+		}
 		mg.GroupID = group
 		if mg.Up != nil {
 			if err := mg.Up(ctx, m, &mg); err != nil {

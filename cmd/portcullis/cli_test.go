@@ -552,3 +552,23 @@ func waitFor(t *testing.T, out *testenv.Buffer, want string, within time.Duratio
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// The operator finds an account by any spelling of its e-mail address (fullwidth, case), and
+// `users renormalize` reports on the stored identities; `migrate up` ran its migration.
+func TestUsersRenormalizeCLI(t *testing.T) {
+	backends(t, func(t *testing.T, env []string) {
+		ok(t, env, goodPassword+"\n", "users", "create", "--email", "Ann@Example.com", "--username", "ａｎｎ")
+		out := ok(t, env, "", "users", "unlock", "--status", "--email", "ＡＮＮ＠example.com")
+		if !strings.Contains(out, "ann@example.com") {
+			t.Fatalf("unlock --status by a fullwidth address printed %q", out)
+		}
+		out = ok(t, env, "", "users", "renormalize", "--dry-run")
+		if !strings.Contains(out, "1 users scanned, 0 identities would renormalise, 0 collisions, 0 refused") {
+			t.Fatalf("users renormalize --dry-run printed %q", out)
+		}
+		fails(t, env, "another horse battery\n", "already taken", "users", "create", "--email", "ａｎｎ@example.com")
+		if out := ok(t, env, "", "migrate", "status"); !strings.Contains(out, "renormalize_identities") || strings.Contains(out, "pending") {
+			t.Fatalf("migrate status:\n%s", out)
+		}
+	})
+}

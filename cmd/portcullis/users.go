@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/portcullis-auth/portcullis/adapters/identity"
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
 	"github.com/portcullis-auth/portcullis/domain"
@@ -31,7 +33,7 @@ func newUsersCommand() *cobra.Command {
 	}
 	users.AddCommand(newUsersCreateCommand(), newUsersListCommand(), newUsersSetRolesCommand(),
 		newUsersStateCommand("disable", true), newUsersStateCommand("enable", false), newUsersDeleteCommand(), newUsersUnlockCommand(),
-		newUsersVerifyCommand(), newUsersResendVerificationCommand())
+		newUsersVerifyCommand(), newUsersResendVerificationCommand(), newUsersRenormalizeCommand())
 	return users
 }
 
@@ -332,6 +334,33 @@ func newUsersDeleteCommand() *cobra.Command {
 	}
 	ref.flags(c)
 	c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
+	return c
+}
+
+func newUsersRenormalizeCommand() *cobra.Command {
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "renormalize [--dry-run]",
+		Short: "Rewrite stored e-mail addresses and usernames to their normalised form; report collisions",
+		Long: "Rewrite every stored e-mail address and username to the form the service compares (case,\n" +
+			"fullwidth and other compatibility forms folded, the domain in one IDNA form). Accounts whose\n" +
+			"identities normalise to the same one are reported and left as they are, never merged, and so\n" +
+			"are identities the service now refuses (invisible characters, mixed scripts): each still logs\n" +
+			"in by its stored spelling until you change or delete it. The database migration\n" +
+			"renormalize_identities runs this once; run it again (safe at any time) to list what is left.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
+				rep, err := application.RenormalizeIdentities(ctx, op.Directory, op.Users, identity.New(), op.Clock, slog.Default(), dryRun)
+				if err != nil {
+					return err
+				}
+				app.PrintRenormalizeReport(cmd.OutOrStdout(), rep, dryRun)
+				return nil
+			})
+		},
+	}
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "report only; change nothing")
 	return c
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
@@ -16,6 +17,7 @@ func Migrate(ctx context.Context, action string, out io.Writer) error {
 		return err
 	}
 	sc := sqlConfig(cfg, nil)
+	sc.Options.Renormalize = renormalizeStep(NewLogger(cfg, os.Stderr), out) // the report goes to the operator too
 	db, err := sqlstore.Open(ctx, sc.URL, sc.Options)
 	if err != nil {
 		return fmt.Errorf("%s: %w", sc.Setting, err)

@@ -33,7 +33,7 @@ func sqlConfig(cfg config.Config, log *slog.Logger) sqlstore.Config {
 		URL: cfg.DatabaseURL, AutoMigrate: cfg.AutoMigrate, Setting: setting, Log: log,
 		Options: sqlstore.Options{
 			MaxOpenConns: cfg.DBMaxOpenConns, MaxIdleConns: cfg.DBMaxIdleConns, ConnMaxLifetime: cfg.DBConnMaxLifetime,
-			ConnectTimeout: cfg.DBConnectTimeout, TLSCAFile: cfg.DBTLSCAFile,
+			ConnectTimeout: cfg.DBConnectTimeout, TLSCAFile: cfg.DBTLSCAFile, Renormalize: renormalizeStep(log, nil),
 		},
 	}
 }
