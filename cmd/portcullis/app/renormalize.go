@@ -19,10 +19,10 @@ import (
 // ids and counts only); out, when not nil, also gets the report with the identities, for the
 // operator who ran `portcullis migrate up`. A nil log is slog.Default().
 func renormalizeStep(log *slog.Logger, out io.Writer) sqlstore.RenormalizeFunc {
+	if log == nil {
+		log = slog.Default()
+	}
 	return func(ctx context.Context, users ports.UserStore, dir ports.UserDirectory) error {
-		if log == nil {
-			log = slog.Default()
-		}
 		rep, err := application.RenormalizeIdentities(ctx, dir, users, identity.New(), system.NewClock(), log, false)
 		if err != nil {
 			return fmt.Errorf("renormalise identities: %w", err)
