@@ -8,14 +8,21 @@
 # bare-Fiber floor measured in the same run. Around each run it reads Galera's counters of
 # replicated write sets and bytes (all nodes), so each route's write sets and bytes per request
 # come from the same requests. It prints one line per route and setting, then the ratios.
+# Then the cost of PORTCULLIS_REDIS_WAIT_REPLICAS: sessions on a throw-away Redis master with one
+# replica (free loopback ports), me, refresh and login measured with WAIT for one replica and
+# without, back to back (users in SQLite, so that only the session store differs).
 #
 #   DURATION=5s RUNS=1 CONNS=16 bash test/cluster/measure.sh
+#   PARTS=redis bash test/cluster/measure.sh      only the Redis part (PARTS: galera, redis; both
+#                                                 by default)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 DURATION=${DURATION:-5s}
 RUNS=${RUNS:-1}
 CONNS=${CONNS:-16}
+PARTS=" ${PARTS:-galera redis} "
+part() { [[ "$PARTS" == *" $1 "* ]]; }
 started_dir=""
 cleanup() {
 	[[ -n "$started_dir" ]] && bash test/cluster/galera.sh stop "$started_dir" >/dev/null 2>&1
@@ -23,12 +30,13 @@ cleanup() {
 	return 0
 }
 trap cleanup EXIT
-if [[ -z "${PORTCULLIS_TEST_GALERA_URLS:-}" ]]; then
+if part galera && [[ -z "${PORTCULLIS_TEST_GALERA_URLS:-}" ]]; then
 	started_dir=$(mktemp -d /tmp/portcullis-galera.XXXXXX)
 	eval "$(bash test/cluster/galera.sh start "$started_dir")"
 fi
-IFS=, read -r -a urls <<<"$PORTCULLIS_TEST_GALERA_URLS"
-node1=${urls[0]%/}
+IFS=, read -r -a urls <<<"${PORTCULLIS_TEST_GALERA_URLS:-}"
+node1=${urls[0]:-}
+node1=${node1%/}
 db=portcullis_measure_$RANDOM$RANDOM
 dbs=()
 hostport() { local h=${1#*@}; echo "${h%%/*}"; }
@@ -56,9 +64,9 @@ bin_dir=$(mktemp -d)
 go build -o "$bin_dir/portcullis" ./cmd/portcullis
 go build -o "$bin_dir/load" ./test/load
 
-printf '%-8s %-14s %10s %10s %8s %14s %12s\n' route sync_wait rps floor_rps ratio writesets/req bytes/req
 declare -A rps
-for route in me refresh login; do
+part galera && printf '%-8s %-14s %10s %10s %8s %14s %12s\n' route sync_wait rps floor_rps ratio writesets/req bytes/req
+part galera && for route in me refresh login; do
 	for wait in 3 0; do
 		[[ "$route" == login && "$wait" == 0 ]] && continue # argon2id-bound: the setting cannot show
 		# A database of its own per run: the generator registers the same accounts each time.
@@ -83,7 +91,7 @@ done
 
 # One Redis shard on this machine: a throw-away redis-server on a free loopback port (never the
 # shared ones), GET and SET throughput at 16 connections, one core for the server.
-if command -v redis-benchmark >/dev/null; then
+if part galera && command -v redis-benchmark >/dev/null; then
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
 		--pidfile "$bin_dir/redis.pid" --logfile "$bin_dir/redis.log" >/dev/null
@@ -92,7 +100,43 @@ if command -v redis-benchmark >/dev/null; then
 		sed 's/^/one redis shard (redis-benchmark, 16 connections): /'
 	redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 fi
-for route in me refresh; do
+
+# The cost of waiting for a replica (PORTCULLIS_REDIS_WAIT_REPLICAS=1) on a master with one
+# replica, both throw-away on free loopback ports.
+declare -A wrps
+if part redis && command -v redis-server >/dev/null; then
+	free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+	mport=$(free_port)
+	rport=$(free_port)
+	redis-server --port "$mport" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes --repl-diskless-sync-delay 0 \
+		--pidfile "$bin_dir/master.pid" --logfile "$bin_dir/master.log" --dir "$bin_dir" >/dev/null
+	redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes --replicaof 127.0.0.1 "$mport" \
+		--pidfile "$bin_dir/replica.pid" --logfile "$bin_dir/replica.log" --dir "$bin_dir" >/dev/null
+	stop_redis_pair() { redis-cli -p "$rport" shutdown nosave >/dev/null 2>&1 || true; redis-cli -p "$mport" shutdown nosave >/dev/null 2>&1 || true; }
+	for _ in $(seq 100); do
+		redis-cli -p "$mport" info replication 2>/dev/null | grep -q '^connected_slaves:1' &&
+			redis-cli -p "$rport" info replication 2>/dev/null | grep -q '^master_link_status:up' && break
+		sleep 0.1
+	done
+	printf '%-8s %-14s %10s %10s %8s\n' route wait_replicas rps floor_rps ratio
+	for route in me refresh login; do
+		for w in 1 0; do
+			out=$("$bin_dir/load" -matrix -json -binary "$bin_dir/portcullis" -stores redis -redis "redis://127.0.0.1:$mport/0" \
+				-routes "$route" -runs "$RUNS" -duration "$DURATION" -matrix-conns "$CONNS" \
+				-env "PORTCULLIS_RATE_LIMITS=off,PORTCULLIS_REDIS_WAIT_REPLICAS=$w" 2>/dev/null) || { stop_redis_pair; exit 1; }
+			read -r r f ratio < <(jq -r '.cells[0] | "\(.rps) \(.floor_rps) \(.ratio)"' <<<"$out")
+			wrps[$route$w]=$r
+			printf '%-8s %-14s %10.0f %10.0f %8.3f\n' "$route" "$w" "$r" "$f" "$ratio"
+		done
+	done
+	stop_redis_pair
+fi
+part galera && for route in me refresh; do
 	printf 'causal reads cost on %s: throughput with / without = %.3f\n' "$route" \
 		"$(jq -n "${rps[${route}3]} / ${rps[${route}0]}")"
+done
+for route in me refresh login; do
+	[[ -n "${wrps[${route}1]:-}" ]] || continue
+	printf 'waiting for a Redis replica on %s: throughput with / without = %.3f\n' "$route" \
+		"$(jq -n "${wrps[${route}1]} / ${wrps[${route}0]}")"
 done
