@@ -103,7 +103,7 @@ fi
 
 # The cost of waiting for a replica (PORTCULLIS_REDIS_WAIT_REPLICAS=1) on a master with one
 # replica, both throw-away on free loopback ports.
-declare -A wrps
+declare -A wrps wratio
 if part redis && command -v redis-server >/dev/null; then
 	free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 	mport=$(free_port)
@@ -126,6 +126,7 @@ if part redis && command -v redis-server >/dev/null; then
 				-env "PORTCULLIS_RATE_LIMITS=off,PORTCULLIS_REDIS_WAIT_REPLICAS=$w" 2>/dev/null) || { stop_redis_pair; exit 1; }
 			read -r r f ratio < <(jq -r '.cells[0] | "\(.rps) \(.floor_rps) \(.ratio)"' <<<"$out")
 			wrps[$route$w]=$r
+			wratio[$route$w]=$ratio
 			printf '%-8s %-14s %10.0f %10.0f %8.3f\n' "$route" "$w" "$r" "$f" "$ratio"
 		done
 	done
@@ -137,6 +138,8 @@ part galera && for route in me refresh; do
 done
 for route in me refresh login; do
 	[[ -n "${wrps[${route}1]:-}" ]] || continue
-	printf 'waiting for a Redis replica on %s: throughput with / without = %.3f\n' "$route" \
-		"$(jq -n "${wrps[${route}1]} / ${wrps[${route}0]}")"
+	# The second figure divides each run by its own floor first: steadier on a shared machine,
+	# and the one that counts for login, whose rate is the machine's hashing rate of the moment.
+	printf 'waiting for a Redis replica on %s: throughput with / without = %.3f (each to its own floor: %.3f)\n' "$route" \
+		"$(jq -n "${wrps[${route}1]} / ${wrps[${route}0]}")" "$(jq -n "${wratio[${route}1]} / ${wratio[${route}0]}")"
 done
