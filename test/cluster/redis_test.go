@@ -19,6 +19,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/portcullis-auth/portcullis/adapters/redisstore"
+	"github.com/portcullis-auth/portcullis/ports"
+	"github.com/portcullis-auth/portcullis/test/contract"
 	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
@@ -469,4 +472,26 @@ func checkRedisMasterKill(t *testing.T, d *deployment, rc *redisCluster) {
 	}
 	t.Logf("acknowledged session writes around the Redis kill: %d sessions checked (%d with an unknown outcome skipped), %d lost",
 		checked, len(sessions)-checked, lost)
+}
+
+// TestSessionStoreWaitingForReplicas runs the session store contract on the Redis Cluster with
+// replicas, every write waiting for one replica (redisstore.WaitForReplicas, what
+// PORTCULLIS_REDIS_WAIT_REPLICAS=1 sets): the store behaves exactly as without, writes routed to
+// each key's master with WAIT on the same connection.
+func TestSessionStoreWaitingForReplicas(t *testing.T) {
+	rc := startRedisCluster(t)
+	c, err := redisstore.Open(t.Context(), rc.url(), redisstore.Options{PoolSize: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	n := 0
+	contract.SessionStore(t, func(t *testing.T) ports.SessionStore {
+		n++
+		st, err := redisstore.NewSessionsWith(c, fmt.Sprintf("contract-%d:", n), redisstore.WaitForReplicas(1, time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	})
 }
