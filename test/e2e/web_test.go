@@ -370,6 +370,42 @@ func TestF45_EmailNormalisedUnique(t *testing.T) {
 	}
 }
 
+// An e-mail address that differs from an existing one only by Unicode compatibility forms
+// (fullwidth letters) or the domain's IDNA spelling is not a second account (409, and it logs in
+// to the first); invisible characters (zero-width, U+0085, bidi overrides) and look-alike
+// letters from another script are a 422 that says why, over HTTP as in the use cases.
+func TestF45_LookAlikeEmailIsNotASecondAccount(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	api := srv.apiClient().in(t)
+	local := "victim" + randHex(3)
+	var out struct {
+		User user `json:"user"`
+	}
+	api.do("POST", "/api/auth/register", map[string]string{"email": local + "@bücher.example", "password": goodPassword}).
+		expect(http.StatusCreated).decode(&out)
+	wide := ""
+	for _, r := range strings.ToUpper(local) {
+		wide += string(r - 0x21 + 0xff01) // the fullwidth form of an ASCII letter or digit
+	}
+	for _, variant := range []string{wide + "@bücher.example", local + "＠ＢÜＣＨＥＲ．example", local + "@xn--bcher-kva.example"} {
+		api.do("POST", "/api/auth/register", map[string]string{"email": variant, "password": goodPassword}).expectProblem(http.StatusConflict, "email_taken")
+		if tk := api.loginWith(t, map[string]string{"email": variant, "password": goodPassword}); tk.User.ID != out.User.ID {
+			t.Errorf("%q logged in to another user", variant)
+		}
+	}
+	for name, email := range map[string]string{
+		"zero-width": "vic\u200b" + local + "@example.com", "NEL": local + "\u0085@example.com",
+		"bidi override": local + "@exam\u202eelpm.com", "Cyrillic a": "p\u0430ypal" + local + "@example.com",
+	} {
+		p := api.do("POST", "/api/auth/register", map[string]string{"email": email, "password": goodPassword}).
+			expectProblem(http.StatusUnprocessableEntity, "validation_failed")
+		if p.fieldCode("email") != "invalid_email" {
+			t.Errorf("%s: errors %+v, want invalid_email", name, p.Errors)
+		}
+	}
+}
+
 func TestH57_ConcurrentRegistration(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
