@@ -356,12 +356,30 @@ func (s *Server) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Module provides *Server and ties its listener to the fx lifecycle. It needs a Config and
-// everything in Deps: the ten use cases, a KeySet, a *slog.Logger and any number of
-// ports.Pinger in the "readiness" value group.
+// Prerequisite is what another module provides, into the value group PrerequisiteGroup, for
+// work that must be done before the listener opens (the first admin's creation). Its
+// constructor registers that work as a start hook; the listener's hook is registered after
+// every prerequisite was constructed, so fx starts it after theirs — by the graph's
+// dependencies, not by the order in which modules are listed.
+type Prerequisite struct{ Name string }
+
+// PrerequisiteGroup is the fx value-group tag of Prerequisite values.
+const PrerequisiteGroup = `group:"httpapi.prerequisites"`
+
+// listenerDeps is what Module's start hook waits for.
+type listenerDeps struct {
+	fx.In
+	Lifecycle     fx.Lifecycle
+	Server        *Server
+	Prerequisites []Prerequisite `group:"httpapi.prerequisites"`
+}
+
+// Module provides *Server and ties its listener to the fx lifecycle, after every
+// Prerequisite. It needs a Config and everything in Deps: the use cases, a KeySet, a
+// *slog.Logger and any number of ports.Pinger in the "readiness" value group.
 var Module = fx.Module("httpapi",
 	fx.Provide(NewServer),
-	fx.Invoke(func(lc fx.Lifecycle, s *Server) {
-		lc.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	fx.Invoke(func(in listenerDeps) {
+		in.Lifecycle.Append(fx.Hook{OnStart: in.Server.Start, OnStop: in.Server.Stop})
 	}),
 )

@@ -34,13 +34,16 @@ type Config struct {
 
 // Module provides *DB (opened from Config, checked and migrated at start, closed at stop),
 // ports.UserStore, ports.UserDirectory, ports.KeyStore, ports.AuditLog,
-// ports.OneTimeTokens and ports.MailOutbox. cmd/portcullis must provide a Config. Once started,
+// ports.OneTimeTokens and ports.MailOutbox, and the database's readiness check (a ports.Pinger
+// named "database" in the value group "readiness", what /readyz reports on). cmd/portcullis
+// must provide a Config. Once started,
 // it deletes expired rows every purgeEvery in the background (see startPurger): one-time
 // tokens, settled mail older than mailRetention, and sessions when SessionsModule is in the
 // graph too (each module adds its own purge job).
 var Module = fx.Module("sqlstore",
 	fx.Provide(
 		New,
+		fx.Annotate(func(db *DB) ports.Pinger { return db }, fx.ResultTags(`group:"readiness"`)),
 		fx.Annotate(NewUsers, fx.As(new(ports.UserStore))),
 		fx.Annotate(NewKeys, fx.As(new(ports.KeyStore))),
 		fx.Annotate(NewDirectory, fx.As(new(ports.UserDirectory))),

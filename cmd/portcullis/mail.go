@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
 	"github.com/portcullis-auth/portcullis/domain"
 )
@@ -44,7 +45,7 @@ func newMailListCommand() *cobra.Command {
 				return fmt.Errorf("--status must be pending, sent, failed or dropped, got %q", status)
 			}
 			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
-				list, err := op.Outbox.List(ctx, domain.OutboxQuery{Status: domain.MailStatus(status), Limit: limit})
+				list, err := op.Outbox.List(ctx, application.Operator, domain.MailStatus(status), limit)
 				if err != nil {
 					return err
 				}
@@ -72,7 +73,7 @@ func newMailRetryCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, ids []string) error {
 			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
 				for _, id := range ids {
-					err := op.Outbox.Retry(ctx, id, op.Clock.Now())
+					err := op.Outbox.Retry(ctx, application.Operator, id)
 					if errors.Is(err, domain.ErrNotFound) {
 						return fmt.Errorf("no failed message with id %q", id)
 					}

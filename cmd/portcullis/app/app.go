@@ -41,9 +41,9 @@ import (
 func Options(cfg config.Config, log *slog.Logger) fx.Option {
 	return fx.Options(
 		Core(cfg, log),
-		Bootstrap, // before httpapi.Module, so the first admin exists when the listener opens
-		mailWorker(cfg),
 		httpapi.Module,
+		Bootstrap, // an httpapi.Prerequisite: the listener opens once the first admin exists
+		mailWorker(cfg),
 		fx.Supply(httpConfig(cfg)),
 		fx.Provide(func(t *jwxtoken.Tokens) httpapi.KeySet { return t }),
 		Telemetry(cfg),
@@ -90,7 +90,6 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 			Threads: cfg.Argon2Threads, BcryptCost: cfg.BcryptCost, Queue: cfg.PasswordQueue}),
 		sqlstore.Module,
 		fx.Supply(sqlConfig(cfg, log)),
-		fx.Provide(readiness(func(db *sqlstore.DB) ports.Pinger { return db })),
 		sessionStore(cfg),
 		jwxtoken.Module,
 		fx.Provide(func() (jwxtoken.Config, error) { return tokenConfig(cfg, log) }),
@@ -126,6 +125,7 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 			application.NewVerifyEmail,
 			application.NewPasswordReset,
 			application.NewChangeEmail,
+			application.NewOutbox,
 		),
 		fx.Invoke(warnLimitsOff),
 		fx.Invoke(func(l *application.Login, f *application.SecondFactors) { l.UseSecondFactors(f) }),
@@ -203,11 +203,6 @@ func mailWorker(cfg config.Config) fx.Option {
 			})
 		}),
 	)
-}
-
-// readiness puts a Pinger into the group /readyz reports on.
-func readiness(f any) any {
-	return fx.Annotate(f, fx.ResultTags(`group:"readiness"`))
 }
 
 // sessionStore picks the session store adapter named by PORTCULLIS_SESSION_STORE, and the rate

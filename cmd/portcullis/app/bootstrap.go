@@ -10,26 +10,27 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/portcullis-auth/portcullis/adapters/httpapi"
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/config"
 	"github.com/portcullis-auth/portcullis/domain"
 )
 
 // Bootstrap creates the first admin at start when PORTCULLIS_BOOTSTRAP_ADMIN_EMAIL and
-// PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD_FILE are set and no enabled admin exists. It is a module
-// of its own so that Options can place it before the HTTP server: fx runs the invokes of
-// modules in order, and so their start hooks, which makes the admin exist before the listener
-// opens. Its hook is added after the stores' own (it depends on them), so they are open and
-// migrated when it runs.
-var Bootstrap = fx.Module("bootstrap", fx.Invoke(bootstrapHook))
+// PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD_FILE are set and no enabled admin exists. It is an
+// httpapi.Prerequisite, so the HTTP module starts its listener only after the admin exists,
+// wherever the modules are listed; and it depends on the use case, hence on the stores, whose
+// start hooks (open, migrate) therefore run before its own.
+var Bootstrap = fx.Module("bootstrap",
+	fx.Provide(fx.Annotate(bootstrapHook, fx.ResultTags(httpapi.PrerequisiteGroup))))
 
-func bootstrapHook(lc fx.Lifecycle, cfg config.Config, admin *application.Admin, log *slog.Logger) {
-	if cfg.BootstrapAdminEmail == "" {
-		return
+func bootstrapHook(lc fx.Lifecycle, cfg config.Config, admin *application.Admin, log *slog.Logger) httpapi.Prerequisite {
+	if cfg.BootstrapAdminEmail != "" {
+		lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
+			return bootstrapAdmin(ctx, cfg, admin, log)
+		}})
 	}
-	lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
-		return bootstrapAdmin(ctx, cfg, admin, log)
-	}})
+	return httpapi.Prerequisite{Name: "bootstrap admin"}
 }
 
 // bootstrapAdmin creates the configured admin unless an enabled admin exists. It is idempotent:

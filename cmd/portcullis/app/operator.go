@@ -12,8 +12,9 @@ import (
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
-// Operator is what an operator command works with: the configuration, the administration use
-// cases acting as application.Operator, and the stores they sit on. Operate fills it.
+// Operator is what an operator command works with: the configuration and the administration
+// use cases, which the commands call acting as application.Operator (never a store directly),
+// and the clock. Operate fills it.
 type Operator struct {
 	Config config.Config
 	Admin  *application.Admin
@@ -25,8 +26,8 @@ type Operator struct {
 	// SigningKeys lists and rotates the token-signing keys.
 	SigningKeys *application.SigningKeys
 	Clock       ports.Clock
-	// Outbox is the mail outbox, for `portcullis mail`.
-	Outbox ports.MailOutbox
+	// Outbox lists and retries outbox mail, for `portcullis mail`.
+	Outbox *application.Outbox
 }
 
 // operatorTimeout bounds the start and the stop of the operator's graph.
