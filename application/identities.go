@@ -217,3 +217,12 @@ func RenormalizeIdentities(ctx context.Context, dir ports.UserDirectory, users p
 		"collisions", len(rep.Collisions), "refused", len(rep.Refused), "dry_run", dryRun)
 	return rep, nil
 }
+
+// RenormalizeIdentities runs RenormalizeIdentities over the administrator's stores, for
+// `portcullis users renormalize`. Only admins (and the Operator) may.
+func (a *Admin) RenormalizeIdentities(ctx context.Context, actor Principal, dryRun bool) (RenormalizeReport, error) {
+	if !actor.HasRole(domain.RoleAdmin) {
+		return RenormalizeReport{}, domain.ErrForbidden
+	}
+	return RenormalizeIdentities(ctx, a.directory, a.users, a.accounts.idn, a.clock, a.log, dryRun)
+}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -16,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/portcullis-auth/portcullis/adapters/identity"
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
 	"github.com/portcullis-auth/portcullis/domain"
@@ -351,7 +349,7 @@ func newUsersRenormalizeCommand() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
-				rep, err := application.RenormalizeIdentities(ctx, op.Directory, op.Users, identity.New(), op.Clock, slog.Default(), dryRun)
+				rep, err := op.Admin.RenormalizeIdentities(ctx, application.Operator, dryRun)
 				if err != nil {
 					return err
 				}

@@ -20,9 +20,6 @@ type Operator struct {
 	Admin  *application.Admin
 	Locks  *application.Locks
 	Trail  *application.AuditTrail
-	Users  ports.UserStore
-	// Directory lists users, for `portcullis users renormalize`.
-	Directory ports.UserDirectory
 	// SigningKeys lists and rotates the token-signing keys.
 	SigningKeys *application.SigningKeys
 	Clock       ports.Clock
@@ -53,7 +50,7 @@ func Operate(ctx context.Context, fn func(ctx context.Context, op *Operator) err
 	op := &Operator{Config: cfg}
 	app := fx.New(
 		Core(cfg, log),
-		fx.Populate(&op.Admin, &op.Locks, &op.Trail, &op.Users, &op.Directory, &op.SigningKeys, &op.Clock, &op.Outbox),
+		fx.Populate(&op.Admin, &op.Locks, &op.Trail, &op.SigningKeys, &op.Clock, &op.Outbox),
 		fx.StartTimeout(operatorTimeout), fx.StopTimeout(operatorTimeout),
 	)
 	if err := app.Err(); err != nil {
