@@ -115,6 +115,7 @@ type Config struct {
 	MemoryLimitMiB             int           `env:"MEMORY_LIMIT_MIB" help:"soft memory limit of the Go runtime in MiB, so the collector returns password-hashing memory early (default: 32 + 1.25 × ARGON2_MEMORY × cores; GOMEMLIMIT, when set, wins; -1: none)"`
 	PasswordQueue              int           `env:"PASSWORD_QUEUE" help:"password hashes that may wait for a core; beyond them login and register answer 503 with Retry-After (default: 32 per core)"`
 	Compat                     string        `env:"COMPAT" help:"also serve another API's routes and shapes: seed (the seed tutorials' signup/signin/signout, plain-text /api/test/*, GET /api/auth/refresh); empty for none"`
+	Telemetry                  string        `env:"TELEMETRY" envDefault:"on" help:"on, or off to leave metrics and tracing out altogether (no /metrics, no store or hash timings; to measure their cost)"`
 	MetricsAddr                string        `env:"METRICS_ADDR" help:"serve GET /metrics on this address (an internal port) instead of on ADDR"`
 	OTLPEndpoint               string        `env:"OTLP_ENDPOINT" secret:"url" help:"OTLP/HTTP base URL (e.g. http://collector:4318) to export traces to; set, it turns tracing on (default: the standard OTEL_EXPORTER_OTLP_ENDPOINT)"`
 }

@@ -278,6 +278,15 @@ var rules = []rule{
 	}},
 	{"PASSWORD_QUEUE", func(c *Config) error { return within(c.PasswordQueue, 0, 1<<16) }},
 	{"COMPAT", func(c *Config) error { return oneOf(c.Compat, "must be seed or empty, got %q", "", "seed") }},
+	{"TELEMETRY", func(c *Config) error {
+		if err := oneOf(c.Telemetry, "must be on or off, got %q", "on", "off"); err != nil {
+			return err
+		}
+		if c.Telemetry == "off" && (c.MetricsAddr != "" || c.OTLPEndpoint != "") {
+			return errors.New("off leaves out the metrics and traces that METRICS_ADDR or OTLP_ENDPOINT (OTEL_EXPORTER_OTLP_ENDPOINT) asks for")
+		}
+		return nil
+	}},
 	{"METRICS_ADDR", func(c *Config) error {
 		if c.MetricsAddr == "" {
 			return nil

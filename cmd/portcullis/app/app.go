@@ -51,8 +51,12 @@ func Options(cfg config.Config, log *slog.Logger) fx.Option {
 }
 
 // Telemetry is metrics and traces: the telemetry adapter's decorators of every store and the
-// hasher, its metrics handler and tracer for the HTTP server.
+// hasher, its metrics handler and tracer for the HTTP server. PORTCULLIS_TELEMETRY=off leaves
+// it all out: the HTTP server then records nothing and the stores are undecorated.
 func Telemetry(cfg config.Config) fx.Option {
+	if cfg.Telemetry == "off" {
+		return fx.Options()
+	}
 	v := BuildVersion()
 	return fx.Options(
 		telemetry.Module,
