@@ -75,7 +75,8 @@ func newWorldWith(t testing.TB, sessions ports.SessionStore) *world {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tokens, err := jwxtoken.New(jwxtoken.Config{Alg: "EdDSA", Issuer: "https://auth.test", Audience: "test",
-		AccessTTL: 15 * time.Minute, Leeway: 30 * time.Second, KeyEncryptionKey: make([]byte, 32)},
+		AccessTTL: 15 * time.Minute, Leeway: 30 * time.Second, KeyEncryptionKey: make([]byte, 32),
+		ReloadInterval: 30 * time.Second, CacheSize: 8192},
 		memstore.NewKeys(), w.clock, log)
 	if err != nil {
 		t.Fatal(err)

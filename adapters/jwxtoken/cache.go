@@ -9,10 +9,6 @@ import (
 	"github.com/portcullis-auth/portcullis/domain"
 )
 
-// DefaultCacheSize is how many verified tokens Verify remembers when Config.CacheSize is 0.
-// An entry holds the token and its claims, about 1 KiB, so the default bounds the cache near
-// 10 MiB.
-const DefaultCacheSize = 8192
 
 // verified is what the cache keeps of a token that passed every check of Verify.
 type verified struct {

@@ -136,7 +136,7 @@ func testConfig(alg string) Config {
 	c := Config{
 		Alg: alg, Issuer: testIssuer, Audience: testAudience,
 		AccessTTL: 15 * time.Minute, Leeway: 30 * time.Second,
-		KeyEncryptionKey: testKEK(), ReloadInterval: -1,
+		KeyEncryptionKey: testKEK(), ReloadInterval: -1, CacheSize: 8192,
 	}
 	if alg == HS256 {
 		c.Secret = []byte(strings.Repeat("s", 40))

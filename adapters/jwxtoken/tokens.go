@@ -18,13 +18,8 @@ import (
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
-// Defaults for zero Config fields.
-const (
-	DefaultAccessTTL      = 15 * time.Minute
-	DefaultReloadInterval = 30 * time.Second
-	// storeTimeout bounds each key-store call that New and the poller make.
-	storeTimeout = 30 * time.Second
-)
+// storeTimeout bounds each key-store call that New and the poller make.
+const storeTimeout = 30 * time.Second
 
 // ErrStaticKeys is returned by RotateSigningKey when the keys come from Config.KeyFile or
 // Config.Secret; it is domain.ErrStaticKeys.
@@ -32,12 +27,12 @@ var ErrStaticKeys = domain.ErrStaticKeys
 
 // Config sets up Tokens.
 type Config struct {
-	// Alg is the signing algorithm: "EdDSA" (default), "ES256", "RS256" or "HS256".
+	// Alg is the signing algorithm: "EdDSA", "ES256", "RS256" or "HS256".
 	Alg string
 	// Issuer and Audience are the iss and aud claims issued and required. Both must be set.
 	Issuer   string
 	Audience string
-	// AccessTTL is the longest lifetime of an access token (default 15 minutes). Issue refuses
+	// AccessTTL is the longest lifetime of an access token (at least a second). Issue refuses
 	// claims that live longer, and Verify refuses tokens that expire later than now + AccessTTL +
 	// Leeway.
 	AccessTTL time.Duration
@@ -52,27 +47,20 @@ type Config struct {
 	// kid as associated data). Required unless KeyFile or Secret is set; every instance must
 	// share it.
 	KeyEncryptionKey []byte
-	// ReloadInterval is how often Module's poller re-reads the key store (default 30 s;
-	// negative disables the poller).
+	// ReloadInterval is how often Module's poller re-reads the key store (zero or negative: no
+	// poller).
 	ReloadInterval time.Duration
 	// PublishAhead is how long a rotated-in key is published before it signs (default twice
 	// ReloadInterval; negative: it signs at once). Every instance must reload within it.
 	PublishAhead time.Duration
-	// CacheSize is how many verified tokens Verify remembers (see verifiedCache): 0 takes
-	// DefaultCacheSize, a negative value turns the cache off.
+	// CacheSize is how many verified tokens Verify remembers (see verifiedCache); zero or
+	// negative: no cache.
 	CacheSize int
 }
 
+// withDefaults derives what follows from the other fields. The settings themselves have no
+// defaults here: the configuration (config.Config, its envDefault tags) is their one source.
 func (c Config) withDefaults() Config {
-	if c.Alg == "" {
-		c.Alg = EdDSA
-	}
-	if c.AccessTTL == 0 {
-		c.AccessTTL = DefaultAccessTTL
-	}
-	if c.ReloadInterval == 0 {
-		c.ReloadInterval = DefaultReloadInterval
-	}
 	if c.PublishAhead == 0 && c.ReloadInterval > 0 {
 		c.PublishAhead = 2 * c.ReloadInterval
 	}
@@ -171,12 +159,8 @@ func build(cfg Config, keys ports.KeyStore, clock ports.Clock, log *slog.Logger)
 		ttlSecs: int64(cfg.AccessTTL / time.Second),
 		leeway:  int64((cfg.Leeway + time.Second - 1) / time.Second),
 	}
-	if cfg.CacheSize >= 0 {
-		size := cfg.CacheSize
-		if size == 0 {
-			size = DefaultCacheSize
-		}
-		c, err := newVerifiedCache(size)
+	if cfg.CacheSize > 0 {
+		c, err := newVerifiedCache(cfg.CacheSize)
 		if err != nil {
 			return nil, fmt.Errorf("token cache: %w", err)
 		}

@@ -27,12 +27,13 @@ const (
 	Bcrypt   = "bcrypt"
 )
 
-// Defaults and floors (OWASP Password Storage Cheat Sheet; docs/security.md, "Parameters").
+// Floors (OWASP Password Storage Cheat Sheet; docs/security.md, "Parameters"): the least New
+// accepts for new hashes, and what a zero Params field takes. The service's defaults are the
+// configuration's (config.Config); they may sit above these floors, never below.
 const (
-	DefaultMemory     uint32 = 19456 // KiB
-	DefaultTime       uint32 = 2
-	DefaultThreads    uint8  = 1
-	DefaultBcryptCost        = 12
+	MinMemory  uint32 = 19456 // KiB
+	MinTime    uint32 = 2
+	MinThreads uint8  = 1
 
 	// MinBcryptCost is the lowest cost New accepts for new bcrypt hashes.
 	MinBcryptCost = 10
@@ -69,8 +70,8 @@ var ErrBusy = fmt.Errorf("password hashing is at capacity: %w", domain.ErrUnavai
 // does not know.
 var ErrMalformedHash = errors.New("malformed or unknown password hash")
 
-// Params chooses the algorithm and cost of new hashes. Zero fields take the defaults
-// (argon2id, m=19456 KiB, t=2, p=1; bcrypt cost 12).
+// Params chooses the algorithm and cost of new hashes. Zero fields take the floors (argon2id,
+// m=19456 KiB, t=2, p=1; bcrypt cost 10); the service always passes its configured values.
 type Params struct {
 	// Algorithm is Argon2id ("argon2id") or Bcrypt ("bcrypt").
 	Algorithm string
@@ -93,16 +94,16 @@ func (p Params) withDefaults() Params {
 		p.Algorithm = Argon2id
 	}
 	if p.Memory == 0 {
-		p.Memory = DefaultMemory
+		p.Memory = MinMemory
 	}
 	if p.Time == 0 {
-		p.Time = DefaultTime
+		p.Time = MinTime
 	}
 	if p.Threads == 0 {
-		p.Threads = DefaultThreads
+		p.Threads = MinThreads
 	}
 	if p.BcryptCost == 0 {
-		p.BcryptCost = DefaultBcryptCost
+		p.BcryptCost = MinBcryptCost
 	}
 	return p
 }
@@ -114,11 +115,11 @@ func (p Params) validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("algorithm must be %s or %s, got %q", Argon2id, Bcrypt, p.Algorithm))
 	}
-	if p.Memory < DefaultMemory || p.Memory > maxStoredMemory {
-		errs = append(errs, fmt.Errorf("argon2id memory must be between %d and %d KiB, got %d", DefaultMemory, maxStoredMemory, p.Memory))
+	if p.Memory < MinMemory || p.Memory > maxStoredMemory {
+		errs = append(errs, fmt.Errorf("argon2id memory must be between %d and %d KiB, got %d", MinMemory, maxStoredMemory, p.Memory))
 	}
-	if p.Time < DefaultTime || p.Time > maxStoredTime {
-		errs = append(errs, fmt.Errorf("argon2id time must be between %d and %d, got %d", DefaultTime, maxStoredTime, p.Time))
+	if p.Time < MinTime || p.Time > maxStoredTime {
+		errs = append(errs, fmt.Errorf("argon2id time must be between %d and %d, got %d", MinTime, maxStoredTime, p.Time))
 	}
 	if p.BcryptCost < MinBcryptCost || p.BcryptCost > bcrypt.MaxCost {
 		errs = append(errs, fmt.Errorf("bcrypt cost must be between %d and %d, got %d", MinBcryptCost, bcrypt.MaxCost, p.BcryptCost))

@@ -88,7 +88,7 @@ func TestVerify_RehashOnRaisedParams(t *testing.T) {
 		rehash bool
 	}{
 		{"same", Params{}, false},
-		{"memory", Params{Memory: 2 * DefaultMemory}, true},
+		{"memory", Params{Memory: 2 * MinMemory}, true},
 		{"time", Params{Time: 3}, true},
 		{"threads", Params{Threads: 2}, true},
 		{"bcrypt configured", Params{Algorithm: Bcrypt, BcryptCost: MinBcryptCost}, true},
@@ -103,7 +103,7 @@ func TestVerify_RehashOnRaisedParams(t *testing.T) {
 		})
 	}
 	// The hash written after the upgrade carries the new parameters and needs no further rehash.
-	raised := newTestHasher(t, Params{Memory: 2 * DefaultMemory, Time: 3})
+	raised := newTestHasher(t, Params{Memory: 2 * MinMemory, Time: 3})
 	fresh, err := raised.Hash(ctx, "a long enough password")
 	if err != nil {
 		t.Fatal(err)
@@ -357,8 +357,8 @@ func TestRefusalsWithoutHashingStillSpendTheWork(t *testing.T) {
 		if ok {
 			t.Fatalf("%s: accepted", name)
 		}
-		if spent := after.TotalAlloc - before.TotalAlloc; spent < uint64(DefaultMemory)*1024*9/10 {
-			t.Errorf("%s: refused after %d bytes of work, want an argon2id computation's %d KiB", name, spent, DefaultMemory)
+		if spent := after.TotalAlloc - before.TotalAlloc; spent < uint64(MinMemory)*1024*9/10 {
+			t.Errorf("%s: refused after %d bytes of work, want an argon2id computation's %d KiB", name, spent, MinMemory)
 		}
 	}
 }

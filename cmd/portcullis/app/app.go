@@ -274,9 +274,6 @@ func httpConfig(cfg config.Config) httpapi.Config {
 func tokenConfig(cfg config.Config, log *slog.Logger) (jwxtoken.Config, error) {
 	tc := jwxtoken.Config{Alg: cfg.JWTAlg, Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL,
 		Leeway: cfg.Leeway, KeyFile: cfg.JWTKeyFile, ReloadInterval: cfg.KeyReloadInterval, CacheSize: cfg.TokenCacheSize}
-	if cfg.TokenCacheSize == 0 {
-		tc.CacheSize = -1 // off
-	}
 	if cfg.JWTAlg == "HS256" {
 		secret, err := base64.StdEncoding.DecodeString(cfg.JWTSecret)
 		if err != nil {
