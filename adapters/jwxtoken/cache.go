@@ -9,7 +9,6 @@ import (
 	"github.com/portcullis-auth/portcullis/domain"
 )
 
-
 // verified is what the cache keeps of a token that passed every check of Verify.
 type verified struct {
 	claims domain.AccessClaims
