@@ -26,6 +26,10 @@ type UserStore interface {
 	// caller never bumps Version itself. A stored version that differs is domain.ErrStale and
 	// nothing is written; a missing user is domain.ErrNotFound.
 	Update(ctx context.Context, u domain.User) (domain.User, error)
+	// Delete removes the user with id together with the user's second factors (TOTP factor,
+	// recovery codes, passkeys) in one transaction where the store holds them too, so no
+	// second factor outlives its user and no user is ever seen without the factors it had. A
+	// missing user is domain.ErrNotFound and removes nothing. Sessions are not touched.
 	Delete(ctx context.Context, id string) error
 }
 

@@ -18,6 +18,8 @@ type Users struct {
 	byID       map[string]domain.User
 	byEmail    map[string]string // email -> id
 	byUsername map[string]string // username -> id
+	// ownedBy delete a user's second factors with the user (WithSecondFactors).
+	ownedBy []func(ctx context.Context, userID string) error
 }
 
 // NewUsers returns an empty user store.
@@ -124,7 +126,29 @@ func (m *Users) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("delete user %s: %w", id, domain.ErrNotFound)
 	}
 	m.drop(u)
+	// Under the user lock, so no reader finds the user without the factors it had.
+	for _, del := range m.ownedBy {
+		_ = del(context.WithoutCancel(ctx), id) // the memory stores fail only on a cancelled context
+	}
 	return nil
+}
+
+// WithSecondFactors makes Delete remove a user's TOTP factor, recovery codes and passkeys from
+// these stores (any may be nil) together with the user, as the SQL store does in one
+// transaction. It returns m; call it before use.
+func (m *Users) WithSecondFactors(totp *TOTPFactors, codes *RecoveryCodes, passkeys *Passkeys) *Users {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if totp != nil {
+		m.ownedBy = append(m.ownedBy, totp.Delete)
+	}
+	if codes != nil {
+		m.ownedBy = append(m.ownedBy, codes.DeleteByUser)
+	}
+	if passkeys != nil {
+		m.ownedBy = append(m.ownedBy, passkeys.DeleteByUser)
+	}
+	return m
 }
 
 // checkUnique reports domain.ErrConflict when u's email or username belongs to another user;

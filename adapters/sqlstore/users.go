@@ -2,7 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/portcullis-auth/portcullis/domain"
@@ -100,16 +100,30 @@ func (u *Users) Update(ctx context.Context, user domain.User) (domain.User, erro
 	return domain.User{}, fmt.Errorf("update user %s: version %d, stored %d: %w", user.ID, user.Version, stored.Version, domain.ErrStale)
 }
 
-// Delete removes the user with id; a missing user is domain.ErrNotFound. Sessions are not
-// touched: the caller ends them through the session store, which may live elsewhere.
+// Delete removes the user with id and, in the same transaction, the user's TOTP factor,
+// recovery codes and passkeys (the tables have no foreign keys to cascade); a missing user is
+// domain.ErrNotFound and the transaction is rolled back. Sessions are not touched: the caller
+// ends them through the session store, which may live elsewhere.
 func (u *Users) Delete(ctx context.Context, id string) error {
-	var res sql.Result
-	err := retryConflict(ctx, u.db, func() (err error) {
-		res, err = u.db.NewDelete().Model((*userRow)(nil)).Where("id = ?", id).Exec(ctx)
-		return err
+	err := retryConflict(ctx, u.db, func() error {
+		return u.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			res, err := tx.NewDelete().Model((*userRow)(nil)).Where("id = ?", id).Exec(ctx)
+			if err != nil {
+				return err
+			}
+			if err := mustAffect("delete user", res); err != nil {
+				return err
+			}
+			for _, owned := range []any{(*totpRow)(nil), (*recoveryCodeRow)(nil), (*passkeyRow)(nil)} {
+				if _, err := tx.NewDelete().Model(owned).Where("user_id = ?", id).Exec(ctx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
-	if err != nil {
-		return translate("delete user", err)
+	if errors.Is(err, domain.ErrNotFound) {
+		return err
 	}
-	return mustAffect("delete user", res)
+	return translate("delete user", err)
 }
