@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -17,6 +18,8 @@ import (
 // PurgeExpired, which Module runs in the background once a minute.
 type Sessions struct {
 	db bun.IDB
+
+	byID, swapStmt *prepared // SQLite only (prepared.go)
 }
 
 var _ ports.SessionStore = (*Sessions)(nil)
@@ -24,7 +27,21 @@ var _ ports.SessionStore = (*Sessions)(nil)
 // NewSessions returns the session store of db. Like every ports.SessionStore it keeps no
 // clock: each method judges expiry at the time its caller passes.
 func NewSessions(db *DB) *Sessions {
-	return &Sessions{db: db.bun}
+	return &Sessions{db: db.bun, byID: newPrepared(sessionByIDSQL), swapStmt: newPrepared(sessionSwapSQL)}
+}
+
+// The texts of rotate's read and of swap, prepared on SQLite.
+func sessionByIDSQL(db *bun.DB) string {
+	return db.NewSelect().Model((*sessionRow)(nil)).Where("s.id = ?", bun.Safe("?")).String()
+}
+
+func sessionSwapSQL(db *bun.DB) string {
+	q := bun.Safe("?")
+	return db.NewUpdate().Model((*sessionRow)(nil)).
+		Set("refresh_hash = ?", q).Set("prev_hash = ?", q).Set("retired = ?", q).Set("successor = ?", q).
+		Set("rotated_at = ?", q).Set("generation = ?", q).Set("last_used_at = ?", q).Set("idle_expires_at = ?", q).
+		Where("id = ?", q).Where("refresh_hash = ?", q).Where("idle_expires_at > ?", q).Where("abs_expires_at > ?", q).
+		String()
 }
 
 // Create inserts a new session; a taken id is domain.ErrConflict, whether or not its session
@@ -85,8 +102,8 @@ func (s *Sessions) rotate(ctx context.Context, r domain.Rotation) (domain.Rotate
 	// A presented token can only stop being current, never become current again, so one retry
 	// covers every interleaving; the loop bound is a guard, not a tuning knob.
 	for range 3 {
-		var row sessionRow
-		if err := s.db.NewSelect().Model(&row).Where("s.id = ?", r.SessionID).Scan(ctx); err != nil {
+		row, err := s.rotateRead(ctx, r.SessionID)
+		if err != nil {
 			return 0, domain.Session{}, translate("rotate session", err)
 		}
 		outcome, next, err := row.toDomain().Rotate(r)
@@ -120,7 +137,47 @@ func (s *Sessions) rotate(ctx context.Context, r domain.Rotation) (domain.Rotate
 // swap writes the rotated session next only if its row still holds the presented refresh hash
 // and is live at next.RotatedAt, and reports whether it did.
 func (s *Sessions) swap(ctx context.Context, presented []byte, next domain.Session) (bool, error) {
-	res, err := s.db.NewUpdate().Model((*sessionRow)(nil)).
+	var res sql.Result
+	_, stmt, err := s.swapStmt.get(ctx, s.db)
+	switch {
+	case err != nil:
+	case stmt != nil:
+		res, err = stmt.ExecContext(ctx, argBytes(next.RefreshHash), argBytes(next.PrevHash), argBytes(next.Retired),
+			argBytes(next.Successor), argTime(next.RotatedAt), next.Generation, argTime(next.LastUsedAt),
+			argTime(next.IdleExpiresAt), next.ID, argBytes(presented), argTime(next.RotatedAt), argTime(next.RotatedAt))
+	default:
+		res, err = s.swapBun(ctx, presented, next)
+	}
+	if isTxConflict(err) {
+		return false, err // for Rotate to run again
+	}
+	if err != nil {
+		return false, translate("rotate session", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, translate("rotate session", err)
+	}
+	return n == 1, nil
+}
+
+// rotateRead reads the row of session id, whatever its limits.
+func (s *Sessions) rotateRead(ctx context.Context, id string) (sessionRow, error) {
+	var row sessionRow
+	db, stmt, err := s.byID.get(ctx, s.db)
+	switch {
+	case err != nil:
+	case stmt != nil:
+		err = scanOne(ctx, db, stmt, &row, id)
+	default:
+		err = s.db.NewSelect().Model(&row).Where("s.id = ?", id).Scan(ctx)
+	}
+	return row, err
+}
+
+// swapBun is swap's statement as a Bun query (MySQL, PostgreSQL, transactions).
+func (s *Sessions) swapBun(ctx context.Context, presented []byte, next domain.Session) (sql.Result, error) {
+	return s.db.NewUpdate().Model((*sessionRow)(nil)).
 		Set("refresh_hash = ?", next.RefreshHash).
 		Set("prev_hash = ?", next.PrevHash).
 		Set("retired = ?", next.Retired).
@@ -134,17 +191,6 @@ func (s *Sessions) swap(ctx context.Context, presented []byte, next domain.Sessi
 		Where("idle_expires_at > ?", next.RotatedAt).
 		Where("abs_expires_at > ?", next.RotatedAt).
 		Exec(ctx)
-	if isTxConflict(err) {
-		return false, err // for Rotate to run again
-	}
-	if err != nil {
-		return false, translate("rotate session", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, translate("rotate session", err)
-	}
-	return n == 1, nil
 }
 
 // ListByUser returns the sessions of userID that are live at now, newest first.

@@ -14,12 +14,23 @@ import (
 // enforced by unique indexes, so concurrent registrations of one address have one winner.
 type Users struct {
 	db bun.IDB
+
+	byID, byEmail, byUsername *prepared // SQLite only (prepared.go)
 }
 
 var _ ports.UserStore = (*Users)(nil)
 
 // NewUsers returns the user store of db.
-func NewUsers(db *DB) *Users { return &Users{db: db.bun} }
+func NewUsers(db *DB) *Users {
+	return &Users{db: db.bun, byID: userBy("id"), byEmail: userBy("email"), byUsername: userBy("username")}
+}
+
+// userBy is the prepared form of one's query on column.
+func userBy(column string) *prepared {
+	return newPrepared(func(db *bun.DB) string {
+		return db.NewSelect().Model((*userRow)(nil)).Where("? = ?", bun.Ident("u."+column), bun.Safe("?")).Limit(1).String()
+	})
+}
 
 // Create inserts a new user with version 1; a taken id, email or username is domain.ErrConflict.
 func (u *Users) Create(ctx context.Context, user domain.User) error {
@@ -37,13 +48,13 @@ func (u *Users) Create(ctx context.Context, user domain.User) error {
 
 // ByID returns the user with id, or domain.ErrNotFound.
 func (u *Users) ByID(ctx context.Context, id string) (domain.User, error) {
-	return u.one(ctx, "load user by id", "id", id)
+	return u.one(ctx, "load user by id", "id", u.byID, id)
 }
 
 // ByEmail returns the user with the normalised email, or domain.ErrNotFound. The caller
 // normalises; the comparison is exact.
 func (u *Users) ByEmail(ctx context.Context, normalizedEmail string) (domain.User, error) {
-	return u.one(ctx, "load user by email", "email", normalizedEmail)
+	return u.one(ctx, "load user by email", "email", u.byEmail, normalizedEmail)
 }
 
 // ByUsername returns the user with the (lower-case) username, or domain.ErrNotFound.
@@ -51,12 +62,19 @@ func (u *Users) ByUsername(ctx context.Context, username string) (domain.User, e
 	if username == "" {
 		return domain.User{}, fmt.Errorf("load user by username: %w", domain.ErrNotFound)
 	}
-	return u.one(ctx, "load user by username", "username", username)
+	return u.one(ctx, "load user by username", "username", u.byUsername, username)
 }
 
-func (u *Users) one(ctx context.Context, op, column, value string) (domain.User, error) {
+func (u *Users) one(ctx context.Context, op, column string, p *prepared, value string) (domain.User, error) {
 	var row userRow
-	err := u.db.NewSelect().Model(&row).Where("? = ?", bun.Ident("u."+column), value).Limit(1).Scan(ctx)
+	db, stmt, err := p.get(ctx, u.db)
+	switch {
+	case err != nil:
+	case stmt != nil:
+		err = scanOne(ctx, db, stmt, &row, value)
+	default:
+		err = u.db.NewSelect().Model(&row).Where("? = ?", bun.Ident("u."+column), value).Limit(1).Scan(ctx)
+	}
 	if err != nil {
 		return domain.User{}, translate(op, err)
 	}
