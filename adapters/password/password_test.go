@@ -420,3 +420,31 @@ func TestQueue_Bounded(t *testing.T) {
 		t.Fatalf("Hash after the burst: %v", err)
 	}
 }
+
+// TestIdle_GivesMemoryBack: once no hash is running or waiting, the hasher gives its memory back
+// (once per idle spell), and not while hashing goes on.
+func TestIdle_GivesMemoryBack(t *testing.T) {
+	h, err := newHasher(Params{}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := make(chan struct{}, 8)
+	h.idle = func() { calls <- struct{}{} }
+	ctx := context.Background()
+	for range 3 {
+		if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("memory was not given back after hashing went idle")
+	}
+	// Three hashes in a row are one idle spell: at most the last release's timer fires (an
+	// earlier one sees a later hash started and does nothing).
+	time.Sleep(2 * idleAfter)
+	if n := len(calls); n != 0 {
+		t.Fatalf("memory given back %d more times for one idle spell", n)
+	}
+}
