@@ -270,6 +270,7 @@ var rules = []rule{
 	}},
 	{"TOKEN_CACHE_SIZE", func(c *Config) error { return within(c.TokenCacheSize, 0, 1<<20) }},
 	{"SESSION_CACHE_SIZE", func(c *Config) error { return within(c.SessionCacheSize, 0, 1<<20) }},
+	{"USER_CACHE_SIZE", func(c *Config) error { return within(c.UserCacheSize, 0, 1<<20) }},
 	{"MEMORY_LIMIT_MIB", func(c *Config) error {
 		if c.MemoryLimitMiB < -1 || c.MemoryLimitMiB > 1<<20 {
 			return errors.New("must be -1 (none), 0 (automatic) or a size in MiB")

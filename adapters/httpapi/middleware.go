@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portcullis-auth/portcullis/application"
+	"github.com/portcullis-auth/portcullis/ports"
 )
 
 // Keys of the values kept in c.Locals for one request.
@@ -191,9 +192,12 @@ func (s *Server) allowedOrigin(origin string) bool {
 	return ok
 }
 
-// withTimeout bounds the time a request may spend in the use cases (and so in the stores).
+// withTimeout bounds the time a request may spend in the use cases (and so in the stores), and
+// records when the request started.
 func (s *Server) withTimeout(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	// The request's start, for the caches' shared freshness checks (ports.WithRequestStart):
+	// taken after the request was received, so later than anything its sender saw acknowledged.
+	ctx, cancel := context.WithTimeout(ports.WithRequestStart(c.UserContext(), time.Now()), s.cfg.RequestTimeout)
 	defer cancel()
 	c.SetUserContext(ctx)
 	return c.Next()

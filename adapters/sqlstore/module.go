@@ -44,7 +44,7 @@ var Module = fx.Module("sqlstore",
 	fx.Provide(
 		New,
 		fx.Annotate(func(db *DB) ports.Pinger { return db }, fx.ResultTags(`group:"readiness"`)),
-		fx.Annotate(NewUsers, fx.As(new(ports.UserStore))),
+		provideUsers,
 		fx.Annotate(NewKeys, fx.As(new(ports.KeyStore))),
 		fx.Annotate(NewDirectory, fx.As(new(ports.UserDirectory))),
 		fx.Annotate(NewAuditLog, fx.As(new(ports.AuditLog))),
@@ -275,4 +275,23 @@ func (p *purger) purgeOnce(ctx context.Context) {
 			p.log.Debug("purged expired rows", "store", j.name, "rows", n)
 		}
 	}
+}
+
+// UserWrap, when the graph provides one, wraps the user store of db before anything else sees
+// it: the composition root puts a cache in front of SQLite's users this way (a root-level
+// decoration of ports.UserStore belongs to telemetry, and fx allows one per type).
+type UserWrap func(db *DB, users ports.UserStore) ports.UserStore
+
+type usersIn struct {
+	fx.In
+	DB   *DB
+	Wrap UserWrap `optional:"true"`
+}
+
+func provideUsers(in usersIn) ports.UserStore {
+	var users ports.UserStore = NewUsers(in.DB)
+	if in.Wrap != nil {
+		users = in.Wrap(in.DB, users)
+	}
+	return users
 }

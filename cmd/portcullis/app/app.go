@@ -31,6 +31,7 @@ import (
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/adapters/system"
 	"github.com/portcullis-auth/portcullis/adapters/telemetry"
+	"github.com/portcullis-auth/portcullis/adapters/usercache"
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/config"
 	"github.com/portcullis-auth/portcullis/ports"
@@ -94,6 +95,8 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 			Threads: cfg.Argon2Threads, BcryptCost: cfg.BcryptCost, Queue: cfg.PasswordQueue}),
 		sqlstore.Module,
 		fx.Supply(sqlConfig(cfg, log)),
+		fx.Provide(provideDataVersion),
+		userCache(cfg),
 		sessionStore(cfg),
 		jwxtoken.Module,
 		fx.Provide(func() (jwxtoken.Config, error) { return tokenConfig(cfg, log) }),
@@ -231,6 +234,40 @@ func sessionStore(cfg config.Config) fx.Option {
 	}
 }
 
+// dataVersion is SQLite's PRAGMA data_version source, shared by the session and user caches so
+// that their concurrent questions share queries (sqlstore.DataVersion); nil on MySQL and
+// PostgreSQL.
+type dataVersion struct{ *sqlstore.DataVersion }
+
+func provideDataVersion(lc fx.Lifecycle, db *sqlstore.DB) dataVersion {
+	ver, ok := sqlstore.NewDataVersion(db)
+	if !ok {
+		return dataVersion{}
+	}
+	lc.Append(fx.StopHook(ver.Close))
+	return dataVersion{ver}
+}
+
+// userCache puts a usercache in front of SQL users on SQLite (data_version, as for sessions);
+// MySQL and PostgreSQL keep none.
+func userCache(cfg config.Config) fx.Option {
+	if cfg.UserCacheSize == 0 {
+		return fx.Options()
+	}
+	return fx.Provide(func(ver dataVersion) (sqlstore.UserWrap, error) {
+		return func(_ *sqlstore.DB, users ports.UserStore) ports.UserStore {
+			if ver.DataVersion == nil {
+				return users
+			}
+			cache, err := usercache.New(users, cfg.UserCacheSize, ver.DataVersion)
+			if err != nil { // only for a size otter refuses, which config.Load already did
+				return users
+			}
+			return cache
+		}, nil
+	})
+}
+
 // sqlSessionCache puts a sessioncache in front of SQL sessions on SQLite, where PRAGMA
 // data_version sees every commit by any connection (sqlstore.DataVersion). MySQL and PostgreSQL
 // keep no cache.
@@ -238,18 +275,12 @@ func sqlSessionCache(cfg config.Config) fx.Option {
 	if cfg.SessionCacheSize == 0 {
 		return observeSessions()
 	}
-	return fx.Decorate(func(lc fx.Lifecycle, in observedSessions, db *sqlstore.DB, clock ports.Clock) (ports.SessionStore, error) {
+	return fx.Decorate(func(in observedSessions, ver dataVersion) (ports.SessionStore, error) {
 		inner := in.store()
-		ver, ok := sqlstore.NewDataVersion(db)
-		if !ok {
+		if ver.DataVersion == nil {
 			return inner, nil
 		}
-		cache, err := sessioncache.New(inner, cfg.SessionCacheSize, ver)
-		if err != nil {
-			return nil, err
-		}
-		lc.Append(fx.StopHook(ver.Close))
-		return cache, nil
+		return sessioncache.New(inner, cfg.SessionCacheSize, ver.DataVersion)
 	})
 }
 
