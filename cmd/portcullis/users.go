@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
@@ -168,32 +165,26 @@ func printUsersTable(w io.Writer, users []application.UserView) error {
 }
 
 func newUsersSetRolesCommand() *cobra.Command {
-	var ref userRef
-	var roles []string
-	c := &cobra.Command{
+	var (
+		roles  []string
+		parsed []domain.Role
+	)
+	c := userCommand(&cobra.Command{
 		Use:   "set-roles --email EMAIL|--id ID --role ROLE...",
 		Short: "Replace a user's roles (they reach the user's live sessions at once)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			rs, err := parseRoles(roles)
-			if err != nil {
-				return err
-			}
-			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
-				u, err := ref.resolve(ctx, op)
-				if err != nil {
-					return err
-				}
-				out, err := op.Admin.Update(ctx, application.Operator, u.ID, application.AdminUpdateInput{Roles: &rs})
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "roles of %s (%s): %s (were %s)\n", u.Email, u.ID, joinRoles(out.User.Roles), joinRoles(u.Roles))
-				return nil
-			})
+		// The roles are checked before anything is opened.
+		PreRunE: func(*cobra.Command, []string) (err error) {
+			parsed, err = parseRoles(roles)
+			return err
 		},
-	}
-	ref.flags(c)
+	}, func(ctx context.Context, cmd *cobra.Command, op *app.Operator, u application.UserView) error {
+		out, err := op.Admin.Update(ctx, application.Operator, u.ID, application.AdminUpdateInput{Roles: &parsed})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "roles of %s (%s): %s (were %s)\n", u.Email, u.ID, joinRoles(out.User.Roles), joinRoles(u.Roles))
+		return nil
+	})
 	c.Flags().StringSliceVar(&roles, "role", nil, "role to hold: admin, moderator or user (repeatable; user is always kept)")
 	_ = c.MarkFlagRequired("role")
 	return c
@@ -201,136 +192,92 @@ func newUsersSetRolesCommand() *cobra.Command {
 
 // newUsersStateCommand is `users disable` (disable true) or `users enable`.
 func newUsersStateCommand(verb string, disable bool) *cobra.Command {
-	var ref userRef
 	short := "Enable a disabled user"
 	if disable {
 		short = "Disable a user and end all of their sessions"
 	}
-	c := &cobra.Command{
-		Use:   verb + " --email EMAIL|--id ID",
-		Short: short,
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
-				u, err := ref.resolve(ctx, op)
-				if err != nil {
-					return err
-				}
-				if u.Disabled == disable {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s (%s) is already %sd\n", u.Email, u.ID, verb)
-					return nil
-				}
-				if _, err := op.Admin.Update(ctx, application.Operator, u.ID, application.AdminUpdateInput{Disabled: &disable}); err != nil {
-					return err
-				}
-				suffix := ""
-				if disable {
-					suffix = "; their sessions have ended"
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%sd %s (%s)%s\n", verb, u.Email, u.ID, suffix)
+	return userCommand(&cobra.Command{Use: verb + " --email EMAIL|--id ID", Short: short},
+		func(ctx context.Context, cmd *cobra.Command, op *app.Operator, u application.UserView) error {
+			if u.Disabled == disable {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s (%s) is already %sd\n", u.Email, u.ID, verb)
 				return nil
-			})
-		},
-	}
-	ref.flags(c)
-	return c
+			}
+			if _, err := op.Admin.Update(ctx, application.Operator, u.ID, application.AdminUpdateInput{Disabled: &disable}); err != nil {
+				return err
+			}
+			suffix := ""
+			if disable {
+				suffix = "; their sessions have ended"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%sd %s (%s)%s\n", verb, u.Email, u.ID, suffix)
+			return nil
+		})
 }
 
 // newUsersVerifyCommand marks a user's address verified, as PATCH /api/users/{id}
 // {"email_verified": true} does.
 func newUsersVerifyCommand() *cobra.Command {
-	var ref userRef
-	c := &cobra.Command{
-		Use:   "verify --email EMAIL|--id ID",
-		Short: "Mark a user's e-mail address verified",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
-				u, err := ref.resolve(ctx, op)
-				if err != nil {
-					return err
-				}
-				if u.EmailVerified {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s (%s) is already verified\n", u.Email, u.ID)
-					return nil
-				}
-				verified := true
-				if _, err := op.Admin.Update(ctx, application.Operator, u.ID, application.AdminUpdateInput{EmailVerified: &verified}); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "verified %s (%s)\n", u.Email, u.ID)
+	return userCommand(&cobra.Command{Use: "verify --email EMAIL|--id ID", Short: "Mark a user's e-mail address verified"},
+		func(ctx context.Context, cmd *cobra.Command, op *app.Operator, u application.UserView) error {
+			if u.EmailVerified {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s (%s) is already verified\n", u.Email, u.ID)
 				return nil
-			})
-		},
-	}
-	ref.flags(c)
-	return c
+			}
+			verified := true
+			if _, err := op.Admin.Update(ctx, application.Operator, u.ID, application.AdminUpdateInput{EmailVerified: &verified}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "verified %s (%s)\n", u.Email, u.ID)
+			return nil
+		})
 }
 
 // newUsersResendVerificationCommand queues a new verification mail, as POST
 // /api/users/{id}/verification-email does; a running instance delivers it.
 func newUsersResendVerificationCommand() *cobra.Command {
-	var ref userRef
-	c := &cobra.Command{
+	return userCommand(&cobra.Command{
 		Use:   "resend-verification --email EMAIL|--id ID",
 		Short: "Send a user a new e-mail verification link (a running instance delivers it)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
-				u, err := ref.resolve(ctx, op)
-				if err != nil {
-					return err
-				}
-				if err := op.Admin.ResendVerification(ctx, application.Operator, u.ID); err != nil {
-					if errors.Is(err, application.ErrAlreadyVerified) {
-						return fmt.Errorf("%s (%s) is already verified", u.Email, u.ID)
-					}
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "queued a verification mail to %s (%s)\n", u.Email, u.ID)
-				return nil
-			})
-		},
-	}
-	ref.flags(c)
-	return c
+	}, func(ctx context.Context, cmd *cobra.Command, op *app.Operator, u application.UserView) error {
+		if err := op.Admin.ResendVerification(ctx, application.Operator, u.ID); err != nil {
+			if errors.Is(err, application.ErrAlreadyVerified) {
+				return fmt.Errorf("%s (%s) is already verified", u.Email, u.ID)
+			}
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "queued a verification mail to %s (%s)\n", u.Email, u.ID)
+		return nil
+	})
 }
 
 func newUsersDeleteCommand() *cobra.Command {
-	var ref userRef
 	var yes bool
-	c := &cobra.Command{
+	c := userCommand(&cobra.Command{
 		Use:   "delete --email EMAIL|--id ID [--yes]",
 		Short: "Delete a user and end their sessions (asks first unless --yes)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			if !yes && !stdinIsTerminal(cmd) {
 				return errors.New("stdin is not a terminal: confirm the deletion with --yes")
 			}
-			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
-				u, err := ref.resolve(ctx, op)
-				if err != nil {
-					return err
-				}
-				if !yes {
-					ok, err := confirm(cmd, fmt.Sprintf("Delete %s (%s) for good? [y/N] ", u.Email, u.ID))
-					if err != nil {
-						return err
-					}
-					if !ok {
-						fmt.Fprintln(cmd.OutOrStdout(), "not deleted")
-						return nil
-					}
-				}
-				if err := op.Admin.Delete(ctx, application.Operator, u.ID); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "deleted %s (%s); their sessions have ended\n", u.Email, u.ID)
-				return nil
-			})
+			return nil
 		},
-	}
-	ref.flags(c)
+	}, func(ctx context.Context, cmd *cobra.Command, op *app.Operator, u application.UserView) error {
+		if !yes {
+			ok, err := confirm(cmd, fmt.Sprintf("Delete %s (%s) for good? [y/N] ", u.Email, u.ID))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				fmt.Fprintln(cmd.OutOrStdout(), "not deleted")
+				return nil
+			}
+		}
+		if err := op.Admin.Delete(ctx, application.Operator, u.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "deleted %s (%s); their sessions have ended\n", u.Email, u.ID)
+		return nil
+	})
 	c.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation (required when stdin is not a terminal)")
 	return c
 }
@@ -363,47 +310,56 @@ func newUsersRenormalizeCommand() *cobra.Command {
 }
 
 func newUsersUnlockCommand() *cobra.Command {
-	var ref userRef
 	var statusOnly bool
-	c := &cobra.Command{
+	c := userCommand(&cobra.Command{
 		Use:   "unlock --email EMAIL|--id ID [--status]",
 		Short: "Show and lift the login throttling (soft lock, growing delay) of a user",
 		Long: "Lift the soft lock that failed logins put on an account, and forget its failed logins, so\n" +
 			"the owner can log in at once. --status only shows the state. The limits live in Redis when\n" +
 			"the session store is Redis; with the sql or memory session store each server process counts\n" +
 			"alone in its memory, which this command cannot reach: use POST /api/users/{id}/unlock there.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return operate(cmd, func(ctx context.Context, op *app.Operator) error {
-				u, err := ref.resolve(ctx, op)
-				if err != nil {
-					return err
-				}
-				st, err := op.Locks.Status(ctx, application.Operator, u.ID)
-				if err != nil {
-					return err
-				}
-				state := "not locked"
-				switch {
-				case st.Locked:
-					state = fmt.Sprintf("locked for another %s", st.RetryAfter.Round(time.Second))
-				case st.Delayed:
-					state = fmt.Sprintf("delayed: next login allowed in %s", st.RetryAfter.Round(time.Second))
-				}
-				if statusOnly {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s (%s): %s\n", u.Email, u.ID, state)
-					return nil
-				}
-				if _, err := op.Locks.Unlock(ctx, application.Operator, u.ID); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "unlocked %s (%s); it was %s\n", u.Email, u.ID, state)
-				return nil
-			})
-		},
+	}, func(ctx context.Context, cmd *cobra.Command, op *app.Operator, u application.UserView) error {
+		st, err := op.Locks.Status(ctx, application.Operator, u.ID)
+		if err != nil {
+			return err
+		}
+		state := "not locked"
+		switch {
+		case st.Locked:
+			state = fmt.Sprintf("locked for another %s", st.RetryAfter.Round(time.Second))
+		case st.Delayed:
+			state = fmt.Sprintf("delayed: next login allowed in %s", st.RetryAfter.Round(time.Second))
+		}
+		if statusOnly {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s): %s\n", u.Email, u.ID, state)
+			return nil
+		}
+		if _, err := op.Locks.Unlock(ctx, application.Operator, u.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "unlocked %s (%s); it was %s\n", u.Email, u.ID, state)
+		return nil
+	})
+	c.Flags().BoolVar(&statusOnly, "status", false, "only show whether the user is locked")
+	return c
+}
+
+// userCommand completes c as a `users VERB --email EMAIL|--id ID` command: it adds the two
+// flags (one of them required), and its RunE opens the operator's graph, finds the user the
+// flags name and calls run with it. c may set PreRunE for checks that need no graph.
+func userCommand(c *cobra.Command, run func(ctx context.Context, cmd *cobra.Command, op *app.Operator, u application.UserView) error) *cobra.Command {
+	var ref userRef
+	c.Args = cobra.NoArgs
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		return operate(cmd, func(ctx context.Context, op *app.Operator) error {
+			u, err := ref.resolve(ctx, op)
+			if err != nil {
+				return err
+			}
+			return run(ctx, cmd, op, u)
+		})
 	}
 	ref.flags(c)
-	c.Flags().BoolVar(&statusOnly, "status", false, "only show whether the user is locked")
 	return c
 }
 
@@ -442,132 +398,4 @@ func findUser(ctx context.Context, op *app.Operator, key string, byEmail bool) (
 		return application.UserView{}, fmt.Errorf("no user with email %s", strings.TrimSpace(key))
 	}
 	return out.User, err
-}
-
-// operate runs fn on the operator's graph (app.Operate) and turns its error into the one line
-// that main prints.
-func operate(cmd *cobra.Command, fn func(ctx context.Context, op *app.Operator) error) error {
-	return describe(app.Operate(cmd.Context(), fn))
-}
-
-// describe makes err one line for the operator: invalid input names each field and its problem;
-// other errors keep their message with line breaks folded.
-func describe(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ve *domain.ValidationError
-	if errors.As(err, &ve) {
-		parts := make([]string, len(ve.Fields))
-		for i, f := range ve.Fields {
-			parts[i] = fmt.Sprintf("%s %s (%s)", f.Field, f.Message, f.Code)
-		}
-		return fmt.Errorf("invalid input: %s", strings.Join(parts, "; "))
-	}
-	switch {
-	case errors.Is(err, application.ErrLastAdmin):
-		return errors.New("refused: the last admin cannot be demoted, disabled or deleted")
-	case errors.Is(err, domain.ErrConflict):
-		return errors.New("conflict: the email or username is already taken")
-	}
-	return errors.New(strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " "))
-}
-
-// readPassword reads the new user's password from file, from one line of stdin, or from a
-// prompt without echo (twice, and the two must match) when stdin is a terminal.
-func readPassword(cmd *cobra.Command, file string, fromStdin bool) (string, error) {
-	switch {
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("--password-file: %w", err)
-		}
-		pw, _, _ := strings.Cut(string(b), "\n")
-		return strings.TrimSuffix(pw, "\r"), nil
-	case fromStdin || !stdinIsTerminal(cmd):
-		return readLine(cmd.InOrStdin(), "stdin")
-	}
-	fd := int(cmd.InOrStdin().(*os.File).Fd())
-	prompt := func(p string) (string, error) {
-		fmt.Fprint(cmd.ErrOrStderr(), p)
-		b, err := term.ReadPassword(fd)
-		fmt.Fprintln(cmd.ErrOrStderr())
-		if err != nil {
-			return "", fmt.Errorf("read the password: %w", err)
-		}
-		return string(b), nil
-	}
-	pw, err := prompt("Password: ")
-	if err != nil {
-		return "", err
-	}
-	again, err := prompt("Repeat the password: ")
-	if err != nil {
-		return "", err
-	}
-	if pw != again {
-		return "", errors.New("the passwords do not match")
-	}
-	return pw, nil
-}
-
-// readLine reads one line of r, without its line ending.
-func readLine(r io.Reader, what string) (string, error) {
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("read the password from %s: %w", what, err)
-	}
-	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-	if line == "" {
-		return "", fmt.Errorf("no password on %s", what)
-	}
-	return line, nil
-}
-
-func stdinIsTerminal(cmd *cobra.Command) bool {
-	f, ok := cmd.InOrStdin().(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// confirm asks question on stderr and reads a yes or no from stdin.
-func confirm(cmd *cobra.Command, question string) (bool, error) {
-	fmt.Fprint(cmd.ErrOrStderr(), question)
-	line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, err
-	}
-	switch strings.ToLower(strings.TrimSpace(line)) {
-	case "y", "yes":
-		return true, nil
-	}
-	return false, nil
-}
-
-func parseRoles(in []string) ([]domain.Role, error) {
-	roles := make([]domain.Role, 0, len(in))
-	for _, s := range in {
-		r := domain.Role(strings.ToLower(strings.TrimSpace(s)))
-		if !r.Valid() {
-			return nil, fmt.Errorf("unknown role %q: use admin, moderator or user", s)
-		}
-		roles = append(roles, r)
-	}
-	return roles, nil
-}
-
-func roleStrings(roles []domain.Role) []string {
-	s := make([]string, len(roles))
-	for i, r := range roles {
-		s[i] = string(r)
-	}
-	return s
-}
-
-func joinRoles(roles []domain.Role) string { return strings.Join(roleStrings(roles), ",") }
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
