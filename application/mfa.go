@@ -71,6 +71,7 @@ type SecondFactors struct {
 	pending  ports.Challenges
 	clock    ports.Clock
 	settings Settings
+	passkeys *Passkeys // nil: no passkeys (see UsePasskeys)
 }
 
 // NewSecondFactors wires the second-factor rules.
@@ -98,6 +99,15 @@ func (f *SecondFactors) Methods(ctx context.Context, userID string) ([]string, e
 		}
 		if n > 0 {
 			out = append(out, MethodRecoveryCode)
+		}
+	}
+	if f.passkeys != nil {
+		has, err := f.passkeys.hasPasskey(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		if has {
+			out = append(out, MethodPasskey)
 		}
 	}
 	return out, nil
@@ -236,6 +246,11 @@ func (f *SecondFactors) removeAll(ctx context.Context, userID string) error {
 	if err := f.codes.DeleteByUser(ctx, userID); err != nil {
 		return fmt.Errorf("delete recovery codes: %w", err)
 	}
+	if f.passkeys != nil {
+		if err := f.passkeys.store.DeleteByUser(ctx, userID); err != nil {
+			return fmt.Errorf("delete passkeys: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -284,12 +299,14 @@ func hashToken(token string) []byte {
 	return h[:]
 }
 
-// MFAVerifyInput completes a login: the mfa_token and exactly one of Code (TOTP) and
-// RecoveryCode.
+// MFAVerifyInput completes a login: the mfa_token and exactly one of Code (TOTP),
+// RecoveryCode and Passkey (an assertion answering the options of a passkey begin with this
+// mfa_token, as PublicKeyCredential JSON).
 type MFAVerifyInput struct {
 	MFAToken     string
 	Code         string
 	RecoveryCode string
+	Passkey      []byte
 }
 
 // MFAVerify completes a password login with its second factor.
@@ -317,8 +334,14 @@ func NewMFAVerify(factors *SecondFactors, users ports.UserStore, sessions ports.
 // wrong codes) and counts against the account's throttle; an unknown, expired or used token is
 // ErrInvalidMFAToken; a wrong code ErrInvalidCode; a throttled account domain.ErrThrottled.
 func (v *MFAVerify) Handle(ctx context.Context, in MFAVerifyInput) (TokensOutput, error) {
-	if (in.Code == "") == (in.RecoveryCode == "") {
-		return TokensOutput{}, invalidField("code", "required", "give exactly one of code and recovery_code")
+	given := 0
+	for _, set := range []bool{in.Code != "", in.RecoveryCode != "", len(in.Passkey) > 0} {
+		if set {
+			given++
+		}
+	}
+	if given != 1 {
+		return TokensOutput{}, invalidField("code", "required", "give exactly one of code, recovery_code and passkey")
 	}
 	now := v.clock.Now()
 	c, err := v.factors.pending.Take(ctx, hashToken(in.MFAToken), domain.ChallengeMFA, now)
@@ -332,16 +355,27 @@ func (v *MFAVerify) Handle(ctx context.Context, in MFAVerifyInput) (TokensOutput
 		v.giveBack(ctx, c)
 		return TokensOutput{}, err
 	}
-	method := MethodTOTP
-	if in.Code != "" {
+	method, amrMethod, detail := MethodTOTP, domain.AMROTP, ""
+	switch {
+	case in.Code != "":
 		err = v.factors.checkTOTP(ctx, c.UserID, in.Code)
-	} else {
+	case in.RecoveryCode != "":
 		method = MethodRecoveryCode
 		err = v.factors.useRecoveryCode(ctx, c.UserID, in.RecoveryCode)
+	case v.factors.passkeys == nil:
+		err = ErrInvalidCode
+	default:
+		var id string
+		method, amrMethod = MethodPasskey, domain.AMRHardware
+		if id, err = v.factors.passkeys.checkSecondFactor(ctx, c.UserID, in.MFAToken, in.Passkey); err == nil {
+			detail = " passkey=" + id
+		}
 	}
 	if errors.Is(err, ErrInvalidCode) {
 		v.log.InfoContext(ctx, "second factor refused", "user_id", c.UserID, "method", method)
-		v.audit.record(ctx, domain.EventMFAFailure, "", c.UserID, "bad_code", "method="+method)
+		if method != MethodPasskey { // a refused passkey is audited with its reason where it is checked
+			v.audit.record(ctx, domain.EventMFAFailure, "", c.UserID, "bad_code", "method="+method)
+		}
 		c.Attempts++
 		v.giveBack(ctx, c)
 		if terr := v.factors.throttle(ctx, c.UserID, 1); terr != nil {
@@ -366,7 +400,7 @@ func (v *MFAVerify) Handle(ctx context.Context, in MFAVerifyInput) (TokensOutput
 	case err != nil:
 		return TokensOutput{}, fmt.Errorf("load user: %w", err)
 	}
-	amr := appendMethod(state.AMR, domain.AMROTP)
+	amr := appendMethod(state.AMR, amrMethod)
 	out, err := openSession(ctx, v.sessions, v.tokens, v.ids, v.settings, v.clock.Now(), u, amr)
 	if err != nil {
 		return TokensOutput{}, err
@@ -374,7 +408,7 @@ func (v *MFAVerify) Handle(ctx context.Context, in MFAVerifyInput) (TokensOutput
 	view := viewOf(u)
 	out.User = &view
 	v.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", out.SessionID, "outcome", "ok", "method", method)
-	v.audit.record(ctx, domain.EventMFASuccess, u.ID, u.ID, "ok", "method="+method)
+	v.audit.record(ctx, domain.EventMFASuccess, u.ID, u.ID, "ok", "method="+method+detail)
 	v.audit.record(ctx, domain.EventLoginSuccess, u.ID, u.ID, "ok", "session="+out.SessionID+" amr="+strings.Join(amr, "+"))
 	return out, nil
 }

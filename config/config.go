@@ -63,6 +63,8 @@ type Config struct {
 	StrictSessions             bool          `env:"STRICT_SESSIONS" envDefault:"true" help:"check on every authenticated request that the session is live (logout seen at once)"`
 	AdminRequireMFA            bool          `env:"ADMIN_REQUIRE_MFA" envDefault:"false" help:"admin-only routes demand a session opened with a second factor (TOTP, recovery code or passkey)"`
 	MFATokenTTL                time.Duration `env:"MFA_TOKEN_TTL" envDefault:"5m" help:"lifetime of the mfa_token a password login of a user with a second factor returns"`
+	PasskeyRPID                string        `env:"PASSKEY_RP_ID" help:"WebAuthn relying-party id passkeys are bound to: a domain, PUBLIC_URL's host or a parent domain of it (default: PUBLIC_URL's host)"`
+	PasskeyOrigins             []string      `env:"PASSKEY_ORIGINS" envSeparator:"," help:"comma-separated web origins allowed to register and use passkeys (default: PUBLIC_URL's origin)"`
 	TOTPIssuer                 string        `env:"TOTP_ISSUER" envDefault:"Portcullis" help:"issuer name authenticator apps show beside TOTP codes"`
 	AllowedOrigins             []string      `env:"ALLOWED_ORIGINS" envSeparator:"," help:"comma-separated origins allowed for CORS and cookie-authenticated writes (default: PUBLIC_URL's origin)"`
 	SecureCookies              bool          `env:"SECURE_COOKIES" envDefault:"false" help:"mark cookies Secure with __Host-/__Secure- prefixes and send HSTS (set behind HTTPS)"`
@@ -248,6 +250,15 @@ func (c *Config) fillDefaults() {
 			host = u.Hostname()
 		}
 		c.MailFrom = c.ProductName + " <no-reply@" + host + ">"
+	}
+	c.PasskeyOrigins = trimList(c.PasskeyOrigins)
+	if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
+		if c.PasskeyRPID == "" {
+			c.PasskeyRPID = u.Hostname()
+		}
+		if len(c.PasskeyOrigins) == 0 {
+			c.PasskeyOrigins = []string{u.Scheme + "://" + u.Host}
+		}
 	}
 	if len(c.AllowedOrigins) == 0 {
 		if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {

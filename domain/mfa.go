@@ -74,6 +74,9 @@ const (
 	ChallengePasskeyRegister ChallengePurpose = "passkey_register"
 	// ChallengePasskeyLogin is a passkey login under way.
 	ChallengePasskeyLogin ChallengePurpose = "passkey_login"
+	// ChallengePasskeyMFA is a passkey assertion under way as the second factor of a password
+	// login; its hash is the mfa_token's.
+	ChallengePasskeyMFA ChallengePurpose = "passkey_mfa"
 )
 
 // Challenge is short-lived, single-use state between two requests: a login waiting for its

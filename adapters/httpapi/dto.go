@@ -3,6 +3,8 @@ package httpapi
 import (
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/portcullis-auth/portcullis/application"
 )
 
@@ -142,9 +144,10 @@ type mfaRequiredResponse struct {
 }
 
 type mfaVerifyRequest struct {
-	MFAToken     string `json:"mfa_token"`
-	Code         string `json:"code"`
-	RecoveryCode string `json:"recovery_code"`
+	MFAToken     string         `json:"mfa_token"`
+	Code         string         `json:"code"`
+	RecoveryCode string         `json:"recovery_code"`
+	Passkey      jsontext.Value `json:"passkey"` // a PublicKeyCredential (assertion) as JSON
 }
 
 type totpEnrolResponse struct {

@@ -145,6 +145,18 @@ func mapError(err error) mapped {
 		m.throttle = te
 		return m
 	// The second-factor errors come before the domain errors they wrap.
+	case errors.Is(err, application.ErrInvalidPasskey):
+		return p(fiber.StatusUnauthorized, "invalid_passkey", "Invalid passkey",
+			"the passkey's answer does not check (origin, relying party, challenge, signature or counter)")
+	case errors.Is(err, application.ErrInvalidCeremony):
+		return p(fiber.StatusUnauthorized, "invalid_ceremony", "Invalid ceremony",
+			"the passkey ceremony is unknown, expired or already used; begin again")
+	case errors.Is(err, application.ErrPasskeyExists):
+		return p(fiber.StatusConflict, "passkey_exists", "Conflict", "this passkey is already registered")
+	case errors.Is(err, application.ErrTooManyPasskeys):
+		return p(fiber.StatusConflict, "too_many_passkeys", "Conflict", "delete a passkey before registering another")
+	case errors.Is(err, application.ErrNoPasskey):
+		return p(fiber.StatusConflict, "no_second_factor", "Conflict", "there is no such second factor to use or confirm")
 	case errors.Is(err, application.ErrInvalidCode):
 		return p(fiber.StatusUnauthorized, "invalid_code", "Invalid code", "the code is wrong, expired or already used")
 	case errors.Is(err, application.ErrInvalidMFAToken):

@@ -22,6 +22,7 @@ import (
 	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
 	"github.com/portcullis-auth/portcullis/adapters/memstore"
 	"github.com/portcullis-auth/portcullis/adapters/otp"
+	"github.com/portcullis-auth/portcullis/adapters/passkey"
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
@@ -199,6 +200,13 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 		throttle, memstore.NewChallenges(), clock{}, settings)
 	login := application.NewLogin(users, identity.New(), sessions, h, tokens, clock{}, id, settings, throttle, auditor, log)
 	login.UseSecondFactors(factors)
+	rp, err := passkey.New(passkey.Config{RPID: "localhost", Origins: []string{"http://localhost:8080"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	passkeys := application.NewPasskeys(memstore.NewPasskeys(), rp, memstore.NewChallenges(), users, sessions, tokens, id,
+		clock{}, settings, auditor, log)
+	factors.UsePasskeys(passkeys)
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
 		Register:       register,
 		Login:          login,
@@ -220,6 +228,7 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 		ChangeEmail:    application.NewChangeEmail(users, identity.New(), h, otts, mails, clock{}, auditor, log),
 		MFAVerify:      application.NewMFAVerify(factors, users, sessions, tokens, id, clock{}, settings, auditor, log),
 		TOTP:           application.NewTOTPSetup(factors, users, h, clock{}, auditor, log),
+		Passkeys:       passkeys,
 	})
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)

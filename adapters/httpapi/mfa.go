@@ -37,17 +37,26 @@ func (s *Server) mfaVerify(c *fiber.Ctx) error {
 	if in.MFAToken == "" {
 		v.Add("mfa_token", "required", "is required")
 	}
-	if (in.Code == "") == (in.RecoveryCode == "") {
-		v.Add("code", "required", "give exactly one of code and recovery_code")
+	given := 0
+	for _, set := range []bool{in.Code != "", in.RecoveryCode != "", len(in.Passkey) > 0} {
+		if set {
+			given++
+		}
+	}
+	if given != 1 {
+		v.Add("code", "required", "give exactly one of code, recovery_code and passkey")
+	}
+	if len(in.Passkey) > 0 && in.Passkey.Kind() != '{' {
+		v.Add("passkey", "invalid", "must be the PublicKeyCredential as a JSON object")
 	}
 	if err := v.Err(); err != nil {
 		return err
 	}
-	if len(in.MFAToken) > maxTokenLength || len(in.Code) > 64 || len(in.RecoveryCode) > 64 {
+	if len(in.MFAToken) > maxTokenLength || len(in.Code) > 64 || len(in.RecoveryCode) > 64 || len(in.Passkey) > maxCredentialJSON {
 		return application.ErrInvalidCode
 	}
 	out, err := s.deps.MFAVerify.Handle(c.UserContext(), application.MFAVerifyInput{
-		MFAToken: in.MFAToken, Code: in.Code, RecoveryCode: in.RecoveryCode,
+		MFAToken: in.MFAToken, Code: in.Code, RecoveryCode: in.RecoveryCode, Passkey: in.Passkey,
 	})
 	if err != nil {
 		return err

@@ -76,5 +76,6 @@ func useCases() []any {
 		func() *application.ChangeEmail { return &application.ChangeEmail{} },
 		func() *application.MFAVerify { return &application.MFAVerify{} },
 		func() *application.TOTPSetup { return &application.TOTPSetup{} },
+		func() *application.Passkeys { return &application.Passkeys{} },
 	}
 }

@@ -98,6 +98,7 @@ type Deps struct {
 	ChangeEmail   *application.ChangeEmail
 	MFAVerify     *application.MFAVerify // /api/auth/mfa/verify
 	TOTP          *application.TOTPSetup // /api/users/me/mfa..., /api/users/{id}/mfa
+	Passkeys      *application.Passkeys  // /api/users/me/passkeys..., /api/auth/passkey/...
 	// Telemetry, when provided, is told of every request, serves /metrics and traces.
 	Telemetry Telemetry `optional:"true"`
 }
@@ -168,7 +169,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	if deps.Register == nil || deps.Login == nil || deps.Refresh == nil || deps.Logout == nil ||
 		deps.Authenticate == nil || deps.Profile == nil || deps.ChangePassword == nil || deps.Sessions == nil || deps.Keys == nil ||
 		deps.Admin == nil || deps.Audit == nil || deps.VerifyEmail == nil || deps.PasswordReset == nil || deps.ChangeEmail == nil ||
-		deps.MFAVerify == nil || deps.TOTP == nil {
+		deps.MFAVerify == nil || deps.TOTP == nil || deps.Passkeys == nil {
 		problems = append(problems, errors.New("httpapi: every use case and the key set must be provided"))
 	}
 	if err := errors.Join(problems...); err != nil {
@@ -216,6 +217,8 @@ func (s *Server) routes() {
 	a.Post("/api/auth/logout", s.logout)
 	a.Post("/api/auth/logout-all", auth, s.logoutAll)
 	a.Post("/api/auth/mfa/verify", s.mfaVerify)
+	a.Post("/api/auth/passkey/begin", s.passkeyLoginBegin)
+	a.Post("/api/auth/passkey/finish", s.passkeyLoginFinish)
 
 	a.Get("/api/users/me", auth, s.me)
 	a.Patch("/api/users/me", auth, s.updateMe)
@@ -225,6 +228,11 @@ func (s *Server) routes() {
 	a.Post("/api/users/me/mfa/totp/confirm", auth, s.totpConfirm)
 	a.Delete("/api/users/me/mfa/totp", auth, s.totpDisable)
 	a.Post("/api/users/me/mfa/recovery-codes", auth, s.recoveryCodes)
+	a.Post("/api/users/me/passkeys/begin", auth, s.passkeyRegisterBegin)
+	a.Post("/api/users/me/passkeys/finish", auth, s.passkeyRegisterFinish)
+	a.Get("/api/users/me/passkeys", auth, s.passkeyList)
+	a.Patch("/api/users/me/passkeys/:id", auth, s.passkeyRename)
+	a.Delete("/api/users/me/passkeys/:id", auth, s.passkeyDelete)
 
 	a.Get("/api/sessions", auth, s.listSessions)
 	a.Delete("/api/sessions/:id", auth, s.revokeSession)

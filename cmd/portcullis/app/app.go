@@ -25,6 +25,7 @@ import (
 	"github.com/portcullis-auth/portcullis/adapters/mail"
 	"github.com/portcullis-auth/portcullis/adapters/memstore"
 	"github.com/portcullis-auth/portcullis/adapters/otp"
+	"github.com/portcullis-auth/portcullis/adapters/passkey"
 	"github.com/portcullis-auth/portcullis/adapters/password"
 	"github.com/portcullis-auth/portcullis/adapters/redisstore"
 	"github.com/portcullis-auth/portcullis/adapters/sessioncache"
@@ -103,6 +104,8 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 		fx.Supply(settings(cfg), limits(cfg)),
 		otp.Module,
 		identity.Module,
+		passkey.Module,
+		fx.Supply(passkey.Config{RPID: cfg.PasskeyRPID, Origins: cfg.PasskeyOrigins, Name: cfg.ProductName}),
 		fx.Provide(func() (ports.SecretBox, error) {
 			kek, err := keyEncryptionKey(cfg, log)
 			if err != nil {
@@ -126,6 +129,7 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 			application.NewSecondFactors,
 			application.NewMFAVerify,
 			application.NewTOTPSetup,
+			application.NewPasskeys,
 			application.NewThrottle,
 			application.NewLocks,
 			application.NewMailQueue,
@@ -136,6 +140,7 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 		),
 		fx.Invoke(warnLimitsOff),
 		fx.Invoke(func(l *application.Login, f *application.SecondFactors) { l.UseSecondFactors(f) }),
+		fx.Invoke(func(f *application.SecondFactors, p *application.Passkeys) { f.UsePasskeys(p) }),
 	)
 }
 

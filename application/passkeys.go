@@ -1,0 +1,407 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// Errors of the passkey use cases.
+var (
+	// ErrInvalidPasskey: an assertion or registration that does not check (wrong origin,
+	// relying-party id, challenge or signature; an unknown credential; a signature counter
+	// that does not advance). It counts as a wrong code where a second factor is checked.
+	ErrInvalidPasskey = fmt.Errorf("invalid passkey: %w", ErrInvalidCode)
+	// ErrInvalidCeremony: an unknown, expired or used WebAuthn ceremony.
+	ErrInvalidCeremony = fmt.Errorf("invalid or expired passkey ceremony: %w", domain.ErrUnauthenticated)
+	// ErrPasskeyExists: the authenticator's credential is registered already.
+	ErrPasskeyExists = fmt.Errorf("passkey already registered: %w", domain.ErrConflict)
+	// ErrTooManyPasskeys: the user has MaxPasskeys passkeys.
+	ErrTooManyPasskeys = fmt.Errorf("too many passkeys: %w", domain.ErrConflict)
+	// ErrNoPasskey: the user has no passkey to use as a second factor.
+	ErrNoPasskey = fmt.Errorf("no passkey: %w", domain.ErrNotFound)
+)
+
+// MaxPasskeys bounds how many passkeys one user keeps.
+const MaxPasskeys = 20
+
+// passkeyCeremonyTTL is how long a registration or login ceremony may take.
+const passkeyCeremonyTTL = 5 * time.Minute
+
+// defaultPasskeyName names a passkey registered without a name.
+const defaultPasskeyName = "Passkey"
+
+// Ceremony is a WebAuthn ceremony under way: Token names it in the finishing request (it is
+// single-use and expires at ExpiresAt), Options go to navigator.credentials.create or .get.
+type Ceremony struct {
+	Token     string
+	Options   []byte
+	ExpiresAt time.Time
+}
+
+// Passkeys registers, lists, renames and deletes a user's passkeys, logs in with a passkey
+// alone, and checks one as the second factor of a password login. Challenges are single-use
+// and expire; a signature counter that does not advance is refused (a cloned credential).
+type Passkeys struct {
+	store    ports.Passkeys
+	rp       ports.WebAuthn
+	pending  ports.Challenges
+	users    ports.UserStore
+	sessions ports.SessionStore
+	tokens   *tokenMinter
+	ids      ports.IDSource
+	clock    ports.Clock
+	settings Settings
+	audit    *Auditor
+	log      *slog.Logger
+}
+
+// NewPasskeys wires the passkey use cases.
+func NewPasskeys(store ports.Passkeys, rp ports.WebAuthn, pending ports.Challenges, users ports.UserStore,
+	sessions ports.SessionStore, issuer ports.TokenIssuer, ids ports.IDSource, clock ports.Clock, settings Settings,
+	audit *Auditor, log *slog.Logger) *Passkeys {
+	return &Passkeys{store: store, rp: rp, pending: pending, users: users, sessions: sessions, ids: ids, clock: clock,
+		settings: settings, audit: audit, log: log, tokens: &tokenMinter{issuer: issuer, ids: ids, ttl: settings.AccessTTL}}
+}
+
+// UsePasskeys makes passkeys second factors: a password login of a user with one lists
+// "passkey" among its methods, MFAVerify accepts an assertion, and removing a user's factors
+// removes its passkeys. The composition root calls it once, before serving.
+func (f *SecondFactors) UsePasskeys(p *Passkeys) { f.passkeys = p }
+
+func passkeyUser(u domain.User) ports.PasskeyUser {
+	name := u.Name
+	if name == "" {
+		name = u.Email
+	}
+	return ports.PasskeyUser{ID: u.ID, Name: u.Email, DisplayName: name}
+}
+
+// park keeps a ceremony's state under a new token.
+func (p *Passkeys) park(ctx context.Context, purpose domain.ChallengePurpose, userID string, options, state []byte) (Ceremony, error) {
+	token, err := randomToken()
+	if err != nil {
+		return Ceremony{}, fmt.Errorf("new ceremony token: %w", err)
+	}
+	now := p.clock.Now()
+	c := domain.Challenge{Hash: hashToken(token), Purpose: purpose, UserID: userID, Data: state,
+		CreatedAt: now, ExpiresAt: now.Add(passkeyCeremonyTTL)}
+	if err := p.pending.Put(ctx, c); err != nil {
+		return Ceremony{}, fmt.Errorf("store ceremony: %w", err)
+	}
+	return Ceremony{Token: token, Options: options, ExpiresAt: c.ExpiresAt}, nil
+}
+
+// take spends a ceremony: of two finishing requests with one token only one gets it.
+func (p *Passkeys) take(ctx context.Context, token string, purpose domain.ChallengePurpose) (domain.Challenge, error) {
+	c, err := p.pending.Take(ctx, hashToken(token), purpose, p.clock.Now())
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return domain.Challenge{}, ErrInvalidCeremony
+	case err != nil:
+		return domain.Challenge{}, fmt.Errorf("take ceremony: %w", err)
+	}
+	return c, nil
+}
+
+// BeginRegistration starts registering a passkey for userID.
+func (p *Passkeys) BeginRegistration(ctx context.Context, userID string) (Ceremony, error) {
+	u, err := loadSelf(ctx, p.users, userID)
+	if err != nil {
+		return Ceremony{}, err
+	}
+	existing, err := p.store.ByUser(ctx, userID)
+	if err != nil {
+		return Ceremony{}, fmt.Errorf("load passkeys: %w", err)
+	}
+	if len(existing) >= MaxPasskeys {
+		return Ceremony{}, ErrTooManyPasskeys
+	}
+	options, state, err := p.rp.BeginRegistration(passkeyUser(u), existing)
+	if err != nil {
+		return Ceremony{}, err
+	}
+	return p.park(ctx, domain.ChallengePasskeyRegister, userID, options, state)
+}
+
+// FinishRegistration checks the authenticator's answer to userID's ceremony token and keeps
+// the new passkey, named name ("" is defaultPasskeyName).
+func (p *Passkeys) FinishRegistration(ctx context.Context, userID, token, name string, response []byte) (domain.Passkey, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name = defaultPasskeyName
+	}
+	if !domain.ValidPasskeyName(name) {
+		return domain.Passkey{}, invalidField("name", "invalid", fmt.Sprintf("must be 1 to %d characters", domain.PasskeyNameMax))
+	}
+	c, err := p.take(ctx, token, domain.ChallengePasskeyRegister)
+	if err != nil {
+		return domain.Passkey{}, err
+	}
+	if c.UserID != userID {
+		return domain.Passkey{}, ErrInvalidCeremony // another user's ceremony
+	}
+	u, err := loadSelf(ctx, p.users, userID)
+	if err != nil {
+		return domain.Passkey{}, err
+	}
+	pk, err := p.rp.FinishRegistration(passkeyUser(u), c.Data, response)
+	if errors.Is(err, domain.ErrInvalidCredentials) {
+		p.log.InfoContext(ctx, "passkey registration refused", "user_id", userID, "error", err)
+		p.audit.record(ctx, domain.EventMFAEnrol, userID, userID, "refused", "method=passkey")
+		return domain.Passkey{}, ErrInvalidPasskey
+	}
+	if err != nil {
+		return domain.Passkey{}, err
+	}
+	pk.ID, pk.UserID, pk.Name, pk.CreatedAt = p.ids.NewID(), userID, name, p.clock.Now()
+	switch err := p.store.Add(ctx, pk); {
+	case errors.Is(err, domain.ErrConflict):
+		p.audit.record(ctx, domain.EventMFAEnrol, userID, userID, "duplicate", "method=passkey")
+		return domain.Passkey{}, ErrPasskeyExists
+	case err != nil:
+		return domain.Passkey{}, fmt.Errorf("store passkey: %w", err)
+	}
+	p.log.InfoContext(ctx, "passkey registered", "user_id", userID, "passkey_id", pk.ID)
+	p.audit.record(ctx, domain.EventMFAEnrol, userID, userID, "ok", "method=passkey passkey="+pk.ID)
+	return pk, nil
+}
+
+// List returns userID's passkeys, oldest first.
+func (p *Passkeys) List(ctx context.Context, userID string) ([]domain.Passkey, error) {
+	list, err := p.store.ByUser(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("load passkeys: %w", err)
+	}
+	return list, nil
+}
+
+// Rename renames userID's passkey id; another user's is domain.ErrNotFound.
+func (p *Passkeys) Rename(ctx context.Context, userID, id, name string) (domain.Passkey, error) {
+	name = strings.TrimSpace(name)
+	if !domain.ValidPasskeyName(name) {
+		return domain.Passkey{}, invalidField("name", "invalid", fmt.Sprintf("must be 1 to %d characters", domain.PasskeyNameMax))
+	}
+	pk, err := p.store.Rename(ctx, userID, id, name)
+	if err != nil {
+		return domain.Passkey{}, fmt.Errorf("rename passkey: %w", err)
+	}
+	return pk, nil
+}
+
+// Delete removes userID's passkey id; another user's is domain.ErrNotFound.
+func (p *Passkeys) Delete(ctx context.Context, userID, id string) error {
+	if err := p.store.Delete(ctx, userID, id); err != nil {
+		return fmt.Errorf("delete passkey: %w", err)
+	}
+	p.log.InfoContext(ctx, "passkey removed", "user_id", userID, "passkey_id", id)
+	p.audit.record(ctx, domain.EventMFARemove, userID, userID, "ok", "method=passkey passkey="+id)
+	return nil
+}
+
+// BeginLogin starts a login by passkey alone: any discoverable credential of this relying party.
+func (p *Passkeys) BeginLogin(ctx context.Context) (Ceremony, error) {
+	options, state, err := p.rp.BeginLogin(nil, nil)
+	if err != nil {
+		return Ceremony{}, err
+	}
+	return p.park(ctx, domain.ChallengePasskeyLogin, "", options, state)
+}
+
+// verify checks an assertion against a ceremony's state: the passkey it names must be a
+// passkey of wantUser (when not "") whose user handle it carries, the assertion must check,
+// and its signature counter must advance, which the store records atomically. It returns the
+// passkey and the assertion, or ErrInvalidPasskey (audited as failure) with the reason logged.
+func (p *Passkeys) verify(ctx context.Context, wantUser string, state, response []byte) (domain.Passkey, ports.PasskeyAssertion, domain.User, error) {
+	fail := func(subject, reason string, err error) (domain.Passkey, ports.PasskeyAssertion, domain.User, error) {
+		p.log.InfoContext(ctx, "passkey refused", "user_id", subject, "outcome", reason, "error", err)
+		p.audit.record(ctx, domain.EventMFAFailure, "", subject, reason, "method=passkey")
+		return domain.Passkey{}, ports.PasskeyAssertion{}, domain.User{}, ErrInvalidPasskey
+	}
+	credID, handle, err := p.rp.AssertionCredential(response)
+	if err != nil {
+		return fail(wantUser, "malformed", err)
+	}
+	pk, err := p.store.ByCredentialID(ctx, credID)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return fail(wantUser, "unknown_credential", err)
+	case err != nil:
+		return domain.Passkey{}, ports.PasskeyAssertion{}, domain.User{}, fmt.Errorf("load passkey: %w", err)
+	case wantUser != "" && pk.UserID != wantUser:
+		return fail(wantUser, "other_users_credential", nil)
+	case handle != "" && handle != pk.UserID:
+		return fail(pk.UserID, "user_handle_mismatch", nil)
+	}
+	u, err := p.users.ByID(ctx, pk.UserID)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return fail(pk.UserID, "unknown_account", err)
+	case err != nil:
+		return domain.Passkey{}, ports.PasskeyAssertion{}, domain.User{}, fmt.Errorf("load user: %w", err)
+	}
+	a, err := p.rp.FinishLogin(passkeyUser(u), pk, state, response)
+	switch {
+	case errors.Is(err, domain.ErrInvalidCredentials):
+		return fail(pk.UserID, "bad_assertion", err)
+	case err != nil:
+		return domain.Passkey{}, ports.PasskeyAssertion{}, domain.User{}, err
+	case !domain.SignCountAdvances(pk.SignCount, a.SignCount):
+		return fail(pk.UserID, "counter_regression", fmt.Errorf("sign count %d after %d", a.SignCount, pk.SignCount))
+	}
+	switch err := p.store.Use(ctx, pk.ID, a.SignCount, a.Credential, p.clock.Now()); {
+	case errors.Is(err, domain.ErrConflict):
+		return fail(pk.UserID, "counter_regression", err) // a concurrent use got there first
+	case errors.Is(err, domain.ErrNotFound):
+		return fail(pk.UserID, "removed", err)
+	case err != nil:
+		return domain.Passkey{}, ports.PasskeyAssertion{}, domain.User{}, fmt.Errorf("record passkey use: %w", err)
+	}
+	return pk, a, u, nil
+}
+
+// FinishLogin completes a login by passkey alone and opens a session with amr hwk (and user,
+// when the authenticator verified its user). A disabled account is refused as a wrong
+// password would be; an unverified one as a password login would be.
+func (p *Passkeys) FinishLogin(ctx context.Context, token string, response []byte) (TokensOutput, error) {
+	c, err := p.take(ctx, token, domain.ChallengePasskeyLogin)
+	if err != nil {
+		return TokensOutput{}, err
+	}
+	pk, a, u, err := p.verify(ctx, "", c.Data, response)
+	if err != nil {
+		return TokensOutput{}, err
+	}
+	if u.Disabled {
+		p.audit.record(ctx, domain.EventLoginFailure, "", u.ID, "disabled", "method=passkey")
+		return TokensOutput{}, domain.ErrInvalidCredentials
+	}
+	if p.settings.RequireVerifiedEmail && !u.EmailVerified {
+		p.audit.record(ctx, domain.EventLoginFailure, "", u.ID, "email_not_verified", "method=passkey")
+		return TokensOutput{}, domain.ErrEmailNotVerified
+	}
+	amr := []string{domain.AMRHardware}
+	if a.UserVerified {
+		amr = append(amr, domain.AMRUser)
+	}
+	out, err := p.open(ctx, u, amr)
+	if err != nil {
+		return TokensOutput{}, err
+	}
+	p.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", out.SessionID, "outcome", "ok", "method", MethodPasskey)
+	p.audit.record(ctx, domain.EventMFASuccess, u.ID, u.ID, "ok", "method=passkey passkey="+pk.ID)
+	p.audit.record(ctx, domain.EventLoginSuccess, u.ID, u.ID, "ok", "session="+out.SessionID+" amr="+strings.Join(amr, "+"))
+	return out, nil
+}
+
+// open opens a session of u and re-reads u once it is stored, as a password login does: a
+// user disabled or deleted meanwhile gets no session; one whose roles changed gets a session
+// with the new ones.
+func (p *Passkeys) open(ctx context.Context, u domain.User, amr []string) (TokensOutput, error) {
+	for attempt := 1; ; attempt++ {
+		out, err := openSession(ctx, p.sessions, p.tokens, p.ids, p.settings, p.clock.Now(), u, amr)
+		if err != nil {
+			return TokensOutput{}, err
+		}
+		cur, err := p.users.ByID(ctx, u.ID)
+		switch {
+		case err == nil && !cur.Disabled && slices.Equal(cur.Roles, u.Roles):
+			view := viewOf(cur)
+			out.User = &view
+			return out, nil
+		case err != nil && !errors.Is(err, domain.ErrNotFound):
+			_ = p.sessions.Delete(context.WithoutCancel(ctx), out.SessionID)
+			return TokensOutput{}, fmt.Errorf("re-read user: %w", err)
+		}
+		if derr := p.sessions.Delete(context.WithoutCancel(ctx), out.SessionID); derr != nil {
+			return TokensOutput{}, fmt.Errorf("delete the session of a refused login: %w", derr)
+		}
+		if err != nil || cur.Disabled || attempt == 3 {
+			p.audit.record(ctx, domain.EventLoginFailure, "", u.ID, "changed_during_login", "method=passkey")
+			return TokensOutput{}, domain.ErrInvalidCredentials
+		}
+		u = cur
+	}
+}
+
+// BeginSecondFactor starts a passkey assertion as the second factor of the password login
+// mfaToken names, for that user's passkeys. The mfa_token stays valid (MFAVerify takes it);
+// the ceremony lives under the mfa_token's hash, a second begin replacing the first.
+func (p *Passkeys) BeginSecondFactor(ctx context.Context, mfaToken string) ([]byte, error) {
+	hash := hashToken(mfaToken)
+	now := p.clock.Now()
+	// Read the pending login without spending it: take it and put it straight back.
+	login, err := p.pending.Take(ctx, hash, domain.ChallengeMFA, now)
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return nil, ErrInvalidMFAToken
+	case err != nil:
+		return nil, fmt.Errorf("take mfa token: %w", err)
+	}
+	if err := p.pending.Put(context.WithoutCancel(ctx), login); err != nil {
+		return nil, fmt.Errorf("give back mfa token: %w", err)
+	}
+	u, err := p.users.ByID(ctx, login.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("load user: %w", err)
+	}
+	list, err := p.store.ByUser(ctx, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load passkeys: %w", err)
+	}
+	if len(list) == 0 {
+		return nil, ErrNoPasskey
+	}
+	pu := passkeyUser(u)
+	options, state, err := p.rp.BeginLogin(&pu, list)
+	if err != nil {
+		return nil, err
+	}
+	c := domain.Challenge{Hash: hash, Purpose: domain.ChallengePasskeyMFA, UserID: u.ID, Data: state,
+		CreatedAt: now, ExpiresAt: login.ExpiresAt}
+	err = p.pending.Put(ctx, c)
+	if errors.Is(err, domain.ErrConflict) { // begun before: this ceremony replaces that one
+		_, _ = p.pending.Take(ctx, hash, domain.ChallengePasskeyMFA, now)
+		err = p.pending.Put(ctx, c)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store ceremony: %w", err)
+	}
+	return options, nil
+}
+
+// checkSecondFactor checks response, an assertion by one of userID's passkeys, against the
+// ceremony BeginSecondFactor started for mfaToken, and spends that ceremony. It returns the
+// passkey's id, or an error that is ErrInvalidCode for a refused assertion.
+func (p *Passkeys) checkSecondFactor(ctx context.Context, userID, mfaToken string, response []byte) (string, error) {
+	c, err := p.pending.Take(ctx, hashToken(mfaToken), domain.ChallengePasskeyMFA, p.clock.Now())
+	switch {
+	case errors.Is(err, domain.ErrNotFound):
+		return "", ErrInvalidPasskey // no ceremony begun (or it was spent): nothing to check against
+	case err != nil:
+		return "", fmt.Errorf("take ceremony: %w", err)
+	case c.UserID != userID:
+		return "", ErrInvalidPasskey
+	}
+	pk, _, _, err := p.verify(ctx, userID, c.Data, response)
+	if err != nil {
+		return "", err
+	}
+	return pk.ID, nil
+}
+
+// hasPasskey reports whether userID has a passkey.
+func (p *Passkeys) hasPasskey(ctx context.Context, userID string) (bool, error) {
+	list, err := p.store.ByUser(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("load passkeys: %w", err)
+	}
+	return len(list) > 0, nil
+}
