@@ -33,7 +33,7 @@ type ChangeEmail struct {
 // NewChangeEmail wires the e-mail change use case.
 func NewChangeEmail(users ports.UserStore, idn ports.IdentityNormalizer, hasher ports.PasswordHasher, tokens ports.OneTimeTokens,
 	mail *MailQueue, clock ports.Clock, audit *Auditor, log *slog.Logger) *ChangeEmail {
-	return &ChangeEmail{users: users, idn: idn, hasher: hasher, tokens: &tokenSpender{tokens: tokens, clock: clock, audit: audit}, mail: mail,
+	return &ChangeEmail{users: users, idn: idn, hasher: hasher, tokens: &tokenSpender{tokens: tokens, users: users, clock: clock, audit: audit}, mail: mail,
 		clock: clock, audit: audit, log: log}
 }
 
@@ -90,24 +90,11 @@ func (c *ChangeEmail) Confirm(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	var u domain.User
-	err = retryStale(func() error {
-		var err error
-		if u, err = c.users.ByID(ctx, t.UserID); err != nil {
-			return fmt.Errorf("load user: %w", err)
-		}
-		if u.Disabled || t.NewEmail == "" {
-			return domain.ErrInvalidOneTimeToken
-		}
-		u.Email, u.EmailVerified, u.UpdatedAt = t.NewEmail, true, c.clock.Now()
-		if _, err := c.users.Update(ctx, u); err != nil {
-			return fmt.Errorf("update user: %w", err)
-		}
-		return nil
-	})
-	if errors.Is(err, domain.ErrNotFound) {
-		err = domain.ErrInvalidOneTimeToken
-	}
+	u, err := c.tokens.grant(ctx, t, func(domain.User) bool { return t.NewEmail != "" },
+		func(u *domain.User) bool {
+			u.Email, u.EmailVerified = t.NewEmail, true
+			return true
+		})
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package application
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -12,7 +11,6 @@ import (
 
 // PasswordReset resets forgotten passwords through an emailed link.
 type PasswordReset struct {
-	users    ports.UserStore
 	idn      ports.IdentityNormalizer
 	sessions ports.SessionStore
 	hasher   ports.PasswordHasher
@@ -29,8 +27,8 @@ type PasswordReset struct {
 // login lock through throttle (nil: no throttling).
 func NewPasswordReset(users ports.UserStore, idn ports.IdentityNormalizer, sessions ports.SessionStore, hasher ports.PasswordHasher, tokens ports.OneTimeTokens,
 	mail *MailQueue, clock ports.Clock, throttle *Throttle, audit *Auditor, log *slog.Logger) *PasswordReset {
-	return &PasswordReset{users: users, idn: idn, sessions: sessions, hasher: hasher, store: tokens,
-		tokens: &tokenSpender{tokens: tokens, clock: clock, audit: audit}, mail: mail, clock: clock, throttle: throttle,
+	return &PasswordReset{idn: idn, sessions: sessions, hasher: hasher, store: tokens,
+		tokens: &tokenSpender{tokens: tokens, users: users, clock: clock, audit: audit}, mail: mail, clock: clock, throttle: throttle,
 		audit: audit, log: log}
 }
 
@@ -63,25 +61,12 @@ func (p *PasswordReset) Reset(ctx context.Context, token, newPassword string) er
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	var u domain.User
-	err = retryStale(func() error {
-		var err error
-		if u, err = p.users.ByID(ctx, t.UserID); err != nil {
-			return fmt.Errorf("load user: %w", err)
-		}
-		if u.Disabled || u.Email != t.NewEmail {
-			return domain.ErrInvalidOneTimeToken
-		}
-		// The link reached the account's address: that address is proven.
-		u.PasswordHash, u.EmailVerified, u.UpdatedAt = hash, true, p.clock.Now()
-		if _, err := p.users.Update(ctx, u); err != nil {
-			return fmt.Errorf("update user: %w", err)
-		}
-		return nil
-	})
-	if errors.Is(err, domain.ErrNotFound) {
-		err = domain.ErrInvalidOneTimeToken
-	}
+	u, err := p.tokens.grant(ctx, t, func(u domain.User) bool { return u.Email == t.NewEmail },
+		func(u *domain.User) bool {
+			// The link reached the account's address: that address is proven.
+			u.PasswordHash, u.EmailVerified = hash, true
+			return true
+		})
 	if err != nil {
 		return err
 	}

@@ -194,3 +194,65 @@ func checkPassword(ctx context.Context, hasher ports.PasswordHasher, log *slog.L
 	log.ErrorContext(ctx, "stored password hash unusable; the password is refused", "user_id", u.ID, "error", err)
 	return false, false, nil
 }
+
+// tokenSpender spends emailed one-time tokens for the use cases (verification, reset, address
+// change) and applies what a spent token grants to the user it names.
+type tokenSpender struct {
+	tokens ports.OneTimeTokens
+	users  ports.UserStore
+	clock  ports.Clock
+	audit  *Auditor
+}
+
+// spend consumes token for purpose. A token that is not a live one of that purpose is
+// domain.ErrInvalidOneTimeToken.
+func (s *tokenSpender) spend(ctx context.Context, token string, purpose domain.TokenPurpose) (domain.OneTimeToken, error) {
+	if token == "" || len(token) > 128 {
+		return domain.OneTimeToken{}, s.refuse(ctx, purpose)
+	}
+	t, err := s.tokens.Consume(ctx, hashOneTimeToken(token), purpose, s.clock.Now())
+	if errors.Is(err, domain.ErrNotFound) {
+		return domain.OneTimeToken{}, s.refuse(ctx, purpose)
+	}
+	if err != nil {
+		return domain.OneTimeToken{}, fmt.Errorf("consume token: %w", err)
+	}
+	return t, nil
+}
+
+// refuse records a bad token and returns the one error for all of them.
+func (s *tokenSpender) refuse(ctx context.Context, purpose domain.TokenPurpose) error {
+	s.audit.record(ctx, domain.EventTokenRefused, "", "", "invalid_token", "purpose="+string(purpose))
+	return domain.ErrInvalidOneTimeToken
+}
+
+// grant applies change to the user that spent token t names and stores it, retrying when a
+// concurrent update got there first (retryStale). A missing or disabled user, or one the token
+// no longer fits (fits false: say, the address it was mailed to is no longer the account's), is
+// domain.ErrInvalidOneTimeToken. change reports whether it changed anything; when it did not,
+// nothing is stored. It returns the user as stored.
+func (s *tokenSpender) grant(ctx context.Context, t domain.OneTimeToken, fits func(domain.User) bool,
+	change func(u *domain.User) bool) (domain.User, error) {
+	var u domain.User
+	err := retryStale(func() error {
+		var err error
+		if u, err = s.users.ByID(ctx, t.UserID); err != nil {
+			return fmt.Errorf("load user: %w", err)
+		}
+		if u.Disabled || !fits(u) {
+			return domain.ErrInvalidOneTimeToken
+		}
+		if !change(&u) {
+			return nil
+		}
+		u.UpdatedAt = s.clock.Now()
+		if u, err = s.users.Update(ctx, u); err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+		return nil
+	})
+	if errors.Is(err, domain.ErrNotFound) {
+		err = domain.ErrInvalidOneTimeToken
+	}
+	return u, err
+}

@@ -2,8 +2,6 @@ package application
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 
 	"github.com/portcullis-auth/portcullis/domain"
@@ -12,11 +10,9 @@ import (
 
 // VerifyEmail verifies addresses with the emailed token, and sends the token again on request.
 type VerifyEmail struct {
-	users  ports.UserStore
 	idn    ports.IdentityNormalizer
 	tokens *tokenSpender
 	mail   *MailQueue
-	clock  ports.Clock
 	audit  *Auditor
 	log    *slog.Logger
 }
@@ -24,8 +20,8 @@ type VerifyEmail struct {
 // NewVerifyEmail wires the e-mail verification use case.
 func NewVerifyEmail(users ports.UserStore, idn ports.IdentityNormalizer, tokens ports.OneTimeTokens, mail *MailQueue,
 	clock ports.Clock, audit *Auditor, log *slog.Logger) *VerifyEmail {
-	return &VerifyEmail{users: users, idn: idn, tokens: &tokenSpender{tokens: tokens, clock: clock, audit: audit}, mail: mail,
-		clock: clock, audit: audit, log: log}
+	return &VerifyEmail{idn: idn, tokens: &tokenSpender{tokens: tokens, users: users, clock: clock, audit: audit}, mail: mail,
+		audit: audit, log: log}
 }
 
 // Handle spends a verify-email token and marks the address it was sent to verified. Any bad
@@ -37,27 +33,14 @@ func (v *VerifyEmail) Handle(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	var u domain.User
-	err = retryStale(func() error {
-		var err error
-		if u, err = v.users.ByID(ctx, t.UserID); err != nil {
-			return fmt.Errorf("load user: %w", err)
-		}
-		if u.Disabled || u.Email != t.NewEmail {
-			return domain.ErrInvalidOneTimeToken
-		}
-		if u.EmailVerified {
-			return nil
-		}
-		u.EmailVerified, u.UpdatedAt = true, v.clock.Now()
-		if _, err := v.users.Update(ctx, u); err != nil {
-			return fmt.Errorf("update user: %w", err)
-		}
-		return nil
-	})
-	if errors.Is(err, domain.ErrNotFound) {
-		err = domain.ErrInvalidOneTimeToken
-	}
+	u, err := v.tokens.grant(ctx, t, func(u domain.User) bool { return u.Email == t.NewEmail },
+		func(u *domain.User) bool {
+			if u.EmailVerified {
+				return false
+			}
+			u.EmailVerified = true
+			return true
+		})
 	if err != nil {
 		return err
 	}
@@ -75,33 +58,4 @@ func (v *VerifyEmail) Resend(ctx context.Context, email string) error {
 		return invalid
 	}
 	return v.mail.queue(ctx, domain.OutboxMail{Kind: domain.MailVerifyEmail, To: addr})
-}
-
-// tokenSpender spends emailed one-time tokens for the use cases.
-type tokenSpender struct {
-	tokens ports.OneTimeTokens
-	clock  ports.Clock
-	audit  *Auditor
-}
-
-// spend consumes token for purpose. A token that is not a live one of that purpose is
-// domain.ErrInvalidOneTimeToken.
-func (s *tokenSpender) spend(ctx context.Context, token string, purpose domain.TokenPurpose) (domain.OneTimeToken, error) {
-	if token == "" || len(token) > 128 {
-		return domain.OneTimeToken{}, s.refuse(ctx, purpose)
-	}
-	t, err := s.tokens.Consume(ctx, hashOneTimeToken(token), purpose, s.clock.Now())
-	if errors.Is(err, domain.ErrNotFound) {
-		return domain.OneTimeToken{}, s.refuse(ctx, purpose)
-	}
-	if err != nil {
-		return domain.OneTimeToken{}, fmt.Errorf("consume token: %w", err)
-	}
-	return t, nil
-}
-
-// refuse records a bad token and returns the one error for all of them.
-func (s *tokenSpender) refuse(ctx context.Context, purpose domain.TokenPurpose) error {
-	s.audit.record(ctx, domain.EventTokenRefused, "", "", "invalid_token", "purpose="+string(purpose))
-	return domain.ErrInvalidOneTimeToken
 }
