@@ -385,3 +385,14 @@ func TestRateSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactURL: the one redaction of URLs for logs and messages hides the password, also in a
+// mysql:// URL naming several servers (which net/url cannot parse), and keeps the servers.
+func TestRedactURL(t *testing.T) {
+	if got := config.RedactURL("mysql://u:s3cret@db1:3307,db2:3308/auth"); strings.Contains(got, "s3cret") || !strings.Contains(got, "db1:3307,db2:3308") {
+		t.Fatalf("RedactURL = %q", got)
+	}
+	if got := config.RedactURL("postgres://u:s3cret@db/auth"); got != "postgres://u:xxxxx@db/auth" {
+		t.Fatalf("RedactURL = %q", got)
+	}
+}

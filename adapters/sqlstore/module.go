@@ -131,7 +131,8 @@ func (db *DB) start(ctx context.Context, cfg Config) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("connect to the %s database %s: %w", db.kind, redact(cfg.URL), err)
+		// No URL in the message (it may hold a password): the caller names the setting.
+		return fmt.Errorf("connect to the %s database: %w", db.kind, err)
 	}
 	if cfg.AutoMigrate {
 		from := db.schemaVersion(ctx)
