@@ -63,3 +63,38 @@ func BenchmarkRotate(b *testing.B) {
 		current = next
 	}
 }
+
+// BenchmarkRotateReplicated is one refresh on a master with one replica, asynchronous and with
+// WaitForReplicas(1) (PORTCULLIS_REDIS_WAIT_REPLICAS=1): what waiting for the replica costs a
+// rotation (docs/scaling.md). Compare the two with -count 5 and benchstat, or by ratio.
+func BenchmarkRotateReplicated(b *testing.B) {
+	mc, _, _ := startReplicated(b)
+	for _, bc := range []struct {
+		name string
+		opts []SessionOption
+	}{{"async", nil}, {"wait=1", []SessionOption{WaitForReplicas(1, time.Second)}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			st, err := NewSessionsWith(mc, "bench:", bc.opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			now := time.Now()
+			s := benchSession(now)
+			if err := st.Create(b.Context(), s, now); err != nil {
+				b.Fatal(err)
+			}
+			current := s.RefreshHash
+			successor := make([]byte, 72)
+			b.ReportAllocs()
+			for b.Loop() {
+				next := []byte(rand.Text())
+				r := domain.Rotation{SessionID: s.ID, PresentedHash: current, NewHash: next, Successor: successor,
+					Now: now, Grace: 10 * time.Second, IdleTTL: 7 * 24 * time.Hour}
+				if outcome, _, err := st.Rotate(b.Context(), r); err != nil || outcome != domain.Rotated {
+					b.Fatal(outcome, err)
+				}
+				current = next
+			}
+		})
+	}
+}

@@ -19,7 +19,7 @@ import (
 // startRedis runs a throw-away redis-server on a free loopback port with args, stopped at
 // cleanup, and returns its address and process. Without redis-server on PATH the test skips
 // (fails when services are required).
-func startRedis(t *testing.T, args ...string) (string, *os.Process) {
+func startRedis(t testing.TB, args ...string) (string, *os.Process) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -47,21 +47,21 @@ func startRedis(t *testing.T, args ...string) (string, *os.Process) {
 	return addr, cmd.Process
 }
 
-// TestWaitForReplicas: with WaitForReplicas(1), every session write is on the replica by the
-// time it returns; with the replica gone, writes are ErrUnavailable instead of acknowledged
-// on the master alone.
-func TestWaitForReplicas(t *testing.T) {
-	master, _ := startRedis(t, "--repl-diskless-sync-delay", "0")
-	replica, replicaProc := startRedis(t, "--replicaof", "127.0.0.1", master[len("127.0.0.1:"):])
-	mc := redis.NewClient(&redis.Options{Addr: master})
-	rc := redis.NewClient(&redis.Options{Addr: replica})
-	t.Cleanup(func() { _ = mc.Close(); _ = rc.Close() })
+// startReplicated starts a master and one replica (startRedis) and waits until the replica is
+// attached and in sync; it returns clients of both (closed at cleanup) and the replica's process.
+func startReplicated(t testing.TB) (master, replica *redis.Client, replicaProc *os.Process) {
+	t.Helper()
+	maddr, _ := startRedis(t, "--repl-diskless-sync-delay", "0")
+	raddr, replicaProc := startRedis(t, "--replicaof", "127.0.0.1", maddr[len("127.0.0.1:"):])
+	master = redis.NewClient(&redis.Options{Addr: maddr})
+	replica = redis.NewClient(&redis.Options{Addr: raddr})
+	t.Cleanup(func() { _ = master.Close(); _ = replica.Close() })
 	ctx := t.Context()
 	for i := 0; ; i++ {
-		info, _ := mc.Info(ctx, "replication").Result()
+		info, _ := master.Info(ctx, "replication").Result()
 		if containsLine(info, "connected_slaves:1") {
-			if off, _ := rc.Info(ctx, "replication").Result(); containsLine(off, "master_link_status:up") {
-				break
+			if off, _ := replica.Info(ctx, "replication").Result(); containsLine(off, "master_link_status:up") {
+				return master, replica, replicaProc
 			}
 		}
 		if i > 200 {
@@ -69,6 +69,14 @@ func TestWaitForReplicas(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestWaitForReplicas: with WaitForReplicas(1), every session write is on the replica by the
+// time it returns; with the replica gone, writes are ErrUnavailable instead of acknowledged
+// on the master alone.
+func TestWaitForReplicas(t *testing.T) {
+	mc, rc, replicaProc := startReplicated(t)
+	ctx := t.Context()
 
 	st, err := NewSessionsWith(mc, "wait:", WaitForReplicas(1, time.Second))
 	if err != nil {

@@ -10,9 +10,11 @@
 # come from the same requests. It prints one line per route and setting, then the ratios.
 # Then the cost of PORTCULLIS_REDIS_WAIT_REPLICAS: sessions on a throw-away Redis master with one
 # replica (free loopback ports), me, refresh and login measured with WAIT for one replica and
-# without, back to back (users in SQLite, so that only the session store differs).
+# without, back to back, PAIRS times (users in SQLite, so that only the session store differs);
+# the median ratio of the pairs is printed with its range; then BenchmarkRotateReplicated (one
+# rotation's latency, asynchronous and waiting for the replica).
 #
-#   DURATION=5s RUNS=1 CONNS=16 bash test/cluster/measure.sh
+#   DURATION=5s RUNS=1 PAIRS=3 CONNS=16 bash test/cluster/measure.sh
 #   PARTS=redis bash test/cluster/measure.sh      only the Redis part (PARTS: galera, redis; both
 #                                                 by default)
 set -euo pipefail
@@ -20,6 +22,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 DURATION=${DURATION:-5s}
 RUNS=${RUNS:-1}
+PAIRS=${PAIRS:-3}
 CONNS=${CONNS:-16}
 PARTS=" ${PARTS:-galera redis} "
 part() { [[ "$PARTS" == *" $1 "* ]]; }
@@ -103,7 +106,7 @@ fi
 
 # The cost of waiting for a replica (PORTCULLIS_REDIS_WAIT_REPLICAS=1) on a master with one
 # replica, both throw-away on free loopback ports.
-declare -A wrps wratio
+declare -A wsum wfloor
 if part redis && command -v redis-server >/dev/null; then
 	free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 	mport=$(free_port)
@@ -118,28 +121,44 @@ if part redis && command -v redis-server >/dev/null; then
 			redis-cli -p "$rport" info replication 2>/dev/null | grep -q '^master_link_status:up' && break
 		sleep 0.1
 	done
-	printf '%-8s %-14s %10s %10s %8s\n' route wait_replicas rps floor_rps ratio
+	# PAIRS pairs per route, each a run with WAIT and one without, back to back (the machine's
+	# load drifts less within a pair than over the whole series); the median pair is reported.
+	printf '%-8s %-5s %-14s %10s %10s %8s\n' route pair wait_replicas rps floor_rps ratio
 	for route in me refresh login; do
-		for w in 1 0; do
-			out=$("$bin_dir/load" -matrix -json -binary "$bin_dir/portcullis" -stores redis -redis "redis://127.0.0.1:$mport/0" \
-				-routes "$route" -runs "$RUNS" -duration "$DURATION" -matrix-conns "$CONNS" \
-				-env "PORTCULLIS_RATE_LIMITS=off,PORTCULLIS_REDIS_WAIT_REPLICAS=$w" 2>/dev/null) || { stop_redis_pair; exit 1; }
-			read -r r f ratio < <(jq -r '.cells[0] | "\(.rps) \(.floor_rps) \(.ratio)"' <<<"$out")
-			wrps[$route$w]=$r
-			wratio[$route$w]=$ratio
-			printf '%-8s %-14s %10.0f %10.0f %8.3f\n' "$route" "$w" "$r" "$f" "$ratio"
+		pair_ratios=() floor_ratios=()
+		for k in $(seq "$PAIRS"); do
+			declare -A r=() fr=()
+			for w in 1 0; do
+				out=$("$bin_dir/load" -matrix -json -binary "$bin_dir/portcullis" -stores redis -redis "redis://127.0.0.1:$mport/0" \
+					-routes "$route" -runs 1 -duration "$DURATION" -matrix-conns "$CONNS" \
+					-env "PORTCULLIS_RATE_LIMITS=off,PORTCULLIS_REDIS_WAIT_REPLICAS=$w" 2>/dev/null) || { stop_redis_pair; exit 1; }
+				read -r rr f ratio < <(jq -r '.cells[0] | "\(.rps) \(.floor_rps) \(.ratio)"' <<<"$out")
+				r[$w]=$rr
+				fr[$w]=$ratio
+				printf '%-8s %-5s %-14s %10.0f %10.0f %8.3f\n' "$route" "$k" "$w" "$rr" "$f" "$ratio"
+			done
+			pair_ratios+=("$(jq -n "${r[1]} / ${r[0]}")")
+			floor_ratios+=("$(jq -n "${fr[1]} / ${fr[0]}")")
 		done
+		wsum[$route]=$(printf '%s\n' "${pair_ratios[@]}" | jq -s 'sort | "median \(.[length/2|floor]*1000|round/1000) (range \(.[0]*1000|round/1000)-\(.[-1]*1000|round/1000))"' -r)
+		wfloor[$route]=$(printf '%s\n' "${floor_ratios[@]}" | jq -s 'sort | "median \(.[length/2|floor]*1000|round/1000) (range \(.[0]*1000|round/1000)-\(.[-1]*1000|round/1000))"' -r)
 	done
 	stop_redis_pair
+	# The same price per write, in-process and on one connection: a rotation's latency asynchronous
+	# and with WaitForReplicas(1), on a master and replica of the benchmark's own.
+	go test -run '^$' -bench 'RotateReplicated' -benchtime 2000x -count 3 ./adapters/redisstore 2>/dev/null |
+		grep -E '^BenchmarkRotateReplicated' | awk '{n = $1; sub(/^BenchmarkRotateReplicated\//, "", n); sub(/-[0-9]+$/, "", n)
+			printf "rotation latency (BenchmarkRotateReplicated) %-7s %6.0f µs/op\n", n, $3 / 1000}'
 fi
 part galera && for route in me refresh; do
 	printf 'causal reads cost on %s: throughput with / without = %.3f\n' "$route" \
 		"$(jq -n "${rps[${route}3]} / ${rps[${route}0]}")"
 done
 for route in me refresh login; do
-	[[ -n "${wrps[${route}1]:-}" ]] || continue
-	# The second figure divides each run by its own floor first: steadier on a shared machine,
-	# and the one that counts for login, whose rate is the machine's hashing rate of the moment.
-	printf 'waiting for a Redis replica on %s: throughput with / without = %.3f (each to its own floor: %.3f)\n' "$route" \
-		"$(jq -n "${wrps[${route}1]} / ${wrps[${route}0]}")" "$(jq -n "${wratio[${route}1]} / ${wratio[${route}0]}")"
+	[[ -n "${wsum[$route]:-}" ]] || continue
+	# The second figure divides each run by its own floor first: steadier when the machine's load
+	# moves within a pair, and the one that counts for login, whose rate is the hashing rate of the
+	# moment.
+	printf 'waiting for a Redis replica on %s: throughput with / without = %s; each to its own floor: %s\n' "$route" \
+		"${wsum[$route]}" "${wfloor[$route]}"
 done
