@@ -28,13 +28,13 @@ import (
 // The failover test's own Redis Cluster: three masters with two replicas each, on ports of its
 // own (never the shared cluster of PORTCULLIS_TEST_REDIS_CLUSTER_ADDRS, which other tests use
 // and which has no replicas). Two replicas per master, so that a shard whose master died still
-// has a replica to acknowledge WAIT once the other is promoted. cluster-node-timeout is 2 s, so
+// has a replica to acknowledge WAIT once the other is promoted. cluster-node-timeout is 3 s, so
 // a failover takes seconds; cluster-require-full-coverage is off, so the other shards keep
 // serving meanwhile (what an operator who runs Redis Cluster for sessions should set too).
 var (
 	redisClusterPorts = []int{7301, 7302, 7303, 7304, 7305, 7306, 7307, 7308, 7309}
 	redisMasters      = 3
-	redisNodeTimeout  = 2 * time.Second
+	redisNodeTimeout  = 3 * time.Second
 )
 
 // redisCluster is that cluster, started by test/testenv/redis-cluster.sh.
