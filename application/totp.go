@@ -28,18 +28,19 @@ type MFAStatus struct {
 // TOTPSetup lets a user enrol, confirm and remove a TOTP authenticator and regenerate recovery
 // codes; and an administrator reset a user's factors.
 type TOTPSetup struct {
-	factors *SecondFactors
-	users   ports.UserStore
-	hasher  ports.PasswordHasher
-	clock   ports.Clock
-	audit   *Auditor
-	log     *slog.Logger
+	factors  *SecondFactors
+	users    ports.UserStore
+	sessions ports.SessionStore
+	hasher   ports.PasswordHasher
+	clock    ports.Clock
+	audit    *Auditor
+	log      *slog.Logger
 }
 
 // NewTOTPSetup wires the TOTP set-up use case.
-func NewTOTPSetup(factors *SecondFactors, users ports.UserStore, hasher ports.PasswordHasher, clock ports.Clock,
-	audit *Auditor, log *slog.Logger) *TOTPSetup {
-	return &TOTPSetup{factors: factors, users: users, hasher: hasher, clock: clock, audit: audit, log: log}
+func NewTOTPSetup(factors *SecondFactors, users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher,
+	clock ports.Clock, audit *Auditor, log *slog.Logger) *TOTPSetup {
+	return &TOTPSetup{factors: factors, users: users, sessions: sessions, hasher: hasher, clock: clock, audit: audit, log: log}
 }
 
 // Status reports userID's second factors.
@@ -145,8 +146,10 @@ func (s *TOTPSetup) Confirm(ctx context.Context, userID, code string) ([]string,
 
 // Disable removes userID's TOTP authenticator, given the password and a current code (a
 // recovery code is not enough: it would let a stolen password and one code remove the factor
-// for good). Its recovery codes go with it unless another factor remains.
-func (s *TOTPSetup) Disable(ctx context.Context, userID, password, code string) error {
+// for good). Its recovery codes go with it unless another factor remains. Like a password
+// change, it ends every other session of the user (sessionID, the caller's own, stays): a
+// session opened by whoever knew the removed factor must not outlive it.
+func (s *TOTPSetup) Disable(ctx context.Context, userID, sessionID, password, code string) error {
 	if err := s.checkPassword(ctx, userID, password); err != nil {
 		return err
 	}
@@ -171,8 +174,12 @@ func (s *TOTPSetup) Disable(ctx context.Context, userID, password, code string) 
 			return fmt.Errorf("delete recovery codes: %w", err)
 		}
 	}
-	s.log.InfoContext(ctx, "second factor removed", "user_id", userID, "method", MethodTOTP)
-	s.audit.record(ctx, domain.EventMFARemove, userID, userID, "ok", "method=totp")
+	revoked, err := revokeOthers(ctx, s.sessions, userID, sessionID, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "second factor removed", "user_id", userID, "method", MethodTOTP, "sessions_revoked", revoked)
+	s.audit.record(ctx, domain.EventMFARemove, userID, userID, "ok", fmt.Sprintf("method=totp sessions_revoked=%d", revoked))
 	return nil
 }
 
@@ -187,8 +194,10 @@ func hasFactor(methods []string) bool {
 }
 
 // RegenerateRecoveryCodes replaces userID's recovery codes, given the password; it needs a
-// second factor to recover (ErrNoTOTP otherwise).
-func (s *TOTPSetup) RegenerateRecoveryCodes(ctx context.Context, userID, password string) ([]string, error) {
+// second factor to recover (ErrNoTOTP otherwise). Like a password change, it ends every other
+// session of the user (sessionID, the caller's own, stays): whoever regenerates suspects the old
+// codes leaked, and a session opened with one must not outlive them.
+func (s *TOTPSetup) RegenerateRecoveryCodes(ctx context.Context, userID, sessionID, password string) ([]string, error) {
 	if err := s.checkPassword(ctx, userID, password); err != nil {
 		return nil, err
 	}
@@ -203,7 +212,11 @@ func (s *TOTPSetup) RegenerateRecoveryCodes(ctx context.Context, userID, passwor
 	if err != nil {
 		return nil, err
 	}
-	s.audit.record(ctx, domain.EventRecoveryCodes, userID, userID, "ok", "")
+	revoked, err := revokeOthers(ctx, s.sessions, userID, sessionID, s.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	s.audit.record(ctx, domain.EventRecoveryCodes, userID, userID, "ok", fmt.Sprintf("sessions_revoked=%d", revoked))
 	return codes, nil
 }
 

@@ -227,7 +227,7 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 		PasswordReset:  application.NewPasswordReset(users, identity.New(), sessions, h, otts, mails, clock{}, throttle, auditor, log),
 		ChangeEmail:    application.NewChangeEmail(users, identity.New(), h, otts, mails, clock{}, auditor, log),
 		MFAVerify:      application.NewMFAVerify(factors, users, sessions, tokens, id, clock{}, settings, auditor, log),
-		TOTP:           application.NewTOTPSetup(factors, users, h, clock{}, auditor, log),
+		TOTP:           application.NewTOTPSetup(factors, users, sessions, h, clock{}, auditor, log),
 		Passkeys:       passkeys,
 	})
 	if err != nil {

@@ -127,7 +127,7 @@ func (s *Server) totpDisable(c *fiber.Ctx) error {
 		return err
 	}
 	p, _ := principal(c)
-	if err := s.deps.TOTP.Disable(c.UserContext(), p.UserID, in.Password, in.Code); err != nil {
+	if err := s.deps.TOTP.Disable(c.UserContext(), p.UserID, p.SessionID, in.Password, in.Code); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
@@ -144,7 +144,7 @@ func (s *Server) recoveryCodes(c *fiber.Ctx) error {
 		return missingField("password")
 	}
 	p, _ := principal(c)
-	codes, err := s.deps.TOTP.RegenerateRecoveryCodes(c.UserContext(), p.UserID, in.Password)
+	codes, err := s.deps.TOTP.RegenerateRecoveryCodes(c.UserContext(), p.UserID, p.SessionID, in.Password)
 	if err != nil {
 		return err
 	}
