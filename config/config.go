@@ -113,7 +113,7 @@ type Config struct {
 	LogLevel                   string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat                  string        `env:"LOG_FORMAT" envDefault:"auto" help:"json, text, or auto (text on a terminal, else json)"`
 	TokenCacheSize             int           `env:"TOKEN_CACHE_SIZE" envDefault:"8192" help:"verified access tokens each instance remembers, by their exact bytes and never past exp, to skip the signature check (0: off)"`
-	SessionCacheSize           int           `env:"SESSION_CACHE_SIZE" envDefault:"10000" help:"sessions each instance caches where every change is seen at once: SQLite (data_version); never MySQL, PostgreSQL or Redis (0: off)"`
+	SessionCacheSize           int           `env:"SESSION_CACHE_SIZE" envDefault:"10000" help:"sessions each instance caches where every change is seen at once: SQLite (data_version), standalone Redis (client tracking behind a PING barrier); never MySQL, PostgreSQL, Redis Cluster or Sentinel (0: off)"`
 	UserCacheSize              int           `env:"USER_CACHE_SIZE" envDefault:"10000" help:"users each instance caches by id where every change is seen at once: SQLite (data_version); never MySQL or PostgreSQL (0: off)"`
 	MemoryLimitMiB             int           `env:"MEMORY_LIMIT_MIB" help:"soft memory limit of the Go runtime in MiB, so the collector returns password-hashing memory early (default: 32 + 1.25 × ARGON2_MEMORY × cores; GOMEMLIMIT, when set, wins; -1: none)"`
 	PasswordQueue              int           `env:"PASSWORD_QUEUE" help:"password hashes that may wait for a core; beyond them login and register answer 503 with Retry-After (default: 32 per core)"`

@@ -6,12 +6,13 @@
 // A cache may answer only when its invalidation is exact. Two sources of changes are supported,
 // both given by the adapter that owns the store:
 //
-//   - a Feed pushes the id of every session any writer changes. While the feed is not live —
-//     before it first connects, and from the moment its connection fails until it has
-//     subscribed again — the cache is empty and answers nothing. No Feed ships today: a Redis
-//     client-tracking feed was tried and withdrawn, because a revoke that followed the drop of
-//     its connection could still be answered from memory on another instance (the drop and the
-//     revoke travel on different connections, so nothing orders them).
+//   - a Feed pushes the id of every session any writer changes, and proves on demand that every
+//     change acknowledged before a moment has been pushed (Sync, a read barrier). While the feed
+//     is not live — before it first connects, and from the moment its connection fails until it
+//     has subscribed again — the cache is empty and answers nothing; a Get answers from memory
+//     only after a Sync begun after the Get began has succeeded. redisstore.Changes is the feed
+//     of a standalone Redis (client tracking, and a PING on the tracking connection as the
+//     barrier).
 //   - a Versioner returns a number that changes whenever any writer commits (sqlstore's
 //     PRAGMA data_version on SQLite). Every Get asks for it; a different number empties the
 //     cache before it is consulted.
@@ -19,7 +20,7 @@
 // In both cases the cache's own writes (Create, Rotate, Delete, DeleteByUser, SetRoles) empty
 // the entries they touch as soon as the inner store has answered. A session past its idle or
 // absolute limit is never answered from memory. Stores with neither source (MySQL, PostgreSQL,
-// Redis in every form, memory) are not wrapped at all.
+// Redis Cluster and Sentinel, memory) are not wrapped at all.
 package sessioncache
 
 import (
@@ -40,11 +41,12 @@ import (
 // changes or removes, reset() when it cannot say which (a flush, an unknown key), and
 // live(false) as soon as changes may be missed (a lost connection), before trying again.
 //
-// Behind reports whether changes may have reached this process that Watch has not reported
-// yet; while it is true the cache answers nothing.
+// Sync returns once every change acknowledged to its writer before Sync was called has been
+// reported through changed or reset; an error means it cannot tell, and the cache answers
+// nothing for that call.
 type Feed interface {
 	Watch(ctx context.Context, changed func(id string), reset func(), live func(bool))
-	Behind() bool
+	Sync(ctx context.Context) error
 }
 
 // Versioner tells whether anything was committed to a store: Version returns a number that
@@ -158,8 +160,8 @@ func (c *Cache) Get(ctx context.Context, id string, now time.Time) (domain.Sessi
 	if usable && c.ver != nil {
 		usable = c.sync(ctx)
 	}
-	if f := c.feed.Load(); usable && f != nil && f.Behind() {
-		// A change may be waiting to be applied: read the store (and cache nothing).
+	if f := c.feed.Load(); usable && f != nil && f.Sync(ctx) != nil {
+		// The feed cannot prove it is up to date: read the store (and cache nothing).
 		return c.inner.Get(ctx, id, now)
 	}
 	if usable {

@@ -3,17 +3,22 @@ package contract
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/portcullis-auth/portcullis/adapters/redisstore"
 	"github.com/portcullis-auth/portcullis/adapters/sessioncache"
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
+	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
 // countingStore counts the Get calls that reach the store behind a cache, so that a test can
@@ -32,6 +37,7 @@ func (c *countingStore) Get(ctx context.Context, id string, now time.Time) (doma
 type instance struct {
 	cache *sessioncache.Cache
 	inner *countingStore
+	name  string // the Redis client name (Redis only)
 }
 
 // cachedSQLite is an instance on the SQLite file at path, with its own connection pool (as a
@@ -50,6 +56,51 @@ func cachedSQLite(t *testing.T, path string) *instance {
 		t.Fatal(err)
 	}
 	return &instance{cache: c, inner: inner}
+}
+
+// cachedRedis is an instance on the standalone Redis at url under prefix, with its own client
+// and tracking connection, waiting until the feed is live.
+func cachedRedis(t *testing.T, url, prefix string) *instance {
+	t.Helper()
+	name := "contract-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	client, err := redisstore.Open(t.Context(), url+sep+"client_name="+name, redisstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	st, err := redisstore.NewSessions(client, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed, ok := redisstore.NewChanges(client, prefix, nil)
+	if !ok {
+		t.Fatal("no change feed on a standalone Redis")
+	}
+	inner := &countingStore{SessionStore: st}
+	c, err := sessioncache.New(inner, 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := c.Start(ctx, feed)
+	t.Cleanup(func() { cancel(); wait() })
+	waitFor(t, "the invalidation feed is live", c.Live)
+	return &instance{cache: c, inner: inner, name: name}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // cachedGet reports whether in comes to answer id from memory: whether a read of id is served
@@ -90,6 +141,12 @@ func TestSessionStoreCached(t *testing.T) {
 			return cachedSQLite(t, filepath.Join(t.TempDir(), "portcullis.db")).cache
 		})
 	})
+	t.Run("Redis", func(t *testing.T) {
+		url := testenv.RedisURL(t)
+		SessionStore(t, func(t *testing.T) ports.SessionStore {
+			return cachedRedis(t, url, testenv.RedisPrefix(t)).cache
+		})
+	})
 }
 
 // TestSessionCache_RevokeOnAnotherInstance: a session that instance B has cached is refused by
@@ -110,6 +167,20 @@ func TestSessionCache_RevokeOnAnotherInstance(t *testing.T) {
 			cli := sqlstore.NewSessions(openSQL(t, "sqlite://"+path))
 			return store{a: a, b: b, bare: func(t *testing.T, id string) {
 				if err := cli.Delete(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}}
+		},
+		"Redis": func(t *testing.T) store {
+			url, prefix := testenv.RedisURL(t), testenv.RedisPrefix(t)
+			opts, err := redis.ParseURL(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := redis.NewClient(opts)
+			t.Cleanup(func() { _ = raw.Close() })
+			return store{a: cachedRedis(t, url, prefix), b: cachedRedis(t, url, prefix), bare: func(t *testing.T, id string) {
+				if err := raw.Del(ctx, prefix+"sess:{"+id+"}").Err(); err != nil {
 					t.Fatal(err)
 				}
 			}}
@@ -158,5 +229,69 @@ func TestSessionCache_RevokeOnAnotherInstance(t *testing.T) {
 				t.Fatalf("only %d of %d repeated reads were answered from the cache", hits, rounds)
 			}
 		})
+	}
+}
+
+// TestSessionCache_SubscriptionDrops: when instance B's invalidation connection is killed, B
+// answers nothing from memory — a session revoked right after the drop is refused on B's next
+// read — and caches again, still exactly, once it has reconnected.
+func TestSessionCache_SubscriptionDrops(t *testing.T) {
+	ctx := context.Background()
+	url, prefix := testenv.RedisURL(t), testenv.RedisPrefix(t)
+	a, b := cachedRedis(t, url, prefix), cachedRedis(t, url, prefix)
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClient(opts)
+	t.Cleanup(func() { _ = admin.Close() })
+
+	for round := range 3 {
+		s := newSession(uuid.NewString(), time.Now())
+		if err := a.cache.Create(ctx, s, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if !cachedGet(t, b, s.ID) {
+			t.Fatalf("round %d: instance B did not cache the session", round)
+		}
+		killClient(t, admin, b.name+"-tracking")
+		// No waiting for B to notice: the revoke follows the drop at once.
+		if err := a.cache.Delete(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		mustBeGone(t, b, s.ID, fmt.Sprintf("the subscription dropped (round %d)", round))
+		// The watcher turns the cache off (it stays off for at least the reconnect backoff),
+		// then on again once it has resubscribed.
+		waitFor(t, "instance B's cache is off", func() bool { return !b.cache.Live() })
+		waitFor(t, "instance B's feed is live again", b.cache.Live)
+	}
+}
+
+// killClient kills the Redis connection named name (CLIENT LIST / CLIENT KILL ID).
+func killClient(t *testing.T, admin *redis.Client, name string) {
+	t.Helper()
+	var id string
+	deadline := time.Now().Add(10 * time.Second)
+	for id == "" {
+		list, err := admin.ClientList(context.Background()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(list, "\n") {
+			fields := map[string]string{}
+			for f := range strings.FieldsSeq(line) {
+				k, v, _ := strings.Cut(f, "=")
+				fields[k] = v
+			}
+			if fields["name"] == name {
+				id = fields["id"]
+			}
+		}
+		if id == "" && time.Now().After(deadline) {
+			t.Fatalf("no Redis client named %s", name)
+		}
+	}
+	if err := admin.Do(context.Background(), "CLIENT", "KILL", "ID", id).Err(); err != nil {
+		t.Fatalf("client kill %s: %v", id, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 	"golang.org/x/term"
@@ -226,7 +227,7 @@ func sessionStore(cfg config.Config) fx.Option {
 		return fx.Options(observeSessions(), memstore.Module, memstore.LimiterModule, memstore.ChallengesModule)
 	case strings.HasPrefix(s, "redis"):
 		return fx.Options(
-			observeSessions(), // no session cache on Redis: see redisstore/doc.go and the README
+			redisSessionCache(cfg),
 			redisstore.Module,
 			redisstore.LimiterModule,
 			fx.Supply(redisstore.Config{URL: s, Prefix: cfg.RedisKeyPrefix, Options: redisstore.Options{
@@ -270,6 +271,35 @@ func userCache(cfg config.Config) fx.Option {
 			}
 			return cache
 		}, nil
+	})
+}
+
+// redisSessionCache puts a sessioncache in front of a standalone Redis session store (redis://,
+// rediss://), invalidated by Redis client tracking and answering only behind a read barrier
+// (redisstore.Changes). Cluster and Sentinel keep no cache.
+func redisSessionCache(cfg config.Config) fx.Option {
+	standalone := strings.HasPrefix(cfg.SessionStore, "redis://") || strings.HasPrefix(cfg.SessionStore, "rediss://")
+	if cfg.SessionCacheSize == 0 || !standalone {
+		return observeSessions()
+	}
+	return fx.Decorate(func(lc fx.Lifecycle, in observedSessions, client redis.UniversalClient, rcfg redisstore.Config,
+		log *slog.Logger) (ports.SessionStore, error) {
+		inner := in.store()
+		feed, ok := redisstore.NewChanges(client, rcfg.Prefix, log)
+		if !ok {
+			return inner, nil
+		}
+		cache, err := sessioncache.New(inner, cfg.SessionCacheSize, nil)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wait func()
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error { wait = cache.Start(ctx, feed); return nil },
+			OnStop:  func(context.Context) error { cancel(); wait(); return nil },
+		})
+		return cache, nil
 	})
 }
 
