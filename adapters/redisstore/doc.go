@@ -52,6 +52,15 @@
 // same user may keep its session or its old roles (it is treated as having happened after).
 // Redis 6.2 or later is required (ZMSCORE).
 //
+// # Durability
+//
+// Redis replicates asynchronously, so a master that dies right after a write can lose it when a
+// replica is promoted. With WaitForReplicas (PORTCULLIS_REDIS_WAIT_REPLICAS) the writes a session's
+// safety rests on — Create, Rotate, Delete, DeleteByUser, SetRoles — are each followed by WAIT on
+// the connection that wrote them, to the master of the key's slot, and fail with
+// domain.ErrUnavailable when too few replicas acknowledge in time (durable.go says why it must be
+// that connection, and neither MULTI nor Lua). Reads never wait.
+//
 // # Errors
 //
 // A missing or expired session is domain.ErrNotFound; a retired refresh token is
