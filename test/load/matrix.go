@@ -300,7 +300,10 @@ func startServer(ctx context.Context, binary string, env []string, dataDir strin
 		return nil, err
 	}
 	cmd := exec.Command(binary, "serve")
-	cmd.Env = append(baseEnv(), append([]string{"PORTCULLIS_ADDR=" + addr, "PORTCULLIS_PUBLIC_URL=http://" + addr}, env...)...)
+	// PUBLIC_URL names the host localhost, not 127.0.0.1: the passkey relying-party id is taken from
+	// it and must be a domain, never an IP address (the server refuses to start otherwise).
+	_, port, _ := net.SplitHostPort(addr)
+	cmd.Env = append(baseEnv(), append([]string{"PORTCULLIS_ADDR=" + addr, "PORTCULLIS_PUBLIC_URL=http://localhost:" + port}, env...)...)
 	return startProcess(ctx, cmd, addr, "/healthz", dataDir)
 }
 
