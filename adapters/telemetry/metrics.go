@@ -38,6 +38,7 @@ type Metrics struct {
 	hashWork        *prometheus.HistogramVec
 	storeCalls      *prometheus.HistogramVec
 	storeErrors     *prometheus.CounterVec
+	mfa             *mfaMetrics
 
 	// requestSeries caches the histogram of each (route, method, status) seen, so that
 	// observing a request is a map read under a read lock, without allocating.
@@ -102,6 +103,7 @@ func NewMetrics(build Build, keyAge func() time.Duration) *Metrics {
 			Name: "errors_total", Help: "Store calls that failed (not counting answers such as not found or conflict), by store and operation."},
 			[]string{"store", "op"}),
 		requestSeries: map[requestKey]prometheus.Observer{},
+		mfa:           newMFAMetrics(),
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help:        "Always 1; the labels name the running build.",
@@ -114,6 +116,7 @@ func NewMetrics(build Build, keyAge func() time.Duration) *Metrics {
 		m.requests, m.logins, m.refreshes, m.sessionsCreated, m.sessionsRevoked,
 		m.hashWait, m.hashWork, m.storeCalls, m.storeErrors,
 	)
+	r.MustRegister(m.mfa.collectors()...)
 	if keyAge != nil {
 		r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "signing_key_age_seconds",
 			Help: "How long the key that signs access tokens now has been signing (0: none)."},

@@ -222,7 +222,7 @@ func (s *oneTime) DeleteByUserPurpose(ctx context.Context, userID string, purpos
 }
 
 // audit decorates ports.AuditLog, and counts logins by outcome from the records the login use
-// case appends (one per attempt).
+// case appends (one per attempt), and second-factor events (see mfa.go).
 type audit struct {
 	next ports.AuditLog
 	p    probe
@@ -239,6 +239,8 @@ func (s *audit) Append(ctx context.Context, r domain.AuditRecord) error {
 		s.p.m.logins.WithLabelValues(LoginOK).Inc()
 	case domain.EventLoginFailure:
 		s.p.m.logins.WithLabelValues(loginOutcome(r.Outcome)).Inc()
+	default:
+		s.p.m.mfa.observe(r)
 	}
 	return call0(s.p, ctx, "append", func(ctx context.Context) error { return s.next.Append(ctx, r) })
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/portcullis-auth/portcullis/domain"
@@ -37,4 +38,52 @@ func TestMFA_FactorChangesRevokeOtherSessions(t *testing.T) {
 	api.do("POST", "/api/users/me/mfa/recovery-codes", map[string]string{"password": "not the password"}, bearer(mine.AccessToken)...).
 		expectProblem(http.StatusUnauthorized, "invalid_credentials")
 	api.do("GET", "/api/users/me", nil, bearer(third.AccessToken)...).expect(http.StatusOK)
+}
+
+// The second-factor metrics move with real traffic: an enrolment (pending, then ok), a login
+// with a code, a wrong code, recovery codes replaced and the authenticator removed; no label
+// carries the user's id or address.
+func TestMFA_MetricsMove(t *testing.T) {
+	clk := newTestClock()
+	srv := startServer(t, nil, withClock(clk))
+	api := srv.apiClient().in(t)
+	before := scrape(t, srv.apiClient())
+	a := api.register(t)
+	secret, _ := enrolTOTP(t, api, clk, api.login(t, a).AccessToken)
+	tk := api.login2FA(t, a, secret, clk)
+	m := api.loginMFA(t, a)
+	api.do("POST", "/api/auth/mfa/verify", map[string]string{"mfa_token": m.MFAToken, "code": "000000"}).
+		expectProblem(http.StatusUnauthorized, "invalid_code")
+	api.do("POST", "/api/users/me/mfa/recovery-codes", map[string]string{"password": a.Password}, bearer(tk.AccessToken)...).
+		expect(http.StatusOK)
+	clk.advance(domain.TOTPPeriod)
+	api.do("DELETE", "/api/users/me/mfa/totp", map[string]string{"password": a.Password, "code": codeAt(t, secret, clk.Now())},
+		bearer(tk.AccessToken)...).expect(http.StatusNoContent)
+	after := scrape(t, srv.apiClient())
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"portcullis_mfa_enrolments_total", map[string]string{"method": "totp", "outcome": "pending"}, 1},
+		{"portcullis_mfa_enrolments_total", map[string]string{"method": "totp", "outcome": "ok"}, 1},
+		{"portcullis_mfa_enrolments_total", map[string]string{"method": "recovery_code", "outcome": "ok"}, 1},
+		{"portcullis_mfa_verifications_total", map[string]string{"method": "totp", "step": "login", "outcome": "ok"}, 1},
+		{"portcullis_mfa_verifications_total", map[string]string{"method": "totp", "step": "login", "outcome": "bad_code"}, 1},
+		{"portcullis_mfa_removals_total", map[string]string{"method": "totp", "by": "user"}, 1},
+		{"portcullis_mfa_removals_total", map[string]string{"method": "all", "by": "admin"}, 0},
+	} {
+		if got := sample(after, c.name, c.labels) - sample(before, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v moved by %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	for name, f := range after {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if v := l.GetValue(); strings.Contains(v, a.User.ID) || strings.Contains(v, "@") {
+					t.Errorf("%s has user data in label %s=%q", name, l.GetName(), v)
+				}
+			}
+		}
+	}
 }
