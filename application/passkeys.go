@@ -196,13 +196,20 @@ func (p *Passkeys) Rename(ctx context.Context, userID, id, name string) (domain.
 	return pk, nil
 }
 
-// Delete removes userID's passkey id; another user's is domain.ErrNotFound.
-func (p *Passkeys) Delete(ctx context.Context, userID, id string) error {
+// Delete removes userID's passkey id; another user's is domain.ErrNotFound. Like removing a
+// TOTP authenticator, it ends every other session of the user (sessionID, the caller's own,
+// stays): a session opened by whoever held the passkey, or a clone of it, must not outlive it.
+func (p *Passkeys) Delete(ctx context.Context, userID, sessionID, id string) error {
 	if err := p.store.Delete(ctx, userID, id); err != nil {
 		return fmt.Errorf("delete passkey: %w", err)
 	}
-	p.log.InfoContext(ctx, "passkey removed", "user_id", userID, "passkey_id", id)
-	p.audit.record(ctx, domain.EventMFARemove, userID, userID, "ok", "method=passkey passkey="+id)
+	revoked, err := revokeOthers(ctx, p.sessions, userID, sessionID, p.clock.Now())
+	if err != nil {
+		return err
+	}
+	p.log.InfoContext(ctx, "passkey removed", "user_id", userID, "passkey_id", id, "sessions_revoked", revoked)
+	p.audit.record(ctx, domain.EventMFARemove, userID, userID, "ok",
+		fmt.Sprintf("method=passkey passkey=%s sessions_revoked=%d", id, revoked))
 	return nil
 }
 

@@ -166,10 +166,10 @@ func (s *Server) passkeyRename(c *fiber.Ctx) error {
 	return c.JSON(passkeyResponse{Passkey: toPasskeyDTO(pk)})
 }
 
-// passkeyDelete: DELETE /api/users/me/passkeys/{id} → 204.
+// passkeyDelete: DELETE /api/users/me/passkeys/{id} → 204; ends the user's other sessions.
 func (s *Server) passkeyDelete(c *fiber.Ctx) error {
 	p, _ := principal(c)
-	if err := s.deps.Passkeys.Delete(c.UserContext(), p.UserID, c.Params("id")); err != nil {
+	if err := s.deps.Passkeys.Delete(c.UserContext(), p.UserID, p.SessionID, c.Params("id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

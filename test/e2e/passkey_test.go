@@ -168,10 +168,17 @@ func passkeysEndToEnd(t *testing.T, srv *server) {
 	api.do("POST", "/api/users/me/passkeys/finish", map[string]any{"ceremony": c.Ceremony, "credential": json.RawMessage(resp)},
 		bearer(otherTk.AccessToken)...).expectProblem(http.StatusUnauthorized, "invalid_ceremony")
 
-	// Deleted, it logs in no more, and the password alone does again.
+	// Deleted, it logs in no more, and the password alone does again. The other sessions
+	// (the first password login, the one opened with password and passkey) end; the
+	// caller's stays.
 	api.do("DELETE", "/api/users/me/passkeys/"+pk.ID, nil, bearer(tk.AccessToken)...).expect(http.StatusNoContent)
 	if got := listPasskeys(t, api, tk.AccessToken); len(got) != 0 {
 		t.Fatalf("list after delete: %+v", got)
+	}
+	for _, gone := range []string{first.AccessToken, tk2.AccessToken} {
+		if st := api.meStatus(gone); st != http.StatusUnauthorized {
+			t.Fatalf("another session after the passkey's removal: GET /api/users/me = %d, want 401", st)
+		}
 	}
 	_, r = passkeyLogin(t, api, cred, testenv.AssertOptions{})
 	r.expectProblem(http.StatusUnauthorized, "invalid_passkey")
