@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -24,6 +25,17 @@ type Config struct {
 	// many replicas (WaitForReplicas).
 	WaitReplicas int
 	WaitTimeout  time.Duration
+	// Setting names, in the errors of building and starting the client, the variable the user
+	// fixes (PORTCULLIS_SESSION_STORE); empty: none.
+	Setting string
+}
+
+// named puts the variable of cfg.Setting in front of err.
+func (cfg Config) named(err error) error {
+	if err == nil || cfg.Setting == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", cfg.Setting, err)
 }
 
 // Module provides, from a Config in the graph:
@@ -55,10 +67,10 @@ func newModuleClient(d clientDeps) (redis.UniversalClient, error) {
 	useLogger(d.Log)
 	c, err := NewClient(cfg.URL, cfg.Options)
 	if err != nil {
-		return nil, err
+		return nil, cfg.named(err)
 	}
 	lc.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error { return ping(ctx, c) },
+		OnStart: func(ctx context.Context) error { return cfg.named(ping(ctx, c)) },
 		OnStop:  func(context.Context) error { return c.Close() },
 	})
 	return c, nil

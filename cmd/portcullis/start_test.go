@@ -82,6 +82,18 @@ func TestStartFailureIsOneLine(t *testing.T) {
 	fails(t, []string{"PORTCULLIS_DATA_DIR=" + filepath.Join(file, "data"), "PORTCULLIS_ADDR=" + freePort(t)}, "",
 		"PORTCULLIS_DATA_DIR: cannot create "+filepath.Join(file, "data")+": "+file+" is not a directory", "serve")
 
+	// A store that does not answer, and a key file that holds no key, name their variables.
+	quiet := func(env ...string) []string {
+		return append(env, "PORTCULLIS_DATA_DIR="+t.TempDir(), "PORTCULLIS_ADDR="+freePort(t), "PORTCULLIS_LOG_LEVEL=warn")
+	}
+	fails(t, quiet("PORTCULLIS_SESSION_STORE=redis://"+testenv.FreeAddr(t)+"/0"), "",
+		"PORTCULLIS_SESSION_STORE: ping redis: store unavailable", "serve")
+	notAKey := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(notAKey, []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fails(t, quiet("PORTCULLIS_JWT_KEY_FILE="+notAKey), "", "PORTCULLIS_JWT_KEY_FILE: ", "serve")
+
 	_, base, _ := serve(t, "PORTCULLIS_DATA_DIR="+t.TempDir())
 	taken := strings.TrimPrefix(base, "http://")
 	// The lines before it say what the start did (schema, keys); the failure is the last, once.

@@ -233,7 +233,7 @@ func sessionStore(cfg config.Config) fx.Option {
 			fx.Supply(redisstore.Config{URL: s, Prefix: cfg.RedisKeyPrefix, Options: redisstore.Options{
 				PoolSize: cfg.RedisPoolSize, DialTimeout: cfg.RedisDialTimeout, ReadTimeout: cfg.RedisReadTimeout,
 				WriteTimeout: cfg.RedisWriteTimeout, TLSCAFile: cfg.RedisTLSCAFile,
-			}, WaitReplicas: cfg.RedisWaitReplicas, WaitTimeout: cfg.RedisWaitTimeout}),
+			}, WaitReplicas: cfg.RedisWaitReplicas, WaitTimeout: cfg.RedisWaitTimeout, Setting: config.Prefix + "SESSION_STORE"}),
 		)
 	default:
 		return fx.Options(sqlSessionCache(cfg), sqlstore.SessionsModule, sqlstore.ChallengesModule, memstore.LimiterModule)

@@ -44,8 +44,22 @@ func startError(cfg config.Config, err error) error {
 	err = dig.RootCause(err)
 	msg := err.Error()
 	var op *net.OpError
-	if !strings.HasPrefix(msg, config.Prefix) && errors.As(err, &op) && op.Op == "listen" {
+	switch {
+	case strings.HasPrefix(msg, config.Prefix):
+	case errors.As(err, &op) && op.Op == "listen":
 		msg = config.Prefix + "ADDR: " + msg
+	default:
+		// An adapter that could not use a configured file names the file: name its setting.
+		for _, f := range []struct{ name, path string }{
+			{"JWT_KEY_FILE", cfg.JWTKeyFile}, {"DB_TLS_CA_FILE", cfg.DBTLSCAFile}, {"REDIS_TLS_CA_FILE", cfg.RedisTLSCAFile},
+			{"SMTP_TLS_CA_FILE", cfg.SMTPTLSCAFile}, {"MAIL_TEMPLATES_DIR", cfg.MailTemplatesDir},
+			{"BOOTSTRAP_ADMIN_PASSWORD_FILE", cfg.BootstrapAdminPasswordFile},
+		} {
+			if f.path != "" && strings.Contains(msg, f.path) {
+				msg = config.Prefix + f.name + ": " + msg
+				break
+			}
+		}
 	}
 	return errors.New(oneLine(msg))
 }
