@@ -109,21 +109,17 @@ func mapError(err error) mapped {
 		ve *domain.ValidationError
 		fe *fiber.Error
 		ce *domain.ConflictError
-		te *domain.ThrottledError
 	)
-	p := func(status int, code, title, detail string) mapped {
-		return mapped{problem: Problem{Type: problemBase + code, Title: title, Status: status, Code: code, Detail: detail}}
-	}
 	switch {
 	case errors.As(err, &ae):
-		m := p(ae.status, ae.code, ae.title, ae.detail)
+		m := problemOf(ae.status, ae.code, ae.title, ae.detail)
 		m.problem.Errors = ae.fields
 		m.problem.Checks = ae.checks
 		m.retryAfter = ae.status == fiber.StatusServiceUnavailable
 		m.log = ae.status >= 500 && ae.err != nil // our own 5xx (not_ready) are logged where raised
 		return m
 	case errors.As(err, &ve):
-		m := p(fiber.StatusUnprocessableEntity, "validation_failed", "Invalid request", fieldCount(len(ve.Fields)))
+		m := problemOf(fiber.StatusUnprocessableEntity, "validation_failed", "Invalid request", fieldCount(len(ve.Fields)))
 		m.problem.Type = problemBase + "validation"
 		m.problem.Errors = make([]FieldProblem, len(ve.Fields))
 		for i, f := range ve.Fields {
@@ -132,117 +128,138 @@ func mapError(err error) mapped {
 		return m
 	// Unavailability and deadlines come before the sentinels: a store error wraps its cause.
 	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		m := p(fiber.StatusServiceUnavailable, "store_unavailable", "Service unavailable",
+		m := problemOf(fiber.StatusServiceUnavailable, "store_unavailable", "Service unavailable",
 			"a backing service is unavailable or too slow; try again shortly")
 		m.retryAfter, m.log = true, true
 		return m
 	case errors.Is(err, domain.ErrThrottled):
-		m := p(fiber.StatusTooManyRequests, "too_many_requests", "Too many requests",
-			"too many attempts; wait before trying again")
-		if !errors.As(err, &te) {
-			te = domain.Throttled(0)
-		}
-		m.throttle = te
-		return m
-	// The second-factor errors come before the domain errors they wrap.
-	case errors.Is(err, application.ErrInvalidPasskey):
-		return p(fiber.StatusUnauthorized, "invalid_passkey", "Invalid passkey",
-			"the passkey's answer does not check (origin, relying party, challenge, signature or counter)")
-	case errors.Is(err, application.ErrInvalidCeremony):
-		return p(fiber.StatusUnauthorized, "invalid_ceremony", "Invalid ceremony",
-			"the passkey ceremony is unknown, expired or already used; begin again")
-	case errors.Is(err, application.ErrPasskeyExists):
-		return p(fiber.StatusConflict, "passkey_exists", "Conflict", "this passkey is already registered")
-	case errors.Is(err, application.ErrTooManyPasskeys):
-		return p(fiber.StatusConflict, "too_many_passkeys", "Conflict", "delete a passkey before registering another")
-	case errors.Is(err, application.ErrNoPasskey):
-		return p(fiber.StatusConflict, "no_second_factor", "Conflict", "there is no such second factor to use or confirm")
-	case errors.Is(err, application.ErrInvalidCode):
-		return p(fiber.StatusUnauthorized, "invalid_code", "Invalid code", "the code is wrong, expired or already used")
-	case errors.Is(err, application.ErrInvalidMFAToken):
-		return p(fiber.StatusUnauthorized, "invalid_mfa_token", "Invalid mfa_token",
-			"the mfa_token is unknown, expired or already used; log in again")
-	case errors.Is(err, application.ErrMFARequired):
-		return p(fiber.StatusForbidden, "mfa_required", "Second factor required",
-			"this requires a session opened with a second factor")
-	case errors.Is(err, application.ErrTOTPEnabled):
-		return p(fiber.StatusConflict, "totp_already_enabled", "Conflict", "an authenticator is already enabled; remove it first")
-	case errors.Is(err, application.ErrNoTOTP):
-		return p(fiber.StatusConflict, "no_second_factor", "Conflict", "there is no such second factor to use or confirm")
-	case errors.Is(err, domain.ErrInvalidOneTimeToken):
-		// One body for an unknown, used, expired, superseded or other-purpose token (SECURITY G50).
-		return p(fiber.StatusBadRequest, "invalid_token", "Invalid token", "the link is invalid, used or expired; ask for a new one")
-	case errors.Is(err, domain.ErrEmailNotVerified):
-		return p(fiber.StatusForbidden, "email_not_verified", "E-mail not verified",
-			"verify the account's e-mail address first; POST /api/auth/verify-email/resend sends a new link")
-	case errors.Is(err, application.ErrAlreadyVerified):
-		return p(fiber.StatusConflict, "already_verified", "Conflict", "the address is already verified")
-	case errors.Is(err, domain.ErrInvalidCredentials):
-		// One body for unknown account, wrong password and disabled account (SECURITY B9).
-		return p(fiber.StatusUnauthorized, "invalid_credentials", "Invalid credentials", "the credentials are not valid")
-	case errors.Is(err, domain.ErrInvalidRefreshToken), errors.Is(err, domain.ErrRefreshReuse):
-		return mapError(errInvalidRefresh)
-	case errors.Is(err, domain.ErrUnauthenticated), errors.Is(err, domain.ErrSessionRevoked):
-		return mapError(errInvalidToken)
-	case errors.Is(err, domain.ErrForbidden):
-		return p(fiber.StatusForbidden, "forbidden", "Forbidden", "you are not allowed to do this")
-	case errors.Is(err, domain.ErrNotFound):
-		return p(fiber.StatusNotFound, "not_found", "Not found", "the resource does not exist")
-	case errors.Is(err, application.ErrLastAdmin):
-		// Before the generic conflict: ErrLastAdmin wraps domain.ErrConflict.
-		return p(fiber.StatusConflict, "last_admin", "Conflict", "the last admin cannot be demoted, disabled or deleted")
+		return mapThrottled(err)
+	// A taken email or username names its field; other conflicts fall to the table.
 	case errors.As(err, &ce) && (ce.Field == "email" || ce.Field == "username"):
-		m := p(fiber.StatusConflict, ce.Field+"_taken", "Conflict", "the "+ce.Field+" is already taken")
+		m := problemOf(fiber.StatusConflict, ce.Field+"_taken", "Conflict", "the "+ce.Field+" is already taken")
 		m.problem.Errors = []FieldProblem{{Field: ce.Field, Code: ce.Field + "_taken", Message: "is already taken"}}
 		return m
-	case errors.Is(err, domain.ErrStale):
-		// An optimistic write lost a race with another change of the same account; nothing was
-		// written, and the request may simply be sent again.
-		return p(fiber.StatusConflict, "conflict_retry", "Conflict", "the account changed while this request ran; retry")
-	case errors.Is(err, domain.ErrConflict):
-		return p(fiber.StatusConflict, "conflict", "Conflict", "the email address or username is already taken")
-	case errors.Is(err, errPanic):
-		m := p(fiber.StatusInternalServerError, "internal_error", "Internal server error", "")
-		m.log = true
-		return m
-	case errors.As(err, &fe):
+	}
+	for _, s := range sentinels {
+		if !slices.ContainsFunc(s.errs, func(target error) bool { return errors.Is(err, target) }) {
+			continue
+		}
+		if s.alias != nil {
+			return mapError(s.alias)
+		}
+		return problemOf(s.status, s.code, s.title, s.detail)
+	}
+	if !errors.Is(err, errPanic) && errors.As(err, &fe) {
 		return mapFiberError(fe)
 	}
-	m := p(fiber.StatusInternalServerError, "internal_error", "Internal server error", "")
+	// A panic, and anything unknown.
+	m := problemOf(fiber.StatusInternalServerError, "internal_error", "Internal server error", "")
 	m.log = true
 	return m
 }
 
+// problemOf is the problem document of one status and code.
+func problemOf(status int, code, title, detail string) mapped {
+	return mapped{problem: Problem{Type: problemBase + code, Title: title, Status: status, Code: code, Detail: detail}}
+}
+
+// mapThrottled is the 429 of a domain.ErrThrottled, with the wait it carries (none if it is the
+// bare sentinel).
+func mapThrottled(err error) mapped {
+	m := problemOf(fiber.StatusTooManyRequests, "too_many_requests", "Too many requests",
+		"too many attempts; wait before trying again")
+	var te *domain.ThrottledError
+	if !errors.As(err, &te) {
+		te = domain.Throttled(0)
+	}
+	m.throttle = te
+	return m
+}
+
+// sentinel maps an error that is (errors.Is) one of errs to one fixed problem, or to what
+// alias maps to.
+type sentinel struct {
+	errs                []error
+	status              int
+	code, title, detail string
+	alias               error
+}
+
+// sentinels are tried in order, so a more specific error comes before the domain error it
+// wraps: the second-factor errors before the domain errors, ErrLastAdmin before ErrConflict.
+var sentinels = []sentinel{
+	{errs: []error{application.ErrInvalidPasskey}, status: fiber.StatusUnauthorized, code: "invalid_passkey", title: "Invalid passkey",
+		detail: "the passkey's answer does not check (origin, relying party, challenge, signature or counter)"},
+	{errs: []error{application.ErrInvalidCeremony}, status: fiber.StatusUnauthorized, code: "invalid_ceremony", title: "Invalid ceremony",
+		detail: "the passkey ceremony is unknown, expired or already used; begin again"},
+	{errs: []error{application.ErrPasskeyExists}, status: fiber.StatusConflict, code: "passkey_exists", title: "Conflict",
+		detail: "this passkey is already registered"},
+	{errs: []error{application.ErrTooManyPasskeys}, status: fiber.StatusConflict, code: "too_many_passkeys", title: "Conflict",
+		detail: "delete a passkey before registering another"},
+	{errs: []error{application.ErrNoPasskey, application.ErrNoTOTP}, status: fiber.StatusConflict, code: "no_second_factor",
+		title: "Conflict", detail: "there is no such second factor to use or confirm"},
+	{errs: []error{application.ErrInvalidCode}, status: fiber.StatusUnauthorized, code: "invalid_code", title: "Invalid code",
+		detail: "the code is wrong, expired or already used"},
+	{errs: []error{application.ErrInvalidMFAToken}, status: fiber.StatusUnauthorized, code: "invalid_mfa_token", title: "Invalid mfa_token",
+		detail: "the mfa_token is unknown, expired or already used; log in again"},
+	{errs: []error{application.ErrMFARequired}, status: fiber.StatusForbidden, code: "mfa_required", title: "Second factor required",
+		detail: "this requires a session opened with a second factor"},
+	{errs: []error{application.ErrTOTPEnabled}, status: fiber.StatusConflict, code: "totp_already_enabled", title: "Conflict",
+		detail: "an authenticator is already enabled; remove it first"},
+	// One body for an unknown, used, expired, superseded or other-purpose token (SECURITY G50).
+	{errs: []error{domain.ErrInvalidOneTimeToken}, status: fiber.StatusBadRequest, code: "invalid_token", title: "Invalid token",
+		detail: "the link is invalid, used or expired; ask for a new one"},
+	{errs: []error{domain.ErrEmailNotVerified}, status: fiber.StatusForbidden, code: "email_not_verified", title: "E-mail not verified",
+		detail: "verify the account's e-mail address first; POST /api/auth/verify-email/resend sends a new link"},
+	{errs: []error{application.ErrAlreadyVerified}, status: fiber.StatusConflict, code: "already_verified", title: "Conflict",
+		detail: "the address is already verified"},
+	// One body for unknown account, wrong password and disabled account (SECURITY B9).
+	{errs: []error{domain.ErrInvalidCredentials}, status: fiber.StatusUnauthorized, code: "invalid_credentials",
+		title: "Invalid credentials", detail: "the credentials are not valid"},
+	{errs: []error{domain.ErrInvalidRefreshToken, domain.ErrRefreshReuse}, alias: errInvalidRefresh},
+	{errs: []error{domain.ErrUnauthenticated, domain.ErrSessionRevoked}, alias: errInvalidToken},
+	{errs: []error{domain.ErrForbidden}, status: fiber.StatusForbidden, code: "forbidden", title: "Forbidden",
+		detail: "you are not allowed to do this"},
+	{errs: []error{domain.ErrNotFound}, status: fiber.StatusNotFound, code: "not_found", title: "Not found",
+		detail: "the resource does not exist"},
+	// Before the generic conflict: ErrLastAdmin wraps domain.ErrConflict.
+	{errs: []error{application.ErrLastAdmin}, status: fiber.StatusConflict, code: "last_admin", title: "Conflict",
+		detail: "the last admin cannot be demoted, disabled or deleted"},
+	// An optimistic write lost a race with another change of the same account; nothing was
+	// written, and the request may simply be sent again.
+	{errs: []error{domain.ErrStale}, status: fiber.StatusConflict, code: "conflict_retry", title: "Conflict",
+		detail: "the account changed while this request ran; retry"},
+	{errs: []error{domain.ErrConflict}, status: fiber.StatusConflict, code: "conflict", title: "Conflict",
+		detail: "the email address or username is already taken"},
+}
+
 // mapFiberError maps the errors Fiber and fasthttp raise themselves (routing, limits).
 func mapFiberError(fe *fiber.Error) mapped {
-	p := func(status int, code, title, detail string) mapped {
-		return mapped{problem: Problem{Type: problemBase + code, Title: title, Status: status, Code: code, Detail: detail}}
-	}
 	switch fe.Code {
 	case fiber.StatusNotFound:
-		m := p(fe.Code, "route_not_found", "Not found", "no route matches this path")
+		m := problemOf(fe.Code, "route_not_found", "Not found", "no route matches this path")
 		m.routeNotFound = true
 		return m
 	case fiber.StatusMethodNotAllowed:
-		m := p(fe.Code, "method_not_allowed", "Method not allowed", "this path does not accept this method")
+		m := problemOf(fe.Code, "method_not_allowed", "Method not allowed", "this path does not accept this method")
 		m.routeNotFound = true
 		return m
 	case fiber.StatusRequestEntityTooLarge:
-		return p(fe.Code, "body_too_large", "Request body too large", "the request body exceeds the size limit")
+		return problemOf(fe.Code, "body_too_large", "Request body too large", "the request body exceeds the size limit")
 	case fiber.StatusUnsupportedMediaType:
 		return mapError(errUnsupportedMedia)
 	case fiber.StatusRequestHeaderFieldsTooLarge:
-		return p(fe.Code, "headers_too_large", "Request headers too large", "the request headers exceed the size limit")
+		return problemOf(fe.Code, "headers_too_large", "Request headers too large", "the request headers exceed the size limit")
 	case fiber.StatusRequestTimeout:
-		return p(fe.Code, "request_timeout", "Request timeout", "the request was not received in time")
+		return problemOf(fe.Code, "request_timeout", "Request timeout", "the request was not received in time")
 	case fiber.StatusBadRequest:
 		// fasthttp's parse errors: never echo their text, it may quote the request.
-		return p(fe.Code, "malformed_request", "Malformed request", "the HTTP request could not be parsed")
+		return problemOf(fe.Code, "malformed_request", "Malformed request", "the HTTP request could not be parsed")
 	}
 	if fe.Code >= 400 && fe.Code < 500 {
-		return p(fe.Code, "bad_request", "Bad request", "")
+		return problemOf(fe.Code, "bad_request", "Bad request", "")
 	}
-	m := p(fiber.StatusInternalServerError, "internal_error", "Internal server error", "")
+	m := problemOf(fiber.StatusInternalServerError, "internal_error", "Internal server error", "")
 	m.log = true
 	return m
 }
