@@ -26,6 +26,18 @@ func newProbe(store string, m *Metrics, t *Tracing) probe {
 	return probe{store: store, m: m, tracer: t.tracer()}
 }
 
+// observed is the state of every store decorator: the port it decorates and its probe. Each
+// decorator embeds it and writes only its methods.
+type observed[T any] struct {
+	next T
+	p    probe
+}
+
+// observe is the observed state of next, probed as store.
+func observe[T any](next T, store string, m *Metrics, t *Tracing) observed[T] {
+	return observed[T]{next: next, p: newProbe(store, m, t)}
+}
+
 // call runs f as operation op of the store.
 func call[T any](p probe, ctx context.Context, op string, f func(context.Context) (T, error)) (T, error) {
 	start := time.Now()
@@ -66,14 +78,11 @@ func errorKind(err error) string {
 }
 
 // users decorates ports.UserStore.
-type users struct {
-	next ports.UserStore
-	p    probe
-}
+type users struct{ observed[ports.UserStore] }
 
 // ObserveUsers decorates a user store with metrics and spans.
 func ObserveUsers(next ports.UserStore, m *Metrics, t *Tracing) ports.UserStore {
-	return &users{next: next, p: newProbe("users", m, t)}
+	return &users{observe(next, "users", m, t)}
 }
 
 func (s *users) Create(ctx context.Context, u domain.User) error {
@@ -101,14 +110,11 @@ func (s *users) Delete(ctx context.Context, id string) error {
 }
 
 // directory decorates ports.UserDirectory.
-type directory struct {
-	next ports.UserDirectory
-	p    probe
-}
+type directory struct{ observed[ports.UserDirectory] }
 
 // ObserveDirectory decorates a user directory with metrics and spans.
 func ObserveDirectory(next ports.UserDirectory, m *Metrics, t *Tracing) ports.UserDirectory {
-	return &directory{next: next, p: newProbe("directory", m, t)}
+	return &directory{observe(next, "directory", m, t)}
 }
 
 func (s *directory) List(ctx context.Context, q domain.UserQuery) ([]domain.User, error) {
@@ -121,14 +127,11 @@ func (s *directory) CountActiveAdmins(ctx context.Context) (int, error) {
 
 // sessions decorates ports.SessionStore, and counts sessions created and revoked and refresh
 // outcomes: every rotation goes through Rotate.
-type sessions struct {
-	next ports.SessionStore
-	p    probe
-}
+type sessions struct{ observed[ports.SessionStore] }
 
 // ObserveSessions decorates a session store with metrics and spans.
 func ObserveSessions(next ports.SessionStore, m *Metrics, t *Tracing) ports.SessionStore {
-	return &sessions{next: next, p: newProbe("sessions", m, t)}
+	return &sessions{observe(next, "sessions", m, t)}
 }
 
 func (s *sessions) Create(ctx context.Context, sess domain.Session, now time.Time) error {
@@ -191,14 +194,11 @@ func (s *sessions) SetRoles(ctx context.Context, userID string, roles []domain.R
 }
 
 // oneTime decorates ports.OneTimeTokens.
-type oneTime struct {
-	next ports.OneTimeTokens
-	p    probe
-}
+type oneTime struct{ observed[ports.OneTimeTokens] }
 
 // ObserveOneTimeTokens decorates a one-time-token store with metrics and spans.
 func ObserveOneTimeTokens(next ports.OneTimeTokens, m *Metrics, t *Tracing) ports.OneTimeTokens {
-	return &oneTime{next: next, p: newProbe("onetime", m, t)}
+	return &oneTime{observe(next, "onetime", m, t)}
 }
 
 func (s *oneTime) Create(ctx context.Context, tok domain.OneTimeToken) error {
@@ -223,14 +223,11 @@ func (s *oneTime) DeleteByUserPurpose(ctx context.Context, userID string, purpos
 
 // audit decorates ports.AuditLog, and counts logins by outcome from the records the login use
 // case appends (one per attempt), and second-factor events (see mfa.go).
-type audit struct {
-	next ports.AuditLog
-	p    probe
-}
+type audit struct{ observed[ports.AuditLog] }
 
 // ObserveAudit decorates an audit log with metrics and spans.
 func ObserveAudit(next ports.AuditLog, m *Metrics, t *Tracing) ports.AuditLog {
-	return &audit{next: next, p: newProbe("audit", m, t)}
+	return &audit{observe(next, "audit", m, t)}
 }
 
 func (s *audit) Append(ctx context.Context, r domain.AuditRecord) error {
@@ -250,14 +247,11 @@ func (s *audit) List(ctx context.Context, q domain.AuditQuery) ([]domain.AuditRe
 }
 
 // keys decorates ports.KeyStore.
-type keys struct {
-	next ports.KeyStore
-	p    probe
-}
+type keys struct{ observed[ports.KeyStore] }
 
 // ObserveKeys decorates a signing-key store with metrics and spans.
 func ObserveKeys(next ports.KeyStore, m *Metrics, t *Tracing) ports.KeyStore {
-	return &keys{next: next, p: newProbe("keys", m, t)}
+	return &keys{observe(next, "keys", m, t)}
 }
 
 func (s *keys) Keys(ctx context.Context) ([]domain.SigningKey, error) {
@@ -277,14 +271,11 @@ func (s *keys) Delete(ctx context.Context, id string) error {
 }
 
 // limiter decorates ports.RateLimiter.
-type limiter struct {
-	next ports.RateLimiter
-	p    probe
-}
+type limiter struct{ observed[ports.RateLimiter] }
 
 // ObserveRateLimiter decorates a rate limiter with metrics and spans.
 func ObserveRateLimiter(next ports.RateLimiter, m *Metrics, t *Tracing) ports.RateLimiter {
-	return &limiter{next: next, p: newProbe("ratelimit", m, t)}
+	return &limiter{observe(next, "ratelimit", m, t)}
 }
 
 func (s *limiter) Allow(ctx context.Context, key string, limit ports.RateLimit, n int) (ports.RateResult, error) {
