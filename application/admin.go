@@ -187,27 +187,57 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 	if !actor.HasRole(domain.RoleAdmin) {
 		return UserOutput{}, domain.ErrForbidden
 	}
+	change, err := a.adminChange(in)
+	if err != nil {
+		return UserOutput{}, err
+	}
+	var before, u domain.User
+	err = retryStale(func() error {
+		var err error
+		if u, err = a.users.ByID(ctx, id); err != nil {
+			return fmt.Errorf("load user: %w", err)
+		}
+		before = u
+		change(&u)
+		if isActiveAdmin(before) && !isActiveAdmin(u) {
+			if err := a.guardLastAdmin(ctx); err != nil {
+				return err
+			}
+		}
+		u.UpdatedAt = a.clock.Now()
+		if u, err = a.users.Update(ctx, u); err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return UserOutput{}, err
+	}
+	if err := a.followSessions(ctx, before, u); err != nil {
+		return UserOutput{}, err
+	}
+	a.recordUpdate(ctx, actor, before, u)
+	return userOutput(u), nil
+}
+
+// adminChange validates in once and returns the change it makes to a user, which Update
+// applies to each fresh read of the user.
+func (a *Admin) adminChange(in AdminUpdateInput) (func(u *domain.User), error) {
 	var name string
 	if in.Name != nil {
 		var invalid *domain.FieldError
 		if name, invalid = a.accounts.idn.Name(*in.Name); invalid != nil {
-			return UserOutput{}, invalid
+			return nil, invalid
 		}
 	}
 	var roles []domain.Role
 	if in.Roles != nil {
 		var invalid *domain.FieldError
 		if roles, invalid = domain.NormalizeRoles(*in.Roles); invalid != nil {
-			return UserOutput{}, invalid
+			return nil, invalid
 		}
 	}
-	var before, u domain.User
-	err := retryStale(func() error {
-		var err error
-		if u, err = a.users.ByID(ctx, id); err != nil {
-			return fmt.Errorf("load user: %w", err)
-		}
-		before = u
+	return func(u *domain.User) {
 		if in.Roles != nil {
 			u.Roles = roles
 		}
@@ -220,34 +250,29 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 		if in.Name != nil {
 			u.Name = name
 		}
-		if isActiveAdmin(before) && !isActiveAdmin(u) {
-			if err := a.guardLastAdmin(ctx); err != nil {
-				return err
-			}
-		}
-		u.UpdatedAt = a.clock.Now()
-		stored, err := a.users.Update(ctx, u)
-		if err != nil {
-			return fmt.Errorf("update user: %w", err)
-		}
-		u = stored
-		return nil
-	})
-	if err != nil {
-		return UserOutput{}, err
-	}
-	rolesChanged := !slices.Equal(before.Roles, u.Roles)
+	}, nil
+}
+
+// followSessions brings the user's live sessions in line with an update from before to u: a
+// disabled user's sessions end, changed roles reach every session at once.
+func (a *Admin) followSessions(ctx context.Context, before, u domain.User) error {
 	switch {
 	case u.Disabled:
 		if _, err := a.sessions.DeleteByUser(ctx, u.ID, a.clock.Now()); err != nil {
-			return UserOutput{}, fmt.Errorf("end sessions of a disabled user: %w", err)
+			return fmt.Errorf("end sessions of a disabled user: %w", err)
 		}
-	case rolesChanged:
+	case !slices.Equal(before.Roles, u.Roles):
 		if err := a.sessions.SetRoles(ctx, u.ID, u.Roles); err != nil {
-			return UserOutput{}, fmt.Errorf("update session roles: %w", err)
+			return fmt.Errorf("update session roles: %w", err)
 		}
 	}
-	if rolesChanged {
+	return nil
+}
+
+// recordUpdate audits what an update from before to u changed: roles, the enabled state, and
+// the other fields.
+func (a *Admin) recordUpdate(ctx context.Context, actor Principal, before, u domain.User) {
+	if !slices.Equal(before.Roles, u.Roles) {
 		a.audit.record(ctx, domain.EventRoleChange, actor.UserID, u.ID, "ok", "roles="+joinRoles(before.Roles)+" -> "+joinRoles(u.Roles))
 	}
 	if before.Disabled != u.Disabled {
@@ -260,7 +285,6 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 	if before.EmailVerified != u.EmailVerified || before.Name != u.Name {
 		a.audit.record(ctx, domain.EventUserUpdate, actor.UserID, u.ID, "ok", fmt.Sprintf("email_verified=%t", u.EmailVerified))
 	}
-	return userOutput(u), nil
 }
 
 // Delete removes user id and ends their sessions. Only admins may delete; the last enabled
