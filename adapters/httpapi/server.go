@@ -139,40 +139,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, deps: deps, log: deps.Log, cookies: newCookieNames(cfg.SecureCookies),
 		origins: map[string]struct{}{}}
-	var problems []error
-	for _, o := range append([]string{cfg.PublicURL}, cfg.AllowedOrigins...) {
-		if o == "" {
-			continue
-		}
-		origin := originOf(o)
-		if origin == "" || strings.Contains(o, "*") {
-			problems = append(problems, fmt.Errorf("httpapi: %q is not an origin like https://app.example.com", o))
-			continue
-		}
-		s.origins[origin] = struct{}{}
-	}
-	for _, p := range cfg.TrustedProxies {
-		prefix, err := netip.ParsePrefix(p)
-		if err != nil {
-			a, aerr := netip.ParseAddr(p)
-			if aerr != nil {
-				problems = append(problems, fmt.Errorf("httpapi: trusted proxy %q is not an IP or CIDR", p))
-				continue
-			}
-			prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-		}
-		s.proxies = append(s.proxies, prefix.Masked())
-	}
-	if cfg.Compat != "" && cfg.Compat != CompatSeed {
-		problems = append(problems, fmt.Errorf("httpapi: unknown compatibility mode %q (known: %q)", cfg.Compat, CompatSeed))
-	}
-	if deps.Register == nil || deps.Login == nil || deps.Refresh == nil || deps.Logout == nil ||
-		deps.Authenticate == nil || deps.Profile == nil || deps.ChangePassword == nil || deps.Sessions == nil || deps.Keys == nil ||
-		deps.Admin == nil || deps.Audit == nil || deps.VerifyEmail == nil || deps.PasswordReset == nil || deps.ChangeEmail == nil ||
-		deps.MFAVerify == nil || deps.TOTP == nil || deps.Passkeys == nil {
-		problems = append(problems, errors.New("httpapi: every use case and the key set must be provided"))
-	}
-	if err := errors.Join(problems...); err != nil {
+	if err := s.check(); err != nil {
 		return nil, err
 	}
 	fc := fiber.Config{
@@ -199,6 +166,45 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		s.traceUseCases()
 	}
 	return s, nil
+}
+
+// check parses the origins and trusted proxies of the configuration into s, and reports every
+// entry it cannot parse, an unknown compatibility mode and a missing dependency, joined.
+func (s *Server) check() error {
+	var problems []error
+	for _, o := range append([]string{s.cfg.PublicURL}, s.cfg.AllowedOrigins...) {
+		if o == "" {
+			continue
+		}
+		origin := originOf(o)
+		if origin == "" || strings.Contains(o, "*") {
+			problems = append(problems, fmt.Errorf("httpapi: %q is not an origin like https://app.example.com", o))
+			continue
+		}
+		s.origins[origin] = struct{}{}
+	}
+	for _, p := range s.cfg.TrustedProxies {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				problems = append(problems, fmt.Errorf("httpapi: trusted proxy %q is not an IP or CIDR", p))
+				continue
+			}
+			prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		s.proxies = append(s.proxies, prefix.Masked())
+	}
+	if s.cfg.Compat != "" && s.cfg.Compat != CompatSeed {
+		problems = append(problems, fmt.Errorf("httpapi: unknown compatibility mode %q (known: %q)", s.cfg.Compat, CompatSeed))
+	}
+	if s.deps.Register == nil || s.deps.Login == nil || s.deps.Refresh == nil || s.deps.Logout == nil ||
+		s.deps.Authenticate == nil || s.deps.Profile == nil || s.deps.ChangePassword == nil || s.deps.Sessions == nil || s.deps.Keys == nil ||
+		s.deps.Admin == nil || s.deps.Audit == nil || s.deps.VerifyEmail == nil || s.deps.PasswordReset == nil || s.deps.ChangeEmail == nil ||
+		s.deps.MFAVerify == nil || s.deps.TOTP == nil || s.deps.Passkeys == nil {
+		problems = append(problems, errors.New("httpapi: every use case and the key set must be provided"))
+	}
+	return errors.Join(problems...)
 }
 
 // App returns the Fiber app, for tests (app.Test) and for mounting extra routes before start.
