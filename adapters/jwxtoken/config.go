@@ -1,0 +1,87 @@
+package jwxtoken
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config sets up Tokens.
+type Config struct {
+	// Alg is the signing algorithm: "EdDSA", "ES256", "RS256" or "HS256".
+	Alg string
+	// Issuer and Audience are the iss and aud claims issued and required. Both must be set.
+	Issuer   string
+	Audience string
+	// AccessTTL is the longest lifetime of an access token (at least a second). Issue refuses
+	// claims that live longer, and Verify refuses tokens that expire later than now + AccessTTL +
+	// Leeway.
+	AccessTTL time.Duration
+	// Leeway is the clock skew allowed when checking exp, nbf and iat (0 to 5 minutes).
+	Leeway time.Duration
+	// KeyFile, when set, is a PEM private key (PKCS#8, SEC1 or PKCS#1) of algorithm Alg; it is
+	// then the only signing key and the key store is not used.
+	KeyFile string
+	// Secret is the HS256 secret (at least 32 bytes); required with HS256 and only with it.
+	Secret []byte
+	// KeyEncryptionKey (32 bytes) seals the private keys kept in the key store (AES-256-GCM, the
+	// kid as associated data). Required unless KeyFile or Secret is set; every instance must
+	// share it.
+	KeyEncryptionKey []byte
+	// ReloadInterval is how often Module's poller re-reads the key store (zero or negative: no
+	// poller).
+	ReloadInterval time.Duration
+	// PublishAhead is how long a rotated-in key is published before it signs (default twice
+	// ReloadInterval; negative: it signs at once). Every instance must reload within it.
+	PublishAhead time.Duration
+	// CacheSize is how many verified tokens Verify remembers (see verifiedCache); zero or
+	// negative: no cache.
+	CacheSize int
+}
+
+// withDefaults derives what follows from the other fields. The settings themselves have no
+// defaults here: the configuration (config.Config, its envDefault tags) is their one source.
+func (c Config) withDefaults() Config {
+	if c.PublishAhead == 0 && c.ReloadInterval > 0 {
+		c.PublishAhead = 2 * c.ReloadInterval
+	}
+	if c.PublishAhead < 0 {
+		c.PublishAhead = 0
+	}
+	return c
+}
+
+func (c Config) validate(storeMode bool) error {
+	var errs []error
+	switch c.Alg {
+	case EdDSA, ES256, RS256:
+		if len(c.Secret) > 0 {
+			errs = append(errs, fmt.Errorf("a secret is only for %s", HS256))
+		}
+	case HS256:
+		if len(c.Secret) < MinSecretLength {
+			errs = append(errs, fmt.Errorf("%s needs a secret of at least %d bytes", HS256, MinSecretLength))
+		}
+		if c.KeyFile != "" {
+			errs = append(errs, fmt.Errorf("a key file is not used with %s", HS256))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown algorithm %q: use EdDSA, ES256, RS256 or HS256", c.Alg))
+	}
+	if c.Issuer == "" {
+		errs = append(errs, errors.New("issuer must be set"))
+	}
+	if c.Audience == "" {
+		errs = append(errs, errors.New("audience must be set"))
+	}
+	if c.AccessTTL < time.Second {
+		errs = append(errs, errors.New("access TTL must be at least a second"))
+	}
+	if c.Leeway < 0 || c.Leeway > 5*time.Minute {
+		errs = append(errs, errors.New("leeway must be between 0 and 5m"))
+	}
+	if storeMode && len(c.KeyEncryptionKey) != KeyEncryptionKeySize {
+		errs = append(errs, fmt.Errorf("key-encryption key must be %d bytes", KeyEncryptionKeySize))
+	}
+	return errors.Join(errs...)
+}
