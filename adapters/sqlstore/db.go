@@ -367,3 +367,18 @@ func postgresDSN(raw string, timeout time.Duration, caFile string) (string, erro
 	u.RawQuery = q.Encode()
 	return u.String(), nil
 }
+
+// conn is what a store of this package holds of its database: the pool, and its kind for the
+// statements that differ by engine. Stores that need both embed it.
+type conn struct {
+	db   *bun.DB
+	kind Kind
+}
+
+// connOf is the conn of db.
+func connOf(db *DB) conn { return conn{db: db.bun, kind: db.kind} }
+
+// inTx runs fn in a transaction of the pool (see runTx).
+func (c conn) inTx(ctx context.Context, fn func(context.Context, bun.Tx) error) error {
+	return runTx(ctx, c.db, fn)
+}

@@ -209,3 +209,39 @@ func isTxConflict(err error) bool {
 	}
 	return false
 }
+
+// execer is a bun write query (insert, update, delete) ready to run.
+type execer interface {
+	Exec(ctx context.Context, dest ...any) (sql.Result, error)
+}
+
+// execRetry runs one write statement, again after a deadlock or (on Galera) a certification
+// conflict, as retryConflict does.
+func execRetry(ctx context.Context, db bun.IDB, q execer) (sql.Result, error) {
+	var res sql.Result
+	err := retryConflict(ctx, db, func() (err error) {
+		res, err = q.Exec(ctx)
+		return err
+	})
+	return res, err
+}
+
+// execCount runs one write statement as execRetry does and says how many rows it changed; a
+// failure is translated as op.
+func execCount(ctx context.Context, db bun.IDB, op string, q execer) (int, error) {
+	res, err := execRetry(ctx, db, q)
+	if err != nil {
+		return 0, translate(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, translate(op, err)
+	}
+	return int(n), nil
+}
+
+// runTx runs fn in a transaction of db (an immediate one on SQLite, see sqlitePragmas),
+// running it again when the engine chose it as a deadlock or serialization victim.
+func runTx(ctx context.Context, db *bun.DB, fn func(context.Context, bun.Tx) error) error {
+	return retryConflict(ctx, db, func() error { return db.RunInTx(ctx, nil, fn) })
+}

@@ -195,26 +195,5 @@ func (c *Challenges) Take(ctx context.Context, hash []byte, purpose domain.Chall
 
 // PurgeExpired deletes the challenges expired at now and returns how many.
 func (c *Challenges) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
-	res, err := c.db.NewDelete().Model((*challengeRow)(nil)).Where("expires_at <= ?", dbTime(now)).Exec(ctx)
-	if err != nil {
-		return 0, translate("purge challenges", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, translate("purge challenges", err)
-	}
-	return int(n), nil
-}
-
-// execRetry runs one write statement, again after a deadlock or (on Galera) a certification
-// conflict, as retryConflict does.
-func execRetry(ctx context.Context, db bun.IDB, q interface {
-	Exec(ctx context.Context, dest ...any) (sql.Result, error)
-}) (sql.Result, error) {
-	var res sql.Result
-	err := retryConflict(ctx, db, func() (err error) {
-		res, err = q.Exec(ctx)
-		return err
-	})
-	return res, err
+	return execCount(ctx, c.db, "purge challenges", c.db.NewDelete().Model((*challengeRow)(nil)).Where("expires_at <= ?", dbTime(now)))
 }

@@ -20,16 +20,13 @@ import (
 // missing ones and are removed by PurgeExpired, which Module runs in the background once a
 // minute.
 // Safe for concurrent use.
-type OneTimeTokens struct {
-	db   *bun.DB
-	kind Kind
-}
+type OneTimeTokens struct{ conn }
 
 var _ ports.OneTimeTokens = (*OneTimeTokens)(nil)
 
 // NewOneTimeTokens returns the one-time-token store of db.
 func NewOneTimeTokens(db *DB) *OneTimeTokens {
-	return &OneTimeTokens{db: db.bun, kind: db.kind}
+	return &OneTimeTokens{connOf(db)}
 }
 
 // Create stores t, replacing the earlier token of t.UserID and t.Purpose if there is one, in
@@ -137,30 +134,6 @@ func (o *OneTimeTokens) DeleteByUserPurpose(ctx context.Context, userID string, 
 
 // PurgeExpired deletes every token expired at now and says how many.
 func (o *OneTimeTokens) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
-	var res sql.Result
-	err := retryConflict(ctx, o.db, func() (err error) {
-		res, err = o.db.NewDelete().Model((*oneTimeTokenRow)(nil)).
-			Where("expires_at <= ?", dbTime(now)).
-			Exec(ctx)
-		return err
-	})
-	if err != nil {
-		return 0, translate("purge expired one-time tokens", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, translate("purge expired one-time tokens", err)
-	}
-	return int(n), nil
-}
-
-// inTx runs fn in a transaction (see runTx).
-func (o *OneTimeTokens) inTx(ctx context.Context, fn func(context.Context, bun.Tx) error) error {
-	return runTx(ctx, o.db, fn)
-}
-
-// runTx runs fn in a transaction of db (an immediate one on SQLite, see sqlitePragmas),
-// running it again when the engine chose it as a deadlock or serialization victim.
-func runTx(ctx context.Context, db *bun.DB, fn func(context.Context, bun.Tx) error) error {
-	return retryConflict(ctx, db, func() error { return db.RunInTx(ctx, nil, fn) })
+	return execCount(ctx, o.db, "purge expired one-time tokens", o.db.NewDelete().Model((*oneTimeTokenRow)(nil)).
+		Where("expires_at <= ?", dbTime(now)))
 }

@@ -18,16 +18,13 @@ import (
 // waiting; on SQLite the transaction is immediate (one writer at a time), which serialises
 // claims. Every later write on a message (Prepare, Settle) is conditional on the lease owner,
 // so a worker whose lease ran out and was taken over writes nothing. Safe for concurrent use.
-type Outbox struct {
-	db   *bun.DB
-	kind Kind
-}
+type Outbox struct{ conn }
 
 var _ ports.MailOutbox = (*Outbox)(nil)
 
 // NewOutbox returns the mail outbox of db.
 func NewOutbox(db *DB) *Outbox {
-	return &Outbox{db: db.bun, kind: db.kind}
+	return &Outbox{connOf(db)}
 }
 
 // Enqueue inserts mails in one statement.
@@ -186,21 +183,7 @@ func (o *Outbox) Retry(ctx context.Context, id string, now time.Time) error {
 
 // Purge deletes settled messages (sent, dropped) last updated before before.
 func (o *Outbox) Purge(ctx context.Context, before time.Time) (int, error) {
-	res, err := o.db.NewDelete().Model((*outboxRow)(nil)).
+	return execCount(ctx, o.db, "purge mail", o.db.NewDelete().Model((*outboxRow)(nil)).
 		Where("status IN (?)", bun.In([]string{string(domain.MailSent), string(domain.MailDropped)})).
-		Where("updated_at < ?", dbTime(before)).
-		Exec(ctx)
-	if err != nil {
-		return 0, translate("purge mail", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, translate("purge mail", err)
-	}
-	return int(n), nil
-}
-
-// inTx runs fn in a transaction (see runTx).
-func (o *Outbox) inTx(ctx context.Context, fn func(context.Context, bun.Tx) error) error {
-	return runTx(ctx, o.db, fn)
+		Where("updated_at < ?", dbTime(before)))
 }

@@ -232,30 +232,17 @@ func (s *Sessions) delete(ctx context.Context, id string) error {
 // then whatever expired ones remain.
 func (s *Sessions) DeleteByUser(ctx context.Context, userID string, at time.Time) (int, error) {
 	now := dbTime(at)
-	var n int64
-	err := retryConflict(ctx, s.db, func() error {
-		res, err := s.db.NewDelete().Model((*sessionRow)(nil)).
-			Where("user_id = ?", userID).
-			Where("idle_expires_at > ?", now).
-			Where("abs_expires_at > ?", now).
-			Exec(ctx)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	n, err := execCount(ctx, s.db, "delete sessions of user", s.db.NewDelete().Model((*sessionRow)(nil)).
+		Where("user_id = ?", userID).
+		Where("idle_expires_at > ?", now).
+		Where("abs_expires_at > ?", now))
 	if err != nil {
-		return 0, translate("delete sessions of user", err)
+		return 0, err
 	}
-	err = retryConflict(ctx, s.db, func() error {
-		_, err := s.db.NewDelete().Model((*sessionRow)(nil)).Where("user_id = ?", userID).Exec(ctx)
-		return err
-	})
-	if err != nil {
-		return int(n), translate("delete expired sessions of user", err)
+	if _, err := execRetry(ctx, s.db, s.db.NewDelete().Model((*sessionRow)(nil)).Where("user_id = ?", userID)); err != nil {
+		return n, translate("delete expired sessions of user", err)
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // SetRoles replaces the roles kept in every session of userID.
@@ -276,20 +263,7 @@ func (s *Sessions) SetRoles(ctx context.Context, userID string, roles []domain.R
 // PurgeExpired deletes every session past its idle or absolute limit at now and says how many.
 func (s *Sessions) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	t := dbTime(now)
-	var n int64
-	err := retryConflict(ctx, s.db, func() error {
-		res, err := s.db.NewDelete().Model((*sessionRow)(nil)).
-			WhereOr("idle_expires_at <= ?", t).
-			WhereOr("abs_expires_at <= ?", t).
-			Exec(ctx)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, translate("purge expired sessions", err)
-	}
-	return int(n), nil
+	return execCount(ctx, s.db, "purge expired sessions", s.db.NewDelete().Model((*sessionRow)(nil)).
+		WhereOr("idle_expires_at <= ?", t).
+		WhereOr("abs_expires_at <= ?", t))
 }

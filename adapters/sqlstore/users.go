@@ -89,22 +89,13 @@ func (u *Users) one(ctx context.Context, op, column string, p *prepared, value s
 // run with ClientFoundRows, so an update that matches but changes nothing still counts a row.
 func (u *Users) Update(ctx context.Context, user domain.User) (domain.User, error) {
 	row := userToRow(user)
-	var n int64
-	err := retryConflict(ctx, u.db, func() error {
-		res, err := u.db.NewUpdate().Model(&row).
-			Column("email", "email_verified", "username", "name", "roles", "password_hash", "disabled", "updated_at").
-			Set("version = version + 1").
-			WherePK().
-			Where("version = ?", user.Version).
-			Exec(ctx)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	n, err := execCount(ctx, u.db, "update user", u.db.NewUpdate().Model(&row).
+		Column("email", "email_verified", "username", "name", "roles", "password_hash", "disabled", "updated_at").
+		Set("version = version + 1").
+		WherePK().
+		Where("version = ?", user.Version))
 	if err != nil {
-		return domain.User{}, translate("update user", err)
+		return domain.User{}, err
 	}
 	if n > 0 {
 		// Read back what is stored (created_at is not written, so only the row knows it).
