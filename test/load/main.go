@@ -100,6 +100,11 @@ type loadSpec struct {
 	// started, when set, is called as the timed window opens (after registration and the
 	// workers' first logins), so that samplers measure the load and not the setup.
 	started func()
+	// settle is an idle pause between the setup and the timed window: the setup's logins
+	// hash passwords, and the server gives that memory back only once hashing has been idle
+	// for a moment (adapters/password), so the resident set of a cheap route would otherwise
+	// show the setup's argon2id working sets.
+	settle time.Duration
 }
 
 func main() {
@@ -221,6 +226,13 @@ func measure(ctx context.Context, base *url.URL, spec loadSpec) (summary, error)
 	}
 	cancel()
 	setup := time.Since(setupStart)
+	if spec.settle > 0 {
+		select {
+		case <-ctx.Done():
+			return summary{}, ctx.Err()
+		case <-time.After(spec.settle):
+		}
+	}
 
 	if spec.started != nil {
 		spec.started()
