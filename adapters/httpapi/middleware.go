@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -77,6 +78,15 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	if c.Locals(ctxRouteNotFound) != nil {
 		route = ""
 	}
+	level := slog.LevelInfo
+	if route == "/healthz" || route == "/readyz" {
+		// Probes come every few seconds from the orchestrator; at info they would bury the
+		// requests that matter.
+		level = slog.LevelDebug
+	}
+	if !s.log.Enabled(c.UserContext(), level) {
+		return nil // nothing to build: the line would be dropped
+	}
 	attrs := []any{
 		"request_id", requestID(c),
 		"method", c.Method(),
@@ -94,12 +104,6 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	if up := c.Get(headerRequestID); up != "" && len(up) <= 64 && isToken(up) {
 		attrs = append(attrs, "upstream_request_id", up)
-	}
-	level := slog.LevelInfo
-	if route == "/healthz" || route == "/readyz" {
-		// Probes come every few seconds from the orchestrator; at info they would bury the
-		// requests that matter.
-		level = slog.LevelDebug
 	}
 	s.log.Log(c.UserContext(), level, "request", attrs...)
 	return nil
@@ -235,24 +239,37 @@ func (s *Server) rejectControl(c *fiber.Ctx) error {
 func (s *Server) checkFraming(c *fiber.Ctx) error {
 	// fasthttp keeps one Content-Length and Transfer-Encoding after parsing; the raw header
 	// block still has every line as received.
+	// Only Content-Length, Transfer-Encoding and Origin lines are looked at further; the scan
+	// itself allocates nothing (it runs on every request).
 	var lengths, codings []string
 	origins := 0
-	for _, line := range strings.Split(string(c.Request().Header.RawHeaders()), "\n") {
-		name, value, ok := strings.Cut(line, ":")
+	raw := c.Request().Header.RawHeaders()
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue
 		}
-		var parts []string
-		for _, p := range strings.Split(value, ",") {
-			parts = append(parts, strings.ToLower(strings.TrimSpace(p)))
-		}
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "content-length":
-			lengths = append(lengths, parts...)
-		case "transfer-encoding":
-			codings = append(codings, parts...)
-		case "origin":
+		name = bytes.TrimSpace(name)
+		var into *[]string
+		switch {
+		case bytes.EqualFold(name, []byte("content-length")):
+			into = &lengths
+		case bytes.EqualFold(name, []byte("transfer-encoding")):
+			into = &codings
+		case bytes.EqualFold(name, []byte("origin")):
 			origins++
+			continue
+		default:
+			continue
+		}
+		for _, p := range strings.Split(string(value), ",") {
+			*into = append(*into, strings.ToLower(strings.TrimSpace(p)))
 		}
 	}
 	bad := len(lengths) > 0 && len(codings) > 0 ||
