@@ -1,6 +1,15 @@
 package ports
 
-import "github.com/portcullis-auth/portcullis/domain"
+import (
+	"errors"
+
+	"github.com/portcullis-auth/portcullis/domain"
+)
+
+// ErrPasskeysOff: passkeys cannot work here, because the relying-party id is not a domain name
+// (WebAuthn binds credentials to a domain; a service reached by IP address has none).
+var ErrPasskeysOff = errors.New("passkeys are off: the relying-party id must be a domain name " +
+	"(PORTCULLIS_PUBLIC_URL with a host name, or PORTCULLIS_PASSKEY_RP_ID)")
 
 // PasskeyUser is the account a WebAuthn ceremony is for. ID is the user handle an authenticator
 // keeps with a discoverable credential and hands back at login.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
 )
 
 // problemBase prefixes the type URI of every problem document.
@@ -188,6 +189,8 @@ type sentinel struct {
 // sentinels are tried in order, so a more specific error comes before the domain error it
 // wraps: the second-factor errors before the domain errors, ErrLastAdmin before ErrConflict.
 var sentinels = []sentinel{
+	{errs: []error{ports.ErrPasskeysOff}, status: fiber.StatusNotImplemented, code: "passkeys_off", title: "Passkeys are off",
+		detail: "passkeys need a domain name: set PORTCULLIS_PUBLIC_URL with a host name, or PORTCULLIS_PASSKEY_RP_ID"},
 	{errs: []error{application.ErrInvalidPasskey}, status: fiber.StatusUnauthorized, code: "invalid_passkey", title: "Invalid passkey",
 		detail: "the passkey's answer does not check (origin, relying party, challenge, signature or counter)"},
 	{errs: []error{application.ErrInvalidCeremony}, status: fiber.StatusUnauthorized, code: "invalid_ceremony", title: "Invalid ceremony",

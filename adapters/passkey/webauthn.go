@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -41,8 +42,12 @@ type Config struct {
 
 // RelyingParty is the go-webauthn ports.WebAuthn. Safe for concurrent use.
 type RelyingParty struct {
-	w *webauthn.WebAuthn
+	w *webauthn.WebAuthn // nil when Off
 }
+
+// Off reports whether passkeys are off (the relying-party id is an IP address): every ceremony
+// then fails with ports.ErrPasskeysOff, and the rest of the service runs.
+func (rp *RelyingParty) Off() bool { return rp.w == nil }
 
 var _ ports.WebAuthn = (*RelyingParty)(nil)
 
@@ -53,6 +58,10 @@ func New(cfg Config) (*RelyingParty, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Minute
+	}
+	if ip := strings.Trim(cfg.RPID, "[]"); net.ParseIP(ip) != nil {
+		// Reached by address (a test rig, a bare server): no domain to bind passkeys to.
+		return &RelyingParty{}, nil
 	}
 	if cfg.RPID == "" || strings.ContainsAny(cfg.RPID, ":/") {
 		return nil, fmt.Errorf("passkey: relying-party id %q is not a domain", cfg.RPID)
@@ -117,6 +126,9 @@ func refused(err error) error {
 // BeginRegistration asks for a discoverable credential (so it can log in alone), with user
 // verification preferred, excluding the user's existing credentials.
 func (rp *RelyingParty) BeginRegistration(pu ports.PasskeyUser, existing []domain.Passkey) ([]byte, []byte, error) {
+	if rp.Off() {
+		return nil, nil, ports.ErrPasskeysOff
+	}
 	creds, err := credentials(existing)
 	if err != nil {
 		return nil, nil, err
@@ -136,6 +148,9 @@ func (rp *RelyingParty) BeginRegistration(pu ports.PasskeyUser, existing []domai
 
 // FinishRegistration checks an attestation response.
 func (rp *RelyingParty) FinishRegistration(pu ports.PasskeyUser, state, response []byte) (domain.Passkey, error) {
+	if rp.Off() {
+		return domain.Passkey{}, ports.ErrPasskeysOff
+	}
 	var session webauthn.SessionData
 	if err := json.Unmarshal(state, &session); err != nil {
 		return domain.Passkey{}, fmt.Errorf("decode registration state: %w", err)
@@ -158,6 +173,9 @@ func (rp *RelyingParty) FinishRegistration(pu ports.PasskeyUser, state, response
 // BeginLogin makes request options: discoverable (user verification required) or for the
 // user's passkeys (preferred).
 func (rp *RelyingParty) BeginLogin(pu *ports.PasskeyUser, allowed []domain.Passkey) ([]byte, []byte, error) {
+	if rp.Off() {
+		return nil, nil, ports.ErrPasskeysOff
+	}
 	if pu == nil {
 		assertion, session, err := rp.w.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 		if err != nil {
@@ -188,6 +206,9 @@ func (rp *RelyingParty) AssertionCredential(response []byte) ([]byte, string, er
 
 // FinishLogin checks an assertion by p.
 func (rp *RelyingParty) FinishLogin(pu ports.PasskeyUser, p domain.Passkey, state, response []byte) (ports.PasskeyAssertion, error) {
+	if rp.Off() {
+		return ports.PasskeyAssertion{}, ports.ErrPasskeysOff
+	}
 	var session webauthn.SessionData
 	if err := json.Unmarshal(state, &session); err != nil {
 		return ports.PasskeyAssertion{}, fmt.Errorf("decode login state: %w", err)

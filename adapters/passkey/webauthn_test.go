@@ -136,3 +136,26 @@ func TestConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// A service reached by IP address has no domain to bind passkeys to: it starts with passkeys
+// off, and every ceremony says so.
+func TestIPAddressTurnsPasskeysOff(t *testing.T) {
+	for _, id := range []string{"127.0.0.1", "10.1.2.3", "[::1]", "::1"} {
+		rp, err := passkey.New(passkey.Config{RPID: id, Origins: []string{"http://127.0.0.1:8080"}})
+		if err != nil {
+			t.Fatalf("New(%s): %v", id, err)
+		}
+		if !rp.Off() {
+			t.Fatalf("New(%s) is not off", id)
+		}
+		if _, _, err := rp.BeginRegistration(alice, nil); !errors.Is(err, ports.ErrPasskeysOff) {
+			t.Fatalf("BeginRegistration with passkeys off = %v", err)
+		}
+		if _, _, err := rp.BeginLogin(nil, nil); !errors.Is(err, ports.ErrPasskeysOff) {
+			t.Fatalf("BeginLogin with passkeys off = %v", err)
+		}
+	}
+	if newRP(t).Off() {
+		t.Fatal("a domain's relying party is off")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.uber.org/fx"
@@ -273,4 +274,18 @@ func TestPasskeyAdminReset(t *testing.T) {
 	_, r := passkeyLogin(t, api, cred, testenv.AssertOptions{})
 	r.expectProblem(http.StatusUnauthorized, "invalid_passkey")
 	api.login(t, u)
+}
+
+// TestPasskeysOffOnIPAddress: a service whose public URL is an IP address (no domain to bind
+// passkeys to) starts and logs in with passwords; its passkey ceremonies answer 501.
+func TestPasskeysOffOnIPAddress(t *testing.T) {
+	srv := startServer(t, map[string]string{"PORTCULLIS_PUBLIC_URL": "http://127.0.0.1:8080"})
+	api := srv.apiClient().in(t)
+	a := api.register(t)
+	access := api.login(t, a).AccessToken
+	api.do("POST", "/api/users/me/passkeys/begin", nil, bearer(access)...).expectProblem(http.StatusNotImplemented, "passkeys_off")
+	api.do("POST", "/api/auth/passkey/begin", nil).expectProblem(http.StatusNotImplemented, "passkeys_off")
+	if !strings.Contains(srv.Logs.String(), "passkeys are off") {
+		t.Error("no warning at start that passkeys are off")
+	}
 }

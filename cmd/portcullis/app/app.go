@@ -107,6 +107,12 @@ func Core(cfg config.Config, log *slog.Logger) fx.Option {
 		identity.Module,
 		passkey.Module,
 		fx.Supply(passkey.Config{RPID: cfg.PasskeyRPID, Origins: cfg.PasskeyOrigins, Name: cfg.ProductName}),
+		fx.Invoke(func(w ports.WebAuthn) {
+			if off, ok := w.(interface{ Off() bool }); ok && off.Off() {
+				log.Warn("passkeys are off: the relying-party id is an IP address; set PORTCULLIS_PUBLIC_URL with a host name "+
+					"(or PORTCULLIS_PASSKEY_RP_ID) to use them", "rp_id", cfg.PasskeyRPID)
+			}
+		}),
 		fx.Provide(func() (ports.SecretBox, error) {
 			kek, err := keyEncryptionKey(cfg, log)
 			if err != nil {
