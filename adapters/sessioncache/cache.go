@@ -25,13 +25,10 @@ package sessioncache
 
 import (
 	"context"
-	"hash/maphash"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/maypok86/otter/v2"
-
+	"github.com/portcullis-auth/portcullis/adapters/internal/memo"
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
 )
@@ -49,43 +46,25 @@ type Feed interface {
 	Sync(ctx context.Context) error
 }
 
-// Versioner tells whether anything was committed to a store: Version returns a number that
-// differs from the last one whenever any writer (this process or another) has committed since.
-type Versioner interface {
-	Version(ctx context.Context) (uint64, error)
-}
-
-// stripes is how many invalidation counters the ids are spread over.
-const stripes = 256
+// Versioner tells whether anything was committed to a store (see memo.Versioner).
+type Versioner = memo.Versioner
 
 // Cache is the decorator. Create it with New; it is safe for concurrent use.
 type Cache struct {
 	inner ports.SessionStore
-	c     *otter.Cache[string, domain.Session]
-	seed  maphash.Seed
-
-	// mu orders filling against invalidation: a fill holds it shared and checks that nothing
-	// was invalidated since its read began; an invalidation holds it exclusively.
-	mu      sync.RWMutex
-	live    atomic.Bool // the source reports every change (always true with a Versioner)
-	epoch   atomic.Uint64
-	stripes [stripes]atomic.Uint64
-
-	feed    atomic.Pointer[feedBox] // set by Start
-	ver     Versioner               // nil with a Feed
-	verMu   sync.Mutex
-	version uint64
-	known   bool // version holds a value
+	m     *memo.Cache[domain.Session]
+	live  atomic.Bool             // the source reports every change (always true with a Versioner)
+	feed  atomic.Pointer[feedBox] // set by Start
 }
 
 // New wraps inner with a cache of size sessions. With ver the cache checks the store's version
 // on every Get; without, it answers nothing until Start runs a Feed and the feed reports live.
 func New(inner ports.SessionStore, size int, ver Versioner) (*Cache, error) {
-	c, err := otter.New(&otter.Options[string, domain.Session]{MaximumSize: size})
+	m, err := memo.New[domain.Session](size, ver)
 	if err != nil {
 		return nil, err
 	}
-	cache := &Cache{inner: inner, c: c, seed: maphash.MakeSeed(), ver: ver}
+	cache := &Cache{inner: inner, m: m}
 	cache.live.Store(ver != nil)
 	return cache, nil
 }
@@ -107,78 +86,38 @@ type feedBox struct{ Feed }
 // Live reports whether the cache may answer (for tests and metrics).
 func (c *Cache) Live() bool { return c.live.Load() }
 
-func (c *Cache) stripe(id string) *atomic.Uint64 {
-	return &c.stripes[maphash.String(c.seed, id)%stripes]
-}
-
 // invalidate forgets session id.
-func (c *Cache) invalidate(id string) {
-	c.mu.Lock()
-	c.stripe(id).Add(1)
-	c.c.Invalidate(id)
-	c.mu.Unlock()
-}
+func (c *Cache) invalidate(id string) { c.m.Invalidate(id) }
 
 // reset forgets every session.
-func (c *Cache) reset() {
-	c.mu.Lock()
-	c.epoch.Add(1)
-	c.c.InvalidateAll()
-	c.mu.Unlock()
-}
+func (c *Cache) reset() { c.m.Reset(nil) }
 
 // setLive turns answering on or off; either way everything cached so far is forgotten (changes
 // before the feed was live were not reported).
-func (c *Cache) setLive(on bool) {
-	c.mu.Lock()
-	c.live.Store(on)
-	c.epoch.Add(1)
-	c.c.InvalidateAll()
-	c.mu.Unlock()
-}
-
-// sync empties the cache when the store's version moved. An error leaves the cache off for this
-// call: the caller reads the store.
-func (c *Cache) sync(ctx context.Context) bool {
-	v, err := c.ver.Version(ctx)
-	if err != nil {
-		return false
-	}
-	c.verMu.Lock()
-	defer c.verMu.Unlock()
-	if !c.known || v != c.version {
-		c.reset()
-		c.version, c.known = v, true
-	}
-	return true
-}
+func (c *Cache) setLive(on bool) { c.m.Reset(func() { c.live.Store(on) }) }
 
 // Get answers from memory when the session is cached, the source is live and the session is
 // within its limits at now; otherwise it reads the inner store and remembers a live session.
 func (c *Cache) Get(ctx context.Context, id string, now time.Time) (domain.Session, error) {
 	usable := c.live.Load()
-	if usable && c.ver != nil {
-		usable = c.sync(ctx)
+	if usable && c.m.Versioned() {
+		usable = c.m.Sync(ctx)
 	}
 	if f := c.feed.Load(); usable && f != nil && f.Sync(ctx) != nil {
 		// The feed cannot prove it is up to date: read the store (and cache nothing).
 		return c.inner.Get(ctx, id, now)
 	}
 	if usable {
-		if s, ok := c.c.GetIfPresent(id); ok && s.Live(now) {
+		if s, ok := c.m.Get(id); ok && s.Live(now) {
 			return s.Clone(), nil
 		}
 	}
-	epoch, stripe := c.epoch.Load(), c.stripe(id).Load()
+	ticket := c.m.Ticket(id)
 	s, err := c.inner.Get(ctx, id, now)
 	if err != nil || !usable {
 		return s, err
 	}
-	c.mu.RLock()
-	if c.live.Load() && c.epoch.Load() == epoch && c.stripe(id).Load() == stripe {
-		c.c.Set(id, s.Clone())
-	}
-	c.mu.RUnlock()
+	c.m.Fill(id, ticket, s.Clone(), c.live.Load)
 	return s, nil
 }
 

@@ -14,84 +14,32 @@ package usercache
 
 import (
 	"context"
-	"hash/maphash"
 	"slices"
-	"sync"
-	"sync/atomic"
 
-	"github.com/maypok86/otter/v2"
-
+	"github.com/portcullis-auth/portcullis/adapters/internal/memo"
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
-// Versioner tells whether anything was committed to a store: Version returns a number that
-// differs from the last one whenever any writer has committed since the call began.
-type Versioner interface {
-	Version(ctx context.Context) (uint64, error)
-}
-
-const stripes = 256
+// Versioner tells whether anything was committed to a store (see memo.Versioner).
+type Versioner = memo.Versioner
 
 // Cache is the decorator; create it with New. It is safe for concurrent use.
 type Cache struct {
 	inner ports.UserStore
-	ver   Versioner
-	c     *otter.Cache[string, domain.User]
-	seed  maphash.Seed
-
-	// mu orders filling against invalidation, as in sessioncache: a fill holds it shared and
-	// checks that nothing was invalidated since its read began.
-	mu      sync.RWMutex
-	epoch   atomic.Uint64
-	stripes [stripes]atomic.Uint64
-
-	verMu   sync.Mutex
-	version uint64
-	known   bool
+	m     *memo.Cache[domain.User]
 }
 
 // New wraps inner with a cache of size users, checked against ver on every ByID.
 func New(inner ports.UserStore, size int, ver Versioner) (*Cache, error) {
-	c, err := otter.New(&otter.Options[string, domain.User]{MaximumSize: size})
+	m, err := memo.New[domain.User](size, ver)
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{inner: inner, ver: ver, c: c, seed: maphash.MakeSeed()}, nil
+	return &Cache{inner: inner, m: m}, nil
 }
 
-func (c *Cache) stripe(id string) *atomic.Uint64 {
-	return &c.stripes[maphash.String(c.seed, id)%stripes]
-}
-
-func (c *Cache) invalidate(id string) {
-	c.mu.Lock()
-	c.stripe(id).Add(1)
-	c.c.Invalidate(id)
-	c.mu.Unlock()
-}
-
-func (c *Cache) reset() {
-	c.mu.Lock()
-	c.epoch.Add(1)
-	c.c.InvalidateAll()
-	c.mu.Unlock()
-}
-
-// sync empties the cache when the store's version moved; false (an error) means: read the store.
-func (c *Cache) sync(ctx context.Context) bool {
-	v, err := c.ver.Version(ctx)
-	if err != nil {
-		return false
-	}
-	c.verMu.Lock()
-	defer c.verMu.Unlock()
-	if !c.known || v != c.version {
-		c.reset()
-		c.version, c.known = v, true
-	}
-	return true
-}
+func (c *Cache) invalidate(id string) { c.m.Invalidate(id) }
 
 func clone(u domain.User) domain.User {
 	u.Roles = slices.Clone(u.Roles)
@@ -101,22 +49,18 @@ func clone(u domain.User) domain.User {
 // ByID answers from memory when the user is cached and nothing was committed since it was read;
 // otherwise it reads the inner store and remembers the user.
 func (c *Cache) ByID(ctx context.Context, id string) (domain.User, error) {
-	if !c.sync(ctx) {
+	if !c.m.Sync(ctx) {
 		return c.inner.ByID(ctx, id)
 	}
-	if u, ok := c.c.GetIfPresent(id); ok {
+	if u, ok := c.m.Get(id); ok {
 		return clone(u), nil
 	}
-	epoch, stripe := c.epoch.Load(), c.stripe(id).Load()
+	ticket := c.m.Ticket(id)
 	u, err := c.inner.ByID(ctx, id)
 	if err != nil {
 		return u, err
 	}
-	c.mu.RLock()
-	if c.epoch.Load() == epoch && c.stripe(id).Load() == stripe {
-		c.c.Set(id, clone(u))
-	}
-	c.mu.RUnlock()
+	c.m.Fill(id, ticket, clone(u), nil)
 	return u, nil
 }
 

@@ -16,13 +16,14 @@ const (
 	Application              // application/...
 	Config                   // config/...
 	Adapter                  // adapters/<name>/...
+	AdapterKit               // adapters/internal/...: code adapters share, implementing no port
 	Cmd                      // cmd/...
 	Test                     // test/...
 	Unplaced                 // ours, but outside the fixed top-level layout
 )
 
 func (l Layer) String() string {
-	return [...]string{"outside", "domain", "ports", "application", "config", "adapter", "cmd", "test", "unplaced"}[l]
+	return [...]string{"outside", "domain", "ports", "application", "config", "adapter", "adapter kit", "cmd", "test", "unplaced"}[l]
 }
 
 // Module describes the module under check: its path and how to tell a standard-library
@@ -65,8 +66,11 @@ func (m Module) Place(path string) (Layer, string) {
 		return Test, ""
 	case "adapters":
 		name, _, _ := strings.Cut(rest, "/")
-		if name == "" {
+		switch name {
+		case "":
 			return Unplaced, "" // a package directly in adapters/ belongs to no adapter
+		case "internal":
+			return AdapterKit, ""
 		}
 		return Adapter, name
 	}
@@ -97,7 +101,7 @@ func (m Module) Check(pkg string, imports []string) []string {
 		out = append(out, fmt.Sprintf("pkg %s imports %s (%s)", pkg, imp, rule))
 	}
 	if layer == Unplaced {
-		return []string{fmt.Sprintf("pkg %s is outside the fixed layout (domain, ports, application, adapters/<name>, config, cmd, test)", pkg)}
+		return []string{fmt.Sprintf("pkg %s is outside the fixed layout (domain, ports, application, adapters/<name>, adapters/internal, config, cmd, test)", pkg)}
 	}
 	for _, imp := range imports {
 		if imp == "C" || m.Standard(imp) {
@@ -128,12 +132,18 @@ func (m Module) Check(pkg string, imports []string) []string {
 			switch {
 			case to == Outside, to == Domain, to == Ports:
 			case to == Adapter && toAdapter == adapter:
+			case to == AdapterKit:
+				// A rule two adapters share has one home there (adapters/internal/memo).
 			case to == Application && drivingAdapters[adapter]:
 				// A driving (inbound) adapter exists to call the use cases.
 			case to == Adapter:
 				report(imp, "an adapter never imports another adapter")
 			default:
 				report(imp, "an adapter imports only domain, ports, its own packages and third-party libraries, never "+to.String())
+			}
+		case AdapterKit:
+			if to != Outside && to != Domain && to != Ports && to != AdapterKit {
+				report(imp, "adapters/internal imports domain, ports and third-party libraries only")
 			}
 		case Cmd:
 			if to == Test {
