@@ -15,6 +15,7 @@ import (
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+	"golang.org/x/net/idna"
 
 	"github.com/portcullis-auth/portcullis/ports"
 )
@@ -142,13 +143,29 @@ func heloName(dom string) string {
 	return dom
 }
 
+// envelopeAddress is addr with its domain as an A-label ("ann@bücher.de" is sent to
+// "ann@xn--bcher-kva.de"): stored addresses keep their domain's U-label, which a relay without
+// SMTPUTF8 refuses, while every relay takes the A-label. An address whose domain is not a valid
+// IDN is returned as it is.
+func envelopeAddress(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return addr
+	}
+	ascii, err := idna.Lookup.ToASCII(addr[at+1:])
+	if err != nil {
+		return addr
+	}
+	return addr[:at+1] + ascii
+}
+
 // Send delivers m in one SMTP session bounded by ctx.
 func (s *SMTP) Send(ctx context.Context, m ports.Mail) error {
 	msg := gomail.NewMsg()
 	if err := msg.From(s.from); err != nil {
 		return fmt.Errorf("smtp: sender: %w", err)
 	}
-	if err := msg.To(m.To); err != nil {
+	if err := msg.To(envelopeAddress(m.To)); err != nil {
 		return fmt.Errorf("smtp: recipient: %w", err)
 	}
 	if s.reply != "" {

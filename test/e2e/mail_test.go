@@ -243,3 +243,24 @@ func TestLinkPagesCompleteTheFlows(t *testing.T) {
 		t.Fatalf("after the confirmation page: %+v", got)
 	}
 }
+
+// An address on an internationalised domain is stored with the domain's U-label and mailed to
+// its A-label, which every relay accepts.
+func TestMailToInternationalisedDomain(t *testing.T) {
+	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
+	s := mailServer(t, mp, nil)
+	c := s.apiClient().in(t)
+	local := "ann-" + randHex(4)
+	var out struct {
+		User user `json:"user"`
+	}
+	c.do("POST", "/api/auth/register", map[string]string{"email": local + "@BÜCHER.example", "password": goodPassword}).
+		expect(http.StatusCreated).decode(&out)
+	if out.User.Email != local+"@bücher.example" {
+		t.Fatalf("stored as %q", out.User.Email)
+	}
+	msgs := mp.WaitMessages(local+"@xn--bcher-kva.example", 1, mailWait)
+	if !strings.Contains(msgs[0].Subject, "Verify") {
+		t.Fatalf("mail to the A-label: %q", msgs[0].Subject)
+	}
+}
