@@ -1,6 +1,3 @@
-// Package passkey implements ports.WebAuthn with github.com/go-webauthn/webauthn: the relying
-// party's checks of WebAuthn registrations and assertions (challenge, origin, relying-party id,
-// signature, flags). Ceremony state and credential records are kept as JSON.
 package passkey
 
 import (
