@@ -43,6 +43,7 @@ const defaultPasskeyName = "Passkey"
 type Ceremony struct {
 	Token     string
 	Options   []byte
+	IssuedAt  time.Time // the application's clock: the lifetime counts from here
 	ExpiresAt time.Time
 }
 
@@ -96,7 +97,7 @@ func (p *Passkeys) park(ctx context.Context, purpose domain.ChallengePurpose, us
 	if err := p.pending.Put(ctx, c); err != nil {
 		return Ceremony{}, fmt.Errorf("store ceremony: %w", err)
 	}
-	return Ceremony{Token: token, Options: options, ExpiresAt: c.ExpiresAt}, nil
+	return Ceremony{Token: token, Options: options, IssuedAt: now, ExpiresAt: c.ExpiresAt}, nil
 }
 
 // take spends a ceremony: of two finishing requests with one token only one gets it.

@@ -88,9 +88,9 @@ func checkFinish(ceremony string, credential jsontext.Value) error {
 	return nil
 }
 
-func (s *Server) sendCeremony(c *fiber.Ctx, out application.Ceremony, now time.Time) error {
+func (s *Server) sendCeremony(c *fiber.Ctx, out application.Ceremony) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(ceremonyResponse{Ceremony: out.Token, ExpiresIn: int64(out.ExpiresAt.Sub(now) / time.Second),
+	return c.JSON(ceremonyResponse{Ceremony: out.Token, ExpiresIn: int64(out.ExpiresAt.Sub(out.IssuedAt) / time.Second),
 		Options: out.Options})
 }
 
@@ -109,12 +109,11 @@ func (s *Server) passkeyRegisterBegin(c *fiber.Ctx) error {
 		return err
 	}
 	p, _ := principal(c)
-	now := time.Now()
 	out, err := s.deps.Passkeys.BeginRegistration(c.UserContext(), p.UserID)
 	if err != nil {
 		return err
 	}
-	return s.sendCeremony(c, out, now)
+	return s.sendCeremony(c, out)
 }
 
 // passkeyRegisterFinish: POST /api/users/me/passkeys/finish {ceremony, credential, name?} →
@@ -196,12 +195,11 @@ func (s *Server) passkeyLoginBegin(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.JSON(ceremonyResponse{Options: options})
 	}
-	now := time.Now()
 	out, err := s.deps.Passkeys.BeginLogin(c.UserContext())
 	if err != nil {
 		return err
 	}
-	return s.sendCeremony(c, out, now)
+	return s.sendCeremony(c, out)
 }
 
 // passkeyLoginFinish: POST /api/auth/passkey/finish {ceremony, credential} → 200 tokens +

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/fx"
 
@@ -288,4 +289,38 @@ func TestPasskeysOffOnIPAddress(t *testing.T) {
 	if !strings.Contains(srv.Logs.String(), "passkeys are off") {
 		t.Error("no warning at start that passkeys are off")
 	}
+}
+
+// TestPasskeyCeremonyExpires: a ceremony lives five minutes on the service's clock; an answer
+// after that is refused, registration and login alike, and a new ceremony works.
+func TestPasskeyCeremonyExpires(t *testing.T) {
+	clk := newTestClock()
+	srv := startServer(t, nil, withClock(clk))
+	api := srv.apiClient().in(t)
+	a := api.register(t)
+	access := api.login(t, a).AccessToken
+
+	var c ceremony
+	api.do("POST", "/api/users/me/passkeys/begin", nil, bearer(access)...).expect(http.StatusOK).decode(&c)
+	resp, _, err := testenv.SoftCreate(c.Options, passkeyOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(5 * time.Minute)
+	api.do("POST", "/api/users/me/passkeys/finish", map[string]any{"ceremony": c.Ceremony, "credential": json.RawMessage(resp)},
+		bearer(access)...).expectProblem(http.StatusUnauthorized, "invalid_ceremony")
+	access = api.login(t, a).AccessToken // the access token aged too
+	_, cred := registerPasskey(t, api, access, "Key")
+
+	var l ceremony
+	api.do("POST", "/api/auth/passkey/begin", nil).expect(http.StatusOK).decode(&l)
+	assertion, err := cred.Assert(l.Options, testenv.AssertOptions{Origin: passkeyOrigin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(5*time.Minute + time.Second)
+	api.do("POST", "/api/auth/passkey/finish", map[string]any{"ceremony": l.Ceremony, "credential": json.RawMessage(assertion)}).
+		expectProblem(http.StatusUnauthorized, "invalid_ceremony")
+	_, r := passkeyLogin(t, api, cred, testenv.AssertOptions{})
+	r.expect(http.StatusOK)
 }
