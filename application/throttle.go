@@ -30,10 +30,12 @@ type Limits struct {
 	AccountLock ports.RateLimit
 	IPLock      ports.RateLimit
 	LockFor     time.Duration
-	// Register, Mail and TokenGuess are per client address: every registration, every request
-	// that sends mail, and every failed presentation of a token (refresh, e-mail tokens).
+	// Register, Mail, Passkey and TokenGuess are per client address: every registration, every
+	// request that sends mail, every passkey login ceremony begun without a session (each stores
+	// a challenge), and every failed presentation of a token (refresh, e-mail tokens).
 	Register   ports.RateLimit
 	Mail       ports.RateLimit
+	Passkey    ports.RateLimit
 	TokenGuess ports.RateLimit
 }
 
@@ -44,6 +46,7 @@ type Route int
 const (
 	RouteRegister Route = iota // POST /api/auth/register
 	RouteMail                  // requests that send mail (verification resend, forgot password)
+	RoutePasskey               // POST /api/auth/passkey/begin: a login ceremony, which stores a challenge
 )
 
 // LockStatus is what an administrator sees of an account's login throttling.
@@ -246,8 +249,11 @@ func (t *Throttle) Hit(ctx context.Context, route Route) error {
 		return nil
 	}
 	kind, limit := "register", t.limits.Register
-	if route == RouteMail {
+	switch route {
+	case RouteMail:
 		kind, limit = "mail", t.limits.Mail
+	case RoutePasskey:
+		kind, limit = "passkey", t.limits.Passkey
 	}
 	if limit.Burst < 1 || limit.Period <= 0 {
 		return nil

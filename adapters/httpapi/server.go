@@ -223,7 +223,7 @@ func (s *Server) routes() {
 	a.Post("/api/auth/logout", s.logout)
 	a.Post("/api/auth/logout-all", auth, s.logoutAll)
 	a.Post("/api/auth/mfa/verify", s.mfaVerify)
-	a.Post("/api/auth/passkey/begin", s.passkeyLoginBegin)
+	a.Post("/api/auth/passkey/begin", s.limitRoute(application.RoutePasskey), s.passkeyLoginBegin)
 	a.Post("/api/auth/passkey/finish", s.passkeyLoginFinish)
 
 	a.Get("/api/users/me", auth, s.me)

@@ -218,3 +218,27 @@ func TestAmbiguousFramingRefusedAndConnectionClosed(t *testing.T) {
 		t.Errorf("a well-framed login for no account: %s, want 401", status)
 	}
 }
+
+// Each passkey login ceremony begun without a session stores a challenge, so beginning them is
+// limited per client address like registration: past the limit, 429 and nothing stored.
+func TestPasskeyLoginBeginThrottledPerClientAddress(t *testing.T) {
+	limits := httpLimits()
+	limits.Passkey = ports.RateLimit{Burst: 2, Period: time.Minute}
+	e := newThrottledEnv(t, baseSettings(), limits, func(c *httpapi.Config) { c.TrustedProxies = []string{"0.0.0.0/32"} })
+	begin := func(xff string) response {
+		return e.do(req("POST", "/api/auth/passkey/begin", map[string]any{}, "X-Forwarded-For", xff))
+	}
+	for i := range 2 {
+		if r := begin("198.51.100.7"); r.StatusCode != 200 {
+			t.Fatalf("ceremony %d: %d %s", i, r.StatusCode, r.body)
+		}
+	}
+	r := begin("198.51.100.7")
+	expectProblem(t, r, 429, "too_many_requests")
+	if r.Header.Get("Retry-After") == "" || r.Header.Get("RateLimit-Limit") != "2" {
+		t.Fatalf("429 headers: %v", r.Header)
+	}
+	if r := begin("198.51.100.8"); r.StatusCode != 200 {
+		t.Fatalf("another client address: %d %s", r.StatusCode, r.body)
+	}
+}

@@ -158,7 +158,7 @@ func limits(cfg config.Config) application.Limits {
 		Off:          cfg.RateLimits == "off",
 		LoginAccount: r(cfg.RateLoginAccount), LoginIP: r(cfg.RateLoginIP),
 		AccountLock: r(cfg.RateAccountLock), IPLock: r(cfg.RateIPLock), LockFor: cfg.LockDuration,
-		Register: r(cfg.RateRegisterIP), Mail: r(cfg.RateMailIP), TokenGuess: r(cfg.RateTokenGuessIP),
+		Register: r(cfg.RateRegisterIP), Mail: r(cfg.RateMailIP), Passkey: r(cfg.RatePasskeyIP), TokenGuess: r(cfg.RateTokenGuessIP),
 	}
 }
 
