@@ -114,10 +114,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 		if err := l.spendDummyCheck(ctx, in.Password); err != nil {
 			return TokensOutput{}, fmt.Errorf("verify password: %w", err)
 		}
-		l.throttle.LoginFailed(ctx, acct)
-		l.log.InfoContext(ctx, "login failed", "outcome", "unknown_account")
-		l.audit.record(ctx, domain.EventLoginFailure, "", "", "unknown_account", "")
-		return TokensOutput{}, domain.ErrInvalidCredentials
+		return TokensOutput{}, l.failed(ctx, acct, "", "unknown_account")
 	}
 	ok, rehash, err := checkPassword(ctx, l.hasher, l.log, u, in.Password)
 	if err != nil {
@@ -128,10 +125,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 		if ok {
 			outcome = "disabled"
 		}
-		l.throttle.LoginFailed(ctx, acct)
-		l.log.InfoContext(ctx, "login failed", "user_id", u.ID, "outcome", outcome)
-		l.audit.record(ctx, domain.EventLoginFailure, "", u.ID, outcome, "")
-		return TokensOutput{}, domain.ErrInvalidCredentials
+		return TokensOutput{}, l.failed(ctx, acct, u.ID, outcome)
 	}
 	if l.settings.RequireVerifiedEmail && !u.EmailVerified {
 		// After the password check: only the owner learns the address is unverified.
@@ -152,12 +146,39 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 			return TokensOutput{MFA: pending}, nil
 		}
 	}
+	out, err := l.open(ctx, u)
+	if err != nil {
+		return TokensOutput{}, err
+	}
+	l.throttle.LoginSucceeded(ctx, acct)
+	l.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", out.SessionID, "outcome", "ok")
+	l.audit.record(ctx, domain.EventLoginSuccess, u.ID, u.ID, "ok", "session="+out.SessionID)
+	return out, nil
+}
+
+// failed records a failed login of acct (userID "" for a name no account has) with outcome,
+// counts it for throttling, and returns the one error every such failure gets.
+func (l *Login) failed(ctx context.Context, acct, userID, outcome string) error {
+	l.throttle.LoginFailed(ctx, acct)
+	if userID == "" {
+		l.log.InfoContext(ctx, "login failed", "outcome", outcome)
+	} else {
+		l.log.InfoContext(ctx, "login failed", "user_id", userID, "outcome", outcome)
+	}
+	l.audit.record(ctx, domain.EventLoginFailure, "", userID, outcome, "")
+	return domain.ErrInvalidCredentials
+}
+
+// open opens u's session after a verified password and returns its tokens with the user as it
+// is now. A role change between the read and the new session would leave the session with the
+// old roles (the change swept the sessions that existed): it is opened again with the current
+// ones, three times at most.
+func (l *Login) open(ctx context.Context, u domain.User) (TokensOutput, error) {
 	var (
 		out TokensOutput
 		cur domain.User
+		err error
 	)
-	// A role change between the read and the new session would leave the session with the old
-	// roles (the change swept the sessions that existed): open it again with the current ones.
 	for attempt := 1; ; attempt++ {
 		if out, err = openSession(ctx, l.sessions, l.tokens, l.ids, l.settings, l.clock.Now(), u,
 			[]string{domain.AMRPassword}); err != nil {
@@ -174,9 +195,6 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 	}
 	view := viewOf(cur)
 	out.User = &view
-	l.throttle.LoginSucceeded(ctx, acct)
-	l.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", out.SessionID, "outcome", "ok")
-	l.audit.record(ctx, domain.EventLoginSuccess, u.ID, u.ID, "ok", "session="+out.SessionID)
 	return out, nil
 }
 
