@@ -133,6 +133,15 @@ func MixedScripts(field string) *FieldError {
 		Message: "mixes letters of different scripts (such as Latin and Cyrillic); use one script in each part"}
 }
 
+// LooksLatin is the error of an email address or username (field) one part of which is written
+// wholly in another script (Cyrillic, Greek, ...) with letters that pass for Latin ones, such as
+// a Cyrillic "аррӏе" for "apple": such a name is taken for its Latin spelling. Its code is the
+// field's own; the message says why.
+func LooksLatin(field string) *FieldError {
+	return &FieldError{Field: field, Code: "invalid_" + field,
+		Message: "is written in another script with letters that look like Latin ones, so it passes for a Latin spelling; write that part in Latin letters"}
+}
+
 // plainText reports whether s is free of control characters (C0, DEL, C1), format characters
 // and line or paragraph separators: a last guard under the normaliser, which refuses these with
 // ForbiddenCharacters before folding.

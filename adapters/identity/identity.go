@@ -15,6 +15,9 @@
 //     "xn--bcher-kva.de" are one domain;
 //   - the local part and each domain label must not mix scripts (mixed_scripts): "pаypal"
 //     with a Cyrillic "а" is refused, while a wholly Cyrillic or Greek part is fine;
+//   - nor be a whole-script look-alike of a Latin spelling (looks_latin): a part wholly in one
+//     other script whose UTS #39 confusable skeleton is plain ASCII, such as a Cyrillic
+//     "аррӏе" for "apple", is refused; "иван" or "δοκιμή", which do not pass for Latin, are fine;
 //   - the result passes the domain's syntactic check (domain.NormalizeEmail).
 //
 // A username goes the same way (UsernameCaseMapped, then domain.NormalizeUsername's alphabet),
@@ -84,12 +87,12 @@ func (Normalizer) Email(raw string) (string, *domain.FieldError) {
 	if !ok {
 		return "", invalidEmail()
 	}
-	if mixedScripts(local) {
-		return "", domain.MixedScripts("email")
-	}
-	for _, label := range strings.Split(host, ".") {
-		if mixedScripts(label) {
+	for _, part := range append([]string{local}, strings.Split(host, ".")...) {
+		if mixedScripts(part) {
 			return "", domain.MixedScripts("email")
+		}
+		if looksLatin(part) {
+			return "", domain.LooksLatin("email")
 		}
 	}
 	return domain.NormalizeEmail(local + "@" + host)
@@ -124,6 +127,9 @@ func (Normalizer) Username(raw string) (string, *domain.FieldError) {
 	s = norm.NFKC.String(s)
 	if mixedScripts(s) {
 		return "", domain.MixedScripts("username")
+	}
+	if looksLatin(s) {
+		return "", domain.LooksLatin("username")
 	}
 	folded, err := precis.UsernameCaseMapped.String(s)
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/mtibben/confusables"
+
 	"github.com/portcullis-auth/portcullis/adapters/identity"
 )
 
@@ -161,7 +163,7 @@ func TestNameNormalised(t *testing.T) {
 // it back, so a stored identity compares equal to its own normal form.
 func FuzzEmail(f *testing.F) {
 	for _, s := range []string{"victim@example.com", "ｖｉｃｔｉｍ＠ｅｘａｍｐｌｅ．ｃｏｍ", "p\u0430ypal@example.com",
-		"a@xn--bcher-kva.de", "vic\u200btim@example.com", "\xff@x.com", "@", "a@b@c.com", "\"a b\"@x.com"} {
+		"a@xn--bcher-kva.de", "vic\u200btim@example.com", "\u0430\u0440\u0440\u04cf\u0435@example.com", "иван@пример.рф", "\xff@x.com", "@", "a@b@c.com", "\"a b\"@x.com"} {
 		f.Add(s)
 	}
 	n := identity.New()
@@ -185,4 +187,66 @@ func FuzzEmail(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A part written wholly in one other script whose every letter looks like a Latin one is a
+// whole-script look-alike of a Latin spelling (a Cyrillic "аррӏе" for "apple"), refused with its
+// reason wherever it stands (local part, domain label, username); genuinely non-Latin
+// identities, which keep letters with no Latin look-alike in Unicode's confusables.txt, stay
+// accepted. The cases are checked against the skeleton data the adapter uses.
+func TestWholeScriptLookAlikes(t *testing.T) {
+	n := identity.New()
+	for name, in := range map[string]string{
+		"Cyrillic paypal local part": "\u0440\u0430\u0443\u0440\u0430\u04cf@example.com",
+		"Cyrillic apple local part":  "\u0430\u0440\u0440\u04cf\u0435@example.com",
+		"Cyrillic with dot":          "\u0430\u0440\u0440\u04cf\u0435.\u0455\u0430\u04cf\u0435\u0455@example.com",
+		"Cyrillic upper case":        "\u0410\u0420\u0420\u04c0\u0415@example.com",
+		"Cyrillic scope":             "\u0455\u0441\u043e\u0440\u0435@example.com",
+		"Greek local part":           "\u03c1\u03bf@example.com",
+		"Cyrillic domain label":      "victim@\u0430\u0440\u0440\u04cf\u0435.com",
+		"Cyrillic label as A-label":  "victim@xn--80ak6aa92e.com",
+	} {
+		got, err := n.Email(in)
+		if err == nil || err.Field != "email" || err.Code != "invalid_email" || !contains(err.Message, "look like Latin") {
+			t.Errorf("%s: Email(%q) = %q, %+v; want invalid_email saying it looks like Latin", name, in, got, err)
+		}
+	}
+	for _, in := range []string{"\u0430\u0440\u0440\u04cf\u0435", "\u0455\u0441\u043e\u0440\u0435"} {
+		got, err := n.Username(in)
+		if err == nil || err.Code != "invalid_username" || !contains(err.Message, "look like Latin") {
+			t.Errorf("Username(%q) = %q, %+v; want invalid_username saying it looks like Latin", in, got, err)
+		}
+	}
+	for _, in := range []string{
+		"иван@example.com", "δοκιμή@example.com", "山田たろう@例え.jp", "たろう@example.jp", "张伟@例子.中国",
+		"пользователь@пример.рф", "ivan@пример.рф", "ελληνικά@παράδειγμα.gr", "иван.петров@почта.рф",
+		"paypal@example.com", "victim2@example.com",
+	} {
+		if got, err := n.Email(in); err != nil {
+			t.Errorf("Email(%q) = %q, %+v; want accepted", in, got, err)
+		}
+	}
+}
+
+// The rule's two sides hold against the data itself: the refused spellings' skeletons are the
+// ASCII words they imitate, the accepted ones keep a non-ASCII character.
+func TestWholeScriptSkeletons(t *testing.T) {
+	for in, want := range map[string]string{
+		"\u0440\u0430\u0443\u0440\u0430\u04cf": "paypai",
+		"\u0430\u0440\u0440\u04cf\u0435":       "appie",
+		"\u0455\u0441\u043e\u0440\u0435":       "scope",
+	} {
+		if got := confusables.Skeleton(in); got != want {
+			t.Errorf("Skeleton(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, in := range []string{"иван", "δοκιμή", "山田たろう", "たろう", "张伟", "пользователь", "пример"} {
+		ascii := true
+		for _, r := range confusables.Skeleton(in) {
+			ascii = ascii && r < 0x80
+		}
+		if ascii {
+			t.Errorf("Skeleton(%q) = %q is ASCII: it would be refused", in, confusables.Skeleton(in))
+		}
+	}
 }

@@ -3,6 +3,8 @@ package identity
 import (
 	"sort"
 	"unicode"
+
+	"github.com/mtibben/confusables"
 )
 
 // The mixed-script rule is UTS #39's "highly restrictive" level (section 5.2): the letters of
@@ -85,4 +87,38 @@ next:
 		return false
 	}
 	return true
+}
+
+// looksLatin reports whether part is a whole-script confusable of a Latin spelling (UTS #39
+// section 4): its letters all come from one script other than Latin, and its confusable
+// skeleton (confusables.Skeleton, from Unicode's confusables.txt as shipped by
+// github.com/mtibben/confusables) is plain ASCII with at least one letter, so it can be read as
+// a Latin name: a Cyrillic "аррӏе" (skeleton "appie") or "раураӏ" passes for "apple"/"paypal".
+// A genuinely non-Latin part keeps some letter with no ASCII look-alike ("иван" is "ᴎʙaʜ",
+// "δοκιμή" is "ẟoĸiμń̩", Han and kana map to themselves) and is accepted.
+func looksLatin(part string) bool {
+	script := ""
+	for _, r := range part {
+		s := scriptOf(r)
+		if s == "" {
+			continue
+		}
+		if s == "Latin" || script != "" && s != script {
+			return false // Latin itself, or scripts written together (mixedScripts judges those)
+		}
+		script = s
+	}
+	if script == "" {
+		return false
+	}
+	letter := false
+	for _, r := range confusables.Skeleton(part) {
+		if r >= utf8RuneSelf {
+			return false
+		}
+		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
+			letter = true
+		}
+	}
+	return letter
 }

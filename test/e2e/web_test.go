@@ -406,6 +406,40 @@ func TestF45_LookAlikeEmailIsNotASecondAccount(t *testing.T) {
 	}
 }
 
+// An address whose local part or domain label is written wholly in Cyrillic with letters that
+// look like Latin ones (the whole-script spelling of a taken "apple…@scope.example") is a 422 that
+// says why, not a second account: registering it again is refused the same way (never a 409,
+// so nothing was stored) and it does not log in.
+func TestF45_WholeScriptLookAlikeEmailIsRefused(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	api := srv.apiClient().in(t)
+	digits := strings.Map(func(r rune) rune {
+		if r >= 'a' {
+			return r - 'a' + '0'
+		}
+		return r
+	}, randHex(4))
+	local := "apple" + digits
+	api.do("POST", "/api/auth/register", map[string]string{"email": local + "@scope.example", "password": goodPassword}).
+		expect(http.StatusCreated)
+	cyrillic := "\u0430\u0440\u0440\u04cf\u0435" + digits // а р р ӏ е: Cyrillic letters that read "apple"
+	for _, email := range []string{cyrillic + "@scope.example", local + "@\u0455\u0441\u043e\u0440\u0435.example"} {
+		for range 2 {
+			p := api.do("POST", "/api/auth/register", map[string]string{"email": email, "password": goodPassword}).
+				expectProblem(http.StatusUnprocessableEntity, "validation_failed")
+			if p.fieldCode("email") != "invalid_email" || len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Message, "look like Latin") {
+				t.Errorf("%q: errors %+v, want invalid_email saying it looks like Latin", email, p.Errors)
+			}
+		}
+		r, err := api.try("POST", "/api/auth/login", map[string]string{"email": email, "password": goodPassword})
+		if err != nil || r.Status == http.StatusOK {
+			t.Errorf("%q logged in (%v)", email, err)
+		}
+	}
+	api.loginWith(t, map[string]string{"email": local + "@scope.example", "password": goodPassword})
+}
+
 func TestH57_ConcurrentRegistration(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
