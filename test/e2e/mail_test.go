@@ -20,8 +20,10 @@ import (
 // mailPublicURL is the public URL the mail tests configure; every link must start with it.
 const mailPublicURL = "https://auth.example.test"
 
-// mailWait bounds how long a test waits for a message to arrive.
-const mailWait = 20 * time.Second
+// mailWait bounds how long a test waits for a message that never arrives; a wait ends as soon
+// as the message is there. It is long because on a loaded machine (load 20 on 2 cores, -race)
+// one SMTP attempt can run into PORTCULLIS_MAIL_SEND_TIMEOUT and be retried.
+const mailWait = 60 * time.Second
 
 // mailServer starts Portcullis delivering to mp (with STARTTLS and a login when mp has them),
 // quick to poll and retry, and with no per-address interval unless env sets one.
@@ -61,6 +63,21 @@ func mailEnvFor(mp *testenv.Mailpit, env map[string]string) map[string]string {
 
 // linkPattern finds a link of the mail tests' public URL and its token.
 var linkPattern = regexp.MustCompile(regexp.QuoteMeta(mailPublicURL) + `(/[a-z-]+)\?token=([A-Za-z0-9_-]+)`)
+
+// resetMail is the password reset mail among msgs (a verification mail and a reset mail to one
+// address). Their order in Mailpit is not the order they were asked for: the delivery worker
+// sends the messages of one claim concurrently, so a reset queued just after the registration
+// may arrive first.
+func resetMail(t *testing.T, msgs []testenv.MailpitMessage) testenv.MailpitMessage {
+	t.Helper()
+	for _, m := range msgs {
+		if l := linkPattern.FindStringSubmatch(m.Text); l != nil && l[1] == "/reset-password" {
+			return m
+		}
+	}
+	t.Fatalf("no password reset mail among %d", len(msgs))
+	return testenv.MailpitMessage{}
+}
 
 // mailLink returns the path and token of the one link in msg's text, checking the HTML part
 // carries the same link.

@@ -50,24 +50,33 @@ func askMail(t *testing.T, bases []string, emails []string) time.Duration {
 	return slowest
 }
 
-// countMail waits until every address has want mails (or 60 s pass), then a little more for
-// stragglers, and returns how many were lost and duplicated.
+// countMail waits until every address has want mails (or 3 minutes pass), then a little more
+// for stragglers, and returns how many were lost and duplicated. It waits for each address, not
+// for a total: a duplicate to one address must not end the wait while another's mail is still
+// being retried (that mail would be counted lost). The wait ends as soon as all have arrived;
+// its bound is only for a mail that never comes, and is long because a loaded machine (load 20
+// on 2 cores) makes every SMTP attempt and retry slow.
 func countMail(t *testing.T, mp *testenv.Mailpit, emails []string, want int) (lost, dups int) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	tally := func() (map[string]int, []string) {
+		per := map[string]int{}
+		var ids []string
+		for _, m := range mp.Messages("") {
+			per[strings.ToLower(m.To[0].Address)]++
+			ids = append(ids, m.MessageID)
+		}
+		return per, ids
+	}
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		if len(mp.Messages("")) >= want*len(emails) || time.Now().After(deadline) {
+		per, _ := tally()
+		if !slices.ContainsFunc(emails, func(e string) bool { return per[e] < want }) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(1500 * time.Millisecond) // a duplicate would be sent by now
-	per := map[string]int{}
-	var ids []string
-	for _, m := range mp.Messages("") {
-		per[strings.ToLower(m.To[0].Address)]++
-		ids = append(ids, m.MessageID)
-	}
+	per, ids := tally()
 	for _, e := range emails {
 		switch n := per[e]; {
 		case n < want:
