@@ -82,13 +82,18 @@ func (d *MailDelivery) Run(ctx context.Context) {
 // it claimed.
 func (d *MailDelivery) RunOnce(ctx context.Context) (int, error) {
 	lease := 2 * d.settings.SendTimeout
+	claimed := time.Now()
 	mails, err := d.outbox.Claim(ctx, d.owner, d.clock.Now(), lease, deliveryBatch)
 	if err != nil {
 		return 0, err
 	}
+	// The lease counts from before the claim, and a send and its settlement (each up to
+	// SendTimeout) must both end inside it, or another worker could take the message while this
+	// one still sends it: what a slow claim took comes out of each send's time.
+	budget := d.settings.SendTimeout - time.Since(claimed)
 	var wg sync.WaitGroup
 	for _, m := range mails {
-		wg.Go(func() { d.deliver(ctx, m) })
+		wg.Go(func() { d.deliver(ctx, m, budget) })
 	}
 	wg.Wait()
 	return len(mails), nil
@@ -99,11 +104,17 @@ type errDrop struct{ reason string }
 
 func (e errDrop) Error() string { return e.reason }
 
-// deliver handles one claimed message to its settlement.
-func (d *MailDelivery) deliver(ctx context.Context, m domain.OutboxMail) {
-	ctx, cancel := context.WithTimeout(ctx, d.settings.SendTimeout)
-	defer cancel()
+// deliver handles one claimed message to its settlement, its attempt bounded by budget (see
+// RunOnce). With no budget left it sends nothing and settles nothing: the lease runs out and
+// the message is claimed again.
+func (d *MailDelivery) deliver(ctx context.Context, m domain.OutboxMail, budget time.Duration) {
 	log := d.log.With("mail_id", m.ID, "kind", string(m.Kind), "attempt", m.Attempts)
+	if budget <= 0 {
+		log.WarnContext(ctx, "mail: the claim took the time of the send; leaving the message to a later claim")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
 	err := d.prepare(ctx, &m)
 	if err == nil {
 		var msg ports.Mail
