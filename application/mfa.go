@@ -284,7 +284,8 @@ func hashRecoveryCode(code string) []byte {
 	return h[:]
 }
 
-// randomToken returns 256 random bits, base64url: an mfa_token or a WebAuthn ceremony id.
+// randomToken returns 256 random bits, base64url: an mfa_token, a WebAuthn ceremony id or an
+// emailed one-time token.
 func randomToken() (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
@@ -293,7 +294,8 @@ func randomToken() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// hashToken is how a challenge's token is stored: SHA-256, as refresh tokens.
+// hashToken is how a challenge's token or an emailed one-time token is stored: SHA-256, as
+// refresh tokens.
 func hashToken(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
