@@ -247,9 +247,9 @@ func (s *TOTPSetup) checkPassword(ctx context.Context, userID, password string) 
 	if err := s.factors.throttle(ctx, userID, 0); err != nil {
 		return err
 	}
-	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, password)
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("verify password: %w", err)
+	ok, _, err := checkPassword(ctx, s.hasher, s.log, u, password)
+	if err != nil {
+		return err
 	}
 	if !ok {
 		if terr := s.factors.throttle(ctx, userID, 1); terr != nil {
