@@ -137,15 +137,15 @@ func (f *SecondFactors) begin(ctx context.Context, u domain.User, amr []string) 
 	return &PendingMFA{Token: token, Methods: methods, IssuedAt: now, ExpiresAt: c.ExpiresAt}, nil
 }
 
-// throttle counts hits wrong codes (or passwords) against userID, as failed logins of the
-// account (hits 0 only looks), and returns a domain.ErrThrottled error while the account is
-// delayed or locked: wrong codes are throttled exactly like wrong passwords, by one rule.
-func (f *SecondFactors) throttle(ctx context.Context, userID string, hits int) error {
-	if hits > 0 {
-		f.limits.LoginFailed(ctx, userID)
-		return nil
-	}
+// throttle returns a domain.ErrThrottled error while userID is delayed or locked: wrong codes
+// are throttled exactly like wrong passwords, by one rule.
+func (f *SecondFactors) throttle(ctx context.Context, userID string) error {
 	return f.limits.CheckLogin(ctx, userID)
+}
+
+// failed counts a wrong code (or password) against userID, as a failed login of the account.
+func (f *SecondFactors) failed(ctx context.Context, userID string) {
+	f.limits.LoginFailed(ctx, userID)
 }
 
 // clearThrottle forgets userID's failures after a right code, as a successful login does.
@@ -353,7 +353,7 @@ func (v *MFAVerify) Handle(ctx context.Context, in MFAVerifyInput) (TokensOutput
 	case err != nil:
 		return TokensOutput{}, fmt.Errorf("take mfa token: %w", err)
 	}
-	if err := v.factors.throttle(ctx, c.UserID, 0); err != nil {
+	if err := v.factors.throttle(ctx, c.UserID); err != nil {
 		v.giveBack(ctx, c)
 		return TokensOutput{}, err
 	}
@@ -380,9 +380,7 @@ func (v *MFAVerify) Handle(ctx context.Context, in MFAVerifyInput) (TokensOutput
 		}
 		c.Attempts++
 		v.giveBack(ctx, c)
-		if terr := v.factors.throttle(ctx, c.UserID, 1); terr != nil {
-			return TokensOutput{}, terr
-		}
+		v.factors.failed(ctx, c.UserID)
 		return TokensOutput{}, err
 	}
 	if err != nil {
