@@ -172,13 +172,10 @@ func (o *Outbox) Retry(ctx context.Context, id string, now time.Time) error {
 		Set("updated_at = ?", dbTime(now)).
 		Where("id = ?", id).
 		Where("status = ?", string(domain.MailFailed)))
-	if err == nil {
-		var n int64
-		if n, err = res.RowsAffected(); err == nil && n != 1 {
-			err = sql.ErrNoRows
-		}
+	if err != nil {
+		return translate("retry mail", err)
 	}
-	return translate("retry mail", err)
+	return mustAffect("retry mail", res)
 }
 
 // Purge deletes settled messages (sent, dropped) last updated before before.
