@@ -72,7 +72,7 @@ func (o *OneTimeTokens) Consume(ctx context.Context, hash []byte, purpose domain
 	}
 	at := dbTime(now)
 	var row oneTimeTokenRow
-	err := o.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err := runTx(ctx, o.db, func(ctx context.Context, tx bun.Tx) error {
 		row = oneTimeTokenRow{}
 		err := tx.NewSelect().Model(&row).
 			Where("ott.hash = ?", hash).
