@@ -3,7 +3,6 @@ package identity
 import (
 	"sort"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/mtibben/confusables"
 )
@@ -40,7 +39,7 @@ var scripts = func() []scriptTable {
 
 // scriptOf names r's script, or "" for Common and Inherited characters.
 func scriptOf(r rune) string {
-	if r < utf8.RuneSelf {
+	if r < utf8RuneSelf {
 		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
 			return "Latin"
 		}
@@ -56,6 +55,8 @@ func scriptOf(r rune) string {
 	}
 	return "" // unassigned: refused elsewhere (PRECIS, IDNA)
 }
+
+const utf8RuneSelf = 0x80
 
 // together are the sets of scripts one identifier may mix.
 var together = []map[string]bool{
@@ -112,7 +113,7 @@ func looksLatin(part string) bool {
 	}
 	letter := false
 	for _, r := range confusables.Skeleton(part) {
-		if r >= utf8.RuneSelf {
+		if r >= utf8RuneSelf {
 			return false
 		}
 		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
