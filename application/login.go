@@ -89,7 +89,8 @@ func (l *Login) UseSecondFactors(f *SecondFactors) { l.factors = f }
 // before this one exists. Handle therefore re-reads the user once the session is stored: if it
 // is now disabled, deleted or has another password hash, the new session is deleted and the
 // login fails with domain.ErrInvalidCredentials; if its roles changed, the session is deleted
-// and the login fails with domain.ErrStale (the client retries and gets the new roles).
+// and opened again with the new roles (see open), and after three such changes the login
+// fails with domain.ErrStale.
 //
 // Failed logins are throttled per account and per client address (see Throttle): while either
 // is delayed or softly locked, Handle refuses with domain.ErrThrottled before any password work,

@@ -2,9 +2,6 @@ package application
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -213,18 +210,11 @@ func wrapLimiter(err error) error {
 // oneTimeToken makes a token for u and purpose p: the secret (256 bits, base64url, to mail)
 // and the record to store (its SHA-256, never the secret).
 func newOneTimeToken(userID string, p domain.TokenPurpose, about string, now time.Time, ttl time.Duration) (string, domain.OneTimeToken, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	secret, err := randomToken()
+	if err != nil {
 		return "", domain.OneTimeToken{}, fmt.Errorf("new one-time token: %w", err)
 	}
-	secret := base64.RawURLEncoding.EncodeToString(b)
 	return secret, domain.OneTimeToken{
-		Hash: hashOneTimeToken(secret), UserID: userID, Purpose: p, CreatedAt: now, ExpiresAt: now.Add(ttl), NewEmail: about,
+		Hash: hashToken(secret), UserID: userID, Purpose: p, CreatedAt: now, ExpiresAt: now.Add(ttl), NewEmail: about,
 	}, nil
-}
-
-// hashOneTimeToken is what the store keeps of a token.
-func hashOneTimeToken(secret string) []byte {
-	h := sha256.Sum256([]byte(secret))
-	return h[:]
 }

@@ -137,15 +137,15 @@ func (f *SecondFactors) begin(ctx context.Context, u domain.User, amr []string) 
 	return &PendingMFA{Token: token, Methods: methods, IssuedAt: now, ExpiresAt: c.ExpiresAt}, nil
 }
 
-// throttle counts hits wrong codes (or passwords) against userID, as failed logins of the
-// account (hits 0 only looks), and returns a domain.ErrThrottled error while the account is
-// delayed or locked: wrong codes are throttled exactly like wrong passwords, by one rule.
-func (f *SecondFactors) throttle(ctx context.Context, userID string, hits int) error {
-	if hits > 0 {
-		f.limits.LoginFailed(ctx, userID)
-		return nil
-	}
+// throttle returns a domain.ErrThrottled error while userID is delayed or locked: wrong codes
+// are throttled exactly like wrong passwords, by one rule.
+func (f *SecondFactors) throttle(ctx context.Context, userID string) error {
 	return f.limits.CheckLogin(ctx, userID)
+}
+
+// failed counts a wrong code (or password) against userID, as a failed login of the account.
+func (f *SecondFactors) failed(ctx context.Context, userID string) {
+	f.limits.LoginFailed(ctx, userID)
 }
 
 // clearThrottle forgets userID's failures after a right code, as a successful login does.
@@ -284,7 +284,8 @@ func hashRecoveryCode(code string) []byte {
 	return h[:]
 }
 
-// randomToken returns 256 random bits, base64url: an mfa_token or a WebAuthn ceremony id.
+// randomToken returns 256 random bits, base64url: an mfa_token, a WebAuthn ceremony id or an
+// emailed one-time token.
 func randomToken() (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
@@ -293,7 +294,8 @@ func randomToken() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// hashToken is how a challenge's token is stored: SHA-256, as refresh tokens.
+// hashToken is how a challenge's token or an emailed one-time token is stored: SHA-256, as
+// refresh tokens.
 func hashToken(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
@@ -351,7 +353,7 @@ func (v *MFAVerify) Handle(ctx context.Context, in MFAVerifyInput) (TokensOutput
 	case err != nil:
 		return TokensOutput{}, fmt.Errorf("take mfa token: %w", err)
 	}
-	if err := v.factors.throttle(ctx, c.UserID, 0); err != nil {
+	if err := v.factors.throttle(ctx, c.UserID); err != nil {
 		v.giveBack(ctx, c)
 		return TokensOutput{}, err
 	}
@@ -378,9 +380,7 @@ func (v *MFAVerify) Handle(ctx context.Context, in MFAVerifyInput) (TokensOutput
 		}
 		c.Attempts++
 		v.giveBack(ctx, c)
-		if terr := v.factors.throttle(ctx, c.UserID, 1); terr != nil {
-			return TokensOutput{}, terr
-		}
+		v.factors.failed(ctx, c.UserID)
 		return TokensOutput{}, err
 	}
 	if err != nil {

@@ -210,7 +210,7 @@ func (s *tokenSpender) spend(ctx context.Context, token string, purpose domain.T
 	if token == "" || len(token) > 128 {
 		return domain.OneTimeToken{}, s.refuse(ctx, purpose)
 	}
-	t, err := s.tokens.Consume(ctx, hashOneTimeToken(token), purpose, s.clock.Now())
+	t, err := s.tokens.Consume(ctx, hashToken(token), purpose, s.clock.Now())
 	if errors.Is(err, domain.ErrNotFound) {
 		return domain.OneTimeToken{}, s.refuse(ctx, purpose)
 	}

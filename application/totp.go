@@ -112,7 +112,7 @@ func (s *TOTPSetup) Confirm(ctx context.Context, userID, code string) ([]string,
 	case err != nil:
 		return nil, fmt.Errorf("load TOTP factor: %w", err)
 	}
-	if err := s.factors.throttle(ctx, userID, 0); err != nil {
+	if err := s.factors.throttle(ctx, userID); err != nil {
 		return nil, err
 	}
 	secret, err := s.factors.openSecret(t)
@@ -123,9 +123,7 @@ func (s *TOTPSetup) Confirm(ctx context.Context, userID, code string) ([]string,
 	step, ok := s.factors.matchStep(secret, code, now, 0)
 	if !ok {
 		s.audit.record(ctx, domain.EventMFAFailure, userID, userID, "bad_code", "method=totp confirm")
-		if err := s.factors.throttle(ctx, userID, 1); err != nil {
-			return nil, err
-		}
+		s.factors.failed(ctx, userID)
 		return nil, ErrInvalidCode
 	}
 	if err := s.factors.totp.Confirm(ctx, userID, step, now); err != nil {
@@ -156,9 +154,7 @@ func (s *TOTPSetup) Disable(ctx context.Context, userID, sessionID, password, co
 	if err := s.factors.checkTOTP(ctx, userID, code); err != nil {
 		if errors.Is(err, ErrInvalidCode) {
 			s.audit.record(ctx, domain.EventMFAFailure, userID, userID, "bad_code", "method=totp disable")
-			if terr := s.factors.throttle(ctx, userID, 1); terr != nil {
-				return terr
-			}
+			s.factors.failed(ctx, userID)
 		}
 		return err
 	}
@@ -244,17 +240,15 @@ func (s *TOTPSetup) checkPassword(ctx context.Context, userID, password string) 
 	if err != nil {
 		return err
 	}
-	if err := s.factors.throttle(ctx, userID, 0); err != nil {
+	if err := s.factors.throttle(ctx, userID); err != nil {
 		return err
 	}
-	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, password)
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("verify password: %w", err)
+	ok, _, err := checkPassword(ctx, s.hasher, s.log, u, password)
+	if err != nil {
+		return err
 	}
 	if !ok {
-		if terr := s.factors.throttle(ctx, userID, 1); terr != nil {
-			return terr
-		}
+		s.factors.failed(ctx, userID)
 		return domain.ErrInvalidCredentials
 	}
 	return nil

@@ -95,5 +95,6 @@ func (s Session) Clone() Session {
 	s.PrevHash = slices.Clone(s.PrevHash)
 	s.Retired = slices.Clone(s.Retired)
 	s.Successor = slices.Clone(s.Successor)
+	s.AMR = slices.Clone(s.AMR)
 	return s
 }

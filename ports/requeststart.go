@@ -9,8 +9,8 @@ type requestStartKey struct{}
 
 // WithRequestStart records when the request that ctx serves began (the HTTP adapter sets it
 // first thing). A cache whose freshness check is shared between callers may answer a call with
-// any check made after this moment: SECURITY's "refused on the very next request" is about
-// changes acknowledged before the request began.
+// any check made after this moment: "read on the very next request" (README, the user cache)
+// is about changes acknowledged before the request began.
 func WithRequestStart(ctx context.Context, t time.Time) context.Context {
 	return context.WithValue(ctx, requestStartKey{}, t)
 }

@@ -77,11 +77,8 @@ func (s *Server) mfaStatus(c *fiber.Ctx) error {
 // totpEnrol: POST /api/users/me/mfa/totp → 200 {secret, otpauth_uri, qr_png}; pending until
 // confirmed. The body, if any, must be an empty object.
 func (s *Server) totpEnrol(c *fiber.Ctx) error {
-	if len(c.Request().Body()) > 0 {
-		var in struct{}
-		if err := decodeJSON(c.Request().Body(), &in); err != nil {
-			return err
-		}
+	if err := emptyBody(c); err != nil {
+		return err
 	}
 	p, _ := principal(c)
 	out, err := s.deps.TOTP.Enrol(c.UserContext(), p.UserID)

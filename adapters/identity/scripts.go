@@ -3,6 +3,7 @@ package identity
 import (
 	"sort"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/mtibben/confusables"
 )
@@ -39,7 +40,7 @@ var scripts = func() []scriptTable {
 
 // scriptOf names r's script, or "" for Common and Inherited characters.
 func scriptOf(r rune) string {
-	if r < utf8RuneSelf {
+	if r < utf8.RuneSelf {
 		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
 			return "Latin"
 		}
@@ -55,8 +56,6 @@ func scriptOf(r rune) string {
 	}
 	return "" // unassigned: refused elsewhere (PRECIS, IDNA)
 }
-
-const utf8RuneSelf = 0x80
 
 // together are the sets of scripts one identifier may mix.
 var together = []map[string]bool{
@@ -113,7 +112,7 @@ func looksLatin(part string) bool {
 	}
 	letter := false
 	for _, r := range confusables.Skeleton(part) {
-		if r >= utf8RuneSelf {
+		if r >= utf8.RuneSelf {
 			return false
 		}
 		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {

@@ -7,7 +7,7 @@
 // Keys come from one of three places, chosen by Config:
 //   - Config.Secret: HS256 with that secret; nothing is published.
 //   - Config.KeyFile: one PEM private key (EdDSA, ES256 or RS256) shared by every instance;
-//     the key store is not used and Rotate is refused.
+//     the key store is not used and RotateSigningKey is refused.
 //   - otherwise the ports.KeyStore shared by every instance. Private keys are stored as PKCS#8
 //     DER sealed with AES-256-GCM under Config.KeyEncryptionKey (the kid is the associated
 //     data). When the store holds no usable key of the configured algorithm, New generates one.
@@ -19,7 +19,7 @@
 //
 // # Rotation and reloading
 //
-// Rotate adds a new key whose CreatedAt lies Config.PublishAhead in the future and retires the
+// RotateSigningKey adds a new key whose CreatedAt lies Config.PublishAhead in the future and retires the
 // current ones at that same instant. Until then every instance publishes and accepts the new key
 // but keeps signing with the old one, so no instance ever sees a kid it does not know, provided
 // each reloads more often than PublishAhead. A retired key keeps verifying, and stays in the

@@ -155,7 +155,7 @@ type signKey struct {
 	to     time.Time // zero: no end
 }
 
-// keyring is an immutable snapshot of the keys; Reload and Rotate swap in a new one.
+// keyring is an immutable snapshot of the keys; Reload and RotateSigningKey swap in a new one.
 type keyring struct {
 	byKID   map[string]*verifyKey
 	headers map[string]*verifyKey // encoded header exactly as we issue it -> key

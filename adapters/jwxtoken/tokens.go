@@ -25,15 +25,15 @@ const storeTimeout = 30 * time.Second
 var ErrStaticKeys = domain.ErrStaticKeys
 
 // Tokens issues and verifies access tokens and serves the JWKS. It is safe for concurrent use;
-// Issue, Verify and JWKS read an immutable key snapshot that Reload and Rotate replace.
+// Issue, Verify and JWKS read an immutable key snapshot that Reload and RotateSigningKey replace.
 type Tokens struct {
 	cfg     Config
 	store   ports.KeyStore // nil when the keys are static
 	clock   ports.Clock
 	log     *slog.Logger
 	ring    atomic.Pointer[keyring]
-	cache   *verifiedCache // nil when Config.CacheSize < 0
-	mu      sync.Mutex     // serialises Reload and Rotate
+	cache   *verifiedCache // nil when Config.CacheSize <= 0
+	mu      sync.Mutex     // serialises Reload and RotateSigningKey
 	ttlSecs int64
 	leeway  int64 // seconds, rounded up
 }

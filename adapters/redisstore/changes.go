@@ -73,9 +73,8 @@ type syncRound struct {
 // trackingConn is one subscribed tracking connection.
 type trackingConn struct {
 	c        net.Conn
-	w        *bufio.Writer
-	wmu      sync.Mutex
-	inflight []*syncRound // PINGs written, in order, waiting for their PONG (under Changes.mu)
+	w        *bufio.Writer // written by dial, then by Watch's pinger alone
+	inflight []*syncRound  // PINGs written, in order, waiting for their PONG (under Changes.mu)
 	dead     chan struct{}
 	once     sync.Once
 }
@@ -331,13 +330,11 @@ func (ch *Changes) pinger(ctx context.Context) {
 		}
 		tc.inflight = append(tc.inflight, s)
 		ch.mu.Unlock()
-		tc.wmu.Lock()
 		_ = tc.c.SetWriteDeadline(time.Now().Add(ch.pingTimeout))
 		err := writeCommand(tc.w, "PING")
 		if err == nil {
 			err = tc.w.Flush()
 		}
-		tc.wmu.Unlock()
 		if err != nil {
 			tc.close() // the reader fails every waiting round
 			continue

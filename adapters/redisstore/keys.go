@@ -59,6 +59,15 @@ func (k keys) session(sid string) string {
 	return k.prefix + sessionKeyPart + "{" + sid + "}"
 }
 
+// sessions is session(id) for each of ids, in order.
+func (k keys) sessions(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = k.session(id)
+	}
+	return out
+}
+
 // userSessions is the ZSET indexing the sessions of user uid, hash-tagged by uid.
 func (k keys) userSessions(uid string) string {
 	return k.prefix + userKeyPart + "{" + uid + "}" + userSessions

@@ -246,10 +246,7 @@ func (st *Sessions) DeleteByUser(ctx context.Context, userID string, _ time.Time
 		return 0, nil
 	}
 	cmds := make([]*redis.IntCmd, len(ids))
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = st.keys.session(id)
-	}
+	keys := st.keys.sessions(ids)
 	err = st.pipeline(ctx, keys, func(p redis.Pipeliner, i int) { cmds[i] = p.Del(ctx, keys[i]) })
 	if err != nil {
 		return 0, unavailable("delete sessions", err)
@@ -279,10 +276,7 @@ func (st *Sessions) SetRoles(ctx context.Context, userID string, roles []domain.
 		return nil
 	}
 	encoded := encodeRoles(roles)
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = st.keys.session(id)
-	}
+	keys := st.keys.sessions(ids)
 	err = st.pipeline(ctx, keys, func(p redis.Pipeliner, i int) {
 		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT, and this is no hot path.
 		setRolesScript.Eval(ctx, p, []string{keys[i]}, userID, encoded)

@@ -377,8 +377,3 @@ type conn struct {
 
 // connOf is the conn of db.
 func connOf(db *DB) conn { return conn{db: db.bun, kind: db.kind} }
-
-// inTx runs fn in a transaction of the pool (see runTx).
-func (c conn) inTx(ctx context.Context, fn func(context.Context, bun.Tx) error) error {
-	return runTx(ctx, c.db, fn)
-}

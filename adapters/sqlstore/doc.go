@@ -5,7 +5,7 @@
 //
 // Open connects and Migrate applies the embedded, versioned schema migrations (one directory of
 // SQL files per dialect). Users, Sessions and Keys implement ports.UserStore, ports.SessionStore
-// and ports.KeyStore; statements that must be atomic together run in one transaction (inTx).
+// and ports.KeyStore; statements that must be atomic together run in one transaction (runTx).
 // Driver errors are translated at this edge: unique violations become
 // domain.ErrConflict, missing rows domain.ErrNotFound, and errors that mean the database cannot be
 // reached are wrapped with domain.ErrUnavailable.

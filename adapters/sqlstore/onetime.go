@@ -35,12 +35,7 @@ func NewOneTimeTokens(db *DB) *OneTimeTokens {
 // such a Create leaves the other token untouched and stores nothing (a collision of SHA-256
 // hashes of random tokens does not happen).
 func (o *OneTimeTokens) Create(ctx context.Context, t domain.OneTimeToken) error {
-	q := upsertToken(o.db, o.kind, t)
-	err := retryConflict(ctx, o.db, func() error {
-		_, err := q.Exec(ctx)
-		return err
-	})
-	if err != nil {
+	if _, err := execRetry(ctx, o.db, upsertToken(o.db, o.kind, t)); err != nil {
 		return translate("create one-time token", err)
 	}
 	return nil
@@ -77,7 +72,7 @@ func (o *OneTimeTokens) Consume(ctx context.Context, hash []byte, purpose domain
 	}
 	at := dbTime(now)
 	var row oneTimeTokenRow
-	err := o.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err := runTx(ctx, o.db, func(ctx context.Context, tx bun.Tx) error {
 		row = oneTimeTokenRow{}
 		err := tx.NewSelect().Model(&row).
 			Where("ott.hash = ?", hash).
@@ -112,11 +107,7 @@ func (o *OneTimeTokens) Consume(ctx context.Context, hash []byte, purpose domain
 
 // DeleteByUser removes every token of userID, whatever its purpose or expiry.
 func (o *OneTimeTokens) DeleteByUser(ctx context.Context, userID string) error {
-	err := retryConflict(ctx, o.db, func() error {
-		_, err := o.db.NewDelete().Model((*oneTimeTokenRow)(nil)).Where("user_id = ?", userID).Exec(ctx)
-		return err
-	})
-	if err != nil {
+	if _, err := execRetry(ctx, o.db, o.db.NewDelete().Model((*oneTimeTokenRow)(nil)).Where("user_id = ?", userID)); err != nil {
 		return translate("delete one-time tokens of user", err)
 	}
 	return nil

@@ -46,7 +46,7 @@ func (o *Outbox) Enqueue(ctx context.Context, mails ...domain.OutboxMail) error 
 func (o *Outbox) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]domain.OutboxMail, error) {
 	at := dbTime(now)
 	var rows []outboxRow
-	err := o.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err := runTx(ctx, o.db, func(ctx context.Context, tx bun.Tx) error {
 		rows = nil
 		var ids []string
 		q := tx.NewSelect().Model((*outboxRow)(nil)).Column("id").
@@ -88,7 +88,7 @@ func (o *Outbox) Claim(ctx context.Context, owner string, now time.Time, lease t
 
 // Prepare stores m's link and name and creates t in one transaction, under owner's lease.
 func (o *Outbox) Prepare(ctx context.Context, owner string, m domain.OutboxMail, t domain.OneTimeToken) error {
-	err := o.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+	err := runTx(ctx, o.db, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewUpdate().Model((*outboxRow)(nil)).
 			Set("link = ?", m.Link).
 			Set("user_id = ?", m.UserID).
@@ -172,13 +172,10 @@ func (o *Outbox) Retry(ctx context.Context, id string, now time.Time) error {
 		Set("updated_at = ?", dbTime(now)).
 		Where("id = ?", id).
 		Where("status = ?", string(domain.MailFailed)))
-	if err == nil {
-		var n int64
-		if n, err = res.RowsAffected(); err == nil && n != 1 {
-			err = sql.ErrNoRows
-		}
+	if err != nil {
+		return translate("retry mail", err)
 	}
-	return translate("retry mail", err)
+	return mustAffect("retry mail", res)
 }
 
 // Purge deletes settled messages (sent, dropped) last updated before before.

@@ -57,6 +57,19 @@ func (p *prepared) get(ctx context.Context, idb bun.IDB) (*bun.DB, *sql.Stmt, er
 	return db, stmt, nil
 }
 
+// scan reads the single row of p's statement with args into dest (a Bun model) on SQLite, or
+// runs query, the same read as a Bun query, elsewhere.
+func (p *prepared) scan(ctx context.Context, idb bun.IDB, dest any, query func() error, args ...any) error {
+	db, stmt, err := p.get(ctx, idb)
+	switch {
+	case err != nil:
+		return err
+	case stmt != nil:
+		return scanOne(ctx, db, stmt, dest, args...)
+	}
+	return query()
+}
+
 // scanOne runs stmt with args and scans its single row into dest (a Bun model); no row is
 // sql.ErrNoRows, as Bun's Scan reports it.
 func scanOne(ctx context.Context, db *bun.DB, stmt *sql.Stmt, dest any, args ...any) error {

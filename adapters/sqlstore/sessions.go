@@ -164,14 +164,9 @@ func (s *Sessions) swap(ctx context.Context, presented []byte, next domain.Sessi
 // rotateRead reads the row of session id, whatever its limits.
 func (s *Sessions) rotateRead(ctx context.Context, id string) (sessionRow, error) {
 	var row sessionRow
-	db, stmt, err := s.byID.get(ctx, s.db)
-	switch {
-	case err != nil:
-	case stmt != nil:
-		err = scanOne(ctx, db, stmt, &row, id)
-	default:
-		err = s.db.NewSelect().Model(&row).Where("s.id = ?", id).Scan(ctx)
-	}
+	err := s.byID.scan(ctx, s.db, &row, func() error {
+		return s.db.NewSelect().Model(&row).Where("s.id = ?", id).Scan(ctx)
+	}, id)
 	return row, err
 }
 

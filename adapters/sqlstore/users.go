@@ -67,14 +67,9 @@ func (u *Users) ByUsername(ctx context.Context, username string) (domain.User, e
 
 func (u *Users) one(ctx context.Context, op, column string, p *prepared, value string) (domain.User, error) {
 	var row userRow
-	db, stmt, err := p.get(ctx, u.db)
-	switch {
-	case err != nil:
-	case stmt != nil:
-		err = scanOne(ctx, db, stmt, &row, value)
-	default:
-		err = u.db.NewSelect().Model(&row).Where("? = ?", bun.Ident("u."+column), value).Limit(1).Scan(ctx)
-	}
+	err := p.scan(ctx, u.db, &row, func() error {
+		return u.db.NewSelect().Model(&row).Where("? = ?", bun.Ident("u."+column), value).Limit(1).Scan(ctx)
+	}, value)
 	if err != nil {
 		return domain.User{}, translate(op, err)
 	}

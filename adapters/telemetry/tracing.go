@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -57,12 +56,6 @@ func (t *Tracing) tracer() trace.Tracer {
 		return nil
 	}
 	return t.provider.Tracer(instrumentation)
-}
-
-// Propagator reads and writes W3C trace context (traceparent) and baggage, so a request that
-// arrives inside a caller's trace continues it.
-func (t *Tracing) Propagator() propagation.TextMapPropagator {
-	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 }
 
 // Shutdown flushes and stops the exporter, if any.
