@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/domain"
 )
 
@@ -52,17 +53,21 @@ func (s *Server) requireAuth(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// requireRoles lets the request through when the caller holds at least one of roles. It runs
-// after requireAuth.
-func requireRoles(roles ...domain.Role) fiber.Handler {
+// requireRoles lets the request through when the caller holds at least one of roles and, when
+// needMFA, signed in with a second factor: no principal is 401, a missing role 403
+// insufficient_role, a session without a second factor 403 mfa_required. It runs after
+// requireAuth.
+func requireRoles(needMFA bool, roles ...domain.Role) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		p, ok := principal(c)
-		if !ok {
+		switch {
+		case !ok:
 			return errNoToken
+		case !slices.ContainsFunc(roles, p.HasRole):
+			return errInsufficientRole
+		case needMFA && !p.MultiFactor():
+			return application.ErrMFARequired
 		}
-		if slices.ContainsFunc(roles, p.HasRole) {
-			return c.Next()
-		}
-		return errInsufficientRole
+		return c.Next()
 	}
 }

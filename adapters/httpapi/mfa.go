@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"slices"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -156,23 +155,6 @@ func (s *Server) resetFactors(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
-}
-
-// requireRolesAndMFA is requireRoles that, once the role passes, also demands a session opened
-// with a second factor (403 mfa_required otherwise). It runs after requireAuth.
-func requireRolesAndMFA(roles ...domain.Role) fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		p, ok := principal(c)
-		switch {
-		case !ok:
-			return errNoToken
-		case !slices.ContainsFunc(roles, p.HasRole):
-			return errInsufficientRole
-		case !p.MultiFactor():
-			return application.ErrMFARequired
-		}
-		return c.Next()
-	}
 }
 
 func missingField(name string) error {

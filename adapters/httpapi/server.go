@@ -247,13 +247,10 @@ func (s *Server) routes() {
 	// wins over /api/users/:id for GET and PATCH; notMe keeps any other method on "me" a 405.
 	// Moderators may read users; only admins change them or read the audit trail. The use cases
 	// check roles again.
-	readers := requireRoles(domain.RoleModerator, domain.RoleAdmin)
-	admins := requireRoles(domain.RoleAdmin)
-	if s.cfg.AdminRequireMFA {
-		// The whole administration API, reads included, wants a session with a second factor.
-		readers = requireRolesAndMFA(domain.RoleModerator, domain.RoleAdmin)
-		admins = requireRolesAndMFA(domain.RoleAdmin)
-	}
+	// With AdminRequireMFA the whole administration API, reads included, wants a session with a
+	// second factor.
+	readers := requireRoles(s.cfg.AdminRequireMFA, domain.RoleModerator, domain.RoleAdmin)
+	admins := requireRoles(s.cfg.AdminRequireMFA, domain.RoleAdmin)
 	a.Get("/api/users", auth, readers, s.listUsers)
 	a.Get("/api/users/:id", notMe, auth, readers, s.getUser)
 	a.Patch("/api/users/:id", notMe, auth, admins, s.updateUser)
@@ -268,10 +265,10 @@ func (s *Server) routes() {
 	// In the seed compatibility mode these answer the seed's plain text (compat.go).
 	test := s.testMarker()
 	a.Get("/api/test/all", test, s.testContent("Public content.", "Public Content."))
-	a.Get("/api/test/user", test, auth, requireRoles(domain.RoleUser, domain.RoleModerator, domain.RoleAdmin), s.testContent("User content.", "User Content."))
+	a.Get("/api/test/user", test, auth, requireRoles(false, domain.RoleUser, domain.RoleModerator, domain.RoleAdmin), s.testContent("User content.", "User Content."))
 	// The route is for moderators; an admin outranks a moderator, so admins pass too (openapi.yaml).
-	a.Get("/api/test/mod", test, auth, requireRoles(domain.RoleModerator, domain.RoleAdmin), s.testContent("Moderator content.", "Moderator Content."))
-	a.Get("/api/test/admin", test, auth, requireRoles(domain.RoleAdmin), s.testContent("Admin content.", "Admin Content."))
+	a.Get("/api/test/mod", test, auth, requireRoles(false, domain.RoleModerator, domain.RoleAdmin), s.testContent("Moderator content.", "Moderator Content."))
+	a.Get("/api/test/admin", test, auth, requireRoles(false, domain.RoleAdmin), s.testContent("Admin content.", "Admin Content."))
 	if s.seedMode() {
 		s.compatRoutes()
 	}
