@@ -16,7 +16,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/portcullis-auth/portcullis/application"
-	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
@@ -209,97 +208,6 @@ func (s *Server) check() error {
 
 // App returns the Fiber app, for tests (app.Test) and for mounting extra routes before start.
 func (s *Server) App() *fiber.App { return s.app }
-
-// routes installs the middleware, in order, and every route.
-func (s *Server) routes() {
-	a := s.app
-	a.Use(s.withRequestID, s.observe, s.accessLog, s.recoverPanic, s.securityHeaders, s.limitHeaders, s.checkFraming, s.cors, s.withTimeout,
-		s.withRequestInfo, s.rejectControl, s.requireJSON, s.csrf)
-
-	auth := s.requireAuth
-	a.Post("/api/auth/register", s.limitRoute(application.RouteRegister), s.register)
-	a.Post("/api/auth/login", s.login)
-	a.Post("/api/auth/refresh", s.guardTokens, s.refresh)
-	a.Post("/api/auth/logout", s.logout)
-	a.Post("/api/auth/logout-all", auth, s.logoutAll)
-	a.Post("/api/auth/mfa/verify", s.mfaVerify)
-	a.Post("/api/auth/passkey/begin", s.limitRoute(application.RoutePasskey), s.passkeyLoginBegin)
-	a.Post("/api/auth/passkey/finish", s.passkeyLoginFinish)
-
-	a.Get("/api/users/me", auth, s.me)
-	a.Patch("/api/users/me", auth, s.updateMe)
-	a.Put("/api/users/me/password", auth, s.changePassword)
-	a.Get("/api/users/me/mfa", auth, s.mfaStatus)
-	a.Post("/api/users/me/mfa/totp", auth, s.totpEnrol)
-	a.Post("/api/users/me/mfa/totp/confirm", auth, s.totpConfirm)
-	a.Delete("/api/users/me/mfa/totp", auth, s.totpDisable)
-	a.Post("/api/users/me/mfa/recovery-codes", auth, s.recoveryCodes)
-	a.Post("/api/users/me/passkeys/begin", auth, s.passkeyRegisterBegin)
-	a.Post("/api/users/me/passkeys/finish", auth, s.passkeyRegisterFinish)
-	a.Get("/api/users/me/passkeys", auth, s.passkeyList)
-	a.Patch("/api/users/me/passkeys/:id", auth, s.passkeyRename)
-	a.Delete("/api/users/me/passkeys/:id", auth, s.passkeyDelete)
-
-	a.Get("/api/sessions", auth, s.listSessions)
-	a.Delete("/api/sessions/:id", auth, s.revokeSession)
-
-	// Administration. Fiber matches routes in the order they are added, so /api/users/me above
-	// wins over /api/users/:id for GET and PATCH; notMe keeps any other method on "me" a 405.
-	// Moderators may read users; only admins change them or read the audit trail. The use cases
-	// check roles again.
-	// With AdminRequireMFA the whole administration API, reads included, wants a session with a
-	// second factor.
-	readers := requireRoles(s.cfg.AdminRequireMFA, domain.RoleModerator, domain.RoleAdmin)
-	admins := requireRoles(s.cfg.AdminRequireMFA, domain.RoleAdmin)
-	a.Get("/api/users", auth, readers, s.listUsers)
-	a.Get("/api/users/:id", notMe, auth, readers, s.getUser)
-	a.Patch("/api/users/:id", notMe, auth, admins, s.updateUser)
-	a.Delete("/api/users/:id", notMe, auth, admins, s.deleteUser)
-	if s.deps.Locks != nil {
-		a.Get("/api/users/:id/lock", auth, readers, s.getLock)
-		a.Post("/api/users/:id/unlock", auth, admins, s.unlockUser)
-	}
-	a.Get("/api/audit", auth, admins, s.listAudit)
-	a.Delete("/api/users/:id/mfa", notMe, auth, admins, s.resetFactors)
-
-	// In the seed compatibility mode these answer the seed's plain text (compat.go).
-	test := s.testMarker()
-	a.Get("/api/test/all", test, s.testContent("Public content.", "Public Content."))
-	a.Get("/api/test/user", test, auth, requireRoles(false, domain.RoleUser, domain.RoleModerator, domain.RoleAdmin), s.testContent("User content.", "User Content."))
-	// The route is for moderators; an admin outranks a moderator, so admins pass too (openapi.yaml).
-	a.Get("/api/test/mod", test, auth, requireRoles(false, domain.RoleModerator, domain.RoleAdmin), s.testContent("Moderator content.", "Moderator Content."))
-	a.Get("/api/test/admin", test, auth, requireRoles(false, domain.RoleAdmin), s.testContent("Admin content.", "Admin Content."))
-	if s.seedMode() {
-		s.compatRoutes()
-	}
-
-	// The e-mail flows (mailflows.go) and their link pages (pages.go).
-	a.Post("/api/auth/verify-email", s.guardTokens, s.verifyEmail)
-	a.Post("/api/auth/verify-email/resend", s.limitRoute(application.RouteMail), s.resendVerification)
-	a.Post("/api/auth/password/forgot", s.limitRoute(application.RouteMail), s.forgotPassword)
-	a.Post("/api/auth/password/reset", s.guardTokens, s.resetPassword)
-	a.Post("/api/auth/email/confirm", s.guardTokens, s.confirmEmail)
-	a.Post("/api/users/me/email", auth, s.changeEmail)
-	a.Post("/api/users/:id/verification-email", notMe, auth, admins, s.resendUserVerification)
-	s.pages = s.linkPages()
-	for path, p := range s.pages {
-		a.Get(path, s.showLinkPage(p))
-		a.Post(path, s.submitLinkPage(p))
-	}
-
-	a.Get("/.well-known/jwks.json", s.jwks)
-	a.Get("/healthz", s.healthz)
-	a.Get("/readyz", s.readyz)
-
-	// The API's own description. Every route above must be in openapi.yaml too (see openapi.go).
-	a.Get("/openapi.json", s.serveOpenAPIJSON)
-	a.Get("/openapi.yaml", s.serveOpenAPIYAML)
-	a.Get("/docs", s.serveDocs)
-	a.Get("/docs/redoc.standalone.js", s.serveRedoc)
-	if s.telemetry != nil && s.telemetry.MetricsHandler() != nil {
-		a.Get("/metrics", s.metricsRoute())
-	}
-}
 
 // Start listens on cfg.Addr and serves in the background. A bad or occupied address fails
 // here, with the address in the error, so that the process does not start half-way.
