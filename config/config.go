@@ -162,14 +162,24 @@ func Known(name string) bool {
 	return false
 }
 
-// Load reads the environment into a Config, fills derived defaults and validates it. The error
-// lists every problem, each naming its variable.
-func Load() (Config, error) {
-	return LoadFrom(os.Environ())
+// Parsers are the readings of settings whose format an adapter owns. config imports no adapter
+// (docs/architecture.md, "The dependency rule"), so the composition root passes the adapters'
+// own (cmd/portcullis/app.Parsers): each format is written once, in its adapter, and still
+// checked here, at start, with every other setting.
+type Parsers struct {
+	// DatabaseKind names the engine of a DATABASE_URL ("sqlite", "mysql" or "postgres"), or
+	// says why the URL names none (sqlstore.KindOf).
+	DatabaseKind func(databaseURL string) (string, error)
+}
+
+// Load reads the environment into a Config, fills derived defaults and validates it, reading
+// the adapters' formats with p. The error lists every problem, each naming its variable.
+func Load(p Parsers) (Config, error) {
+	return LoadFrom(os.Environ(), p)
 }
 
 // LoadFrom is Load over an explicit environment (KEY=VALUE strings), for tests.
-func LoadFrom(environ []string) (Config, error) {
+func LoadFrom(environ []string, p Parsers) (Config, error) {
 	vars := env.ToMap(environ)
 	var c Config
 	err := env.ParseWithOptions(&c, env.Options{Prefix: Prefix, Environment: vars})
@@ -194,7 +204,7 @@ func LoadFrom(environ []string) (Config, error) {
 	// The standard OpenTelemetry variable turns tracing on too.
 	c.OTLPEndpoint = cmp.Or(c.OTLPEndpoint, vars["OTEL_EXPORTER_OTLP_ENDPOINT"])
 	c.fillDefaults()
-	return c, errors.Join(append(problems, c.Validate())...)
+	return c, errors.Join(append(problems, c.Validate(p))...)
 }
 
 // parseProblems turns the env library's errors into errors that name the variable (the library
@@ -293,24 +303,6 @@ func trimList(items []string) []string {
 		return nil
 	}
 	return out
-}
-
-// DatabaseKind returns "sqlite", "mysql" or "postgres" for a database URL. A bare path is SQLite.
-func DatabaseKind(raw string) (string, error) {
-	switch {
-	case strings.HasPrefix(raw, "sqlite://"), strings.HasPrefix(raw, "file:"):
-		return "sqlite", nil
-	case strings.HasPrefix(raw, "mysql://"):
-		return "mysql", nil
-	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
-		return "postgres", nil
-	case raw == "":
-		return "", errors.New("must not be empty")
-	case strings.Contains(raw, "://"):
-		return "", fmt.Errorf("unknown scheme in %q: use sqlite://, mysql:// or postgres://", RedactURL(raw))
-	default:
-		return "sqlite", nil
-	}
 }
 
 // RedactURL hides any password in a URL, for logs and messages, also in one that net/url

@@ -10,11 +10,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/config"
 )
 
+// parsers are the adapters' readings config checks their settings with, as cmd/portcullis/app
+// passes them.
+var parsers = config.Parsers{DatabaseKind: func(databaseURL string) (string, error) {
+	kind, err := sqlstore.KindOf(databaseURL)
+	return string(kind), err
+}}
+
 func TestDefaultsLoadFromEmptyEnvironment(t *testing.T) {
-	c, err := config.LoadFrom(nil)
+	c, err := config.LoadFrom(nil, parsers)
 	if err != nil {
 		t.Fatalf("LoadFrom(nil): %v", err)
 	}
@@ -62,7 +70,7 @@ func TestDefaultsLoadFromEmptyEnvironment(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", ch.name, ch.got, ch.want)
 		}
 	}
-	if kind, err := config.DatabaseKind(c.DatabaseURL); err != nil || kind != "sqlite" {
+	if kind, err := parsers.DatabaseKind(c.DatabaseURL); err != nil || kind != "sqlite" {
 		t.Errorf("DatabaseKind(default) = %q, %v; want sqlite", kind, err)
 	}
 }
@@ -70,7 +78,7 @@ func TestDefaultsLoadFromEmptyEnvironment(t *testing.T) {
 func TestLoadReadsProcessEnvironment(t *testing.T) {
 	t.Setenv("PORTCULLIS_ADDR", ":9999")
 	t.Setenv("ADDR", ":1") // unprefixed variables are not ours
-	c, err := config.Load()
+	c, err := config.Load(parsers)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -116,7 +124,7 @@ func TestDerivedDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := config.LoadFrom(tt.env)
+			c, err := config.LoadFrom(tt.env, parsers)
 			if err != nil {
 				t.Fatalf("LoadFrom: %v", err)
 			}
@@ -169,7 +177,7 @@ func TestValidValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := config.LoadFrom(tt.env); err != nil {
+			if _, err := config.LoadFrom(tt.env, parsers); err != nil {
 				t.Fatalf("LoadFrom(%q): %v", tt.env, err)
 			}
 		})
@@ -250,7 +258,7 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.LoadFrom(tt.env)
+			_, err := config.LoadFrom(tt.env, parsers)
 			if err == nil {
 				t.Fatalf("LoadFrom(%q) = nil error, want one naming %s", tt.env, tt.wantVar)
 			}
@@ -264,7 +272,7 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 }
 
 func TestDatabaseURLErrorHidesPassword(t *testing.T) {
-	_, err := config.LoadFrom([]string{"PORTCULLIS_DATABASE_URL=mongodb://admin:hunter2@db/portcullis"})
+	_, err := config.LoadFrom([]string{"PORTCULLIS_DATABASE_URL=mongodb://admin:hunter2@db/portcullis"}, parsers)
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("err = %v, want an error without the password", err)
 	}
@@ -278,7 +286,7 @@ func TestAllProblemsReportedTogether(t *testing.T) {
 		"PORTCULLIS_SESSION_STORE=junk",  // parses, fails validation
 		"PORTCULLIS_TRUSTED_PROXIES=bad", // parses, fails validation
 		"PORTCULLIS_SESSION_IDLE=800h",   // parses, fails validation
-	})
+	}, parsers)
 	got := problems(err)
 	want := []string{"ACCESS_TTL", "ARGON2_THREADS", "JWT_ALG", "SESSION_STORE", "TRUSTED_PROXIES", "SESSION_IDLE"}
 	if len(got) != len(want) {
@@ -344,30 +352,8 @@ func TestSettingsDescribeEveryField(t *testing.T) {
 	}
 }
 
-func TestDatabaseKind(t *testing.T) {
-	tests := []struct {
-		raw, want string
-		wantErr   bool
-	}{
-		{raw: "sqlite://./data/p.db", want: "sqlite"},
-		{raw: "file:p.db?cache=shared", want: "sqlite"},
-		{raw: "./data/p.db", want: "sqlite"},
-		{raw: "mysql://u:p@h:3306/db", want: "mysql"},
-		{raw: "postgres://u@h/db", want: "postgres"},
-		{raw: "postgresql://u@h/db", want: "postgres"},
-		{raw: "", wantErr: true},
-		{raw: "oracle://h/db", wantErr: true},
-	}
-	for _, tt := range tests {
-		got, err := config.DatabaseKind(tt.raw)
-		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("DatabaseKind(%q) = %q, %v; want %q, error %v", tt.raw, got, err, tt.want, tt.wantErr)
-		}
-	}
-}
-
 func TestRateSettings(t *testing.T) {
-	c, err := config.LoadFrom([]string{"PORTCULLIS_RATE_LOGIN_ACCOUNT=3/30s", "PORTCULLIS_RATE_MAIL_IP=0"})
+	c, err := config.LoadFrom([]string{"PORTCULLIS_RATE_LOGIN_ACCOUNT=3/30s", "PORTCULLIS_RATE_MAIL_IP=0"}, parsers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +366,7 @@ func TestRateSettings(t *testing.T) {
 	for _, bad := range []string{"PORTCULLIS_RATE_LOGIN_IP=5", "PORTCULLIS_RATE_LOGIN_IP=x/1m", "PORTCULLIS_RATE_LOGIN_IP=5/1ms",
 		"PORTCULLIS_RATE_LIMITS=maybe", "PORTCULLIS_LOCK_DURATION=-1s"} {
 		name, _, _ := strings.Cut(bad, "=")
-		if _, err := config.LoadFrom([]string{bad}); err == nil || !strings.Contains(err.Error(), name) {
+		if _, err := config.LoadFrom([]string{bad}, parsers); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: error %v, want one naming %s", bad, err, name)
 		}
 	}

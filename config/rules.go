@@ -22,297 +22,305 @@ type rule struct {
 	check func(c *Config) error
 }
 
-// rules is every check of Validate, in the order of the settings. Each setting's rule is
-// written here once; the adapters take the values as valid.
-var rules = []rule{
-	{"ADDR", func(c *Config) error { return listenAddr(c.Addr) }},
-	{"DATA_DIR", func(c *Config) error { return c.checkDataDir() }},
-	{"DATABASE_URL", func(c *Config) error { _, err := DatabaseKind(c.DatabaseURL); return err }},
-	{"SESSION_STORE", func(c *Config) error { return sessionStore(c.SessionStore) }},
-	{"DB_MAX_OPEN_CONNS", func(c *Config) error { return atLeast(c.DBMaxOpenConns, 0, "must not be negative") }},
-	{"DB_MAX_IDLE_CONNS", func(c *Config) error {
-		if c.DBMaxIdleConns < 0 {
-			return errors.New("must not be negative")
+// rules is every check of Validate, in the order of the settings, reading the adapters' formats
+// with p. Each setting's rule is written here once; the adapters take the values as valid.
+func rules(p Parsers) []rule {
+	databaseKind := func(c *Config) (string, error) {
+		if p.DatabaseKind == nil {
+			return "", errors.New("cannot be checked: config.Parsers has no DatabaseKind")
 		}
-		if c.DBMaxOpenConns > 0 && c.DBMaxIdleConns > c.DBMaxOpenConns {
-			return errors.New("must not exceed DB_MAX_OPEN_CONNS")
-		}
-		return nil
-	}},
-	{"DB_CONN_MAX_LIFETIME", func(c *Config) error { return notNegative(c.DBConnMaxLifetime) }},
-	{"DB_CONNECT_TIMEOUT", func(c *Config) error { return positive(c.DBConnectTimeout) }},
-	{"DB_TLS_CA_FILE", func(c *Config) error {
-		if c.DBTLSCAFile == "" {
-			return nil
-		}
-		if kind, _ := DatabaseKind(c.DatabaseURL); kind == "sqlite" {
-			return errors.New("is only for mysql:// and postgres:// databases")
-		}
-		return readable(c.DBTLSCAFile)
-	}},
-	{"REDIS_POOL_SIZE", func(c *Config) error { return atLeast(c.RedisPoolSize, 0, "must not be negative") }},
-	{"REDIS_DIAL_TIMEOUT", func(c *Config) error { return notNegative(c.RedisDialTimeout) }},
-	{"REDIS_READ_TIMEOUT", func(c *Config) error { return notNegative(c.RedisReadTimeout) }},
-	{"REDIS_WRITE_TIMEOUT", func(c *Config) error { return notNegative(c.RedisWriteTimeout) }},
-	{"REDIS_KEY_PREFIX", func(c *Config) error {
-		if strings.ContainsAny(c.RedisKeyPrefix, "{}") {
-			return errors.New("must not contain { or } (keys carry their own hash tags)")
-		}
-		return nil
-	}},
-	{"REDIS_WAIT_REPLICAS", func(c *Config) error {
-		if c.RedisWaitReplicas < 0 {
-			return errors.New("must not be negative")
-		}
-		if c.RedisWaitReplicas > 0 && !strings.HasPrefix(c.SessionStore, "redis") {
-			return errors.New("needs a Redis SESSION_STORE (redis://, rediss://, redis+cluster://, redis+sentinel://, ...)")
-		}
-		return nil
-	}},
-	{"REDIS_WAIT_TIMEOUT", func(c *Config) error {
-		if c.RedisWaitReplicas <= 0 {
-			return nil
-		}
-		if c.RedisWaitTimeout <= 0 {
-			return errors.New("must be a positive duration")
-		}
-		if read := c.RedisReadTimeout; read > 0 && c.RedisWaitTimeout >= read {
-			return fmt.Errorf("must be shorter than REDIS_READ_TIMEOUT (%s): WAIT's reply is read within it", read)
-		}
-		return nil
-	}},
-	{"REDIS_TLS_CA_FILE", func(c *Config) error {
-		if c.RedisTLSCAFile == "" {
-			return nil
-		}
-		if !hasAnyPrefix(c.SessionStore, "rediss://", "rediss+cluster://", "rediss+sentinel://") {
-			return errors.New("needs SESSION_STORE=rediss://, rediss+cluster:// or rediss+sentinel://")
-		}
-		return readable(c.RedisTLSCAFile)
-	}},
-	{"PUBLIC_URL", func(c *Config) error {
-		if !httpURL(c.PublicURL) {
-			return fmt.Errorf("must be an absolute http(s) URL, got %q", c.PublicURL)
-		}
-		return nil
-	}},
-	{"AUDIENCE", func(c *Config) error { return notEmpty(c.Audience) }},
-	{"JWT_ALG", func(c *Config) error {
-		return oneOf(c.JWTAlg, "unknown algorithm %q: use EdDSA, ES256, RS256 or HS256", "EdDSA", "ES256", "RS256", "HS256")
-	}},
-	{"JWT_KEY_FILE", func(c *Config) error {
-		switch {
-		case c.JWTKeyFile == "":
-			return nil
-		case c.JWTAlg == "HS256":
-			return errors.New("is not used with HS256")
-		}
-		return readable(c.JWTKeyFile)
-	}},
-	{"JWT_SECRET", func(c *Config) error {
-		if c.JWTAlg != "HS256" {
-			if c.JWTSecret != "" {
-				return errors.New("is only for JWT_ALG=HS256")
+		return p.DatabaseKind(c.DatabaseURL)
+	}
+	return []rule{
+		{"ADDR", func(c *Config) error { return listenAddr(c.Addr) }},
+		{"DATA_DIR", func(c *Config) error { return c.checkDataDir() }},
+		{"DATABASE_URL", func(c *Config) error { _, err := databaseKind(c); return err }},
+		{"SESSION_STORE", func(c *Config) error { return sessionStore(c.SessionStore) }},
+		{"DB_MAX_OPEN_CONNS", func(c *Config) error { return atLeast(c.DBMaxOpenConns, 0, "must not be negative") }},
+		{"DB_MAX_IDLE_CONNS", func(c *Config) error {
+			if c.DBMaxIdleConns < 0 {
+				return errors.New("must not be negative")
+			}
+			if c.DBMaxOpenConns > 0 && c.DBMaxIdleConns > c.DBMaxOpenConns {
+				return errors.New("must not exceed DB_MAX_OPEN_CONNS")
 			}
 			return nil
-		}
-		if b, err := base64.StdEncoding.DecodeString(c.JWTSecret); err != nil || len(b) < 32 {
-			return errors.New("HS256 needs an explicit base64 secret of at least 32 bytes (256 bits)")
-		}
-		return nil
-	}},
-	{"KEY_ENCRYPTION_KEY", func(c *Config) error {
-		if c.KeyEncryptionKey == "" {
-			return nil
-		}
-		if b, err := base64.StdEncoding.DecodeString(c.KeyEncryptionKey); err != nil || len(b) != 32 {
-			return errors.New("must be 32 bytes, base64-encoded")
-		}
-		return nil
-	}},
-	{"ACCESS_TTL", func(c *Config) error { return positive(c.AccessTTL) }},
-	{"LEEWAY", func(c *Config) error { return between(c.Leeway, 0, 5*time.Minute) }},
-	{"SESSION_IDLE", func(c *Config) error {
-		if err := positive(c.SessionIdle); err != nil {
-			return err
-		}
-		if c.SessionIdle > c.SessionAbsolute {
-			return errors.New("must not exceed SESSION_ABSOLUTE")
-		}
-		return nil
-	}},
-	{"SESSION_ABSOLUTE", func(c *Config) error { return positive(c.SessionAbsolute) }},
-	{"REFRESH_GRACE", func(c *Config) error { return between(c.RefreshGrace, 0, time.Minute) }},
-	{"MFA_TOKEN_TTL", func(c *Config) error { return between(c.MFATokenTTL, 30*time.Second, 15*time.Minute) }},
-	{"TOTP_ISSUER", func(c *Config) error {
-		if strings.ContainsAny(c.TOTPIssuer, ":") || c.TOTPIssuer == "" || len(c.TOTPIssuer) > 64 {
-			return errors.New("must be 1 to 64 characters without ':'")
-		}
-		return nil
-	}},
-	{"ALLOWED_ORIGINS", func(c *Config) error {
-		for _, o := range c.AllowedOrigins {
-			if u, err := url.Parse(o); err != nil || !httpURL(o) || u.Path != "" {
-				return fmt.Errorf("%q is not an origin like https://app.example.com", o)
+		}},
+		{"DB_CONN_MAX_LIFETIME", func(c *Config) error { return notNegative(c.DBConnMaxLifetime) }},
+		{"DB_CONNECT_TIMEOUT", func(c *Config) error { return positive(c.DBConnectTimeout) }},
+		{"DB_TLS_CA_FILE", func(c *Config) error {
+			if c.DBTLSCAFile == "" {
+				return nil
 			}
-		}
-		return nil
-	}},
-	{"TRUSTED_PROXIES", func(c *Config) error {
-		for _, p := range c.TrustedProxies {
-			if _, err := netip.ParsePrefix(p); err != nil {
-				if _, err := netip.ParseAddr(p); err != nil {
-					return fmt.Errorf("%q is not an IP or CIDR", p)
+			if kind, _ := databaseKind(c); kind == "sqlite" {
+				return errors.New("is only for mysql:// and postgres:// databases")
+			}
+			return readable(c.DBTLSCAFile)
+		}},
+		{"REDIS_POOL_SIZE", func(c *Config) error { return atLeast(c.RedisPoolSize, 0, "must not be negative") }},
+		{"REDIS_DIAL_TIMEOUT", func(c *Config) error { return notNegative(c.RedisDialTimeout) }},
+		{"REDIS_READ_TIMEOUT", func(c *Config) error { return notNegative(c.RedisReadTimeout) }},
+		{"REDIS_WRITE_TIMEOUT", func(c *Config) error { return notNegative(c.RedisWriteTimeout) }},
+		{"REDIS_KEY_PREFIX", func(c *Config) error {
+			if strings.ContainsAny(c.RedisKeyPrefix, "{}") {
+				return errors.New("must not contain { or } (keys carry their own hash tags)")
+			}
+			return nil
+		}},
+		{"REDIS_WAIT_REPLICAS", func(c *Config) error {
+			if c.RedisWaitReplicas < 0 {
+				return errors.New("must not be negative")
+			}
+			if c.RedisWaitReplicas > 0 && !strings.HasPrefix(c.SessionStore, "redis") {
+				return errors.New("needs a Redis SESSION_STORE (redis://, rediss://, redis+cluster://, redis+sentinel://, ...)")
+			}
+			return nil
+		}},
+		{"REDIS_WAIT_TIMEOUT", func(c *Config) error {
+			if c.RedisWaitReplicas <= 0 {
+				return nil
+			}
+			if c.RedisWaitTimeout <= 0 {
+				return errors.New("must be a positive duration")
+			}
+			if read := c.RedisReadTimeout; read > 0 && c.RedisWaitTimeout >= read {
+				return fmt.Errorf("must be shorter than REDIS_READ_TIMEOUT (%s): WAIT's reply is read within it", read)
+			}
+			return nil
+		}},
+		{"REDIS_TLS_CA_FILE", func(c *Config) error {
+			if c.RedisTLSCAFile == "" {
+				return nil
+			}
+			if !hasAnyPrefix(c.SessionStore, "rediss://", "rediss+cluster://", "rediss+sentinel://") {
+				return errors.New("needs SESSION_STORE=rediss://, rediss+cluster:// or rediss+sentinel://")
+			}
+			return readable(c.RedisTLSCAFile)
+		}},
+		{"PUBLIC_URL", func(c *Config) error {
+			if !httpURL(c.PublicURL) {
+				return fmt.Errorf("must be an absolute http(s) URL, got %q", c.PublicURL)
+			}
+			return nil
+		}},
+		{"AUDIENCE", func(c *Config) error { return notEmpty(c.Audience) }},
+		{"JWT_ALG", func(c *Config) error {
+			return oneOf(c.JWTAlg, "unknown algorithm %q: use EdDSA, ES256, RS256 or HS256", "EdDSA", "ES256", "RS256", "HS256")
+		}},
+		{"JWT_KEY_FILE", func(c *Config) error {
+			switch {
+			case c.JWTKeyFile == "":
+				return nil
+			case c.JWTAlg == "HS256":
+				return errors.New("is not used with HS256")
+			}
+			return readable(c.JWTKeyFile)
+		}},
+		{"JWT_SECRET", func(c *Config) error {
+			if c.JWTAlg != "HS256" {
+				if c.JWTSecret != "" {
+					return errors.New("is only for JWT_ALG=HS256")
+				}
+				return nil
+			}
+			if b, err := base64.StdEncoding.DecodeString(c.JWTSecret); err != nil || len(b) < 32 {
+				return errors.New("HS256 needs an explicit base64 secret of at least 32 bytes (256 bits)")
+			}
+			return nil
+		}},
+		{"KEY_ENCRYPTION_KEY", func(c *Config) error {
+			if c.KeyEncryptionKey == "" {
+				return nil
+			}
+			if b, err := base64.StdEncoding.DecodeString(c.KeyEncryptionKey); err != nil || len(b) != 32 {
+				return errors.New("must be 32 bytes, base64-encoded")
+			}
+			return nil
+		}},
+		{"ACCESS_TTL", func(c *Config) error { return positive(c.AccessTTL) }},
+		{"LEEWAY", func(c *Config) error { return between(c.Leeway, 0, 5*time.Minute) }},
+		{"SESSION_IDLE", func(c *Config) error {
+			if err := positive(c.SessionIdle); err != nil {
+				return err
+			}
+			if c.SessionIdle > c.SessionAbsolute {
+				return errors.New("must not exceed SESSION_ABSOLUTE")
+			}
+			return nil
+		}},
+		{"SESSION_ABSOLUTE", func(c *Config) error { return positive(c.SessionAbsolute) }},
+		{"REFRESH_GRACE", func(c *Config) error { return between(c.RefreshGrace, 0, time.Minute) }},
+		{"MFA_TOKEN_TTL", func(c *Config) error { return between(c.MFATokenTTL, 30*time.Second, 15*time.Minute) }},
+		{"TOTP_ISSUER", func(c *Config) error {
+			if strings.ContainsAny(c.TOTPIssuer, ":") || c.TOTPIssuer == "" || len(c.TOTPIssuer) > 64 {
+				return errors.New("must be 1 to 64 characters without ':'")
+			}
+			return nil
+		}},
+		{"ALLOWED_ORIGINS", func(c *Config) error {
+			for _, o := range c.AllowedOrigins {
+				if u, err := url.Parse(o); err != nil || !httpURL(o) || u.Path != "" {
+					return fmt.Errorf("%q is not an origin like https://app.example.com", o)
 				}
 			}
-		}
-		return nil
-	}},
-	{"PASSWORD_HASH", func(c *Config) error {
-		return oneOf(c.PasswordHash, "must be argon2id or bcrypt, got %q", "argon2id", "bcrypt")
-	}},
-	{"ARGON2_MEMORY_KIB", func(c *Config) error { return atLeast(c.Argon2Memory, 19456, "must be at least 19456") }},
-	{"ARGON2_TIME", func(c *Config) error { return atLeast(c.Argon2Time, 2, "must be at least 2") }},
-	{"ARGON2_THREADS", func(c *Config) error { return atLeast(c.Argon2Threads, 1, "must be at least 1") }},
-	{"BCRYPT_COST", func(c *Config) error { return within(c.BcryptCost, 10, 31) }},
-	{"BODY_LIMIT", func(c *Config) error { return within(c.BodyLimit, 1024, 1<<20) }},
-	{"REQUEST_TIMEOUT", func(c *Config) error { return positive(c.RequestTimeout) }},
-	{"SHUTDOWN_TIMEOUT", func(c *Config) error { return positive(c.ShutdownTimeout) }},
-	{"KEY_RELOAD_INTERVAL", func(c *Config) error { return between(c.KeyReloadInterval, time.Second, time.Hour) }},
-	{"BOOTSTRAP_ADMIN_EMAIL", func(c *Config) error {
-		if (c.BootstrapAdminEmail == "") != (c.BootstrapAdminPasswordFile == "") {
-			return errors.New("and PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD_FILE must be set together")
-		}
-		return nil
-	}},
-	{"BOOTSTRAP_ADMIN_PASSWORD_FILE", func(c *Config) error {
-		if c.BootstrapAdminEmail == "" || c.BootstrapAdminPasswordFile == "" {
 			return nil
-		}
-		return readable(c.BootstrapAdminPasswordFile)
-	}},
-	{"RATE_LIMITS", func(c *Config) error { return oneOf(c.RateLimits, "must be on or off, got %q", "on", "off") }},
-	{"LOCK_DURATION", func(c *Config) error { return between(c.LockDuration, 0, 24*time.Hour) }},
-	{"SMTP_URL", func(c *Config) error {
-		if c.SMTPURL == "" {
+		}},
+		{"TRUSTED_PROXIES", func(c *Config) error {
+			for _, p := range c.TrustedProxies {
+				if _, err := netip.ParsePrefix(p); err != nil {
+					if _, err := netip.ParseAddr(p); err != nil {
+						return fmt.Errorf("%q is not an IP or CIDR", p)
+					}
+				}
+			}
 			return nil
-		}
-		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
-			return fmt.Errorf("must be smtp://[user:pass@]host[:port] or smtps://..., got %q", RedactURL(c.SMTPURL))
-		}
-		return nil
-	}},
-	{"SMTP_TLS_CA_FILE", func(c *Config) error {
-		switch {
-		case c.SMTPTLSCAFile == "":
+		}},
+		{"PASSWORD_HASH", func(c *Config) error {
+			return oneOf(c.PasswordHash, "must be argon2id or bcrypt, got %q", "argon2id", "bcrypt")
+		}},
+		{"ARGON2_MEMORY_KIB", func(c *Config) error { return atLeast(c.Argon2Memory, 19456, "must be at least 19456") }},
+		{"ARGON2_TIME", func(c *Config) error { return atLeast(c.Argon2Time, 2, "must be at least 2") }},
+		{"ARGON2_THREADS", func(c *Config) error { return atLeast(c.Argon2Threads, 1, "must be at least 1") }},
+		{"BCRYPT_COST", func(c *Config) error { return within(c.BcryptCost, 10, 31) }},
+		{"BODY_LIMIT", func(c *Config) error { return within(c.BodyLimit, 1024, 1<<20) }},
+		{"REQUEST_TIMEOUT", func(c *Config) error { return positive(c.RequestTimeout) }},
+		{"SHUTDOWN_TIMEOUT", func(c *Config) error { return positive(c.ShutdownTimeout) }},
+		{"KEY_RELOAD_INTERVAL", func(c *Config) error { return between(c.KeyReloadInterval, time.Second, time.Hour) }},
+		{"BOOTSTRAP_ADMIN_EMAIL", func(c *Config) error {
+			if (c.BootstrapAdminEmail == "") != (c.BootstrapAdminPasswordFile == "") {
+				return errors.New("and PORTCULLIS_BOOTSTRAP_ADMIN_PASSWORD_FILE must be set together")
+			}
 			return nil
-		case c.SMTPURL == "":
-			return errors.New("needs SMTP_URL")
-		}
-		return readable(c.SMTPTLSCAFile)
-	}},
-	{"MAIL_FROM", func(c *Config) error {
-		if _, err := mail.ParseAddress(c.MailFrom); err != nil {
-			return fmt.Errorf("%q is not an address like 'Portcullis <no-reply@example.com>'", c.MailFrom)
-		}
-		return nil
-	}},
-	{"MAIL_REPLY_TO", func(c *Config) error {
-		if c.MailReplyTo == "" {
+		}},
+		{"BOOTSTRAP_ADMIN_PASSWORD_FILE", func(c *Config) error {
+			if c.BootstrapAdminEmail == "" || c.BootstrapAdminPasswordFile == "" {
+				return nil
+			}
+			return readable(c.BootstrapAdminPasswordFile)
+		}},
+		{"RATE_LIMITS", func(c *Config) error { return oneOf(c.RateLimits, "must be on or off, got %q", "on", "off") }},
+		{"LOCK_DURATION", func(c *Config) error { return between(c.LockDuration, 0, 24*time.Hour) }},
+		{"SMTP_URL", func(c *Config) error {
+			if c.SMTPURL == "" {
+				return nil
+			}
+			if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+				return fmt.Errorf("must be smtp://[user:pass@]host[:port] or smtps://..., got %q", RedactURL(c.SMTPURL))
+			}
 			return nil
-		}
-		if _, err := mail.ParseAddress(c.MailReplyTo); err != nil {
-			return fmt.Errorf("%q is not an address", c.MailReplyTo)
-		}
-		return nil
-	}},
-	{"PRODUCT_NAME", func(c *Config) error {
-		if strings.TrimSpace(c.ProductName) == "" || strings.ContainsAny(c.ProductName, "\r\n") {
-			return errors.New("must be one non-empty line")
-		}
-		return nil
-	}},
-	{"MAIL_TEMPLATES_DIR", func(c *Config) error {
-		if c.MailTemplatesDir == "" {
+		}},
+		{"SMTP_TLS_CA_FILE", func(c *Config) error {
+			switch {
+			case c.SMTPTLSCAFile == "":
+				return nil
+			case c.SMTPURL == "":
+				return errors.New("needs SMTP_URL")
+			}
+			return readable(c.SMTPTLSCAFile)
+		}},
+		{"MAIL_FROM", func(c *Config) error {
+			if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+				return fmt.Errorf("%q is not an address like 'Portcullis <no-reply@example.com>'", c.MailFrom)
+			}
 			return nil
-		}
-		if st, err := os.Stat(c.MailTemplatesDir); err != nil || !st.IsDir() {
-			return errors.New("is not a directory")
-		}
-		return nil
-	}},
-	{"VERIFY_EMAIL_TTL", func(c *Config) error { return positive(c.VerifyEmailTTL) }},
-	{"RESET_PASSWORD_TTL", func(c *Config) error { return positive(c.ResetPasswordTTL) }},
-	{"CHANGE_EMAIL_TTL", func(c *Config) error { return positive(c.ChangeEmailTTL) }},
-	{"VERIFY_EMAIL_PATH", func(c *Config) error { return linkPath(c.VerifyEmailPath) }},
-	{"RESET_PASSWORD_PATH", func(c *Config) error { return linkPath(c.ResetPasswordPath) }},
-	{"CONFIRM_EMAIL_PATH", func(c *Config) error { return linkPath(c.ConfirmEmailPath) }},
-	{"MAIL_ADDRESS_INTERVAL", func(c *Config) error { return positive(c.MailAddressInterval) }},
-	{"MAIL_DAILY_CAP", func(c *Config) error { return atLeast(c.MailDailyCap, 1, "must be at least 1") }},
-	{"MAIL_MAX_ATTEMPTS", func(c *Config) error { return within(c.MailMaxAttempts, 1, 100) }},
-	{"MAIL_RETRY_BASE", func(c *Config) error {
-		if err := positive(c.MailRetryBase); err != nil {
-			return err
-		}
-		if c.MailRetryBase > c.MailRetryMax {
-			return errors.New("must not exceed MAIL_RETRY_MAX")
-		}
-		return nil
-	}},
-	{"MAIL_RETRY_MAX", func(c *Config) error { return positive(c.MailRetryMax) }},
-	{"MAIL_SEND_TIMEOUT", func(c *Config) error { return positive(c.MailSendTimeout) }},
-	{"MAIL_POLL_INTERVAL", func(c *Config) error { return positive(c.MailPollInterval) }},
-	{"LOG_LEVEL", func(c *Config) error {
-		return oneOf(c.LogLevel, "must be debug, info, warn or error, got %q", "debug", "info", "warn", "error")
-	}},
-	{"LOG_FORMAT", func(c *Config) error {
-		return oneOf(c.LogFormat, "must be json, text or auto, got %q", "json", "text", "auto")
-	}},
-	{"TOKEN_CACHE_SIZE", func(c *Config) error { return within(c.TokenCacheSize, 0, 1<<20) }},
-	{"SESSION_CACHE_SIZE", func(c *Config) error { return within(c.SessionCacheSize, 0, 1<<20) }},
-	{"USER_CACHE_SIZE", func(c *Config) error { return within(c.UserCacheSize, 0, 1<<20) }},
-	{"MEMORY_LIMIT_MIB", func(c *Config) error {
-		if c.MemoryLimitMiB < -1 || c.MemoryLimitMiB > 1<<20 {
-			return errors.New("must be -1 (none), 0 (automatic) or a size in MiB")
-		}
-		return nil
-	}},
-	{"PASSWORD_QUEUE", func(c *Config) error { return within(c.PasswordQueue, 0, 1<<16) }},
-	{"COMPAT", func(c *Config) error { return oneOf(c.Compat, "must be seed or empty, got %q", "", "seed") }},
-	{"TELEMETRY", func(c *Config) error {
-		if err := oneOf(c.Telemetry, "must be on or off, got %q", "on", "off"); err != nil {
-			return err
-		}
-		if c.Telemetry == "off" && (c.MetricsAddr != "" || c.OTLPEndpoint != "") {
-			return errors.New("off leaves out the metrics and traces that METRICS_ADDR or OTLP_ENDPOINT (OTEL_EXPORTER_OTLP_ENDPOINT) asks for")
-		}
-		return nil
-	}},
-	{"METRICS_ADDR", func(c *Config) error {
-		if c.MetricsAddr == "" {
+		}},
+		{"MAIL_REPLY_TO", func(c *Config) error {
+			if c.MailReplyTo == "" {
+				return nil
+			}
+			if _, err := mail.ParseAddress(c.MailReplyTo); err != nil {
+				return fmt.Errorf("%q is not an address", c.MailReplyTo)
+			}
 			return nil
-		}
-		if err := listenAddr(c.MetricsAddr); err != nil {
-			return err
-		}
-		if c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
-			return errors.New("must differ from PORTCULLIS_ADDR (leave it unset to serve /metrics there)")
-		}
-		return nil
-	}},
-	{"OTLP_ENDPOINT", func(c *Config) error {
-		if c.OTLPEndpoint != "" && !httpURL(c.OTLPEndpoint) {
-			return fmt.Errorf("%q is not an http:// or https:// URL (OTEL_EXPORTER_OTLP_ENDPOINT counts too)", RedactURL(c.OTLPEndpoint))
-		}
-		return nil
-	}},
+		}},
+		{"PRODUCT_NAME", func(c *Config) error {
+			if strings.TrimSpace(c.ProductName) == "" || strings.ContainsAny(c.ProductName, "\r\n") {
+				return errors.New("must be one non-empty line")
+			}
+			return nil
+		}},
+		{"MAIL_TEMPLATES_DIR", func(c *Config) error {
+			if c.MailTemplatesDir == "" {
+				return nil
+			}
+			if st, err := os.Stat(c.MailTemplatesDir); err != nil || !st.IsDir() {
+				return errors.New("is not a directory")
+			}
+			return nil
+		}},
+		{"VERIFY_EMAIL_TTL", func(c *Config) error { return positive(c.VerifyEmailTTL) }},
+		{"RESET_PASSWORD_TTL", func(c *Config) error { return positive(c.ResetPasswordTTL) }},
+		{"CHANGE_EMAIL_TTL", func(c *Config) error { return positive(c.ChangeEmailTTL) }},
+		{"VERIFY_EMAIL_PATH", func(c *Config) error { return linkPath(c.VerifyEmailPath) }},
+		{"RESET_PASSWORD_PATH", func(c *Config) error { return linkPath(c.ResetPasswordPath) }},
+		{"CONFIRM_EMAIL_PATH", func(c *Config) error { return linkPath(c.ConfirmEmailPath) }},
+		{"MAIL_ADDRESS_INTERVAL", func(c *Config) error { return positive(c.MailAddressInterval) }},
+		{"MAIL_DAILY_CAP", func(c *Config) error { return atLeast(c.MailDailyCap, 1, "must be at least 1") }},
+		{"MAIL_MAX_ATTEMPTS", func(c *Config) error { return within(c.MailMaxAttempts, 1, 100) }},
+		{"MAIL_RETRY_BASE", func(c *Config) error {
+			if err := positive(c.MailRetryBase); err != nil {
+				return err
+			}
+			if c.MailRetryBase > c.MailRetryMax {
+				return errors.New("must not exceed MAIL_RETRY_MAX")
+			}
+			return nil
+		}},
+		{"MAIL_RETRY_MAX", func(c *Config) error { return positive(c.MailRetryMax) }},
+		{"MAIL_SEND_TIMEOUT", func(c *Config) error { return positive(c.MailSendTimeout) }},
+		{"MAIL_POLL_INTERVAL", func(c *Config) error { return positive(c.MailPollInterval) }},
+		{"LOG_LEVEL", func(c *Config) error {
+			return oneOf(c.LogLevel, "must be debug, info, warn or error, got %q", "debug", "info", "warn", "error")
+		}},
+		{"LOG_FORMAT", func(c *Config) error {
+			return oneOf(c.LogFormat, "must be json, text or auto, got %q", "json", "text", "auto")
+		}},
+		{"TOKEN_CACHE_SIZE", func(c *Config) error { return within(c.TokenCacheSize, 0, 1<<20) }},
+		{"SESSION_CACHE_SIZE", func(c *Config) error { return within(c.SessionCacheSize, 0, 1<<20) }},
+		{"USER_CACHE_SIZE", func(c *Config) error { return within(c.UserCacheSize, 0, 1<<20) }},
+		{"MEMORY_LIMIT_MIB", func(c *Config) error {
+			if c.MemoryLimitMiB < -1 || c.MemoryLimitMiB > 1<<20 {
+				return errors.New("must be -1 (none), 0 (automatic) or a size in MiB")
+			}
+			return nil
+		}},
+		{"PASSWORD_QUEUE", func(c *Config) error { return within(c.PasswordQueue, 0, 1<<16) }},
+		{"COMPAT", func(c *Config) error { return oneOf(c.Compat, "must be seed or empty, got %q", "", "seed") }},
+		{"TELEMETRY", func(c *Config) error {
+			if err := oneOf(c.Telemetry, "must be on or off, got %q", "on", "off"); err != nil {
+				return err
+			}
+			if c.Telemetry == "off" && (c.MetricsAddr != "" || c.OTLPEndpoint != "") {
+				return errors.New("off leaves out the metrics and traces that METRICS_ADDR or OTLP_ENDPOINT (OTEL_EXPORTER_OTLP_ENDPOINT) asks for")
+			}
+			return nil
+		}},
+		{"METRICS_ADDR", func(c *Config) error {
+			if c.MetricsAddr == "" {
+				return nil
+			}
+			if err := listenAddr(c.MetricsAddr); err != nil {
+				return err
+			}
+			if c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+				return errors.New("must differ from PORTCULLIS_ADDR (leave it unset to serve /metrics there)")
+			}
+			return nil
+		}},
+		{"OTLP_ENDPOINT", func(c *Config) error {
+			if c.OTLPEndpoint != "" && !httpURL(c.OTLPEndpoint) {
+				return fmt.Errorf("%q is not an http:// or https:// URL (OTEL_EXPORTER_OTLP_ENDPOINT counts too)", RedactURL(c.OTLPEndpoint))
+			}
+			return nil
+		}},
+	}
 }
 
-// Validate checks every setting against its rule and returns all problems joined, one a line,
-// each naming its variable.
-func (c Config) Validate() error {
+// Validate checks every setting against its rule, reading the adapters' formats with p, and
+// returns all problems joined, one a line, each naming its variable.
+func (c Config) Validate(p Parsers) error {
 	var errs []error
-	for _, r := range rules {
+	for _, r := range rules(p) {
 		if err := r.check(&c); err != nil {
 			errs = append(errs, fmt.Errorf("%s%s: %w", Prefix, r.name, err))
 		}

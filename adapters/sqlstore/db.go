@@ -188,8 +188,12 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close closes every connection. Queries in flight fail.
 func (db *DB) Close() error { return db.bun.Close() }
 
-func kindOf(raw string) (Kind, error) {
-	switch {
+// KindOf names the engine of a database URL, the forms Open takes: sqlite://PATH, file:PATH or
+// a bare path (SQLite), mysql://..., postgres://... or postgresql://.... It is the one reading of
+// a URL's engine: config checks PORTCULLIS_DATABASE_URL with it (passed in by
+// cmd/portcullis/app), so its errors are written to follow the variable's name.
+func KindOf(databaseURL string) (Kind, error) {
+	switch raw := databaseURL; {
 	case strings.HasPrefix(raw, "sqlite://"), strings.HasPrefix(raw, "file:"):
 		return SQLite, nil
 	case strings.HasPrefix(raw, "mysql://"):
@@ -197,13 +201,22 @@ func kindOf(raw string) (Kind, error) {
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		return Postgres, nil
 	case raw == "":
-		return "", errors.New("sqlstore: empty database URL")
+		return "", errors.New("must not be empty")
 	case strings.Contains(raw, "://"):
 		scheme, _, _ := strings.Cut(raw, "://")
-		return "", fmt.Errorf("sqlstore: unknown scheme %q: use sqlite://, mysql:// or postgres://", scheme)
+		return "", fmt.Errorf("unknown scheme %q: use sqlite://, mysql:// or postgres://", scheme)
 	default:
 		return SQLite, nil
 	}
+}
+
+// kindOf is KindOf for Open and createDatabase, its errors saying what they are about.
+func kindOf(databaseURL string) (Kind, error) {
+	kind, err := KindOf(databaseURL)
+	if err != nil {
+		return "", fmt.Errorf("sqlstore: database URL: %w", err)
+	}
+	return kind, nil
 }
 
 // sqlitePragmas are applied on every new connection. _txlock=immediate makes BEGIN take the

@@ -183,3 +183,27 @@ func TestInMemorySQLite(t *testing.T) {
 		t.Fatalf("the schema did not stay on the one in-memory database: %v", err)
 	}
 }
+
+// TestKindOf: the one reading of a database URL's engine, which config checks
+// PORTCULLIS_DATABASE_URL with.
+func TestKindOf(t *testing.T) {
+	tests := []struct {
+		raw, want string
+		wantErr   bool
+	}{
+		{raw: "sqlite://./data/p.db", want: "sqlite"},
+		{raw: "file:p.db?cache=shared", want: "sqlite"},
+		{raw: "./data/p.db", want: "sqlite"},
+		{raw: "mysql://u:p@h:3306/db", want: "mysql"},
+		{raw: "postgres://u@h/db", want: "postgres"},
+		{raw: "postgresql://u@h/db", want: "postgres"},
+		{raw: "", wantErr: true},
+		{raw: "oracle://h/db", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := KindOf(tt.raw)
+		if (err != nil) != tt.wantErr || string(got) != tt.want {
+			t.Errorf("KindOf(%q) = %q, %v; want %q, error %v", tt.raw, got, err, tt.want, tt.wantErr)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
 	"github.com/portcullis-auth/portcullis/config"
 )
 
@@ -26,7 +27,7 @@ func newHealthcheckCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if target == "" {
-				cfg, err := config.Load()
+				cfg, err := config.Load(app.Parsers)
 				if err != nil {
 					return fmt.Errorf("configuration:\n%w", err)
 				}

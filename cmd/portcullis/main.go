@@ -78,7 +78,7 @@ func newConfigCommand() *cobra.Command {
 		Short: "Show every setting's effective value (secrets masked) beside its default",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load()
+			cfg, err := config.Load(app.Parsers)
 			fmt.Fprint(cmd.OutOrStdout(), app.ConfigTable(cfg))
 			if err != nil {
 				return fmt.Errorf("the configuration has problems; `portcullis config check` lists them")
@@ -91,7 +91,7 @@ func newConfigCommand() *cobra.Command {
 		Short: "Validate every setting; exit non-zero naming each variable with a problem",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := config.Load()
+			_, err := config.Load(app.Parsers)
 			if err == nil {
 				fmt.Fprintln(cmd.OutOrStdout(), "configuration ok")
 				return nil

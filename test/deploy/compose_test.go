@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
 	"github.com/portcullis-auth/portcullis/config"
 )
 
@@ -115,7 +116,7 @@ func TestComposeStackIsHealthChecked(t *testing.T) {
 	for k, v := range env {
 		environ = append(environ, k+"="+v)
 	}
-	if _, err := config.LoadFrom(environ); err != nil {
+	if _, err := config.LoadFrom(environ, app.Parsers); err != nil {
 		t.Errorf("the portcullis service's environment does not validate:\n%v", err)
 	}
 	if !containsPort(p.Ports, "8080") {

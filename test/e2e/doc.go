@@ -1,5 +1,5 @@
 // Package e2e is Portcullis's black-box end-to-end suite. Each test builds the whole service
-// exactly as the binary does (config.LoadFrom → app.Options → fx), listens on a free loopback
+// exactly as the binary does (config.LoadFrom with app.Parsers → app.Options → fx), listens on a free loopback
 // port, and talks to it over real HTTP with a cookie jar, checking statuses, problem+json codes,
 // headers and cookies. Nothing below the HTTP surface is touched, except where a check needs to
 // see what is stored (the password hash in the SQLite file) or what is logged (every log line

@@ -74,7 +74,7 @@ func startServer(t *testing.T, env map[string]string, extra ...fx.Option) *serve
 	for k, v := range full {
 		environ = append(environ, k+"="+v)
 	}
-	cfg, err := config.LoadFrom(environ)
+	cfg, err := config.LoadFrom(environ, app.Parsers)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -46,7 +46,7 @@ func startInProcess(t *testing.T, env map[string]string) *inProcess {
 	for k, v := range env {
 		environ = append(environ, k+"="+v)
 	}
-	cfg, err := config.LoadFrom(environ)
+	cfg, err := config.LoadFrom(environ, app.Parsers)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

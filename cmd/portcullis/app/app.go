@@ -386,7 +386,7 @@ func Serve(ctx context.Context) error {
 	if err := app.Start(startCtx); err != nil {
 		return startError(cfg, err)
 	}
-	dbKind, _ := config.DatabaseKind(cfg.DatabaseURL)
+	dbKind, _ := sqlstore.KindOf(cfg.DatabaseURL)
 	log.Info("portcullis started", "url", listenURL(srv), "public_url", cfg.PublicURL,
 		"database", dbKind, "database_url", config.RedactURL(cfg.DatabaseURL), "sessions", sessionKind(cfg.SessionStore),
 		"alg", cfg.JWTAlg, "strict", cfg.StrictSessions, "version", BuildVersion().Module)

@@ -28,7 +28,7 @@ func TestGraphWiresForEveryConfiguration(t *testing.T) {
 	}
 	for name, env := range cases {
 		t.Run(name, func(t *testing.T) {
-			cfg, err := config.LoadFrom(append(env, "PORTCULLIS_DATA_DIR="+t.TempDir()))
+			cfg, err := config.LoadFrom(append(env, "PORTCULLIS_DATA_DIR="+t.TempDir()), app.Parsers)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -42,7 +42,7 @@ func TestGraphWiresForEveryConfiguration(t *testing.T) {
 // TestRateLimiterFollowsTheSessionStore: every configuration provides a rate limiter.
 func TestRateLimiterFollowsTheSessionStore(t *testing.T) {
 	for _, store := range []string{"sql", "memory", "redis://127.0.0.1:6379/0"} {
-		cfg, err := config.LoadFrom([]string{"PORTCULLIS_SESSION_STORE=" + store, "PORTCULLIS_DATA_DIR=" + t.TempDir()})
+		cfg, err := config.LoadFrom([]string{"PORTCULLIS_SESSION_STORE=" + store, "PORTCULLIS_DATA_DIR=" + t.TempDir()}, app.Parsers)
 		if err != nil {
 			t.Fatal(err)
 		}

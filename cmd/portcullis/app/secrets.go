@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/config"
 )
 
@@ -56,7 +57,7 @@ func keyEncryptionKey(cfg config.Config, log *slog.Logger) ([]byte, error) {
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("write the key-encryption key: %w", err)
 	}
-	if kind, _ := config.DatabaseKind(cfg.DatabaseURL); kind != "sqlite" {
+	if kind, _ := sqlstore.KindOf(cfg.DatabaseURL); kind != sqlstore.SQLite {
 		log.Warn("generated a key-encryption key in the data directory; instances sharing this database must share it: set PORTCULLIS_KEY_ENCRYPTION_KEY",
 			"path", path)
 	} else {

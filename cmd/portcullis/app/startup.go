@@ -13,9 +13,20 @@ import (
 	"github.com/portcullis-auth/portcullis/config"
 )
 
+// Parsers are the adapters' readings of the settings whose format they own, for config to check
+// those settings with (config imports no adapter). Every command loads the configuration with
+// them; so do the tests that start the service as the binary does.
+var Parsers = config.Parsers{DatabaseKind: databaseKind}
+
+// databaseKind is sqlstore.KindOf, the one reading of a database URL's engine, as config takes it.
+func databaseKind(databaseURL string) (string, error) {
+	kind, err := sqlstore.KindOf(databaseURL)
+	return string(kind), err
+}
+
 // LoadConfig reads and validates the configuration from the environment, for every command.
 func LoadConfig() (config.Config, error) {
-	cfg, err := config.Load()
+	cfg, err := config.Load(Parsers)
 	if err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)
 	}
