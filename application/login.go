@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,11 +51,9 @@ type TokensOutput struct {
 type Login struct {
 	users    ports.UserStore
 	idn      ports.IdentityNormalizer
-	sessions ports.SessionStore
 	hasher   ports.PasswordHasher
-	tokens   *tokenMinter
+	opener   *loginOpener
 	clock    ports.Clock
-	ids      ports.IDSource
 	settings Settings
 	throttle *Throttle
 	audit    *Auditor
@@ -71,9 +68,8 @@ type Login struct {
 func NewLogin(users ports.UserStore, idn ports.IdentityNormalizer, sessions ports.SessionStore, hasher ports.PasswordHasher, issuer ports.TokenIssuer,
 	clock ports.Clock, ids ports.IDSource, settings Settings, throttle *Throttle, audit *Auditor, log *slog.Logger) *Login {
 	return &Login{
-		users: users, idn: idn, sessions: sessions, hasher: hasher, clock: clock, ids: ids, settings: settings, throttle: throttle,
-		audit: audit, log: log,
-		tokens: &tokenMinter{issuer: issuer, ids: ids, ttl: settings.AccessTTL},
+		users: users, idn: idn, hasher: hasher, clock: clock, settings: settings, throttle: throttle,
+		audit: audit, log: log, opener: newLoginOpener(users, sessions, issuer, ids, clock, settings, audit, log),
 	}
 }
 
@@ -89,8 +85,8 @@ func (l *Login) UseSecondFactors(f *SecondFactors) { l.factors = f }
 // before this one exists. Handle therefore re-reads the user once the session is stored: if it
 // is now disabled, deleted or has another password hash, the new session is deleted and the
 // login fails with domain.ErrInvalidCredentials; if its roles changed, the session is deleted
-// and opened again with the new roles (see open), and after three such changes the login
-// fails with domain.ErrStale.
+// and opened again with the new roles, and after three such changes the login fails with
+// domain.ErrStale (see loginOpener, which MFAVerify shares).
 //
 // Failed logins are throttled per account and per client address (see Throttle): while either
 // is delayed or softly locked, Handle refuses with domain.ErrThrottled before any password work,
@@ -147,7 +143,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 			return TokensOutput{MFA: pending}, nil
 		}
 	}
-	out, err := l.open(ctx, u)
+	out, err := l.opener.open(ctx, u, []string{domain.AMRPassword})
 	if err != nil {
 		return TokensOutput{}, err
 	}
@@ -170,35 +166,6 @@ func (l *Login) failed(ctx context.Context, acct, userID, outcome string) error 
 	return domain.ErrInvalidCredentials
 }
 
-// open opens u's session after a verified password and returns its tokens with the user as it
-// is now. A role change between the read and the new session would leave the session with the
-// old roles (the change swept the sessions that existed): it is opened again with the current
-// ones, three times at most.
-func (l *Login) open(ctx context.Context, u domain.User) (TokensOutput, error) {
-	var (
-		out TokensOutput
-		cur domain.User
-		err error
-	)
-	for attempt := 1; ; attempt++ {
-		if out, err = openSession(ctx, l.sessions, l.tokens, l.ids, l.settings, l.clock.Now(), u,
-			[]string{domain.AMRPassword}); err != nil {
-			return TokensOutput{}, err
-		}
-		cur, err = l.recheck(ctx, u, out.SessionID)
-		if !errors.Is(err, errRolesChanged) || attempt == 3 {
-			break
-		}
-		u.Roles = cur.Roles
-	}
-	if err != nil {
-		return TokensOutput{}, err
-	}
-	view := viewOf(cur)
-	out.User = &view
-	return out, nil
-}
-
 // lookup finds the account a login names (an email address as findByEmail does: by its
 // normalised form, or an account left under its stored spelling), and returns the name as
 // looked up (the throttling key of a name no account has; an unparsable name is used trimmed
@@ -217,45 +184,6 @@ func (l *Login) lookup(ctx context.Context, identifier string, by IdentifierKind
 	u, err := l.users.ByUsername(ctx, username)
 	return u, username, err
 }
-
-// recheck re-reads u after its new session sid was stored (see Handle). u is the user as this
-// login verified it, with PasswordHash the hash now stored (after this login's own rehash). It
-// returns the current user, or deletes the session and fails.
-func (l *Login) recheck(ctx context.Context, u domain.User, sid string) (domain.User, error) {
-	cur, err := l.users.ByID(ctx, u.ID)
-	outcome := ""
-	switch {
-	case errors.Is(err, domain.ErrNotFound):
-		outcome = "deleted_during_login"
-	case err != nil:
-		err = fmt.Errorf("re-read user: %w", err)
-	case cur.Disabled:
-		outcome = "disabled_during_login"
-	case cur.PasswordHash != u.PasswordHash:
-		outcome = "password_changed_during_login"
-	case !slices.Equal(cur.Roles, u.Roles):
-		outcome = "roles_changed_during_login"
-	default:
-		return cur, nil
-	}
-	// The session was never handed out: it goes, whatever happened to the request.
-	if derr := l.sessions.Delete(context.WithoutCancel(ctx), sid); derr != nil && err == nil {
-		err = fmt.Errorf("delete the session of a refused login: %w", derr)
-	}
-	switch {
-	case err != nil:
-		return domain.User{}, err
-	case outcome == "roles_changed_during_login":
-		return cur, errRolesChanged
-	}
-	l.log.InfoContext(ctx, "login failed", "user_id", u.ID, "outcome", outcome)
-	l.audit.record(ctx, domain.EventLoginFailure, "", u.ID, outcome, "")
-	return domain.User{}, domain.ErrInvalidCredentials
-}
-
-// errRolesChanged: the user's roles changed while a login opened its session; the session was
-// deleted and the login opens another with the current roles (and, after three tries, fails).
-var errRolesChanged = fmt.Errorf("roles changed during login: %w", domain.ErrStale)
 
 // dummyPassword is hashed once into the hash checked for unknown accounts.
 const dummyPassword = "portcullis dummy password for unknown accounts"

@@ -53,9 +53,12 @@ type PendingMFA struct {
 	ExpiresAt time.Time
 }
 
-// mfaState is what a pending login keeps in its challenge.
+// mfaState is what a pending login keeps in its challenge: the methods of its first factor,
+// and the passwordMark of the password hash it checked (a login whose password changed before
+// its second factor opens no session).
 type mfaState struct {
-	AMR []string `json:"amr"`
+	AMR      []string `json:"amr"`
+	Password []byte   `json:"pw"`
 }
 
 // SecondFactors holds a user's second factors (TOTP authenticator, recovery codes) and the rules
@@ -124,7 +127,7 @@ func (f *SecondFactors) begin(ctx context.Context, u domain.User, amr []string) 
 	if err != nil {
 		return nil, fmt.Errorf("new mfa token: %w", err)
 	}
-	data, err := json.Marshal(mfaState{AMR: amr})
+	data, err := json.Marshal(mfaState{AMR: amr, Password: passwordMark(u.PasswordHash)})
 	if err != nil {
 		return nil, fmt.Errorf("encode mfa state: %w", err)
 	}
@@ -313,40 +316,40 @@ type MFAVerifyInput struct {
 
 // MFAVerify completes a password login with its second factor.
 type MFAVerify struct {
-	factors  *SecondFactors
-	users    ports.UserStore
-	sessions ports.SessionStore
-	tokens   *tokenMinter
-	ids      ports.IDSource
-	clock    ports.Clock
-	settings Settings
-	audit    *Auditor
-	log      *slog.Logger
+	factors *SecondFactors
+	opener  *loginOpener
+	clock   ports.Clock
+	audit   *Auditor
+	log     *slog.Logger
 }
 
 // NewMFAVerify wires the second-factor verification.
 func NewMFAVerify(factors *SecondFactors, users ports.UserStore, sessions ports.SessionStore, issuer ports.TokenIssuer,
 	ids ports.IDSource, clock ports.Clock, settings Settings, audit *Auditor, log *slog.Logger) *MFAVerify {
-	return &MFAVerify{factors: factors, users: users, sessions: sessions, ids: ids, clock: clock, settings: settings,
-		audit: audit, log: log, tokens: &tokenMinter{issuer: issuer, ids: ids, ttl: settings.AccessTTL}}
+	return &MFAVerify{factors: factors, clock: clock, audit: audit, log: log,
+		opener: newLoginOpener(users, sessions, issuer, ids, clock, settings, audit, log)}
 }
 
-// Handle takes the mfa_token (so no other request can use it meanwhile), checks the code and
-// opens the session with amr pwd+otp. A wrong code gives the token back (until mfaAttempts
-// wrong codes) and counts against the account's throttle; an unknown, expired or used token is
-// ErrInvalidMFAToken; a wrong code ErrInvalidCode; a throttled account domain.ErrThrottled.
+// secondFactor is the factor an MFAVerifyInput offers.
+type secondFactor struct {
+	method string // MethodTOTP, MethodRecoveryCode or MethodPasskey
+	amr    string // what it adds to the session's amr
+	detail string // for the audit record of a success (the passkey used)
+}
+
+// Handle takes the mfa_token (so no other request can use it meanwhile), checks the second
+// factor and opens the session with the password's amr and the factor's. A wrong code gives
+// the token back (until mfaAttempts wrong codes) and counts against the account's throttle; an
+// unknown, expired or used token is ErrInvalidMFAToken; a wrong code ErrInvalidCode; a
+// throttled account domain.ErrThrottled. The user is read again, as a password login does
+// (see loginOpener): an account deleted, disabled or whose password changed since the
+// password was checked gets no session (domain.ErrInvalidCredentials), one whose roles
+// changed gets them.
 func (v *MFAVerify) Handle(ctx context.Context, in MFAVerifyInput) (TokensOutput, error) {
-	given := 0
-	for _, set := range []bool{in.Code != "", in.RecoveryCode != "", len(in.Passkey) > 0} {
-		if set {
-			given++
-		}
+	if err := in.validate(); err != nil {
+		return TokensOutput{}, err
 	}
-	if given != 1 {
-		return TokensOutput{}, invalidField("code", "required", "give exactly one of code, recovery_code and passkey")
-	}
-	now := v.clock.Now()
-	c, err := v.factors.pending.Take(ctx, hashToken(in.MFAToken), domain.ChallengeMFA, now)
+	c, err := v.factors.pending.Take(ctx, hashToken(in.MFAToken), domain.ChallengeMFA, v.clock.Now())
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		return TokensOutput{}, ErrInvalidMFAToken
@@ -357,58 +360,81 @@ func (v *MFAVerify) Handle(ctx context.Context, in MFAVerifyInput) (TokensOutput
 		v.giveBack(ctx, c)
 		return TokensOutput{}, err
 	}
-	method, amrMethod, detail := MethodTOTP, domain.AMROTP, ""
-	switch {
-	case in.Code != "":
-		err = v.factors.checkTOTP(ctx, c.UserID, in.Code)
-	case in.RecoveryCode != "":
-		method = MethodRecoveryCode
-		err = v.factors.useRecoveryCode(ctx, c.UserID, in.RecoveryCode)
-	case v.factors.passkeys == nil:
-		err = ErrInvalidCode
-	default:
-		var id string
-		method, amrMethod = MethodPasskey, domain.AMRHardware
-		if id, err = v.factors.passkeys.checkSecondFactor(ctx, c.UserID, in.MFAToken, in.Passkey); err == nil {
-			detail = " passkey=" + id
-		}
-	}
-	if errors.Is(err, ErrInvalidCode) {
-		v.log.InfoContext(ctx, "second factor refused", "user_id", c.UserID, "method", method)
-		if method != MethodPasskey { // a refused passkey is audited with its reason where it is checked
-			v.audit.record(ctx, domain.EventMFAFailure, "", c.UserID, "bad_code", "method="+method)
-		}
-		c.Attempts++
-		v.giveBack(ctx, c)
-		v.factors.failed(ctx, c.UserID)
-		return TokensOutput{}, err
-	}
+	f, err := v.check(ctx, c.UserID, in)
 	if err != nil {
-		v.giveBack(ctx, c)
-		return TokensOutput{}, err
+		return TokensOutput{}, v.refused(ctx, c, f, err)
 	}
 	v.factors.clearThrottle(ctx, c.UserID)
+	return v.complete(ctx, c, f)
+}
+
+// validate checks that in offers exactly one second factor.
+func (in MFAVerifyInput) validate() error {
+	given := 0
+	for _, set := range []bool{in.Code != "", in.RecoveryCode != "", len(in.Passkey) > 0} {
+		if set {
+			given++
+		}
+	}
+	if given != 1 {
+		return invalidField("code", "required", "give exactly one of code, recovery_code and passkey")
+	}
+	return nil
+}
+
+// check checks the second factor in offers for userID, spending it (a TOTP step, a recovery
+// code, a passkey ceremony) when it is right.
+func (v *MFAVerify) check(ctx context.Context, userID string, in MFAVerifyInput) (secondFactor, error) {
+	switch {
+	case in.Code != "":
+		return secondFactor{method: MethodTOTP, amr: domain.AMROTP}, v.factors.checkTOTP(ctx, userID, in.Code)
+	case in.RecoveryCode != "":
+		return secondFactor{method: MethodRecoveryCode, amr: domain.AMROTP}, v.factors.useRecoveryCode(ctx, userID, in.RecoveryCode)
+	}
+	f := secondFactor{method: MethodPasskey, amr: domain.AMRHardware}
+	if v.factors.passkeys == nil {
+		return f, ErrInvalidCode
+	}
+	id, err := v.factors.passkeys.checkSecondFactor(ctx, userID, in.MFAToken, in.Passkey)
+	f.detail = " passkey=" + id
+	return f, err
+}
+
+// refused ends an attempt whose factor f did not check with err: the pending login c is given
+// back, after a wrong code with one attempt more and a failure counted against the account.
+func (v *MFAVerify) refused(ctx context.Context, c domain.Challenge, f secondFactor, err error) error {
+	if errors.Is(err, ErrInvalidCode) {
+		v.log.InfoContext(ctx, "second factor refused", "user_id", c.UserID, "method", f.method)
+		if !errors.Is(err, ErrInvalidPasskey) { // a refused passkey is audited with its reason where it is checked
+			v.audit.record(ctx, domain.EventMFAFailure, "", c.UserID, "bad_code", "method="+f.method)
+		}
+		c.Attempts++
+		v.factors.failed(ctx, c.UserID)
+	}
+	v.giveBack(ctx, c)
+	return err
+}
+
+// complete opens the session of the pending login c, whose second factor f checked.
+func (v *MFAVerify) complete(ctx context.Context, c domain.Challenge, f secondFactor) (TokensOutput, error) {
 	var state mfaState
 	if err := json.Unmarshal(c.Data, &state); err != nil {
 		return TokensOutput{}, fmt.Errorf("decode mfa state: %w", err)
 	}
-	u, err := v.users.ByID(ctx, c.UserID)
+	u, outcome, err := v.opener.reread(ctx, c.UserID, state.Password)
 	switch {
-	case errors.Is(err, domain.ErrNotFound) || (err == nil && u.Disabled):
-		v.audit.record(ctx, domain.EventLoginFailure, "", c.UserID, "disabled_during_login", "")
-		return TokensOutput{}, domain.ErrInvalidCredentials
 	case err != nil:
-		return TokensOutput{}, fmt.Errorf("load user: %w", err)
+		return TokensOutput{}, err
+	case outcome != "":
+		return TokensOutput{}, v.opener.refuse(ctx, c.UserID, outcome)
 	}
-	amr := appendMethod(state.AMR, amrMethod)
-	out, err := openSession(ctx, v.sessions, v.tokens, v.ids, v.settings, v.clock.Now(), u, amr)
+	amr := appendMethod(state.AMR, f.amr)
+	out, err := v.opener.open(ctx, u, amr)
 	if err != nil {
 		return TokensOutput{}, err
 	}
-	view := viewOf(u)
-	out.User = &view
-	v.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", out.SessionID, "outcome", "ok", "method", method)
-	v.audit.record(ctx, domain.EventMFASuccess, u.ID, u.ID, "ok", "method="+method+detail)
+	v.log.InfoContext(ctx, "login", "user_id", u.ID, "session_id", out.SessionID, "outcome", "ok", "method", f.method)
+	v.audit.record(ctx, domain.EventMFASuccess, u.ID, u.ID, "ok", "method="+f.method+f.detail)
 	v.audit.record(ctx, domain.EventLoginSuccess, u.ID, u.ID, "ok", "session="+out.SessionID+" amr="+strings.Join(amr, "+"))
 	return out, nil
 }

@@ -87,3 +87,24 @@ func TestMFA_MetricsMove(t *testing.T) {
 		}
 	}
 }
+
+// A password changed between a login's password and its second factor ends that login: the
+// mfa_token, redeemed with a right code, opens no session (the session would outlive the
+// change, which ends every other session); a login with the new password goes through.
+func TestMFA_PasswordChangedBeforeTheSecondFactor(t *testing.T) {
+	clk := newTestClock()
+	srv := startServer(t, nil, withClock(clk))
+	api := srv.apiClient().in(t)
+	a := api.register(t)
+	secret, _ := enrolTOTP(t, api, clk, api.login(t, a).AccessToken)
+	mine := api.login2FA(t, a, secret, clk)
+
+	pending := api.loginMFA(t, a)
+	a.Password = "changed while a login waited"
+	api.do("PUT", "/api/users/me/password", map[string]string{"current_password": goodPassword, "new_password": a.Password},
+		bearer(mine.AccessToken)...).expect(http.StatusNoContent)
+	clk.advance(domain.TOTPPeriod)
+	api.do("POST", "/api/auth/mfa/verify", map[string]string{"mfa_token": pending.MFAToken, "code": codeAt(t, secret, clk.Now())}).
+		expectProblem(http.StatusUnauthorized, "invalid_credentials")
+	api.login2FA(t, a, secret, clk)
+}

@@ -1,0 +1,229 @@
+package application_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/adapters/identity"
+	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
+	"github.com/portcullis-auth/portcullis/adapters/memstore"
+	"github.com/portcullis-auth/portcullis/adapters/otp"
+	"github.com/portcullis-auth/portcullis/adapters/system"
+	"github.com/portcullis-auth/portcullis/application"
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// hookSessions runs beforeCreate before each session is stored: the window between a login's
+// read of the user and its new session, in which another request changes the user.
+type hookSessions struct {
+	ports.SessionStore
+	mu           sync.Mutex
+	beforeCreate func()
+	creates      int
+}
+
+func (h *hookSessions) Create(ctx context.Context, s domain.Session, now time.Time) error {
+	h.mu.Lock()
+	h.creates++
+	hook := h.beforeCreate
+	h.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return h.SessionStore.Create(ctx, s, now)
+}
+
+// mfaWorld is the world with second factors: a password login of a user with TOTP answers
+// with an mfa_token, which verify redeems. Its sessions pass through hooks.
+type mfaWorld struct {
+	*world
+	hooks      *hookSessions
+	challenges *memstore.Challenges
+	passkeys   *memstore.Passkeys
+	factors    *application.SecondFactors
+	login      *application.Login
+	totp       *application.TOTPSetup
+	verify     *application.MFAVerify
+}
+
+func newMFAWorld(t *testing.T) *mfaWorld {
+	t.Helper()
+	w := &mfaWorld{world: newWorld(t), challenges: memstore.NewChallenges(), passkeys: memstore.NewPasskeys()}
+	w.hooks = &hookSessions{SessionStore: w.sessions}
+	box, err := jwxtoken.NewSecretBox(make([]byte, jwxtoken.KeyEncryptionKeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := system.NewIDs()
+	audit := application.NewAuditor(w.auditLog, w.clock, ids, discard())
+	w.factors = application.NewSecondFactors(memstore.NewTOTPFactors(), memstore.NewRecoveryCodes(), otp.New(), box,
+		nil, w.challenges, w.clock, w.settings)
+	w.login = application.NewLogin(w.users, identity.New(), w.hooks, w.hasher, w.issuer, w.clock, ids, w.settings, nil, audit, discard())
+	w.login.UseSecondFactors(w.factors)
+	w.totp = application.NewTOTPSetup(w.factors, w.users, w.sessions, w.hasher, w.clock, audit, discard())
+	w.verify = application.NewMFAVerify(w.factors, w.users, w.hooks, w.issuer, ids, w.clock, w.settings, audit, discard())
+	return w
+}
+
+// enrolled registers email with a confirmed TOTP authenticator and returns its id, its TOTP
+// secret and its recovery codes.
+func (w *mfaWorld) enrolled(t *testing.T, email string) (string, string, []string) {
+	t.Helper()
+	ctx := context.Background()
+	w.registerAndLogin(t, email)
+	u := mustUser(t, w.world, email)
+	e, err := w.totp.Enrol(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := otp.Code(e.Secret, w.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, err := w.totp.Confirm(ctx, u.ID, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID, e.Secret, codes
+}
+
+// pending logs email in with the password and returns the mfa_token.
+func (w *mfaWorld) pending(t *testing.T, email string) string {
+	t.Helper()
+	out, err := w.login.Handle(context.Background(), application.LoginInput{Identifier: email, Password: goodPassword})
+	if err != nil || out.MFA == nil {
+		t.Fatalf("password step = %+v, %v; want an mfa_token", out, err)
+	}
+	return out.MFA.Token
+}
+
+func (w *mfaWorld) liveSessions(t *testing.T, userID string) int {
+	t.Helper()
+	live, err := w.sessions.ListByUser(context.Background(), userID, w.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(live)
+}
+
+func (w *mfaWorld) setRoles(t *testing.T, userID string, roles ...domain.Role) {
+	t.Helper()
+	if _, err := w.admin.Update(context.Background(), application.Operator, userID, application.AdminUpdateInput{Roles: &roles}); err != nil {
+		t.Errorf("concurrent role change: %v", err)
+	}
+}
+
+func (w *mfaWorld) changePassword(t *testing.T, userID string) {
+	t.Helper()
+	err := w.password.Handle(context.Background(), application.ChangePasswordInput{UserID: userID,
+		CurrentPassword: goodPassword, NewPassword: "another good passphrase"})
+	if err != nil {
+		t.Errorf("concurrent password change: %v", err)
+	}
+}
+
+// A login whose account is disabled or deleted, or whose password changes, between the password
+// and the second factor gets no session; so does one whose account is disabled while its
+// session is being opened (after the second factor's re-read).
+func TestMFAVerifyRefusesAUserChangedDuringTheLogin(t *testing.T) {
+	cases := map[string]struct {
+		between, duringOpen func(t *testing.T, w *mfaWorld, id string)
+	}{
+		"disabled before the second factor": {between: func(t *testing.T, w *mfaWorld, id string) { disable(t, w.world, id) }},
+		"password changed before the second factor": {between: func(t *testing.T, w *mfaWorld, id string) {
+			w.changePassword(t, id)
+		}},
+		"deleted before the second factor": {between: func(t *testing.T, w *mfaWorld, id string) {
+			if err := w.admin.Delete(context.Background(), application.Operator, id); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		"disabled while the session opens": {duringOpen: func(t *testing.T, w *mfaWorld, id string) { disable(t, w.world, id) }},
+		"password changed while the session opens": {duringOpen: func(t *testing.T, w *mfaWorld, id string) {
+			w.changePassword(t, id)
+		}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			w := newMFAWorld(t)
+			ctx := context.Background()
+			id, _, codes := w.enrolled(t, "m@x.com")
+			token := w.pending(t, "m@x.com")
+			if c.between != nil {
+				c.between(t, w, id)
+			}
+			w.hooks.beforeCreate = func() {
+				w.hooks.beforeCreate = nil
+				if c.duringOpen != nil {
+					c.duringOpen(t, w, id)
+				}
+			}
+			out, err := w.verify.Handle(ctx, application.MFAVerifyInput{MFAToken: token, RecoveryCode: codes[0]})
+			if !errors.Is(err, domain.ErrInvalidCredentials) {
+				t.Fatalf("second factor = session %q, %v; want ErrInvalidCredentials", out.SessionID, err)
+			}
+			if n := w.liveSessions(t, id); n != 0 {
+				t.Fatalf("%d live sessions after the refused login, want none", n)
+			}
+		})
+	}
+}
+
+// A role change between the second factor's read of the user and its new session reaches the
+// session, as for a password login (TestB_RoleChangeDuringLoginReachesTheNewSession); after
+// three changes in a row the login fails with domain.ErrStale and leaves no session.
+func TestMFAVerifyRoleChangeDuringTheLogin(t *testing.T) {
+	t.Run("once", func(t *testing.T) {
+		w := newMFAWorld(t)
+		ctx := context.Background()
+		id, _, codes := w.enrolled(t, "r@x.com")
+		token := w.pending(t, "r@x.com")
+		before := w.liveSessions(t, id)
+		w.hooks.beforeCreate = func() {
+			w.hooks.beforeCreate = nil
+			w.setRoles(t, id, domain.RoleUser, domain.RoleModerator)
+		}
+		out, err := w.verify.Handle(ctx, application.MFAVerifyInput{MFAToken: token, RecoveryCode: codes[0]})
+		if err != nil {
+			t.Fatalf("second factor: %v", err)
+		}
+		if p := mustAuth(t, w.world, out.AccessToken); !p.HasRole(domain.RoleModerator) {
+			t.Fatalf("the new session has roles %v, want the moderator role granted during the login", p.Roles)
+		}
+		if out.User == nil || len(out.User.Roles) != 2 {
+			t.Fatalf("the login's user view %+v, want the current roles", out.User)
+		}
+		if n := w.liveSessions(t, id); n != before+1 { // the stale session was deleted
+			t.Fatalf("%d live sessions, want %d", n, before+1)
+		}
+	})
+	t.Run("three times", func(t *testing.T) {
+		w := newMFAWorld(t)
+		ctx := context.Background()
+		id, _, codes := w.enrolled(t, "s@x.com")
+		token := w.pending(t, "s@x.com")
+		before := w.liveSessions(t, id)
+		flip := false
+		w.hooks.beforeCreate = func() {
+			if flip = !flip; flip {
+				w.setRoles(t, id, domain.RoleUser, domain.RoleModerator)
+			} else {
+				w.setRoles(t, id, domain.RoleUser)
+			}
+		}
+		_, err := w.verify.Handle(ctx, application.MFAVerifyInput{MFAToken: token, RecoveryCode: codes[0]})
+		if !errors.Is(err, domain.ErrStale) {
+			t.Fatalf("second factor with the roles changing at every session = %v, want ErrStale", err)
+		}
+		if w.hooks.creates != 3 {
+			t.Fatalf("%d sessions opened, want 3", w.hooks.creates)
+		}
+		if n := w.liveSessions(t, id); n != before {
+			t.Fatalf("%d live sessions, want the %d from before the login", n, before)
+		}
+	})
+}
