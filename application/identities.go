@@ -108,114 +108,170 @@ const renormalizePage = 500
 // renormalize_identities); `portcullis users renormalize` runs it on demand.
 func RenormalizeIdentities(ctx context.Context, dir ports.UserDirectory, users ports.UserStore, idn ports.IdentityNormalizer,
 	clock ports.Clock, log *slog.Logger, dryRun bool) (RenormalizeReport, error) {
-	var rep RenormalizeReport
-	type pending struct {
-		u                 domain.User
-		email, username   string
-		emailOK, userOK   bool // normalisable
-		emailKey, userKey string
+	r := &renormalizer{users: users, clock: clock, log: log, dryRun: dryRun, holders: map[string][]string{}}
+	if err := r.scan(ctx, dir, idn); err != nil {
+		return r.rep, err
 	}
-	var all []pending
-	holders := map[string][]string{} // "email:x" / "username:x" -> user ids, in creation order
+	r.rep.Collisions = r.collisions()
+	for _, a := range r.accounts {
+		if err := r.rewrite(ctx, a); err != nil {
+			return r.rep, err
+		}
+	}
+	r.logReport(ctx)
+	return r.rep, nil
+}
+
+// renormalizer is one run of RenormalizeIdentities: it scans every account first, so that it
+// knows who else normalises to an identity, then rewrites the identities only one account holds.
+type renormalizer struct {
+	users  ports.UserStore
+	clock  ports.Clock
+	log    *slog.Logger
+	dryRun bool
+
+	rep      RenormalizeReport
+	accounts []storedIdentity    // every account scanned, in creation order
+	holders  map[string][]string // "email:x" / "username:x" -> user ids, in creation order
+}
+
+// storedIdentity is one account as read, with the normalised forms of its identities.
+type storedIdentity struct {
+	u                 domain.User
+	email, username   string
+	emailOK, userOK   bool // normalisable
+	emailKey, userKey string
+}
+
+// scan reads every account, page by page in creation order, and normalises its identities.
+func (r *renormalizer) scan(ctx context.Context, dir ports.UserDirectory, idn ports.IdentityNormalizer) error {
 	q := domain.UserQuery{Limit: renormalizePage}
 	for {
 		page, err := dir.List(ctx, q)
 		if err != nil {
-			return rep, fmt.Errorf("list users: %w", err)
+			return fmt.Errorf("list users: %w", err)
 		}
 		for _, u := range page {
-			p := pending{u: u}
-			var invalid *domain.FieldError
-			if p.email, invalid = idn.Email(u.Email); invalid == nil {
-				p.emailOK, p.emailKey = true, "email:"+p.email
-				holders[p.emailKey] = append(holders[p.emailKey], u.ID)
-			} else {
-				rep.Refused = append(rep.Refused, IdentityRefusal{UserID: u.ID, Field: "email", Code: invalid.Code})
-			}
-			if u.Username != "" {
-				if p.username, invalid = idn.Username(u.Username); invalid == nil {
-					p.userOK, p.userKey = true, "username:"+p.username
-					holders[p.userKey] = append(holders[p.userKey], u.ID)
-				} else {
-					rep.Refused = append(rep.Refused, IdentityRefusal{UserID: u.ID, Field: "username", Code: invalid.Code})
-				}
-			}
-			all = append(all, p)
+			r.add(u, idn)
 		}
-		rep.Scanned += len(page)
+		r.rep.Scanned += len(page)
 		if len(page) < q.Limit {
-			break
+			return nil
 		}
 		last := page[len(page)-1]
 		q.AfterCreatedAt, q.AfterID = last.CreatedAt, last.ID
 	}
-	keys := make([]string, 0, len(holders))
-	for k, ids := range holders {
+}
+
+// add normalises u's identities, counting u among the holders of each normalised one, or
+// reporting the identity the normaliser refuses.
+func (r *renormalizer) add(u domain.User, idn ports.IdentityNormalizer) {
+	a := storedIdentity{u: u}
+	var invalid *domain.FieldError
+	if a.email, invalid = idn.Email(u.Email); invalid == nil {
+		a.emailOK, a.emailKey = true, "email:"+a.email
+		r.holders[a.emailKey] = append(r.holders[a.emailKey], u.ID)
+	} else {
+		r.rep.Refused = append(r.rep.Refused, IdentityRefusal{UserID: u.ID, Field: "email", Code: invalid.Code})
+	}
+	if u.Username != "" {
+		if a.username, invalid = idn.Username(u.Username); invalid == nil {
+			a.userOK, a.userKey = true, "username:"+a.username
+			r.holders[a.userKey] = append(r.holders[a.userKey], u.ID)
+		} else {
+			r.rep.Refused = append(r.rep.Refused, IdentityRefusal{UserID: u.ID, Field: "username", Code: invalid.Code})
+		}
+	}
+	r.accounts = append(r.accounts, a)
+}
+
+// collisions lists the normalised identities more than one account holds, sorted by field and
+// identity.
+func (r *renormalizer) collisions() []IdentityCollision {
+	keys := make([]string, 0, len(r.holders))
+	for k, ids := range r.holders {
 		if len(ids) > 1 {
 			keys = append(keys, k)
 		}
 	}
 	sort.Strings(keys)
+	var out []IdentityCollision
 	for _, k := range keys {
 		field, identity, _ := strings.Cut(k, ":")
-		rep.Collisions = append(rep.Collisions, IdentityCollision{Field: field, Identity: identity, UserIDs: holders[k]})
+		out = append(out, IdentityCollision{Field: field, Identity: identity, UserIDs: r.holders[k]})
 	}
-	for _, p := range all {
-		email := p.emailOK && p.email != p.u.Email && len(holders[p.emailKey]) == 1
-		username := p.userOK && p.username != p.u.Username && len(holders[p.userKey]) == 1
-		if !email && !username {
-			continue
-		}
-		changes := []IdentityChange{}
-		if email {
-			changes = append(changes, IdentityChange{UserID: p.u.ID, Field: "email", From: p.u.Email, To: p.email})
-		}
-		if username {
-			changes = append(changes, IdentityChange{UserID: p.u.ID, Field: "username", From: p.u.Username, To: p.username})
-		}
-		if dryRun {
-			rep.Changed = append(rep.Changed, changes...)
-			continue
-		}
-		u := p.u
-		if email {
-			u.Email = p.email
-		}
-		if username {
-			u.Username = p.username
-		}
-		u.UpdatedAt = clock.Now()
-		_, err := users.Update(ctx, u) // the row as read: a concurrent change is ErrStale
-		switch {
-		case err == nil:
-			rep.Changed = append(rep.Changed, changes...)
-		case errors.Is(err, domain.ErrStale), errors.Is(err, domain.ErrNotFound):
-			log.WarnContext(ctx, "identity not renormalised: the account changed meanwhile; run again", "user_id", u.ID)
-		case errors.Is(err, domain.ErrConflict):
-			// An account registered meanwhile under the normalised identity.
-			var ce *domain.ConflictError
-			field := "email"
-			if errors.As(err, &ce) && ce.Field != "" {
-				field = ce.Field
-			}
-			to := p.email
-			if field == "username" {
-				to = p.username
-			}
-			rep.Collisions = append(rep.Collisions, IdentityCollision{Field: field, Identity: to, UserIDs: []string{u.ID}})
-		default:
-			return rep, fmt.Errorf("renormalise user %s: %w", u.ID, err)
-		}
+	return out
+}
+
+// rewrite stores a's account with its identities renormalised where only it holds them (in a
+// dry run it only reports them). A concurrent change of the account is logged and skipped; an
+// account registered meanwhile under the normalised identity is reported as a collision.
+func (r *renormalizer) rewrite(ctx context.Context, a storedIdentity) error {
+	u, changes := a.renormalized(r.holders)
+	if len(changes) == 0 {
+		return nil
 	}
-	for _, c := range rep.Collisions {
-		log.WarnContext(ctx, "accounts share one normalised identity; left as they are", "field", c.Field, "user_ids", c.UserIDs)
+	if r.dryRun {
+		r.rep.Changed = append(r.rep.Changed, changes...)
+		return nil
 	}
-	for _, r := range rep.Refused {
-		log.WarnContext(ctx, "stored identity is refused by the normaliser; left as it is", "field", r.Field, "code", r.Code, "user_id", r.UserID)
+	u.UpdatedAt = r.clock.Now()
+	_, err := r.users.Update(ctx, u) // the row as read: a concurrent change is ErrStale
+	switch {
+	case err == nil:
+		r.rep.Changed = append(r.rep.Changed, changes...)
+	case errors.Is(err, domain.ErrStale), errors.Is(err, domain.ErrNotFound):
+		r.log.WarnContext(ctx, "identity not renormalised: the account changed meanwhile; run again", "user_id", u.ID)
+	case errors.Is(err, domain.ErrConflict):
+		r.rep.Collisions = append(r.rep.Collisions, a.takenMeanwhile(err))
+	default:
+		return fmt.Errorf("renormalise user %s: %w", u.ID, err)
 	}
-	log.InfoContext(ctx, "identities renormalised", "scanned", rep.Scanned, "changed", len(rep.Changed),
-		"collisions", len(rep.Collisions), "refused", len(rep.Refused), "dry_run", dryRun)
-	return rep, nil
+	return nil
+}
+
+// renormalized returns the account with each identity rewritten that is not in its normalised
+// form and whose normalised form no other account holds, and the changes that makes (none:
+// nothing to rewrite).
+func (a storedIdentity) renormalized(holders map[string][]string) (domain.User, []IdentityChange) {
+	u := a.u
+	var changes []IdentityChange
+	if a.emailOK && a.email != a.u.Email && len(holders[a.emailKey]) == 1 {
+		changes = append(changes, IdentityChange{UserID: a.u.ID, Field: "email", From: a.u.Email, To: a.email})
+		u.Email = a.email
+	}
+	if a.userOK && a.username != a.u.Username && len(holders[a.userKey]) == 1 {
+		changes = append(changes, IdentityChange{UserID: a.u.ID, Field: "username", From: a.u.Username, To: a.username})
+		u.Username = a.username
+	}
+	return u, changes
+}
+
+// takenMeanwhile is the collision that err, the store's ErrConflict on rewriting a's account,
+// reports: an account registered meanwhile under the normalised identity.
+func (a storedIdentity) takenMeanwhile(err error) IdentityCollision {
+	var ce *domain.ConflictError
+	field := "email"
+	if errors.As(err, &ce) && ce.Field != "" {
+		field = ce.Field
+	}
+	to := a.email
+	if field == "username" {
+		to = a.username
+	}
+	return IdentityCollision{Field: field, Identity: to, UserIDs: []string{a.u.ID}}
+}
+
+// logReport logs each collision and refusal, and what the run did.
+func (r *renormalizer) logReport(ctx context.Context) {
+	for _, c := range r.rep.Collisions {
+		r.log.WarnContext(ctx, "accounts share one normalised identity; left as they are", "field", c.Field, "user_ids", c.UserIDs)
+	}
+	for _, f := range r.rep.Refused {
+		r.log.WarnContext(ctx, "stored identity is refused by the normaliser; left as it is", "field", f.Field, "code", f.Code, "user_id", f.UserID)
+	}
+	r.log.InfoContext(ctx, "identities renormalised", "scanned", r.rep.Scanned, "changed", len(r.rep.Changed),
+		"collisions", len(r.rep.Collisions), "refused", len(r.rep.Refused), "dry_run", r.dryRun)
 }
 
 // RenormalizeIdentities runs RenormalizeIdentities over the administrator's stores, for
