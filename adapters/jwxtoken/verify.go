@@ -59,31 +59,10 @@ type header struct {
 // domain.ErrUnauthenticated. It looks keys up only in memory, by kid, and verifies only with the
 // key's own algorithm; see the package documentation for the order of checks.
 func (t *Tokens) Verify(_ context.Context, token string) (domain.AccessClaims, error) {
-	// Shape first, before decoding anything: bounded length, exactly three non-empty parts.
-	if len(token) == 0 || len(token) > MaxTokenLength {
+	hdr, payload, sig, ok := splitCompact(token)
+	if !ok {
 		return domain.AccessClaims{}, errMalformed
 	}
-	// Only base64url characters and dots: no padding, whitespace (which Go's decoder would
-	// skip), standard-alphabet characters or JSON.
-	for i := 0; i < len(token); i++ {
-		if !tokenChar[token[i]] {
-			return domain.AccessClaims{}, errMalformed
-		}
-	}
-	d1 := strings.IndexByte(token, '.')
-	if d1 <= 0 || d1 > maxHeaderLength {
-		return domain.AccessClaims{}, errMalformed
-	}
-	d2 := strings.IndexByte(token[d1+1:], '.')
-	if d2 <= 0 {
-		return domain.AccessClaims{}, errMalformed
-	}
-	d2 += d1 + 1
-	if d2 == len(token)-1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
-		return domain.AccessClaims{}, errMalformed
-	}
-	hdr, payload, sig := token[:d1], token[d1+1:d2], token[d2+1:]
-
 	ring := t.ring.Load()
 	now := t.clock.Now()
 	if t.cache != nil {
@@ -91,33 +70,14 @@ func (t *Tokens) Verify(_ context.Context, token string) (domain.AccessClaims, e
 			return c, nil // these exact bytes passed every check below before (cache.go)
 		}
 	}
-	key := ring.headers[hdr] // a header exactly as we issue it needs no parsing
-	if key == nil {
-		var err error
-		if key, err = ring.parseHeader(hdr); err != nil {
-			return domain.AccessClaims{}, err
-		}
-	}
-	if !key.until.IsZero() && !now.Before(key.until) {
-		return domain.AccessClaims{}, errKey
-	}
-
-	// The signature must have the exact length for the key before anything is decoded.
-	if len(sig) != base64.RawURLEncoding.EncodedLen(key.sigLen) {
-		return domain.AccessClaims{}, errSignature
+	key, err := ring.keyFor(hdr, now)
+	if err != nil {
+		return domain.AccessClaims{}, err
 	}
 	var sigBuf [512]byte
-	dst := sigBuf[:]
-	if key.sigLen > len(dst) { // RSA keys over 4096 bits
-		dst = make([]byte, key.sigLen)
-	}
-	sigLen, err := b64.Decode(dst, []byte(sig))
-	if err != nil || sigLen != key.sigLen {
-		return domain.AccessClaims{}, errMalformed
-	}
-	signature := dst[:sigLen]
-	if key.alg == jwa.ES256 && (allZero(signature[:32]) || allZero(signature[32:])) {
-		return domain.AccessClaims{}, errSignature // r or s zero (CVE-2022-21449 class)
+	signature, err := key.decodeSignature(sig, sigBuf[:])
+	if err != nil {
+		return domain.AccessClaims{}, err
 	}
 	// The payload must be canonical too before its signature is worth checking.
 	body := make([]byte, b64.DecodedLen(len(payload)))
@@ -125,7 +85,8 @@ func (t *Tokens) Verify(_ context.Context, token string) (domain.AccessClaims, e
 	if err != nil {
 		return domain.AccessClaims{}, errMalformed
 	}
-	if err := key.verifier.Verify([]byte(token[:d2]), signature, key.pub); err != nil {
+	signed := token[:len(hdr)+1+len(payload)] // header.payload
+	if err := key.verifier.Verify([]byte(signed), signature, key.pub); err != nil {
 		return domain.AccessClaims{}, errSignature
 	}
 	c, err := t.claims(body[:bodyLen], now)
@@ -133,6 +94,70 @@ func (t *Tokens) Verify(_ context.Context, token string) (domain.AccessClaims, e
 		t.cache.put(token, key, c, now)
 	}
 	return c, err
+}
+
+// splitCompact checks the shape of a compact JWS before anything is decoded — a bounded
+// length, only base64url characters and dots, exactly three non-empty parts, a header of at
+// most maxHeaderLength — and returns its parts; ok is false for any other shape.
+func splitCompact(token string) (hdr, payload, sig string, ok bool) {
+	if len(token) == 0 || len(token) > MaxTokenLength {
+		return "", "", "", false
+	}
+	// Only base64url characters and dots: no padding, whitespace (which Go's decoder would
+	// skip), standard-alphabet characters or JSON.
+	for i := 0; i < len(token); i++ {
+		if !tokenChar[token[i]] {
+			return "", "", "", false
+		}
+	}
+	d1 := strings.IndexByte(token, '.')
+	if d1 <= 0 || d1 > maxHeaderLength {
+		return "", "", "", false
+	}
+	d2 := strings.IndexByte(token[d1+1:], '.')
+	if d2 <= 0 {
+		return "", "", "", false
+	}
+	d2 += d1 + 1
+	if d2 == len(token)-1 || strings.IndexByte(token[d2+1:], '.') >= 0 {
+		return "", "", "", false
+	}
+	return token[:d1], token[d1+1 : d2], token[d2+1:], true
+}
+
+// keyFor returns the key a token's header names, if it is still valid at now.
+func (r *keyring) keyFor(hdr string, now time.Time) (*verifyKey, error) {
+	key := r.headers[hdr] // a header exactly as we issue it needs no parsing
+	if key == nil {
+		var err error
+		if key, err = r.parseHeader(hdr); err != nil {
+			return nil, err
+		}
+	}
+	if !key.until.IsZero() && !now.Before(key.until) {
+		return nil, errKey
+	}
+	return key, nil
+}
+
+// decodeSignature decodes sig, which must have the exact length for the key, into buf (or a
+// larger buffer when buf is too small) and returns the signature.
+func (k *verifyKey) decodeSignature(sig string, buf []byte) ([]byte, error) {
+	if len(sig) != base64.RawURLEncoding.EncodedLen(k.sigLen) {
+		return nil, errSignature
+	}
+	if k.sigLen > len(buf) { // RSA keys over 4096 bits
+		buf = make([]byte, k.sigLen)
+	}
+	n, err := b64.Decode(buf, []byte(sig))
+	if err != nil || n != k.sigLen {
+		return nil, errMalformed
+	}
+	signature := buf[:n]
+	if k.alg == jwa.ES256 && (allZero(signature[:32]) || allZero(signature[32:])) {
+		return nil, errSignature // r or s zero (CVE-2022-21449 class)
+	}
+	return signature, nil
 }
 
 // parseHeader decodes and checks a header this package did not issue byte for byte, and
