@@ -311,6 +311,8 @@ func TestNewServerRejectsBadConfig(t *testing.T) {
 		"wildcard origin": {func(c *httpapi.Config) { c.AllowedOrigins = []string{"*"} }, `"*" is not an origin`},
 		"path in origin":  {func(c *httpapi.Config) { c.AllowedOrigins = []string{"app.example.com"} }, "not an origin"},
 		"bad proxy":       {func(c *httpapi.Config) { c.TrustedProxies = []string{"not-an-ip"} }, "not an IP or CIDR"},
+		"no body limit":   {func(c *httpapi.Config) { c.BodyLimit = 0 }, "must be positive"},
+		"no timeout":      {func(c *httpapi.Config) { c.RequestTimeout = 0 }, "must be positive"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := baseConfig()

@@ -32,11 +32,12 @@ type Config struct {
 	TrustedProxies []string
 	// SecureCookies marks cookies Secure with __Host-/__Secure- prefixes and sends HSTS.
 	SecureCookies bool
-	// BodyLimit is the largest request body in bytes (0: 16 KiB).
-	BodyLimit int
-	// RequestTimeout bounds the time a request may spend in the use cases (0: 10 s).
-	RequestTimeout time.Duration
-	// ShutdownTimeout bounds how long stopping waits for in-flight requests (0: 20 s).
+	// BodyLimit is the largest request body in bytes; RequestTimeout bounds the time a request
+	// may spend in the use cases; ShutdownTimeout bounds how long stopping waits for in-flight
+	// requests. Each must be positive: their defaults are config's (BODY_LIMIT,
+	// REQUEST_TIMEOUT, SHUTDOWN_TIMEOUT), which cmd/portcullis passes.
+	BodyLimit       int
+	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
 	// Compat adds another API's routes and shapes: "" (none) or CompatSeed (compat.go).
 	Compat string
@@ -44,12 +45,7 @@ type Config struct {
 	AdminRequireMFA bool
 }
 
-// Defaults applied to zero Config fields.
 const (
-	defaultBodyLimit       = 16 << 10
-	defaultRequestTimeout  = 10 * time.Second
-	defaultShutdownTimeout = 20 * time.Second
-
 	// readBufferSize bounds what fasthttp reads of the request line and headers. It is big
 	// enough to take in a 64 KiB Authorization header (SECURITY C26) whole, so that such a
 	// request gets a clean 431 from limitHeaders instead of a connection reset mid-write;
@@ -122,17 +118,8 @@ type Server struct {
 }
 
 // NewServer builds the Fiber app with its middleware and routes. It fails on a TrustedProxies
-// or AllowedOrigins entry it cannot parse, or on a missing dependency.
+// or AllowedOrigins entry it cannot parse, a limit left unset, or a missing dependency.
 func NewServer(cfg Config, deps Deps) (*Server, error) {
-	if cfg.BodyLimit <= 0 {
-		cfg.BodyLimit = defaultBodyLimit
-	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = defaultRequestTimeout
-	}
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = defaultShutdownTimeout
-	}
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
@@ -168,7 +155,8 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 }
 
 // check parses the origins and trusted proxies of the configuration into s, and reports every
-// entry it cannot parse, an unknown compatibility mode and a missing dependency, joined.
+// entry it cannot parse, a limit left unset, an unknown compatibility mode and a missing
+// dependency, joined.
 func (s *Server) check() error {
 	var problems []error
 	for _, o := range append([]string{s.cfg.PublicURL}, s.cfg.AllowedOrigins...) {
@@ -193,6 +181,9 @@ func (s *Server) check() error {
 			prefix = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
 		s.proxies = append(s.proxies, prefix.Masked())
+	}
+	if s.cfg.BodyLimit <= 0 || s.cfg.RequestTimeout <= 0 || s.cfg.ShutdownTimeout <= 0 {
+		problems = append(problems, errors.New("httpapi: BodyLimit, RequestTimeout and ShutdownTimeout must be positive"))
 	}
 	if s.cfg.Compat != "" && s.cfg.Compat != CompatSeed {
 		problems = append(problems, fmt.Errorf("httpapi: unknown compatibility mode %q (known: %q)", s.cfg.Compat, CompatSeed))

@@ -33,8 +33,8 @@ type SMTPConfig struct {
 	From string
 	// ReplyTo, when set, is where replies go.
 	ReplyTo string
-	// Timeout bounds connecting and each SMTP command (default 30 s; the caller's context
-	// bounds the whole attempt as well).
+	// Timeout bounds connecting and each SMTP command; it must be positive (cmd/portcullis
+	// passes PORTCULLIS_MAIL_SEND_TIMEOUT). The caller's context bounds the whole attempt as well.
 	Timeout time.Duration
 }
 
@@ -64,7 +64,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
-		timeout = 30 * time.Second
+		return nil, errors.New("mail: SMTPConfig.Timeout must be positive")
 	}
 	tlsConf := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {

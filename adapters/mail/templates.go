@@ -25,7 +25,7 @@ var embedded embed.FS
 
 // TemplateConfig is what the templates say besides the message itself.
 type TemplateConfig struct {
-	// Product names the service in every message ("Portcullis").
+	// Product names the service in every message (PORTCULLIS_PRODUCT_NAME); it must be set.
 	Product string
 	// PublicURL is where a notice sends the reader.
 	PublicURL string
@@ -61,7 +61,7 @@ type buttonData struct{ Link, Label string }
 // NewTemplates parses the embedded templates, and cfg.Dir's overrides.
 func NewTemplates(cfg TemplateConfig) (*Templates, error) {
 	if cfg.Product == "" {
-		cfg.Product = "Portcullis"
+		return nil, errors.New("mail: TemplateConfig.Product must be set")
 	}
 	t := &Templates{cfg: cfg, text: map[domain.MailKind]*texttemplate.Template{}, html: map[domain.MailKind]*htmltemplate.Template{}}
 	read := func(name string) (string, error) {

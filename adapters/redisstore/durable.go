@@ -23,22 +23,17 @@ import (
 // (ClusterClient.MasterForKey; the client itself for standalone and Sentinel) and sends the
 // write and WAIT there as one pipeline, which go-redis writes on one connection.
 
-// defaultWaitTimeout bounds WAIT when WaitForReplicas is given no timeout.
-const defaultWaitTimeout = time.Second
-
 // SessionOption configures NewSessions.
 type SessionOption func(*Sessions)
 
 // WaitForReplicas makes every session write that must survive the loss of a master — Create,
 // Rotate, Delete, DeleteByUser and SetRoles — wait until n replicas of the master that took it
-// acknowledge it (Redis WAIT, bounded by timeout; 0 means one second). A write not acknowledged
+// acknowledge it (Redis WAIT, bounded by timeout, which must be positive with n > 0: WAIT 0
+// waits for ever; cmd/portcullis passes PORTCULLIS_REDIS_WAIT_TIMEOUT). A write not acknowledged
 // in time is domain.ErrUnavailable. n = 0 leaves writes asynchronous (the default). Every
 // master needs at least n replicas, or every such write fails.
 func WaitForReplicas(n int, timeout time.Duration) SessionOption {
 	return func(st *Sessions) {
-		if timeout <= 0 {
-			timeout = defaultWaitTimeout
-		}
 		st.waitReplicas, st.waitTimeout = n, timeout
 	}
 }

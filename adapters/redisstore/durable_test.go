@@ -184,3 +184,20 @@ func TestWaitForReplicas(t *testing.T) {
 func containsLine(text, line string) bool {
 	return slices.Contains(strings.Split(strings.ReplaceAll(text, "\r", ""), "\n"), line)
 }
+
+// TestWaitForReplicasNeedsATimeout: the wait's bound is the caller's (config's
+// PORTCULLIS_REDIS_WAIT_TIMEOUT, passed by cmd/portcullis); without one the store is refused
+// rather than given a default of its own, or left to WAIT 0, which waits for ever.
+func TestWaitForReplicasNeedsATimeout(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	defer c.Close()
+	if _, err := NewSessionsWith(c, "wait:", WaitForReplicas(1, 0)); err == nil {
+		t.Error("waiting for a replica without a timeout was accepted")
+	}
+	if _, err := NewSessionsWith(c, "wait:", WaitForReplicas(1, time.Second)); err != nil {
+		t.Errorf("WaitForReplicas(1, 1s): %v", err)
+	}
+	if _, err := NewSessionsWith(c, "wait:", WaitForReplicas(0, 0)); err != nil {
+		t.Errorf("no wait, no timeout: %v", err)
+	}
+}

@@ -58,6 +58,9 @@ func NewSessionsWith(client redis.UniversalClient, prefix string, opts ...Sessio
 	if st.waitReplicas < 0 {
 		return nil, fmt.Errorf("redisstore: replicas to wait for must not be negative (got %d)", st.waitReplicas)
 	}
+	if st.waitReplicas > 0 && st.waitTimeout <= 0 {
+		return nil, fmt.Errorf("redisstore: waiting for replicas needs a positive timeout (got %s)", st.waitTimeout)
+	}
 	return st, nil
 }
 

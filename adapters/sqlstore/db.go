@@ -30,7 +30,9 @@ const (
 	Postgres Kind = "postgres"
 )
 
-// Options tunes the connection pool and start-up. A zero field takes the default named on it.
+// Options tunes the connection pool and start-up. A zero field takes the default named on it;
+// the settings config has a default for (DB_CONNECT_TIMEOUT) have none here, cmd/portcullis
+// passes config's value.
 type Options struct {
 	// MaxOpenConns caps open connections (default: 4 for SQLite, 20 otherwise).
 	MaxOpenConns int
@@ -40,7 +42,8 @@ type Options struct {
 	ConnMaxLifetime time.Duration
 	// ConnMaxIdleTime closes connections idle for this long (default: 5m; SQLite: never).
 	ConnMaxIdleTime time.Duration
-	// ConnectTimeout bounds dialling a MySQL or PostgreSQL server (default: 5s).
+	// ConnectTimeout bounds dialling a MySQL or PostgreSQL server (0: no bound of ours, the
+	// driver's or the URL's; cmd/portcullis passes PORTCULLIS_DB_CONNECT_TIMEOUT).
 	ConnectTimeout time.Duration
 	// MigrationLockTimeout is how long Migrate waits for another instance's migration lock
 	// before giving up (default: 60s).
@@ -72,9 +75,6 @@ func (o Options) withDefaults(kind Kind) Options {
 		if o.ConnMaxIdleTime <= 0 {
 			o.ConnMaxIdleTime = 5 * time.Minute
 		}
-	}
-	if o.ConnectTimeout <= 0 {
-		o.ConnectTimeout = 5 * time.Second
 	}
 	if o.MigrationLockTimeout <= 0 {
 		o.MigrationLockTimeout = 60 * time.Second
@@ -361,16 +361,17 @@ func splitMySQLHosts(raw string) (string, []string, error) {
 	return scheme + "://" + userinfo + first + tail, hosts, nil
 }
 
-// postgresDSN adds a connect timeout to a postgres:// URL unless it names one, and selects
-// pgx's simple protocol: Bun interpolates every argument into the SQL text, so each query is one
-// round trip, and texts that differ only in a timestamp do not churn pgx's statement cache.
+// postgresDSN adds the connect timeout (if any) to a postgres:// URL unless it names one, and
+// selects pgx's simple protocol: Bun interpolates every argument into the SQL text, so each
+// query is one round trip, and texts that differ only in a timestamp do not churn pgx's
+// statement cache.
 func postgresDSN(raw string, timeout time.Duration, caFile string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("sqlstore: invalid PostgreSQL URL: %w", errors.Unwrap(err))
 	}
 	q := u.Query()
-	if q.Get("connect_timeout") == "" {
+	if q.Get("connect_timeout") == "" && timeout > 0 {
 		q.Set("connect_timeout", fmt.Sprint(max(1, int(timeout/time.Second))))
 	}
 	if q.Get("default_query_exec_mode") == "" {

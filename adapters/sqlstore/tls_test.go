@@ -70,3 +70,29 @@ func TestPostgresTLSCAFile(t *testing.T) {
 		t.Errorf("no CA file, yet %q", dsn)
 	}
 }
+
+// TestConnectTimeoutIsTheCallers: the connect timeout is the caller's (config's
+// PORTCULLIS_DB_CONNECT_TIMEOUT, passed by cmd/portcullis) and the adapter adds none of its own,
+// so config's default is the only one.
+func TestConnectTimeoutIsTheCallers(t *testing.T) {
+	for timeout, want := range map[time.Duration]string{0: "", 7 * time.Second: "7"} {
+		dsn, err := postgresDSN("postgres://u@db.example/auth", timeout, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(dsn)
+		if got := u.Query().Get("connect_timeout"); got != want {
+			t.Errorf("postgresDSN(timeout %s): connect_timeout=%q, want %q", timeout, got, want)
+		}
+		cfg, err := mysqlConfig("mysql://u@db.example:3306/auth", timeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Timeout != timeout {
+			t.Errorf("mysqlConfig(timeout %s): Timeout %s", timeout, cfg.Timeout)
+		}
+	}
+	if o := (Options{}).withDefaults(MySQL); o.ConnectTimeout != 0 {
+		t.Errorf("Options{} took a connect timeout of its own: %s", o.ConnectTimeout)
+	}
+}

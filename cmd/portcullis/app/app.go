@@ -178,8 +178,12 @@ func mailer(cfg config.Config) fx.Option {
 	if cfg.SMTPURL == "" {
 		return fx.Options(mail.Module, templates)
 	}
-	return fx.Options(mail.SMTPModule, templates, fx.Supply(mail.SMTPConfig{URL: cfg.SMTPURL, CAFile: cfg.SMTPTLSCAFile,
-		From: cfg.MailFrom, ReplyTo: cfg.MailReplyTo, Timeout: cfg.MailSendTimeout}))
+	return fx.Options(mail.SMTPModule, templates, fx.Supply(smtpConfig(cfg)))
+}
+
+func smtpConfig(cfg config.Config) mail.SMTPConfig {
+	return mail.SMTPConfig{URL: cfg.SMTPURL, CAFile: cfg.SMTPTLSCAFile, From: cfg.MailFrom, ReplyTo: cfg.MailReplyTo,
+		Timeout: cfg.MailSendTimeout}
 }
 
 func mailSettings(cfg config.Config) application.MailSettings {
@@ -236,14 +240,18 @@ func sessionStore(cfg config.Config) fx.Option {
 			redisSessionCache(cfg),
 			redisstore.Module,
 			redisstore.LimiterModule,
-			fx.Supply(redisstore.Config{URL: s, Prefix: cfg.RedisKeyPrefix, Options: redisstore.Options{
-				PoolSize: cfg.RedisPoolSize, DialTimeout: cfg.RedisDialTimeout, ReadTimeout: cfg.RedisReadTimeout,
-				WriteTimeout: cfg.RedisWriteTimeout, TLSCAFile: cfg.RedisTLSCAFile,
-			}, WaitReplicas: cfg.RedisWaitReplicas, WaitTimeout: cfg.RedisWaitTimeout, Setting: config.Prefix + "SESSION_STORE"}),
+			fx.Supply(redisConfig(cfg)),
 		)
 	default:
 		return fx.Options(sqlSessionCache(cfg), sqlstore.SessionsModule, sqlstore.ChallengesModule, memstore.LimiterModule)
 	}
+}
+
+func redisConfig(cfg config.Config) redisstore.Config {
+	return redisstore.Config{URL: cfg.SessionStore, Prefix: cfg.RedisKeyPrefix, Options: redisstore.Options{
+		PoolSize: cfg.RedisPoolSize, DialTimeout: cfg.RedisDialTimeout, ReadTimeout: cfg.RedisReadTimeout,
+		WriteTimeout: cfg.RedisWriteTimeout, TLSCAFile: cfg.RedisTLSCAFile,
+	}, WaitReplicas: cfg.RedisWaitReplicas, WaitTimeout: cfg.RedisWaitTimeout, Setting: config.Prefix + "SESSION_STORE"}
 }
 
 // dataVersion is SQLite's PRAGMA data_version source, shared by the session and user caches so

@@ -1,0 +1,46 @@
+package app
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/portcullis-auth/portcullis/config"
+)
+
+// TestAdaptersTakeConfigsDefaults: for every setting that config has a default for and an
+// adapter takes, config's default (the envDefault tag `portcullis config` shows) is what reaches
+// the adapter. The adapters keep no default of their own for these (their tests refuse or leave
+// unbounded a zero), so that tag is the one place each default is written.
+func TestAdaptersTakeConfigsDefaults(t *testing.T) {
+	cfg, err := config.LoadFrom([]string{"PORTCULLIS_DATA_DIR=" + t.TempDir(),
+		"PORTCULLIS_SESSION_STORE=redis://127.0.0.1:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1",
+		"PORTCULLIS_SMTP_URL=smtp://mail.example:587"}, Parsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := map[string]string{}
+	for _, s := range config.Settings() {
+		defaults[s.Name] = s.Default
+	}
+	sql, http, redis, smtp := sqlConfig(cfg, nil), httpConfig(cfg), redisConfig(cfg), smtpConfig(cfg)
+	for _, tt := range []struct {
+		setting string
+		adapter any
+	}{
+		{"DB_CONNECT_TIMEOUT", sql.Options.ConnectTimeout},
+		{"REDIS_WAIT_TIMEOUT", redis.WaitTimeout},
+		{"BODY_LIMIT", http.BodyLimit},
+		{"REQUEST_TIMEOUT", http.RequestTimeout},
+		{"SHUTDOWN_TIMEOUT", http.ShutdownTimeout},
+		{"MAIL_SEND_TIMEOUT", smtp.Timeout},
+	} {
+		want, ok := defaults[config.Prefix+tt.setting]
+		if !ok || want == "" {
+			t.Errorf("%s has no default in config", tt.setting)
+			continue
+		}
+		if got := fmt.Sprint(tt.adapter); got != want {
+			t.Errorf("%s: the adapter is given %s, config's default is %s", tt.setting, got, want)
+		}
+	}
+}
