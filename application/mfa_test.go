@@ -227,3 +227,98 @@ func TestMFAVerifyRoleChangeDuringTheLogin(t *testing.T) {
 		}
 	})
 }
+
+// stubRP is a relying party whose login ceremonies begin with fixed options; nothing else of
+// it is used here.
+type stubRP struct{ ports.WebAuthn }
+
+func (stubRP) BeginLogin(*ports.PasskeyUser, []domain.Passkey) ([]byte, []byte, error) {
+	return []byte(`{"challenge":"x"}`), []byte(`{"state":"x"}`), nil
+}
+
+// hookChallenges runs onMFA once, after the first read (Get or Take) of a pending login, and
+// makes every Put of a pending login fail when failPut is set (a store that went away between
+// two calls).
+type hookChallenges struct {
+	ports.Challenges
+	onMFA   func()
+	failPut bool
+}
+
+func (h *hookChallenges) read(purpose domain.ChallengePurpose) {
+	if hook := h.onMFA; purpose == domain.ChallengeMFA && hook != nil {
+		h.onMFA = nil
+		hook()
+	}
+}
+
+func (h *hookChallenges) Take(ctx context.Context, hash []byte, purpose domain.ChallengePurpose, now time.Time) (domain.Challenge, error) {
+	c, err := h.Challenges.Take(ctx, hash, purpose, now)
+	h.read(purpose)
+	return c, err
+}
+
+func (h *hookChallenges) Get(ctx context.Context, hash []byte, purpose domain.ChallengePurpose, now time.Time) (domain.Challenge, error) {
+	c, err := h.Challenges.Get(ctx, hash, purpose, now)
+	h.read(purpose)
+	return c, err
+}
+
+func (h *hookChallenges) Put(ctx context.Context, c domain.Challenge) error {
+	if h.failPut && c.Purpose == domain.ChallengeMFA {
+		return domain.ErrUnavailable
+	}
+	return h.Challenges.Put(ctx, c)
+}
+
+// withPasskeys makes passkeys second factors of w, through pending (over w's challenge store),
+// and gives userID a passkey.
+func (w *mfaWorld) withPasskeys(t *testing.T, pending ports.Challenges, userID string) *application.Passkeys {
+	t.Helper()
+	p := application.NewPasskeys(w.passkeys, stubRP{}, pending, w.users, w.sessions, w.issuer, system.NewIDs(), w.clock,
+		w.settings, nil, discard())
+	w.factors.UsePasskeys(p)
+	if err := w.passkeys.Add(context.Background(), domain.Passkey{ID: "pk-" + userID, UserID: userID, CredentialID: []byte("cred-" + userID),
+		Name: "key", Credential: []byte("{}"), CreatedAt: w.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Beginning a passkey as the second factor reads the pending login without spending it: a
+// verification with a code at the same moment succeeds, and a store failing to write it back
+// loses nothing.
+func TestPasskeySecondFactorBeginLeavesTheMFAToken(t *testing.T) {
+	t.Run("a code verified meanwhile", func(t *testing.T) {
+		w := newMFAWorld(t)
+		ctx := context.Background()
+		id, _, codes := w.enrolled(t, "p@x.com")
+		hooked := &hookChallenges{Challenges: w.challenges}
+		p := w.withPasskeys(t, hooked, id)
+		token := w.pending(t, "p@x.com")
+		var verified error
+		hooked.onMFA = func() {
+			_, verified = w.verify.Handle(ctx, application.MFAVerifyInput{MFAToken: token, RecoveryCode: codes[0]})
+		}
+		if _, err := p.BeginSecondFactor(ctx, token); err != nil {
+			t.Fatalf("begin: %v", err)
+		}
+		if verified != nil {
+			t.Fatalf("a code verified while a passkey ceremony began = %v, want a session", verified)
+		}
+	})
+	t.Run("the store fails meanwhile", func(t *testing.T) {
+		w := newMFAWorld(t)
+		ctx := context.Background()
+		id, _, codes := w.enrolled(t, "q@x.com")
+		hooked := &hookChallenges{Challenges: w.challenges, failPut: true}
+		p := w.withPasskeys(t, hooked, id)
+		token := w.pending(t, "q@x.com")
+		if _, err := p.BeginSecondFactor(ctx, token); err != nil {
+			t.Fatalf("begin: %v", err)
+		}
+		if _, err := w.verify.Handle(ctx, application.MFAVerifyInput{MFAToken: token, RecoveryCode: codes[0]}); err != nil {
+			t.Fatalf("the mfa_token after a passkey begin = %v, want a session", err)
+		}
+	})
+}

@@ -345,16 +345,13 @@ func (p *Passkeys) open(ctx context.Context, u domain.User, amr []string) (Token
 func (p *Passkeys) BeginSecondFactor(ctx context.Context, mfaToken string) ([]byte, error) {
 	hash := hashToken(mfaToken)
 	now := p.clock.Now()
-	// Read the pending login without spending it: take it and put it straight back.
-	login, err := p.pending.Take(ctx, hash, domain.ChallengeMFA, now)
+	// Read the pending login without spending it: MFAVerify may be taking it meanwhile.
+	login, err := p.pending.Get(ctx, hash, domain.ChallengeMFA, now)
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		return nil, ErrInvalidMFAToken
 	case err != nil:
-		return nil, fmt.Errorf("take mfa token: %w", err)
-	}
-	if err := p.pending.Put(context.WithoutCancel(ctx), login); err != nil {
-		return nil, fmt.Errorf("give back mfa token: %w", err)
+		return nil, fmt.Errorf("read mfa token: %w", err)
 	}
 	u, err := p.users.ByID(ctx, login.UserID)
 	if err != nil {

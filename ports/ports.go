@@ -323,6 +323,10 @@ type Challenges interface {
 	// not expired at now: of concurrent calls exactly one gets it. Missing, taken, expired or
 	// other-purpose challenges are domain.ErrNotFound.
 	Take(ctx context.Context, hash []byte, purpose domain.ChallengePurpose, now time.Time) (domain.Challenge, error)
+	// Get returns the challenge with this hash and purpose if it has not expired at now,
+	// leaving it in place for a later Take. Missing, taken, expired or other-purpose
+	// challenges are domain.ErrNotFound.
+	Get(ctx context.Context, hash []byte, purpose domain.ChallengePurpose, now time.Time) (domain.Challenge, error)
 }
 
 // OneTimePasswords makes and checks TOTP secrets and codes (RFC 6238: SHA-1, 6 digits,

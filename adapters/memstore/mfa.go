@@ -243,3 +243,18 @@ func (m *Challenges) Take(ctx context.Context, hash []byte, purpose domain.Chall
 	}
 	return c, nil
 }
+
+// Get returns a live challenge and keeps it.
+func (m *Challenges) Get(ctx context.Context, hash []byte, purpose domain.ChallengePurpose, now time.Time) (domain.Challenge, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.Challenge{}, fmt.Errorf("get challenge: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.m[challengeKey{purpose, string(hash)}]
+	if !ok || !now.Before(c.ExpiresAt) {
+		return domain.Challenge{}, fmt.Errorf("get challenge: %w", domain.ErrNotFound)
+	}
+	c.Hash, c.Data = slices.Clone(c.Hash), slices.Clone(c.Data)
+	return c, nil
+}

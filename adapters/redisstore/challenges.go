@@ -64,20 +64,32 @@ func (c *Challenges) Put(ctx context.Context, ch domain.Challenge) error {
 // Take removes and returns the live challenge in one GETDEL.
 func (c *Challenges) Take(ctx context.Context, hash []byte, purpose domain.ChallengePurpose, now time.Time) (domain.Challenge, error) {
 	raw, err := c.client.GetDel(ctx, c.keys.challenge(string(purpose), hash)).Bytes()
+	return decodeChallenge("take challenge", raw, err, hash, purpose, now)
+}
+
+// Get returns the live challenge in one GET and keeps it.
+func (c *Challenges) Get(ctx context.Context, hash []byte, purpose domain.ChallengePurpose, now time.Time) (domain.Challenge, error) {
+	raw, err := c.client.Get(ctx, c.keys.challenge(string(purpose), hash)).Bytes()
+	return decodeChallenge("get challenge", raw, err, hash, purpose, now)
+}
+
+// decodeChallenge turns the answer (raw, err) of a GET or GETDEL of a challenge's key into the
+// challenge, if it is live at now.
+func decodeChallenge(op string, raw []byte, err error, hash []byte, purpose domain.ChallengePurpose, now time.Time) (domain.Challenge, error) {
 	switch {
 	case errors.Is(err, redis.Nil):
-		return domain.Challenge{}, fmt.Errorf("take challenge: %w", domain.ErrNotFound)
+		return domain.Challenge{}, fmt.Errorf("%s: %w", op, domain.ErrNotFound)
 	case err != nil:
-		return domain.Challenge{}, unavailable("take challenge", err)
+		return domain.Challenge{}, unavailable(op, err)
 	}
 	var v challengeValue
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return domain.Challenge{}, fmt.Errorf("take challenge: corrupt value: %w", err)
+		return domain.Challenge{}, fmt.Errorf("%s: corrupt value: %w", op, err)
 	}
 	ch := domain.Challenge{Hash: hash, Purpose: purpose, UserID: v.UserID, Data: v.Data, Attempts: v.Attempts,
 		CreatedAt: time.UnixMilli(v.CreatedAt).UTC(), ExpiresAt: time.UnixMilli(v.ExpiresAt).UTC()}
 	if !now.Before(ch.ExpiresAt) {
-		return domain.Challenge{}, fmt.Errorf("take challenge: %w", domain.ErrNotFound)
+		return domain.Challenge{}, fmt.Errorf("%s: %w", op, domain.ErrNotFound)
 	}
 	return ch, nil
 }

@@ -193,6 +193,19 @@ func (c *Challenges) Take(ctx context.Context, hash []byte, purpose domain.Chall
 	return row.toDomain(), nil
 }
 
+// Get returns the live challenge and keeps it.
+func (c *Challenges) Get(ctx context.Context, hash []byte, purpose domain.ChallengePurpose, now time.Time) (domain.Challenge, error) {
+	var row challengeRow
+	err := c.db.NewSelect().Model(&row).Where("ch.purpose = ?", string(purpose)).Where("ch.hash = ?", hash).Scan(ctx)
+	if err != nil {
+		return domain.Challenge{}, translate("get challenge", err)
+	}
+	if !dbTime(now).Before(row.ExpiresAt) {
+		return domain.Challenge{}, fmt.Errorf("get challenge: %w", domain.ErrNotFound)
+	}
+	return row.toDomain(), nil
+}
+
 // PurgeExpired deletes the challenges expired at now and returns how many.
 func (c *Challenges) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 	return execCount(ctx, c.db, "purge challenges", c.db.NewDelete().Model((*challengeRow)(nil)).Where("expires_at <= ?", dbTime(now)))

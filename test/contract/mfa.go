@@ -342,6 +342,10 @@ func Challenges(t *testing.T, open func(t *testing.T) ports.Challenges) {
 		{"Expired", challengeExpired},
 		{"DuplicateHashConflicts", challengeDuplicate},
 		{"ConcurrentTakeOneWins", challengeConcurrentTake},
+		{"GetKeeps", challengeGetKeeps},
+		{"GetOtherPurposeOrMissingNotFound", challengeGetNotFound},
+		{"GetExpired", challengeGetExpired},
+		{"ConcurrentGetsKeep", challengeConcurrentGets},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
@@ -372,13 +376,18 @@ func challengeRoundTrip(t *testing.T, st ports.Challenges) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got.Hash, want.Hash) || got.Purpose != want.Purpose || got.UserID != want.UserID ||
-			!bytes.Equal(got.Data, want.Data) || got.Attempts != want.Attempts ||
-			!got.CreatedAt.Equal(want.CreatedAt.Truncate(time.Millisecond)) ||
-			!got.ExpiresAt.Equal(want.ExpiresAt.Truncate(time.Millisecond)) || got.ExpiresAt.Location() != time.UTC {
+		if !sameChallenge(got, want) {
 			t.Fatalf("Take = %+v, want %+v", got, want)
 		}
 	}
+}
+
+// sameChallenge reports whether got is want as stored (times to the millisecond, in UTC).
+func sameChallenge(got, want domain.Challenge) bool {
+	return bytes.Equal(got.Hash, want.Hash) && got.Purpose == want.Purpose && got.UserID == want.UserID &&
+		bytes.Equal(got.Data, want.Data) && got.Attempts == want.Attempts &&
+		got.CreatedAt.Equal(want.CreatedAt.Truncate(time.Millisecond)) &&
+		got.ExpiresAt.Equal(want.ExpiresAt.Truncate(time.Millisecond)) && got.ExpiresAt.Location() == time.UTC
 }
 
 func challengeTakeOnce(t *testing.T, st ports.Challenges) {
@@ -462,5 +471,86 @@ func challengeConcurrentTake(t *testing.T, st ports.Challenges) {
 	wg.Wait()
 	if ok.Load() != 1 {
 		t.Fatalf("%d concurrent Takes succeeded, want 1", ok.Load())
+	}
+}
+
+// Get reads a challenge and leaves it: a Get, twice, then a Take all return it; after the
+// Take, Get finds nothing.
+func challengeGetKeeps(t *testing.T, st ports.Challenges) {
+	c := newChallenge(domain.ChallengeMFA, 5*time.Minute)
+	mustPut(t, st, c)
+	for i := range 2 {
+		got, err := st.Get(t.Context(), c.Hash, c.Purpose, now())
+		if err != nil || !sameChallenge(got, c) {
+			t.Fatalf("Get %d = %+v, %v; want %+v", i+1, got, err, c)
+		}
+	}
+	got, err := st.Take(t.Context(), c.Hash, c.Purpose, now())
+	if err != nil || !sameChallenge(got, c) {
+		t.Fatalf("Take after Get = %+v, %v; want the challenge", got, err)
+	}
+	if _, err := st.Get(t.Context(), c.Hash, c.Purpose, now()); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Get after Take = %v, want ErrNotFound", err)
+	}
+}
+
+func challengeGetNotFound(t *testing.T, st ports.Challenges) {
+	c := newChallenge(domain.ChallengePasskeyRegister, time.Minute)
+	mustPut(t, st, c)
+	for _, p := range []domain.ChallengePurpose{domain.ChallengeMFA, domain.ChallengePasskeyLogin} {
+		if _, err := st.Get(t.Context(), c.Hash, p, now()); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("Get as %s = %v, want ErrNotFound", p, err)
+		}
+	}
+	if _, err := st.Get(t.Context(), randomBytes(32), c.Purpose, now()); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Get of an unknown hash = %v, want ErrNotFound", err)
+	}
+	if _, err := st.Take(t.Context(), c.Hash, c.Purpose, now()); err != nil {
+		t.Fatalf("the challenge did not survive a Get of another purpose: %v", err)
+	}
+}
+
+func challengeGetExpired(t *testing.T, st ports.Challenges) {
+	c := newChallenge(domain.ChallengeMFA, time.Minute)
+	mustPut(t, st, c)
+	if _, err := st.Get(t.Context(), c.Hash, c.Purpose, c.ExpiresAt); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Get at expiry = %v, want ErrNotFound", err)
+	}
+	if _, err := st.Get(t.Context(), c.Hash, c.Purpose, c.ExpiresAt.Add(-time.Second)); err != nil {
+		t.Fatalf("Get a second before expiry = %v", err)
+	}
+	past := newChallenge(domain.ChallengeMFA, time.Minute)
+	past.CreatedAt, past.ExpiresAt = now().Add(-time.Hour), now().Add(-time.Minute)
+	if err := st.Put(t.Context(), past); err != nil {
+		t.Fatalf("Put of an expired challenge: %v", err)
+	}
+	if _, err := st.Get(t.Context(), past.Hash, past.Purpose, now()); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Get of an expired challenge = %v, want ErrNotFound", err)
+	}
+}
+
+// Concurrent Gets all see the challenge and none spends it: one Take still gets it.
+func challengeConcurrentGets(t *testing.T, st ports.Challenges) {
+	c := newChallenge(domain.ChallengeMFA, time.Minute)
+	mustPut(t, st, c)
+	var (
+		wg sync.WaitGroup
+		ok atomic.Int32
+	)
+	for range 16 {
+		wg.Go(func() {
+			if _, err := st.Get(context.Background(), c.Hash, c.Purpose, now()); err != nil {
+				t.Errorf("Get: %v", err)
+				return
+			}
+			ok.Add(1)
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 16 {
+		t.Fatalf("%d of 16 concurrent Gets found the challenge", ok.Load())
+	}
+	if _, err := st.Take(t.Context(), c.Hash, c.Purpose, now()); err != nil {
+		t.Fatalf("Take after concurrent Gets: %v", err)
 	}
 }

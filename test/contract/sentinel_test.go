@@ -11,7 +11,7 @@ import (
 	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
-// The session store and rate limiter against the master of a Redis Sentinel set
+// The session store, rate limiter and challenge store against the master of a Redis Sentinel set
 // (PORTCULLIS_TEST_REDIS_SENTINEL_URL, a redis+sentinel:// URL; see
 // test/testenv/redis-sentinel.sh).
 
@@ -49,4 +49,12 @@ func sentinelURL(t *testing.T) string {
 		t.Fatalf("open %s: got %T, want a Sentinel failover client", url, c)
 	}
 	return url
+}
+
+func TestChallengesRedisSentinel(t *testing.T) {
+	t.Parallel()
+	url := sentinelURL(t)
+	Challenges(t, func(t *testing.T) ports.Challenges {
+		return openRedisStore(t, url, testenv.RedisSentinelPrefix(t), redisstore.NewChallenges)
+	})
 }
