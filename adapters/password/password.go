@@ -147,6 +147,9 @@ type Hasher struct {
 	busy    atomic.Int64
 	started atomic.Uint64
 	idle    func()
+	// collect frees the working memory of the argon2id computation that just ended, before its
+	// slot goes to the next caller (see idKey): runtime.GC outside tests.
+	collect func()
 }
 
 // idleAfter is how long hashing must have been idle before its memory is given back.
@@ -172,7 +175,7 @@ func newHasher(p Params, slots int) (*Hasher, error) {
 	if p.Queue == 0 {
 		queue = int64(DefaultQueuePerSlot * slots)
 	}
-	return &Hasher{params: p, sem: make(chan struct{}, slots), queue: queue, idle: debug.FreeOSMemory}, nil
+	return &Hasher{params: p, sem: make(chan struct{}, slots), queue: queue, idle: debug.FreeOSMemory, collect: runtime.GC}, nil
 }
 
 // Params returns the parameters new hashes are made with, defaults filled in.
@@ -275,7 +278,7 @@ func (h *Hasher) hash(password string) (string, error) {
 		return "", fmt.Errorf("hash password: salt: %w", err)
 	}
 	p := h.params
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keyLen)
+	key := h.idKey(password, salt, p.Time, p.Memory, p.Threads, keyLen)
 	return encodePHC(argonHash{memory: p.Memory, time: p.Time, threads: p.Threads, salt: salt, key: key}), nil
 }
 
@@ -315,7 +318,7 @@ func (h *Hasher) Verify(ctx context.Context, hash, password string) (ok, rehash 
 		}
 		return true, h.bcryptNeedsRehash(hash), nil
 	default:
-		key := argon2.IDKey([]byte(password), parsed.salt, parsed.time, parsed.memory, parsed.threads, uint32(len(parsed.key)))
+		key := h.idKey(password, parsed.salt, parsed.time, parsed.memory, parsed.threads, uint32(len(parsed.key)))
 		if subtle.ConstantTimeCompare(key, parsed.key) != 1 {
 			return false, false, nil
 		}
@@ -332,7 +335,25 @@ func (h *Hasher) spend(ctx context.Context, password string) {
 	}
 	defer h.release()
 	p := h.params
-	_ = argon2.IDKey([]byte(password), spendSalt[:], p.Time, p.Memory, p.Threads, keyLen)
+	_ = h.idKey(password, spendSalt[:], p.Time, p.Memory, p.Threads, keyLen)
+}
+
+// idKey computes argon2id, and then collects garbage while the caller still holds its slot, so
+// that the computation's working memory (memory KiB, 19 MiB by default, which argon2.IDKey
+// allocates on every call and drops when it returns) is free again before the slot's next
+// computation allocates its own. Without it a steady stream of logins keeps the collector a
+// step behind: each new computation takes fresh memory while the last one's awaits a
+// collection. Under the soft memory limit (MEMORY_LIMIT_MIB) the runtime then gave memory back
+// to the system and faulted it in again on nearly every hash, which halved the login rate on 2
+// cores; without a limit the heap holds several working sets more than are in use. The
+// collection is cheap: argon2id's blocks hold no pointers and are not scanned, and the rest of
+// the heap is small (see README, "Performance").
+func (h *Hasher) idKey(password string, salt []byte, passes, memory uint32, threads uint8, keyLen uint32) []byte {
+	key := argon2.IDKey([]byte(password), salt, passes, memory, threads, keyLen)
+	if h.collect != nil {
+		h.collect()
+	}
+	return key
 }
 
 // spendSalt is the fixed salt of spend's throw-away hash.

@@ -448,3 +448,40 @@ func TestIdle_GivesMemoryBack(t *testing.T) {
 		t.Fatalf("memory given back %d more times for one idle spell", n)
 	}
 }
+
+// TestArgon2idMemoryFreedBeforeTheSlotIsReleased: when a hash or a verification returns, the
+// argon2id working memory it allocated (m KiB) has already been collected, so the slot's next
+// computation reuses it instead of growing the heap by another working set. Observed as the
+// heap's allocated bytes (which count a dead object until a collection frees it) right after
+// each call, against the same figure before it.
+func TestArgon2idMemoryFreedBeforeTheSlotIsReleased(t *testing.T) {
+	h, err := newHasher(Params{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	stored, err := h.Hash(ctx, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := uint64(MinMemory) * 1024
+	for name, op := range map[string]func(){
+		"hash":                         func() { _, _ = h.Hash(ctx, "correct horse battery staple") },
+		"verify":                       func() { _, _, _ = h.Verify(ctx, stored, "correct horse battery staple") },
+		"verify, wrong password":       func() { _, _, _ = h.Verify(ctx, stored, "wrong password") },
+		"verify, malformed (spending)": func() { _, _, _ = h.Verify(ctx, "not a hash", "wrong password") },
+	} {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		op()
+		runtime.ReadMemStats(&after)
+		if spent := after.TotalAlloc - before.TotalAlloc; spent < block {
+			t.Fatalf("%s allocated %d bytes, want argon2id's %d at least", name, spent, block)
+		}
+		if after.HeapAlloc > before.HeapAlloc+block/2 {
+			t.Errorf("%s: heap holds %d bytes more after the call than before, want its %d-byte argon2id working set freed",
+				name, after.HeapAlloc-before.HeapAlloc, block)
+		}
+	}
+}
