@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis-auth/portcullis/adapters/internal/urlerr"
 )
 
 // Options tune the client beyond what the URL says. A zero field keeps the URL's value, or
@@ -73,7 +75,7 @@ func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 	case "redis", "rediss":
 		o, err := redis.ParseURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: parse URL: %w", redactURLError(err))
+			return nil, fmt.Errorf("redisstore: parse URL: %w", urlerr.Scrub(err))
 		}
 		applyOptions(&o.PoolSize, &o.MinIdleConns, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, opts)
 		if err := withTLSCA(&o.TLSConfig, opts.TLSCAFile); err != nil {
@@ -83,7 +85,7 @@ func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 	case "redis+cluster", "rediss+cluster":
 		o, err := parseClusterURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: parse cluster URL: %w", redactURLError(err))
+			return nil, fmt.Errorf("redisstore: parse cluster URL: %w", urlerr.Scrub(err))
 		}
 		applyOptions(&o.PoolSize, &o.MinIdleConns, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, opts)
 		if err := withTLSCA(&o.TLSConfig, opts.TLSCAFile); err != nil {
@@ -93,7 +95,7 @@ func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 	case "redis+sentinel", "rediss+sentinel":
 		o, err := parseSentinelURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: parse sentinel URL: %w", redactURLError(err))
+			return nil, fmt.Errorf("redisstore: parse sentinel URL: %w", urlerr.Scrub(err))
 		}
 		applyOptions(&o.PoolSize, &o.MinIdleConns, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, opts)
 		if err := withTLSCA(&o.TLSConfig, opts.TLSCAFile); err != nil {
@@ -264,20 +266,6 @@ func applyOptions(pool, minIdle *int, dial, read, write, poolWait *time.Duration
 	setDur(read, opts.ReadTimeout)
 	setDur(write, opts.WriteTimeout)
 	setDur(poolWait, opts.PoolTimeout)
-}
-
-// redactURLError drops the URL (which may hold a password) from a *url.Error, and the text of
-// a bad %-escape (which may be part of one).
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var ee url.EscapeError
-	if errors.As(err, &ee) {
-		return errors.New("invalid %-escape in the URL")
-	}
-	return err
 }
 
 // ping checks that every node answers: the one node of a standalone client, every master of a

@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/portcullis-auth/portcullis/adapters/internal/urlerr"
 )
 
 // isUnknownDatabase reports whether err says the server answers but has no database of the
@@ -50,7 +52,7 @@ func createDatabase(ctx context.Context, rawURL string, opts Options) error {
 	case Postgres:
 		u, err := url.Parse(rawURL)
 		if err != nil {
-			return fmt.Errorf("sqlstore: invalid PostgreSQL URL: %w", errors.Unwrap(err))
+			return fmt.Errorf("sqlstore: invalid PostgreSQL URL: %w", urlerr.Scrub(err))
 		}
 		name := strings.TrimPrefix(u.Path, "/")
 		u.Path = "/postgres"

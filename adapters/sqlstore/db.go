@@ -18,6 +18,8 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" database/sql driver
+
+	"github.com/portcullis-auth/portcullis/adapters/internal/urlerr"
 )
 
 // Kind names a supported database engine.
@@ -309,7 +311,7 @@ func mysqlConfigHosts(raw string, timeout time.Duration) (*mysql.Config, []strin
 	}
 	u, err := url.Parse(first)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sqlstore: invalid MySQL URL: %w", errors.Unwrap(err))
+		return nil, nil, fmt.Errorf("sqlstore: invalid MySQL URL: %w", urlerr.Scrub(err))
 	}
 	host := hosts[0]
 	// Extra query parameters (tls=, timeout=, ...) are driver options; let the driver parse them.
@@ -368,7 +370,7 @@ func splitMySQLHosts(raw string) (string, []string, error) {
 func postgresDSN(raw string, timeout time.Duration, caFile string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", fmt.Errorf("sqlstore: invalid PostgreSQL URL: %w", errors.Unwrap(err))
+		return "", fmt.Errorf("sqlstore: invalid PostgreSQL URL: %w", urlerr.Scrub(err))
 	}
 	q := u.Query()
 	if q.Get("connect_timeout") == "" && timeout > 0 {

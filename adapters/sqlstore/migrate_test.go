@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -204,6 +205,17 @@ func TestKindOf(t *testing.T) {
 		got, err := KindOf(tt.raw)
 		if (err != nil) != tt.wantErr || string(got) != tt.want {
 			t.Errorf("KindOf(%q) = %q, %v; want %q, error %v", tt.raw, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// TestURLErrorHidesPassword: a database URL net/url cannot parse is reported without any of the
+// URL, not even the bad %-escape inside the password.
+func TestURLErrorHidesPassword(t *testing.T) {
+	for _, raw := range []string{"postgres://u:hun%zzter2@db/auth", "mysql://u:hun%zzter2@db:3306/auth"} {
+		_, err := openDB(raw, Options{})
+		if err == nil || strings.Contains(err.Error(), "zz") || strings.Contains(err.Error(), "hun") {
+			t.Errorf("openDB(%q) = %v, want an error quoting nothing of the password", raw, err)
 		}
 	}
 }
