@@ -1,15 +1,10 @@
 package redisstore
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,22 +65,6 @@ type syncRound struct {
 	err  error
 }
 
-// trackingConn is one subscribed tracking connection.
-type trackingConn struct {
-	c        net.Conn
-	w        *bufio.Writer // written by dial, then by Watch's pinger alone
-	inflight []*syncRound  // PINGs written, in order, waiting for their PONG (under Changes.mu)
-	dead     chan struct{}
-	once     sync.Once
-}
-
-func (tc *trackingConn) close() {
-	tc.once.Do(func() {
-		close(tc.dead)
-		_ = tc.c.Close()
-	})
-}
-
 // NewChanges returns the change feed for the sessions of client under prefix, or false when
 // client is not a standalone Redis (a Cluster or a Sentinel-managed master).
 func NewChanges(client redis.UniversalClient, prefix string, log *slog.Logger) (*Changes, bool) {
@@ -131,22 +110,7 @@ func (ch *Changes) watchOnce(ctx context.Context, changed func(string), reset fu
 	}
 	stop := context.AfterFunc(ctx, tc.close)
 	defer stop()
-	defer func() {
-		// Off first, then forget the connection and fail its waiting PINGs: no Sync succeeds
-		// on a connection whose messages may have been lost.
-		live(false)
-		tc.close()
-		ch.mu.Lock()
-		if ch.conn == tc {
-			ch.conn = nil
-		}
-		for _, s := range tc.inflight {
-			s.err = errNotLive
-			close(s.done)
-		}
-		tc.inflight = nil
-		ch.mu.Unlock()
-	}()
+	defer ch.forget(tc, live)
 	live(true) // the cache is empty from here on: nothing before the subscription was known
 	ch.mu.Lock()
 	ch.conn = tc
@@ -156,120 +120,69 @@ func (ch *Changes) watchOnce(ctx context.Context, changed func(string), reset fu
 		if err != nil {
 			return err
 		}
-		arr, ok := msg.([]any)
-		if !ok || len(arr) < 2 {
-			return fmt.Errorf("unexpected reply %v on the tracking connection", msg)
-		}
-		kind, _ := arr[0].(string)
-		switch {
-		case strings.EqualFold(kind, "pong"):
-			ch.mu.Lock()
-			if len(tc.inflight) == 0 {
-				ch.mu.Unlock()
-				return errors.New("a PONG for no PING on the tracking connection")
-			}
-			s := tc.inflight[0]
-			tc.inflight = tc.inflight[1:]
-			ch.mu.Unlock()
-			close(s.done)
-		case kind == "message" && len(arr) == 3 && arr[1] == invalidateChannel:
-			switch keys := arr[2].(type) {
-			case nil: // FLUSHALL, FLUSHDB
-				reset()
-			case []any:
-				for _, k := range keys {
-					key, _ := k.(string)
-					if id, ok := ch.sessionID(key); ok {
-						changed(id)
-					} else {
-						reset()
-					}
-				}
-			default:
-				reset()
-			}
-		default:
-			return fmt.Errorf("unexpected message %v on the tracking connection", msg)
+		if err := ch.apply(tc, msg, changed, reset); err != nil {
+			return err
 		}
 	}
 }
 
-// dial opens the tracking connection, turns tracking on towards itself and subscribes.
-func (ch *Changes) dial(ctx context.Context) (*trackingConn, *bufio.Reader, error) {
-	o := ch.opts
-	dctx, cancel := context.WithTimeout(ctx, max(o.DialTimeout, time.Second))
-	defer cancel()
-	d := &net.Dialer{KeepAlive: 30 * time.Second}
-	network := o.Network
-	if network == "" {
-		network = "tcp"
+// forget ends a failed connection: off first, then forget the connection and fail its waiting
+// PINGs, since no Sync may succeed on a connection whose messages may have been lost.
+func (ch *Changes) forget(tc *trackingConn, live func(bool)) {
+	live(false)
+	tc.close()
+	ch.mu.Lock()
+	if ch.conn == tc {
+		ch.conn = nil
 	}
-	c, err := d.DialContext(dctx, network, o.Addr)
-	if err != nil {
-		return nil, nil, err
+	for _, s := range tc.inflight {
+		s.err = errNotLive
+		close(s.done)
 	}
-	if o.TLSConfig != nil {
-		tlsc := tls.Client(c, o.TLSConfig.Clone())
-		if err := tlsc.HandshakeContext(dctx); err != nil {
-			_ = c.Close()
-			return nil, nil, err
+	tc.inflight = nil
+	ch.mu.Unlock()
+}
+
+// apply applies one message of the tracking connection: a PONG completes the oldest waiting
+// Sync round, an invalidation reports its sessions changed (or, for a flush or a key not a
+// session's, everything). Anything else is an error that ends the connection.
+func (ch *Changes) apply(tc *trackingConn, msg any, changed func(string), reset func()) error {
+	arr, ok := msg.([]any)
+	if !ok || len(arr) < 2 {
+		return fmt.Errorf("unexpected reply %v on the tracking connection", msg)
+	}
+	kind, _ := arr[0].(string)
+	switch {
+	case strings.EqualFold(kind, "pong"):
+		ch.mu.Lock()
+		if len(tc.inflight) == 0 {
+			ch.mu.Unlock()
+			return errors.New("a PONG for no PING on the tracking connection")
 		}
-		c = tlsc
-	}
-	if dl, ok := dctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
-	tc := &trackingConn{c: c, w: bufio.NewWriter(c), dead: make(chan struct{})}
-	r := bufio.NewReader(c)
-	call := func(args ...string) (any, error) {
-		if err := writeCommand(tc.w, args...); err != nil {
-			return nil, err
+		s := tc.inflight[0]
+		tc.inflight = tc.inflight[1:]
+		ch.mu.Unlock()
+		close(s.done)
+	case kind == "message" && len(arr) == 3 && arr[1] == invalidateChannel:
+		switch keys := arr[2].(type) {
+		case nil: // FLUSHALL, FLUSHDB
+			reset()
+		case []any:
+			for _, k := range keys {
+				key, _ := k.(string)
+				if id, ok := ch.sessionID(key); ok {
+					changed(id)
+				} else {
+					reset()
+				}
+			}
+		default:
+			reset()
 		}
-		if err := tc.w.Flush(); err != nil {
-			return nil, err
-		}
-		rep, err := readReply(r)
-		if e, ok := rep.(respError); ok {
-			return nil, fmt.Errorf("%s: %s", args[0], string(e))
-		}
-		return rep, err
+	default:
+		return fmt.Errorf("unexpected message %v on the tracking connection", msg)
 	}
-	fail := func(err error) (*trackingConn, *bufio.Reader, error) {
-		_ = c.Close()
-		return nil, nil, err
-	}
-	if o.Password != "" {
-		args := []string{"AUTH", o.Password}
-		if o.Username != "" {
-			args = []string{"AUTH", o.Username, o.Password}
-		}
-		if _, err := call(args...); err != nil {
-			return fail(err)
-		}
-	}
-	if _, err := call("CLIENT", "SETNAME", trackingName(o.ClientName)); err != nil {
-		return fail(err)
-	}
-	id, err := call("CLIENT", "ID")
-	if err != nil {
-		return fail(err)
-	}
-	n, ok := id.(int64)
-	if !ok {
-		return fail(fmt.Errorf("CLIENT ID answered %v", id))
-	}
-	if _, err := call("CLIENT", "TRACKING", "ON", "REDIRECT", strconv.FormatInt(n, 10), "BCAST", "PREFIX", ch.prefix); err != nil {
-		return fail(err)
-	}
-	sub, err := call("SUBSCRIBE", invalidateChannel)
-	if err != nil {
-		return fail(err)
-	}
-	if arr, ok := sub.([]any); !ok || len(arr) != 3 || arr[0] != "subscribe" {
-		return fail(fmt.Errorf("SUBSCRIBE answered %v", sub))
-	}
-	_ = c.SetDeadline(time.Time{})
-	return tc, r, nil
+	return nil
 }
 
 // Sync returns once every change to a session acknowledged to its writer before Sync was
@@ -349,14 +262,6 @@ func (ch *Changes) pinger(ctx context.Context) {
 	}
 }
 
-// trackingName names the tracking connection in CLIENT LIST after the client's own name.
-func trackingName(name string) string {
-	if name == "" {
-		return "portcullis-session-tracking"
-	}
-	return name + "-tracking"
-}
-
 // sessionID is the session id of a session key, or false.
 func (ch *Changes) sessionID(key string) (string, bool) {
 	rest, ok := strings.CutPrefix(key, ch.prefix+"{")
@@ -365,73 +270,4 @@ func (ch *Changes) sessionID(key string) (string, bool) {
 	}
 	id, ok := strings.CutSuffix(rest, "}")
 	return id, ok && id != ""
-}
-
-// writeCommand writes args as a RESP array of bulk strings.
-func writeCommand(w *bufio.Writer, args ...string) error {
-	_, err := fmt.Fprintf(w, "*%d\r\n", len(args))
-	for _, a := range args {
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "$%d\r\n%s\r\n", len(a), a)
-	}
-	return err
-}
-
-// respError is a RESP error reply.
-type respError string
-
-// maxBulk bounds one bulk string on the tracking connection (a key name).
-const maxBulk = 1 << 20
-
-// readReply reads one RESP2 value: a string (simple or bulk), int64, respError, []any, or nil
-// (a null bulk string or array).
-func readReply(r *bufio.Reader) (any, error) {
-	line, err := r.ReadString('\n')
-	if err != nil {
-		return nil, err
-	}
-	if len(line) < 3 || line[len(line)-2] != '\r' {
-		return nil, fmt.Errorf("malformed RESP line %q", line)
-	}
-	body := line[1 : len(line)-2]
-	switch line[0] {
-	case '+':
-		return body, nil
-	case '-':
-		return respError(body), nil
-	case ':':
-		return strconv.ParseInt(body, 10, 64)
-	case '$':
-		n, err := strconv.Atoi(body)
-		if err != nil || n < -1 || n > maxBulk {
-			return nil, fmt.Errorf("malformed RESP bulk length %q", body)
-		}
-		if n == -1 {
-			return nil, nil
-		}
-		b := make([]byte, n+2)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return nil, err
-		}
-		return string(b[:n]), nil
-	case '*':
-		n, err := strconv.Atoi(body)
-		if err != nil || n < -1 || n > maxBulk {
-			return nil, fmt.Errorf("malformed RESP array length %q", body)
-		}
-		if n == -1 {
-			return nil, nil
-		}
-		arr := make([]any, n)
-		for i := range arr {
-			if arr[i], err = readReply(r); err != nil {
-				return nil, err
-			}
-		}
-		return arr, nil
-	default:
-		return nil, fmt.Errorf("unexpected RESP type %q", line[0])
-	}
 }
