@@ -3,6 +3,7 @@ package application_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ type mfaWorld struct {
 	*world
 	hooks      *hookSessions
 	challenges *memstore.Challenges
-	passkeys   *memstore.Passkeys
+	passkeys   ports.Passkeys
 	factors    *application.SecondFactors
 	login      *application.Login
 	totp       *application.TOTPSetup
@@ -321,4 +322,43 @@ func TestPasskeySecondFactorBeginLeavesTheMFAToken(t *testing.T) {
 			t.Fatalf("the mfa_token after a passkey begin = %v, want a session", err)
 		}
 	})
+}
+
+// countingPasskeys counts the loads of a user's whole passkey list.
+type countingPasskeys struct {
+	ports.Passkeys
+	mu     sync.Mutex
+	byUser int
+}
+
+func (c *countingPasskeys) ByUser(ctx context.Context, userID string) ([]domain.Passkey, error) {
+	c.mu.Lock()
+	c.byUser++
+	c.mu.Unlock()
+	return c.Passkeys.ByUser(ctx, userID)
+}
+
+// Whether a user has a passkey, asked at every password login of a user with a second factor,
+// is one existence query: the passkeys themselves are not loaded.
+func TestLoginAsksWhetherAPasskeyExistsWithoutLoadingThem(t *testing.T) {
+	w := newMFAWorld(t)
+	ctx := context.Background()
+	id, _, _ := w.enrolled(t, "e@x.com")
+	store := &countingPasskeys{Passkeys: w.passkeys}
+	w.passkeys = store
+	w.withPasskeys(t, w.challenges, id)
+	out, err := w.login.Handle(ctx, application.LoginInput{Identifier: "e@x.com", Password: goodPassword})
+	if err != nil || out.MFA == nil {
+		t.Fatalf("password step = %+v, %v; want an mfa_token", out, err)
+	}
+	if !slices.Contains(out.MFA.Methods, application.MethodPasskey) {
+		t.Fatalf("methods %v, want passkey among them", out.MFA.Methods)
+	}
+	methods, err := w.factors.Methods(ctx, "someone-without-passkeys")
+	if err != nil || slices.Contains(methods, application.MethodPasskey) {
+		t.Fatalf("methods of a user without passkeys = %v, %v", methods, err)
+	}
+	if store.byUser != 0 {
+		t.Fatalf("the login loaded the user's passkeys %d times, want an existence query", store.byUser)
+	}
 }

@@ -404,9 +404,9 @@ func (p *Passkeys) checkSecondFactor(ctx context.Context, userID, mfaToken strin
 
 // hasPasskey reports whether userID has a passkey.
 func (p *Passkeys) hasPasskey(ctx context.Context, userID string) (bool, error) {
-	list, err := p.store.ByUser(ctx, userID)
+	has, err := p.store.HasAny(ctx, userID)
 	if err != nil {
-		return false, fmt.Errorf("load passkeys: %w", err)
+		return false, fmt.Errorf("look for passkeys: %w", err)
 	}
-	return len(list) > 0, nil
+	return has, nil
 }

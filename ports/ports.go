@@ -300,6 +300,8 @@ type Passkeys interface {
 	ByCredentialID(ctx context.Context, credentialID []byte) (domain.Passkey, error)
 	// ByUser returns the user's passkeys, oldest first.
 	ByUser(ctx context.Context, userID string) ([]domain.Passkey, error)
+	// HasAny reports whether the user has a passkey, without loading any.
+	HasAny(ctx context.Context, userID string) (bool, error)
 	// Use records an assertion of the passkey id at at: its signature counter becomes signCount
 	// and its record credential, atomically and only if domain.SignCountAdvances(stored,
 	// signCount): of concurrent uses with one count at most one succeeds; the others, and any

@@ -64,6 +64,21 @@ func (m *Passkeys) ByCredentialID(ctx context.Context, credentialID []byte) (dom
 	return domain.Passkey{}, fmt.Errorf("passkey by credential id: %w", domain.ErrNotFound)
 }
 
+// HasAny reports whether the user has a passkey.
+func (m *Passkeys) HasAny(ctx context.Context, userID string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("user has a passkey: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range m.byID {
+		if p.UserID == userID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // ByUser lists the user's passkeys, oldest first.
 func (m *Passkeys) ByUser(ctx context.Context, userID string) ([]domain.Passkey, error) {
 	if err := ctx.Err(); err != nil {

@@ -84,6 +84,15 @@ func (s *Passkeys) ByUser(ctx context.Context, userID string) ([]domain.Passkey,
 	return out, nil
 }
 
+// HasAny asks whether a row of the user exists (one index probe of passkeys_user_id_idx).
+func (s *Passkeys) HasAny(ctx context.Context, userID string) (bool, error) {
+	has, err := s.db.NewSelect().Model((*passkeyRow)(nil)).Where("pk.user_id = ?", userID).Exists(ctx)
+	if err != nil {
+		return false, translate("user has a passkey", err)
+	}
+	return has, nil
+}
+
 // byID loads one passkey.
 func (s *Passkeys) byID(ctx context.Context, id string) (domain.Passkey, error) {
 	var row passkeyRow

@@ -32,6 +32,7 @@ func Passkeys(t *testing.T, open func(t *testing.T) ports.Passkeys) {
 		{"RenameOwnOnly", passkeyRename},
 		{"DeleteOwnOnly", passkeyDelete},
 		{"DeleteByUser", passkeyDeleteByUser},
+		{"HasAnyOwnOnly", passkeyHasAny},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
@@ -230,4 +231,35 @@ func passkeyDeleteByUser(t *testing.T, st ports.Passkeys) {
 	if _, err := st.ByCredentialID(ctx, kept.CredentialID); err != nil {
 		t.Fatalf("another user's passkey went too: %v", err)
 	}
+}
+
+// HasAny is true while the user has a passkey (one or more), and only for that user.
+func passkeyHasAny(t *testing.T, st ports.Passkeys) {
+	ctx := t.Context()
+	uid, other := uuid.NewString(), uuid.NewString()
+	has := func(who string, want bool) {
+		t.Helper()
+		if got, err := st.HasAny(ctx, who); err != nil || got != want {
+			t.Fatalf("HasAny = %v, %v; want %v", got, err, want)
+		}
+	}
+	has(uid, false)
+	first := mustAddPasskey(t, st, newPasskey(uid, now()))
+	has(uid, true)
+	has(other, false)
+	second := mustAddPasskey(t, st, newPasskey(uid, now()))
+	has(uid, true)
+	if err := st.Delete(ctx, uid, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	has(uid, true)
+	if err := st.Delete(ctx, uid, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	has(uid, false)
+	mustAddPasskey(t, st, newPasskey(uid, now()))
+	if err := st.DeleteByUser(ctx, uid); err != nil {
+		t.Fatal(err)
+	}
+	has(uid, false)
 }
