@@ -3,13 +3,11 @@ package mail
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/mail"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +15,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 	"golang.org/x/net/idna"
 
+	"github.com/portcullis-auth/portcullis/adapters/internal/tlsca"
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
@@ -68,13 +67,9 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	}
 	tlsConf := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, _, err := tlsca.Read(cfg.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("PORTCULLIS_SMTP_TLS_CA_FILE: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("PORTCULLIS_SMTP_TLS_CA_FILE: no PEM certificate in the file")
 		}
 		tlsConf.RootCAs = pool
 	}

@@ -2,10 +2,10 @@ package redisstore
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
+
+	"github.com/portcullis-auth/portcullis/adapters/internal/tlsca"
 )
 
 // withTLSCA makes a TLS client config verify the server against the PEM certificates in caFile.
@@ -19,13 +19,9 @@ func withTLSCA(cfg **tls.Config, caFile string) error {
 	if *cfg == nil {
 		return errors.New("redisstore: a TLS CA file needs a rediss://, rediss+cluster:// or rediss+sentinel:// URL")
 	}
-	pem, err := os.ReadFile(caFile)
+	pool, _, err := tlsca.Read(caFile)
 	if err != nil {
-		return fmt.Errorf("redisstore: read TLS CA file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return fmt.Errorf("redisstore: TLS CA file %s holds no PEM certificate", caFile)
+		return fmt.Errorf("redisstore: %w", err)
 	}
 	c := (*cfg).Clone()
 	c.RootCAs = pool

@@ -3,13 +3,13 @@ package sqlstore
 import (
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"os"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/portcullis-auth/portcullis/adapters/internal/tlsca"
 )
 
 // mysqlTLSWithCA makes cfg verify the server against the PEM certificates in caFile: it
@@ -17,13 +17,9 @@ import (
 // (so the same file registers once, and a changed file gets a new name) and selects it, in place
 // of any tls= the URL gave. The driver sets the server name to the host of the URL.
 func mysqlTLSWithCA(cfg *mysql.Config, caFile string) error {
-	pem, err := os.ReadFile(caFile)
+	pool, pem, err := tlsca.Read(caFile)
 	if err != nil {
-		return fmt.Errorf("sqlstore: read TLS CA file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return fmt.Errorf("sqlstore: TLS CA file %s holds no PEM certificate", caFile)
+		return fmt.Errorf("sqlstore: %w", err)
 	}
 	sum := sha256.Sum256(append([]byte(caFile+"\x00"), pem...))
 	name := "portcullis-ca-" + hex.EncodeToString(sum[:8])
