@@ -1,0 +1,135 @@
+package app
+
+// Running the service as a process: Serve, and what it sets up around the fx graph (logger,
+// memory limit, the start-up line) and the configuration listing.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"go.uber.org/fx"
+	"golang.org/x/term"
+
+	"github.com/portcullis-auth/portcullis/adapters/httpapi"
+	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
+	"github.com/portcullis-auth/portcullis/adapters/system"
+	"github.com/portcullis-auth/portcullis/config"
+)
+
+// Serve loads the configuration from the environment and runs the service until SIGINT or
+// SIGTERM, then drains in-flight requests and closes the stores last. A failed start is one
+// line naming the variable to fix (startError), returned, never logged as well.
+func Serve(ctx context.Context) error {
+	cfg, err := LoadConfig()
+	if err != nil {
+		return err
+	}
+	log := NewLogger(cfg, os.Stderr)
+	if limit := MemoryLimit(cfg, runtime.NumCPU(), os.Getenv("GOMEMLIMIT") != ""); limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	routeStandardLog(log)
+	var srv *httpapi.Server
+	app := fx.New(Options(cfg, log), fx.Populate(&srv),
+		fx.StartTimeout(30*time.Second), fx.StopTimeout(cfg.ShutdownTimeout+5*time.Second))
+	if err := app.Err(); err != nil {
+		return startError(cfg, err)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := app.Start(startCtx); err != nil {
+		return startError(cfg, err)
+	}
+	dbKind, _ := sqlstore.KindOf(cfg.DatabaseURL)
+	log.Info("portcullis started", "url", listenURL(srv), "public_url", cfg.PublicURL,
+		"database", dbKind, "database_url", config.RedactURL(cfg.DatabaseURL), "sessions", sessionKind(cfg.SessionStore),
+		"alg", cfg.JWTAlg, "strict", cfg.StrictSessions, "version", BuildVersion().Module)
+	sig := <-app.Wait()
+	log.Info("portcullis stopping", "signal", sig.Signal.String())
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout+5*time.Second)
+	defer cancelStop()
+	return app.Stop(stopCtx)
+}
+
+// routeStandardLog makes log the default logger, so that libraries writing with the standard
+// log package (Bun's MySQL dialect does, e.g. when it cannot discover the server's version)
+// log through the same handler as one structured line, at debug: their business, not the
+// operator's.
+func routeStandardLog(log *slog.Logger) {
+	slog.SetDefault(log)
+	slog.SetLogLoggerLevel(slog.LevelDebug)
+}
+
+// listenURL is where the started server answers, from its listener.
+func listenURL(srv *httpapi.Server) string {
+	if srv == nil || srv.Addr() == nil {
+		return ""
+	}
+	return httpapi.ListenURL(srv.Addr())
+}
+
+// sessionKind names the session store of PORTCULLIS_SESSION_STORE for the log: sql, memory,
+// redis, redis+cluster or redis+sentinel (TLS or not).
+func sessionKind(s string) string {
+	if scheme, _, ok := strings.Cut(s, "://"); ok {
+		return scheme
+	}
+	return s
+}
+
+// MemoryLimit is the soft memory limit Serve gives the Go runtime, in bytes, or 0 for none: the
+// configured PORTCULLIS_MEMORY_LIMIT_MIB, else room for every hashing slot's argon2id memory
+// (with a quarter to spare) over a 32 MiB base. Without it the collector lets the heap grow to
+// twice the argon2id working set under login load before it collects, and the process keeps that
+// memory. A GOMEMLIMIT in the environment (goEnv) is the runtime's own and wins.
+func MemoryLimit(cfg config.Config, cores int, goEnv bool) int64 {
+	const mib = 1 << 20
+	switch {
+	case goEnv || cfg.MemoryLimitMiB < 0:
+		return 0
+	case cfg.MemoryLimitMiB > 0:
+		return int64(cfg.MemoryLimitMiB) * mib
+	}
+	hashing := int64(0)
+	if cfg.PasswordHash != "bcrypt" {
+		hashing = int64(cfg.Argon2Memory) * 1024 * int64(cores) * 5 / 4
+	}
+	return 32*mib + hashing
+}
+
+// NewLogger builds the process logger from the configuration, writing to w.
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	return system.NewLogger(cfg.LogLevel, cfg.LogFormat, w, tty)
+}
+
+// ConfigTable renders every setting of cfg: its effective value (secrets masked) beside its
+// default, and what it is for.
+func ConfigTable(cfg config.Config) string {
+	var b strings.Builder
+	for _, e := range cfg.Entries() {
+		val, def, help := e.Value, e.Default, e.Help
+		if val == "" {
+			val = "(unset)"
+		}
+		if def == "" {
+			def = "(unset)"
+			// A default derived from other settings is stated in the help: "(default: ...)".
+			if h, d, ok := strings.Cut(e.Help, " (default: "); ok {
+				help, def = h, strings.TrimSuffix(d, ")")
+			}
+		}
+		fmt.Fprintf(&b, "%s=%s\n    default: %s\n    %s\n", e.Name, val, def, help)
+	}
+	return b.String()
+}

@@ -1,0 +1,152 @@
+package app
+
+// The session store named by PORTCULLIS_SESSION_STORE, with what follows it (rate limiter,
+// challenges), and the caches in front of the session and user stores, with the telemetry
+// observer placed next to the real store.
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/fx"
+
+	"github.com/portcullis-auth/portcullis/adapters/memstore"
+	"github.com/portcullis-auth/portcullis/adapters/redisstore"
+	"github.com/portcullis-auth/portcullis/adapters/sessioncache"
+	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
+	"github.com/portcullis-auth/portcullis/adapters/usercache"
+	"github.com/portcullis-auth/portcullis/config"
+	"github.com/portcullis-auth/portcullis/ports"
+)
+
+// sessionStore picks the session store adapter named by PORTCULLIS_SESSION_STORE, and the rate
+// limiter and challenge store that follow it: Redis counts across instances, otherwise each
+// process counts alone; challenges (mfa_token, WebAuthn ceremonies) live where sessions do.
+func sessionStore(cfg config.Config) fx.Option {
+	switch s := cfg.SessionStore; {
+	case s == "memory":
+		return fx.Options(observeSessions(), memstore.Module, memstore.LimiterModule, memstore.ChallengesModule)
+	case strings.HasPrefix(s, "redis"):
+		return fx.Options(
+			redisSessionCache(cfg),
+			redisstore.Module,
+			redisstore.LimiterModule,
+			fx.Supply(redisConfig(cfg)),
+		)
+	default:
+		return fx.Options(sqlSessionCache(cfg), sqlstore.SessionsModule, sqlstore.ChallengesModule, memstore.LimiterModule)
+	}
+}
+
+func redisConfig(cfg config.Config) redisstore.Config {
+	return redisstore.Config{URL: cfg.SessionStore, Prefix: cfg.RedisKeyPrefix, Options: redisstore.Options{
+		PoolSize: cfg.RedisPoolSize, DialTimeout: cfg.RedisDialTimeout, ReadTimeout: cfg.RedisReadTimeout,
+		WriteTimeout: cfg.RedisWriteTimeout, TLSCAFile: cfg.RedisTLSCAFile,
+	}, WaitReplicas: cfg.RedisWaitReplicas, WaitTimeout: cfg.RedisWaitTimeout, Setting: config.Prefix + "SESSION_STORE"}
+}
+
+// dataVersion is SQLite's PRAGMA data_version source, shared by the session and user caches so
+// that their concurrent questions share queries (sqlstore.DataVersion); nil on MySQL and
+// PostgreSQL.
+type dataVersion struct{ *sqlstore.DataVersion }
+
+func provideDataVersion(lc fx.Lifecycle, db *sqlstore.DB) dataVersion {
+	ver, ok := sqlstore.NewDataVersion(db)
+	if !ok {
+		return dataVersion{}
+	}
+	lc.Append(fx.StopHook(ver.Close))
+	return dataVersion{ver}
+}
+
+// userCache puts a usercache in front of SQL users on SQLite (data_version, as for sessions);
+// MySQL and PostgreSQL keep none.
+func userCache(cfg config.Config) fx.Option {
+	if cfg.UserCacheSize == 0 {
+		return fx.Options()
+	}
+	return fx.Provide(func(ver dataVersion) (sqlstore.UserWrap, error) {
+		return func(_ *sqlstore.DB, users ports.UserStore) ports.UserStore {
+			if ver.DataVersion == nil {
+				return users
+			}
+			cache, err := usercache.New(users, cfg.UserCacheSize, ver.DataVersion)
+			if err != nil { // only for a size otter refuses, which config.Load already did
+				return users
+			}
+			return cache
+		}, nil
+	})
+}
+
+// redisSessionCache puts a sessioncache in front of a standalone Redis session store (redis://,
+// rediss://), invalidated by Redis client tracking and answering only behind a read barrier
+// (redisstore.Changes). Cluster and Sentinel keep no cache.
+func redisSessionCache(cfg config.Config) fx.Option {
+	standalone := strings.HasPrefix(cfg.SessionStore, "redis://") || strings.HasPrefix(cfg.SessionStore, "rediss://")
+	if cfg.SessionCacheSize == 0 || !standalone {
+		return observeSessions()
+	}
+	return fx.Decorate(func(lc fx.Lifecycle, in observedSessions, client redis.UniversalClient, rcfg redisstore.Config,
+		log *slog.Logger) (ports.SessionStore, error) {
+		inner := in.store()
+		feed, ok := redisstore.NewChanges(client, rcfg.Prefix, log)
+		if !ok {
+			return inner, nil
+		}
+		cache, err := sessioncache.New(inner, cfg.SessionCacheSize, nil)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wait func()
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error { wait = cache.Start(ctx, feed); return nil },
+			OnStop:  func(context.Context) error { cancel(); wait(); return nil },
+		})
+		return cache, nil
+	})
+}
+
+// sqlSessionCache puts a sessioncache in front of SQL sessions on SQLite, where PRAGMA
+// data_version sees every commit by any connection (sqlstore.DataVersion). MySQL and PostgreSQL
+// keep no cache.
+func sqlSessionCache(cfg config.Config) fx.Option {
+	if cfg.SessionCacheSize == 0 {
+		return observeSessions()
+	}
+	return fx.Decorate(func(in observedSessions, ver dataVersion) (ports.SessionStore, error) {
+		inner := in.store()
+		if ver.DataVersion == nil {
+			return inner, nil
+		}
+		return sessioncache.New(inner, cfg.SessionCacheSize, ver.DataVersion)
+	})
+}
+
+// SessionObserver wraps the session store in the telemetry adapter's metrics and spans.
+// Telemetry provides it; the operator commands (Core alone) have none. The session store has
+// one decorator per configuration (a cache may also wrap it), and the observer goes inside it,
+// next to the real store, so store latency is the store's.
+type SessionObserver func(ports.SessionStore) ports.SessionStore
+
+// observedSessions is the session store as provided, with the observer if there is one.
+type observedSessions struct {
+	fx.In
+	Inner   ports.SessionStore
+	Observe SessionObserver `optional:"true"`
+}
+
+func (o observedSessions) store() ports.SessionStore {
+	if o.Observe == nil {
+		return o.Inner
+	}
+	return o.Observe(o.Inner)
+}
+
+// observeSessions is the session store's decorator when no cache wraps it.
+func observeSessions() fx.Option {
+	return fx.Decorate(func(in observedSessions) ports.SessionStore { return in.store() })
+}
