@@ -71,7 +71,7 @@ func TestBrowserLinkPages(t *testing.T) {
 	}
 
 	api.do("POST", "/api/auth/password/forgot", map[string]string{"email": a.Email}).expect(http.StatusAccepted)
-	reset := link(mp.WaitMessages(a.Email, 2, mailWait)[1], "/reset-password")
+	reset := link(waitMail(t, mp, a.Email, "password reset mail", linkTo("/reset-password")), "/reset-password")
 	open(reset, "reset-password-form", "link-3-reset-page")
 	if st := api.meStatus(tk.AccessToken); st != http.StatusOK {
 		t.Fatalf("opening the reset page ended the session: %d", st)
