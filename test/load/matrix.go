@@ -45,7 +45,8 @@ import (
 //	login32  the same at -matrix-conns connections: shows the bounded hash queue (503s with
 //	         Retry-After) rather than timeouts
 //
-// and the server's resident set (largest VmRSS sampled every 50 ms during the timed window; for
+// and the server's resident set (largest VmRSS sampled every 50 ms during the timed window, with
+// that sample's split into file-backed pages, RssFile, and anonymous memory, RssAnon; for
 // me and refresh the window opens settleAfterSetup after the setup's logins, so that it shows
 // the route's memory and not the argon2id working sets of the logins, which the server gives
 // back once hashing has been idle for 250 ms). It
@@ -81,6 +82,8 @@ type cell struct {
 	P50       float64          `json:"p50_ms"`
 	P99       float64          `json:"p99_ms"`
 	RSSMB     float64          `json:"rss_mb"`
+	RSSFileMB float64          `json:"rss_file_mb"` // of RSSMB's sample: pages of files (the binary, libc)
+	RSSAnonMB float64          `json:"rss_anon_mb"` // of RSSMB's sample: anonymous (heap, stacks, runtime)
 	FloorKind string           `json:"floor"`
 	FloorRPS  float64          `json:"floor_rps"`
 	Ratio     float64          `json:"ratio"`
@@ -268,15 +271,15 @@ func measureStore(ctx context.Context, o options, m matrixOptions, binary, tmp, 
 		sc := sum.Scenarios[0]
 		c.RPS, c.P50, c.P99 = sc.RPS, sc.Latency.P50, sc.Latency.P99
 		c.Requests, c.Errors, c.ByStatus = sc.Requests, sc.Errors, sc.ByStatus
-		c.RSSMB = float64(rss.max) / 1024
+		c.RSSMB, c.RSSFileMB, c.RSSAnonMB = float64(rss.max.total)/1024, float64(rss.max.file)/1024, float64(rss.max.anon)/1024
 		// Throughput counts answered requests only: a 503 from the hash queue is not a login.
 		ok := float64(sc.Requests-sc.Errors) / sum.Duration
 		c.RPS = ok
 		if c.FloorRPS > 0 {
 			c.Ratio = ok / c.FloorRPS
 		}
-		fmt.Fprintf(os.Stderr, "  %-8s %9.1f req/s  p50 %6.2f  p99 %7.2f ms  rss %5.1f MB  floor %9.1f  ratio %.3f  errors %d\n",
-			route, c.RPS, c.P50, c.P99, c.RSSMB, c.FloorRPS, c.Ratio, c.Errors)
+		fmt.Fprintf(os.Stderr, "  %-8s %9.1f req/s  p50 %6.2f  p99 %7.2f ms  rss %5.1f MB (file %.1f, anon %.1f)  floor %9.1f  ratio %.3f  errors %d\n",
+			route, c.RPS, c.P50, c.P99, c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorRPS, c.Ratio, c.Errors)
 		cells = append(cells, c)
 	}
 	return cells, startMS, nil
@@ -400,12 +403,17 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// rssSampler keeps the largest resident set of a process, sampled every 50 ms.
+// rssSampler keeps the largest resident set of a process, sampled every 50 ms, with the split
+// of that sample into file-backed pages and anonymous memory.
 type rssSampler struct {
-	max  int64 // KiB
+	max  rssSample
 	quit chan struct{}
 	wg   sync.WaitGroup
 }
+
+// rssSample is VmRSS and its RssFile and RssAnon parts (KiB) from /proc/PID/status. RssShmem,
+// the third part, is not shown: the server maps no shared memory.
+type rssSample struct{ total, file, anon int64 }
 
 func (r *rssSampler) start(pid int) {
 	r.quit = make(chan struct{})
@@ -415,8 +423,8 @@ func (r *rssSampler) start(pid int) {
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if kb := readRSS(pid); kb > r.max {
-				r.max = kb
+			if s := readRSS(pid); s.total > r.max.total {
+				r.max = s
 			}
 			select {
 			case <-r.quit:
@@ -434,21 +442,30 @@ func (r *rssSampler) stop() {
 	}
 }
 
-// readRSS is VmRSS of pid in KiB (Linux), or 0.
-func readRSS(pid int) int64 {
+// readRSS reads the resident set of pid (Linux), or zeroes.
+func readRSS(pid int) rssSample {
+	var s rssSample
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return s
 	}
 	defer f.Close()
+	kib := func(rest string) int64 {
+		n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+		return n
+	}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return n
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			s.total = kib(rest)
+		} else if rest, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			s.anon = kib(rest)
+		} else if rest, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			s.file = kib(rest)
 		}
 	}
-	return 0
+	return s
 }
 
 func describeMachine() machine {
@@ -557,13 +574,14 @@ func medians(runs [][]cell) []cell {
 	}
 	out := make([]cell, len(runs[0]))
 	for i := range out {
-		var rps, p50, p99, rss, floor, ratio []float64
+		var rps, p50, p99, rss, rssFile, rssAnon, floor, ratio []float64
 		c := runs[0][i]
 		c.Requests, c.Errors, c.ByStatus = 0, 0, map[string]int64{}
 		for _, run := range runs {
 			r := run[i]
 			rps, p50, p99 = append(rps, r.RPS), append(p50, r.P50), append(p99, r.P99)
 			rss, floor, ratio = append(rss, r.RSSMB), append(floor, r.FloorRPS), append(ratio, r.Ratio)
+			rssFile, rssAnon = append(rssFile, r.RSSFileMB), append(rssAnon, r.RSSAnonMB)
 			c.Requests += r.Requests
 			c.Errors += r.Errors
 			for k, n := range r.ByStatus {
@@ -571,6 +589,7 @@ func medians(runs [][]cell) []cell {
 			}
 		}
 		c.RPS, c.P50, c.P99, c.RSSMB, c.FloorRPS, c.Ratio = median(rps), median(p50), median(p99), median(rss), median(floor), median(ratio)
+		c.RSSFileMB, c.RSSAnonMB = median(rssFile), median(rssAnon)
 		out[i] = c
 	}
 	return out
@@ -580,7 +599,7 @@ func (r matrixReport) print(out io.Writer) {
 	fmt.Fprintf(out, "machine: %s, %d CPUs, %s, %s\n", r.Machine.CPU, r.Machine.NumCPU, r.Machine.OS, r.Machine.Go)
 	fmt.Fprintf(out, "median of %d runs of %.0fs per cell; ratio = req/s over the floor measured just before it\n\n", r.Runs, r.Duration)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "store\troute\tconns\treq/s\tp50 ms\tp99 ms\tRSS MB\tfloor\tfloor/s\tratio\terrors (all runs)\t")
+	fmt.Fprintln(tw, "store\troute\tconns\treq/s\tp50 ms\tp99 ms\tRSS MB\tfile+anon MB\tfloor\tfloor/s\tratio\terrors (all runs)\t")
 	for _, c := range r.Cells {
 		errs := ""
 		if c.Errors > 0 {
@@ -597,8 +616,8 @@ func (r matrixReport) print(out io.Writer) {
 				errs += fmt.Sprintf(" %s×%d", label, c.ByStatus[k])
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%s\t%.0f\t%.3f\t%d%s\t\n", c.Store, c.Route, c.Conns, c.RPS,
-			c.P50, c.P99, c.RSSMB, c.FloorKind, c.FloorRPS, c.Ratio, c.Errors, errs)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f+%.1f\t%s\t%.0f\t%.3f\t%d%s\t\n", c.Store, c.Route, c.Conns, c.RPS,
+			c.P50, c.P99, c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorKind, c.FloorRPS, c.Ratio, c.Errors, errs)
 	}
 	_ = tw.Flush()
 	stores := make([]string, 0, len(r.StartMS))
