@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"mime"
 	"strconv"
+	"sync"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -44,14 +45,15 @@ var pageCSP = func() string {
 		"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 }()
 
-// pageTemplates are the three pages, each with the layout.
-var pageTemplates = func() map[string]*template.Template {
+// pageTemplates are the three pages, each with the layout, parsed on the first page shown rather
+// than at start: only the emailed links open them.
+var pageTemplates = sync.OnceValue(func() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, name := range []string{"verify", "reset", "confirm"} {
 		out[name] = template.Must(template.New("").ParseFS(pageFiles, "pages/layout.html", "pages/"+name+".html"))
 	}
 	return out
-}()
+})
 
 // pageData is what a page template sees.
 type pageData struct {
@@ -176,7 +178,7 @@ func (s *Server) newPageData(c *fiber.Ctx, p linkPage) pageData {
 // renderPage writes page p with d and its own CSP (the API's forbids any style).
 func (s *Server) renderPage(c *fiber.Ctx, p linkPage, d pageData, status int) error {
 	var buf bytes.Buffer
-	if err := pageTemplates[p.name].ExecuteTemplate(&buf, "layout", d); err != nil {
+	if err := pageTemplates()[p.name].ExecuteTemplate(&buf, "layout", d); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderContentSecurityPolicy, pageCSP)
