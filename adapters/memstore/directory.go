@@ -88,5 +88,11 @@ func compareUserKey(u domain.User, at time.Time, id string) int {
 	return cmp.Compare(u.ID, id)
 }
 
+// newestFirst orders two records by creation time, newest first, then by id, highest first:
+// the order the ports promise for listings, as the SQL stores' ORDER BY created_at DESC, id DESC.
+func newestFirst(aCreated time.Time, aID string, bCreated time.Time, bID string) int {
+	return cmp.Or(bCreated.Compare(aCreated), cmp.Compare(bID, aID))
+}
+
 // clampLimit bounds a requested page size to minPageSize..maxPageSize.
 func clampLimit(n int) int { return min(max(n, minPageSize), maxPageSize) }

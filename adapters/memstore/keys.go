@@ -1,7 +1,6 @@
 package memstore
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -34,12 +33,7 @@ func (m *Keys) Keys(ctx context.Context) ([]domain.SigningKey, error) {
 		out = append(out, cloneKey(k))
 	}
 	m.mu.RUnlock()
-	slices.SortFunc(out, func(a, b domain.SigningKey) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.ID, a.ID)
-	})
+	slices.SortFunc(out, func(a, b domain.SigningKey) int { return newestFirst(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 	return out, nil
 }
 

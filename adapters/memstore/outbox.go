@@ -153,9 +153,7 @@ func (o *Outbox) List(ctx context.Context, q domain.OutboxQuery) ([]domain.Outbo
 			out = append(out, e.mail)
 		}
 	}
-	slices.SortFunc(out, func(a, b domain.OutboxMail) int {
-		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(b.ID, a.ID))
-	})
+	slices.SortFunc(out, func(a, b domain.OutboxMail) int { return newestFirst(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 	if q.Limit > 0 && len(out) > q.Limit {
 		out = out[:q.Limit]
 	}

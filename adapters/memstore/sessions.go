@@ -1,7 +1,6 @@
 package memstore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -117,12 +116,7 @@ func (m *Sessions) ListByUser(ctx context.Context, userID string, now time.Time)
 		}
 	}
 	m.mu.RUnlock()
-	slices.SortFunc(out, func(a, b domain.Session) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.ID, a.ID)
-	})
+	slices.SortFunc(out, func(a, b domain.Session) int { return newestFirst(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 	return out, nil
 }
 
@@ -190,15 +184,10 @@ func (m *Sessions) sweep(now time.Time) {
 	}
 }
 
-// cloneSession copies s so that the caller and the store never share a slice; times are UTC,
-// as every other store returns them.
+// cloneSession copies s so that the caller and the store never share a slice
+// (domain.Session.Clone); times are UTC, as every other store returns them.
 func cloneSession(s domain.Session) domain.Session {
-	s.Roles = slices.Clone(s.Roles)
-	s.RefreshHash = slices.Clone(s.RefreshHash)
-	s.PrevHash = slices.Clone(s.PrevHash)
-	s.Retired = slices.Clone(s.Retired)
-	s.Successor = slices.Clone(s.Successor)
-	s.AMR = slices.Clone(s.AMR)
+	s = s.Clone()
 	s.RotatedAt = utc(s.RotatedAt)
 	s.CreatedAt = utc(s.CreatedAt)
 	s.LastUsedAt = utc(s.LastUsedAt)
