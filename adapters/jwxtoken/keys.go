@@ -204,39 +204,15 @@ func buildRing(mats []material, verifyWindow time.Duration, now time.Time) (*key
 				continue
 			}
 		}
-		if _, dup := r.byKID[m.kid]; dup {
-			return nil, fmt.Errorf("two keys with kid %q", m.kid)
-		}
-		verifier, err := jws.NewVerifier(m.alg)
-		if err != nil {
-			return nil, fmt.Errorf("verifier for %s: %w", m.alg, err)
-		}
-		signer, err := jws.NewSigner(m.alg)
-		if err != nil {
-			return nil, fmt.Errorf("signer for %s: %w", m.alg, err)
-		}
-		vk := &verifyKey{kid: m.kid, alg: m.alg, pub: m.pub, verifier: verifier, sigLen: signatureLength(m.alg, m.pub), until: until}
-		prefix, err := encodedHeader(m.alg, m.kid)
-		if err != nil {
+		if err := r.add(m, until); err != nil {
 			return nil, err
 		}
-		r.byKID[m.kid] = vk
-		r.headers[prefix] = vk
-		r.signers = append(r.signers, &signKey{
-			kid: m.kid, alg: m.alg, priv: m.priv, signer: signer, prefix: prefix + ".",
-			from: m.createdAt, to: m.retiredAt,
-		})
 		if m.alg == jwa.HS256 {
 			continue // a shared secret is never published
 		}
-		pk, err := jwk.FromRaw(m.pub)
+		pk, err := publicJWK(m)
 		if err != nil {
-			return nil, fmt.Errorf("jwk for %s: %w", m.kid, err)
-		}
-		for name, v := range map[string]any{jwk.KeyIDKey: m.kid, jwk.AlgorithmKey: m.alg, jwk.KeyUsageKey: jwk.ForSignature} {
-			if err := pk.Set(name, v); err != nil {
-				return nil, fmt.Errorf("jwk %s of %s: %w", name, m.kid, err)
-			}
+			return nil, err
 		}
 		if err := set.AddKey(pk); err != nil {
 			return nil, fmt.Errorf("add %s to the key set: %w", m.kid, err)
@@ -253,6 +229,48 @@ func buildRing(mats []material, verifyWindow time.Duration, now time.Time) (*key
 		r.jwks = []byte(`{"keys":[]}`)
 	}
 	return r, nil
+}
+
+// add puts m into the ring: verifiable by its kid and by its exact encoded header until until
+// (zero: not retired), and able to sign in its window.
+func (r *keyring) add(m material, until time.Time) error {
+	if _, dup := r.byKID[m.kid]; dup {
+		return fmt.Errorf("two keys with kid %q", m.kid)
+	}
+	verifier, err := jws.NewVerifier(m.alg)
+	if err != nil {
+		return fmt.Errorf("verifier for %s: %w", m.alg, err)
+	}
+	signer, err := jws.NewSigner(m.alg)
+	if err != nil {
+		return fmt.Errorf("signer for %s: %w", m.alg, err)
+	}
+	vk := &verifyKey{kid: m.kid, alg: m.alg, pub: m.pub, verifier: verifier, sigLen: signatureLength(m.alg, m.pub), until: until}
+	prefix, err := encodedHeader(m.alg, m.kid)
+	if err != nil {
+		return err
+	}
+	r.byKID[m.kid] = vk
+	r.headers[prefix] = vk
+	r.signers = append(r.signers, &signKey{
+		kid: m.kid, alg: m.alg, priv: m.priv, signer: signer, prefix: prefix + ".",
+		from: m.createdAt, to: m.retiredAt,
+	})
+	return nil
+}
+
+// publicJWK is m's public key as published in the JWKS, with its kid, alg and use.
+func publicJWK(m material) (jwk.Key, error) {
+	pk, err := jwk.FromRaw(m.pub)
+	if err != nil {
+		return nil, fmt.Errorf("jwk for %s: %w", m.kid, err)
+	}
+	for name, v := range map[string]any{jwk.KeyIDKey: m.kid, jwk.AlgorithmKey: m.alg, jwk.KeyUsageKey: jwk.ForSignature} {
+		if err := pk.Set(name, v); err != nil {
+			return nil, fmt.Errorf("jwk %s of %s: %w", name, m.kid, err)
+		}
+	}
+	return pk, nil
 }
 
 // encodedHeader is base64url of the protected header this package issues for a key.
