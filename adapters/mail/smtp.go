@@ -61,59 +61,12 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	if host == "" {
 		return nil, errors.New("PORTCULLIS_SMTP_URL: no host")
 	}
-	timeout := cfg.Timeout
-	if timeout <= 0 {
+	if cfg.Timeout <= 0 {
 		return nil, errors.New("mail: SMTPConfig.Timeout must be positive")
 	}
-	tlsConf := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pool, _, err := tlsca.Read(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("PORTCULLIS_SMTP_TLS_CA_FILE: %w", err)
-		}
-		tlsConf.RootCAs = pool
-	}
-	opts := []gomail.Option{gomail.WithTimeout(timeout), gomail.WithTLSConfig(tlsConf)}
-	port := 0
-	if p := u.Port(); p != "" {
-		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
-			return nil, errors.New("PORTCULLIS_SMTP_URL: bad port")
-		}
-	}
-	switch u.Scheme {
-	case "smtp":
-		policy := gomail.TLSMandatory
-		switch v := u.Query().Get("starttls"); v {
-		case "", "required":
-		case "opportunistic":
-			policy = gomail.TLSOpportunistic
-		case "none":
-			policy = gomail.NoTLS
-		default:
-			return nil, fmt.Errorf("PORTCULLIS_SMTP_URL: starttls=%q: use required, opportunistic or none", v)
-		}
-		if port == 0 {
-			port = 587
-		}
-		opts = append(opts, gomail.WithTLSPolicy(policy))
-	case "smtps":
-		if port == 0 {
-			port = 465
-		}
-		opts = append(opts, gomail.WithSSL())
-	default:
-		return nil, errors.New("PORTCULLIS_SMTP_URL: the scheme must be smtp:// or smtps://")
-	}
-	for k := range u.Query() {
-		if k != "starttls" {
-			return nil, fmt.Errorf("PORTCULLIS_SMTP_URL: unknown parameter %q", k)
-		}
-	}
-	opts = append(opts, gomail.WithPort(port))
-	if u.User != nil {
-		pass, _ := u.User.Password()
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
-			gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
+	opts, err := transport(u, host, cfg)
+	if err != nil {
+		return nil, err
 	}
 	from, err := mail.ParseAddress(cfg.From)
 	if err != nil {
@@ -127,6 +80,71 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	dom := from.Address[strings.LastIndexByte(from.Address, '@')+1:]
 	opts = append(opts, gomail.WithHELO(heloName(dom)))
 	return &SMTP{opts: opts, host: host, from: cfg.From, reply: cfg.ReplyTo, domain: dom}, nil
+}
+
+// transport is how to reach the server u names: the timeout, TLS (trusting cfg.CAFile when
+// set), the scheme's TLS policy, the port (the scheme's default when u has none) and the
+// credentials u carries. starttls is the only query parameter u may have.
+func transport(u *url.URL, host string, cfg SMTPConfig) ([]gomail.Option, error) {
+	tlsConf := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pool, _, err := tlsca.Read(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("PORTCULLIS_SMTP_TLS_CA_FILE: %w", err)
+		}
+		tlsConf.RootCAs = pool
+	}
+	opts := []gomail.Option{gomail.WithTimeout(cfg.Timeout), gomail.WithTLSConfig(tlsConf)}
+	port := 0
+	if p := u.Port(); p != "" {
+		var err error
+		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
+			return nil, errors.New("PORTCULLIS_SMTP_URL: bad port")
+		}
+	}
+	security, defaultPort, err := schemeSecurity(u)
+	if err != nil {
+		return nil, err
+	}
+	if port == 0 {
+		port = defaultPort
+	}
+	opts = append(opts, security)
+	for k := range u.Query() {
+		if k != "starttls" {
+			return nil, fmt.Errorf("PORTCULLIS_SMTP_URL: unknown parameter %q", k)
+		}
+	}
+	opts = append(opts, gomail.WithPort(port))
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+			gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
+	}
+	return opts, nil
+}
+
+// schemeSecurity is the TLS option and default port of u's scheme: smtp:// upgrades with
+// STARTTLS (?starttls=required, the default, opportunistic or none) on port 587; smtps:// speaks
+// TLS from the start on port 465.
+func schemeSecurity(u *url.URL) (gomail.Option, int, error) {
+	switch u.Scheme {
+	case "smtp":
+		policy := gomail.TLSMandatory
+		switch v := u.Query().Get("starttls"); v {
+		case "", "required":
+		case "opportunistic":
+			policy = gomail.TLSOpportunistic
+		case "none":
+			policy = gomail.NoTLS
+		default:
+			return nil, 0, fmt.Errorf("PORTCULLIS_SMTP_URL: starttls=%q: use required, opportunistic or none", v)
+		}
+		return gomail.WithTLSPolicy(policy), 587, nil
+	case "smtps":
+		return gomail.WithSSL(), 465, nil
+	}
+	return nil, 0, errors.New("PORTCULLIS_SMTP_URL: the scheme must be smtp:// or smtps://")
 }
 
 // heloName is the name this client greets the server with: the sender's domain (a receiving
