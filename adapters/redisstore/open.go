@@ -145,30 +145,12 @@ func parseSentinelURL(rawURL string) (*redis.FailoverOptions, error) {
 	if strings.Contains(path+query, "#") {
 		return nil, errors.New("the URL takes no #fragment")
 	}
-	if len(sentinels) == 0 {
-		return nil, errors.New("no sentinel host:port given")
+	if err := sentinelAddrs(sentinels); err != nil {
+		return nil, err
 	}
-	for i, h := range sentinels {
-		sentinels[i] = withDefaultPort(h, defaultSentinelPort)
-		host, port, err := net.SplitHostPort(sentinels[i])
-		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
-			// Not quoted: a password with an unescaped '/' or '@' would end up here.
-			return nil, fmt.Errorf("sentinel %d of %d is not host:port", i+1, len(sentinels))
-		}
-	}
-	segs := strings.Split(strings.TrimSuffix(strings.TrimPrefix(path, "/"), "/"), "/")
-	if len(segs) > 2 || segs[0] == "" {
-		return nil, errors.New("the path must be /master-name or /master-name/db")
-	}
-	master, err := url.PathUnescape(segs[0])
-	if err != nil || master == "" {
-		return nil, errors.New("invalid master name in the path")
-	}
-	db := 0
-	if len(segs) == 2 {
-		if db, err = strconv.Atoi(segs[1]); err != nil || db < 0 {
-			return nil, errors.New("the database number after the master name must be a number")
-		}
+	master, db, err := masterPath(path)
+	if err != nil {
+		return nil, err
 	}
 	q, err := url.ParseQuery(query)
 	if err != nil {
@@ -203,6 +185,41 @@ func parseSentinelURL(rawURL string) (*redis.FailoverOptions, error) {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.TLSConfig.InsecureSkipVerify}
 	}
 	return o, nil
+}
+
+// sentinelAddrs gives each Sentinel host without a port the default one, in place, and checks
+// that every one is a host:port.
+func sentinelAddrs(sentinels []string) error {
+	if len(sentinels) == 0 {
+		return errors.New("no sentinel host:port given")
+	}
+	for i, h := range sentinels {
+		sentinels[i] = withDefaultPort(h, defaultSentinelPort)
+		host, port, err := net.SplitHostPort(sentinels[i])
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			// Not quoted: a password with an unescaped '/' or '@' would end up here.
+			return fmt.Errorf("sentinel %d of %d is not host:port", i+1, len(sentinels))
+		}
+	}
+	return nil
+}
+
+// masterPath reads the path of a Sentinel URL, /master-name or /master-name/db.
+func masterPath(path string) (master string, db int, err error) {
+	segs := strings.Split(strings.TrimSuffix(strings.TrimPrefix(path, "/"), "/"), "/")
+	if len(segs) > 2 || segs[0] == "" {
+		return "", 0, errors.New("the path must be /master-name or /master-name/db")
+	}
+	master, err = url.PathUnescape(segs[0])
+	if err != nil || master == "" {
+		return "", 0, errors.New("invalid master name in the path")
+	}
+	if len(segs) == 2 {
+		if db, err = strconv.Atoi(segs[1]); err != nil || db < 0 {
+			return "", 0, errors.New("the database number after the master name must be a number")
+		}
+	}
+	return master, db, nil
 }
 
 // withDefaultPort appends port to a host given without one ("h" or "[::1]"); anything else is
