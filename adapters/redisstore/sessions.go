@@ -26,12 +26,20 @@ const staleMargin = time.Minute
 // (PEXPIREAT at the earlier of its idle and absolute limits); the per-user ZSET is an index
 // kept beside it. See keys.go for the layout and how cluster slots are respected.
 //
-// Get is one HGETALL; Rotate is one Lua script. Errors other than a missing session wrap
-// domain.ErrUnavailable. Safe for concurrent use. With WaitForReplicas, the writes wait for
+// Get is one HGETALL; Rotate is one Lua script, pipelined with concurrent rotations (rotator).
+// Errors other than a missing session wrap domain.ErrUnavailable. Safe for concurrent use. With WaitForReplicas, the writes wait for
 // replicas to acknowledge them (durable.go).
 type Sessions struct {
 	client redis.UniversalClient
 	keys   keys
+
+	// rotator, on a standalone or Sentinel client without replica waits, is go-redis's
+	// automatic pipeliner (its deferred face, so that a caller waits no longer than its
+	// context): the rotations of concurrent requests leave in one write and come back in one
+	// read instead of a round trip each. Each script is still atomic on its own key, so
+	// batching changes no outcome. Otherwise (Cluster, WaitForReplicas) it is nil and Rotate
+	// uses eval.
+	rotator *redis.AutoPipeliner
 
 	waitReplicas int           // 0: asynchronous replication, as Redis does by default
 	waitTimeout  time.Duration // bound of each WAIT
@@ -60,6 +68,14 @@ func NewSessionsWith(client redis.UniversalClient, prefix string, opts ...Sessio
 	}
 	if st.waitReplicas > 0 && st.waitTimeout <= 0 {
 		return nil, fmt.Errorf("redisstore: waiting for replicas needs a positive timeout (got %s)", st.waitTimeout)
+	}
+	if c, ok := client.(*redis.Client); ok && st.waitReplicas == 0 {
+		// Shared by every store on c and closed with it.
+		ap, err := c.AsyncAutoPipeline()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: automatic pipeliner: %w", err)
+		}
+		st.rotator = ap
 	}
 	return st, nil
 }
@@ -111,10 +127,17 @@ func (st *Sessions) Get(ctx context.Context, id string, now time.Time) (domain.S
 // judged at r.Now. On reuse the session is deleted by the script and its index entry dropped
 // just after (best effort: a leftover entry is harmless and dropped by later reads).
 func (st *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.RotateOutcome, domain.Session, error) {
-	res, err := st.eval(ctx, rotateScript, st.keys.session(r.SessionID),
-		r.PresentedHash, r.NewHash, r.Successor,
+	key := st.keys.session(r.SessionID)
+	args := []any{r.PresentedHash, r.NewHash, r.Successor,
 		r.Now.UnixMilli(), r.Grace.Milliseconds(), r.IdleTTL.Milliseconds(),
-		domain.RetiredRing*domain.HashSize, domain.HashSize).Slice()
+		domain.RetiredRing * domain.HashSize, domain.HashSize}
+	var cmd *redis.Cmd
+	if st.rotator != nil {
+		cmd = st.evalPipelined(ctx, rotateScript, key, args...)
+	} else {
+		cmd = st.eval(ctx, rotateScript, key, args...)
+	}
+	res, err := cmd.Slice()
 	if err != nil {
 		return 0, domain.Session{}, unavailable("rotate session", err)
 	}
@@ -152,6 +175,40 @@ func (st *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.Rotat
 	default:
 		return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrNotFound)
 	}
+}
+
+// evalPipelined runs script on key through the pipeliner and waits for its reply, or until
+// ctx ends. A script the server does not hold (NOSCRIPT: a restarted or failed-over Redis) is
+// loaded on the plain client and run once more.
+func (st *Sessions) evalPipelined(ctx context.Context, script *redis.Script, key string, args ...any) *redis.Cmd {
+	run := func() *redis.Cmd {
+		// The pipeliner sends a queued command whatever becomes of its caller, so a caller
+		// that has already given up queues none.
+		if err := ctx.Err(); err != nil {
+			return failed(ctx, err)
+		}
+		cmd := redis.NewCmd(ctx, append([]any{"evalsha", script.Hash(), 1, key}, args...)...)
+		if err := st.rotator.Submit(ctx, cmd).WaitContext(ctx); ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// cmd may still be completed by its batch: answer with a command of our own.
+			return failed(ctx, err)
+		}
+		return cmd
+	}
+	cmd := run()
+	if !redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		return cmd
+	}
+	if err := script.Load(ctx, st.client).Err(); err != nil {
+		return failed(ctx, err)
+	}
+	return run()
+}
+
+// failed is a command that failed with err without being sent.
+func failed(ctx context.Context, err error) *redis.Cmd {
+	cmd := redis.NewCmd(ctx)
+	cmd.SetErr(err)
+	return cmd
 }
 
 // ListByUser returns the sessions of userID live at now, newest first: one ZREVRANGE of the
