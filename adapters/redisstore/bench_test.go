@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"crypto/rand"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,6 +64,36 @@ func BenchmarkRotate(b *testing.B) {
 		}
 		current = next
 	}
+}
+
+// BenchmarkRotateParallel is refreshes of many clients at once, each rotating its own session:
+// their scripts share pipelines (Sessions.rotator), as under the load test's 32 connections.
+func BenchmarkRotateParallel(b *testing.B) {
+	st, _ := openBench(b)
+	now := time.Now()
+	var next atomic.Int64
+	successor := make([]byte, 72)
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		s := benchSession(now)
+		s.ID = fmt.Sprintf("%s-%d", s.ID, next.Add(1))
+		if err := st.Create(b.Context(), s, now); err != nil {
+			b.Error(err)
+			return
+		}
+		current := s.RefreshHash
+		for pb.Next() {
+			hash := []byte(rand.Text())
+			r := domain.Rotation{SessionID: s.ID, PresentedHash: current, NewHash: hash, Successor: successor,
+				Now: now, Grace: 10 * time.Second, IdleTTL: 7 * 24 * time.Hour}
+			if outcome, _, err := st.Rotate(b.Context(), r); err != nil || outcome != domain.Rotated {
+				b.Error(outcome, err)
+				return
+			}
+			current = hash
+		}
+	})
 }
 
 // BenchmarkRotateReplicated is one refresh on a master with one replica, asynchronous and with
