@@ -170,6 +170,9 @@ type Parsers struct {
 	// DatabaseKind names the engine of a DATABASE_URL ("sqlite", "mysql" or "postgres"), or
 	// says why the URL names none (sqlstore.KindOf).
 	DatabaseKind func(databaseURL string) (string, error)
+	// RedisURL says whether a Redis SESSION_STORE URL speaks TLS, or why it is no Redis URL
+	// (redisstore.KindOf).
+	RedisURL func(redisURL string) (tls bool, err error)
 }
 
 // Load reads the environment into a Config, fills derived defaults and validates it, reading

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,16 +11,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis-auth/portcullis/adapters/redisstore"
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/config"
 )
 
 // parsers are the adapters' readings config checks their settings with, as cmd/portcullis/app
 // passes them.
-var parsers = config.Parsers{DatabaseKind: func(databaseURL string) (string, error) {
-	kind, err := sqlstore.KindOf(databaseURL)
-	return string(kind), err
-}}
+var parsers = config.Parsers{
+	DatabaseKind: func(databaseURL string) (string, error) {
+		kind, err := sqlstore.KindOf(databaseURL)
+		return string(kind), err
+	},
+	RedisURL: func(redisURL string) (bool, error) {
+		kind, err := redisstore.KindOf(redisURL)
+		return kind.TLS, err
+	},
+}
 
 func TestDefaultsLoadFromEmptyEnvironment(t *testing.T) {
 	c, err := config.LoadFrom(nil, parsers)
@@ -380,5 +388,34 @@ func TestRedactURL(t *testing.T) {
 	}
 	if got := config.RedactURL("postgres://u:s3cret@db/auth"); got != "postgres://u:xxxxx@db/auth" {
 		t.Fatalf("RedactURL = %q", got)
+	}
+}
+
+// TestRedisURLsAreReadByTheAdapter: config keeps no list of Redis schemes; SESSION_STORE,
+// REDIS_WAIT_REPLICAS and REDIS_TLS_CA_FILE take what Parsers.RedisURL (redisstore.KindOf) says.
+// A reading that knows one more scheme is followed, and one that refuses rediss:// is too.
+func TestRedisURLsAreReadByTheAdapter(t *testing.T) {
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := parsers
+	other.RedisURL = func(raw string) (bool, error) {
+		if strings.HasPrefix(raw, "valkeys://") {
+			return true, nil
+		}
+		return false, errors.New("only valkeys://")
+	}
+	env := []string{"PORTCULLIS_DATA_DIR=" + t.TempDir(), "PORTCULLIS_SESSION_STORE=valkeys://v:6380/0",
+		"PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_TLS_CA_FILE=" + caFile}
+	if _, err := config.LoadFrom(env, other); err != nil {
+		t.Errorf("a scheme the adapter reads as TLS Redis was refused: %v", err)
+	}
+	if _, err := config.LoadFrom(env, parsers); err == nil || !strings.Contains(err.Error(), "SESSION_STORE") {
+		t.Errorf("redisstore.KindOf does not know valkeys://, yet config took it: %v", err)
+	}
+	env[1] = "PORTCULLIS_SESSION_STORE=rediss://r:6380/0"
+	if _, err := config.LoadFrom(env, other); err == nil || !strings.Contains(err.Error(), "SESSION_STORE") {
+		t.Errorf("config took rediss:// that the given reading refuses: %v", err)
 	}
 }

@@ -31,11 +31,33 @@ func rules(p Parsers) []rule {
 		}
 		return p.DatabaseKind(c.DatabaseURL)
 	}
+	// redisStore reads a SESSION_STORE that is neither sql nor memory as a Redis URL.
+	redisStore := func(c *Config) (tls bool, err error) {
+		if p.RedisURL == nil {
+			return false, errors.New("cannot be checked: config.Parsers has no RedisURL")
+		}
+		return p.RedisURL(c.SessionStore)
+	}
+	isRedis := func(c *Config) bool {
+		_, err := redisStore(c)
+		return c.SessionStore != "sql" && c.SessionStore != "memory" && err == nil
+	}
 	return []rule{
 		{"ADDR", func(c *Config) error { return listenAddr(c.Addr) }},
 		{"DATA_DIR", func(c *Config) error { return c.checkDataDir() }},
 		{"DATABASE_URL", func(c *Config) error { _, err := databaseKind(c); return err }},
-		{"SESSION_STORE", func(c *Config) error { return sessionStore(c.SessionStore) }},
+		{"SESSION_STORE", func(c *Config) error {
+			if c.SessionStore == "sql" || c.SessionStore == "memory" {
+				return nil
+			}
+			if _, err := redisStore(c); err != nil {
+				return fmt.Errorf("must be sql, memory or a Redis URL (%v), got %q", err, RedactURL(c.SessionStore))
+			}
+			if _, err := url.Parse(c.SessionStore); err != nil {
+				return fmt.Errorf("invalid URL: %v", err)
+			}
+			return nil
+		}},
 		{"DB_MAX_OPEN_CONNS", func(c *Config) error { return atLeast(c.DBMaxOpenConns, 0, "must not be negative") }},
 		{"DB_MAX_IDLE_CONNS", func(c *Config) error {
 			if c.DBMaxIdleConns < 0 {
@@ -71,8 +93,8 @@ func rules(p Parsers) []rule {
 			if c.RedisWaitReplicas < 0 {
 				return errors.New("must not be negative")
 			}
-			if c.RedisWaitReplicas > 0 && !strings.HasPrefix(c.SessionStore, "redis") {
-				return errors.New("needs a Redis SESSION_STORE (redis://, rediss://, redis+cluster://, redis+sentinel://, ...)")
+			if c.RedisWaitReplicas > 0 && !isRedis(c) {
+				return errors.New("needs a Redis SESSION_STORE")
 			}
 			return nil
 		}},
@@ -92,8 +114,8 @@ func rules(p Parsers) []rule {
 			if c.RedisTLSCAFile == "" {
 				return nil
 			}
-			if !hasAnyPrefix(c.SessionStore, "rediss://", "rediss+cluster://", "rediss+sentinel://") {
-				return errors.New("needs SESSION_STORE=rediss://, rediss+cluster:// or rediss+sentinel://")
+			if tls, _ := redisStore(c); !tls {
+				return errors.New("needs a Redis SESSION_STORE over TLS (a rediss scheme)")
 			}
 			return readable(c.RedisTLSCAFile)
 		}},
@@ -391,28 +413,6 @@ func readable(path string) error {
 func httpURL(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
-}
-
-func hasAnyPrefix(s string, prefixes ...string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func sessionStore(s string) error {
-	switch {
-	case s == "sql", s == "memory":
-		return nil
-	case hasAnyPrefix(s, "redis://", "rediss://", "redis+cluster://", "rediss+cluster://", "redis+sentinel://", "rediss+sentinel://"):
-		if _, err := url.Parse(s); err != nil {
-			return fmt.Errorf("invalid URL: %v", err)
-		}
-		return nil
-	}
-	return fmt.Errorf("must be sql, memory, or a redis://, rediss://, redis+cluster:// or redis+sentinel:// URL, got %q", RedactURL(s))
 }
 
 func linkPath(p string) error {

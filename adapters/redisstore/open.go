@@ -67,12 +67,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (redis.UniversalClie
 // NewClient builds the client for rawURL (the forms of Open) without connecting; connections
 // are made on first use. Module uses it and pings at fx start.
 func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
-	scheme, _, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return nil, errors.New("redisstore: URL must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://")
+	kind, err := KindOf(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: URL: %w", err)
 	}
-	switch scheme {
-	case "redis", "rediss":
+	switch kind.Topology {
+	case Standalone:
 		o, err := redis.ParseURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: parse URL: %w", urlerr.Scrub(err))
@@ -82,7 +82,7 @@ func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 			return nil, err
 		}
 		return redis.NewClient(o), nil
-	case "redis+cluster", "rediss+cluster":
+	case Cluster:
 		o, err := parseClusterURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: parse cluster URL: %w", urlerr.Scrub(err))
@@ -92,7 +92,7 @@ func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 			return nil, err
 		}
 		return redis.NewClusterClient(o), nil
-	case "redis+sentinel", "rediss+sentinel":
+	default: // Sentinel
 		o, err := parseSentinelURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: parse sentinel URL: %w", urlerr.Scrub(err))
@@ -102,8 +102,6 @@ func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 			return nil, err
 		}
 		return redis.NewFailoverClient(o), nil
-	default:
-		return nil, fmt.Errorf("redisstore: unsupported URL scheme %q (want redis, rediss, redis+cluster, rediss+cluster, redis+sentinel or rediss+sentinel)", scheme)
 	}
 }
 

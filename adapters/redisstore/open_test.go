@@ -93,3 +93,36 @@ func TestModuleStartStop(t *testing.T) {
 		t.Fatalf("start with Redis down = %v, want ErrUnavailable", err)
 	}
 }
+
+// TestKindOf: the one reading of a Redis URL's scheme, which config checks
+// PORTCULLIS_SESSION_STORE with and NewClient builds its client by.
+func TestKindOf(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want URLKind
+		ok   bool
+	}{
+		{"redis://h:6379/0", URLKind{Standalone, false}, true},
+		{"rediss://u:p@h:6380/1", URLKind{Standalone, true}, true},
+		{"redis+cluster://a:1,b:2", URLKind{Cluster, false}, true},
+		{"rediss+cluster://a:1,b:2", URLKind{Cluster, true}, true},
+		{"redis+sentinel://s1:26379/m", URLKind{Sentinel, false}, true},
+		{"rediss+sentinel://s1:26379/m", URLKind{Sentinel, true}, true},
+		{"127.0.0.1:6379", URLKind{}, false},
+		{"sql", URLKind{}, false},
+		{"http://h", URLKind{}, false},
+		{"", URLKind{}, false},
+	}
+	for _, tt := range tests {
+		got, err := KindOf(tt.raw)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("KindOf(%q) = %+v, %v; want %+v, ok %v", tt.raw, got, err, tt.want, tt.ok)
+		}
+		// NewClient refuses exactly what KindOf refuses: there is no second list.
+		if c, err := NewClient(tt.raw, Options{}); (err == nil) != tt.ok {
+			t.Errorf("NewClient(%q): %v, KindOf ok %v", tt.raw, err, tt.ok)
+		} else if c != nil {
+			_ = c.Close()
+		}
+	}
+}

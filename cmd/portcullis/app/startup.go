@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/dig"
 
+	"github.com/portcullis-auth/portcullis/adapters/redisstore"
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/config"
 )
@@ -16,12 +17,18 @@ import (
 // Parsers are the adapters' readings of the settings whose format they own, for config to check
 // those settings with (config imports no adapter). Every command loads the configuration with
 // them; so do the tests that start the service as the binary does.
-var Parsers = config.Parsers{DatabaseKind: databaseKind}
+var Parsers = config.Parsers{DatabaseKind: databaseKind, RedisURL: redisURL}
 
 // databaseKind is sqlstore.KindOf, the one reading of a database URL's engine, as config takes it.
 func databaseKind(databaseURL string) (string, error) {
 	kind, err := sqlstore.KindOf(databaseURL)
 	return string(kind), err
+}
+
+// redisURL is redisstore.KindOf, the one reading of a Redis URL's scheme, as config takes it.
+func redisURL(raw string) (tls bool, err error) {
+	kind, err := redisstore.KindOf(raw)
+	return kind.TLS, err
 }
 
 // LoadConfig reads and validates the configuration from the environment, for every command.

@@ -7,7 +7,6 @@ package app
 import (
 	"context"
 	"log/slog"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
@@ -25,10 +24,11 @@ import (
 // limiter and challenge store that follow it: Redis counts across instances, otherwise each
 // process counts alone; challenges (mfa_token, WebAuthn ceremonies) live where sessions do.
 func sessionStore(cfg config.Config) fx.Option {
+	_, notRedis := redisstore.KindOf(cfg.SessionStore)
 	switch s := cfg.SessionStore; {
 	case s == "memory":
 		return fx.Options(observeSessions(), memstore.Module, memstore.LimiterModule, memstore.ChallengesModule)
-	case strings.HasPrefix(s, "redis"):
+	case notRedis == nil:
 		return fx.Options(
 			redisSessionCache(cfg),
 			redisstore.Module,
@@ -85,7 +85,8 @@ func userCache(cfg config.Config) fx.Option {
 // rediss://), invalidated by Redis client tracking and answering only behind a read barrier
 // (redisstore.Changes). Cluster and Sentinel keep no cache.
 func redisSessionCache(cfg config.Config) fx.Option {
-	standalone := strings.HasPrefix(cfg.SessionStore, "redis://") || strings.HasPrefix(cfg.SessionStore, "rediss://")
+	kind, err := redisstore.KindOf(cfg.SessionStore)
+	standalone := err == nil && kind.Topology == redisstore.Standalone
 	if cfg.SessionCacheSize == 0 || !standalone {
 		return observeSessions()
 	}
