@@ -63,7 +63,8 @@ func TestMemoryLimit(t *testing.T) {
 		goEnv bool
 		want  int64
 	}{
-		{"automatic, 2 cores", func(c config.Config) config.Config { return c }, 2, false, 32*mib + 2*19456*1024*5/4},
+		{"automatic, 2 cores", func(c config.Config) config.Config { return c }, 2, false, 24*mib + 2*19456*1024},
+		{"automatic, 8 cores, 64 MiB per hash", func(c config.Config) config.Config { c.Argon2Memory = 65536; return c }, 8, false, 24*mib + 8*64*mib},
 		{"automatic, bcrypt", func(c config.Config) config.Config { c.PasswordHash = "bcrypt"; return c }, 2, false, 32 * mib},
 		{"configured", func(c config.Config) config.Config { c.MemoryLimitMiB = 200; return c }, 2, false, 200 * mib},
 		{"off", func(c config.Config) config.Config { c.MemoryLimitMiB = -1; return c }, 2, false, 0},
