@@ -173,6 +173,10 @@ type Parsers struct {
 	// RedisURL says whether a Redis SESSION_STORE URL speaks TLS, or why it is no Redis URL
 	// (redisstore.KindOf).
 	RedisURL func(redisURL string) (tls bool, err error)
+	// JWTAlg says whether JWT_ALG is an algorithm the token signer supports (jwxtoken.CheckAlg).
+	JWTAlg func(alg string) error
+	// Leeway says whether LEEWAY is a clock skew the token verifier allows (jwxtoken.CheckLeeway).
+	Leeway func(d time.Duration) error
 }
 
 // Load reads the environment into a Config, fills derived defaults and validates it, reading

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
 	"github.com/portcullis-auth/portcullis/adapters/redisstore"
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/config"
@@ -27,6 +28,8 @@ var parsers = config.Parsers{
 		kind, err := redisstore.KindOf(redisURL)
 		return kind.TLS, err
 	},
+	JWTAlg: jwxtoken.CheckAlg,
+	Leeway: jwxtoken.CheckLeeway,
 }
 
 func TestDefaultsLoadFromEmptyEnvironment(t *testing.T) {
@@ -417,5 +420,29 @@ func TestRedisURLsAreReadByTheAdapter(t *testing.T) {
 	env[1] = "PORTCULLIS_SESSION_STORE=rediss://r:6380/0"
 	if _, err := config.LoadFrom(env, other); err == nil || !strings.Contains(err.Error(), "SESSION_STORE") {
 		t.Errorf("config took rediss:// that the given reading refuses: %v", err)
+	}
+}
+
+// TestTokenSettingsAreCheckedByTheAdapter: config keeps no list of JWT algorithms and no leeway
+// range of its own; JWT_ALG and LEEWAY take what Parsers.JWTAlg and Parsers.Leeway
+// (jwxtoken.CheckAlg, jwxtoken.CheckLeeway) say.
+func TestTokenSettingsAreCheckedByTheAdapter(t *testing.T) {
+	env := []string{"PORTCULLIS_DATA_DIR=" + t.TempDir(), "PORTCULLIS_JWT_ALG=ES512", "PORTCULLIS_LEEWAY=10m"}
+	other := parsers
+	other.JWTAlg = func(alg string) error {
+		if alg == "ES512" {
+			return nil
+		}
+		return errors.New("only ES512")
+	}
+	other.Leeway = func(time.Duration) error { return nil }
+	if _, err := config.LoadFrom(env, other); err != nil {
+		t.Errorf("settings the given checks take were refused: %v", err)
+	}
+	_, err := config.LoadFrom(env, parsers)
+	for _, name := range []string{"JWT_ALG", "LEEWAY"} {
+		if err == nil || !strings.Contains(err.Error(), "PORTCULLIS_"+name+":") {
+			t.Errorf("jwxtoken refuses this %s, yet config took it: %v", name, err)
+		}
 	}
 }

@@ -38,6 +38,18 @@ func rules(p Parsers) []rule {
 		}
 		return p.RedisURL(c.SessionStore)
 	}
+	jwtAlg := func(c *Config) error {
+		if p.JWTAlg == nil {
+			return errors.New("cannot be checked: config.Parsers has no JWTAlg")
+		}
+		return p.JWTAlg(c.JWTAlg)
+	}
+	leeway := func(c *Config) error {
+		if p.Leeway == nil {
+			return errors.New("cannot be checked: config.Parsers has no Leeway")
+		}
+		return p.Leeway(c.Leeway)
+	}
 	isRedis := func(c *Config) bool {
 		_, err := redisStore(c)
 		return c.SessionStore != "sql" && c.SessionStore != "memory" && err == nil
@@ -126,9 +138,7 @@ func rules(p Parsers) []rule {
 			return nil
 		}},
 		{"AUDIENCE", func(c *Config) error { return notEmpty(c.Audience) }},
-		{"JWT_ALG", func(c *Config) error {
-			return oneOf(c.JWTAlg, "unknown algorithm %q: use EdDSA, ES256, RS256 or HS256", "EdDSA", "ES256", "RS256", "HS256")
-		}},
+		{"JWT_ALG", jwtAlg},
 		{"JWT_KEY_FILE", func(c *Config) error {
 			switch {
 			case c.JWTKeyFile == "":
@@ -160,7 +170,7 @@ func rules(p Parsers) []rule {
 			return nil
 		}},
 		{"ACCESS_TTL", func(c *Config) error { return positive(c.AccessTTL) }},
-		{"LEEWAY", func(c *Config) error { return between(c.Leeway, 0, 5*time.Minute) }},
+		{"LEEWAY", leeway},
 		{"SESSION_IDLE", func(c *Config) error {
 			if err := positive(c.SessionIdle); err != nil {
 				return err

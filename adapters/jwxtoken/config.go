@@ -3,6 +3,7 @@ package jwxtoken
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -51,22 +52,43 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// MaxLeeway is the most clock skew Verify allows (Config.Leeway).
+const MaxLeeway = 5 * time.Minute
+
+// CheckAlg says whether alg is one Tokens signs with (EdDSA, ES256, RS256 or HS256). It is the
+// one list: config checks PORTCULLIS_JWT_ALG with it (passed in by cmd/portcullis/app), so its
+// error is written to follow the variable's name.
+func CheckAlg(alg string) error {
+	switch alg {
+	case EdDSA, ES256, RS256, HS256:
+		return nil
+	}
+	return fmt.Errorf("unknown algorithm %q: use %s, %s, %s or %s", alg, EdDSA, ES256, RS256, HS256)
+}
+
+// CheckLeeway says whether d is a clock skew Verify allows (0 to MaxLeeway). config checks
+// PORTCULLIS_LEEWAY with it, as with CheckAlg.
+func CheckLeeway(d time.Duration) error {
+	if d < 0 || d > MaxLeeway {
+		return fmt.Errorf("must be between 0s and %s", strings.TrimSuffix(MaxLeeway.String(), "0s"))
+	}
+	return nil
+}
+
 func (c Config) validate(storeMode bool) error {
 	var errs []error
-	switch c.Alg {
-	case EdDSA, ES256, RS256:
-		if len(c.Secret) > 0 {
-			errs = append(errs, fmt.Errorf("a secret is only for %s", HS256))
-		}
-	case HS256:
+	switch err := CheckAlg(c.Alg); {
+	case err != nil:
+		errs = append(errs, err)
+	case c.Alg == HS256:
 		if len(c.Secret) < MinSecretLength {
 			errs = append(errs, fmt.Errorf("%s needs a secret of at least %d bytes", HS256, MinSecretLength))
 		}
 		if c.KeyFile != "" {
 			errs = append(errs, fmt.Errorf("a key file is not used with %s", HS256))
 		}
-	default:
-		errs = append(errs, fmt.Errorf("unknown algorithm %q: use EdDSA, ES256, RS256 or HS256", c.Alg))
+	case len(c.Secret) > 0:
+		errs = append(errs, fmt.Errorf("a secret is only for %s", HS256))
 	}
 	if c.Issuer == "" {
 		errs = append(errs, errors.New("issuer must be set"))
@@ -77,8 +99,8 @@ func (c Config) validate(storeMode bool) error {
 	if c.AccessTTL < time.Second {
 		errs = append(errs, errors.New("access TTL must be at least a second"))
 	}
-	if c.Leeway < 0 || c.Leeway > 5*time.Minute {
-		errs = append(errs, errors.New("leeway must be between 0 and 5m"))
+	if err := CheckLeeway(c.Leeway); err != nil {
+		errs = append(errs, fmt.Errorf("leeway %w", err))
 	}
 	if storeMode && len(c.KeyEncryptionKey) != KeyEncryptionKeySize {
 		errs = append(errs, fmt.Errorf("key-encryption key must be %d bytes", KeyEncryptionKeySize))

@@ -432,3 +432,29 @@ func TestNew_ClockBehindKeyCreator(t *testing.T) {
 		t.Fatalf("the instance behind added a key: %d keys", n)
 	}
 }
+
+// TestCheckAlgAndLeeway: the one list of algorithms and the one leeway range, which config
+// checks PORTCULLIS_JWT_ALG and PORTCULLIS_LEEWAY with and New refuses by.
+func TestCheckAlgAndLeeway(t *testing.T) {
+	for _, alg := range []string{EdDSA, ES256, RS256, HS256} {
+		if err := CheckAlg(alg); err != nil {
+			t.Errorf("CheckAlg(%q): %v", alg, err)
+		}
+	}
+	for _, alg := range []string{"none", "eddsa", "RS512", ""} {
+		if CheckAlg(alg) == nil {
+			t.Errorf("CheckAlg(%q) took it", alg)
+		}
+	}
+	for d, ok := range map[time.Duration]bool{0: true, 30 * time.Second: true, MaxLeeway: true,
+		-time.Nanosecond: false, MaxLeeway + time.Nanosecond: false} {
+		if err := CheckLeeway(d); (err == nil) != ok {
+			t.Errorf("CheckLeeway(%s) = %v, want ok %v", d, err, ok)
+		}
+		cfg := testConfig(EdDSA)
+		cfg.Leeway = d
+		if _, err := New(cfg, newMemKeys(), newClock(), nil); (err == nil) != ok {
+			t.Errorf("New with leeway %s: %v; CheckLeeway ok %v", d, err, ok)
+		}
+	}
+}

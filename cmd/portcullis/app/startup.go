@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/dig"
 
+	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
 	"github.com/portcullis-auth/portcullis/adapters/redisstore"
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/config"
@@ -17,7 +18,12 @@ import (
 // Parsers are the adapters' readings of the settings whose format they own, for config to check
 // those settings with (config imports no adapter). Every command loads the configuration with
 // them; so do the tests that start the service as the binary does.
-var Parsers = config.Parsers{DatabaseKind: databaseKind, RedisURL: redisURL}
+var Parsers = config.Parsers{
+	DatabaseKind: databaseKind,
+	RedisURL:     redisURL,
+	JWTAlg:       jwxtoken.CheckAlg,
+	Leeway:       jwxtoken.CheckLeeway,
+}
 
 // databaseKind is sqlstore.KindOf, the one reading of a database URL's engine, as config takes it.
 func databaseKind(databaseURL string) (string, error) {
