@@ -177,6 +177,14 @@ type Parsers struct {
 	JWTAlg func(alg string) error
 	// Leeway says whether LEEWAY is a clock skew the token verifier allows (jwxtoken.CheckLeeway).
 	Leeway func(d time.Duration) error
+	// PasswordHash, Argon2Memory, Argon2Time, Argon2Threads and BcryptCost check the password
+	// hashing settings of the same names (password.CheckAlgorithm, CheckMemory, CheckTime,
+	// CheckThreads, CheckBcryptCost): the floors are the hasher's.
+	PasswordHash  func(alg string) error
+	Argon2Memory  func(kib uint32) error
+	Argon2Time    func(passes uint32) error
+	Argon2Threads func(threads uint8) error
+	BcryptCost    func(cost int) error
 }
 
 // Load reads the environment into a Config, fills derived defaults and validates it, reading

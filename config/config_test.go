@@ -3,6 +3,7 @@ package config_test
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
+	"github.com/portcullis-auth/portcullis/adapters/password"
 	"github.com/portcullis-auth/portcullis/adapters/redisstore"
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/config"
@@ -28,8 +30,13 @@ var parsers = config.Parsers{
 		kind, err := redisstore.KindOf(redisURL)
 		return kind.TLS, err
 	},
-	JWTAlg: jwxtoken.CheckAlg,
-	Leeway: jwxtoken.CheckLeeway,
+	JWTAlg:        jwxtoken.CheckAlg,
+	Leeway:        jwxtoken.CheckLeeway,
+	PasswordHash:  password.CheckAlgorithm,
+	Argon2Memory:  password.CheckMemory,
+	Argon2Time:    password.CheckTime,
+	Argon2Threads: password.CheckThreads,
+	BcryptCost:    password.CheckBcryptCost,
 }
 
 func TestDefaultsLoadFromEmptyEnvironment(t *testing.T) {
@@ -444,5 +451,36 @@ func TestTokenSettingsAreCheckedByTheAdapter(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "PORTCULLIS_"+name+":") {
 			t.Errorf("jwxtoken refuses this %s, yet config took it: %v", name, err)
 		}
+	}
+}
+
+// TestPasswordFloorsAreTheHashers: config writes no Argon2 or bcrypt floor of its own; the
+// password settings take what the hasher's checks (password.Check*, through Parsers) say, so
+// the floors of config and of password.New are one.
+func TestPasswordFloorsAreTheHashers(t *testing.T) {
+	below := []string{"PORTCULLIS_DATA_DIR=" + t.TempDir(), "PORTCULLIS_PASSWORD_HASH=scrypt",
+		fmt.Sprintf("PORTCULLIS_ARGON2_MEMORY_KIB=%d", password.MinMemory-1),
+		fmt.Sprintf("PORTCULLIS_ARGON2_TIME=%d", password.MinTime-1),
+		fmt.Sprintf("PORTCULLIS_ARGON2_THREADS=%d", password.MinThreads-1),
+		fmt.Sprintf("PORTCULLIS_BCRYPT_COST=%d", password.MinBcryptCost-1)}
+	_, err := config.LoadFrom(below, parsers)
+	for _, name := range []string{"PASSWORD_HASH", "ARGON2_MEMORY_KIB", "ARGON2_TIME", "ARGON2_THREADS", "BCRYPT_COST"} {
+		if err == nil || !strings.Contains(err.Error(), "PORTCULLIS_"+name+":") {
+			t.Errorf("the hasher refuses this %s, yet config took it: %v", name, err)
+		}
+	}
+	atFloor := []string{"PORTCULLIS_DATA_DIR=" + t.TempDir(), "PORTCULLIS_PASSWORD_HASH=bcrypt",
+		fmt.Sprintf("PORTCULLIS_ARGON2_MEMORY_KIB=%d", password.MinMemory),
+		fmt.Sprintf("PORTCULLIS_ARGON2_TIME=%d", password.MinTime),
+		fmt.Sprintf("PORTCULLIS_ARGON2_THREADS=%d", password.MinThreads),
+		fmt.Sprintf("PORTCULLIS_BCRYPT_COST=%d", password.MinBcryptCost)}
+	if _, err := config.LoadFrom(atFloor, parsers); err != nil {
+		t.Errorf("the hasher's floors were refused: %v", err)
+	}
+	loose := parsers
+	loose.Argon2Memory = func(uint32) error { return nil }
+	below[1] = "PORTCULLIS_PASSWORD_HASH=argon2id"
+	if _, err := config.LoadFrom(below, loose); err == nil || strings.Contains(err.Error(), "ARGON2_MEMORY_KIB") {
+		t.Errorf("config refused ARGON2_MEMORY_KIB by a floor of its own: %v", err)
 	}
 }

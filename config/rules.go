@@ -38,18 +38,6 @@ func rules(p Parsers) []rule {
 		}
 		return p.RedisURL(c.SessionStore)
 	}
-	jwtAlg := func(c *Config) error {
-		if p.JWTAlg == nil {
-			return errors.New("cannot be checked: config.Parsers has no JWTAlg")
-		}
-		return p.JWTAlg(c.JWTAlg)
-	}
-	leeway := func(c *Config) error {
-		if p.Leeway == nil {
-			return errors.New("cannot be checked: config.Parsers has no Leeway")
-		}
-		return p.Leeway(c.Leeway)
-	}
 	isRedis := func(c *Config) bool {
 		_, err := redisStore(c)
 		return c.SessionStore != "sql" && c.SessionStore != "memory" && err == nil
@@ -138,7 +126,7 @@ func rules(p Parsers) []rule {
 			return nil
 		}},
 		{"AUDIENCE", func(c *Config) error { return notEmpty(c.Audience) }},
-		{"JWT_ALG", jwtAlg},
+		{"JWT_ALG", func(c *Config) error { return given(p.JWTAlg, "JWTAlg", c.JWTAlg) }},
 		{"JWT_KEY_FILE", func(c *Config) error {
 			switch {
 			case c.JWTKeyFile == "":
@@ -170,7 +158,7 @@ func rules(p Parsers) []rule {
 			return nil
 		}},
 		{"ACCESS_TTL", func(c *Config) error { return positive(c.AccessTTL) }},
-		{"LEEWAY", leeway},
+		{"LEEWAY", func(c *Config) error { return given(p.Leeway, "Leeway", c.Leeway) }},
 		{"SESSION_IDLE", func(c *Config) error {
 			if err := positive(c.SessionIdle); err != nil {
 				return err
@@ -207,13 +195,11 @@ func rules(p Parsers) []rule {
 			}
 			return nil
 		}},
-		{"PASSWORD_HASH", func(c *Config) error {
-			return oneOf(c.PasswordHash, "must be argon2id or bcrypt, got %q", "argon2id", "bcrypt")
-		}},
-		{"ARGON2_MEMORY_KIB", func(c *Config) error { return atLeast(c.Argon2Memory, 19456, "must be at least 19456") }},
-		{"ARGON2_TIME", func(c *Config) error { return atLeast(c.Argon2Time, 2, "must be at least 2") }},
-		{"ARGON2_THREADS", func(c *Config) error { return atLeast(c.Argon2Threads, 1, "must be at least 1") }},
-		{"BCRYPT_COST", func(c *Config) error { return within(c.BcryptCost, 10, 31) }},
+		{"PASSWORD_HASH", func(c *Config) error { return given(p.PasswordHash, "PasswordHash", c.PasswordHash) }},
+		{"ARGON2_MEMORY_KIB", func(c *Config) error { return given(p.Argon2Memory, "Argon2Memory", c.Argon2Memory) }},
+		{"ARGON2_TIME", func(c *Config) error { return given(p.Argon2Time, "Argon2Time", c.Argon2Time) }},
+		{"ARGON2_THREADS", func(c *Config) error { return given(p.Argon2Threads, "Argon2Threads", c.Argon2Threads) }},
+		{"BCRYPT_COST", func(c *Config) error { return given(p.BcryptCost, "BcryptCost", c.BcryptCost) }},
 		{"BODY_LIMIT", func(c *Config) error { return within(c.BodyLimit, 1024, 1<<20) }},
 		{"REQUEST_TIMEOUT", func(c *Config) error { return positive(c.RequestTimeout) }},
 		{"SHUTDOWN_TIMEOUT", func(c *Config) error { return positive(c.ShutdownTimeout) }},
@@ -361,6 +347,15 @@ func (c Config) Validate(p Parsers) error {
 }
 
 // The shapes of rule, each returning the problem in words a user reads after the name.
+
+// given checks v with an adapter's check from Parsers (its field named field), or says it is
+// missing.
+func given[T any](check func(T) error, field string, v T) error {
+	if check == nil {
+		return fmt.Errorf("cannot be checked: config.Parsers has no %s", field)
+	}
+	return check(v)
+}
 
 func positive(d time.Duration) error {
 	if d <= 0 {

@@ -109,21 +109,64 @@ func (p Params) withDefaults() Params {
 	return p
 }
 
+// CheckAlgorithm, CheckMemory, CheckTime, CheckThreads and CheckBcryptCost are the one rule
+// for each parameter of new hashes: New refuses by them, and config checks
+// PORTCULLIS_PASSWORD_HASH, ARGON2_MEMORY_KIB, ARGON2_TIME, ARGON2_THREADS and BCRYPT_COST with
+// them (passed in by cmd/portcullis/app), so their errors are written to follow a name.
+func CheckAlgorithm(alg string) error {
+	if alg != Argon2id && alg != Bcrypt {
+		return fmt.Errorf("must be %s or %s, got %q", Argon2id, Bcrypt, alg)
+	}
+	return nil
+}
+
+// CheckMemory: see CheckAlgorithm.
+func CheckMemory(kib uint32) error {
+	if kib < MinMemory || kib > maxStoredMemory {
+		return fmt.Errorf("must be between %d and %d KiB, got %d", MinMemory, maxStoredMemory, kib)
+	}
+	return nil
+}
+
+// CheckTime: see CheckAlgorithm.
+func CheckTime(passes uint32) error {
+	if passes < MinTime || passes > maxStoredTime {
+		return fmt.Errorf("must be between %d and %d, got %d", MinTime, maxStoredTime, passes)
+	}
+	return nil
+}
+
+// CheckThreads: see CheckAlgorithm.
+func CheckThreads(threads uint8) error {
+	if threads < MinThreads {
+		return fmt.Errorf("must be at least %d", MinThreads)
+	}
+	return nil
+}
+
+// CheckBcryptCost: see CheckAlgorithm.
+func CheckBcryptCost(cost int) error {
+	if cost < MinBcryptCost || cost > bcrypt.MaxCost {
+		return fmt.Errorf("must be between %d and %d, got %d", MinBcryptCost, bcrypt.MaxCost, cost)
+	}
+	return nil
+}
+
 func (p Params) validate() error {
 	var errs []error
-	switch p.Algorithm {
-	case Argon2id, Bcrypt:
-	default:
-		errs = append(errs, fmt.Errorf("algorithm must be %s or %s, got %q", Argon2id, Bcrypt, p.Algorithm))
-	}
-	if p.Memory < MinMemory || p.Memory > maxStoredMemory {
-		errs = append(errs, fmt.Errorf("argon2id memory must be between %d and %d KiB, got %d", MinMemory, maxStoredMemory, p.Memory))
-	}
-	if p.Time < MinTime || p.Time > maxStoredTime {
-		errs = append(errs, fmt.Errorf("argon2id time must be between %d and %d, got %d", MinTime, maxStoredTime, p.Time))
-	}
-	if p.BcryptCost < MinBcryptCost || p.BcryptCost > bcrypt.MaxCost {
-		errs = append(errs, fmt.Errorf("bcrypt cost must be between %d and %d, got %d", MinBcryptCost, bcrypt.MaxCost, p.BcryptCost))
+	for _, c := range []struct {
+		what string
+		err  error
+	}{
+		{"algorithm", CheckAlgorithm(p.Algorithm)},
+		{"argon2id memory", CheckMemory(p.Memory)},
+		{"argon2id time", CheckTime(p.Time)},
+		{"argon2id threads", CheckThreads(p.Threads)},
+		{"bcrypt cost", CheckBcryptCost(p.BcryptCost)},
+	} {
+		if c.err != nil {
+			errs = append(errs, fmt.Errorf("%s %w", c.what, c.err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/dig"
 
 	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
+	"github.com/portcullis-auth/portcullis/adapters/password"
 	"github.com/portcullis-auth/portcullis/adapters/redisstore"
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/config"
@@ -19,10 +20,15 @@ import (
 // those settings with (config imports no adapter). Every command loads the configuration with
 // them; so do the tests that start the service as the binary does.
 var Parsers = config.Parsers{
-	DatabaseKind: databaseKind,
-	RedisURL:     redisURL,
-	JWTAlg:       jwxtoken.CheckAlg,
-	Leeway:       jwxtoken.CheckLeeway,
+	DatabaseKind:  databaseKind,
+	RedisURL:      redisURL,
+	JWTAlg:        jwxtoken.CheckAlg,
+	Leeway:        jwxtoken.CheckLeeway,
+	PasswordHash:  password.CheckAlgorithm,
+	Argon2Memory:  password.CheckMemory,
+	Argon2Time:    password.CheckTime,
+	Argon2Threads: password.CheckThreads,
+	BcryptCost:    password.CheckBcryptCost,
 }
 
 // databaseKind is sqlstore.KindOf, the one reading of a database URL's engine, as config takes it.
