@@ -16,8 +16,8 @@ import (
 // loginOpener opens the session of a login whose factors are checked, and re-reads the user
 // once the session is stored. A login reads the user before its (slow) checks and stores the
 // session after them, so an administrator's disable, a password change or a role change in
-// between would sweep the user's sessions before this one exists. Login and MFAVerify share
-// it, so both apply one rule:
+// between would sweep the user's sessions before this one exists. Login, MFAVerify and the
+// login by passkey alone (Passkeys.FinishLogin) share it, so all apply one rule:
 //   - a user now deleted, disabled or with another password hash than the one the login
 //     checked: the new session is deleted and the login fails with
 //     domain.ErrInvalidCredentials (audited as login failure);
@@ -32,6 +32,9 @@ type loginOpener struct {
 	settings Settings
 	audit    *Auditor
 	log      *slog.Logger
+	// auditDetail is the detail of the audit record of a refused login: "method=passkey" for
+	// a login by passkey alone, "" for the logins that start with a password.
+	auditDetail string
 }
 
 func newLoginOpener(users ports.UserStore, sessions ports.SessionStore, issuer ports.TokenIssuer, ids ports.IDSource,
@@ -115,7 +118,7 @@ func (o *loginOpener) reread(ctx context.Context, userID string, mark []byte) (u
 // every such refusal gets.
 func (o *loginOpener) refuse(ctx context.Context, userID, outcome string) error {
 	o.log.InfoContext(ctx, "login failed", "user_id", userID, "outcome", outcome)
-	o.audit.record(ctx, domain.EventLoginFailure, "", userID, outcome, "")
+	o.audit.record(ctx, domain.EventLoginFailure, "", userID, outcome, o.auditDetail)
 	return domain.ErrInvalidCredentials
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -56,7 +55,7 @@ type Passkeys struct {
 	pending  ports.Challenges
 	users    ports.UserStore
 	sessions ports.SessionStore
-	tokens   *tokenMinter
+	opener   *loginOpener
 	ids      ports.IDSource
 	clock    ports.Clock
 	settings Settings
@@ -68,8 +67,10 @@ type Passkeys struct {
 func NewPasskeys(store ports.Passkeys, rp ports.WebAuthn, pending ports.Challenges, users ports.UserStore,
 	sessions ports.SessionStore, issuer ports.TokenIssuer, ids ports.IDSource, clock ports.Clock, settings Settings,
 	audit *Auditor, log *slog.Logger) *Passkeys {
+	opener := newLoginOpener(users, sessions, issuer, ids, clock, settings, audit, log)
+	opener.auditDetail = "method=" + MethodPasskey
 	return &Passkeys{store: store, rp: rp, pending: pending, users: users, sessions: sessions, ids: ids, clock: clock,
-		settings: settings, audit: audit, log: log, tokens: &tokenMinter{issuer: issuer, ids: ids, ttl: settings.AccessTTL}}
+		settings: settings, audit: audit, log: log, opener: opener}
 }
 
 // UsePasskeys makes passkeys second factors: a password login of a user with one lists
@@ -277,7 +278,10 @@ func (p *Passkeys) verify(ctx context.Context, wantUser string, state, response 
 
 // FinishLogin completes a login by passkey alone and opens a session with amr hwk (and user,
 // when the authenticator verified its user). A disabled account is refused as a wrong
-// password would be; an unverified one as a password login would be.
+// password would be; an unverified one as a password login would be. The user is re-read once
+// the session is stored, by the rule of the password and second-factor logins (loginOpener):
+// disabled, deleted or given another password meanwhile, domain.ErrInvalidCredentials and no
+// session; roles changed, a session with the new roles, or domain.ErrStale after three changes.
 func (p *Passkeys) FinishLogin(ctx context.Context, token string, response []byte) (TokensOutput, error) {
 	c, err := p.take(ctx, token, domain.ChallengePasskeyLogin)
 	if err != nil {
@@ -299,7 +303,7 @@ func (p *Passkeys) FinishLogin(ctx context.Context, token string, response []byt
 	if a.UserVerified {
 		amr = append(amr, domain.AMRUser)
 	}
-	out, err := p.open(ctx, u, amr)
+	out, err := p.opener.open(ctx, u, amr)
 	if err != nil {
 		return TokensOutput{}, err
 	}
@@ -307,36 +311,6 @@ func (p *Passkeys) FinishLogin(ctx context.Context, token string, response []byt
 	p.audit.record(ctx, domain.EventMFASuccess, u.ID, u.ID, "ok", "method=passkey passkey="+pk.ID)
 	p.audit.record(ctx, domain.EventLoginSuccess, u.ID, u.ID, "ok", "session="+out.SessionID+" amr="+strings.Join(amr, "+"))
 	return out, nil
-}
-
-// open opens a session of u and re-reads u once it is stored, as a password login does: a
-// user disabled or deleted meanwhile gets no session; one whose roles changed gets a session
-// with the new ones.
-func (p *Passkeys) open(ctx context.Context, u domain.User, amr []string) (TokensOutput, error) {
-	for attempt := 1; ; attempt++ {
-		out, err := openSession(ctx, p.sessions, p.tokens, p.ids, p.settings, p.clock.Now(), u, amr)
-		if err != nil {
-			return TokensOutput{}, err
-		}
-		cur, err := p.users.ByID(ctx, u.ID)
-		switch {
-		case err == nil && !cur.Disabled && slices.Equal(cur.Roles, u.Roles):
-			view := viewOf(cur)
-			out.User = &view
-			return out, nil
-		case err != nil && !errors.Is(err, domain.ErrNotFound):
-			_ = p.sessions.Delete(context.WithoutCancel(ctx), out.SessionID)
-			return TokensOutput{}, fmt.Errorf("re-read user: %w", err)
-		}
-		if derr := p.sessions.Delete(context.WithoutCancel(ctx), out.SessionID); derr != nil {
-			return TokensOutput{}, fmt.Errorf("delete the session of a refused login: %w", derr)
-		}
-		if err != nil || cur.Disabled || attempt == 3 {
-			p.audit.record(ctx, domain.EventLoginFailure, "", u.ID, "changed_during_login", "method=passkey")
-			return TokensOutput{}, domain.ErrInvalidCredentials
-		}
-		u = cur
-	}
 }
 
 // BeginSecondFactor starts a passkey assertion as the second factor of the password login
