@@ -36,11 +36,13 @@ const (
 // the settings config has a default for (DB_CONNECT_TIMEOUT) have none here, cmd/portcullis
 // passes config's value.
 type Options struct {
-	// MaxOpenConns caps open connections (default: 4 for SQLite, 20 otherwise).
+	// MaxOpenConns caps open connections (default: DefaultMaxOpenConnsSQLite for SQLite,
+	// DefaultMaxOpenConns otherwise).
 	MaxOpenConns int
 	// MaxIdleConns caps idle connections kept for reuse (default: MaxOpenConns).
 	MaxIdleConns int
-	// ConnMaxLifetime closes connections older than this (default: 30m; SQLite: never).
+	// ConnMaxLifetime closes connections older than this (default: DefaultConnMaxLifetime;
+	// SQLite: never).
 	ConnMaxLifetime time.Duration
 	// ConnMaxIdleTime closes connections idle for this long (default: 5m; SQLite: never).
 	ConnMaxIdleTime time.Duration
@@ -59,12 +61,24 @@ type Options struct {
 	Renormalize RenormalizeFunc
 }
 
+// The pool's defaults by engine, for a zero Options field. config's help texts for
+// PORTCULLIS_DB_MAX_OPEN_CONNS and PORTCULLIS_DB_CONN_MAX_LIFETIME state them (the default
+// depends on the engine, so no envDefault tag can hold it); cmd/portcullis/app's
+// TestConfigStatesSQLDefaults holds the two to each other.
+const (
+	DefaultMaxOpenConns = 20
+	// DefaultMaxOpenConnsSQLite: one writer at a time anyway; a few connections let WAL readers
+	// proceed.
+	DefaultMaxOpenConnsSQLite = 4
+	// DefaultConnMaxLifetime applies to MySQL and PostgreSQL; SQLite connections live for ever.
+	DefaultConnMaxLifetime = 30 * time.Minute
+)
+
 func (o Options) withDefaults(kind Kind) Options {
 	if o.MaxOpenConns <= 0 {
-		o.MaxOpenConns = 20
+		o.MaxOpenConns = DefaultMaxOpenConns
 		if kind == SQLite {
-			// One writer at a time anyway; a few connections let WAL readers proceed.
-			o.MaxOpenConns = 4
+			o.MaxOpenConns = DefaultMaxOpenConnsSQLite
 		}
 	}
 	if o.MaxIdleConns <= 0 || o.MaxIdleConns > o.MaxOpenConns {
@@ -72,7 +86,7 @@ func (o Options) withDefaults(kind Kind) Options {
 	}
 	if kind != SQLite {
 		if o.ConnMaxLifetime <= 0 {
-			o.ConnMaxLifetime = 30 * time.Minute
+			o.ConnMaxLifetime = DefaultConnMaxLifetime
 		}
 		if o.ConnMaxIdleTime <= 0 {
 			o.ConnMaxIdleTime = 5 * time.Minute

@@ -2,8 +2,10 @@ package app
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
 	"github.com/portcullis-auth/portcullis/config"
 )
 
@@ -41,6 +43,25 @@ func TestAdaptersTakeConfigsDefaults(t *testing.T) {
 		}
 		if got := fmt.Sprint(tt.adapter); got != want {
 			t.Errorf("%s: the adapter is given %s, config's default is %s", tt.setting, got, want)
+		}
+	}
+}
+
+// TestConfigStatesSQLDefaults: the pool defaults of DB_MAX_OPEN_CONNS and DB_CONN_MAX_LIFETIME
+// depend on the engine, so they are sqlstore's (Default*), not an envDefault tag; config's help
+// texts, which `portcullis config` and README.md show, state exactly those values.
+func TestConfigStatesSQLDefaults(t *testing.T) {
+	help := map[string]string{}
+	for _, s := range config.Settings() {
+		help[s.Name] = s.Help
+	}
+	lifetime := strings.TrimSuffix(sqlstore.DefaultConnMaxLifetime.String(), "0s") // 30m0s -> 30m
+	for setting, want := range map[string]string{
+		"DB_MAX_OPEN_CONNS":    fmt.Sprintf("(default: %d; %d for SQLite)", sqlstore.DefaultMaxOpenConns, sqlstore.DefaultMaxOpenConnsSQLite),
+		"DB_CONN_MAX_LIFETIME": fmt.Sprintf("(default: %s; SQLite: never)", lifetime),
+	} {
+		if h := help[config.Prefix+setting]; !strings.HasSuffix(h, want) {
+			t.Errorf("%s's help %q does not state sqlstore's default %q", setting, h, want)
 		}
 	}
 }
