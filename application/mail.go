@@ -37,7 +37,9 @@ type MailSettings struct {
 	PollInterval time.Duration
 }
 
-// The defaults of MailSettings.
+// The defaults of MailSettings, for a core built without configuration (tests); the service's
+// values are configuration's (envDefault tags), and cmd/portcullis/app's
+// TestMailDefaultsAreConfigs holds the two equal through DefaultMailSettings.
 const (
 	defaultVerifyTTL    = 24 * time.Hour
 	defaultResetTTL     = 30 * time.Minute
@@ -49,6 +51,9 @@ const (
 	defaultSendTimeout  = 30 * time.Second
 	defaultPollInterval = 2 * time.Second
 )
+
+// DefaultMailSettings is what a zero MailSettings stands for (PublicURL aside, which has none).
+func DefaultMailSettings() MailSettings { return MailSettings{}.withDefaults() }
 
 func (s MailSettings) withDefaults() MailSettings {
 	def := func(d *time.Duration, v time.Duration) {

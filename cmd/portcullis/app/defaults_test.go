@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
+	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/config"
 )
 
@@ -63,5 +64,20 @@ func TestConfigStatesSQLDefaults(t *testing.T) {
 		if h := help[config.Prefix+setting]; !strings.HasSuffix(h, want) {
 			t.Errorf("%s's help %q does not state sqlstore's default %q", setting, h, want)
 		}
+	}
+}
+
+// TestMailDefaultsAreConfigs: the core keeps defaults for MailSettings (a core built by tests has
+// no configuration); they must be config's, so that a service and a test behave alike. With no
+// mail setting given, what the composition root passes equals what a zero MailSettings means.
+func TestMailDefaultsAreConfigs(t *testing.T) {
+	cfg, err := config.LoadFrom([]string{"PORTCULLIS_DATA_DIR=" + t.TempDir()}, Parsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mailSettings(cfg)
+	got.PublicURL = "" // derived from the listen address; the core has no default for it
+	if want := application.DefaultMailSettings(); got != want {
+		t.Errorf("config's mail defaults differ from the core's:\nconfig %+v\ncore   %+v", got, want)
 	}
 }
