@@ -177,6 +177,10 @@ type Parsers struct {
 	JWTAlg func(alg string) error
 	// Leeway says whether LEEWAY is a clock skew the token verifier allows (jwxtoken.CheckLeeway).
 	Leeway func(d time.Duration) error
+	// JWTSecret and JWTKeyFile say whether JWT_SECRET (decoded) and JWT_KEY_FILE fit JWT_ALG
+	// (jwxtoken.CheckSecret, CheckKeyFile): which algorithm signs with what is the signer's rule.
+	JWTSecret  func(alg string, secret []byte) error
+	JWTKeyFile func(alg, keyFile string) error
 	// PasswordHash, Argon2Memory, Argon2Time, Argon2Threads and BcryptCost check the password
 	// hashing settings of the same names (password.CheckAlgorithm, CheckMemory, CheckTime,
 	// CheckThreads, CheckBcryptCost): the floors are the hasher's.

@@ -32,6 +32,8 @@ var parsers = config.Parsers{
 	},
 	JWTAlg:        jwxtoken.CheckAlg,
 	Leeway:        jwxtoken.CheckLeeway,
+	JWTSecret:     jwxtoken.CheckSecret,
+	JWTKeyFile:    jwxtoken.CheckKeyFile,
 	PasswordHash:  password.CheckAlgorithm,
 	Argon2Memory:  password.CheckMemory,
 	Argon2Time:    password.CheckTime,
@@ -451,6 +453,27 @@ func TestTokenSettingsAreCheckedByTheAdapter(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "PORTCULLIS_"+name+":") {
 			t.Errorf("jwxtoken refuses this %s, yet config took it: %v", name, err)
 		}
+	}
+}
+
+// TestSigningSecretRulesAreTheSigners: which algorithm takes a secret (and how long) or a key
+// file is jwxtoken's rule (CheckSecret, CheckKeyFile, through Parsers); config follows the
+// check it is given and keeps none of its own.
+func TestSigningSecretRulesAreTheSigners(t *testing.T) {
+	short := base64.StdEncoding.EncodeToString(make([]byte, jwxtoken.MinSecretLength-1))
+	env := []string{"PORTCULLIS_DATA_DIR=" + t.TempDir(), "PORTCULLIS_JWT_ALG=HS256", "PORTCULLIS_JWT_SECRET=" + short,
+		"PORTCULLIS_JWT_KEY_FILE=/etc/hostname"}
+	_, err := config.LoadFrom(env, parsers)
+	for _, name := range []string{"JWT_SECRET", "JWT_KEY_FILE"} {
+		if err == nil || !strings.Contains(err.Error(), "PORTCULLIS_"+name+":") {
+			t.Errorf("jwxtoken refuses this %s, yet config took it: %v", name, err)
+		}
+	}
+	other := parsers
+	other.JWTSecret = func(alg string, secret []byte) error { return nil }
+	other.JWTKeyFile = func(alg, keyFile string) error { return nil }
+	if _, err := config.LoadFrom(env, other); err != nil {
+		t.Errorf("settings the given checks take were refused: %v", err)
 	}
 }
 

@@ -128,25 +128,20 @@ func rules(p Parsers) []rule {
 		{"AUDIENCE", func(c *Config) error { return notEmpty(c.Audience) }},
 		{"JWT_ALG", func(c *Config) error { return given(p.JWTAlg, "JWTAlg", c.JWTAlg) }},
 		{"JWT_KEY_FILE", func(c *Config) error {
-			switch {
-			case c.JWTKeyFile == "":
+			if c.JWTKeyFile == "" {
 				return nil
-			case c.JWTAlg == "HS256":
-				return errors.New("is not used with HS256")
+			}
+			if err := givenFor(p.JWTKeyFile, "JWTKeyFile", c.JWTAlg, c.JWTKeyFile); err != nil {
+				return err
 			}
 			return readable(c.JWTKeyFile)
 		}},
 		{"JWT_SECRET", func(c *Config) error {
-			if c.JWTAlg != "HS256" {
-				if c.JWTSecret != "" {
-					return errors.New("is only for JWT_ALG=HS256")
-				}
-				return nil
+			secret, err := base64.StdEncoding.DecodeString(c.JWTSecret)
+			if err != nil {
+				return errors.New("must be base64")
 			}
-			if b, err := base64.StdEncoding.DecodeString(c.JWTSecret); err != nil || len(b) < 32 {
-				return errors.New("HS256 needs an explicit base64 secret of at least 32 bytes (256 bits)")
-			}
-			return nil
+			return givenFor(p.JWTSecret, "JWTSecret", c.JWTAlg, secret)
 		}},
 		{"KEY_ENCRYPTION_KEY", func(c *Config) error {
 			if c.KeyEncryptionKey == "" {
@@ -355,6 +350,14 @@ func given[T any](check func(T) error, field string, v T) error {
 		return fmt.Errorf("cannot be checked: config.Parsers has no %s", field)
 	}
 	return check(v)
+}
+
+// givenFor is given for a check that also reads the setting's algorithm.
+func givenFor[T any](check func(string, T) error, field, alg string, v T) error {
+	if check == nil {
+		return fmt.Errorf("cannot be checked: config.Parsers has no %s", field)
+	}
+	return check(alg, v)
 }
 
 func positive(d time.Duration) error {

@@ -75,20 +75,34 @@ func CheckLeeway(d time.Duration) error {
 	return nil
 }
 
+// CheckSecret says whether secret fits alg: HS256 signs with a secret of at least
+// MinSecretLength bytes, every other algorithm with a key pair and no secret. config checks
+// PORTCULLIS_JWT_SECRET (once base64-decoded) with it, as with CheckAlg.
+func CheckSecret(alg string, secret []byte) error {
+	switch {
+	case alg != HS256 && len(secret) > 0:
+		return fmt.Errorf("a secret is only for %s", HS256)
+	case alg == HS256 && len(secret) < MinSecretLength:
+		return fmt.Errorf("%s needs a secret of at least %d bytes (%d bits)", HS256, MinSecretLength, 8*MinSecretLength)
+	}
+	return nil
+}
+
+// CheckKeyFile says whether a key file may be given with alg: HS256 signs with its secret, not
+// a key file. config checks PORTCULLIS_JWT_KEY_FILE with it, as with CheckAlg.
+func CheckKeyFile(alg, keyFile string) error {
+	if alg == HS256 && keyFile != "" {
+		return fmt.Errorf("a key file is not used with %s", HS256)
+	}
+	return nil
+}
+
 func (c Config) validate(storeMode bool) error {
 	var errs []error
-	switch err := CheckAlg(c.Alg); {
-	case err != nil:
+	if err := CheckAlg(c.Alg); err != nil {
 		errs = append(errs, err)
-	case c.Alg == HS256:
-		if len(c.Secret) < MinSecretLength {
-			errs = append(errs, fmt.Errorf("%s needs a secret of at least %d bytes", HS256, MinSecretLength))
-		}
-		if c.KeyFile != "" {
-			errs = append(errs, fmt.Errorf("a key file is not used with %s", HS256))
-		}
-	case len(c.Secret) > 0:
-		errs = append(errs, fmt.Errorf("a secret is only for %s", HS256))
+	} else {
+		errs = append(errs, CheckSecret(c.Alg, c.Secret), CheckKeyFile(c.Alg, c.KeyFile))
 	}
 	if c.Issuer == "" {
 		errs = append(errs, errors.New("issuer must be set"))

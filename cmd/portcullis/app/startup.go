@@ -24,6 +24,8 @@ var Parsers = config.Parsers{
 	RedisURL:      redisURL,
 	JWTAlg:        jwxtoken.CheckAlg,
 	Leeway:        jwxtoken.CheckLeeway,
+	JWTSecret:     jwxtoken.CheckSecret,
+	JWTKeyFile:    jwxtoken.CheckKeyFile,
 	PasswordHash:  password.CheckAlgorithm,
 	Argon2Memory:  password.CheckMemory,
 	Argon2Time:    password.CheckTime,
