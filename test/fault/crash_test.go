@@ -160,7 +160,7 @@ func waitAcknowledged(o *outcome, n int, limit time.Duration) {
 // it again with the same env, and checks that every acknowledged registration can log in and
 // every acknowledged login's refresh token still refreshes.
 func crashAndRecover(t *testing.T, env []string) *server {
-	addr := testenv.FreeAddr(t)
+	addr := testenv.RestartableAddr(t)
 	first := start(t, addr, env)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)

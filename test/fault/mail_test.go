@@ -130,7 +130,7 @@ func TestMailSurvivesKill9(t *testing.T) {
 	mp.Stop()
 	dir := t.TempDir()
 	env := append(mailEnv(mp), "PORTCULLIS_DATA_DIR="+dir)
-	addr := testenv.FreeAddr(t)
+	addr := testenv.RestartableAddr(t)
 	s := start(t, addr, env)
 	emails := addresses("kill9", 15)
 	askMail(t, []string{s.base}, emails)

@@ -225,7 +225,7 @@ func startRedisServer(t *testing.T) *redisServer {
 		}
 		t.Skip("no redis-server on PATH")
 	}
-	_, port, _ := net.SplitHostPort(testenv.FreeAddr(t))
+	_, port, _ := net.SplitHostPort(testenv.RestartableAddr(t))
 	r := &redisServer{t: t, port: port}
 	r.cmd = exec.Command(path)
 	r.start()

@@ -78,8 +78,8 @@ func StartMailpit(t testing.TB, o MailpitOptions) *Mailpit {
 	t.Helper()
 	bin := mailpitBinary(t)
 	dir := t.TempDir()
-	m := &Mailpit{SMTPAddr: FreeAddr(t), t: t}
-	apiAddr := FreeAddr(t)
+	m := &Mailpit{SMTPAddr: RestartableAddr(t), t: t} // Start may be called again after Stop
+	apiAddr := RestartableAddr(t)
 	m.API = "http://" + apiAddr
 	m.args = []string{"--smtp", m.SMTPAddr, "--listen", apiAddr, "--database", filepath.Join(dir, "mailpit.db"),
 		"--disable-version-check", "--smtp-disable-rdns", "--quiet"}
