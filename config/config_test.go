@@ -14,32 +14,13 @@ import (
 
 	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
 	"github.com/portcullis-auth/portcullis/adapters/password"
-	"github.com/portcullis-auth/portcullis/adapters/redisstore"
-	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
+	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
 	"github.com/portcullis-auth/portcullis/config"
 )
 
-// parsers are the adapters' readings config checks their settings with, as cmd/portcullis/app
-// passes them.
-var parsers = config.Parsers{
-	DatabaseKind: func(databaseURL string) (string, error) {
-		kind, err := sqlstore.KindOf(databaseURL)
-		return string(kind), err
-	},
-	RedisURL: func(redisURL string) (bool, error) {
-		kind, err := redisstore.KindOf(redisURL)
-		return kind.TLS, err
-	},
-	JWTAlg:        jwxtoken.CheckAlg,
-	Leeway:        jwxtoken.CheckLeeway,
-	JWTSecret:     jwxtoken.CheckSecret,
-	JWTKeyFile:    jwxtoken.CheckKeyFile,
-	PasswordHash:  password.CheckAlgorithm,
-	Argon2Memory:  password.CheckMemory,
-	Argon2Time:    password.CheckTime,
-	Argon2Threads: password.CheckThreads,
-	BcryptCost:    password.CheckBcryptCost,
-}
+// parsers are the adapters' readings config checks their settings with: the very table
+// cmd/portcullis/app passes at start.
+var parsers = app.Parsers
 
 func TestDefaultsLoadFromEmptyEnvironment(t *testing.T) {
 	c, err := config.LoadFrom(nil, parsers)
