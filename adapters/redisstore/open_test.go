@@ -126,3 +126,41 @@ func TestKindOf(t *testing.T) {
 		}
 	}
 }
+
+// TestNewClientBufferSizes: every topology gets Portcullis's connection and pipeline buffer
+// sizes instead of go-redis's 32 KiB and 128 KiB, unless the URL sets its own.
+func TestNewClientBufferSizes(t *testing.T) {
+	type sizes struct{ read, write, pipeRead, pipeWrite int }
+	ours := sizes{connBufferSize, connBufferSize, pipelineBufferSize, pipelineBufferSize}
+	tests := []struct {
+		url  string
+		want sizes
+	}{
+		{"redis://127.0.0.1:6379/0", ours},
+		{"redis://127.0.0.1:6379/0?pipeline_read_buffer_size=65536&pipeline_write_buffer_size=1024",
+			sizes{connBufferSize, connBufferSize, 65536, 1024}},
+		{"redis+cluster://127.0.0.1:7001,127.0.0.1:7002", ours},
+		{"redis+sentinel://127.0.0.1:26379/mymaster", ours},
+	}
+	for _, tt := range tests {
+		c, err := NewClient(tt.url, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.url, err)
+		}
+		var got sizes
+		switch c := c.(type) {
+		case *redis.Client:
+			o := c.Options()
+			got = sizes{o.ReadBufferSize, o.WriteBufferSize, o.PipelineReadBufferSize, o.PipelineWriteBufferSize}
+		case *redis.ClusterClient:
+			o := c.Options()
+			got = sizes{o.ReadBufferSize, o.WriteBufferSize, o.PipelineReadBufferSize, o.PipelineWriteBufferSize}
+		default:
+			t.Fatalf("%s: client %T", tt.url, c)
+		}
+		_ = c.Close()
+		if got != tt.want {
+			t.Errorf("%s: buffers %+v, want %+v", tt.url, got, tt.want)
+		}
+	}
+}
