@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -228,6 +229,9 @@ func (ch *Changes) pinger(ctx context.Context) {
 			return
 		case <-ch.kick:
 		}
+		// Yield first, so that the requests already runnable join this PING rather than each
+		// writing one of their own (as sqlstore.DataVersion's rounds do).
+		runtime.Gosched()
 		ch.mu.Lock()
 		s, tc := ch.next, ch.conn
 		ch.next = nil
