@@ -27,8 +27,8 @@ const staleMargin = time.Minute
 // kept beside it. See keys.go for the layout and how cluster slots are respected.
 //
 // Get is one HGETALL; Rotate is one Lua script, pipelined with concurrent rotations (rotator).
-// Errors other than a missing session wrap domain.ErrUnavailable. Safe for concurrent use. With WaitForReplicas, the writes wait for
-// replicas to acknowledge them (durable.go).
+// Errors other than a missing session wrap domain.ErrUnavailable. Safe for concurrent use.
+// With WaitForReplicas, the writes wait for replicas to acknowledge them (durable.go).
 type Sessions struct {
 	client redis.UniversalClient
 	keys   keys

@@ -88,8 +88,8 @@ func (v *DataVersion) Version(ctx context.Context) (uint64, error) {
 // rounds runs the queries callers wait for, one after another, until none is waiting.
 // Each round first yields the processor, so that the requests already runnable reach Version
 // and join this query rather than the next: under /api/users/me load at 32 connections on 2
-// cores the queries took 18% of the server's CPU without it and 7% with it. A yield delays a query by microseconds; the answer is still of a read
-// begun after each caller's call.
+// cores the queries took 18% of the server's CPU without it and 7% with it. A yield delays a
+// query by microseconds; the answer is still of a read begun after each caller's call.
 func (v *DataVersion) rounds() {
 	for {
 		runtime.Gosched()

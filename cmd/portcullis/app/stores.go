@@ -24,11 +24,12 @@ import (
 // limiter and challenge store that follow it: Redis counts across instances, otherwise each
 // process counts alone; challenges (mfa_token, WebAuthn ceremonies) live where sessions do.
 func sessionStore(cfg config.Config) fx.Option {
-	_, notRedis := redisstore.KindOf(cfg.SessionStore)
+	_, err := redisstore.KindOf(cfg.SessionStore)
+	isRedis := err == nil
 	switch s := cfg.SessionStore; {
 	case s == "memory":
 		return fx.Options(observeSessions(), memstore.Module, memstore.LimiterModule, memstore.ChallengesModule)
-	case notRedis == nil:
+	case isRedis:
 		return fx.Options(
 			redisSessionCache(cfg),
 			redisstore.Module,
