@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis-auth/portcullis/domain"
@@ -19,7 +20,8 @@ import (
 type Sessions struct {
 	db bun.IDB
 
-	byID, swapStmt *prepared // SQLite only (prepared.go)
+	byID, swapStmt *prepared                  // SQLite only (prepared.go)
+	swaps          atomic.Pointer[swapRounds] // SQLite only, on swapStmt (groupcommit.go)
 }
 
 var _ ports.SessionStore = (*Sessions)(nil)
@@ -137,16 +139,19 @@ func (s *Sessions) rotate(ctx context.Context, r domain.Rotation) (domain.Rotate
 // swap writes the rotated session next only if its row still holds the presented refresh hash
 // and is live at next.RotatedAt, and reports whether it did.
 func (s *Sessions) swap(ctx context.Context, presented []byte, next domain.Session) (bool, error) {
-	var res sql.Result
-	_, stmt, err := s.swapStmt.get(ctx, s.db)
+	var n int64
+	db, stmt, err := s.swapStmt.get(ctx, s.db)
 	switch {
 	case err != nil:
 	case stmt != nil:
-		res, err = stmt.ExecContext(ctx, argBytes(next.RefreshHash), argBytes(next.PrevHash), argBytes(next.Retired),
+		n, err = s.swapRounds(db, stmt).exec(ctx, argBytes(next.RefreshHash), argBytes(next.PrevHash), argBytes(next.Retired),
 			argBytes(next.Successor), argTime(next.RotatedAt), next.Generation, argTime(next.LastUsedAt),
 			argTime(next.IdleExpiresAt), next.ID, argBytes(presented), argTime(next.RotatedAt), argTime(next.RotatedAt))
 	default:
-		res, err = s.swapBun(ctx, presented, next)
+		var res sql.Result
+		if res, err = s.swapBun(ctx, presented, next); err == nil {
+			n, err = res.RowsAffected()
+		}
 	}
 	if isTxConflict(err) {
 		return false, err // for Rotate to run again
@@ -154,11 +159,15 @@ func (s *Sessions) swap(ctx context.Context, presented []byte, next domain.Sessi
 	if err != nil {
 		return false, translate("rotate session", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, translate("rotate session", err)
-	}
 	return n == 1, nil
+}
+
+// swapRounds returns the group commit of swaps on SQLite's prepared swap statement.
+func (s *Sessions) swapRounds(db *bun.DB, stmt *sql.Stmt) *swapRounds {
+	if r := s.swaps.Load(); r == nil || r.stmt != stmt {
+		s.swaps.CompareAndSwap(r, newSwapRounds(db.DB, stmt))
+	}
+	return s.swaps.Load()
 }
 
 // rotateRead reads the row of session id, whatever its limits.
