@@ -42,13 +42,18 @@ return 1
 //	ARGV[4] now (ms); ARGV[5] grace (ms); ARGV[6] idle TTL (ms); ARGV[7] ring size in bytes;
 //	ARGV[8] hash size in bytes.
 //	returns {0}               missing, or dead at now
-//	        {1, HGETALL}      rotated (the session after the rotation)
-//	        {2, HGETALL}      grace replay of the immediate predecessor (nothing changed)
+//	        {1, fields}       rotated; fields are the session before the rotation
+//	        {2, fields}       grace replay of the immediate predecessor (nothing changed)
 //	        {3, uid}          a retired token of this session: the session was deleted (reuse)
 //	        {4}               a hash the session never issued (or retired beyond the ring):
 //	                          nothing changed
+//
+// fields are the values of rotateFields, in that order (nil for a field the hash lacks): the
+// caller rebuilds the rotated session from them with domain.Session.Rotate, which is cheaper
+// for Redis than an HGETALL of the session after the rotation.
 var rotateScript = redis.NewScript(`
-local s = redis.call('HMGET', KEYS[1], 'rh', 'ph', 'ra', 'ie', 'ae', 'uid', 'ret')
+local s = redis.call('HMGET', KEYS[1], 'rh', 'ph', 'ra', 'ie', 'ae', 'uid', 'ret',
+  'roles', 'succ', 'gen', 'ca', 'lu', 'ip', 'ua', 'amr')
 if not s[1] or not s[4] or not s[5] then return {0} end
 local now = tonumber(ARGV[4])
 local ae = tonumber(s[5])
@@ -64,11 +69,11 @@ if s[1] ~= '' and s[1] == p then
   redis.call('HSET', KEYS[1], 'ret', ring, 'ph', s[1], 'rh', ARGV[2], 'succ', ARGV[3], 'ra', ARGV[4], 'lu', ARGV[4], 'ie', idle)
   redis.call('HINCRBY', KEYS[1], 'gen', 1)
   redis.call('PEXPIREAT', KEYS[1], idle)
-  return {1, redis.call('HGETALL', KEYS[1])}
+  return {1, s}
 end
 local issued = ph ~= '' and ph == p
 if issued and now <= tonumber(s[3] or '0') + tonumber(ARGV[5]) then
-  return {2, redis.call('HGETALL', KEYS[1])}
+  return {2, s}
 end
 local size = tonumber(ARGV[8])
 if not issued and #p == size then
@@ -83,6 +88,11 @@ if not issued then return {4} end
 redis.call('DEL', KEYS[1])
 return {3, s[6] or ''}
 `)
+
+// rotateFields are the fields rotateScript reads and returns, in its order.
+var rotateFields = []string{fieldRefresh, fieldPrev, fieldRotatedAt, fieldIdle, fieldAbsolute, fieldUserID,
+	fieldRetired, fieldRoles, fieldSuccessor, fieldGeneration, fieldCreatedAt, fieldLastUsedAt, fieldIP,
+	fieldUserAgent, fieldAMR}
 
 // deleteScript deletes a session and returns its user id (nil when there was none), so the
 // caller can drop the index entry.

@@ -147,17 +147,25 @@ func (st *Sessions) Rotate(ctx context.Context, r domain.Rotation) (domain.Rotat
 		if len(res) < 2 {
 			return 0, domain.Session{}, fmt.Errorf("rotate session %s: short script reply", r.SessionID)
 		}
-		s, ok, err := decodeSession(r.SessionID, flatToMap(res[1]))
+		s, ok, err := decodeSession(r.SessionID, fieldsToMap(rotateFields, res[1]))
 		if err != nil {
 			return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, err)
 		}
 		if !ok {
 			return 0, domain.Session{}, fmt.Errorf("rotate session %s: %w", r.SessionID, domain.ErrNotFound)
 		}
-		if code == 1 {
-			return domain.Rotated, s, nil
+		if code == 2 {
+			return domain.GraceReplay, s, nil
 		}
-		return domain.GraceReplay, s, nil
+		// s is the session before the rotation the script made: the domain's rule, at the
+		// millisecond the script was given, makes the session it wrote.
+		r.Now = decodeTime(r.Now.UnixMilli())
+		o, next, err := s.Rotate(r)
+		if err != nil || o != domain.Rotated {
+			return 0, domain.Session{}, fmt.Errorf("rotate session %s: the script rotated what the domain rule does not (%v, %v)",
+				r.SessionID, o, err)
+		}
+		return domain.Rotated, next, nil
 	case 3:
 		revoked := domain.Session{ID: r.SessionID}
 		if len(res) > 1 {
@@ -415,14 +423,15 @@ func decodeSession(id string, m map[string]string) (s domain.Session, ok bool, e
 	return s, true, nil
 }
 
-// flatToMap turns a flat HGETALL reply from a script ([field, value, ...]) into a map.
-func flatToMap(v any) map[string]string {
+// fieldsToMap pairs the values of an HMGET reply from a script with their fields; a missing
+// field (nil) is left out.
+func fieldsToMap(fields []string, v any) map[string]string {
 	list, _ := v.([]any)
-	m := make(map[string]string, len(list)/2)
-	for i := 0; i+1 < len(list); i += 2 {
-		k, _ := list[i].(string)
-		val, _ := list[i+1].(string)
-		m[k] = val
+	m := make(map[string]string, len(fields))
+	for i, val := range list {
+		if s, ok := val.(string); ok && i < len(fields) {
+			m[fields[i]] = s
+		}
 	}
 	return m
 }
