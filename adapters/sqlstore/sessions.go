@@ -15,8 +15,9 @@ import (
 
 // Sessions is the SQL ports.SessionStore. Get is one indexed primary-key read; Rotate is a read
 // and one conditional UPDATE (compare-and-set on the refresh hash), so it is atomic across
-// goroutines and instances without explicit locks. Expired sessions are removed by
-// PurgeExpired, which Module runs in the background once a minute.
+// goroutines and instances without explicit locks (on SQLite the UPDATEs of concurrent rotations
+// share one transaction: groupcommit.go). Expired sessions are removed by PurgeExpired, which
+// Module runs in the background once a minute.
 type Sessions struct {
 	db bun.IDB
 
