@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -193,6 +194,12 @@ type Hasher struct {
 	// collect frees the working memory of the argon2id computation that just ended, before its
 	// slot goes to the next caller (see idKey): runtime.GC outside tests.
 	collect func()
+
+	// pacing, for argon2id, turns the collector's own pacing (GOGC) off while any hash runs and
+	// back on once none does (see pace); pacingOff is its state, under pacingMu.
+	pacing    func(off bool)
+	pacingMu  sync.Mutex
+	pacingOff bool
 }
 
 // idleAfter is how long hashing must have been idle before its memory is given back.
@@ -218,7 +225,41 @@ func newHasher(p Params, slots int) (*Hasher, error) {
 	if p.Queue == 0 {
 		queue = int64(DefaultQueuePerSlot * slots)
 	}
-	return &Hasher{params: p, sem: make(chan struct{}, slots), queue: queue, idle: debug.FreeOSMemory, collect: runtime.GC}, nil
+	h := &Hasher{params: p, sem: make(chan struct{}, slots), queue: queue, idle: debug.FreeOSMemory, collect: runtime.GC}
+	if p.Algorithm == Argon2id {
+		h.pacing = new(gcPercent).set
+	}
+	return h, nil
+}
+
+// gcPercent turns the collector's pacing off and back to what it was (debug.SetGCPercent).
+type gcPercent struct{ was int }
+
+func (g *gcPercent) set(off bool) {
+	if off {
+		g.was = debug.SetGCPercent(-1)
+	} else {
+		debug.SetGCPercent(g.was)
+	}
+}
+
+// pace turns the collector's pacing off while a hash runs, and back on when none does. While
+// argon2id hashes, idKey collects after every hash anyway, and the pacer's own cycles only got in
+// the way: it started one whenever the second slot's working set took the heap past twice the
+// first's (about a quarter of all cycles under 4-connection logins, each freeing nothing), and a
+// hash that allocated its 19 MiB during such a cycle had to help mark it and wait for it to end.
+// The soft memory limit still bounds the heap. Called after each change of busy between 0 and 1,
+// it sets the state busy has when it runs, so the last call leaves the right one.
+func (h *Hasher) pace() {
+	if h.pacing == nil {
+		return
+	}
+	h.pacingMu.Lock()
+	defer h.pacingMu.Unlock()
+	if off := h.busy.Load() > 0; off != h.pacingOff {
+		h.pacing(off)
+		h.pacingOff = off
+	}
 }
 
 // Params returns the parameters new hashes are made with, defaults filled in.
@@ -252,7 +293,9 @@ func (h *Hasher) acquire(ctx context.Context) error {
 
 func (h *Hasher) acquired() {
 	h.started.Add(1)
-	h.busy.Add(1)
+	if h.busy.Add(1) == 1 {
+		h.pace()
+	}
 }
 
 // release frees the slot. When it was the last one busy, hashing memory is given back to the
@@ -265,7 +308,11 @@ func (h *Hasher) acquired() {
 func (h *Hasher) release() {
 	n := h.started.Load()
 	<-h.sem
-	if h.busy.Add(-1) == 0 && h.idle != nil {
+	if h.busy.Add(-1) != 0 {
+		return
+	}
+	h.pace()
+	if h.idle != nil {
 		time.AfterFunc(idleAfter, func() {
 			if h.busy.Load() == 0 && h.started.Load() == n {
 				h.idle()

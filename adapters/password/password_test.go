@@ -5,6 +5,8 @@ import (
 	"errors"
 	"regexp"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -483,5 +485,72 @@ func TestArgon2idMemoryFreedBeforeTheSlotIsReleased(t *testing.T) {
 			t.Errorf("%s: heap holds %d bytes more after the call than before, want its %d-byte argon2id working set freed",
 				name, after.HeapAlloc-before.HeapAlloc, block)
 		}
+	}
+}
+
+// gogc reads the collector's pacing (GOGC) as the runtime reports it; -1 is off.
+func gogc() int64 {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
+}
+
+// While any argon2id hash runs the collector's own pacing is off (idKey collects after each
+// hash), and once none runs it is what it was before: two overlapping hashes keep it off until
+// the second ends.
+func TestHashingTurnsTheCollectorsPacingOffWhileItRuns(t *testing.T) {
+	was := debug.SetGCPercent(100) // whatever the environment's GOGC, pacing is on here
+	t.Cleanup(func() { debug.SetGCPercent(was) })
+	before := gogc()
+	h, err := newHasher(Params{}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered := make(chan struct{}, 2)
+	release := []chan struct{}{make(chan struct{}), make(chan struct{})}
+	var calls atomic.Int32
+	h.hold = func() {
+		i := calls.Add(1) - 1
+		entered <- struct{}{}
+		<-release[i]
+	}
+	done := make(chan struct{}, 2)
+	for range 2 {
+		go func() {
+			_, _ = h.Hash(context.Background(), "password-to-hash")
+			done <- struct{}{}
+		}()
+	}
+	<-entered
+	<-entered
+	if got := gogc(); got != -1 {
+		t.Fatalf("GOGC while two hashes run: %d, want -1 (off)", got)
+	}
+	close(release[0])
+	<-done
+	if got := gogc(); got != -1 {
+		t.Fatalf("GOGC while the second hash still runs: %d, want -1 (off)", got)
+	}
+	close(release[1])
+	<-done
+	if got := gogc(); got != before {
+		t.Fatalf("GOGC after both hashes: %d, want %d as before", got, before)
+	}
+}
+
+// bcrypt allocates little: its hashes leave the collector's pacing alone.
+func TestBcryptLeavesTheCollectorsPacingAlone(t *testing.T) {
+	before := gogc()
+	h, err := newHasher(Params{Algorithm: Bcrypt, BcryptCost: MinBcryptCost}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var during int64
+	h.hold = func() { during = gogc() }
+	if _, err := h.Hash(context.Background(), "password-to-hash"); err != nil {
+		t.Fatal(err)
+	}
+	if during != before {
+		t.Fatalf("GOGC during a bcrypt hash: %d, want %d as before", during, before)
 	}
 }
