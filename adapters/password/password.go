@@ -194,12 +194,6 @@ type Hasher struct {
 	// collect frees the working memory of the argon2id computation that just ended, before its
 	// slot goes to the next caller (see idKey): runtime.GC outside tests.
 	collect func()
-
-	// pacing, for argon2id, turns the collector's own pacing (GOGC) off while any hash runs and
-	// back on once none does (see pace); pacingOff is its state, under pacingMu.
-	pacing    func(off bool)
-	pacingMu  sync.Mutex
-	pacingOff bool
 }
 
 // idleAfter is how long hashing must have been idle before its memory is given back.
@@ -225,40 +219,37 @@ func newHasher(p Params, slots int) (*Hasher, error) {
 	if p.Queue == 0 {
 		queue = int64(DefaultQueuePerSlot * slots)
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, slots), queue: queue, idle: debug.FreeOSMemory, collect: runtime.GC}
-	if p.Algorithm == Argon2id {
-		h.pacing = new(gcPercent).set
-	}
-	return h, nil
+	return &Hasher{params: p, sem: make(chan struct{}, slots), queue: queue, idle: debug.FreeOSMemory, collect: runtime.GC}, nil
 }
 
-// gcPercent turns the collector's pacing off and back to what it was (debug.SetGCPercent).
-type gcPercent struct{ was int }
-
-func (g *gcPercent) set(off bool) {
-	if off {
-		g.was = debug.SetGCPercent(-1)
-	} else {
-		debug.SetGCPercent(g.was)
-	}
+// pacing is the collector's own pacing (GOGC), which is off while any argon2id slot of the process
+// is held and back to what it was once none is. While argon2id hashes, idKey collects after every
+// hash anyway, and the pacer's own cycles only got in the way: it started one whenever the second
+// slot's working set took the heap past twice the first's (about a quarter of all cycles under
+// 4-connection logins, each freeing nothing), and a hash that allocated its 19 MiB during such a
+// cycle had to help mark it and wait for it to end. The soft memory limit still bounds the heap.
+// GOGC belongs to the process, so the count does too: two Hashers (tests, or two wirings in one
+// binary) share it.
+var pacing struct {
+	mu   sync.Mutex
+	held int // argon2id slots held in the process
+	was  int // the GOGC to restore when the last is released
 }
 
-// pace turns the collector's pacing off while a hash runs, and back on when none does. While
-// argon2id hashes, idKey collects after every hash anyway, and the pacer's own cycles only got in
-// the way: it started one whenever the second slot's working set took the heap past twice the
-// first's (about a quarter of all cycles under 4-connection logins, each freeing nothing), and a
-// hash that allocated its 19 MiB during such a cycle had to help mark it and wait for it to end.
-// The soft memory limit still bounds the heap. Called after each change of busy between 0 and 1,
-// it sets the state busy has when it runs, so the last call leaves the right one.
-func (h *Hasher) pace() {
-	if h.pacing == nil {
+// pace counts a slot taken (+1) or given back (-1) and turns the pacing off with the first and
+// back on with the last. bcrypt allocates little and leaves it alone.
+func (h *Hasher) pace(delta int) {
+	if h.params.Algorithm != Argon2id {
 		return
 	}
-	h.pacingMu.Lock()
-	defer h.pacingMu.Unlock()
-	if off := h.busy.Load() > 0; off != h.pacingOff {
-		h.pacing(off)
-		h.pacingOff = off
+	pacing.mu.Lock()
+	defer pacing.mu.Unlock()
+	pacing.held += delta
+	switch {
+	case delta > 0 && pacing.held == 1:
+		pacing.was = debug.SetGCPercent(-1)
+	case delta < 0 && pacing.held == 0:
+		debug.SetGCPercent(pacing.was)
 	}
 }
 
@@ -293,9 +284,8 @@ func (h *Hasher) acquire(ctx context.Context) error {
 
 func (h *Hasher) acquired() {
 	h.started.Add(1)
-	if h.busy.Add(1) == 1 {
-		h.pace()
-	}
+	h.busy.Add(1)
+	h.pace(+1)
 }
 
 // release frees the slot. When it was the last one busy, hashing memory is given back to the
@@ -308,11 +298,8 @@ func (h *Hasher) acquired() {
 func (h *Hasher) release() {
 	n := h.started.Load()
 	<-h.sem
-	if h.busy.Add(-1) != 0 {
-		return
-	}
-	h.pace()
-	if h.idle != nil {
+	h.pace(-1)
+	if h.busy.Add(-1) == 0 && h.idle != nil {
 		time.AfterFunc(idleAfter, func() {
 			if h.busy.Load() == 0 && h.started.Load() == n {
 				h.idle()

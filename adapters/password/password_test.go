@@ -554,3 +554,41 @@ func TestBcryptLeavesTheCollectorsPacingAlone(t *testing.T) {
 		t.Fatalf("GOGC during a bcrypt hash: %d, want %d as before", during, before)
 	}
 }
+
+// GOGC belongs to the process: with two Hashers hashing at once, the pacing stays off until the
+// last of them is done, and is then what it was before either began.
+func TestPacingIsTheProcesssAcrossHashers(t *testing.T) {
+	was := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(was) })
+	before := gogc()
+	var hashers [2]*Hasher
+	entered := make(chan struct{}, 2)
+	release := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	done := make(chan struct{}, 2)
+	for i := range hashers {
+		h, err := newHasher(Params{}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.hold = func() {
+			entered <- struct{}{}
+			<-release[i]
+		}
+		hashers[i] = h
+		go func() {
+			_, _ = h.Hash(context.Background(), "password-to-hash")
+			done <- struct{}{}
+		}()
+		<-entered
+	}
+	close(release[0])
+	<-done
+	if got := gogc(); got != -1 {
+		t.Fatalf("GOGC while the second Hasher still hashes: %d, want -1 (off)", got)
+	}
+	close(release[1])
+	<-done
+	if got := gogc(); got != before {
+		t.Fatalf("GOGC after both Hashers: %d, want %d as before", got, before)
+	}
+}

@@ -105,11 +105,11 @@ func (r *swapRounds) round(calls []*swapCall) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), swapTimeout)
 	defer cancel()
-	if len(live) == 1 {
-		live[0].n, live[0].err = r.one(ctx, r.stmt, live[0].args)
+	switch len(live) {
+	case 0:
 		return
-	}
-	if len(live) == 0 {
+	case 1:
+		live[0].n, live[0].err = stmtRows(ctx, r.stmt, live[0].args)
 		return
 	}
 	tx, err := r.db.BeginTx(ctx, nil)
@@ -121,10 +121,10 @@ func (r *swapRounds) round(calls []*swapCall) {
 	}
 	stmt := tx.StmtContext(ctx, r.stmt)
 	for _, c := range live {
-		if c.n, c.err = r.one(ctx, stmt, c.args); c.err != nil {
+		if c.n, c.err = stmtRows(ctx, stmt, c.args); c.err != nil {
 			_ = tx.Rollback()
 			for _, c := range live {
-				c.n, c.err = r.one(ctx, r.stmt, c.args)
+				c.n, c.err = stmtRows(ctx, r.stmt, c.args)
 			}
 			return
 		}
@@ -136,7 +136,8 @@ func (r *swapRounds) round(calls []*swapCall) {
 	}
 }
 
-func (r *swapRounds) one(ctx context.Context, stmt *sql.Stmt, args []any) (int64, error) {
+// stmtRows runs stmt with args and returns the rows it changed.
+func stmtRows(ctx context.Context, stmt *sql.Stmt, args []any) (int64, error) {
 	res, err := stmt.ExecContext(ctx, args...)
 	if err != nil {
 		return 0, err
