@@ -83,28 +83,34 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 		// requests that matter.
 		level = slog.LevelDebug
 	}
-	if !s.log.Enabled(c.UserContext(), level) {
+	ctx := c.UserContext()
+	h := s.log.Handler()
+	if !h.Enabled(ctx, level) {
 		return nil // nothing to build: the line would be dropped
 	}
-	attrs := []any{
-		"request_id", requestID(c),
-		"method", c.Method(),
-		"route", route,
-		"path", truncateString(c.Path(), 256),
-		"status", c.Response().StatusCode(),
-		"latency_ms", float64(time.Since(start).Microseconds()) / 1000,
-		"ip", s.clientIP(c),
-	}
+	// The record goes straight to the handler, with typed attributes: slog.Logger.Log would
+	// also box each value and take the caller's stack for a source the handler does not print,
+	// together about a quarter of the line's cost on the cheapest routes (README, "Performance").
+	r := slog.NewRecord(time.Now(), level, "request", 0)
+	r.AddAttrs(
+		slog.String("request_id", requestID(c)),
+		slog.String("method", c.Method()),
+		slog.String("route", route),
+		slog.String("path", truncateString(c.Path(), 256)),
+		slog.Int("status", c.Response().StatusCode()),
+		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.String("ip", s.clientIP(c)),
+	)
 	if p, ok := principal(c); ok {
-		attrs = append(attrs, "user_id", p.UserID)
+		r.AddAttrs(slog.String("user_id", p.UserID))
 	}
-	if sc := trace.SpanContextFromContext(c.UserContext()); sc.IsValid() {
-		attrs = append(attrs, "trace_id", sc.TraceID().String())
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
 	}
 	if up := c.Get(headerRequestID); up != "" && len(up) <= 64 && isToken(up) {
-		attrs = append(attrs, "upstream_request_id", up)
+		r.AddAttrs(slog.String("upstream_request_id", up))
 	}
-	s.log.Log(c.UserContext(), level, "request", attrs...)
+	_ = h.Handle(ctx, r) // as slog.Logger does: a line that cannot be written is not the request's failure
 	return nil
 }
 
