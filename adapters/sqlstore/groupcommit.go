@@ -109,7 +109,7 @@ func (r *swapRounds) round(calls []*swapCall) {
 	case 0:
 		return
 	case 1:
-		live[0].n, live[0].err = stmtRows(ctx, r.stmt, live[0].args)
+		r.oneByOne(ctx, live)
 		return
 	}
 	tx, err := r.db.BeginTx(ctx, nil)
@@ -123,9 +123,7 @@ func (r *swapRounds) round(calls []*swapCall) {
 	for _, c := range live {
 		if c.n, c.err = stmtRows(ctx, stmt, c.args); c.err != nil {
 			_ = tx.Rollback()
-			for _, c := range live {
-				c.n, c.err = stmtRows(ctx, r.stmt, c.args)
-			}
+			r.oneByOne(ctx, live)
 			return
 		}
 	}
@@ -133,6 +131,13 @@ func (r *swapRounds) round(calls []*swapCall) {
 		for _, c := range live {
 			c.n, c.err = 0, fmt.Errorf("commit a group of rotations: %w", err)
 		}
+	}
+}
+
+// oneByOne runs each of calls in a transaction of its own, each with its own outcome.
+func (r *swapRounds) oneByOne(ctx context.Context, calls []*swapCall) {
+	for _, c := range calls {
+		c.n, c.err = stmtRows(ctx, r.stmt, c.args)
 	}
 }
 
