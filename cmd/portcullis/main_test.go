@@ -162,6 +162,41 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	t.Logf("%d logins answered 200 during the run; %d refused after the listener closed", statuses[200], refused)
 }
 
+// TestSIGTERMDuringStartStopsCleanly: a SIGTERM that lands as soon as the listener is up,
+// while the rest of the start is still running, stops the service as any other SIGTERM does
+// (the start finishes, then an orderly stop and exit status 0), rather than killing it with
+// the signal's default action.
+func TestSIGTERMDuringStartStopsCleanly(t *testing.T) {
+	for i := range 3 {
+		cmd := command(t, []string{"PORTCULLIS_DATA_DIR=" + t.TempDir(), "PORTCULLIS_ADDR=" + freePort(t),
+			"PORTCULLIS_LOG_FORMAT=json"}, "serve")
+		logs := &testenv.Buffer{}
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(logs.String(), `"msg":"http server listening"`) {
+			if time.Now().After(deadline) {
+				t.Fatalf("run %d: the listener never came up:\n%s", i, logs)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("run %d: exit after a SIGTERM during the start: %v\n%s", i, err, logs)
+		}
+		for _, msg := range []string{"portcullis started", "portcullis stopping", "http server stopped"} {
+			if !strings.Contains(logs.String(), `"msg":"`+msg+`"`) {
+				t.Fatalf("run %d: no %q line after a SIGTERM during the start:\n%s", i, msg, logs)
+			}
+		}
+	}
+}
+
 // isRefused reports a connection the service never accepted: refused once the listener is
 // closed, or reset by the kernel when the listener closed with the connection still in its
 // accept backlog. Whether the service accepted every request it answered is checked against

@@ -42,6 +42,11 @@ func Serve(ctx context.Context) error {
 	if err := app.Err(); err != nil {
 		return startError(cfg, err)
 	}
+	// Receive SIGINT and SIGTERM before the start hooks run, not after them: the listener is up
+	// (and /readyz answers) before the last hook returns, and a signal in that window would
+	// otherwise take the default action, an exit with no drain. It now waits for the start to
+	// finish and stops the service as any other.
+	stopped := app.Wait()
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
@@ -54,7 +59,7 @@ func Serve(ctx context.Context) error {
 	log.Info("portcullis started", "url", listenURL(srv), "public_url", cfg.PublicURL,
 		"database", dbKind, "database_url", config.RedactURL(cfg.DatabaseURL), "sessions", sessionKind(cfg.SessionStore),
 		"alg", cfg.JWTAlg, "strict", cfg.StrictSessions, "version", BuildVersion().Module)
-	sig := <-app.Wait()
+	sig := <-stopped
 	log.Info("portcullis stopping", "signal", sig.Signal.String())
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownTimeout+5*time.Second)
 	defer cancelStop()
