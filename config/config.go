@@ -113,6 +113,7 @@ type Config struct {
 	MailWorker                 bool          `env:"MAIL_WORKER" envDefault:"true" help:"run the mail delivery worker in this instance (any number of instances may)"`
 	LogLevel                   string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat                  string        `env:"LOG_FORMAT" envDefault:"auto" help:"json, text, or auto (text on a terminal, else json)"`
+	AccessLog                  bool          `env:"ACCESS_LOG" envDefault:"true" help:"log one line per request at info (method, route, status, latency, client address, user id); false leaves them out, e.g. where a proxy in front logs requests already"`
 	TokenCacheSize             int           `env:"TOKEN_CACHE_SIZE" envDefault:"8192" help:"verified access tokens each instance remembers, by their exact bytes and never past exp, to skip the signature check (0: off)"`
 	SessionCacheSize           int           `env:"SESSION_CACHE_SIZE" envDefault:"10000" help:"sessions each instance caches where every change is seen at once: SQLite (data_version), standalone Redis (client tracking behind a PING barrier); never MySQL, PostgreSQL, Redis Cluster or Sentinel (0: off)"`
 	UserCacheSize              int           `env:"USER_CACHE_SIZE" envDefault:"10000" help:"users each instance caches by id where every change is seen at once: SQLite (data_version); never MySQL or PostgreSQL (0: off)"`

@@ -303,6 +303,27 @@ func TestAccessLogAndA8_NoSecretsInLogs(t *testing.T) {
 	}
 }
 
+// TestAccessLogOff: with the access log off (ACCESS_LOG=false) no request writes its line, and
+// the answers are what they are with it on: the line's middleware still runs the error handler.
+func TestAccessLogOff(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.NoAccessLog = true })
+	e.register("quiet@example.com")
+	s := e.login("quiet@example.com")
+	if r := e.do(req("GET", "/api/users/me", nil, bearer(s.access)...)); r.StatusCode != 200 {
+		t.Fatalf("me: %d", r.StatusCode)
+	}
+	r := e.do(req("GET", "/api/no-such-route", nil))
+	if r.StatusCode != 404 || r.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("unknown route: %d %q", r.StatusCode, r.Header.Get("Content-Type"))
+	}
+	if r := e.do(req("GET", "/api/users/me", nil)); r.StatusCode != 401 {
+		t.Fatalf("me without a token: %d", r.StatusCode)
+	}
+	if lines := logLines(t, e); len(lines) != 0 {
+		t.Fatalf("%d access-log lines with the access log off, first %v", len(lines), lines[0])
+	}
+}
+
 func TestNewServerRejectsBadConfig(t *testing.T) {
 	for name, tc := range map[string]struct {
 		mutate func(*httpapi.Config)

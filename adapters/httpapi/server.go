@@ -43,6 +43,9 @@ type Config struct {
 	Compat string
 	// AdminRequireMFA makes the admin-only routes demand a session opened with a second factor.
 	AdminRequireMFA bool
+	// NoAccessLog leaves out the access-log line of each request (config ACCESS_LOG=false),
+	// whatever the log level.
+	NoAccessLog bool
 }
 
 const (

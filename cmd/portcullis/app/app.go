@@ -186,6 +186,7 @@ func httpConfig(cfg config.Config) httpapi.Config {
 		RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 		Compat:          cfg.Compat,
 		AdminRequireMFA: cfg.AdminRequireMFA,
+		NoAccessLog:     !cfg.AccessLog,
 	}
 }
 
