@@ -73,6 +73,9 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 			return herr
 		}
 	}
+	if s.cfg.NoAccessLog {
+		return nil
+	}
 	route := c.Route().Path
 	if c.Locals(ctxRouteNotFound) != nil {
 		route = ""
@@ -85,8 +88,8 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	h := s.log.Handler()
-	if s.cfg.NoAccessLog || !h.Enabled(ctx, level) {
-		return nil // nothing to build: the line is off or would be dropped
+	if !h.Enabled(ctx, level) {
+		return nil // nothing to build: the line would be dropped
 	}
 	// The record goes straight to the handler, with typed attributes: slog.Logger.Log would
 	// also box each value and take the caller's stack for a source the handler does not print,

@@ -91,15 +91,7 @@ func fails(t *testing.T, env []string, stdin, want string, args ...string) {
 // serve starts `portcullis serve` with env on a fresh port and waits until it is ready.
 func serve(t *testing.T, env ...string) (*exec.Cmd, string, *testenv.Buffer) {
 	t.Helper()
-	addr := freePort(t)
-	cmd := command(t, append(env, "PORTCULLIS_ADDR="+addr, "PORTCULLIS_LOG_FORMAT=json"), "serve")
-	logs := &testenv.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-	base := "http://" + addr
+	cmd, base, logs := launch(t, env...)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(base + "/readyz"); err == nil {
@@ -112,6 +104,21 @@ func serve(t *testing.T, env ...string) (*exec.Cmd, string, *testenv.Buffer) {
 	}
 	t.Fatalf("not ready in time; logs:\n%s", logs.String())
 	return nil, "", nil
+}
+
+// launch starts `portcullis serve` with env on a free loopback port, its JSON log in the
+// returned buffer, and returns at once; serve also waits for it to be ready.
+func launch(t *testing.T, env ...string) (*exec.Cmd, string, *testenv.Buffer) {
+	t.Helper()
+	addr := freePort(t)
+	cmd := command(t, append(env, "PORTCULLIS_ADDR="+addr, "PORTCULLIS_LOG_FORMAT=json"), "serve")
+	logs := &testenv.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	return cmd, "http://" + addr, logs
 }
 
 // stop ends a server with SIGTERM and waits for it.

@@ -168,14 +168,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 // the signal's default action.
 func TestSIGTERMDuringStartStopsCleanly(t *testing.T) {
 	for i := range 3 {
-		cmd := command(t, []string{"PORTCULLIS_DATA_DIR=" + t.TempDir(), "PORTCULLIS_ADDR=" + freePort(t),
-			"PORTCULLIS_LOG_FORMAT=json"}, "serve")
-		logs := &testenv.Buffer{}
-		cmd.Stdout, cmd.Stderr = logs, logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+		cmd, _, logs := launch(t, "PORTCULLIS_DATA_DIR="+t.TempDir())
 		deadline := time.Now().Add(30 * time.Second)
 		for !strings.Contains(logs.String(), `"msg":"http server listening"`) {
 			if time.Now().After(deadline) {
