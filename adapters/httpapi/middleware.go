@@ -93,7 +93,8 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	// The record goes straight to the handler, with typed attributes: slog.Logger.Log would
 	// also box each value and take the caller's stack for a source the handler does not print,
-	// together about a quarter of the line's cost on the cheapest routes (README, "Performance").
+	// together about a quarter of the line's cost on the cheapest routes (docs/performance.md,
+	// "The access log").
 	r := slog.NewRecord(time.Now(), level, "request", 0)
 	r.AddAttrs(
 		slog.String("request_id", requestID(c)),

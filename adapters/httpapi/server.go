@@ -141,7 +141,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		// A kept-alive connection gives its read and write buffers back to fasthttp's pools
 		// between requests instead of holding them while idle: with the 96 KiB read buffer
 		// (readBufferSize), 32 busy keep-alive connections otherwise hold 3 MB of the heap,
-		// half of it under /api/users/me load (see README, "Performance").
+		// half of it under /api/users/me load (see docs/performance.md, "Memory").
 		ReduceMemoryUsage: true,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,

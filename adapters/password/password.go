@@ -424,7 +424,7 @@ func (h *Hasher) spend(ctx context.Context, password string) {
 // to the system and faulted it in again on nearly every hash, which halved the login rate on 2
 // cores; without a limit the heap holds several working sets more than are in use. The
 // collection is cheap: argon2id's blocks hold no pointers and are not scanned, and the rest of
-// the heap is small (see README, "Performance").
+// the heap is small (see docs/performance.md, "Login").
 func (h *Hasher) idKey(password string, salt []byte, passes, memory uint32, threads uint8, keyLen uint32) []byte {
 	key := argon2.IDKey([]byte(password), salt, passes, memory, threads, keyLen)
 	if h.collect != nil {

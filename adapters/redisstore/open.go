@@ -292,7 +292,7 @@ func applyOptions(pool, minIdle *int, dial, read, write, poolWait *time.Duration
 // for large values and batches. Portcullis's commands and replies are a few hundred bytes (a
 // session, a rotation script's answer), a batch of rotations a few KiB, and a larger reply (a
 // user's list of sessions) is read through the buffer in pieces. Under /api/users/me load at 32
-// connections the defaults held about 2 MB of the heap (see README, "Performance").
+// connections the defaults held about 2 MB of the heap (see docs/performance.md, "Memory").
 const (
 	connBufferSize     = 4 << 10
 	pipelineBufferSize = 16 << 10
