@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -227,6 +228,79 @@ func TestSessionCache_RevokeOnAnotherInstance(t *testing.T) {
 			// The cache must actually answer, or the test above proves nothing.
 			if hits < rounds/2 {
 				t.Fatalf("only %d of %d repeated reads were answered from the cache", hits, rounds)
+			}
+		})
+	}
+}
+
+// TestSessionCache_RevokeUnderConcurrentReads: while many requests on instance B read a session
+// it has cached, sharing the rounds of its barrier (Redis PINGs, SQLite data_version queries),
+// every read on B that began after a revoke on instance A returned refuses the session
+// (SECURITY D35, H60), whichever round it joined.
+func TestSessionCache_RevokeUnderConcurrentReads(t *testing.T) {
+	ctx := context.Background()
+	stores := map[string]func(t *testing.T) (a, b *instance){
+		"SQLite": func(t *testing.T) (*instance, *instance) {
+			path := filepath.Join(t.TempDir(), "portcullis.db")
+			return cachedSQLite(t, path), cachedSQLite(t, path)
+		},
+		"Redis": func(t *testing.T) (*instance, *instance) {
+			url, prefix := testenv.RedisURL(t), testenv.RedisPrefix(t)
+			return cachedRedis(t, url, prefix), cachedRedis(t, url, prefix)
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			a, b := open(t)
+			const readers, rounds, readsAfter = 16, 20, 400
+			for round := range rounds {
+				s := newSession(uuid.NewString(), time.Now())
+				if err := a.cache.Create(ctx, s, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				if !cachedGet(t, b, s.ID) {
+					t.Fatalf("round %d: instance B did not cache the session", round)
+				}
+				var (
+					revoked       atomic.Bool
+					after, stale  atomic.Int64 // reads begun after the revoke returned; of them, those that found the session
+					answeredAhead atomic.Int64 // reads before the revoke that found it, from memory or not
+					wg            sync.WaitGroup
+				)
+				for range readers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for after.Load() < readsAfter {
+							begunAfter := revoked.Load()
+							_, err := b.cache.Get(ctx, s.ID, time.Now())
+							switch {
+							case err != nil && !errors.Is(err, domain.ErrNotFound):
+								t.Errorf("get %s: %v", s.ID, err)
+								return
+							case !begunAfter:
+								if err == nil {
+									answeredAhead.Add(1)
+								}
+							default:
+								after.Add(1)
+								if err == nil {
+									stale.Add(1)
+								}
+							}
+						}
+					}()
+				}
+				waitFor(t, "instance B's readers find the session", func() bool { return answeredAhead.Load() >= readers })
+				if err := a.cache.Delete(ctx, s.ID); err != nil {
+					t.Fatal(err)
+				}
+				revoked.Store(true)
+				wg.Wait()
+				if n := stale.Load(); n > 0 {
+					t.Fatalf("round %d: %d of %d reads on instance B begun after the revoke on A returned still found the session",
+						round, n, after.Load())
+				}
 			}
 		})
 	}
