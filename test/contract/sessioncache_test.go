@@ -253,6 +253,8 @@ func TestSessionCache_RevokeUnderConcurrentReads(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			a, b := open(t)
 			const readers, rounds, readsAfter = 16, 20, 400
+			var abandon atomic.Bool // the test failed early: readers stop
+			defer abandon.Store(true)
 			for round := range rounds {
 				s := newSession(uuid.NewString(), time.Now())
 				if err := a.cache.Create(ctx, s, time.Now()); err != nil {
@@ -262,16 +264,17 @@ func TestSessionCache_RevokeUnderConcurrentReads(t *testing.T) {
 					t.Fatalf("round %d: instance B did not cache the session", round)
 				}
 				var (
-					revoked       atomic.Bool
-					after, stale  atomic.Int64 // reads begun after the revoke returned; of them, those that found the session
-					answeredAhead atomic.Int64 // reads before the revoke that found it, from memory or not
-					wg            sync.WaitGroup
+					revoked atomic.Bool
+					// after counts the reads begun after the revoke returned, stale those of them
+					// that found the session, ahead the reads before it that found it.
+					after, stale, ahead atomic.Int64
+					wg                  sync.WaitGroup
 				)
 				for range readers {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						for after.Load() < readsAfter {
+						for after.Load() < readsAfter && !abandon.Load() {
 							begunAfter := revoked.Load()
 							_, err := b.cache.Get(ctx, s.ID, time.Now())
 							switch {
@@ -280,7 +283,7 @@ func TestSessionCache_RevokeUnderConcurrentReads(t *testing.T) {
 								return
 							case !begunAfter:
 								if err == nil {
-									answeredAhead.Add(1)
+									ahead.Add(1)
 								}
 							default:
 								after.Add(1)
@@ -291,7 +294,7 @@ func TestSessionCache_RevokeUnderConcurrentReads(t *testing.T) {
 						}
 					}()
 				}
-				waitFor(t, "instance B's readers find the session", func() bool { return answeredAhead.Load() >= readers })
+				waitFor(t, "instance B's readers find the session", func() bool { return ahead.Load() >= readers })
 				if err := a.cache.Delete(ctx, s.ID); err != nil {
 					t.Fatal(err)
 				}
