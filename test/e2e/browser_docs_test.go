@@ -59,10 +59,18 @@ func TestBrowserDocs(t *testing.T) {
 	for _, tag := range doc.Tags {
 		for _, op := range byTag[tag.Name] {
 			// The page renders a section when it is opened, as its menu does; wait (bounded)
-			// until the operation's path is on the page.
-			ok := testenv.Eval[bool](tab, `new Promise(done => { location.hash = `+jsString(op.anchor)+`;
+			// until the operation's path is on the page. The page also rewrites the address
+			// itself as its scrolling settles (history.replaceState), which can land on the
+			// previous operation's anchor just after this one was set: open it again then, as a
+			// reader clicks a menu entry again.
+			ok := testenv.Eval[bool](tab, `new Promise(done => { const want = `+jsString(op.anchor)+`;
 				const t0 = Date.now(), all = () => document.body.textContent.includes(`+jsString(op.path)+`);
-				const tick = () => (all() || Date.now() - t0 > 15000) ? done(all()) : setTimeout(tick, 100); tick(); })`)
+				const tick = () => {
+					if (all() || Date.now() - t0 > 15000) return done(all());
+					if (decodeURIComponent(location.hash) !== want) location.hash = want;
+					setTimeout(tick, 100);
+				};
+				location.hash = want; tick(); })`)
 			if !ok {
 				t.Errorf("/docs%s does not show %s", op.anchor, op.path)
 				continue
