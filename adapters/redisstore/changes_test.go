@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
 // TestChangesLatePong: when a barrier PING is not answered within pingTimeout (here Redis is
@@ -30,7 +32,7 @@ func TestChangesLatePong(t *testing.T) {
 		ch.Watch(ctx, func(string) {}, func() {}, live.Store)
 	}()
 	t.Cleanup(func() { cancel(); <-watching })
-	waitUntil(t, "the feed is live", live.Load)
+	testenv.WaitUntil(t, "the feed is live", live.Load)
 	if err := ch.Sync(ctx); err != nil {
 		t.Fatalf("Sync on a live feed: %v", err)
 	}
@@ -63,19 +65,8 @@ func TestChangesLatePong(t *testing.T) {
 	}
 
 	resume()
-	waitUntil(t, "the feed is live again", live.Load)
+	testenv.WaitUntil(t, "the feed is live again", live.Load)
 	if err := ch.Sync(ctx); err != nil {
 		t.Fatalf("Sync once Redis answers again: %v", err)
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

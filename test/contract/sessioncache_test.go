@@ -89,19 +89,8 @@ func cachedRedis(t *testing.T, url, prefix string) *instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	wait := c.Start(ctx, feed)
 	t.Cleanup(func() { cancel(); wait() })
-	waitFor(t, "the invalidation feed is live", c.Live)
+	testenv.WaitUntil(t, "the invalidation feed is live", c.Live)
 	return &instance{cache: c, inner: inner, name: name}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // cachedGet reports whether in comes to answer id from memory: whether a read of id is served
@@ -294,7 +283,7 @@ func TestSessionCache_RevokeUnderConcurrentReads(t *testing.T) {
 						}
 					}()
 				}
-				waitFor(t, "instance B's readers find the session", func() bool { return ahead.Load() >= readers })
+				testenv.WaitUntil(t, "instance B's readers find the session", func() bool { return ahead.Load() >= readers })
 				if err := a.cache.Delete(ctx, s.ID); err != nil {
 					t.Fatal(err)
 				}
@@ -339,8 +328,8 @@ func TestSessionCache_SubscriptionDrops(t *testing.T) {
 		mustBeGone(t, b, s.ID, fmt.Sprintf("the subscription dropped (round %d)", round))
 		// The watcher turns the cache off (it stays off for at least the reconnect backoff),
 		// then on again once it has resubscribed.
-		waitFor(t, "instance B's cache is off", func() bool { return !b.cache.Live() })
-		waitFor(t, "instance B's feed is live again", b.cache.Live)
+		testenv.WaitUntil(t, "instance B's cache is off", func() bool { return !b.cache.Live() })
+		testenv.WaitUntil(t, "instance B's feed is live again", b.cache.Live)
 	}
 }
 
