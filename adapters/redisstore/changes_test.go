@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -40,15 +41,11 @@ func TestChangesLatePong(t *testing.T) {
 	if err := proc.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	resumed := false
-	resume := func() {
-		if !resumed {
-			resumed = true
-			if err := proc.Signal(syscall.SIGCONT); err != nil {
-				t.Error(err)
-			}
+	resume := sync.OnceFunc(func() {
+		if err := proc.Signal(syscall.SIGCONT); err != nil {
+			t.Error(err)
 		}
-	}
+	})
 	t.Cleanup(resume)
 	synced := make(chan error, 1)
 	go func() { synced <- ch.Sync(ctx) }()
