@@ -73,13 +73,14 @@ type argonParams struct {
 var defaultArgon = argonParams{memory: 19456, time: 2, threads: 1}
 
 // argonFloor hashes with p on runtime.NumCPU() goroutines for d and returns hashes per second:
-// the most logins per second these cores could verify if they did nothing else.
-func argonFloor(ctx context.Context, p argonParams, d time.Duration) float64 {
+// the most logins per second these cores could verify if they did nothing else, and the CPU time
+// in µs each hash took (this process's, which does nothing else meanwhile).
+func argonFloor(ctx context.Context, p argonParams, d time.Duration) (rate, cpuPerHash float64) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var n atomic.Int64
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for range runtime.NumCPU() {
 		wg.Add(1)
 		go func() {
@@ -93,5 +94,9 @@ func argonFloor(ctx context.Context, p argonParams, d time.Duration) float64 {
 		}()
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds()
+	hashes := float64(n.Load())
+	if hashes == 0 {
+		return 0, 0
+	}
+	return hashes / time.Since(start).Seconds(), float64((cpuTime() - cpu0).Microseconds()) / hashes
 }

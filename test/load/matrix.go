@@ -50,8 +50,9 @@ import (
 // that sample's split into file-backed pages, RssFile, and anonymous memory, RssAnon; for
 // me and refresh the window opens settleAfterSetup after the setup's logins, so that it shows
 // the route's memory and not the argon2id working sets of the logins, which the server gives
-// back once hashing has been idle for 250 ms). It
-// prints the median of each figure over -runs runs, and with -json the whole report.
+// back once hashing has been idle for 250 ms), and the CPU time per request of the server, of the
+// floor and of the generator. It prints the median of each figure over -runs runs, and with -json
+// the whole report.
 type matrixOptions struct {
 	enabled    bool
 	runs       int
@@ -76,18 +77,24 @@ var (
 
 // cell is one route on one store in one run.
 type cell struct {
-	Store     string           `json:"store"`
-	Route     string           `json:"route"`
-	Conns     int              `json:"connections"`
-	RPS       float64          `json:"rps"`
-	P50       float64          `json:"p50_ms"`
-	P99       float64          `json:"p99_ms"`
-	RSSMB     float64          `json:"rss_mb"`
-	RSSFileMB float64          `json:"rss_file_mb"` // of RSSMB's sample: pages of files (the binary, libc)
-	RSSAnonMB float64          `json:"rss_anon_mb"` // of RSSMB's sample: anonymous (heap, stacks, runtime)
-	FloorKind string           `json:"floor"`
-	FloorRPS  float64          `json:"floor_rps"`
-	Ratio     float64          `json:"ratio"`
+	Store     string  `json:"store"`
+	Route     string  `json:"route"`
+	Conns     int     `json:"connections"`
+	RPS       float64 `json:"rps"`
+	P50       float64 `json:"p50_ms"`
+	P99       float64 `json:"p99_ms"`
+	RSSMB     float64 `json:"rss_mb"`
+	RSSFileMB float64 `json:"rss_file_mb"` // of RSSMB's sample: pages of files (the binary, libc)
+	RSSAnonMB float64 `json:"rss_anon_mb"` // of RSSMB's sample: anonymous (heap, stacks, runtime)
+	FloorKind string  `json:"floor"`
+	FloorRPS  float64 `json:"floor_rps"`
+	Ratio     float64 `json:"ratio"`
+	// CPU time per request in µs, user + system, over the timed window: the server's, the floor's
+	// (the bare Fiber process's per floor request, or the argon2id loop's per hash), and the load
+	// generator's, which shares the cores with the server.
+	ServerCPU float64          `json:"server_cpu_us"`
+	FloorCPU  float64          `json:"floor_cpu_us,omitempty"`
+	GenCPU    float64          `json:"generator_cpu_us"`
 	Requests  int64            `json:"requests"`
 	Errors    int64            `json:"errors"`
 	ByStatus  map[string]int64 `json:"errors_by_status,omitempty"`
@@ -254,21 +261,30 @@ func measureStore(ctx context.Context, o options, m matrixOptions, binary, tmp, 
 		}
 		if route == "login" || route == "login32" {
 			c.FloorKind = "argon2id loop"
-			c.FloorRPS = argonFloor(ctx, defaultArgon, o.duration)
+			c.FloorRPS, c.FloorCPU = argonFloor(ctx, defaultArgon, o.duration)
 		} else {
 			c.FloorKind = "bare Fiber"
+			var floorCPU cpuWindow
 			fs, err := measure(ctx, floor.base, loadSpec{concurrency: m.conns, duration: o.duration,
-				maxRequests: o.maxRequests, weights: [numScenarios]int{scFloor: 1}})
+				maxRequests: o.maxRequests, weights: [numScenarios]int{scFloor: 1},
+				started: func() { floorCPU.start(floor.cmd.Process.Pid) }})
 			if err != nil {
 				return nil, 0, fmt.Errorf("floor: %w", err)
 			}
 			c.FloorRPS = fs.Scenarios[0].RPS
+			c.FloorCPU = floorCPU.perRequest(fs.Scenarios[0].Requests)
 		}
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()
 		}
-		var rss rssSampler
-		spec.started = func() { rss.start(srv.cmd.Process.Pid) }
+		var (
+			rss       rssSampler
+			serverCPU cpuWindow
+		)
+		spec.started = func() {
+			rss.start(srv.cmd.Process.Pid)
+			serverCPU.start(srv.cmd.Process.Pid)
+		}
 		sum, err := measure(ctx, srv.base, spec)
 		rss.stop()
 		if err != nil {
@@ -278,14 +294,18 @@ func measureStore(ctx context.Context, o options, m matrixOptions, binary, tmp, 
 		c.RPS, c.P50, c.P99 = sc.RPS, sc.Latency.P50, sc.Latency.P99
 		c.Requests, c.Errors, c.ByStatus = sc.Requests, sc.Errors, sc.ByStatus
 		c.RSSMB, c.RSSFileMB, c.RSSAnonMB = float64(rss.max.total)/1024, float64(rss.max.file)/1024, float64(rss.max.anon)/1024
+		c.ServerCPU = serverCPU.perRequest(sc.Requests)
+		if sc.Requests > 0 {
+			c.GenCPU = sum.CPUSeconds * 1e6 / float64(sc.Requests)
+		}
 		// Throughput counts answered requests only: a 503 from the hash queue is not a login.
 		ok := float64(sc.Requests-sc.Errors) / sum.Duration
 		c.RPS = ok
 		if c.FloorRPS > 0 {
 			c.Ratio = ok / c.FloorRPS
 		}
-		fmt.Fprintf(os.Stderr, "  %-8s %9.1f req/s  p50 %6.2f  p99 %7.2f ms  rss %5.1f MB (file %.1f, anon %.1f)  floor %9.1f  ratio %.3f  errors %d\n",
-			route, c.RPS, c.P50, c.P99, c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorRPS, c.Ratio, c.Errors)
+		fmt.Fprintf(os.Stderr, "  %-8s %9.1f req/s  p50 %6.2f  p99 %7.2f ms  rss %5.1f MB (file %.1f, anon %.1f)  floor %9.1f  ratio %.3f  errors %d  CPU µs/req server %.1f floor %.1f generator %.1f\n",
+			route, c.RPS, c.P50, c.P99, c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorRPS, c.Ratio, c.Errors, c.ServerCPU, c.FloorCPU, c.GenCPU)
 		cells = append(cells, c)
 	}
 	return cells, startMS, nil
@@ -492,6 +512,59 @@ func readRSS(pid int) rssSample {
 	return s
 }
 
+// cpuWindow measures a process's CPU time (user + system, all its threads) from start to
+// perRequest, from /proc/PID/stat.
+type cpuWindow struct {
+	pid int
+	t0  time.Duration
+	ok  bool
+}
+
+func (w *cpuWindow) start(pid int) {
+	w.pid = pid
+	w.t0, w.ok = procCPU(pid)
+}
+
+// perRequest is the CPU time since start in µs per request, or 0 when it could not be read.
+func (w *cpuWindow) perRequest(requests int64) float64 {
+	t1, ok := procCPU(w.pid)
+	if !w.ok || !ok || requests <= 0 {
+		return 0
+	}
+	return float64((t1 - w.t0).Microseconds()) / float64(requests)
+}
+
+// userHZ is the unit of /proc's CPU times: USER_HZ, 100 on every Linux architecture Go runs
+// the matrix on.
+const userHZ = 100
+
+// procCPU reads utime + stime of pid from /proc/PID/stat (Linux). The command name, the second
+// field, is in parentheses and may hold spaces, so the fields are counted after its last ')'.
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	return parseStatCPU(string(b))
+}
+
+func parseStatCPU(stat string) (time.Duration, bool) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state): utime is field 14, stime 15
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * time.Second / userHZ, true
+}
+
 func describeMachine() machine {
 	m := machine{NumCPU: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -598,7 +671,7 @@ func medians(runs [][]cell) []cell {
 	}
 	out := make([]cell, len(runs[0]))
 	for i := range out {
-		var rps, p50, p99, rss, rssFile, rssAnon, floor, ratio []float64
+		var rps, p50, p99, rss, rssFile, rssAnon, floor, ratio, serverCPU, floorCPU, genCPU []float64
 		c := runs[0][i]
 		c.Requests, c.Errors, c.ByStatus = 0, 0, map[string]int64{}
 		for _, run := range runs {
@@ -606,6 +679,7 @@ func medians(runs [][]cell) []cell {
 			rps, p50, p99 = append(rps, r.RPS), append(p50, r.P50), append(p99, r.P99)
 			rss, floor, ratio = append(rss, r.RSSMB), append(floor, r.FloorRPS), append(ratio, r.Ratio)
 			rssFile, rssAnon = append(rssFile, r.RSSFileMB), append(rssAnon, r.RSSAnonMB)
+			serverCPU, floorCPU, genCPU = append(serverCPU, r.ServerCPU), append(floorCPU, r.FloorCPU), append(genCPU, r.GenCPU)
 			c.Requests += r.Requests
 			c.Errors += r.Errors
 			for k, n := range r.ByStatus {
@@ -614,6 +688,7 @@ func medians(runs [][]cell) []cell {
 		}
 		c.RPS, c.P50, c.P99, c.RSSMB, c.FloorRPS, c.Ratio = median(rps), median(p50), median(p99), median(rss), median(floor), median(ratio)
 		c.RSSFileMB, c.RSSAnonMB = median(rssFile), median(rssAnon)
+		c.ServerCPU, c.FloorCPU, c.GenCPU = median(serverCPU), median(floorCPU), median(genCPU)
 		out[i] = c
 	}
 	return out
@@ -623,7 +698,7 @@ func (r matrixReport) print(out io.Writer) {
 	fmt.Fprintf(out, "machine: %s, %d CPUs, %s, %s\n", r.Machine.CPU, r.Machine.NumCPU, r.Machine.OS, r.Machine.Go)
 	fmt.Fprintf(out, "median of %d runs of %.0fs per cell; ratio = req/s over the floor measured just before it\n\n", r.Runs, r.Duration)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "store\troute\tconns\treq/s\tp50 ms\tp99 ms\tRSS MB\tfile+anon MB\tfloor\tfloor/s\tratio\terrors (all runs)\t")
+	fmt.Fprintln(tw, "store\troute\tconns\treq/s\tp50 ms\tp99 ms\tRSS MB\tfile+anon MB\tfloor\tfloor/s\tratio\tCPU µs/req server (floor)\terrors (all runs)\t")
 	for _, c := range r.Cells {
 		errs := ""
 		if c.Errors > 0 {
@@ -640,8 +715,12 @@ func (r matrixReport) print(out io.Writer) {
 				errs += fmt.Sprintf(" %s×%d", label, c.ByStatus[k])
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f+%.1f\t%s\t%.0f\t%.3f\t%d%s\t\n", c.Store, c.Route, c.Conns, c.RPS,
-			c.P50, c.P99, c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorKind, c.FloorRPS, c.Ratio, c.Errors, errs)
+		cpu := fmt.Sprintf("%.1f", c.ServerCPU)
+		if c.FloorCPU > 0 {
+			cpu += fmt.Sprintf(" (%.1f)", c.FloorCPU)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f+%.1f\t%s\t%.0f\t%.3f\t%s\t%d%s\t\n", c.Store, c.Route, c.Conns, c.RPS,
+			c.P50, c.P99, c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorKind, c.FloorRPS, c.Ratio, cpu, c.Errors, errs)
 	}
 	_ = tw.Flush()
 	stores := make([]string, 0, len(r.StartMS))
