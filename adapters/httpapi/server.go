@@ -46,6 +46,10 @@ type Config struct {
 	// NoAccessLog leaves out the access-log line of each request (config ACCESS_LOG=false),
 	// whatever the log level.
 	NoAccessLog bool
+	// KeepConnBuffers lets a kept-alive connection keep its read and write buffers between
+	// requests (config KEEP_CONN_BUFFERS): fewer system calls per request, about 100 KiB held
+	// per open connection, idle or not.
+	KeepConnBuffers bool
 }
 
 const (
@@ -138,11 +142,13 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		Immutable:             true, // values from the request outlive it (user agent stored in a session)
 		BodyLimit:             cfg.BodyLimit,
 		ReadBufferSize:        readBufferSize,
-		// A kept-alive connection gives its read and write buffers back to fasthttp's pools
-		// between requests instead of holding them while idle: with the 96 KiB read buffer
+		// By default a kept-alive connection gives its read and write buffers back to fasthttp's
+		// pools between requests instead of holding them while idle: with the 96 KiB read buffer
 		// (readBufferSize), 32 busy keep-alive connections otherwise hold 3 MB of the heap,
-		// half of it under /api/users/me load (see docs/performance.md, "Memory").
-		ReduceMemoryUsage: true,
+		// half of it under /api/users/me load, and idle or slow clients could pin 100 KiB each.
+		// It costs a one-byte read(2) per request; KeepConnBuffers saves it where a proxy in
+		// front holds the connections (see docs/performance.md, "Memory").
+		ReduceMemoryUsage: !cfg.KeepConnBuffers,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
 		IdleTimeout:       2 * time.Minute,

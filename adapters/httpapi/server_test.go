@@ -60,7 +60,12 @@ func newReq(t *testing.T, method, url, body string, headers ...string) *http.Req
 }
 
 func TestC26_HugeAuthorizationHeader(t *testing.T) {
-	e := newEnv(t)
+	t.Run("buffers given back", func(t *testing.T) { testHugeAuthorizationHeader(t, false) })
+	t.Run("buffers kept", func(t *testing.T) { testHugeAuthorizationHeader(t, true) })
+}
+
+func testHugeAuthorizationHeader(t *testing.T, keepBuffers bool) {
+	e := newEnv(t, func(c *httpapi.Config) { c.KeepConnBuffers = keepBuffers })
 	base := startServer(t, e)
 	r := send(t, newReq(t, "GET", base+"/api/users/me", "", "Authorization", "Bearer "+strings.Repeat("a", 64<<10)))
 	expectProblem(t, r, 431, "headers_too_large")
@@ -148,12 +153,10 @@ func TestH58_StopLetsInFlightRequestsFinish(t *testing.T) {
 	}
 }
 
-// TestIdleKeepAliveConnectionsHoldNoBuffers: a kept-alive connection between requests holds
-// no read buffer (96 KiB each, to take in SECURITY C26's oversized headers whole), so that idle
-// or slow clients do not pin memory: 64 idle connections after one request each leave the heap
-// well under one buffer per connection (measured: 120 kB, and 6.8 MB when they keep them).
-func TestIdleKeepAliveConnectionsHoldNoBuffers(t *testing.T) {
-	e := newEnv(t)
+// idleConnGrowth opens conns connections to the server of e, sends one request on each, keeps
+// them open and idle, and returns how much the heap in use grew.
+func idleConnGrowth(t *testing.T, e *env, conns int) int64 {
+	t.Helper()
 	base := startServer(t, e)
 	addr := strings.TrimPrefix(base, "http://")
 	heap := func() uint64 {
@@ -163,7 +166,6 @@ func TestIdleKeepAliveConnectionsHoldNoBuffers(t *testing.T) {
 		runtime.ReadMemStats(&m)
 		return m.HeapInuse
 	}
-	const conns = 64
 	before := heap()
 	for range conns {
 		c, err := net.Dial("tcp", addr)
@@ -186,8 +188,29 @@ func TestIdleKeepAliveConnectionsHoldNoBuffers(t *testing.T) {
 	}
 	grown := int64(heap()) - int64(before)
 	t.Logf("heap in use grew by %d kB with %d idle kept-alive connections", grown>>10, conns)
+	return grown
+}
+
+// TestIdleKeepAliveConnectionsHoldNoBuffers: a kept-alive connection between requests holds
+// no read buffer (96 KiB each, to take in SECURITY C26's oversized headers whole), so that idle
+// or slow clients do not pin memory: 64 idle connections after one request each leave the heap
+// well under one buffer per connection (measured: 120 kB, and 6.8 MB when they keep them).
+func TestIdleKeepAliveConnectionsHoldNoBuffers(t *testing.T) {
+	const conns = 64
+	grown := idleConnGrowth(t, newEnv(t), conns)
 	if limit := int64(conns * 96 << 10 / 4); grown > limit {
 		t.Errorf("heap grew by %d kB with %d idle connections, want under %d kB: idle connections keep their buffers",
 			grown>>10, conns, limit>>10)
+	}
+}
+
+// TestKeepConnBuffers: with KeepConnBuffers each kept-alive connection keeps its read buffer
+// while idle, which is what the setting trades for a read(2) less per request.
+func TestKeepConnBuffers(t *testing.T) {
+	const conns = 64
+	grown := idleConnGrowth(t, newEnv(t, func(c *httpapi.Config) { c.KeepConnBuffers = true }), conns)
+	if least := int64(conns * 96 << 10 * 3 / 4); grown < least {
+		t.Errorf("heap grew by %d kB with %d idle connections keeping their buffers, want at least %d kB",
+			grown>>10, conns, least>>10)
 	}
 }

@@ -187,6 +187,7 @@ func httpConfig(cfg config.Config) httpapi.Config {
 		Compat:          cfg.Compat,
 		AdminRequireMFA: cfg.AdminRequireMFA,
 		NoAccessLog:     !cfg.AccessLog,
+		KeepConnBuffers: cfg.KeepConnBuffers,
 	}
 }
 

@@ -35,6 +35,7 @@ func TestAdaptersTakeConfigsDefaults(t *testing.T) {
 		{"BODY_LIMIT", http.BodyLimit},
 		{"REQUEST_TIMEOUT", http.RequestTimeout},
 		{"SHUTDOWN_TIMEOUT", http.ShutdownTimeout},
+		{"KEEP_CONN_BUFFERS", http.KeepConnBuffers},
 		{"MAIL_SEND_TIMEOUT", smtp.Timeout},
 	} {
 		want, ok := defaults[config.Prefix+tt.setting]
@@ -45,6 +46,20 @@ func TestAdaptersTakeConfigsDefaults(t *testing.T) {
 		if got := fmt.Sprint(tt.adapter); got != want {
 			t.Errorf("%s: the adapter is given %s, config's default is %s", tt.setting, got, want)
 		}
+	}
+}
+
+// TestHTTPSwitchesReachTheServer: the HTTP settings that turn a default off or on arrive at the
+// server's config as set.
+func TestHTTPSwitchesReachTheServer(t *testing.T) {
+	cfg, err := config.LoadFrom([]string{"PORTCULLIS_DATA_DIR=" + t.TempDir(),
+		"PORTCULLIS_KEEP_CONN_BUFFERS=true", "PORTCULLIS_ACCESS_LOG=false"}, Parsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if http := httpConfig(cfg); !http.KeepConnBuffers || !http.NoAccessLog {
+		t.Fatalf("KEEP_CONN_BUFFERS=true, ACCESS_LOG=false reach the server as KeepConnBuffers %v, NoAccessLog %v",
+			http.KeepConnBuffers, http.NoAccessLog)
 	}
 }
 
