@@ -23,8 +23,8 @@ func TestBrowserDocs(t *testing.T) {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
 	s.apiClient().do("GET", "/openapi.json", nil).expect(http.StatusOK).decode(&doc)
-	type docOp struct{ path, anchor string }
-	byTag := map[string][]docOp{} // tag → its operations
+	type docOp struct{ path, anchor, route string } // route: the address Redoc turns anchor into
+	byTag := map[string][]docOp{}                   // tag → its operations
 	operations := 0
 	for path, ops := range doc.Paths {
 		for method, raw := range ops {
@@ -42,7 +42,8 @@ func TestBrowserDocs(t *testing.T) {
 				t.Errorf("%s %s has no tag, so no section of the page shows it", method, path)
 			}
 			for _, tag := range op.Tags {
-				byTag[tag] = append(byTag[tag], docOp{path: path, anchor: "#tag/" + tag + "/operation/" + op.OperationID})
+				byTag[tag] = append(byTag[tag], docOp{path: path, anchor: "#tag/" + tag + "/operation/" + op.OperationID,
+					route: strings.ToLower("#/" + tag + "/" + op.OperationID)})
 			}
 			operations++
 		}
@@ -60,21 +61,31 @@ func TestBrowserDocs(t *testing.T) {
 	for _, tag := range doc.Tags {
 		for _, op := range byTag[tag.Name] {
 			// The page renders a section when it is opened, as its menu does; wait (bounded)
-			// until the operation's path is on the page. Redoc's router sometimes answers an
-			// address set while it is still settling the previous one with its own "No page at
-			// this address", and does not look again (seen under -race, about one run in three):
-			// open the section once more then, as a reader clicks the menu entry again.
-			ok := testenv.Eval[bool](tab, `new Promise(done => { const want = `+jsString(op.anchor)+`;
+			// until the operation's path is on the page. Redoc 3's router turns the anchor into
+			// its own address (#/<tag>/<operation>, lower case) a moment later. Under load two
+			// things have been seen to go wrong while it is still settling the previous one: it
+			// answers with its own "No page at this address" and does not look again, or its
+			// late rewrite of the previous anchor lands over this one, leaving the address on the
+			// previous operation. Open the section once more then, as a reader clicks the menu
+			// entry again (at most once a second); an address on this operation is left alone
+			// however long it takes to render. Once shown, wait until the address has stopped
+			// changing (300 ms) with the path still on the page, so that no rewrite of this anchor is
+			// still pending when the next operation is opened.
+			ok := testenv.Eval[bool](tab, `new Promise(done => { const want = `+jsString(op.anchor)+`, own = `+jsString(op.route)+`;
 				const t0 = Date.now(), all = () => document.body.textContent.includes(`+jsString(op.path)+`);
-				let again = t0;
+				const here = () => { const h = decodeURIComponent(location.hash).toLowerCase(); return h === want.toLowerCase() || h === own; };
+				let opened = t0, hash = location.hash, still = t0;
 				const tick = () => {
-					if (all() || Date.now() - t0 > 15000) return done(all());
-					if (document.body.textContent.includes("No page at this address") && Date.now() - again > 1000) {
-						again = Date.now();
+					if (location.hash !== hash) { hash = location.hash; still = Date.now(); }
+					if (all() && Date.now() - still > 300) return done(true);
+					if (Date.now() - t0 > 20000) return done(all());
+					const lost = document.body.textContent.includes("No page at this address") || !here();
+					if (lost && Date.now() - opened > 1000) {
+						opened = Date.now();
 						location.hash = "#";
 						setTimeout(() => { location.hash = want; }, 100);
 					}
-					setTimeout(tick, 100);
+					setTimeout(tick, 50);
 				};
 				location.hash = want; tick(); })`)
 			if !ok {
