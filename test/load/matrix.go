@@ -88,7 +88,10 @@ type cell struct {
 	RSSAnonMB float64 `json:"rss_anon_mb"` // of RSSMB's sample: anonymous (heap, stacks, runtime)
 	FloorKind string  `json:"floor"`
 	FloorRPS  float64 `json:"floor_rps"`
-	Ratio     float64 `json:"ratio"`
+	// FloorP99 is the bare Fiber floor's own p99 at the same connections: the part of the
+	// route's p99 that the machine and the load generator set, whatever the server does.
+	FloorP99 float64 `json:"floor_p99_ms,omitempty"`
+	Ratio    float64 `json:"ratio"`
 	// CPU time per request in µs, user + system, over the timed window: the server's, the floor's
 	// (the bare Fiber process's per floor request, or the argon2id loop's per hash), and the load
 	// generator's, which shares the cores with the server.
@@ -271,7 +274,7 @@ func measureStore(ctx context.Context, o options, m matrixOptions, binary, tmp, 
 			if err != nil {
 				return nil, 0, fmt.Errorf("floor: %w", err)
 			}
-			c.FloorRPS = fs.Scenarios[0].RPS
+			c.FloorRPS, c.FloorP99 = fs.Scenarios[0].RPS, fs.Scenarios[0].Latency.P99
 			c.FloorCPU = floorCPU.perRequest(fs.Scenarios[0].Requests)
 		}
 		if ctx.Err() != nil {
@@ -304,8 +307,8 @@ func measureStore(ctx context.Context, o options, m matrixOptions, binary, tmp, 
 		if c.FloorRPS > 0 {
 			c.Ratio = ok / c.FloorRPS
 		}
-		fmt.Fprintf(os.Stderr, "  %-8s %9.1f req/s  p50 %6.2f  p99 %7.2f ms  rss %5.1f MB (file %.1f, anon %.1f)  floor %9.1f  ratio %.3f  errors %d  CPU µs/req server %.1f floor %.1f generator %.1f\n",
-			route, c.RPS, c.P50, c.P99, c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorRPS, c.Ratio, c.Errors, c.ServerCPU, c.FloorCPU, c.GenCPU)
+		fmt.Fprintf(os.Stderr, "  %-8s %9.1f req/s  p50 %6.2f  p99 %7.2f ms  rss %5.1f MB (file %.1f, anon %.1f)  floor %9.1f (p99 %.2f ms)  ratio %.3f  errors %d  CPU µs/req server %.1f floor %.1f generator %.1f\n",
+			route, c.RPS, c.P50, c.P99, c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorRPS, c.FloorP99, c.Ratio, c.Errors, c.ServerCPU, c.FloorCPU, c.GenCPU)
 		cells = append(cells, c)
 	}
 	return cells, startMS, nil
@@ -671,13 +674,14 @@ func medians(runs [][]cell) []cell {
 	}
 	out := make([]cell, len(runs[0]))
 	for i := range out {
-		var rps, p50, p99, rss, rssFile, rssAnon, floor, ratio, serverCPU, floorCPU, genCPU []float64
+		var rps, p50, p99, rss, rssFile, rssAnon, floor, floorP99, ratio, serverCPU, floorCPU, genCPU []float64
 		c := runs[0][i]
 		c.Requests, c.Errors, c.ByStatus = 0, 0, map[string]int64{}
 		for _, run := range runs {
 			r := run[i]
 			rps, p50, p99 = append(rps, r.RPS), append(p50, r.P50), append(p99, r.P99)
 			rss, floor, ratio = append(rss, r.RSSMB), append(floor, r.FloorRPS), append(ratio, r.Ratio)
+			floorP99 = append(floorP99, r.FloorP99)
 			rssFile, rssAnon = append(rssFile, r.RSSFileMB), append(rssAnon, r.RSSAnonMB)
 			serverCPU, floorCPU, genCPU = append(serverCPU, r.ServerCPU), append(floorCPU, r.FloorCPU), append(genCPU, r.GenCPU)
 			c.Requests += r.Requests
@@ -687,7 +691,7 @@ func medians(runs [][]cell) []cell {
 			}
 		}
 		c.RPS, c.P50, c.P99, c.RSSMB, c.FloorRPS, c.Ratio = median(rps), median(p50), median(p99), median(rss), median(floor), median(ratio)
-		c.RSSFileMB, c.RSSAnonMB = median(rssFile), median(rssAnon)
+		c.RSSFileMB, c.RSSAnonMB, c.FloorP99 = median(rssFile), median(rssAnon), median(floorP99)
 		c.ServerCPU, c.FloorCPU, c.GenCPU = median(serverCPU), median(floorCPU), median(genCPU)
 		out[i] = c
 	}
@@ -698,7 +702,7 @@ func (r matrixReport) print(out io.Writer) {
 	fmt.Fprintf(out, "machine: %s, %d CPUs, %s, %s\n", r.Machine.CPU, r.Machine.NumCPU, r.Machine.OS, r.Machine.Go)
 	fmt.Fprintf(out, "median of %d runs of %.0fs per cell; ratio = req/s over the floor measured just before it\n\n", r.Runs, r.Duration)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "store\troute\tconns\treq/s\tp50 ms\tp99 ms\tRSS MB\tfile+anon MB\tfloor\tfloor/s\tratio\tCPU µs/req server (floor)\terrors (all runs)\t")
+	fmt.Fprintln(tw, "store\troute\tconns\treq/s\tp50 ms\tp99 ms (floor)\tRSS MB\tfile+anon MB\tfloor\tfloor/s\tratio\tCPU µs/req server (floor)\terrors (all runs)\t")
 	for _, c := range r.Cells {
 		errs := ""
 		if c.Errors > 0 {
@@ -715,12 +719,16 @@ func (r matrixReport) print(out io.Writer) {
 				errs += fmt.Sprintf(" %s×%d", label, c.ByStatus[k])
 			}
 		}
+		p99 := fmt.Sprintf("%.2f", c.P99)
+		if c.FloorP99 > 0 {
+			p99 += fmt.Sprintf(" (%.2f)", c.FloorP99)
+		}
 		cpu := fmt.Sprintf("%.1f", c.ServerCPU)
 		if c.FloorCPU > 0 {
 			cpu += fmt.Sprintf(" (%.1f)", c.FloorCPU)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.1f\t%.1f+%.1f\t%s\t%.0f\t%.3f\t%s\t%d%s\t\n", c.Store, c.Route, c.Conns, c.RPS,
-			c.P50, c.P99, c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorKind, c.FloorRPS, c.Ratio, cpu, c.Errors, errs)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2f\t%s\t%.1f\t%.1f+%.1f\t%s\t%.0f\t%.3f\t%s\t%d%s\t\n", c.Store, c.Route, c.Conns, c.RPS,
+			c.P50, p99, c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorKind, c.FloorRPS, c.Ratio, cpu, c.Errors, errs)
 	}
 	_ = tw.Flush()
 	stores := make([]string, 0, len(r.StartMS))

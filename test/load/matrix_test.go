@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,5 +40,28 @@ func TestProcCPUGrows(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("CPU time read from /proc did not grow past %v in 10 s of hashing", t0)
 		}
+	}
+}
+
+// The floor's p99 is folded like every other figure and printed beside the route's, for the
+// bare Fiber floor only (the argon2id loop has no latency of its own).
+func TestMediansAndPrintCarryFloorP99(t *testing.T) {
+	run := func(p99, floorP99 float64) []cell {
+		return []cell{
+			{Store: "memory", Route: "me", Conns: 32, P99: p99, FloorKind: "bare Fiber", FloorRPS: 1000, FloorP99: floorP99},
+			{Store: "memory", Route: "login", Conns: 4, P99: 100, FloorKind: "argon2id loop", FloorRPS: 50},
+		}
+	}
+	cells := medians([][]cell{run(9, 8.25), run(12, 7.5), run(10, 6)})
+	if cells[0].P99 != 10 || cells[0].FloorP99 != 7.5 {
+		t.Fatalf("median p99 = %v (floor %v), want 10 (floor 7.5)", cells[0].P99, cells[0].FloorP99)
+	}
+	var out strings.Builder
+	matrixReport{Runs: 3, Duration: 10, Cells: cells}.print(&out)
+	if !strings.Contains(out.String(), "10.00 (7.50)") {
+		t.Errorf("the table does not show the floor's p99 beside the route's:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "100.00 (") {
+		t.Errorf("the login row shows a floor p99 the argon2id loop does not have:\n%s", out.String())
 	}
 }
