@@ -307,8 +307,9 @@ func measureStore(ctx context.Context, o options, m matrixOptions, binary, tmp, 
 		if c.FloorRPS > 0 {
 			c.Ratio = ok / c.FloorRPS
 		}
-		fmt.Fprintf(os.Stderr, "  %-8s %9.1f req/s  p50 %6.2f  p99 %7.2f ms  rss %5.1f MB (file %.1f, anon %.1f)  floor %9.1f (p99 %.2f ms)  ratio %.3f  errors %d  CPU µs/req server %.1f floor %.1f generator %.1f\n",
-			route, c.RPS, c.P50, c.P99, c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorRPS, c.FloorP99, c.Ratio, c.Errors, c.ServerCPU, c.FloorCPU, c.GenCPU)
+		fmt.Fprintf(os.Stderr, "  %-8s %9.1f req/s  p50 %6.2f  p99 %s ms  rss %5.1f MB (file %.1f, anon %.1f)  floor %9.1f/s  ratio %.3f  errors %d  CPU µs/req server %s generator %.1f\n",
+			route, c.RPS, c.P50, withFloor("%.2f", c.P99, c.FloorP99), c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorRPS, c.Ratio, c.Errors,
+			withFloor("%.1f", c.ServerCPU, c.FloorCPU), c.GenCPU)
 		cells = append(cells, c)
 	}
 	return cells, startMS, nil
@@ -698,6 +699,16 @@ func medians(runs [][]cell) []cell {
 	return out
 }
 
+// withFloor formats v, followed by its floor's figure in parentheses where the floor has one
+// (the argon2id loop has neither a latency nor a server process of its own).
+func withFloor(format string, v, floor float64) string {
+	s := fmt.Sprintf(format, v)
+	if floor > 0 {
+		s += " (" + fmt.Sprintf(format, floor) + ")"
+	}
+	return s
+}
+
 func (r matrixReport) print(out io.Writer) {
 	fmt.Fprintf(out, "machine: %s, %d CPUs, %s, %s\n", r.Machine.CPU, r.Machine.NumCPU, r.Machine.OS, r.Machine.Go)
 	fmt.Fprintf(out, "median of %d runs of %.0fs per cell; ratio = req/s over the floor measured just before it\n\n", r.Runs, r.Duration)
@@ -719,16 +730,9 @@ func (r matrixReport) print(out io.Writer) {
 				errs += fmt.Sprintf(" %s×%d", label, c.ByStatus[k])
 			}
 		}
-		p99 := fmt.Sprintf("%.2f", c.P99)
-		if c.FloorP99 > 0 {
-			p99 += fmt.Sprintf(" (%.2f)", c.FloorP99)
-		}
-		cpu := fmt.Sprintf("%.1f", c.ServerCPU)
-		if c.FloorCPU > 0 {
-			cpu += fmt.Sprintf(" (%.1f)", c.FloorCPU)
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.2f\t%s\t%.1f\t%.1f+%.1f\t%s\t%.0f\t%.3f\t%s\t%d%s\t\n", c.Store, c.Route, c.Conns, c.RPS,
-			c.P50, p99, c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorKind, c.FloorRPS, c.Ratio, cpu, c.Errors, errs)
+			c.P50, withFloor("%.2f", c.P99, c.FloorP99), c.RSSMB, c.RSSFileMB, c.RSSAnonMB, c.FloorKind, c.FloorRPS, c.Ratio,
+			withFloor("%.1f", c.ServerCPU, c.FloorCPU), c.Errors, errs)
 	}
 	_ = tw.Flush()
 	stores := make([]string, 0, len(r.StartMS))

@@ -65,3 +65,21 @@ func TestMediansAndPrintCarryFloorP99(t *testing.T) {
 		t.Errorf("the login row shows a floor p99 the argon2id loop does not have:\n%s", out.String())
 	}
 }
+
+// The per-run line on stderr and the table show a floor's figure the same way, and none where
+// the floor has no such figure (a login cell's p99, say: the argon2id loop has no latency).
+func TestWithFloor(t *testing.T) {
+	for _, tc := range []struct {
+		format   string
+		v, floor float64
+		want     string
+	}{
+		{"%.2f", 9.5, 7.25, "9.50 (7.25)"},
+		{"%.1f", 120.04, 31.96, "120.0 (32.0)"},
+		{"%.2f", 100, 0, "100.00"},
+	} {
+		if got := withFloor(tc.format, tc.v, tc.floor); got != tc.want {
+			t.Errorf("withFloor(%q, %v, %v) = %q, want %q", tc.format, tc.v, tc.floor, got, tc.want)
+		}
+	}
+}
