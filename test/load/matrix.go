@@ -700,7 +700,7 @@ func medians(runs [][]cell) []cell {
 }
 
 // withFloor formats v, followed by its floor's figure in parentheses where the floor has one
-// (the argon2id loop has neither a latency nor a server process of its own).
+// (the argon2id loop has no latency: a login cell shows the loop's CPU per hash, not its p99).
 func withFloor(format string, v, floor float64) string {
 	s := fmt.Sprintf(format, v)
 	if floor > 0 {
