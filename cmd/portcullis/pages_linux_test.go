@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
 // TestStartPagesAreGivenBack: once started, the service holds far fewer of its executable's
@@ -19,7 +17,9 @@ func TestStartPagesAreGivenBack(t *testing.T) {
 	resident := func(env ...string) (int64, string) {
 		cmd, base, logs := serve(t, append(env, "PORTCULLIS_DATA_DIR="+t.TempDir(), "PORTCULLIS_LOG_LEVEL=debug")...)
 		defer stop(t, cmd)
-		waitStarted(t, logs)
+		// The start line comes after the pages are given back; /readyz answers before it, and
+		// requests made before it would be counted as start-up.
+		waitFor(t, logs, `"msg":"portcullis started"`, 30*time.Second)
 		body := `{"email":"pages@example.com","password":"` + goodPassword + `"}`
 		if code, b := call(t, "POST", base+"/api/auth/register", "", body); code != 201 {
 			t.Fatalf("register: %d %s", code, b)
@@ -40,19 +40,6 @@ func TestStartPagesAreGivenBack(t *testing.T) {
 	}
 	if strings.Contains(keptLogs, "start-up pages") {
 		t.Errorf("PORTCULLIS_RELEASE_START_PAGES=false still gave pages back:\n%s", keptLogs)
-	}
-}
-
-// waitStarted waits for the line that ends start-up, which comes after the pages are given
-// back: /readyz answers before it, and requests made before it would be counted as start-up.
-func waitStarted(t *testing.T, logs *testenv.Buffer) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(logs.String(), `"msg":"portcullis started"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no start line in time; logs:\n%s", logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
