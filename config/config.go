@@ -124,6 +124,7 @@ type Config struct {
 	Compat                     string        `env:"COMPAT" help:"also serve another API's routes and shapes: seed (the seed tutorials' signup/signin/signout, plain-text /api/test/*, GET /api/auth/refresh); empty for none"`
 	Telemetry                  string        `env:"TELEMETRY" envDefault:"on" help:"on, or off to leave metrics and tracing out altogether (no /metrics, no store or hash timings; to measure their cost)"`
 	MetricsAddr                string        `env:"METRICS_ADDR" help:"serve GET /metrics on this address (an internal port) instead of on ADDR"`
+	Pprof                      bool          `env:"PPROF" envDefault:"false" help:"also serve the Go runtime's profiles (/debug/pprof/: CPU, heap, goroutines) on METRICS_ADDR's internal listener, never on ADDR; needs METRICS_ADDR"`
 	OTLPEndpoint               string        `env:"OTLP_ENDPOINT" secret:"url" help:"OTLP/HTTP base URL (e.g. http://collector:4318) to export traces to; set, it turns tracing on (default: the standard OTEL_EXPORTER_OTLP_ENDPOINT)"`
 }
 

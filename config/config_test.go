@@ -174,6 +174,7 @@ func TestValidValues(t *testing.T) {
 		{"redis cluster waiting for a replica", []string{"PORTCULLIS_SESSION_STORE=redis+cluster://10.0.0.1:6379,10.0.0.2:6379",
 			"PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=500ms", "PORTCULLIS_REDIS_READ_TIMEOUT=2s"}},
 		{"redis sentinel session store", []string{"PORTCULLIS_SESSION_STORE=redis+sentinel://u:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster/1?sentinel_password=sp"}},
+		{"profiles on the metrics listener", []string{"PORTCULLIS_METRICS_ADDR=127.0.0.1:9090", "PORTCULLIS_PPROF=true"}},
 		{"rediss sentinel with a CA file", []string{"PORTCULLIS_SESSION_STORE=rediss+sentinel://s1:26379,s2:26379/mymaster", "PORTCULLIS_REDIS_TLS_CA_FILE=" + keyFile}},
 	}
 	for _, tt := range tests {
@@ -255,6 +256,7 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 		{"negative redis wait replicas", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=-1"}, "REDIS_WAIT_REPLICAS"},
 		{"redis wait replicas without redis", []string{"PORTCULLIS_REDIS_WAIT_REPLICAS=1"}, "REDIS_WAIT_REPLICAS"},
 		{"zero redis wait timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=0s"}, "REDIS_WAIT_TIMEOUT"},
+		{"profiles without a metrics listener", []string{"PORTCULLIS_PPROF=true"}, "PPROF"},
 		{"redis wait timeout past read timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=3s", "PORTCULLIS_REDIS_READ_TIMEOUT=2s"}, "REDIS_WAIT_TIMEOUT"},
 	}
 	for _, tt := range tests {

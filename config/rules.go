@@ -320,6 +320,12 @@ func rules(p Parsers) []rule {
 			}
 			return nil
 		}},
+		{"PPROF", func(c *Config) error {
+			if c.Pprof && c.MetricsAddr == "" {
+				return errors.New("true needs PORTCULLIS_METRICS_ADDR: the profiles are served on that internal listener only, never on PORTCULLIS_ADDR")
+			}
+			return nil
+		}},
 		{"OTLP_ENDPOINT", func(c *Config) error {
 			if c.OTLPEndpoint != "" && !httpURL(c.OTLPEndpoint) {
 				return fmt.Errorf("%q is not an http:// or https:// URL (OTEL_EXPORTER_OTLP_ENDPOINT counts too)", RedactURL(c.OTLPEndpoint))

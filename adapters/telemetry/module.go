@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -18,6 +19,9 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics on its own listener (an internal port) instead of
 	// on the API's.
 	MetricsAddr string
+	// Pprof also serves the Go runtime's profiles (net/http/pprof) under /debug/pprof/ on the
+	// MetricsAddr listener; it is never served on the API's.
+	Pprof bool
 	// OTLPEndpoint, when set, turns tracing on: the OTLP/HTTP base URL spans are exported to.
 	OTLPEndpoint string
 	// Build names the running binary.
@@ -62,13 +66,25 @@ func newTracing(lc fx.Lifecycle, cfg Config, log *slog.Logger) (*Tracing, error)
 	return t, nil
 }
 
-// serveMetrics runs the separate /metrics listener of PORTCULLIS_METRICS_ADDR.
+// serveMetrics runs the separate /metrics listener of PORTCULLIS_METRICS_ADDR, with the runtime's
+// profiles under /debug/pprof/ when PORTCULLIS_PPROF asks for them.
 func serveMetrics(lc fx.Lifecycle, cfg Config, m *Metrics, log *slog.Logger) {
 	if cfg.MetricsAddr == "" {
 		return
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	if cfg.Pprof {
+		// The handlers are mounted on this mux only: net/http/pprof's import also puts them on
+		// http.DefaultServeMux, which nothing in Portcullis serves.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	// A CPU profile or a trace answers after the seconds asked for: net/http/pprof moves the
+	// write deadline on by as much.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
 	done := make(chan struct{})
 	lc.Append(fx.Hook{
@@ -78,6 +94,9 @@ func serveMetrics(lc fx.Lifecycle, cfg Config, m *Metrics, log *slog.Logger) {
 				return fmt.Errorf("PORTCULLIS_METRICS_ADDR: listen on %s: %w", cfg.MetricsAddr, err)
 			}
 			log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+			if cfg.Pprof {
+				log.Info("profiles listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+			}
 			go func() {
 				defer close(done)
 				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -172,6 +173,78 @@ func TestMetricsOnSeparateListener(t *testing.T) {
 	if f := parseMetrics(t, body); f["portcullis_build_info"] == nil {
 		t.Error("the separate listener serves no portcullis_build_info")
 	}
+	// Profiles are asked for apart (PORTCULLIS_PPROF): not on the metrics listener without it.
+	base := strings.TrimSuffix(m[1], "metrics")
+	for _, path := range []string{"debug/pprof/", "debug/pprof/heap", "debug/pprof/profile?seconds=1"} {
+		if status := httpStatus(t, base+path); status != http.StatusNotFound {
+			t.Errorf("GET %s%s without PORTCULLIS_PPROF: %d, want 404", base, path, status)
+		}
+	}
+}
+
+// TestProfilesOnMetricsListener: with PORTCULLIS_PPROF the metrics listener serves the Go
+// runtime's profiles, in the format go tool pprof and -pgo read; the API's listener never does.
+func TestProfilesOnMetricsListener(t *testing.T) {
+	s := startServer(t, map[string]string{"PORTCULLIS_METRICS_ADDR": "127.0.0.1:0", "PORTCULLIS_PPROF": "true"})
+	api := s.apiClient()
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/profile?seconds=1", "/debug/pprof/cmdline"} {
+		api.do(http.MethodGet, path, nil).expect(http.StatusNotFound)
+	}
+	m := regexp.MustCompile(`"profiles listening","url":"(http://127\.0\.0\.1:\d+/debug/pprof/)"`).FindStringSubmatch(s.Logs.String())
+	if m == nil {
+		t.Fatalf("no 'profiles listening' line in the logs:\n%s", tail(s.Logs.String(), 30))
+	}
+	// Some work for the CPU profile to see, on the API's listener, while it is taken.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for end := time.Now().Add(time.Second); time.Now().Before(end); {
+			api.do(http.MethodGet, "/healthz", nil)
+		}
+	}()
+	cpu := fetchProfile(t, m[1]+"profile?seconds=1")
+	<-done
+	if len(cpu.SampleType) == 0 || cpu.SampleType[len(cpu.SampleType)-1].Type != "cpu" {
+		t.Errorf("the CPU profile's sample types are %v, want cpu last", cpu.SampleType)
+	}
+	if cpu.DurationNanos < int64(900*time.Millisecond) {
+		t.Errorf("the CPU profile covers %v, want about the second asked for", time.Duration(cpu.DurationNanos))
+	}
+	heap := fetchProfile(t, m[1]+"heap")
+	if len(heap.Sample) == 0 {
+		t.Error("the heap profile has no samples")
+	}
+}
+
+// fetchProfile reads a profile in the pprof format from url.
+func fetchProfile(t *testing.T, url string) *profile.Profile {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(res.Body)
+		t.Fatalf("GET %s: %d %s", url, res.StatusCode, body)
+	}
+	p, err := profile.Parse(res.Body)
+	if err != nil {
+		t.Fatalf("GET %s: not a profile: %v", url, err)
+	}
+	return p
+}
+
+// httpStatus is the status of a GET of url.
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return res.StatusCode
 }
 
 // TestTracesOfLogin: with an in-memory exporter, one login is a request span with a use-case

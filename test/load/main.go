@@ -127,6 +127,7 @@ func main() {
 	flag.StringVar(&m.floorAddr, "serve-floor", "", "internal: serve the bare Fiber floor on this loopback address")
 	flag.IntVar(&m.conns, "matrix-conns", 32, "matrix: connections for me, refresh and login32")
 	flag.IntVar(&m.loginConns, "login-conns", 4, "matrix: connections for login")
+	flag.StringVar(&m.cpuProfile, "cpuprofile", "", "matrix: write the server's CPU profile over the me and refresh windows, merged, to this file (for go tool pprof)")
 	flag.Parse()
 	if m.floorAddr != "" {
 		if err := serveFloor(m.floorAddr); err != nil {

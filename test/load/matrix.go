@@ -64,6 +64,7 @@ type matrixOptions struct {
 	floorAddr  string
 	conns      int
 	loginConns int
+	cpuProfile string
 }
 
 // settleAfterSetup is the pause between a cheap route's setup (registrations, one login per
@@ -118,6 +119,9 @@ type matrixReport struct {
 	StartMS  map[string]float64 `json:"start_to_healthz_ms"` // per store, median over runs
 	Cells    []cell             `json:"cells"`               // medians over runs
 	PerRun   [][]cell           `json:"per_run"`
+	// CPUProfile is where -cpuprofile wrote the server's merged CPU profile: the runs profiled
+	// the server while measuring it, so their figures are not for comparison.
+	CPUProfile string `json:"cpu_profile,omitempty"`
 }
 
 func runMatrix(o options, m matrixOptions) error {
@@ -148,6 +152,13 @@ func runMatrix(o options, m matrixOptions) error {
 	extra, err := parseEnv(m.env)
 	if err != nil {
 		return err
+	}
+	var profiles *cpuProfiles
+	if m.cpuProfile != "" {
+		if !slices.Contains(routes, "me") && !slices.Contains(routes, "refresh") {
+			return errors.New("-cpuprofile profiles the me and refresh routes: name one in -routes")
+		}
+		profiles = &cpuProfiles{}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -183,7 +194,7 @@ func runMatrix(o options, m matrixOptions) error {
 		var cells []cell
 		for _, store := range stores {
 			fmt.Fprintf(os.Stderr, "run %d/%d: %s\n", run+1, m.runs, store)
-			got, startMS, err := measureStore(ctx, o, m, binary, tmp, store, routes, extra, floor)
+			got, startMS, err := measureStore(ctx, o, m, binary, tmp, store, routes, extra, floor, profiles)
 			if err != nil {
 				return fmt.Errorf("run %d, %s: %w", run+1, store, err)
 			}
@@ -196,6 +207,14 @@ func runMatrix(o options, m matrixOptions) error {
 		rep.StartMS[store] = median(v)
 	}
 	rep.Cells = medians(rep.PerRun)
+	if profiles != nil {
+		windows, samples, err := profiles.write(m.cpuProfile)
+		if err != nil {
+			return err
+		}
+		rep.CPUProfile = m.cpuProfile
+		fmt.Fprintf(os.Stderr, "wrote the server's CPU profile (%d windows, %d samples) to %s\n", windows, samples, m.cpuProfile)
+	}
 	if o.jsonOut {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -205,9 +224,11 @@ func runMatrix(o options, m matrixOptions) error {
 	return nil
 }
 
-// measureStore starts a server for store, measures routes on it and stops it.
+// measureStore starts a server for store, measures routes on it and stops it. With profiles set,
+// the server also serves its pprof endpoint, and the timed window of each request route is
+// profiled.
 func measureStore(ctx context.Context, o options, m matrixOptions, binary, tmp, store string, routes []string,
-	extra []string, floor *process) ([]cell, float64, error) {
+	extra []string, floor *process, profiles *cpuProfiles) ([]cell, float64, error) {
 	dataDir, err := os.MkdirTemp(tmp, store)
 	if err != nil {
 		return nil, 0, err
@@ -228,6 +249,15 @@ func measureStore(ctx context.Context, o options, m matrixOptions, binary, tmp, 
 		prefix = "load-" + randomHex(6) + ":"
 		env = append(env, "PORTCULLIS_SESSION_STORE="+m.redisURL, "PORTCULLIS_REDIS_KEY_PREFIX="+prefix)
 		defer deleteRedisPrefix(m.redisURL, prefix)
+	}
+	pprofBase := ""
+	if profiles != nil {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, 0, err
+		}
+		env = append(env, "PORTCULLIS_METRICS_ADDR="+addr, "PORTCULLIS_PPROF=true")
+		pprofBase = "http://" + addr + "/debug/pprof/"
 	}
 	env = append(env, extra...)
 
@@ -283,14 +313,21 @@ func measureStore(ctx context.Context, o options, m matrixOptions, binary, tmp, 
 		var (
 			rss       rssSampler
 			serverCPU cpuWindow
+			profiled  = func() error { return nil }
 		)
 		spec.started = func() {
 			rss.start(srv.cmd.Process.Pid)
 			serverCPU.start(srv.cmd.Process.Pid)
+			if profiles != nil && (route == "me" || route == "refresh") {
+				profiled = profiles.take(ctx, pprofBase, o.duration)
+			}
 		}
 		sum, err := measure(ctx, srv.base, spec)
 		rss.stop()
 		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", route, err)
+		}
+		if err := profiled(); err != nil {
 			return nil, 0, fmt.Errorf("%s: %w", route, err)
 		}
 		sc := sum.Scenarios[0]

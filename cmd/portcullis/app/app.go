@@ -49,7 +49,7 @@ func Telemetry(cfg config.Config) fx.Option {
 	v := BuildVersion()
 	return fx.Options(
 		telemetry.Module,
-		fx.Supply(telemetry.Config{MetricsAddr: cfg.MetricsAddr, OTLPEndpoint: cfg.OTLPEndpoint,
+		fx.Supply(telemetry.Config{MetricsAddr: cfg.MetricsAddr, Pprof: cfg.Pprof, OTLPEndpoint: cfg.OTLPEndpoint,
 			Build: telemetry.Build{Version: v.Module, Commit: v.Commit}}),
 		fx.Provide(
 			func(t *jwxtoken.Tokens) telemetry.KeyAge { return t.SigningKeyAge },
