@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -19,7 +18,6 @@ import (
 // routes are left out: their time is argon2id's, which a profile of login shows at once, and
 // their samples would bury the request path's.
 type cpuProfiles struct {
-	mu   sync.Mutex
 	list []*profile.Profile
 }
 
@@ -27,17 +25,22 @@ type cpuProfiles struct {
 // of about d, in the background; the returned function waits for it and keeps it.
 func (c *cpuProfiles) take(ctx context.Context, base string, d time.Duration) func() error {
 	seconds := max(1, int(d.Round(time.Second)/time.Second))
-	done := make(chan error, 1)
+	type fetched struct {
+		p   *profile.Profile
+		err error
+	}
+	done := make(chan fetched, 1)
 	go func() {
 		p, err := fetchCPUProfile(ctx, base+"profile?seconds="+strconv.Itoa(seconds))
-		if err == nil {
-			c.mu.Lock()
-			c.list = append(c.list, p)
-			c.mu.Unlock()
-		}
-		done <- err
+		done <- fetched{p, err}
 	}()
-	return func() error { return <-done }
+	return func() error {
+		f := <-done
+		if f.err == nil {
+			c.list = append(c.list, f.p)
+		}
+		return f.err
+	}
 }
 
 func fetchCPUProfile(ctx context.Context, url string) (*profile.Profile, error) {
@@ -63,8 +66,6 @@ func fetchCPUProfile(ctx context.Context, url string) (*profile.Profile, error) 
 // write merges the profiles taken so far into one and writes it to path (gzipped protobuf, the
 // format go tool pprof and go build -pgo read). It returns how many windows and samples it holds.
 func (c *cpuProfiles) write(path string) (windows, samples int, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if len(c.list) == 0 {
 		return 0, 0, errors.New("no CPU profile was taken (-cpuprofile profiles the me and refresh routes only)")
 	}
