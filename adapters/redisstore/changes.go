@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis-auth/portcullis/adapters/internal/barrier"
 )
 
 // invalidateChannel is where Redis sends client-tracking invalidations to a RESP2 connection.
@@ -47,11 +49,10 @@ type Changes struct {
 	log    *slog.Logger
 
 	pingTimeout time.Duration
+	rounds      *barrier.Rounds
 
 	mu     sync.Mutex
 	conn   *trackingConn // nil while not subscribed
-	next   *syncRound    // the PING callers join; not written yet
-	kick   chan struct{}
 	closed bool
 }
 
@@ -60,11 +61,6 @@ const pingTimeout = 500 * time.Millisecond
 
 // errNotLive is Sync's answer while no tracking connection is subscribed.
 var errNotLive = errors.New("redisstore: the session invalidation connection is not live")
-
-type syncRound struct {
-	done chan struct{}
-	err  error
-}
 
 // NewChanges returns the change feed for the sessions of client under prefix, or false when
 // client is not a standalone Redis (a Cluster or a Sentinel-managed master).
@@ -81,26 +77,14 @@ func NewChanges(client redis.UniversalClient, prefix string, log *slog.Logger) (
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Changes{opts: c.Options(), prefix: k.prefix + sessionKeyPart, log: log, pingTimeout: pingTimeout,
-		kick: make(chan struct{}, 1)}, true
+		rounds: barrier.New(errNotLive)}, true
 }
 
 // Watch follows the changes until ctx ends (see sessioncache.Feed).
 func (ch *Changes) Watch(ctx context.Context, changed func(id string), reset func(), live func(bool)) {
 	go ch.pinger(ctx)
-	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		err := ch.watchOnce(ctx, changed, reset, live)
-		if ctx.Err() != nil {
-			return
-		}
-		ch.log.WarnContext(ctx, "session cache off: lost the Redis invalidation connection; reconnecting", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
-	}
+	barrier.Reconnect(ctx, ch.log, "session cache off: lost the Redis invalidation connection; reconnecting",
+		func(ctx context.Context) error { return ch.watchOnce(ctx, changed, reset, live) })
 }
 
 // watchOnce dials, subscribes and applies messages until the connection fails.
@@ -116,6 +100,7 @@ func (ch *Changes) watchOnce(ctx context.Context, changed func(string), reset fu
 	ch.mu.Lock()
 	ch.conn = tc
 	ch.mu.Unlock()
+	ch.rounds.SetUp(true)
 	for {
 		msg, err := readReply(r)
 		if err != nil {
@@ -131,17 +116,18 @@ func (ch *Changes) watchOnce(ctx context.Context, changed func(string), reset fu
 // PINGs, since no Sync may succeed on a connection whose messages may have been lost.
 func (ch *Changes) forget(tc *trackingConn, live func(bool)) {
 	live(false)
+	ch.rounds.SetUp(false)
 	tc.close()
 	ch.mu.Lock()
 	if ch.conn == tc {
 		ch.conn = nil
 	}
-	for _, s := range tc.inflight {
-		s.err = errNotLive
-		close(s.done)
-	}
+	inflight := tc.inflight
 	tc.inflight = nil
 	ch.mu.Unlock()
+	for _, r := range inflight {
+		r.Finish(errNotLive)
+	}
 }
 
 // apply applies one message of the tracking connection: a PONG completes the oldest waiting
@@ -160,10 +146,10 @@ func (ch *Changes) apply(tc *trackingConn, msg any, changed func(string), reset 
 			ch.mu.Unlock()
 			return errors.New("a PONG for no PING on the tracking connection")
 		}
-		s := tc.inflight[0]
+		r := tc.inflight[0]
 		tc.inflight = tc.inflight[1:]
 		ch.mu.Unlock()
-		close(s.done)
+		r.Finish(nil)
 	case kind == "message" && len(arr) == 3 && arr[1] == invalidateChannel:
 		switch keys := arr[2].(type) {
 		case nil: // FLUSHALL, FLUSHDB
@@ -189,29 +175,7 @@ func (ch *Changes) apply(tc *trackingConn, msg any, changed func(string), reset 
 // Sync returns once every change to a session acknowledged to its writer before Sync was
 // called has been reported to Watch's callbacks, or an error: then nothing may be answered
 // from memory (see Changes).
-func (ch *Changes) Sync(ctx context.Context) error {
-	ch.mu.Lock()
-	if ch.conn == nil {
-		ch.mu.Unlock()
-		return errNotLive
-	}
-	s := ch.next
-	if s == nil {
-		s = &syncRound{done: make(chan struct{})}
-		ch.next = s
-		select {
-		case ch.kick <- struct{}{}:
-		default:
-		}
-	}
-	ch.mu.Unlock()
-	select {
-	case <-s.done:
-		return s.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (ch *Changes) Sync(ctx context.Context) error { return ch.rounds.Wait(ctx) }
 
 // pinger writes the PING of each round callers have joined, in order, on the current
 // connection, one at a time, and ends a connection whose PONG is late.
@@ -221,33 +185,27 @@ func (ch *Changes) pinger(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			ch.mu.Lock()
-			if s := ch.next; s != nil {
-				ch.next = nil
-				s.err = errNotLive
-				close(s.done)
+			if r := ch.rounds.Take(); r != nil {
+				r.Finish(errNotLive)
 			}
-			ch.mu.Unlock()
 			return
-		case <-ch.kick:
+		case <-ch.rounds.Kicked():
 		}
 		// Yield first, so that the requests already runnable join this PING rather than each
 		// writing one of their own (as sqlstore.DataVersion's rounds do).
 		runtime.Gosched()
-		ch.mu.Lock()
-		s, tc := ch.next, ch.conn
-		ch.next = nil
-		if s == nil {
-			ch.mu.Unlock()
+		r := ch.rounds.Take()
+		if r == nil {
 			continue
 		}
+		ch.mu.Lock()
+		tc := ch.conn
 		if tc == nil {
 			ch.mu.Unlock()
-			s.err = errNotLive
-			close(s.done)
+			r.Finish(errNotLive)
 			continue
 		}
-		tc.inflight = append(tc.inflight, s)
+		tc.inflight = append(tc.inflight, r)
 		ch.mu.Unlock()
 		_ = tc.c.SetWriteDeadline(time.Now().Add(ch.pingTimeout))
 		err := writeCommand(tc.w, "PING")
@@ -267,7 +225,7 @@ func (ch *Changes) pinger(ctx context.Context) {
 		// rounds (forget), so the wait always ends.
 		late.Reset(ch.pingTimeout)
 		select {
-		case <-s.done:
+		case <-r.Done():
 		case <-late.C:
 			tc.close() // late: the reader fails every waiting round and the cache goes off
 		case <-ctx.Done():

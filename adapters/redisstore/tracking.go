@@ -16,13 +16,15 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis-auth/portcullis/adapters/internal/barrier"
 )
 
 // trackingConn is one subscribed tracking connection.
 type trackingConn struct {
 	c        net.Conn
-	w        *bufio.Writer // written by dial, then by Watch's pinger alone
-	inflight []*syncRound  // PINGs written, in order, waiting for their PONG (under Changes.mu)
+	w        *bufio.Writer    // written by dial, then by Watch's pinger alone
+	inflight []*barrier.Round // PINGs written, in order, waiting for their PONG (under Changes.mu)
 	dead     chan struct{}
 	once     sync.Once
 }

@@ -12,20 +12,20 @@
 //     has subscribed again — the cache is empty and answers nothing; a Get answers from memory
 //     only after a Sync begun after the Get began has succeeded. redisstore.Changes is the feed
 //     of a standalone Redis (client tracking, and a PING on the tracking connection as the
-//     barrier).
+//     barrier), sqlstore.Changes that of PostgreSQL (the sessions table's NOTIFY triggers, and a
+//     query on the listening connection as the barrier).
 //   - a Versioner returns a number that changes whenever any writer commits (sqlstore's
 //     PRAGMA data_version on SQLite). Every Get asks for it; a different number empties the
 //     cache before it is consulted.
 //
 // In both cases the cache's own writes (Create, Rotate, Delete, DeleteByUser, SetRoles) empty
 // the entries they touch as soon as the inner store has answered. A session past its idle or
-// absolute limit is never answered from memory. Stores with neither source (MySQL, PostgreSQL,
-// Redis Cluster and Sentinel, memory) are not wrapped at all.
+// absolute limit is never answered from memory. Stores with neither source (MySQL, Redis Cluster
+// and Sentinel, memory) are not wrapped at all.
 package sessioncache
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
 
 	"github.com/portcullis-auth/portcullis/adapters/internal/memo"
@@ -33,18 +33,8 @@ import (
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
-// Feed pushes the changes of a session store. Watch runs until ctx ends: it calls live(true)
-// once every change from then on will be reported, changed(id) for each session any writer
-// changes or removes, reset() when it cannot say which (a flush, an unknown key), and
-// live(false) as soon as changes may be missed (a lost connection), before trying again.
-//
-// Sync returns once every change acknowledged to its writer before Sync was called has been
-// reported through changed or reset; an error means it cannot tell, and the cache answers
-// nothing for that call.
-type Feed interface {
-	Watch(ctx context.Context, changed func(id string), reset func(), live func(bool))
-	Sync(ctx context.Context) error
-}
+// Feed pushes the changes of a session store and is its read barrier (see memo.Feed).
+type Feed = memo.Feed
 
 // Versioner tells whether anything was committed to a store (see memo.Versioner).
 type Versioner = memo.Versioner
@@ -53,8 +43,6 @@ type Versioner = memo.Versioner
 type Cache struct {
 	inner ports.SessionStore
 	m     *memo.Cache[domain.Session]
-	live  atomic.Bool             // the source reports every change (always true with a Versioner)
-	feed  atomic.Pointer[feedBox] // set by Start
 }
 
 // New wraps inner with a cache of size sessions. With ver the cache checks the store's version
@@ -64,27 +52,14 @@ func New(inner ports.SessionStore, size int, ver Versioner) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	cache := &Cache{inner: inner, m: m}
-	cache.live.Store(ver != nil)
-	return cache, nil
+	return &Cache{inner: inner, m: m}, nil
 }
 
 // Start runs feed until ctx ends, in its own goroutine; the returned function waits for it.
-func (c *Cache) Start(ctx context.Context, feed Feed) (wait func()) {
-	c.feed.Store(&feedBox{feed})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		feed.Watch(ctx, c.invalidate, c.reset, c.setLive)
-		c.setLive(false)
-	}()
-	return func() { <-done }
-}
-
-type feedBox struct{ Feed }
+func (c *Cache) Start(ctx context.Context, feed Feed) (wait func()) { return c.m.Start(ctx, feed) }
 
 // Live reports whether the cache may answer (for tests and metrics).
-func (c *Cache) Live() bool { return c.live.Load() }
+func (c *Cache) Live() bool { return c.m.Live() }
 
 // invalidate forgets session id.
 func (c *Cache) invalidate(id string) { c.m.Invalidate(id) }
@@ -92,32 +67,21 @@ func (c *Cache) invalidate(id string) { c.m.Invalidate(id) }
 // reset forgets every session.
 func (c *Cache) reset() { c.m.Reset(nil) }
 
-// setLive turns answering on or off; either way everything cached so far is forgotten (changes
-// before the feed was live were not reported).
-func (c *Cache) setLive(on bool) { c.m.Reset(func() { c.live.Store(on) }) }
-
 // Get answers from memory when the session is cached, the source is live and the session is
 // within its limits at now; otherwise it reads the inner store and remembers a live session.
 func (c *Cache) Get(ctx context.Context, id string, now time.Time) (domain.Session, error) {
-	usable := c.live.Load()
-	if usable && c.m.Versioned() {
-		usable = c.m.Sync(ctx)
-	}
-	if f := c.feed.Load(); usable && f != nil && f.Sync(ctx) != nil {
-		// The feed cannot prove it is up to date: read the store (and cache nothing).
+	if !c.m.Usable(ctx) {
 		return c.inner.Get(ctx, id, now)
 	}
-	if usable {
-		if s, ok := c.m.Get(id); ok && s.Live(now) {
-			return s.Clone(), nil
-		}
+	if s, ok := c.m.Get(id); ok && s.Live(now) {
+		return s.Clone(), nil
 	}
 	ticket := c.m.Ticket(id)
 	s, err := c.inner.Get(ctx, id, now)
-	if err != nil || !usable {
+	if err != nil {
 		return s, err
 	}
-	c.m.Fill(id, ticket, s.Clone(), c.live.Load)
+	c.m.Fill(id, ticket, s.Clone())
 	return s, nil
 }
 

@@ -104,6 +104,7 @@ type DB struct {
 	bun  *bun.DB
 	kind Kind
 	opts Options
+	dsn  string // PostgreSQL only: for the connection that Changes keeps outside the pool
 }
 
 // Open connects to databaseURL and checks that the server answers. The scheme picks the engine:
@@ -132,6 +133,7 @@ func openDB(databaseURL string, opts Options) (*DB, error) {
 	var (
 		sqldb *sql.DB
 		bdb   *bun.DB
+		pgDSN string
 	)
 	switch kind {
 	case SQLite:
@@ -162,13 +164,13 @@ func openDB(databaseURL string, opts Options) (*DB, error) {
 		if sqldb, err = sql.Open("pgx", dsn); err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
-		bdb = bun.NewDB(sqldb, pgdialect.New())
+		bdb, pgDSN = bun.NewDB(sqldb, pgdialect.New()), dsn
 	}
 	sqldb.SetMaxOpenConns(opts.MaxOpenConns)
 	sqldb.SetMaxIdleConns(opts.MaxIdleConns)
 	sqldb.SetConnMaxLifetime(opts.ConnMaxLifetime)
 	sqldb.SetConnMaxIdleTime(opts.ConnMaxIdleTime)
-	return &DB{bun: bdb, kind: kind, opts: opts}, nil
+	return &DB{bun: bdb, kind: kind, opts: opts, dsn: pgDSN}, nil
 }
 
 // Kind reports the engine behind db.

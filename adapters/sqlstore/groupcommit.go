@@ -5,25 +5,32 @@ import (
 	"database/sql"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// swapRounds commits the rotations of concurrent refreshes on SQLite together: the swaps that
-// arrive while one round runs wait for the next, which runs them all in one transaction. SQLite
-// has one writer at a time, so they would wait for each other anyway; what a shared commit saves
-// is each swap's own transaction: taking the write lock, appending the changed pages to the WAL
-// and, every thousand pages, the checkpoint. Profiles of POST /api/auth/refresh on SQLite at 32
-// connections spent about a seventh of the process's CPU there with one transaction per swap.
+// swapRounds commits the rotations of concurrent refreshes together, on SQLite and PostgreSQL:
+// the swaps that arrive while one round runs wait for the next, which runs them all in one
+// transaction. What a shared commit saves is each swap's own transaction. On SQLite, which has
+// one writer at a time, that is taking the write lock, appending the changed pages to the WAL
+// and, every thousand pages, the checkpoint: profiles of POST /api/auth/refresh on SQLite at 32
+// connections spent about a seventh of the process's CPU there with one transaction per swap. On
+// PostgreSQL it is a commit each, and each commit that notifies (the sessions table's triggers
+// NOTIFY every rotation, for the caches of other instances: pgchanges.go) takes a lock that
+// PostgreSQL holds until the commit is flushed, so rotations committed one by one would wait for
+// one flush each (docs/performance.md, "PostgreSQL").
 //
 // Every swap keeps its own statement and so its own outcome: the compare-and-swap on the
 // presented hash (Sessions.swap) sees the swaps before it in the round, so two callers of one
-// token still rotate it once. A caller hears its outcome only after the commit that holds it.
-// Safe for concurrent use.
+// token still rotate it once. A caller hears its outcome only after the commit that holds it. On
+// PostgreSQL a round takes its rows' locks in the order of their session ids, so that rounds of
+// different instances cannot deadlock on each other. Safe for concurrent use.
 type swapRounds struct {
 	db   *sql.DB
-	stmt *sql.Stmt
+	stmt *sql.Stmt // SQLite's prepared swap; nil on PostgreSQL, whose calls carry their SQL
 
 	mu      sync.Mutex
 	next    []*swapCall // the calls of the round not started yet
@@ -37,10 +44,12 @@ type swapRounds struct {
 
 type swapCall struct {
 	ctx  context.Context
-	args []any
-	done chan struct{}
-	n    int64 // rows changed: 1 when the swap happened
-	err  error
+	args []any // with stmt
+	// Without stmt: the session id, which orders a round's statements, and the statement.
+	key, query string
+	done       chan struct{}
+	n          int64 // rows changed: 1 when the swap happened
+	err        error
 }
 
 // swapTimeout bounds one round (its callers wait for it even if their own contexts end, since a
@@ -53,7 +62,16 @@ func newSwapRounds(db *sql.DB, stmt *sql.Stmt) *swapRounds {
 
 // exec runs the swap statement with args in the next round and returns the rows it changed.
 func (r *swapRounds) exec(ctx context.Context, args ...any) (int64, error) {
-	c := &swapCall{ctx: ctx, args: args, done: make(chan struct{})}
+	return r.enqueue(&swapCall{ctx: ctx, args: args, done: make(chan struct{})})
+}
+
+// execQuery runs query, the swap of session key, in the next round and returns the rows it
+// changed (rounds without a prepared statement).
+func (r *swapRounds) execQuery(ctx context.Context, key, query string) (int64, error) {
+	return r.enqueue(&swapCall{ctx: ctx, key: key, query: query, done: make(chan struct{})})
+}
+
+func (r *swapRounds) enqueue(c *swapCall) (int64, error) {
 	r.mu.Lock()
 	r.next = append(r.next, c)
 	if !r.running {
@@ -112,6 +130,9 @@ func (r *swapRounds) round(calls []*swapCall) {
 		r.oneByOne(ctx, live)
 		return
 	}
+	if r.stmt == nil {
+		slices.SortStableFunc(live, func(a, b *swapCall) int { return strings.Compare(a.key, b.key) })
+	}
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
 		for _, c := range live {
@@ -119,9 +140,13 @@ func (r *swapRounds) round(calls []*swapCall) {
 		}
 		return
 	}
-	stmt := tx.StmtContext(ctx, r.stmt)
+	run := func(c *swapCall) (int64, error) { return execRows(ctx, tx, c.query) }
+	if r.stmt != nil {
+		stmt := tx.StmtContext(ctx, r.stmt)
+		run = func(c *swapCall) (int64, error) { return stmtRows(ctx, stmt, c.args) }
+	}
 	for _, c := range live {
-		if c.n, c.err = stmtRows(ctx, stmt, c.args); c.err != nil {
+		if c.n, c.err = run(c); c.err != nil {
 			_ = tx.Rollback()
 			r.oneByOne(ctx, live)
 			return
@@ -137,8 +162,23 @@ func (r *swapRounds) round(calls []*swapCall) {
 // oneByOne runs each of calls in a transaction of its own, each with its own outcome.
 func (r *swapRounds) oneByOne(ctx context.Context, calls []*swapCall) {
 	for _, c := range calls {
-		c.n, c.err = stmtRows(ctx, r.stmt, c.args)
+		if r.stmt != nil {
+			c.n, c.err = stmtRows(ctx, r.stmt, c.args)
+		} else {
+			c.n, c.err = execRows(ctx, r.db, c.query)
+		}
 	}
+}
+
+// execRows runs query on db (a pool or a transaction) and returns the rows it changed.
+func execRows(ctx context.Context, db interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, query string) (int64, error) {
+	res, err := db.ExecContext(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // stmtRows runs stmt with args and returns the rows it changed.

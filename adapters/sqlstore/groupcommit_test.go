@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
 // heldRounds returns the group commit of store's swaps with its first round held until waiting
@@ -18,11 +19,14 @@ import (
 func heldRounds(t *testing.T, store *Sessions, waiting int) *swapRounds {
 	t.Helper()
 	ctx := context.Background()
-	db, stmt, err := store.swapStmt.get(ctx, store.db)
-	if err != nil || stmt == nil {
-		t.Fatalf("swap statement on SQLite: %v (statement %v)", err, stmt)
+	r := store.pgSwaps
+	if r == nil {
+		db, stmt, err := store.swapStmt.get(ctx, store.db)
+		if err != nil || stmt == nil {
+			t.Fatalf("swap statement on SQLite: %v (statement %v)", err, stmt)
+		}
+		r = store.swapRounds(db, stmt)
 	}
-	r := store.swapRounds(db, stmt)
 	var once sync.Once
 	r.beforeRound = func() {
 		once.Do(func() {
@@ -52,13 +56,22 @@ func rotation(s domain.Session, newHash string, now time.Time) domain.Rotation {
 	}
 }
 
-// Concurrent refreshes on SQLite share one transaction, and each still gets its own outcome: every
-// session rotates once, two callers of one token rotate it once (the other replays within the
-// grace period), and what they were told is what a new connection to the file reads.
+// Concurrent refreshes on SQLite and PostgreSQL share one transaction, and each still gets its
+// own outcome: every session rotates once, two callers of one token rotate it once (the other
+// replays within the grace period), and what they were told is what a new connection reads.
 func TestRotationsOfConcurrentRefreshesCommitTogether(t *testing.T) {
+	urls := map[Kind]func(t *testing.T) string{
+		SQLite:   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "portcullis.db") },
+		Postgres: func(t *testing.T) string { return testenv.PostgresURL(t) },
+	}
+	for kind, url := range urls {
+		t.Run(string(kind), func(t *testing.T) { rotationsCommitTogether(t, url(t)) })
+	}
+}
+
+func rotationsCommitTogether(t *testing.T, url string) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "portcullis.db")
-	db, err := Open(ctx, "sqlite://"+path, Options{})
+	db, err := Open(ctx, url, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +135,8 @@ func TestRotationsOfConcurrentRefreshesCommitTogether(t *testing.T) {
 		t.Fatalf("two callers of one token: %d rotated, %d replayed; want 1 and 1", rotated, replayed)
 	}
 
-	// A new connection to the file reads what the callers were told.
-	other, err := Open(ctx, "sqlite://"+path, Options{})
+	// A new connection reads what the callers were told.
+	other, err := Open(ctx, url, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +158,14 @@ func TestRotationsOfConcurrentRefreshesCommitTogether(t *testing.T) {
 // A swap that fails inside a shared round costs only its own caller: the round is rolled back
 // and its swaps run one by one. A caller that gave up before the round began is left out.
 func TestGroupCommitGivesEachCallItsOwnOutcome(t *testing.T) {
+	for _, kind := range []Kind{SQLite, Postgres} {
+		t.Run(string(kind), func(t *testing.T) { eachCallItsOwnOutcome(t, kind) })
+	}
+}
+
+func eachCallItsOwnOutcome(t *testing.T, kind Kind) {
 	ctx := context.Background()
-	store := NewSessions(openTest(t, SQLite))
+	store := NewSessions(openTest(t, kind))
 	now := time.Now().UTC()
 	good := newSession("s-good", now)
 	if err := store.Create(ctx, good, now); err != nil {
@@ -160,8 +179,13 @@ func TestGroupCommitGivesEachCallItsOwnOutcome(t *testing.T) {
 	var badErr, goneErr, goodErr error
 	var goneN int64
 	var outcome domain.RotateOutcome
-	wg.Go(func() { _, badErr = r.exec(ctx, "too few arguments") })
-	wg.Go(func() { goneN, goneErr = r.exec(gone, "never run") })
+	bad, never := func() (int64, error) { return r.exec(ctx, "too few arguments") }, func() (int64, error) { return r.exec(gone, "never run") }
+	if kind == Postgres {
+		bad = func() (int64, error) { return r.execQuery(ctx, "s-bad", "UPDATE sessions SET no_such_column = 1") }
+		never = func() (int64, error) { return r.execQuery(gone, "s-gone", "UPDATE sessions SET generation = 99") }
+	}
+	wg.Go(func() { _, badErr = bad() })
+	wg.Go(func() { goneN, goneErr = never() })
 	wg.Go(func() { outcome, _, goodErr = store.Rotate(ctx, rotation(good, "good-1", now.Add(time.Second))) })
 	wg.Wait()
 

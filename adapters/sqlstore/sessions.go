@@ -15,14 +15,15 @@ import (
 
 // Sessions is the SQL ports.SessionStore. Get is one indexed primary-key read; Rotate is a read
 // and one conditional UPDATE (compare-and-set on the refresh hash), so it is atomic across
-// goroutines and instances without explicit locks (on SQLite the UPDATEs of concurrent rotations
-// share one transaction: groupcommit.go). Expired sessions are removed by PurgeExpired, which
+// goroutines and instances without explicit locks (on SQLite and PostgreSQL the UPDATEs of
+// concurrent rotations share one transaction: groupcommit.go). Expired sessions are removed by PurgeExpired, which
 // Module runs in the background once a minute.
 type Sessions struct {
 	db bun.IDB
 
 	byID, swapStmt *prepared                  // SQLite only (prepared.go)
 	swaps          atomic.Pointer[swapRounds] // SQLite only, on swapStmt (groupcommit.go)
+	pgSwaps        *swapRounds                // PostgreSQL only (groupcommit.go)
 }
 
 var _ ports.SessionStore = (*Sessions)(nil)
@@ -30,7 +31,11 @@ var _ ports.SessionStore = (*Sessions)(nil)
 // NewSessions returns the session store of db. Like every ports.SessionStore it keeps no
 // clock: each method judges expiry at the time its caller passes.
 func NewSessions(db *DB) *Sessions {
-	return &Sessions{db: db.bun, byID: newPrepared(sessionByIDSQL), swapStmt: newPrepared(sessionSwapSQL)}
+	s := &Sessions{db: db.bun, byID: newPrepared(sessionByIDSQL), swapStmt: newPrepared(sessionSwapSQL)}
+	if db.kind == Postgres {
+		s.pgSwaps = newSwapRounds(db.bun.DB, nil)
+	}
+	return s
 }
 
 // The texts of rotate's read and of swap, prepared on SQLite.
@@ -148,9 +153,11 @@ func (s *Sessions) swap(ctx context.Context, presented []byte, next domain.Sessi
 		n, err = s.swapRounds(db, stmt).exec(ctx, argBytes(next.RefreshHash), argBytes(next.PrevHash), argBytes(next.Retired),
 			argBytes(next.Successor), argTime(next.RotatedAt), next.Generation, argTime(next.LastUsedAt),
 			argTime(next.IdleExpiresAt), next.ID, argBytes(presented), argTime(next.RotatedAt), argTime(next.RotatedAt))
+	case s.pgSwaps != nil:
+		n, err = s.pgSwaps.execQuery(ctx, next.ID, s.swapQuery(presented, next).String())
 	default:
 		var res sql.Result
-		if res, err = s.swapBun(ctx, presented, next); err == nil {
+		if res, err = s.swapQuery(presented, next).Exec(ctx); err == nil {
 			n, err = res.RowsAffected()
 		}
 	}
@@ -180,8 +187,8 @@ func (s *Sessions) rotateRead(ctx context.Context, id string) (sessionRow, error
 	return row, err
 }
 
-// swapBun is swap's statement as a Bun query (MySQL, PostgreSQL, transactions).
-func (s *Sessions) swapBun(ctx context.Context, presented []byte, next domain.Session) (sql.Result, error) {
+// swapQuery is swap's statement as a Bun query (MySQL, PostgreSQL).
+func (s *Sessions) swapQuery(presented []byte, next domain.Session) *bun.UpdateQuery {
 	return s.db.NewUpdate().Model((*sessionRow)(nil)).
 		Set("refresh_hash = ?", next.RefreshHash).
 		Set("prev_hash = ?", next.PrevHash).
@@ -194,8 +201,7 @@ func (s *Sessions) swapBun(ctx context.Context, presented []byte, next domain.Se
 		Where("id = ?", next.ID).
 		Where("refresh_hash = ?", presented).
 		Where("idle_expires_at > ?", next.RotatedAt).
-		Where("abs_expires_at > ?", next.RotatedAt).
-		Exec(ctx)
+		Where("abs_expires_at > ?", next.RotatedAt)
 }
 
 // ListByUser returns the sessions of userID that are live at now, newest first.

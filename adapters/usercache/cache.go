@@ -1,15 +1,17 @@
 // Package usercache is a ports.UserStore decorator that answers ByID from memory where, and only
 // where, every change to a user is seen at once: on SQLite, whose PRAGMA data_version changes
-// whenever any connection of any process commits (sqlstore.DataVersion). It is the user-side twin
-// of adapters/sessioncache, for the same reason: GET /api/users/me reads the user on every
-// request, and on SQLite that read was a third of the process's CPU under load.
+// whenever any connection of any process commits (sqlstore.DataVersion), and on PostgreSQL,
+// whose users table NOTIFYs every change to a listening connection (sqlstore.Changes). It is the
+// user-side twin of adapters/sessioncache, for the same reason: GET /api/users/me reads the user
+// on every request, and on SQLite that read was a third of the process's CPU under load.
 //
-// Every ByID asks the Versioner first; a number that differs from the last one empties the cache
-// before it is consulted, so a change committed anywhere before the call began (a disable, a role
-// change, a password change, a delete by the operator CLI) is never answered from memory. The
-// cache's own writes (Create, Update, Delete) forget the user as soon as the inner store has
-// answered. ByEmail and ByUsername (login, registration) always read the store. MySQL and
-// PostgreSQL have no such signal and are not wrapped.
+// With a Versioner every ByID asks it first; a number that differs from the last one empties the
+// cache before it is consulted. With a Feed every ByID waits for the feed's read barrier, and the
+// cache answers nothing while the feed is not live. Either way a change committed anywhere
+// before the call began (a disable, a role change, a password change, a delete by the operator
+// CLI) is never answered from memory. The cache's own writes (Create, Update, Delete) forget the
+// user as soon as the inner store has answered. ByEmail and ByUsername (login, registration)
+// always read the store. MySQL has no such signal and is not wrapped.
 package usercache
 
 import (
@@ -24,13 +26,17 @@ import (
 // Versioner tells whether anything was committed to a store (see memo.Versioner).
 type Versioner = memo.Versioner
 
+// Feed pushes the changes of a user store and is its read barrier (see memo.Feed).
+type Feed = memo.Feed
+
 // Cache is the decorator; create it with New. It is safe for concurrent use.
 type Cache struct {
 	inner ports.UserStore
 	m     *memo.Cache[domain.User]
 }
 
-// New wraps inner with a cache of size users, checked against ver on every ByID.
+// New wraps inner with a cache of size users, checked against ver on every ByID; without ver it
+// answers nothing until Start runs a Feed and the feed reports live.
 func New(inner ports.UserStore, size int, ver Versioner) (*Cache, error) {
 	m, err := memo.New[domain.User](size, ver)
 	if err != nil {
@@ -38,6 +44,13 @@ func New(inner ports.UserStore, size int, ver Versioner) (*Cache, error) {
 	}
 	return &Cache{inner: inner, m: m}, nil
 }
+
+// Start runs feed until ctx ends, in its own goroutine, for a cache made without a Versioner;
+// the returned function waits for it. Until the feed reports live the cache answers nothing.
+func (c *Cache) Start(ctx context.Context, feed Feed) (wait func()) { return c.m.Start(ctx, feed) }
+
+// Live reports whether the cache may answer (for tests).
+func (c *Cache) Live() bool { return c.m.Live() }
 
 func (c *Cache) invalidate(id string) { c.m.Invalidate(id) }
 
@@ -49,7 +62,7 @@ func clone(u domain.User) domain.User {
 // ByID answers from memory when the user is cached and nothing was committed since it was read;
 // otherwise it reads the inner store and remembers the user.
 func (c *Cache) ByID(ctx context.Context, id string) (domain.User, error) {
-	if !c.m.Sync(ctx) {
+	if !c.m.Usable(ctx) {
 		return c.inner.ByID(ctx, id)
 	}
 	if u, ok := c.m.Get(id); ok {
@@ -60,7 +73,7 @@ func (c *Cache) ByID(ctx context.Context, id string) (domain.User, error) {
 	if err != nil {
 		return u, err
 	}
-	c.m.Fill(id, ticket, clone(u), nil)
+	c.m.Fill(id, ticket, clone(u))
 	return u, nil
 }
 

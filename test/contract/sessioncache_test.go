@@ -38,7 +38,9 @@ func (c *countingStore) Get(ctx context.Context, id string, now time.Time) (doma
 type instance struct {
 	cache *sessioncache.Cache
 	inner *countingStore
-	name  string // the Redis client name (Redis only)
+	// drop ends the instance's invalidation connection from outside, as a network failure or
+	// a server restart would.
+	drop func(t *testing.T)
 }
 
 // cachedSQLite is an instance on the SQLite file at path, with its own connection pool (as a
@@ -90,7 +92,49 @@ func cachedRedis(t *testing.T, url, prefix string) *instance {
 	wait := c.Start(ctx, feed)
 	t.Cleanup(func() { cancel(); wait() })
 	testenv.WaitUntil(t, "the invalidation feed is live", c.Live)
-	return &instance{cache: c, inner: inner, name: name}
+	return &instance{cache: c, inner: inner, drop: func(t *testing.T) {
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := redis.NewClient(opts)
+		defer func() { _ = admin.Close() }()
+		killClient(t, admin, name+"-tracking")
+	}}
+}
+
+// cachedPostgres is an instance on the PostgreSQL database at url, with its own pool and its
+// own listening connection (sqlstore.Changes), waiting until the feed is live.
+func cachedPostgres(t *testing.T, url string) *instance {
+	t.Helper()
+	db := openSQL(t, url)
+	feed, ok := sqlstore.NewChanges(db, sqlstore.SessionChanges, nil)
+	if !ok {
+		t.Fatal("no change feed on PostgreSQL")
+	}
+	inner := &countingStore{SessionStore: sqlstore.NewSessions(db)}
+	c, err := sessioncache.New(inner, 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := c.Start(ctx, feed)
+	t.Cleanup(func() { cancel(); wait() })
+	testenv.WaitUntil(t, "the notification feed is live", c.Live)
+	return &instance{cache: c, inner: inner, drop: func(t *testing.T) { terminateBackend(t, db, feed.PID()) }}
+}
+
+// terminateBackend ends the PostgreSQL server process pid (pg_terminate_backend), as an
+// administrator or a server restart would end the connection it serves.
+func terminateBackend(t *testing.T, db *sqlstore.DB, pid uint32) {
+	t.Helper()
+	if pid == 0 {
+		t.Fatal("no listening connection to end")
+	}
+	var ok bool
+	if err := db.Bun().NewRaw("SELECT pg_terminate_backend(?)", pid).Scan(context.Background(), &ok); err != nil || !ok {
+		t.Fatalf("pg_terminate_backend(%d): %v, %v", pid, ok, err)
+	}
 }
 
 // cachedGet reports whether in comes to answer id from memory: whether a read of id is served
@@ -137,6 +181,11 @@ func TestSessionStoreCached(t *testing.T) {
 			return cachedRedis(t, url, testenv.RedisPrefix(t)).cache
 		})
 	})
+	t.Run("Postgres", func(t *testing.T) {
+		SessionStore(t, func(t *testing.T) ports.SessionStore {
+			return cachedPostgres(t, testenv.PostgresURL(t)).cache
+		})
+	})
 }
 
 // TestSessionCache_RevokeOnAnotherInstance: a session that instance B has cached is refused by
@@ -171,6 +220,16 @@ func TestSessionCache_RevokeOnAnotherInstance(t *testing.T) {
 			t.Cleanup(func() { _ = raw.Close() })
 			return store{a: cachedRedis(t, url, prefix), b: cachedRedis(t, url, prefix), bare: func(t *testing.T, id string) {
 				if err := raw.Del(ctx, prefix+"sess:{"+id+"}").Err(); err != nil {
+					t.Fatal(err)
+				}
+			}}
+		},
+		"Postgres": func(t *testing.T) store {
+			url := testenv.PostgresURL(t)
+			raw := openSQL(t, url)
+			return store{a: cachedPostgres(t, url), b: cachedPostgres(t, url), bare: func(t *testing.T, id string) {
+				// A bare SQL statement, as an operator at psql would type it.
+				if _, err := raw.Bun().NewRaw("DELETE FROM sessions WHERE id = ?", id).Exec(ctx); err != nil {
 					t.Fatal(err)
 				}
 			}}
@@ -237,6 +296,10 @@ func TestSessionCache_RevokeUnderConcurrentReads(t *testing.T) {
 			url, prefix := testenv.RedisURL(t), testenv.RedisPrefix(t)
 			return cachedRedis(t, url, prefix), cachedRedis(t, url, prefix)
 		},
+		"Postgres": func(t *testing.T) (*instance, *instance) {
+			url := testenv.PostgresURL(t)
+			return cachedPostgres(t, url), cachedPostgres(t, url)
+		},
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -298,38 +361,45 @@ func TestSessionCache_RevokeUnderConcurrentReads(t *testing.T) {
 	}
 }
 
-// TestSessionCache_SubscriptionDrops: when instance B's invalidation connection is killed, B
-// answers nothing from memory — a session revoked right after the drop is refused on B's next
-// read — and caches again, still exactly, once it has reconnected.
+// TestSessionCache_SubscriptionDrops: when instance B's invalidation connection is ended (Redis
+// CLIENT KILL, PostgreSQL pg_terminate_backend), B answers nothing from memory — a session
+// revoked right after the drop is refused on B's next read — and caches again, still exactly,
+// once it has reconnected.
 func TestSessionCache_SubscriptionDrops(t *testing.T) {
-	ctx := context.Background()
-	url, prefix := testenv.RedisURL(t), testenv.RedisPrefix(t)
-	a, b := cachedRedis(t, url, prefix), cachedRedis(t, url, prefix)
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
+	stores := map[string]func(t *testing.T) (a, b *instance){
+		"Redis": func(t *testing.T) (*instance, *instance) {
+			url, prefix := testenv.RedisURL(t), testenv.RedisPrefix(t)
+			return cachedRedis(t, url, prefix), cachedRedis(t, url, prefix)
+		},
+		"Postgres": func(t *testing.T) (*instance, *instance) {
+			url := testenv.PostgresURL(t)
+			return cachedPostgres(t, url), cachedPostgres(t, url)
+		},
 	}
-	admin := redis.NewClient(opts)
-	t.Cleanup(func() { _ = admin.Close() })
-
-	for round := range 3 {
-		s := newSession(uuid.NewString(), time.Now())
-		if err := a.cache.Create(ctx, s, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		if !cachedGet(t, b, s.ID) {
-			t.Fatalf("round %d: instance B did not cache the session", round)
-		}
-		killClient(t, admin, b.name+"-tracking")
-		// No waiting for B to notice: the revoke follows the drop at once.
-		if err := a.cache.Delete(ctx, s.ID); err != nil {
-			t.Fatal(err)
-		}
-		mustBeGone(t, b, s.ID, fmt.Sprintf("the subscription dropped (round %d)", round))
-		// The watcher turns the cache off (it stays off for at least the reconnect backoff),
-		// then on again once it has resubscribed.
-		testenv.WaitUntil(t, "instance B's cache is off", func() bool { return !b.cache.Live() })
-		testenv.WaitUntil(t, "instance B's feed is live again", b.cache.Live)
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := open(t)
+			for round := range 3 {
+				s := newSession(uuid.NewString(), time.Now())
+				if err := a.cache.Create(ctx, s, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				if !cachedGet(t, b, s.ID) {
+					t.Fatalf("round %d: instance B did not cache the session", round)
+				}
+				b.drop(t)
+				// No waiting for B to notice: the revoke follows the drop at once.
+				if err := a.cache.Delete(ctx, s.ID); err != nil {
+					t.Fatal(err)
+				}
+				mustBeGone(t, b, s.ID, fmt.Sprintf("the subscription dropped (round %d)", round))
+				// The watcher turns the cache off (it stays off for at least the reconnect
+				// backoff), then on again once it has resubscribed.
+				testenv.WaitUntil(t, "instance B's cache is off", func() bool { return !b.cache.Live() })
+				testenv.WaitUntil(t, "instance B's feed is live again", b.cache.Live)
+			}
+		})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/portcullis-auth/portcullis/adapters/usercache"
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
+	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
 // countingUsers counts the ByID calls that reach the store behind a cache.
@@ -50,11 +51,50 @@ func cachedUsers(t *testing.T, path string) *userInstance {
 	return &userInstance{cache: c, inner: inner}
 }
 
-// TestUserStoreCached runs the user-store contract through the cache on SQLite.
+// cachedPostgresUsers is an instance on the PostgreSQL database at url, with its own pool and
+// its own listening connection (sqlstore.Changes), waiting until the feed is live.
+func cachedPostgresUsers(t *testing.T, url string) *userInstance {
+	t.Helper()
+	db := openSQL(t, url)
+	feed, ok := sqlstore.NewChanges(db, sqlstore.UserChanges, nil)
+	if !ok {
+		t.Fatal("no change feed on PostgreSQL")
+	}
+	inner := &countingUsers{UserStore: sqlstore.NewUsers(db)}
+	c, err := usercache.New(inner, 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := c.Start(ctx, feed)
+	t.Cleanup(func() { cancel(); wait() })
+	testenv.WaitUntil(t, "the notification feed is live", c.Live)
+	return &userInstance{cache: c, inner: inner}
+}
+
+// userCaches opens two instances on one fresh database of each engine with a user cache, and a
+// store without a cache on the same database (another process, such as the operator CLI).
+var userCaches = map[string]func(t *testing.T) (a, b *userInstance, cli ports.UserStore){
+	"SQLite": func(t *testing.T) (*userInstance, *userInstance, ports.UserStore) {
+		path := filepath.Join(t.TempDir(), "portcullis.db")
+		return cachedUsers(t, path), cachedUsers(t, path), sqlstore.NewUsers(openSQL(t, "sqlite://"+path))
+	},
+	"Postgres": func(t *testing.T) (*userInstance, *userInstance, ports.UserStore) {
+		url := testenv.PostgresURL(t)
+		return cachedPostgresUsers(t, url), cachedPostgresUsers(t, url), sqlstore.NewUsers(openSQL(t, url))
+	},
+}
+
+// TestUserStoreCached runs the user-store contract through the cache on each engine that has one.
 func TestUserStoreCached(t *testing.T) {
-	UserStore(t, func(t *testing.T) ports.UserStore {
-		return cachedUsers(t, filepath.Join(t.TempDir(), "portcullis.db")).cache
-	})
+	for name, open := range userCaches {
+		t.Run(name, func(t *testing.T) {
+			UserStore(t, func(t *testing.T) ports.UserStore {
+				a, _, _ := open(t)
+				return a.cache
+			})
+		})
+	}
 }
 
 // TestUserCache_ChangeOnAnotherInstance: a user that instance B has cached is read as changed by
@@ -63,9 +103,15 @@ func TestUserStoreCached(t *testing.T) {
 // request's start (ports.WithRequestStart), as the HTTP adapter's do, so that a freshness check
 // shared with an earlier read of the same request is exercised too.
 func TestUserCache_ChangeOnAnotherInstance(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "portcullis.db")
-	a, b := cachedUsers(t, path), cachedUsers(t, path)
-	cli := sqlstore.NewUsers(openSQL(t, "sqlite://"+path))
+	for name, open := range userCaches {
+		t.Run(name, func(t *testing.T) {
+			a, b, cli := open(t)
+			changeOnAnotherInstance(t, a, b, cli)
+		})
+	}
+}
+
+func changeOnAnotherInstance(t *testing.T, a, b *userInstance, cli ports.UserStore) {
 	ctx := context.Background()
 	request := func(i int) context.Context {
 		if i%2 == 0 {

@@ -119,10 +119,11 @@ func main() {
 	var m matrixOptions
 	flag.BoolVar(&m.enabled, "matrix", false, "matrix mode: start floors and a server per store, measure every route (see matrix.go)")
 	flag.IntVar(&m.runs, "runs", 3, "matrix: how many times to run the whole matrix (medians are reported)")
-	flag.StringVar(&m.stores, "stores", "memory,sqlite,redis", "matrix: session stores to measure")
+	flag.StringVar(&m.stores, "stores", "memory,sqlite,redis", "matrix: session stores to measure: memory, sqlite, redis (users in SQLite), postgres (users and sessions in PostgreSQL, needs -postgres)")
 	flag.StringVar(&m.routes, "routes", "me,refresh,login,login32", "matrix: routes to measure")
 	flag.StringVar(&m.binary, "binary", "", "matrix: portcullis binary to start (default: go build ./cmd/portcullis)")
 	flag.StringVar(&m.redisURL, "redis", os.Getenv("PORTCULLIS_TEST_REDIS_URL"), "matrix: Redis for the redis store (loopback only)")
+	flag.StringVar(&m.pgURL, "postgres", os.Getenv("PORTCULLIS_TEST_POSTGRES_URL"), "matrix: PostgreSQL server for the postgres store, which keeps users and sessions in a database made for the run (loopback only)")
 	flag.StringVar(&m.env, "env", "", "matrix: extra PORTCULLIS_* settings for every server, comma-separated NAME=VALUE")
 	flag.StringVar(&m.floorAddr, "serve-floor", "", "internal: serve the bare Fiber floor on this loopback address")
 	flag.IntVar(&m.conns, "matrix-conns", 32, "matrix: connections for me, refresh and login32")

@@ -60,6 +60,7 @@ type matrixOptions struct {
 	routes     string
 	binary     string
 	redisURL   string
+	pgURL      string
 	env        string
 	floorAddr  string
 	conns      int
@@ -72,7 +73,9 @@ type matrixOptions struct {
 const settleAfterSetup = time.Second
 
 var (
-	matrixStores = []string{"memory", "sqlite", "redis"}
+	// matrixStores are the stores -stores may name; the default leaves out postgres, which needs
+	// -postgres.
+	matrixStores = []string{"memory", "sqlite", "redis", "postgres"}
 	matrixRoutes = []string{"me", "refresh", "login", "login32"}
 )
 
@@ -146,6 +149,14 @@ func runMatrix(o options, m matrixOptions) error {
 			return errors.New("the redis store needs -redis (or PORTCULLIS_TEST_REDIS_URL)")
 		}
 		if err := checkRedisURL(m.redisURL); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(stores, "postgres") {
+		if m.pgURL == "" {
+			return errors.New("the postgres store needs -postgres (or PORTCULLIS_TEST_POSTGRES_URL)")
+		}
+		if err := checkPostgresURL(m.pgURL); err != nil {
 			return err
 		}
 	}
@@ -249,6 +260,13 @@ func measureStore(ctx context.Context, o options, m matrixOptions, binary, tmp, 
 		prefix = "load-" + randomHex(6) + ":"
 		env = append(env, "PORTCULLIS_SESSION_STORE="+m.redisURL, "PORTCULLIS_REDIS_KEY_PREFIX="+prefix)
 		defer deleteRedisPrefix(m.redisURL, prefix)
+	case "postgres":
+		dbURL, drop, err := createPostgresDatabase(ctx, m.pgURL)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer drop()
+		env = append(env, "PORTCULLIS_DATABASE_URL="+dbURL, "PORTCULLIS_SESSION_STORE=sql")
 	}
 	pprofBase := ""
 	if profiles != nil {

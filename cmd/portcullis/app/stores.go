@@ -62,21 +62,31 @@ func provideDataVersion(lc fx.Lifecycle, db *sqlstore.DB) dataVersion {
 	return dataVersion{ver}
 }
 
-// userCache puts a usercache in front of SQL users on SQLite (data_version, as for sessions);
-// MySQL and PostgreSQL keep none.
+// userCache puts a usercache in front of SQL users on SQLite (data_version, as for sessions) and
+// on PostgreSQL (the users table's triggers NOTIFY every change: sqlstore.Changes); MySQL keeps
+// none.
 func userCache(cfg config.Config) fx.Option {
 	if cfg.UserCacheSize == 0 {
 		return fx.Options()
 	}
-	return fx.Provide(func(ver dataVersion) (sqlstore.UserWrap, error) {
-		return func(_ *sqlstore.DB, users ports.UserStore) ports.UserStore {
-			if ver.DataVersion == nil {
+	return fx.Provide(func(lc fx.Lifecycle, ver dataVersion, log *slog.Logger) (sqlstore.UserWrap, error) {
+		return func(db *sqlstore.DB, users ports.UserStore) ports.UserStore {
+			if ver.DataVersion != nil {
+				cache, err := usercache.New(users, cfg.UserCacheSize, ver.DataVersion)
+				if err != nil { // only for a size otter refuses, which config.Load already did
+					return users
+				}
+				return cache
+			}
+			feed, ok := sqlstore.NewChanges(db, sqlstore.UserChanges, log)
+			if !ok {
 				return users
 			}
-			cache, err := usercache.New(users, cfg.UserCacheSize, ver.DataVersion)
-			if err != nil { // only for a size otter refuses, which config.Load already did
+			cache, err := usercache.New(users, cfg.UserCacheSize, nil)
+			if err != nil {
 				return users
 			}
+			startFeed(lc, cache.Start, feed)
 			return cache
 		}, nil
 	})
@@ -98,33 +108,49 @@ func redisSessionCache(cfg config.Config) fx.Option {
 		if !ok {
 			return inner, nil
 		}
-		cache, err := sessioncache.New(inner, cfg.SessionCacheSize, nil)
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wait func()
-		lc.Append(fx.Hook{
-			OnStart: func(context.Context) error { wait = cache.Start(ctx, feed); return nil },
-			OnStop:  func(context.Context) error { cancel(); wait(); return nil },
-		})
-		return cache, nil
+		return fedSessionCache(lc, inner, cfg.SessionCacheSize, feed)
 	})
 }
 
 // sqlSessionCache puts a sessioncache in front of SQL sessions on SQLite, where PRAGMA
-// data_version sees every commit by any connection (sqlstore.DataVersion). MySQL and PostgreSQL
-// keep no cache.
+// data_version sees every commit by any connection (sqlstore.DataVersion), and on PostgreSQL,
+// where the sessions table's triggers NOTIFY every change and a query on the listening
+// connection is the read barrier (sqlstore.Changes). MySQL keeps no cache.
 func sqlSessionCache(cfg config.Config) fx.Option {
 	if cfg.SessionCacheSize == 0 {
 		return observeSessions()
 	}
-	return fx.Decorate(func(in observedSessions, ver dataVersion) (ports.SessionStore, error) {
+	return fx.Decorate(func(lc fx.Lifecycle, in observedSessions, ver dataVersion, db *sqlstore.DB,
+		log *slog.Logger) (ports.SessionStore, error) {
 		inner := in.store()
-		if ver.DataVersion == nil {
-			return inner, nil
+		if ver.DataVersion != nil {
+			return sessioncache.New(inner, cfg.SessionCacheSize, ver.DataVersion)
 		}
-		return sessioncache.New(inner, cfg.SessionCacheSize, ver.DataVersion)
+		if feed, ok := sqlstore.NewChanges(db, sqlstore.SessionChanges, log); ok {
+			return fedSessionCache(lc, inner, cfg.SessionCacheSize, feed)
+		}
+		return inner, nil
+	})
+}
+
+// fedSessionCache is a sessioncache over inner that answers only while feed is live, the feed
+// running from the application's start to its stop.
+func fedSessionCache(lc fx.Lifecycle, inner ports.SessionStore, size int, feed sessioncache.Feed) (ports.SessionStore, error) {
+	cache, err := sessioncache.New(inner, size, nil)
+	if err != nil {
+		return nil, err
+	}
+	startFeed(lc, cache.Start, feed)
+	return cache, nil
+}
+
+// startFeed runs a cache's feed from the application's start to its stop.
+func startFeed(lc fx.Lifecycle, start func(context.Context, sessioncache.Feed) (wait func()), feed sessioncache.Feed) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wait func()
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { wait = start(ctx, feed); return nil },
+		OnStop:  func(context.Context) error { cancel(); wait(); return nil },
 	})
 }
 

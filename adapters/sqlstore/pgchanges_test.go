@@ -1,0 +1,160 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/test/testenv"
+)
+
+// feedLog records what a Changes feed reports.
+type feedLog struct {
+	mu      sync.Mutex
+	changed []string
+	resets  int
+	live    bool
+	offs    int // times the feed went from live to not live
+}
+
+func (l *feedLog) watch(t *testing.T, ch *Changes) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ch.Watch(ctx, func(id string) {
+			l.mu.Lock()
+			l.changed = append(l.changed, id)
+			l.mu.Unlock()
+		}, func() {
+			l.mu.Lock()
+			l.resets++
+			l.mu.Unlock()
+		}, func(on bool) {
+			l.mu.Lock()
+			if l.live && !on {
+				l.offs++
+			}
+			l.live = on
+			l.mu.Unlock()
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	testenv.WaitUntil(t, "the feed is live", l.isLive)
+}
+
+func (l *feedLog) isLive() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.live
+}
+
+func (l *feedLog) snapshot() (changed []string, resets, offs int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.changed), l.resets, l.offs
+}
+
+// TestChanges_ReportsEveryWriter: an UPDATE and a DELETE of a session made by a bare SQL
+// statement on another connection are reported by id, and a TRUNCATE as a reset, by the time a
+// Sync begun after the statement returned has returned; a new session is not reported (nothing
+// can be cached for it).
+func TestChanges_ReportsEveryWriter(t *testing.T) {
+	db := openTest(t, Postgres)
+	ch, ok := NewChanges(db, SessionChanges, nil)
+	if !ok {
+		t.Fatal("no change feed on PostgreSQL")
+	}
+	var log feedLog
+	log.watch(t, ch)
+	ctx := t.Context()
+	sessions := NewSessions(db)
+	now := time.Now()
+	for _, id := range []string{"s-updated", "s-deleted", "s-kept"} {
+		if err := sessions.Create(ctx, newSession(id, now), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec := func(query string, args ...any) {
+		t.Helper()
+		if _, err := db.Bun().NewRaw(query, args...).Exec(ctx); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		if err := ch.Sync(ctx); err != nil {
+			t.Fatalf("Sync after %s: %v", query, err)
+		}
+	}
+	exec("UPDATE sessions SET roles = ? WHERE id = ?", "user,admin", "s-updated")
+	exec("DELETE FROM sessions WHERE id = ?", "s-deleted")
+	changed, resets, _ := log.snapshot()
+	if !slices.Equal(changed, []string{"s-updated", "s-deleted"}) || resets != 0 {
+		t.Fatalf("after an update and a delete the feed reported changed %v and %d resets", changed, resets)
+	}
+	exec("TRUNCATE sessions")
+	if _, resets, _ := log.snapshot(); resets != 1 {
+		t.Fatalf("after a truncate the feed reported %d resets, want 1", resets)
+	}
+}
+
+// TestChanges_LateBarrier: when the barrier query is not answered within queryTimeout (here the
+// listening connection's server process is stopped with SIGSTOP), the waiting Sync fails and the
+// feed reports not live, so that nothing is answered from memory; the feed then listens on a new
+// connection and Sync succeeds again.
+func TestChanges_LateBarrier(t *testing.T) {
+	db := openTest(t, Postgres)
+	ch, ok := NewChanges(db, SessionChanges, nil)
+	if !ok {
+		t.Fatal("no change feed on PostgreSQL")
+	}
+	ch.queryTimeout = 200 * time.Millisecond
+	var log feedLog
+	log.watch(t, ch)
+	ctx := t.Context()
+	if err := ch.Sync(ctx); err != nil {
+		t.Fatalf("Sync on a live feed: %v", err)
+	}
+	pid := int(ch.PID())
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		if errors.Is(err, syscall.EPERM) {
+			t.Skipf("cannot stop the PostgreSQL server process %d from this user: %v", pid, err)
+		}
+		t.Fatal(err)
+	}
+	resume := sync.OnceFunc(func() {
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Cleanup(resume)
+	synced := make(chan error, 1)
+	go func() { synced <- ch.Sync(ctx) }()
+	select {
+	case err := <-synced:
+		if err == nil {
+			t.Fatal("Sync succeeded while the listening connection could not answer")
+		}
+	case <-time.After(10 * time.Second): // a hang, not a speed: the query times out after 200 ms
+		t.Fatal("Sync still waits 10 s after the listening connection stopped answering")
+	}
+	testenv.WaitUntil(t, "the feed reports not live", func() bool { _, _, offs := log.snapshot(); return offs == 1 })
+	resume()
+	testenv.WaitUntil(t, "the feed is live again", log.isLive)
+	if err := ch.Sync(ctx); err != nil {
+		t.Fatalf("Sync on the new connection: %v", err)
+	}
+	if got := int(ch.PID()); got == pid {
+		t.Fatalf("the feed still listens on the stopped connection's process %d", pid)
+	}
+}
+
+// TestChanges_NotPostgres: SQLite has no notifications, so there is no feed.
+func TestChanges_NotPostgres(t *testing.T) {
+	if _, ok := NewChanges(openTest(t, SQLite), SessionChanges, nil); ok {
+		t.Fatal("a change feed on SQLite")
+	}
+}
