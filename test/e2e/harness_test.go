@@ -160,6 +160,9 @@ func backends() []backend {
 			return map[string]string{"PORTCULLIS_DATABASE_URL": testenv.MySQLURL(t),
 				"PORTCULLIS_SESSION_STORE": testenv.RedisURL(t), redisPrefixVar: testenv.RedisPrefix(t)}
 		}},
+		{name: "postgres-sql", persistent: true, env: func(t *testing.T) map[string]string {
+			return map[string]string{"PORTCULLIS_DATABASE_URL": testenv.PostgresURL(t)}
+		}},
 		{name: "postgres-redis", persistent: true, env: func(t *testing.T) map[string]string {
 			return map[string]string{"PORTCULLIS_DATABASE_URL": testenv.PostgresURL(t),
 				"PORTCULLIS_SESSION_STORE": testenv.RedisURL(t), redisPrefixVar: testenv.RedisPrefix(t)}

@@ -23,8 +23,8 @@ func waitAll(ctx context.Context, b *Rounds, n int) <-chan []error {
 	return out
 }
 
-// joined waits until n callers have joined the open round, then takes it.
-func joined(t *testing.T, b *Rounds, n int) *Round {
+// waitWaiters waits until n callers have joined the open round.
+func waitWaiters(t *testing.T, b *Rounds, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second) // a hang, not a speed
 	for {
@@ -32,13 +32,19 @@ func joined(t *testing.T, b *Rounds, n int) *Round {
 		ready := b.next != nil && b.next.waiters == n
 		b.mu.Unlock()
 		if ready {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d callers never joined one round", n)
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// joined waits until n callers have joined the open round, then takes it.
+func joined(t *testing.T, b *Rounds, n int) *Round {
+	t.Helper()
+	waitWaiters(t, b, n)
 	return b.Take()
 }
 
@@ -72,18 +78,7 @@ func TestRoundsWhileDown(t *testing.T) {
 	}
 	b.SetUp(true)
 	pending := waitAll(t.Context(), b, 3)
-	for {
-		b.mu.Lock()
-		n := 0
-		if b.next != nil {
-			n = b.next.waiters
-		}
-		b.mu.Unlock()
-		if n == 3 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitWaiters(t, b, 3)
 	b.SetUp(false)
 	for i, err := range <-pending {
 		if !errors.Is(err, errDown) {
