@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -88,10 +89,7 @@ func cachedRedis(t *testing.T, url, prefix string) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	wait := c.Start(ctx, feed)
-	t.Cleanup(func() { cancel(); wait() })
-	testenv.WaitUntil(t, "the invalidation feed is live", c.Live)
+	runFeed(t, c.Start, c.Live, feed)
 	return &instance{cache: c, inner: inner, drop: func(t *testing.T) {
 		opts, err := redis.ParseURL(url)
 		if err != nil {
@@ -117,11 +115,30 @@ func cachedPostgres(t *testing.T, url string) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	wait := c.Start(ctx, feed)
-	t.Cleanup(func() { cancel(); wait() })
-	testenv.WaitUntil(t, "the notification feed is live", c.Live)
+	runFeed(t, c.Start, c.Live, feed)
 	return &instance{cache: c, inner: inner, drop: func(t *testing.T) { terminateBackend(t, db, feed.PID()) }}
+}
+
+// runFeed runs a cache's feed until the test ends and waits until it is live.
+func runFeed(t *testing.T, start func(context.Context, sessioncache.Feed) (wait func()), live func() bool,
+	feed sessioncache.Feed) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := start(ctx, feed)
+	t.Cleanup(func() { cancel(); wait() })
+	testenv.WaitUntil(t, "the invalidation feed is live", live)
+}
+
+// feedPairs open two instances, A and B, on a fresh store of each kind whose cache runs a feed.
+var feedPairs = map[string]func(t *testing.T) (a, b *instance){
+	"Redis": func(t *testing.T) (*instance, *instance) {
+		url, prefix := testenv.RedisURL(t), testenv.RedisPrefix(t)
+		return cachedRedis(t, url, prefix), cachedRedis(t, url, prefix)
+	},
+	"Postgres": func(t *testing.T) (*instance, *instance) {
+		url := testenv.PostgresURL(t)
+		return cachedPostgres(t, url), cachedPostgres(t, url)
+	},
 }
 
 // terminateBackend ends the PostgreSQL server process pid (pg_terminate_backend), as an
@@ -287,19 +304,10 @@ func TestSessionCache_RevokeOnAnotherInstance(t *testing.T) {
 // (SECURITY D35, H60), whichever round it joined.
 func TestSessionCache_RevokeUnderConcurrentReads(t *testing.T) {
 	ctx := context.Background()
-	stores := map[string]func(t *testing.T) (a, b *instance){
-		"SQLite": func(t *testing.T) (*instance, *instance) {
-			path := filepath.Join(t.TempDir(), "portcullis.db")
-			return cachedSQLite(t, path), cachedSQLite(t, path)
-		},
-		"Redis": func(t *testing.T) (*instance, *instance) {
-			url, prefix := testenv.RedisURL(t), testenv.RedisPrefix(t)
-			return cachedRedis(t, url, prefix), cachedRedis(t, url, prefix)
-		},
-		"Postgres": func(t *testing.T) (*instance, *instance) {
-			url := testenv.PostgresURL(t)
-			return cachedPostgres(t, url), cachedPostgres(t, url)
-		},
+	stores := maps.Clone(feedPairs)
+	stores["SQLite"] = func(t *testing.T) (*instance, *instance) {
+		path := filepath.Join(t.TempDir(), "portcullis.db")
+		return cachedSQLite(t, path), cachedSQLite(t, path)
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -366,17 +374,7 @@ func TestSessionCache_RevokeUnderConcurrentReads(t *testing.T) {
 // revoked right after the drop is refused on B's next read — and caches again, still exactly,
 // once it has reconnected.
 func TestSessionCache_SubscriptionDrops(t *testing.T) {
-	stores := map[string]func(t *testing.T) (a, b *instance){
-		"Redis": func(t *testing.T) (*instance, *instance) {
-			url, prefix := testenv.RedisURL(t), testenv.RedisPrefix(t)
-			return cachedRedis(t, url, prefix), cachedRedis(t, url, prefix)
-		},
-		"Postgres": func(t *testing.T) (*instance, *instance) {
-			url := testenv.PostgresURL(t)
-			return cachedPostgres(t, url), cachedPostgres(t, url)
-		},
-	}
-	for name, open := range stores {
+	for name, open := range feedPairs {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			a, b := open(t)

@@ -65,10 +65,7 @@ func cachedPostgresUsers(t *testing.T, url string) *userInstance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	wait := c.Start(ctx, feed)
-	t.Cleanup(func() { cancel(); wait() })
-	testenv.WaitUntil(t, "the notification feed is live", c.Live)
+	runFeed(t, c.Start, c.Live, feed)
 	return &userInstance{cache: c, inner: inner}
 }
 
