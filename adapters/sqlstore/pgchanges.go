@@ -35,7 +35,7 @@ const (
 // before the writer is told that it committed; a listening backend that has been signalled sends
 // the notifications to its client before it reads the client's next command.
 //
-// Sync is the read barrier: it sends a query (SELECT 1) on the listening connection after Sync
+// Sync is the read barrier: it sends a query (barrierSQL) on the listening connection after Sync
 // was called, or joins one not yet sent, and returns once that query's answer has been read,
 // every notification before it having been applied. A change acknowledged before Sync began was
 // signalled before the query was sent, so it has been reported when Sync returns. A query is
@@ -46,6 +46,13 @@ const (
 // never answers for the new one. While nothing calls Sync, the connection is still read once a
 // second, so that notifications do not pile up and a dead connection is seen.
 //
+// The listening connection must be a session of its own on one server process, as a direct
+// connection or a pooler in session mode gives. A pooler in transaction mode (PgBouncer's
+// pool_mode=transaction) hands each transaction to whichever server connection is free, so the
+// notifications of the LISTEN would reach other clients. The barrier therefore asks for the
+// server process id (pg_backend_pid()), and one that differs from the LISTEN's ends the feed for
+// good: the cache stays off, and an error in the log says why.
+//
 // What a NOTIFY costs the writers is in docs/performance.md ("PostgreSQL"): PostgreSQL takes one
 // lock, held until the commit is flushed, for every transaction that notifies.
 type Changes struct {
@@ -55,6 +62,9 @@ type Changes struct {
 	rounds  *barrier.Rounds
 
 	queryTimeout time.Duration
+	// pidSQL names the server process of the LISTEN (barrierSQL; a test makes it name another,
+	// as a pooler in transaction mode would).
+	pidSQL string
 
 	mu   sync.Mutex
 	conn *pgconn.PgConn // nil while not listening
@@ -70,6 +80,14 @@ const (
 // errChangesNotLive is Sync's answer while no connection is listening.
 var errChangesNotLive = errors.New("sqlstore: the change notification connection is not live")
 
+// errChangesMoved: the listening connection's queries reach another server process than its
+// LISTEN did (a pooler in transaction mode); the feed stops for good.
+var errChangesMoved = errors.New("sqlstore: the change notification connection is not one server session " +
+	"(a pooler in transaction mode?): the cache stays off; connect Portcullis directly or through a pooler in session mode")
+
+// barrierSQL is the barrier query: it also names the server process that answers it.
+const barrierSQL = "SELECT pg_backend_pid()"
+
 // NewChanges returns the change feed of channel on db, or false when db is not PostgreSQL.
 func NewChanges(db *DB, channel string, log *slog.Logger) (*Changes, bool) {
 	if db.kind != Postgres || db.dsn == "" {
@@ -83,14 +101,23 @@ func NewChanges(db *DB, channel string, log *slog.Logger) (*Changes, bool) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Changes{cfg: cfg, channel: channel, log: log, rounds: barrier.New(errChangesNotLive),
-		queryTimeout: changesQueryTimeout}, true
+		queryTimeout: changesQueryTimeout, pidSQL: barrierSQL}, true
 }
 
 // Watch follows the changes until ctx ends (see sessioncache.Feed).
 func (ch *Changes) Watch(ctx context.Context, changed func(id string), reset func(), live func(bool)) {
-	barrier.Reconnect(ctx, ch.log.With("channel", ch.channel),
-		"cache off: lost the PostgreSQL notification connection; reconnecting",
-		func(ctx context.Context) error { return ch.watchOnce(ctx, changed, reset, live) })
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	log := ch.log.With("channel", ch.channel)
+	barrier.Reconnect(ctx, log, "cache off: lost the PostgreSQL notification connection; reconnecting",
+		func(ctx context.Context) error {
+			err := ch.watchOnce(ctx, changed, reset, live)
+			if errors.Is(err, errChangesMoved) {
+				log.ErrorContext(ctx, "cache off for good", "err", err)
+				stop()
+			}
+			return err
+		})
 }
 
 // watchOnce connects, listens, and runs the barrier queries until the connection fails.
@@ -106,8 +133,14 @@ func (ch *Changes) watchOnce(ctx context.Context, changed func(string), reset fu
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	conn, err := pgconn.ConnectConfig(dctx, cfg)
+	var pid string
 	if err == nil {
-		_, err = conn.Exec(dctx, "LISTEN "+pgx.Identifier{ch.channel}.Sanitize()).ReadAll()
+		// One simple query, so one transaction: a pooler in transaction mode cannot split it.
+		var res []*pgconn.Result
+		res, err = conn.Exec(dctx, "LISTEN "+pgx.Identifier{ch.channel}.Sanitize()+"; "+ch.pidSQL).ReadAll()
+		if err == nil {
+			pid, err = onlyValue(res[len(res)-1])
+		}
 		if err != nil {
 			_ = conn.Close(context.Background())
 		}
@@ -137,8 +170,15 @@ func (ch *Changes) watchOnce(ctx context.Context, changed func(string), reset fu
 		runtime.Gosched()
 		r := ch.rounds.Take()
 		qctx, cancel := context.WithTimeout(ctx, ch.queryTimeout)
-		_, err := conn.Exec(qctx, "SELECT 1").ReadAll()
+		res, err := conn.Exec(qctx, barrierSQL).ReadAll()
 		cancel()
+		var got string
+		if err == nil {
+			got, err = onlyValue(res[0])
+		}
+		if err == nil && got != pid {
+			err = fmt.Errorf("%w (LISTEN on server process %s, barrier answered by %s)", errChangesMoved, pid, got)
+		}
 		if err != nil {
 			if r != nil {
 				r.Finish(errChangesNotLive)
@@ -150,6 +190,14 @@ func (ch *Changes) watchOnce(ctx context.Context, changed func(string), reset fu
 		}
 		idle.Reset(changesIdleRead)
 	}
+}
+
+// onlyValue is the one value of a one-row, one-column result.
+func onlyValue(r *pgconn.Result) (string, error) {
+	if len(r.Rows) != 1 || len(r.Rows[0]) != 1 {
+		return "", fmt.Errorf("want one value, got %d rows", len(r.Rows))
+	}
+	return string(r.Rows[0][0]), nil
 }
 
 // forget ends a failed connection: off first, then fail the round waiting for a query, since

@@ -152,6 +152,47 @@ func TestChanges_LateBarrier(t *testing.T) {
 	}
 }
 
+// TestChanges_PoolerEndsTheFeed: when the barrier is answered by another server process than the
+// LISTEN's (here the LISTEN's is misreported, as a pooler in transaction mode would make it), the
+// waiting Sync fails, the feed reports not live and Watch returns by itself: the cache stays off
+// rather than trust a LISTEN whose notifications may reach other clients.
+func TestChanges_PoolerEndsTheFeed(t *testing.T) {
+	db := openTest(t, Postgres)
+	ch, ok := NewChanges(db, SessionChanges, nil)
+	if !ok {
+		t.Fatal("no change feed on PostgreSQL")
+	}
+	ch.pidSQL = "SELECT pg_backend_pid() + 1"
+	var log feedLog
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ch.Watch(t.Context(), func(string) {}, func() {}, func(on bool) {
+			log.mu.Lock()
+			if log.live && !on {
+				log.offs++
+			}
+			log.live = on
+			log.mu.Unlock()
+		})
+	}()
+	testenv.WaitUntil(t, "the feed is live", log.isLive)
+	if err := ch.Sync(t.Context()); err == nil {
+		t.Fatal("Sync succeeded on a connection whose barrier another server process answered")
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second): // a hang, not a speed
+		t.Fatal("Watch still runs 10 s after the barrier came from another server process")
+	}
+	if _, _, offs := log.snapshot(); offs != 1 || log.isLive() {
+		t.Fatalf("the feed went off %d times and is live=%v; want off once, for good", offs, log.isLive())
+	}
+	if err := ch.Sync(t.Context()); err == nil {
+		t.Fatal("Sync succeeded after the feed ended")
+	}
+}
+
 // TestChanges_NotPostgres: SQLite has no notifications, so there is no feed.
 func TestChanges_NotPostgres(t *testing.T) {
 	if _, ok := NewChanges(openTest(t, SQLite), SessionChanges, nil); ok {
