@@ -14,35 +14,33 @@ import (
 
 // feedLog records what a Changes feed reports.
 type feedLog struct {
-	mu      sync.Mutex
-	changed []string
-	resets  int
-	live    bool
-	offs    int // times the feed went from live to not live
+	mu     sync.Mutex
+	ids    []string // reported changed
+	resets int
+	live   bool
+	offs   int // times the feed went from live to not live
 }
 
+// The three callbacks of Watch.
+func (l *feedLog) changed(id string) { l.mu.Lock(); l.ids = append(l.ids, id); l.mu.Unlock() }
+func (l *feedLog) reset()            { l.mu.Lock(); l.resets++; l.mu.Unlock() }
+func (l *feedLog) setLive(on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.live && !on {
+		l.offs++
+	}
+	l.live = on
+}
+
+// watch runs ch's Watch until the test ends and waits until the feed is live.
 func (l *feedLog) watch(t *testing.T, ch *Changes) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ch.Watch(ctx, func(id string) {
-			l.mu.Lock()
-			l.changed = append(l.changed, id)
-			l.mu.Unlock()
-		}, func() {
-			l.mu.Lock()
-			l.resets++
-			l.mu.Unlock()
-		}, func(on bool) {
-			l.mu.Lock()
-			if l.live && !on {
-				l.offs++
-			}
-			l.live = on
-			l.mu.Unlock()
-		})
+		ch.Watch(ctx, l.changed, l.reset, l.setLive)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	testenv.WaitUntil(t, "the feed is live", l.isLive)
@@ -57,7 +55,18 @@ func (l *feedLog) isLive() bool {
 func (l *feedLog) snapshot() (changed []string, resets, offs int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Clone(l.changed), l.resets, l.offs
+	return slices.Clone(l.ids), l.resets, l.offs
+}
+
+// newTestChanges is the session feed of a fresh PostgreSQL database.
+func newTestChanges(t *testing.T) (*DB, *Changes) {
+	t.Helper()
+	db := openTest(t, Postgres)
+	ch, ok := NewChanges(db, SessionChanges, nil)
+	if !ok {
+		t.Fatal("no change feed on PostgreSQL")
+	}
+	return db, ch
 }
 
 // TestChanges_ReportsEveryWriter: an UPDATE and a DELETE of a session made by a bare SQL
@@ -65,11 +74,7 @@ func (l *feedLog) snapshot() (changed []string, resets, offs int) {
 // Sync begun after the statement returned has returned; a new session is not reported (nothing
 // can be cached for it).
 func TestChanges_ReportsEveryWriter(t *testing.T) {
-	db := openTest(t, Postgres)
-	ch, ok := NewChanges(db, SessionChanges, nil)
-	if !ok {
-		t.Fatal("no change feed on PostgreSQL")
-	}
+	db, ch := newTestChanges(t)
 	var log feedLog
 	log.watch(t, ch)
 	ctx := t.Context()
@@ -106,11 +111,7 @@ func TestChanges_ReportsEveryWriter(t *testing.T) {
 // feed reports not live, so that nothing is answered from memory; the feed then listens on a new
 // connection and Sync succeeds again.
 func TestChanges_LateBarrier(t *testing.T) {
-	db := openTest(t, Postgres)
-	ch, ok := NewChanges(db, SessionChanges, nil)
-	if !ok {
-		t.Fatal("no change feed on PostgreSQL")
-	}
+	_, ch := newTestChanges(t)
 	ch.queryTimeout = 200 * time.Millisecond
 	var log feedLog
 	log.watch(t, ch)
@@ -157,24 +158,13 @@ func TestChanges_LateBarrier(t *testing.T) {
 // waiting Sync fails, the feed reports not live and Watch returns by itself: the cache stays off
 // rather than trust a LISTEN whose notifications may reach other clients.
 func TestChanges_PoolerEndsTheFeed(t *testing.T) {
-	db := openTest(t, Postgres)
-	ch, ok := NewChanges(db, SessionChanges, nil)
-	if !ok {
-		t.Fatal("no change feed on PostgreSQL")
-	}
+	_, ch := newTestChanges(t)
 	ch.pidSQL = "SELECT pg_backend_pid() + 1"
 	var log feedLog
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ch.Watch(t.Context(), func(string) {}, func() {}, func(on bool) {
-			log.mu.Lock()
-			if log.live && !on {
-				log.offs++
-			}
-			log.live = on
-			log.mu.Unlock()
-		})
+		ch.Watch(t.Context(), log.changed, log.reset, log.setLive)
 	}()
 	testenv.WaitUntil(t, "the feed is live", log.isLive)
 	if err := ch.Sync(t.Context()); err == nil {
