@@ -16,8 +16,8 @@ import (
 // Sessions is the SQL ports.SessionStore. Get is one indexed primary-key read; Rotate is a read
 // and one conditional UPDATE (compare-and-set on the refresh hash), so it is atomic across
 // goroutines and instances without explicit locks (on SQLite and PostgreSQL the UPDATEs of
-// concurrent rotations share one transaction: groupcommit.go). Expired sessions are removed by PurgeExpired, which
-// Module runs in the background once a minute.
+// concurrent rotations share one transaction: groupcommit.go). Expired sessions are removed by
+// PurgeExpired, which Module runs in the background once a minute.
 type Sessions struct {
 	db bun.IDB
 

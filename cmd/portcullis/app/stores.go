@@ -71,22 +71,24 @@ func userCache(cfg config.Config) fx.Option {
 	}
 	return fx.Provide(func(lc fx.Lifecycle, ver dataVersion, log *slog.Logger) (sqlstore.UserWrap, error) {
 		return func(db *sqlstore.DB, users ports.UserStore) ports.UserStore {
+			var (
+				source usercache.Versioner // SQLite; nil (the interface) elsewhere
+				feed   *sqlstore.Changes   // PostgreSQL
+			)
 			if ver.DataVersion != nil {
-				cache, err := usercache.New(users, cfg.UserCacheSize, ver.DataVersion)
-				if err != nil { // only for a size otter refuses, which config.Load already did
-					return users
-				}
-				return cache
-			}
-			feed, ok := sqlstore.NewChanges(db, sqlstore.UserChanges, log)
-			if !ok {
+				source = ver.DataVersion
+			} else if f, ok := sqlstore.NewChanges(db, sqlstore.UserChanges, log); ok {
+				feed = f
+			} else {
 				return users
 			}
-			cache, err := usercache.New(users, cfg.UserCacheSize, nil)
-			if err != nil {
+			cache, err := usercache.New(users, cfg.UserCacheSize, source)
+			if err != nil { // only for a size otter refuses, which config.Load already did
 				return users
 			}
-			startFeed(lc, cache.Start, feed)
+			if feed != nil {
+				startFeed(lc, cache.Start, feed)
+			}
 			return cache
 		}, nil
 	})
