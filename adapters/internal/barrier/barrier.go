@@ -1,7 +1,8 @@
 // Package barrier is what the change feeds of the Redis and PostgreSQL stores
 // (redisstore.Changes, sqlstore.Changes) share: the read barrier's rounds, which every caller
 // waiting when a round is sent joins, and the loop that reconnects a feed whose connection
-// failed. How a round is sent and answered (a PING, a SELECT 1) stays with each feed.
+// failed. How a round is sent and answered (a PING, a SELECT pg_backend_pid()) stays with each
+// feed.
 package barrier
 
 import (
