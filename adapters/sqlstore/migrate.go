@@ -358,8 +358,11 @@ func (db *DB) tableExists(ctx context.Context, table string) (bool, error) {
 	case Postgres:
 		q = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?"
 	}
+	// Retried on a conflict: on MariaDB Galera Cluster another node's CREATE TABLE (replicated
+	// in total order) can abort even this read, with a deadlock error.
 	var n int
-	if err := db.bun.NewRaw(q, table).Scan(ctx, &n); err != nil {
+	err := retryConflict(ctx, db.bun, func() error { return db.bun.NewRaw(q, table).Scan(ctx, &n) })
+	if err != nil {
 		return false, translate("look for "+table, err)
 	}
 	return n > 0, nil
