@@ -93,7 +93,7 @@ func newWorldWith(t testing.TB, sessions ports.SessionStore) *world {
 	w.auth = application.NewAuthenticate(tokens, w.sessions, w.clock, w.settings)
 	w.logout = application.NewLogout(w.sessions, w.auth, w.clock, audit, log)
 	w.profile = application.NewProfile(w.users, identity.New(), w.clock)
-	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, audit, nil, nil, log)
+	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, nil, audit, nil, nil, log)
 	w.mine = application.NewSessions(w.sessions, w.clock, audit)
 	w.admin = application.NewAdmin(w.users, w.users, w.sessions, w.register, audit, w.clock, nil, log)
 	w.trail = application.NewAuditTrail(w.auditLog)

@@ -124,7 +124,7 @@ func TestA_DisableDuringPasswordChangeIsNotUndone(t *testing.T) {
 	before := mustUser(t, w, "race@x.com")
 	h := &hookHasher{PasswordHasher: w.hasher}
 	h.beforeHash = func() { disable(t, w, before.ID) } // while the new password is hashed
-	change := application.NewChangePassword(w.users, w.sessions, h, w.clock, nil, nil, nil, discard())
+	change := application.NewChangePassword(w.users, w.sessions, h, w.clock, nil, nil, nil, nil, discard())
 	err := change.Handle(ctx, application.ChangePasswordInput{UserID: before.ID, SessionID: cur.SessionID,
 		CurrentPassword: goodPassword, NewPassword: "another good passphrase"})
 	if !errors.Is(err, domain.ErrUnauthenticated) {
@@ -148,7 +148,7 @@ func TestA_PasswordChangeRetriesOverAConcurrentChange(t *testing.T) {
 	u := mustUser(t, w, "retry@x.com")
 	h := &hookHasher{PasswordHasher: w.hasher}
 	h.beforeHash = func() { rename(t, w, u.ID, "Renamed Meanwhile") }
-	change := application.NewChangePassword(w.users, w.sessions, h, w.clock, nil, nil, nil, discard())
+	change := application.NewChangePassword(w.users, w.sessions, h, w.clock, nil, nil, nil, nil, discard())
 	if err := change.Handle(ctx, application.ChangePasswordInput{UserID: u.ID, SessionID: cur.SessionID,
 		CurrentPassword: goodPassword, NewPassword: "another good passphrase"}); err != nil {
 		t.Fatalf("password change: %v", err)
@@ -219,7 +219,7 @@ func TestA_GiveUpAfterThreeStaleAttempts(t *testing.T) {
 			return err
 		},
 		"ChangePassword": func(st ports.UserStore) error {
-			return application.NewChangePassword(st, w.sessions, w.hasher, w.clock, nil, nil, nil, discard()).Handle(ctx,
+			return application.NewChangePassword(st, w.sessions, w.hasher, w.clock, nil, nil, nil, nil, discard()).Handle(ctx,
 				application.ChangePasswordInput{UserID: u.ID, SessionID: cur.SessionID, CurrentPassword: goodPassword,
 					NewPassword: "another good passphrase"})
 		},

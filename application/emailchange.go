@@ -20,24 +20,26 @@ type ChangeEmailInput struct {
 
 // ChangeEmail moves an account to a new address once the new address has confirmed it.
 type ChangeEmail struct {
-	users  ports.UserStore
-	idn    ports.IdentityNormalizer
-	hasher ports.PasswordHasher
-	tokens *tokenSpender
-	mail   *MailQueue
-	clock  ports.Clock
-	audit  *Auditor
-	log    *slog.Logger
+	users    ports.UserStore
+	idn      ports.IdentityNormalizer
+	hasher   ports.PasswordHasher
+	tokens   *tokenSpender
+	mail     *MailQueue
+	clock    ports.Clock
+	throttle *Throttle
+	audit    *Auditor
+	log      *slog.Logger
 }
 
-// NewChangeEmail wires the e-mail change use case.
+// NewChangeEmail wires the e-mail change use case. throttle may be nil (nothing throttled).
 func NewChangeEmail(users ports.UserStore, idn ports.IdentityNormalizer, hasher ports.PasswordHasher, tokens ports.OneTimeTokens,
-	mail *MailQueue, clock ports.Clock, audit *Auditor, log *slog.Logger) *ChangeEmail {
+	mail *MailQueue, clock ports.Clock, throttle *Throttle, audit *Auditor, log *slog.Logger) *ChangeEmail {
 	return &ChangeEmail{users: users, idn: idn, hasher: hasher, tokens: &tokenSpender{tokens: tokens, users: users, clock: clock, audit: audit}, mail: mail,
-		clock: clock, audit: audit, log: log}
+		clock: clock, throttle: throttle, audit: audit, log: log}
 }
 
-// Request checks the password (wrong: domain.ErrInvalidCredentials) and queues a confirmation
+// Request checks the password as reauthenticate does (wrong: domain.ErrInvalidCredentials,
+// counted as a failed login; throttled: domain.ErrThrottled) and queues a confirmation
 // link to the new address and a notice to the current one; nothing changes until the link is
 // used. An address another account holds is a *domain.ConflictError on "email" — unless
 // PORTCULLIS_REQUIRE_VERIFIED_EMAIL is set, where it answers as if queued (and sends no link),
@@ -51,13 +53,11 @@ func (c *ChangeEmail) Request(ctx context.Context, in ChangeEmailInput) error {
 	if err != nil {
 		return err
 	}
-	ok, _, err := checkPassword(ctx, c.hasher, c.log, u, in.Password)
-	if err != nil {
+	if err := reauthenticate(ctx, c.throttle, c.hasher, c.log, u, in.Password); err != nil {
+		if errors.Is(err, domain.ErrInvalidCredentials) {
+			c.audit.record(ctx, domain.EventEmailChangeAsk, u.ID, u.ID, "bad_password", "")
+		}
 		return err
-	}
-	if !ok {
-		c.audit.record(ctx, domain.EventEmailChangeAsk, u.ID, u.ID, "bad_password", "")
-		return domain.ErrInvalidCredentials
 	}
 	if addr == u.Email {
 		return invalidField("new_email", "same_email", "is already the account's address")

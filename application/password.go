@@ -2,6 +2,7 @@ package application
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -24,20 +25,24 @@ type ChangePassword struct {
 	sessions ports.SessionStore
 	hasher   ports.PasswordHasher
 	clock    ports.Clock
+	throttle *Throttle
 	audit    *Auditor
 	tokens   ports.OneTimeTokens
 	mail     *MailQueue
 	log      *slog.Logger
 }
 
-// NewChangePassword wires the change-password use case. tokens and mail may be nil (no reset
-// tokens to spend, no notice).
-func NewChangePassword(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, clock ports.Clock, audit *Auditor,
-	tokens ports.OneTimeTokens, mail *MailQueue, log *slog.Logger) *ChangePassword {
-	return &ChangePassword{users: users, sessions: sessions, hasher: hasher, clock: clock, audit: audit, tokens: tokens, mail: mail, log: log}
+// NewChangePassword wires the change-password use case. throttle, tokens and mail may be nil
+// (nothing throttled, no reset tokens to spend, no notice).
+func NewChangePassword(users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, clock ports.Clock, throttle *Throttle,
+	audit *Auditor, tokens ports.OneTimeTokens, mail *MailQueue, log *slog.Logger) *ChangePassword {
+	return &ChangePassword{users: users, sessions: sessions, hasher: hasher, clock: clock, throttle: throttle, audit: audit, tokens: tokens,
+		mail: mail, log: log}
 }
 
-// Handle checks the current password (wrong: domain.ErrInvalidCredentials, nothing changes),
+// Handle checks the current password as reauthenticate does (wrong:
+// domain.ErrInvalidCredentials, counted as a failed login; throttled: domain.ErrThrottled;
+// either way nothing changes),
 // applies the password policy to the new one, stores its hash and revokes the other sessions.
 // The write is optimistic: if the account changed while the passwords were being hashed (an
 // administrator disabled it), the whole read-check-write cycle runs again, up to staleAttempts
@@ -77,14 +82,12 @@ func (c *ChangePassword) change(ctx context.Context, in ChangePasswordInput) (do
 	if err != nil {
 		return domain.User{}, err
 	}
-	ok, _, err := checkPassword(ctx, c.hasher, c.log, u, in.CurrentPassword)
-	if err != nil {
+	if err := reauthenticate(ctx, c.throttle, c.hasher, c.log, u, in.CurrentPassword); err != nil {
+		if errors.Is(err, domain.ErrInvalidCredentials) {
+			c.log.InfoContext(ctx, "password change refused", "user_id", u.ID, "outcome", "bad_password")
+			c.audit.record(ctx, domain.EventPasswordChange, u.ID, u.ID, "bad_password", "")
+		}
 		return domain.User{}, err
-	}
-	if !ok {
-		c.log.InfoContext(ctx, "password change refused", "user_id", u.ID, "outcome", "bad_password")
-		c.audit.record(ctx, domain.EventPasswordChange, u.ID, u.ID, "bad_password", "")
-		return domain.User{}, domain.ErrInvalidCredentials
 	}
 	if u.PasswordHash, err = c.hasher.Hash(ctx, in.NewPassword); err != nil {
 		return domain.User{}, fmt.Errorf("hash password: %w", err)

@@ -179,6 +179,28 @@ func invalidField(field, code, msg string) error {
 	return &domain.FieldError{Field: field, Code: code, Message: msg}
 }
 
+// reauthenticate checks the password the signed-in owner of u gives for a sensitive change
+// (a new password or address, removing a second factor, new recovery codes) under the rule of
+// a password login: while the account or the client address is delayed or locked it is
+// domain.ErrThrottled before any password work, and a wrong password is
+// domain.ErrInvalidCredentials counted as a failed login of the account. Otherwise a stolen
+// session could guess the account's password as fast as it can send requests, even while
+// logins of the account are locked. A right password does not clear the count (a login does).
+func reauthenticate(ctx context.Context, throttle *Throttle, hasher ports.PasswordHasher, log *slog.Logger, u domain.User, password string) error {
+	if err := throttle.CheckLogin(ctx, u.ID); err != nil {
+		return err
+	}
+	ok, _, err := checkPassword(ctx, hasher, log, u, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		throttle.LoginFailed(ctx, u.ID)
+		return domain.ErrInvalidCredentials
+	}
+	return nil
+}
+
 // checkPassword verifies password against u's stored hash. A cancelled request or a hasher
 // that cannot take more work is an error; a stored hash the hasher cannot read (corrupt, or of
 // an unknown scheme) is logged once here with its cause and answered as a wrong password, so

@@ -37,6 +37,7 @@ func throttledWorld(t *testing.T, limits application.Limits) (*world, *applicati
 	throttle := application.NewThrottle(memstore.NewRateLimiter(w.clock), limits, log)
 	audit := application.NewAuditor(w.auditLog, w.clock, system.NewIDs(), log)
 	w.login = application.NewLogin(w.users, identity.New(), w.sessions, w.hasher, w.issuer, w.clock, system.NewIDs(), w.settings, throttle, audit, log)
+	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, throttle, audit, nil, nil, log)
 	return w, application.NewLocks(w.users, throttle, audit, log)
 }
 
@@ -162,5 +163,42 @@ func TestLoginSuccessForgetsFailuresAndOffThrottlesNothing(t *testing.T) {
 		if err := loginAs(w, from("192.0.2.12"), "any@example.com", "wrong password!"); !errors.Is(err, domain.ErrInvalidCredentials) {
 			t.Fatalf("limits off: %v", err)
 		}
+	}
+}
+
+// A password given to confirm a change by the signed-in owner is a login under the throttle:
+// a holder of a stolen session who guesses the current password meets the account's delay and
+// soft lock, and guesses no more (not even the right password) while logins are locked; the
+// guesses count against the account's logins too.
+func TestB11_ChangePasswordGuessesThrottledAsLogins(t *testing.T) {
+	w, _ := throttledWorld(t, testLimits())
+	tok := w.registerAndLogin(t, "owner@example.com")
+	u, _ := w.users.ByEmail(context.Background(), "owner@example.com")
+	change := func(ctx context.Context, current string) error {
+		return w.password.Handle(ctx, application.ChangePasswordInput{UserID: u.ID, SessionID: tok.SessionID,
+			CurrentPassword: current, NewPassword: "a new pass phrase"})
+	}
+	for i := range 3 {
+		if err := change(from("198.51.100.1"), "wrong guess "+string(rune('a'+i))); !errors.Is(err, domain.ErrInvalidCredentials) {
+			t.Fatalf("guess %d: %v", i+1, err)
+		}
+	}
+	expectThrottled(t, change(from("198.51.100.1"), goodPassword), 20*time.Second)
+	expectThrottled(t, loginAs(w, from("203.0.113.9"), "owner@example.com", goodPassword), 20*time.Second)
+	// Two more guesses, one per step of the delay, and the account is locked for 15 minutes.
+	for range 2 {
+		w.clock.Advance(20 * time.Second)
+		if err := change(from("198.51.100.1"), "another wrong guess"); !errors.Is(err, domain.ErrInvalidCredentials) {
+			t.Fatalf("guess after the delay: %v", err)
+		}
+	}
+	w.clock.Advance(20 * time.Second)
+	expectThrottled(t, change(from("198.51.100.2"), goodPassword), 15*time.Minute-20*time.Second)
+	if stored, _ := w.users.ByID(context.Background(), u.ID); stored.PasswordHash != u.PasswordHash {
+		t.Fatal("a throttled change changed the password")
+	}
+	w.clock.Advance(15 * time.Minute)
+	if err := change(from("198.51.100.2"), goodPassword); err != nil {
+		t.Fatalf("after the lock: %v", err)
 	}
 }

@@ -233,23 +233,11 @@ func (s *TOTPSetup) Reset(ctx context.Context, actor Principal, userID string) e
 	return nil
 }
 
-// checkPassword verifies userID's password for a sensitive change; a wrong one is
-// domain.ErrInvalidCredentials and counts against the account's second-factor throttle.
+// checkPassword verifies userID's password for a sensitive change (reauthenticate).
 func (s *TOTPSetup) checkPassword(ctx context.Context, userID, password string) error {
 	u, err := loadSelf(ctx, s.users, userID)
 	if err != nil {
 		return err
 	}
-	if err := s.factors.throttle(ctx, userID); err != nil {
-		return err
-	}
-	ok, _, err := checkPassword(ctx, s.hasher, s.log, u, password)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		s.factors.failed(ctx, userID)
-		return domain.ErrInvalidCredentials
-	}
-	return nil
+	return reauthenticate(ctx, s.factors.limits, s.hasher, s.log, u, password)
 }

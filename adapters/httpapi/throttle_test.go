@@ -122,6 +122,33 @@ func TestAdminSeesAndLiftsLoginLock(t *testing.T) {
 	}
 }
 
+// The password that confirms a change of password or address is throttled as a login of the
+// account (SECURITY B11): a stolen session guessing it meets 429 with Retry-After, the lock then
+// refuses the right password on those routes and at login, and nothing was changed.
+func TestPasswordConfirmationsThrottledAsLogins(t *testing.T) {
+	e := newThrottledEnv(t, baseSettings(), httpLimits())
+	e.register("owner@example.com")
+	s := e.login("owner@example.com")
+	expectProblem(t, e.call("PUT", "/api/users/me/password", map[string]any{"current_password": "wrong guess 1",
+		"new_password": "a new pass phrase"}, s.access), 401, "invalid_credentials")
+	expectProblem(t, e.call("POST", "/api/users/me/email", map[string]any{"new_email": "thief@example.com",
+		"password": "wrong guess 2"}, s.access), 401, "invalid_credentials")
+	for _, r := range []response{
+		e.call("PUT", "/api/users/me/password", map[string]any{"current_password": password, "new_password": "a new pass phrase"}, s.access),
+		e.call("POST", "/api/users/me/email", map[string]any{"new_email": "thief@example.com", "password": password}, s.access),
+		e.do(req("POST", "/api/auth/login", map[string]any{"email": "owner@example.com", "password": password})),
+	} {
+		expectProblem(t, r, 429, "too_many_requests")
+		if ra := r.Header.Get("Retry-After"); ra != "900" {
+			t.Fatalf("Retry-After of the soft lock = %q, want 900", ra)
+		}
+	}
+	u, _ := e.users.ByEmail(context.Background(), "owner@example.com")
+	if u.Email != "owner@example.com" || u.PasswordHash != "fake$"+password {
+		t.Fatalf("a refused change changed the account: %+v", u)
+	}
+}
+
 // RFC 7239 Forwarded is read like X-Forwarded-For (rightmost untrusted for=), only from a trusted
 // peer; an obfuscated hop stops the walk at the proxy before it.
 func TestForwardedHeaderFromTrustedProxy(t *testing.T) {
