@@ -246,6 +246,56 @@ func TestAmbiguousFramingRefusedAndConnectionClosed(t *testing.T) {
 	}
 }
 
+// A chunked body whose chunk lines a proxy in front could read differently from this server (a
+// bare LF inside a chunk extension or after the size, a size that is not plain hex) is 400 and the
+// connection is closed: read one way by a proxy and another by the server, such a body is how a
+// smuggled request gets past the proxy (valyala/fasthttp#1899). A well-formed chunked body, with
+// an extension, is read as usual.
+func TestMalformedChunkedBodyRefusedAndConnectionClosed(t *testing.T) {
+	e := newEnv(t)
+	if err := e.srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.srv.Stop(context.Background()) })
+	addr := e.srv.Addr().String()
+	body := `{"email":"x@example.com","password":"correct horse battery"}`
+	size := strconv.FormatInt(int64(len(body)), 16)
+	send := func(chunks string) (string, bool) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+			"Transfer-Encoding: chunked\r\n\r\n%s", chunks)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", chunks, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+		_, err = br.ReadByte()
+		return resp.Status, errors.Is(err, io.EOF)
+	}
+	for name, chunks := range map[string]string{
+		"bare LF in an extension": size + ";\nxx\r\n" + body + "\r\n0\r\n\r\n",
+		"bare LF after the size":  size + "\n" + body + "\r\n0\r\n\r\n",
+		"size with 0x":            "0x" + size + "\r\n" + body + "\r\n0\r\n\r\n",
+		"size with +":             "+" + size + "\r\n" + body + "\r\n0\r\n\r\n",
+	} {
+		status, closed := send(chunks)
+		if !strings.HasPrefix(status, "400") || !closed {
+			t.Errorf("%s: %s, connection closed %t; want 400 and closed", name, status, closed)
+		}
+	}
+	if status, _ := send(size + ";ext=1\r\n" + body + "\r\n0\r\n\r\n"); !strings.HasPrefix(status, "401") {
+		t.Errorf("a well-formed chunked login for no account: %s, want 401", status)
+	}
+}
+
 // Each passkey login ceremony begun without a session stores a challenge, so beginning them is
 // limited per client address like registration: past the limit, 429 and nothing stored.
 func TestPasskeyLoginBeginThrottledPerClientAddress(t *testing.T) {
