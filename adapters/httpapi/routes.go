@@ -30,7 +30,7 @@ func (s *Server) accountRoutes(auth fiber.Handler) {
 	a.Post("/api/auth/login", s.login)
 	a.Post("/api/auth/refresh", s.guardTokens, s.refresh)
 	a.Post("/api/auth/logout", s.logout)
-	a.Post("/api/auth/logout-all", auth, s.logoutAll)
+	a.Post("/api/auth/logout-all", auth, noBody, s.logoutAll)
 	a.Post("/api/auth/mfa/verify", s.mfaVerify)
 	a.Post("/api/auth/passkey/begin", s.limitRoute(application.RoutePasskey), s.passkeyLoginBegin)
 	a.Post("/api/auth/passkey/finish", s.passkeyLoginFinish)
@@ -39,18 +39,18 @@ func (s *Server) accountRoutes(auth fiber.Handler) {
 	a.Patch("/api/users/me", auth, s.updateMe)
 	a.Put("/api/users/me/password", auth, s.changePassword)
 	a.Get("/api/users/me/mfa", auth, s.mfaStatus)
-	a.Post("/api/users/me/mfa/totp", auth, s.totpEnrol)
+	a.Post("/api/users/me/mfa/totp", auth, noBody, s.totpEnrol)
 	a.Post("/api/users/me/mfa/totp/confirm", auth, s.totpConfirm)
 	a.Delete("/api/users/me/mfa/totp", auth, s.totpDisable)
 	a.Post("/api/users/me/mfa/recovery-codes", auth, s.recoveryCodes)
-	a.Post("/api/users/me/passkeys/begin", auth, s.passkeyRegisterBegin)
+	a.Post("/api/users/me/passkeys/begin", auth, noBody, s.passkeyRegisterBegin)
 	a.Post("/api/users/me/passkeys/finish", auth, s.passkeyRegisterFinish)
 	a.Get("/api/users/me/passkeys", auth, s.passkeyList)
 	a.Patch("/api/users/me/passkeys/:id", auth, s.passkeyRename)
-	a.Delete("/api/users/me/passkeys/:id", auth, s.passkeyDelete)
+	a.Delete("/api/users/me/passkeys/:id", auth, noBody, s.passkeyDelete)
 
 	a.Get("/api/sessions", auth, s.listSessions)
-	a.Delete("/api/sessions/:id", auth, s.revokeSession)
+	a.Delete("/api/sessions/:id", auth, noBody, s.revokeSession)
 }
 
 // adminRoutes: the administration API, behind the roles (and, with AdminRequireMFA, a second
@@ -67,14 +67,14 @@ func (s *Server) adminRoutes(auth fiber.Handler) {
 	a.Get("/api/users", auth, readers, s.listUsers)
 	a.Get("/api/users/:id", notMe, auth, readers, s.getUser)
 	a.Patch("/api/users/:id", notMe, auth, admins, s.updateUser)
-	a.Delete("/api/users/:id", notMe, auth, admins, s.deleteUser)
+	a.Delete("/api/users/:id", notMe, auth, admins, noBody, s.deleteUser)
 	if s.deps.Locks != nil {
 		a.Get("/api/users/:id/lock", auth, readers, s.getLock)
-		a.Post("/api/users/:id/unlock", auth, admins, s.unlockUser)
+		a.Post("/api/users/:id/unlock", auth, admins, noBody, s.unlockUser)
 	}
 	a.Get("/api/audit", auth, admins, s.listAudit)
-	a.Delete("/api/users/:id/mfa", notMe, auth, admins, s.resetFactors)
-	a.Post("/api/users/:id/verification-email", notMe, auth, admins, s.resendUserVerification)
+	a.Delete("/api/users/:id/mfa", notMe, auth, admins, noBody, s.resetFactors)
+	a.Post("/api/users/:id/verification-email", notMe, auth, admins, noBody, s.resendUserVerification)
 }
 
 // testRoutes: the role test routes, and in the seed compatibility mode the seed's own routes.

@@ -193,6 +193,55 @@ func TestLogoutAll(t *testing.T) {
 	expectProblem(t, e.do(req("POST", "/api/auth/logout-all", nil)), 401, "unauthenticated")
 }
 
+// A route that takes no body refuses one that is not the empty JSON object with the usual 400,
+// and changes nothing (SECURITY F44); "{}" is accepted.
+func TestBodilessRoutesRefuseABodyAndChangeNothing(t *testing.T) {
+	e := newEnv(t)
+	e.register("root@example.com", domain.RoleUser, domain.RoleAdmin)
+	root := e.login("root@example.com")
+	id := e.register("ida@example.com")
+	a, b := e.login("ida@example.com"), e.login("ida@example.com")
+	list := expectStatus(t, e.call("GET", "/api/sessions", nil, a.access), 200)["sessions"].([]any)
+	var other string
+	for _, x := range list {
+		if m := x.(map[string]any); m["current"] != true {
+			other = m["id"].(string)
+		}
+	}
+	routes := []struct {
+		method, path, access string
+	}{
+		{"POST", "/api/auth/logout-all", a.access},
+		{"DELETE", "/api/sessions/" + other, a.access},
+		{"POST", "/api/users/me/mfa/totp", a.access},
+		{"POST", "/api/users/me/passkeys/begin", a.access},
+		{"DELETE", "/api/users/me/passkeys/some-id", a.access},
+		{"DELETE", "/api/users/" + id, root.access},
+		{"POST", "/api/users/" + id + "/unlock", root.access},
+		{"DELETE", "/api/users/" + id + "/mfa", root.access},
+		{"POST", "/api/users/" + id + "/verification-email", root.access},
+	}
+	for _, r := range routes {
+		for body, code := range map[string]string{`{`: "malformed_json", `{} {}`: "malformed_json",
+			`{"all":true}`: "invalid_body", `[]`: "invalid_body", `"x"`: "invalid_body"} {
+			got := e.do(req(r.method, r.path, body, bearer(r.access)...))
+			if got.StatusCode != 400 || got.json(t)["code"] != code {
+				t.Errorf("%s %s with %s: %d %s, want 400 %s", r.method, r.path, body, got.StatusCode, got.body, code)
+			}
+		}
+	}
+	for _, s := range []session{a, b} {
+		expectStatus(t, e.call("GET", "/api/users/me", nil, s.access), 200)
+	}
+	if m := expectStatus(t, e.call("GET", "/api/users/me/mfa", nil, a.access), 200); m["totp"] != "none" {
+		t.Fatalf("a refused enrolment began one: %v", m)
+	}
+	if r := e.do(req("DELETE", "/api/sessions/"+other, "{}", bearer(a.access)...)); r.StatusCode != 204 {
+		t.Fatalf("revoke with an empty object: %d %s", r.StatusCode, r.body)
+	}
+	expectProblem(t, e.call("GET", "/api/users/me", nil, b.access), 401, "invalid_token")
+}
+
 func TestSessionsListAndRevoke(t *testing.T) {
 	e := newEnv(t)
 	e.register("gus@example.com")
