@@ -14,16 +14,13 @@ import (
 const maxTokenLength = 8 << 10
 
 // accessToken returns the access token of a request, from (in order) `Authorization: Bearer`,
-// `x-access-token` or the access cookie. Query parameters
-// and bodies are never read (SECURITY D37). An Authorization header that is not a Bearer
-// credential is an invalid token, not a reason to look elsewhere.
+// `x-access-token` or the access cookie. Query parameters and bodies are never read (SECURITY
+// D37). A Bearer credential that is bad is an invalid token, never a reason to look elsewhere;
+// an Authorization header of another scheme (Basic, sent by a browser to a staging site behind
+// a password, or a gateway's own) is not for this service and is passed over.
 func (s *Server) accessToken(c *fiber.Ctx) (string, error) {
 	var token string
-	if h := c.Get(fiber.HeaderAuthorization); h != "" {
-		scheme, cred, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return "", errInvalidToken
-		}
+	if scheme, cred, _ := strings.Cut(c.Get(fiber.HeaderAuthorization), " "); strings.EqualFold(scheme, "Bearer") {
 		token = strings.TrimSpace(cred)
 	} else if h := c.Get("X-Access-Token"); h != "" {
 		token = strings.TrimSpace(h)

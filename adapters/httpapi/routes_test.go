@@ -578,8 +578,24 @@ func TestUnauthorizedChallenges(t *testing.T) {
 	if got := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") || !strings.Contains(got, `error="invalid_token"`) {
 		t.Fatalf("WWW-Authenticate = %q", got)
 	}
-	r = e.do(req("GET", "/api/users/me", nil, "Authorization", "Basic dXNlcjpwYXNz"))
+	r = e.do(req("GET", "/api/users/me", nil, "Authorization", "Bearer"))
 	expectProblem(t, r, 401, "invalid_token")
+	// Another scheme is not a token for this service: no token at all, and the other sources count.
+	r = e.do(req("GET", "/api/users/me", nil, "Authorization", "Basic dXNlcjpwYXNz"))
+	expectProblem(t, r, 401, "unauthenticated")
+	e.register("basil@example.com")
+	s := e.login("basil@example.com")
+	for name, h := range map[string][]string{
+		"x-access-token": {"Authorization", "Basic dXNlcjpwYXNz", "X-Access-Token", s.access},
+		"cookie":         {"Authorization", "Basic dXNlcjpwYXNz", "Cookie", cookieHeader(s.cookies...)},
+	} {
+		if r := e.do(req("GET", "/api/users/me", nil, h...)); r.StatusCode != 200 {
+			t.Errorf("Basic with a good %s: %d %s", name, r.StatusCode, r.body)
+		}
+	}
+	// A bad Bearer is not rescued by a good token elsewhere.
+	expectProblem(t, e.do(req("GET", "/api/users/me", nil, "Authorization", "Bearer not-a-token", "X-Access-Token", s.access)),
+		401, "invalid_token")
 	// A 401 from a public route carries no challenge.
 	r = e.do(req("POST", "/api/auth/login", map[string]any{"email": "x@example.com", "password": password}))
 	if r.Header.Get("WWW-Authenticate") != "" {

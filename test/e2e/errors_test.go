@@ -51,7 +51,7 @@ func TestErrorStatuses(t *testing.T) {
 			t.Errorf("WWW-Authenticate %q", r.Header.Get("WWW-Authenticate"))
 		}
 		api.do("GET", "/api/users/me", nil, bearer("not-a-jwt")...).expectProblem(http.StatusUnauthorized, "invalid_token")
-		api.do("GET", "/api/users/me", nil, "Authorization", "Basic dXNlcjpwYXNz").expectProblem(http.StatusUnauthorized, "invalid_token")
+		api.do("GET", "/api/users/me", nil, "Authorization", "Basic dXNlcjpwYXNz").expectProblem(http.StatusUnauthorized, "unauthenticated")
 		// a token with one character of its signature changed
 		bad := []byte(tA.AccessToken)
 		if bad[len(bad)-2] == 'A' {
