@@ -45,7 +45,7 @@ type Route int
 // The routes limited per client address.
 const (
 	RouteRegister Route = iota // POST /api/auth/register
-	RouteMail                  // requests that send mail (verification resend, forgot password)
+	RouteMail                  // requests that send mail (verification resend, forgot password, address change)
 	RoutePasskey               // POST /api/auth/passkey/begin: a login ceremony, which stores a challenge
 )
 

@@ -87,7 +87,7 @@ type Config struct {
 	RateIPLock                 Rate          `env:"RATE_IP_LOCK" envDefault:"100/15m" help:"failed logins from one client address after which the address is softly locked for LOCK_DURATION"`
 	LockDuration               time.Duration `env:"LOCK_DURATION" envDefault:"15m" help:"how long a soft lock lasts; a password reset or an admin unlock lifts it sooner (0: no locks)"`
 	RateRegisterIP             Rate          `env:"RATE_REGISTER_IP" envDefault:"10/1h" help:"registrations from one client address"`
-	RateMailIP                 Rate          `env:"RATE_MAIL_IP" envDefault:"10/1h" help:"requests that send mail (verification resend, forgot password) from one client address"`
+	RateMailIP                 Rate          `env:"RATE_MAIL_IP" envDefault:"10/1h" help:"requests that send mail (verification resend, forgot password, address change) from one client address"`
 	RatePasskeyIP              Rate          `env:"RATE_PASSKEY_IP" envDefault:"30/1m" help:"passkey login ceremonies begun from one client address (each stores a challenge for five minutes)"`
 	RateTokenGuessIP           Rate          `env:"RATE_TOKEN_GUESS_IP" envDefault:"10/10m" help:"bad tokens (refresh, e-mail links) one client address may present before each further one waits"`
 	SMTPURL                    string        `env:"SMTP_URL" secret:"url" help:"mail server: smtp://user:pass@host:587 (STARTTLS required; ?starttls=none for a local relay without TLS) or smtps://user:pass@host:465; unset: mail is written to the log"`

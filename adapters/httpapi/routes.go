@@ -102,7 +102,7 @@ func (s *Server) mailRoutes(auth fiber.Handler) {
 	a.Post("/api/auth/password/forgot", s.limitRoute(application.RouteMail), s.forgotPassword)
 	a.Post("/api/auth/password/reset", s.guardTokens, s.resetPassword)
 	a.Post("/api/auth/email/confirm", s.guardTokens, s.confirmEmail)
-	a.Post("/api/users/me/email", auth, s.changeEmail)
+	a.Post("/api/users/me/email", auth, s.limitRoute(application.RouteMail), s.changeEmail)
 	s.pages = s.linkPages()
 	for path, p := range s.pages {
 		a.Get(path, s.showLinkPage(p))

@@ -149,6 +149,31 @@ func TestPasswordConfirmationsThrottledAsLogins(t *testing.T) {
 	}
 }
 
+// An address change sends mail, so it counts against the client address's mail limit
+// (PORTCULLIS_RATE_MAIL_IP) with the other requests that do: a signed-in account cannot make the
+// service mail any number of addresses.
+func TestAddressChangesCountAgainstTheMailLimit(t *testing.T) {
+	limits := httpLimits()
+	limits.Mail = ports.RateLimit{Burst: 2, Period: time.Hour}
+	e := newThrottledEnv(t, baseSettings(), limits)
+	e.register("sender@example.com")
+	s := e.login("sender@example.com")
+	change := func(to string) response {
+		return e.call("POST", "/api/users/me/email", map[string]any{"new_email": to, "password": password}, s.access)
+	}
+	for _, to := range []string{"one@example.net", "two@example.net"} {
+		if r := change(to); r.StatusCode != 202 {
+			t.Fatalf("change to %s: %d %s", to, r.StatusCode, r.body)
+		}
+	}
+	r := change("three@example.net")
+	expectProblem(t, r, 429, "too_many_requests")
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	expectProblem(t, e.do(req("POST", "/api/auth/password/forgot", map[string]any{"email": "sender@example.com"})), 429, "too_many_requests")
+}
+
 // RFC 7239 Forwarded is read like X-Forwarded-For (rightmost untrusted for=), only from a trusted
 // peer; an obfuscated hop stops the walk at the proxy before it.
 func TestForwardedHeaderFromTrustedProxy(t *testing.T) {
