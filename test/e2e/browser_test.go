@@ -330,6 +330,26 @@ func TestBrowserSPA(t *testing.T) {
 		second.Screenshot("spa-5-second-tab")
 	})
 
+	t.Run("a 401 that is not about the token is answered, not refreshed", func(t *testing.T) {
+		tab := b.Tab(t)
+		type answer struct {
+			Status    int    `json:"status"`
+			Code      string `json:"code"`
+			Refreshes int    `json:"refreshes"`
+		}
+		// A refresh first, so the access token has its whole lifetime for the call that follows.
+		got := testenv.Eval[answer](tab, `(async () => {
+			await app.refresh();
+			const before = app.refreshes;
+			const r = await app.call("PUT", "/api/users/me/password",
+				{ current_password: "not the password", new_password: "another long passphrase" });
+			return { status: r.status, code: (await r.json()).code, refreshes: app.refreshes - before };
+		})()`)
+		if got.Status != http.StatusUnauthorized || got.Code != "invalid_credentials" || got.Refreshes != 0 {
+			t.Fatalf("a wrong current password through the app: %+v; want 401 invalid_credentials and no refresh", got)
+		}
+	})
+
 	// Two hostile pages: one on the same site as Portcullis but another origin (the cookies go
 	// with its requests, so only Portcullis's own checks stop them) and one on another site.
 	for _, h := range []struct{ name, origin, shot string }{
