@@ -28,7 +28,8 @@ var (
 	ErrTOTPEnabled = fmt.Errorf("TOTP already enabled: %w", domain.ErrConflict)
 	// ErrNoTOTP: the user has no TOTP authenticator (or no pending one, for a confirmation).
 	ErrNoTOTP = fmt.Errorf("no TOTP authenticator: %w", domain.ErrNotFound)
-	// ErrMFARequired: the route demands a second factor the session was not opened with.
+	// ErrMFARequired: the route, or a change to the factors of an account that has one, demands
+	// a session opened with a second factor.
 	ErrMFARequired = fmt.Errorf("second factor required: %w", domain.ErrForbidden)
 )
 
@@ -85,17 +86,18 @@ func NewSecondFactors(totp ports.TOTPFactors, codes ports.RecoveryCodes, otp por
 }
 
 // Methods lists the second factors userID has: totp (a confirmed authenticator),
-// recovery_code (unused codes left) and passkey. None means a password alone logs in.
+// recovery_code (unused codes left, while a factor they stand in for remains) and passkey. None
+// means a password alone logs in.
 func (f *SecondFactors) Methods(ctx context.Context, userID string) ([]string, error) {
-	var out []string
-	t, err := f.totp.Get(ctx, userID)
-	switch {
-	case err == nil && t.Confirmed:
-		out = append(out, MethodTOTP)
-	case err != nil && !errors.Is(err, domain.ErrNotFound):
-		return nil, fmt.Errorf("load TOTP factor: %w", err)
+	totp, passkey, err := f.held(ctx, userID)
+	if err != nil {
+		return nil, err
 	}
-	if len(out) > 0 {
+	var out []string
+	if totp {
+		out = append(out, MethodTOTP)
+	}
+	if totp || passkey {
 		n, err := f.codes.Count(ctx, userID)
 		if err != nil {
 			return nil, fmt.Errorf("count recovery codes: %w", err)
@@ -104,16 +106,71 @@ func (f *SecondFactors) Methods(ctx context.Context, userID string) ([]string, e
 			out = append(out, MethodRecoveryCode)
 		}
 	}
-	if f.passkeys != nil {
-		has, err := f.passkeys.hasPasskey(ctx, userID)
-		if err != nil {
-			return nil, err
-		}
-		if has {
-			out = append(out, MethodPasskey)
-		}
+	if passkey {
+		out = append(out, MethodPasskey)
 	}
 	return out, nil
+}
+
+// held is the one answer to "which factors does userID have": a confirmed TOTP authenticator,
+// a passkey (when passkeys are second factors, see UsePasskeys). Recovery codes are not a factor
+// of their own: they stand in for one.
+func (f *SecondFactors) held(ctx context.Context, userID string) (totp, passkey bool, err error) {
+	t, err := f.totp.Get(ctx, userID)
+	switch {
+	case err == nil:
+		totp = t.Confirmed
+	case !errors.Is(err, domain.ErrNotFound):
+		return false, false, fmt.Errorf("load TOTP factor: %w", err)
+	}
+	if f.passkeys != nil {
+		if passkey, err = f.passkeys.hasPasskey(ctx, userID); err != nil {
+			return false, false, err
+		}
+	}
+	return totp, passkey, nil
+}
+
+// hasFactor reports whether userID has a second factor (a confirmed TOTP authenticator or a
+// passkey).
+func (f *SecondFactors) hasFactor(ctx context.Context, userID string) (bool, error) {
+	totp, passkey, err := f.held(ctx, userID)
+	return totp || passkey, err
+}
+
+// guardChange decides whether caller may add or replace a way into their own account (register
+// a passkey, enrol TOTP, regenerate recovery codes) or delete a passkey: once the account has a
+// second factor, only a session opened with one may (ErrMFARequired otherwise), by the rule
+// PORTCULLIS_ADMIN_REQUIRE_MFA applies (Principal.MultiFactor). Otherwise a session opened with
+// the password alone (stolen, or older than the factor) could raise itself to two factors, or
+// strip the account of one. An account with no factor yet may add its first from any session:
+// that is how enrolment starts. (Removing TOTP asks for a current code instead: TOTPSetup.Disable.)
+func (f *SecondFactors) guardChange(ctx context.Context, caller Principal) error {
+	if caller.MultiFactor() {
+		return nil
+	}
+	has, err := f.hasFactor(ctx, caller.UserID)
+	switch {
+	case err != nil:
+		return err
+	case has:
+		return ErrMFARequired
+	}
+	return nil
+}
+
+// dropOrphanedCodes deletes userID's recovery codes once no factor is left for them to stand in
+// for, after a factor was removed: left behind, they would work again once a passkey is
+// registered, long after their owner forgot them.
+func (f *SecondFactors) dropOrphanedCodes(ctx context.Context, userID string) error {
+	has, err := f.hasFactor(ctx, userID)
+	if err != nil || has {
+		return err
+	}
+	if err := f.codes.DeleteByUser(ctx, userID); err != nil {
+		return fmt.Errorf("delete recovery codes: %w", err)
+	}
+	return nil
 }
 
 // begin parks a login of u that passed its first factor (amr) and returns its mfa_token, or nil

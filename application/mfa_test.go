@@ -77,7 +77,7 @@ func (w *mfaWorld) enrolled(t *testing.T, email string) (string, string, []strin
 	ctx := context.Background()
 	w.registerAndLogin(t, email)
 	u := mustUser(t, w.world, email)
-	e, err := w.totp.Enrol(ctx, u.ID)
+	e, err := w.totp.Enrol(ctx, application.Principal{UserID: u.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func (w *mfaWorld) enrolled(t *testing.T, email string) (string, string, []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	codes, err := w.totp.Confirm(ctx, u.ID, code)
+	codes, err := w.totp.Confirm(ctx, application.Principal{UserID: u.ID}, code)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,8 +276,8 @@ func (h *hookChallenges) Put(ctx context.Context, c domain.Challenge) error {
 // and gives userID a passkey.
 func (w *mfaWorld) withPasskeys(t *testing.T, pending ports.Challenges, userID string) *application.Passkeys {
 	t.Helper()
-	p := application.NewPasskeys(w.passkeys, stubRP{}, pending, w.users, w.sessions, w.issuer, system.NewIDs(), w.clock,
-		w.settings, nil, discard())
+	p := application.NewPasskeys(w.factors, w.passkeys, stubRP{}, pending, w.users, w.sessions, w.issuer, system.NewIDs(),
+		w.clock, w.settings, nil, discard())
 	w.factors.UsePasskeys(p)
 	if err := w.passkeys.Add(context.Background(), domain.Passkey{ID: "pk-" + userID, UserID: userID, CredentialID: []byte("cred-" + userID),
 		Name: "key", Credential: []byte("{}"), CreatedAt: w.clock.Now()}); err != nil {

@@ -50,6 +50,7 @@ type Ceremony struct {
 // alone, and checks one as the second factor of a password login. Challenges are single-use
 // and expire; a signature counter that does not advance is refused (a cloned credential).
 type Passkeys struct {
+	factors  *SecondFactors
 	store    ports.Passkeys
 	rp       ports.WebAuthn
 	pending  ports.Challenges
@@ -63,14 +64,16 @@ type Passkeys struct {
 	log      *slog.Logger
 }
 
-// NewPasskeys wires the passkey use cases.
-func NewPasskeys(store ports.Passkeys, rp ports.WebAuthn, pending ports.Challenges, users ports.UserStore,
-	sessions ports.SessionStore, issuer ports.TokenIssuer, ids ports.IDSource, clock ports.Clock, settings Settings,
-	audit *Auditor, log *slog.Logger) *Passkeys {
+// NewPasskeys wires the passkey use cases. factors decides, by the rule of every second
+// factor, whether a change to the user's passkeys needs a session opened with a second factor,
+// and keeps the recovery codes from outliving the last factor.
+func NewPasskeys(factors *SecondFactors, store ports.Passkeys, rp ports.WebAuthn, pending ports.Challenges,
+	users ports.UserStore, sessions ports.SessionStore, issuer ports.TokenIssuer, ids ports.IDSource, clock ports.Clock,
+	settings Settings, audit *Auditor, log *slog.Logger) *Passkeys {
 	opener := newLoginOpener(users, sessions, issuer, ids, clock, settings, audit, log)
 	opener.auditDetail = "method=" + MethodPasskey
-	return &Passkeys{store: store, rp: rp, pending: pending, users: users, sessions: sessions, ids: ids, clock: clock,
-		settings: settings, audit: audit, log: log, opener: opener}
+	return &Passkeys{factors: factors, store: store, rp: rp, pending: pending, users: users, sessions: sessions, ids: ids,
+		clock: clock, settings: settings, audit: audit, log: log, opener: opener}
 }
 
 // UsePasskeys makes passkeys second factors: a password login of a user with one lists
@@ -113,10 +116,16 @@ func (p *Passkeys) take(ctx context.Context, token string, purpose domain.Challe
 	return c, nil
 }
 
-// BeginRegistration starts registering a passkey for userID.
-func (p *Passkeys) BeginRegistration(ctx context.Context, userID string) (Ceremony, error) {
+// BeginRegistration starts registering a passkey for the caller. A user who has a second
+// factor registers another only from a session opened with one (ErrMFARequired, see
+// guardChange).
+func (p *Passkeys) BeginRegistration(ctx context.Context, caller Principal) (Ceremony, error) {
+	userID := caller.UserID
 	u, err := loadSelf(ctx, p.users, userID)
 	if err != nil {
+		return Ceremony{}, err
+	}
+	if err := p.factors.guardChange(ctx, caller); err != nil {
 		return Ceremony{}, err
 	}
 	existing, err := p.store.ByUser(ctx, userID)
@@ -133,15 +142,20 @@ func (p *Passkeys) BeginRegistration(ctx context.Context, userID string) (Ceremo
 	return p.park(ctx, domain.ChallengePasskeyRegister, userID, options, state)
 }
 
-// FinishRegistration checks the authenticator's answer to userID's ceremony token and keeps
-// the new passkey, named name ("" is defaultPasskeyName).
-func (p *Passkeys) FinishRegistration(ctx context.Context, userID, token, name string, response []byte) (domain.Passkey, error) {
+// FinishRegistration checks the authenticator's answer to the caller's ceremony token and
+// keeps the new passkey, named name ("" is defaultPasskeyName). The rule of BeginRegistration
+// holds again here: a factor added since the ceremony began counts.
+func (p *Passkeys) FinishRegistration(ctx context.Context, caller Principal, token, name string, response []byte) (domain.Passkey, error) {
+	userID := caller.UserID
 	name = strings.TrimSpace(name)
 	if name == "" {
 		name = defaultPasskeyName
 	}
 	if !domain.ValidPasskeyName(name) {
 		return domain.Passkey{}, invalidField("name", "invalid", fmt.Sprintf("must be 1 to %d characters", domain.PasskeyNameMax))
+	}
+	if err := p.factors.guardChange(ctx, caller); err != nil {
+		return domain.Passkey{}, err
 	}
 	c, err := p.take(ctx, token, domain.ChallengePasskeyRegister)
 	if err != nil {
@@ -198,14 +212,23 @@ func (p *Passkeys) Rename(ctx context.Context, userID, id, name string) (domain.
 	return pk, nil
 }
 
-// Delete removes userID's passkey id; another user's is domain.ErrNotFound. Like removing a
-// TOTP authenticator, it ends every other session of the user (sessionID, the caller's own,
-// stays): a session opened by whoever held the passkey, or a clone of it, must not outlive it.
-func (p *Passkeys) Delete(ctx context.Context, userID, sessionID, id string) error {
+// Delete removes the caller's passkey id; another user's is domain.ErrNotFound. Removing a
+// factor of an account that has one needs a session opened with a second factor
+// (ErrMFARequired, see guardChange). The recovery codes go with the last factor. Like removing a
+// TOTP authenticator, it ends every other session of the user (the caller's own stays): a
+// session opened by whoever held the passkey, or a clone of it, must not outlive it.
+func (p *Passkeys) Delete(ctx context.Context, caller Principal, id string) error {
+	userID := caller.UserID
+	if err := p.factors.guardChange(ctx, caller); err != nil {
+		return err
+	}
 	if err := p.store.Delete(ctx, userID, id); err != nil {
 		return fmt.Errorf("delete passkey: %w", err)
 	}
-	revoked, err := revokeOthers(ctx, p.sessions, userID, sessionID, p.clock.Now())
+	if err := p.factors.dropOrphanedCodes(ctx, userID); err != nil {
+		return err
+	}
+	revoked, err := revokeOthers(ctx, p.sessions, userID, caller.SessionID, p.clock.Now())
 	if err != nil {
 		return err
 	}

@@ -64,10 +64,12 @@ func (s *TOTPSetup) Status(ctx context.Context, userID string) (MFAStatus, error
 	return out, nil
 }
 
-// Enrol makes a new secret for userID and keeps it, sealed, as a pending authenticator
+// Enrol makes a new secret for the caller and keeps it, sealed, as a pending authenticator
 // (replacing a pending one) until Confirm. A user with a confirmed authenticator gets
-// ErrTOTPEnabled: remove it first.
-func (s *TOTPSetup) Enrol(ctx context.Context, userID string) (TOTPEnrolment, error) {
+// ErrTOTPEnabled: remove it first. A user with a passkey enrols only from a session opened with a
+// second factor (ErrMFARequired, see guardChange).
+func (s *TOTPSetup) Enrol(ctx context.Context, caller Principal) (TOTPEnrolment, error) {
+	userID := caller.UserID
 	u, err := loadSelf(ctx, s.users, userID)
 	if err != nil {
 		return TOTPEnrolment{}, err
@@ -76,6 +78,9 @@ func (s *TOTPSetup) Enrol(ctx context.Context, userID string) (TOTPEnrolment, er
 		return TOTPEnrolment{}, ErrTOTPEnabled
 	} else if err != nil && !errors.Is(err, domain.ErrNotFound) {
 		return TOTPEnrolment{}, fmt.Errorf("load TOTP factor: %w", err)
+	}
+	if err := s.factors.guardChange(ctx, caller); err != nil {
+		return TOTPEnrolment{}, err
 	}
 	account := u.Email
 	secret, uri, png, err := s.factors.otp.NewKey(s.factors.settings.totpIssuer(), account)
@@ -97,11 +102,13 @@ func (s *TOTPSetup) Enrol(ctx context.Context, userID string) (TOTPEnrolment, er
 	return TOTPEnrolment{Secret: secret, URI: uri, QRPNG: png}, nil
 }
 
-// Confirm checks the first code of userID's pending authenticator (within the usual skew),
+// Confirm checks the first code of the caller's pending authenticator (within the usual skew),
 // enables it and returns ten new recovery codes, shown this once. A wrong code is
 // ErrInvalidCode and counts against the account's throttle; no pending authenticator is
-// ErrNoTOTP.
-func (s *TOTPSetup) Confirm(ctx context.Context, userID, code string) ([]string, error) {
+// ErrNoTOTP. A user who has a passkey by now confirms only from a session opened with a second
+// factor (ErrMFARequired, see guardChange).
+func (s *TOTPSetup) Confirm(ctx context.Context, caller Principal, code string) ([]string, error) {
+	userID := caller.UserID
 	if _, err := loadSelf(ctx, s.users, userID); err != nil {
 		return nil, err
 	}
@@ -111,6 +118,9 @@ func (s *TOTPSetup) Confirm(ctx context.Context, userID, code string) ([]string,
 		return nil, ErrNoTOTP
 	case err != nil:
 		return nil, fmt.Errorf("load TOTP factor: %w", err)
+	}
+	if err := s.factors.guardChange(ctx, caller); err != nil {
+		return nil, err
 	}
 	if err := s.factors.throttle(ctx, userID); err != nil {
 		return nil, err
@@ -161,14 +171,8 @@ func (s *TOTPSetup) Disable(ctx context.Context, userID, sessionID, password, co
 	if err := s.factors.totp.Delete(ctx, userID); err != nil {
 		return fmt.Errorf("delete TOTP factor: %w", err)
 	}
-	methods, err := s.factors.Methods(ctx, userID)
-	if err != nil {
+	if err := s.factors.dropOrphanedCodes(ctx, userID); err != nil {
 		return err
-	}
-	if !hasFactor(methods) {
-		if err := s.factors.codes.DeleteByUser(ctx, userID); err != nil {
-			return fmt.Errorf("delete recovery codes: %w", err)
-		}
 	}
 	revoked, err := revokeOthers(ctx, s.sessions, userID, sessionID, s.clock.Now())
 	if err != nil {
@@ -179,29 +183,24 @@ func (s *TOTPSetup) Disable(ctx context.Context, userID, sessionID, password, co
 	return nil
 }
 
-// hasFactor reports whether methods holds a real second factor (recovery codes alone are not).
-func hasFactor(methods []string) bool {
-	for _, m := range methods {
-		if m != MethodRecoveryCode {
-			return true
-		}
+// RegenerateRecoveryCodes replaces the caller's recovery codes, given the password, from a
+// session opened with a second factor (ErrMFARequired otherwise, see guardChange: new codes are a
+// new way in); it needs a second factor to recover (ErrNoTOTP otherwise). Like a password change,
+// it ends every other session of the user (the caller's own stays): whoever regenerates suspects
+// the old codes leaked, and a session opened with one must not outlive them.
+func (s *TOTPSetup) RegenerateRecoveryCodes(ctx context.Context, caller Principal, password string) ([]string, error) {
+	userID, sessionID := caller.UserID, caller.SessionID
+	if err := s.factors.guardChange(ctx, caller); err != nil {
+		return nil, err
 	}
-	return false
-}
-
-// RegenerateRecoveryCodes replaces userID's recovery codes, given the password; it needs a
-// second factor to recover (ErrNoTOTP otherwise). Like a password change, it ends every other
-// session of the user (sessionID, the caller's own, stays): whoever regenerates suspects the old
-// codes leaked, and a session opened with one must not outlive them.
-func (s *TOTPSetup) RegenerateRecoveryCodes(ctx context.Context, userID, sessionID, password string) ([]string, error) {
 	if err := s.checkPassword(ctx, userID, password); err != nil {
 		return nil, err
 	}
-	methods, err := s.factors.Methods(ctx, userID)
+	has, err := s.factors.hasFactor(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	if !hasFactor(methods) {
+	if !has {
 		return nil, ErrNoTOTP
 	}
 	codes, err := s.factors.newRecoveryCodes(ctx, userID)

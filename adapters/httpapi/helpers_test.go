@@ -204,8 +204,8 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 	if err != nil {
 		t.Fatal(err)
 	}
-	passkeys := application.NewPasskeys(memstore.NewPasskeys(), rp, memstore.NewChallenges(), users, sessions, tokens, id,
-		clock{}, settings, auditor, log)
+	passkeys := application.NewPasskeys(factors, memstore.NewPasskeys(), rp, memstore.NewChallenges(), users, sessions, tokens,
+		id, clock{}, settings, auditor, log)
 	factors.UsePasskeys(passkeys)
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{
 		Register:       register,

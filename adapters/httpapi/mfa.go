@@ -80,7 +80,7 @@ func (s *Server) totpEnrol(c *fiber.Ctx) error {
 		return err
 	}
 	p, _ := principal(c)
-	out, err := s.deps.TOTP.Enrol(c.UserContext(), p.UserID)
+	out, err := s.deps.TOTP.Enrol(c.UserContext(), p)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (s *Server) totpConfirm(c *fiber.Ctx) error {
 		return missingField("code")
 	}
 	p, _ := principal(c)
-	codes, err := s.deps.TOTP.Confirm(c.UserContext(), p.UserID, in.Code)
+	codes, err := s.deps.TOTP.Confirm(c.UserContext(), p, in.Code)
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func (s *Server) recoveryCodes(c *fiber.Ctx) error {
 		return missingField("password")
 	}
 	p, _ := principal(c)
-	codes, err := s.deps.TOTP.RegenerateRecoveryCodes(c.UserContext(), p.UserID, p.SessionID, in.Password)
+	codes, err := s.deps.TOTP.RegenerateRecoveryCodes(c.UserContext(), p, in.Password)
 	if err != nil {
 		return err
 	}

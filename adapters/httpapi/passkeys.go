@@ -109,7 +109,7 @@ func (s *Server) passkeyRegisterBegin(c *fiber.Ctx) error {
 		return err
 	}
 	p, _ := principal(c)
-	out, err := s.deps.Passkeys.BeginRegistration(c.UserContext(), p.UserID)
+	out, err := s.deps.Passkeys.BeginRegistration(c.UserContext(), p)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func (s *Server) passkeyRegisterFinish(c *fiber.Ctx) error {
 		return err
 	}
 	p, _ := principal(c)
-	pk, err := s.deps.Passkeys.FinishRegistration(c.UserContext(), p.UserID, in.Ceremony, in.Name, in.Credential)
+	pk, err := s.deps.Passkeys.FinishRegistration(c.UserContext(), p, in.Ceremony, in.Name, in.Credential)
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (s *Server) passkeyRename(c *fiber.Ctx) error {
 // passkeyDelete: DELETE /api/users/me/passkeys/{id} → 204; ends the user's other sessions.
 func (s *Server) passkeyDelete(c *fiber.Ctx) error {
 	p, _ := principal(c)
-	if err := s.deps.Passkeys.Delete(c.UserContext(), p.UserID, p.SessionID, c.Params("id")); err != nil {
+	if err := s.deps.Passkeys.Delete(c.UserContext(), p, c.Params("id")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
+	"go.uber.org/fx"
+
+	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
 // Removing the TOTP authenticator or regenerating the recovery codes ends every other session
@@ -107,4 +112,46 @@ func TestMFA_PasswordChangedBeforeTheSecondFactor(t *testing.T) {
 	api.do("POST", "/api/auth/mfa/verify", map[string]string{"mfa_token": pending.MFAToken, "code": codeAt(t, secret, clk.Now())}).
 		expectProblem(http.StatusUnauthorized, "invalid_credentials")
 	api.login2FA(t, a, secret, clk)
+}
+
+// A session opened with the password alone, and older than the account's second factor (one
+// stolen, or a refresh token from before the enrolment), cannot raise itself to two factors:
+// it can neither register a passkey nor replace the recovery codes, even with the password, so
+// PORTCULLIS_ADMIN_REQUIRE_MFA keeps refusing it and whatever it would have added; a session
+// opened with the second factor does both.
+func TestMFA_PasswordSessionCannotRaiseItself(t *testing.T) {
+	clk := newTestClock()
+	var admin *application.Admin
+	srv := startServer(t, map[string]string{"PORTCULLIS_ADMIN_REQUIRE_MFA": "true"}, withClock(clk), fx.Populate(&admin))
+	api := srv.apiClient().in(t)
+	root := newAdmin(t, admin)
+	first := api.login(t, root).AccessToken
+	pwdOnly := bearer(first)
+	secret, _ := enrolTOTP(t, api, clk, first)
+	api.do("GET", "/api/users", nil, pwdOnly...).expectProblem(http.StatusForbidden, "mfa_required")
+
+	api.do("POST", "/api/users/me/passkeys/begin", nil, pwdOnly...).expectProblem(http.StatusForbidden, "mfa_required")
+	api.do("POST", "/api/users/me/mfa/recovery-codes", map[string]string{"password": root.Password}, pwdOnly...).
+		expectProblem(http.StatusForbidden, "mfa_required")
+	// Nor can it finish a registration the owner began.
+	twoFactor := api.login2FA(t, root, secret, clk)
+	var c ceremony
+	api.do("POST", "/api/users/me/passkeys/begin", nil, bearer(twoFactor.AccessToken)...).expect(http.StatusOK).decode(&c)
+	resp, _, err := testenv.SoftCreate(c.Options, passkeyOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.do("POST", "/api/users/me/passkeys/finish", map[string]any{"ceremony": c.Ceremony, "credential": json.RawMessage(resp),
+		"name": "attacker key"}, pwdOnly...).expectProblem(http.StatusForbidden, "mfa_required")
+	if got := listPasskeys(t, api, twoFactor.AccessToken); len(got) != 0 {
+		t.Fatalf("passkeys after the refused registration: %+v", got)
+	}
+	api.do("GET", "/api/users", nil, pwdOnly...).expectProblem(http.StatusForbidden, "mfa_required")
+
+	// The session opened with the code does both.
+	pk, _ := registerPasskey(t, api, twoFactor.AccessToken, "Laptop")
+	api.do("DELETE", "/api/users/me/passkeys/"+pk.ID, nil, pwdOnly...).expectProblem(http.StatusForbidden, "mfa_required")
+	api.do("POST", "/api/users/me/mfa/recovery-codes", map[string]string{"password": root.Password}, bearer(twoFactor.AccessToken)...).
+		expect(http.StatusOK)
+	api.do("GET", "/api/users", nil, bearer(twoFactor.AccessToken)...).expect(http.StatusOK)
 }

@@ -93,6 +93,20 @@ func enrolTOTP(t *testing.T, api *client, clk *testClock, access string) (string
 	return e.Secret, rc.RecoveryCodes
 }
 
+// mfaStatus is GET /api/users/me/mfa.
+type mfaStatus struct {
+	TOTP    string   `json:"totp"`
+	Left    int      `json:"recovery_codes_left"`
+	Methods []string `json:"methods"`
+}
+
+func mfaStatusOf(t *testing.T, api *client, access string) mfaStatus {
+	t.Helper()
+	var st mfaStatus
+	api.do("GET", "/api/users/me/mfa", nil, bearer(access)...).expect(http.StatusOK).decode(&st)
+	return st
+}
+
 func codeAt(t *testing.T, secret string, at time.Time) string {
 	t.Helper()
 	c, err := otp.Code(secret, at)
@@ -357,13 +371,9 @@ func TestMFAThrottling(t *testing.T) {
 		expect(http.StatusOK)
 }
 
-// TestAdminMFA: an administrator resets a user's factors (audited), and with
-// PORTCULLIS_ADMIN_REQUIRE_MFA the admin API wants a session opened with a second factor.
-func TestAdminMFA(t *testing.T) {
-	clk := newTestClock()
-	var admin *application.Admin
-	srv := startServer(t, map[string]string{"PORTCULLIS_ADMIN_REQUIRE_MFA": "true"}, withClock(clk), fx.Populate(&admin))
-	api := srv.apiClient().in(t)
+// newAdmin creates an administrator, as `portcullis users create --role admin` does.
+func newAdmin(t *testing.T, admin *application.Admin) account {
+	t.Helper()
 	root := account{Email: "root-" + randHex(4) + "@example.com", Password: goodPassword}
 	created, err := admin.Create(context.Background(), application.Operator, application.CreateUserInput{
 		Email: root.Email, Password: root.Password, Roles: []domain.Role{domain.RoleAdmin}})
@@ -371,6 +381,17 @@ func TestAdminMFA(t *testing.T) {
 		t.Fatal(err)
 	}
 	root.User.ID = created.User.ID
+	return root
+}
+
+// TestAdminMFA: an administrator resets a user's factors (audited), and with
+// PORTCULLIS_ADMIN_REQUIRE_MFA the admin API wants a session opened with a second factor.
+func TestAdminMFA(t *testing.T) {
+	clk := newTestClock()
+	var admin *application.Admin
+	srv := startServer(t, map[string]string{"PORTCULLIS_ADMIN_REQUIRE_MFA": "true"}, withClock(clk), fx.Populate(&admin))
+	api := srv.apiClient().in(t)
+	root := newAdmin(t, admin)
 	pwdOnly := api.login(t, root)
 	api.do("GET", "/api/users", nil, bearer(pwdOnly.AccessToken)...).expectProblem(http.StatusForbidden, "mfa_required")
 	// Routes that are not admin-only are unaffected.

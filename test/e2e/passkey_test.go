@@ -102,10 +102,9 @@ func passkeysEndToEnd(t *testing.T, srv *server) {
 	if got := listPasskeys(t, api, first.AccessToken); len(got) != 1 || got[0].ID != pk.ID || got[0].Name != "Laptop" {
 		t.Fatalf("list after registration: %+v", got)
 	}
-	// The same authenticator credential cannot be registered twice (the authenticator would
-	// refuse through excludeCredentials; a replayed answer is refused here).
-	var c ceremony
-	api.do("POST", "/api/users/me/passkeys/begin", nil, bearer(first.AccessToken)...).expect(http.StatusOK).decode(&c)
+	// The password session that added the first factor adds no other: the account has a
+	// second factor now, and that session was opened without one.
+	api.do("POST", "/api/users/me/passkeys/begin", nil, bearer(first.AccessToken)...).expectProblem(http.StatusForbidden, "mfa_required")
 
 	// A login by passkey alone: tokens, amr hwk (+ user), two factors' worth.
 	_, r := passkeyLogin(t, api, cred, testenv.AssertOptions{})
@@ -121,11 +120,24 @@ func passkeysEndToEnd(t *testing.T, srv *server) {
 	if got := listPasskeys(t, api, tk.AccessToken); got[0].LastUsedAt == nil {
 		t.Fatalf("last_used_at not set after a login: %+v", got)
 	}
+	// The passkey session may begin another registration (its ceremony serves below).
+	var c ceremony
+	api.do("POST", "/api/users/me/passkeys/begin", nil, bearer(tk.AccessToken)...).expect(http.StatusOK).decode(&c)
+	// Recovery codes stand in for the passkey: listed among the methods.
+	var rc struct {
+		RecoveryCodes []string `json:"recovery_codes"`
+	}
+	api.do("POST", "/api/users/me/mfa/recovery-codes", map[string]string{"password": a.Password}, bearer(tk.AccessToken)...).
+		expect(http.StatusOK).decode(&rc)
+	if st := mfaStatusOf(t, api, tk.AccessToken); len(rc.RecoveryCodes) != 10 || st.Left != 10 ||
+		!slices.Equal(st.Methods, []string{"recovery_code", "passkey"}) {
+		t.Fatalf("status of a passkey-only user with recovery codes: %+v", st)
+	}
 
 	// A password login now wants the second factor; the passkey gives it.
 	m := api.loginMFA(t, a)
-	if !slices.Contains(m.Methods, application.MethodPasskey) {
-		t.Fatalf("methods %v lack passkey", m.Methods)
+	if !slices.Equal(m.Methods, []string{application.MethodRecoveryCode, application.MethodPasskey}) {
+		t.Fatalf("methods %v, want recovery_code and passkey", m.Methods)
 	}
 	var opts ceremony
 	api.do("POST", "/api/auth/passkey/begin", map[string]string{"mfa_token": m.MFAToken}).expect(http.StatusOK).decode(&opts)
@@ -176,6 +188,9 @@ func passkeysEndToEnd(t *testing.T, srv *server) {
 	api.do("DELETE", "/api/users/me/passkeys/"+pk.ID, nil, bearer(tk.AccessToken)...).expect(http.StatusNoContent)
 	if got := listPasskeys(t, api, tk.AccessToken); len(got) != 0 {
 		t.Fatalf("list after delete: %+v", got)
+	}
+	if st := mfaStatusOf(t, api, tk.AccessToken); st.Left != 0 || len(st.Methods) != 0 {
+		t.Fatalf("status after the last factor went: %+v, want no codes and no methods", st)
 	}
 	for _, gone := range []string{first.AccessToken, tk2.AccessToken} {
 		if st := api.meStatus(gone); st != http.StatusUnauthorized {
@@ -258,11 +273,7 @@ func TestPasskeyAdminReset(t *testing.T) {
 	var admin *application.Admin
 	srv := startServer(t, nil, fx.Populate(&admin))
 	api := srv.apiClient().in(t)
-	root := account{Email: "root-" + randHex(4) + "@example.com", Password: goodPassword}
-	if _, err := admin.Create(context.Background(), application.Operator, application.CreateUserInput{
-		Email: root.Email, Password: root.Password, Roles: []domain.Role{domain.RoleAdmin}}); err != nil {
-		t.Fatal(err)
-	}
+	root := newAdmin(t, admin)
 	as := bearer(api.login(t, root).AccessToken)
 	u := api.register(t)
 	access := api.login(t, u).AccessToken
