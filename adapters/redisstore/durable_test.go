@@ -21,6 +21,13 @@ import (
 // (fails when services are required).
 func startRedis(t testing.TB, args ...string) (string, *os.Process) {
 	t.Helper()
+	return startRedisConf(t, "", args...)
+}
+
+// startRedisConf is startRedis with a configuration file, which redis-server takes before any
+// option (a Sentinel needs one it can rewrite); "" is none.
+func startRedisConf(t testing.TB, conf string, args ...string) (string, *os.Process) {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv(testenv.RequireServicesVar) == "1" {
@@ -30,8 +37,12 @@ func startRedis(t testing.TB, args ...string) (string, *os.Process) {
 	}
 	addr := testenv.FreeAddr(t)
 	host, port := addr[:len("127.0.0.1")], addr[len("127.0.0.1:"):]
-	cmd := exec.Command(bin, append([]string{"--bind", host, "--port", port, "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir()}, args...)...)
+	var argv []string
+	if conf != "" {
+		argv = append(argv, conf)
+	}
+	argv = append(argv, "--bind", host, "--port", port, "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	cmd := exec.Command(bin, append(argv, args...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

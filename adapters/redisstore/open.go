@@ -26,7 +26,8 @@ type Options struct {
 	// DialTimeout bounds connecting to a node (default 5s).
 	DialTimeout time.Duration
 	// ReadTimeout and WriteTimeout bound one socket read or write (default 3s each). The
-	// request's context bounds a whole call as well.
+	// request's context bounds a whole call as well, its deadline every read and write of it
+	// (the client is built with go-redis's ContextTimeoutEnabled, see NewClient).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	// PoolTimeout bounds the wait for a free connection when all are busy (default
@@ -66,6 +67,16 @@ func Open(ctx context.Context, rawURL string, opts Options) (redis.UniversalClie
 
 // NewClient builds the client for rawURL (the forms of Open) without connecting; connections
 // are made on first use. Module uses it and pings at fx start.
+//
+// Every topology's client (and a Sentinel set's own clients) bounds each socket read and write
+// by the caller's context deadline too (ContextTimeoutEnabled): without it go-redis bounds them
+// by ReadTimeout and WriteTimeout alone and looks at the context only between retries, so a
+// Redis that accepts connections but does not answer held a request, or /readyz's 2 s ping,
+// past PORTCULLIS_REQUEST_TIMEOUT. A connection whose read a deadline cut short is closed, not
+// reused with its reply still due. What outlives a request is not bounded by it: the rotation
+// pipeliner's batches run on go-redis's own context (Sessions.rotator), the Sentinel
+// subscription on go-redis's, and the session cache's tracking connection is not the client's
+// (Changes).
 func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 	kind, err := KindOf(rawURL)
 	if err != nil {
@@ -78,6 +89,7 @@ func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("redisstore: parse URL: %w", urlerr.Scrub(err))
 		}
 		applyOptions(&o.PoolSize, &o.MinIdleConns, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, opts)
+		o.ContextTimeoutEnabled = true
 		smallBuffers(&o.ReadBufferSize, &o.WriteBufferSize, &o.PipelineReadBufferSize, &o.PipelineWriteBufferSize)
 		if err := withTLSCA(&o.TLSConfig, opts.TLSCAFile); err != nil {
 			return nil, err
@@ -89,6 +101,7 @@ func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("redisstore: parse cluster URL: %w", urlerr.Scrub(err))
 		}
 		applyOptions(&o.PoolSize, &o.MinIdleConns, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, opts)
+		o.ContextTimeoutEnabled = true
 		smallBuffers(&o.ReadBufferSize, &o.WriteBufferSize, &o.PipelineReadBufferSize, &o.PipelineWriteBufferSize)
 		if err := withTLSCA(&o.TLSConfig, opts.TLSCAFile); err != nil {
 			return nil, err
@@ -100,6 +113,7 @@ func NewClient(rawURL string, opts Options) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("redisstore: parse sentinel URL: %w", urlerr.Scrub(err))
 		}
 		applyOptions(&o.PoolSize, &o.MinIdleConns, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, opts)
+		o.ContextTimeoutEnabled = true
 		smallBuffers(&o.ReadBufferSize, &o.WriteBufferSize, &o.PipelineReadBufferSize, &o.PipelineWriteBufferSize)
 		if err := withTLSCA(&o.TLSConfig, opts.TLSCAFile); err != nil {
 			return nil, err
