@@ -65,13 +65,21 @@ func createDatabase(ctx context.Context, rawURL string, opts Options) error {
 			return err
 		}
 		err = execOnce(ctx, db, "CREATE DATABASE "+quoteIdent(name, '"'), name)
-		var pg *pgconn.PgError
-		if errors.As(err, &pg) && pg.Code == "42P04" { // duplicate_database: another instance won
+		if anotherCreated(err) {
 			return nil
 		}
 		return err
 	}
 	return fmt.Errorf("sqlstore: cannot create a %s database", kind)
+}
+
+// anotherCreated reports whether PostgreSQL refused a CREATE DATABASE because another session
+// created the database: duplicate_database (42P04) when that one had committed before, or, when
+// both ran at once, unique_violation (23505) on pg_database's index of names, which is what
+// instances started together on a fresh server meet.
+func anotherCreated(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "42P04" || pg.Code == "23505")
 }
 
 func execOnce(ctx context.Context, db *sql.DB, stmt, name string) error {

@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +41,45 @@ func TestStartCreatesAMissingDatabase(t *testing.T) {
 				t.Fatalf("second start: %v", err)
 			}
 		})
+	}
+}
+
+// TestCreateDatabaseRace: instances starting together on a PostgreSQL server without their
+// database all create it; each succeeds, whether it created the database or another did (a
+// loser of the race is told duplicate_database, or unique_violation on pg_database's index when
+// the two CREATE DATABASEs ran at once). Several rounds, as the race is the server's to decide.
+func TestCreateDatabaseRace(t *testing.T) {
+	fresh := testenv.PostgresURL(t)
+	const rounds, instances = 3, 8
+	for round := range rounds {
+		u, err := url.Parse(fresh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path += fmt.Sprintf("_race%d", round)
+		t.Cleanup(func() { dropDatabase(t, fresh, strings.TrimPrefix(u.Path, "/")) })
+		errs := make(chan error, instances)
+		var start, done sync.WaitGroup
+		start.Add(1)
+		for range instances {
+			done.Go(func() {
+				start.Wait()
+				errs <- createDatabase(t.Context(), u.String(), Options{})
+			})
+		}
+		start.Done()
+		done.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %d instances creating one database at once: %v", round, instances, err)
+			}
+		}
+		db, err := Open(t.Context(), u.String(), Options{})
+		if err != nil {
+			t.Fatalf("round %d: the created database: %v", round, err)
+		}
+		_ = db.Close()
 	}
 }
 
