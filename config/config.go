@@ -63,7 +63,7 @@ type Config struct {
 	StrictSessions             bool          `env:"STRICT_SESSIONS" envDefault:"true" help:"check on every authenticated request that the session is live (logout seen at once)"`
 	AdminRequireMFA            bool          `env:"ADMIN_REQUIRE_MFA" envDefault:"false" help:"admin-only routes demand a session opened with a second factor (TOTP, recovery code or passkey)"`
 	MFATokenTTL                time.Duration `env:"MFA_TOKEN_TTL" envDefault:"5m" help:"lifetime of the mfa_token a password login of a user with a second factor returns"`
-	PasskeyRPID                string        `env:"PASSKEY_RP_ID" help:"WebAuthn relying-party id passkeys are bound to: a domain, PUBLIC_URL's host or a parent domain of it (default: PUBLIC_URL's host)"`
+	PasskeyRPID                string        `env:"PASSKEY_RP_ID" help:"WebAuthn relying-party id passkeys are bound to: the host of the passkey origins or a parent domain of it that is not a public suffix (default: PUBLIC_URL's host)"`
 	PasskeyOrigins             []string      `env:"PASSKEY_ORIGINS" envSeparator:"," help:"comma-separated web origins allowed to register and use passkeys (default: PUBLIC_URL's origin)"`
 	TOTPIssuer                 string        `env:"TOTP_ISSUER" envDefault:"Portcullis" help:"issuer name authenticator apps show beside TOTP codes"`
 	AllowedOrigins             []string      `env:"ALLOWED_ORIGINS" envSeparator:"," help:"comma-separated origins allowed for CORS and cookie-authenticated writes (default: PUBLIC_URL's origin)"`
@@ -193,6 +193,10 @@ type Parsers struct {
 	Argon2Time    func(passes uint32) error
 	Argon2Threads func(threads uint8) error
 	BcryptCost    func(cost int) error
+	// PasskeyOrigins and PasskeyRPID check PASSKEY_ORIGINS and PASSKEY_RP_ID (against the
+	// origins) by WebAuthn's rules (passkey.CheckOrigins, CheckRPID).
+	PasskeyOrigins func(origins []string) error
+	PasskeyRPID    func(rpID string, origins []string) error
 }
 
 // Load reads the environment into a Config, fills derived defaults and validates it, reading

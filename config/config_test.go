@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
+	"github.com/portcullis-auth/portcullis/adapters/passkey"
 	"github.com/portcullis-auth/portcullis/adapters/password"
 	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
 	"github.com/portcullis-auth/portcullis/config"
@@ -176,6 +177,10 @@ func TestValidValues(t *testing.T) {
 		{"redis sentinel session store", []string{"PORTCULLIS_SESSION_STORE=redis+sentinel://u:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster/1?sentinel_password=sp"}},
 		{"profiles on the metrics listener", []string{"PORTCULLIS_METRICS_ADDR=127.0.0.1:9090", "PORTCULLIS_PPROF=true"}},
 		{"rediss sentinel with a CA file", []string{"PORTCULLIS_SESSION_STORE=rediss+sentinel://s1:26379,s2:26379/mymaster", "PORTCULLIS_REDIS_TLS_CA_FILE=" + keyFile}},
+		{"passkeys on a parent domain", []string{"PORTCULLIS_PUBLIC_URL=https://auth.example.com", "PORTCULLIS_PASSKEY_RP_ID=example.com",
+			"PORTCULLIS_PASSKEY_ORIGINS=https://app.example.com, https://auth.example.com"}},
+		{"passkeys on the public URL's host", []string{"PORTCULLIS_PUBLIC_URL=https://auth.example.com", "PORTCULLIS_PASSKEY_RP_ID=auth.example.com"}},
+		{"passkeys off on an IP address", []string{"PORTCULLIS_PUBLIC_URL=http://127.0.0.1:8080"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -257,6 +262,14 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 		{"redis wait replicas without redis", []string{"PORTCULLIS_REDIS_WAIT_REPLICAS=1"}, "REDIS_WAIT_REPLICAS"},
 		{"zero redis wait timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=0s"}, "REDIS_WAIT_TIMEOUT"},
 		{"profiles without a metrics listener", []string{"PORTCULLIS_PPROF=true"}, "PPROF"},
+		{"passkey origin not an origin", []string{"PORTCULLIS_PUBLIC_URL=https://auth.example.com", "PORTCULLIS_PASSKEY_ORIGINS=not-an-origin"}, "PASSKEY_ORIGINS"},
+		{"passkey origin with a path", []string{"PORTCULLIS_PASSKEY_ORIGINS=http://localhost:8080/app"}, "PASSKEY_ORIGINS"},
+		{"passkey RP id not a domain", []string{"PORTCULLIS_PUBLIC_URL=https://auth.example.com", "PORTCULLIS_PASSKEY_RP_ID=auth.example.com/x"}, "PASSKEY_RP_ID"},
+		{"passkey RP id of another site", []string{"PORTCULLIS_PUBLIC_URL=https://auth.example.com", "PORTCULLIS_PASSKEY_RP_ID=evil.com"}, "PASSKEY_RP_ID"},
+		{"passkey RP id a public suffix", []string{"PORTCULLIS_PUBLIC_URL=https://auth.example.com", "PORTCULLIS_PASSKEY_RP_ID=com"}, "PASSKEY_RP_ID"},
+		{"passkey RP id below the public URL's host", []string{"PORTCULLIS_PUBLIC_URL=https://example.com", "PORTCULLIS_PASSKEY_RP_ID=auth.example.com"}, "PASSKEY_RP_ID"},
+		{"passkey RP id not above every origin", []string{"PORTCULLIS_PUBLIC_URL=https://auth.example.com", "PORTCULLIS_PASSKEY_RP_ID=example.com",
+			"PORTCULLIS_PASSKEY_ORIGINS=https://app.example.com,https://app.example.org"}, "PASSKEY_RP_ID"},
 		{"redis wait timeout past read timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=3s", "PORTCULLIS_REDIS_READ_TIMEOUT=2s"}, "REDIS_WAIT_TIMEOUT"},
 	}
 	for _, tt := range tests {
@@ -455,6 +468,29 @@ func TestSigningSecretRulesAreTheSigners(t *testing.T) {
 	other := parsers
 	other.JWTSecret = func(alg string, secret []byte) error { return nil }
 	other.JWTKeyFile = func(alg, keyFile string) error { return nil }
+	if _, err := config.LoadFrom(env, other); err != nil {
+		t.Errorf("settings the given checks take were refused: %v", err)
+	}
+}
+
+// TestPasskeyRulesAreTheRelyingParty: what a passkey origin is and which relying-party ids fit
+// the origins are WebAuthn's rules, written once in the passkey adapter (CheckOrigins,
+// CheckRPID, which passkey.New applies too); config reports them under the variables' names.
+func TestPasskeyRulesAreTheRelyingParty(t *testing.T) {
+	env := []string{"PORTCULLIS_DATA_DIR=" + t.TempDir(), "PORTCULLIS_PUBLIC_URL=https://auth.example.com",
+		"PORTCULLIS_PASSKEY_RP_ID=evil.com", "PORTCULLIS_PASSKEY_ORIGINS=https://auth.example.com,https://app.example.com/x"}
+	_, err := config.LoadFrom(env, parsers)
+	for _, name := range []string{"PASSKEY_RP_ID", "PASSKEY_ORIGINS"} {
+		if err == nil || !strings.Contains(err.Error(), "PORTCULLIS_"+name+":") {
+			t.Errorf("the passkey adapter refuses this %s, yet config took it: %v", name, err)
+		}
+	}
+	if _, err := passkey.New(passkey.Config{RPID: "evil.com", Origins: []string{"https://auth.example.com"}}); err == nil {
+		t.Error("passkey.New took the relying-party id config refuses")
+	}
+	other := parsers
+	other.PasskeyOrigins = func([]string) error { return nil }
+	other.PasskeyRPID = func(string, []string) error { return nil }
 	if _, err := config.LoadFrom(env, other); err != nil {
 		t.Errorf("settings the given checks take were refused: %v", err)
 	}

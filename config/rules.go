@@ -166,6 +166,19 @@ func rules(p Parsers) []rule {
 		{"SESSION_ABSOLUTE", func(c *Config) error { return positive(c.SessionAbsolute) }},
 		{"REFRESH_GRACE", func(c *Config) error { return between(c.RefreshGrace, 0, time.Minute) }},
 		{"MFA_TOKEN_TTL", func(c *Config) error { return between(c.MFATokenTTL, 30*time.Second, 15*time.Minute) }},
+		// Empty passkey settings are the defaults PUBLIC_URL could not give; its rule says why.
+		{"PASSKEY_RP_ID", func(c *Config) error {
+			if c.PasskeyRPID == "" {
+				return nil
+			}
+			return givenFor(p.PasskeyRPID, "PasskeyRPID", c.PasskeyRPID, c.PasskeyOrigins)
+		}},
+		{"PASSKEY_ORIGINS", func(c *Config) error {
+			if len(c.PasskeyOrigins) == 0 {
+				return nil
+			}
+			return given(p.PasskeyOrigins, "PasskeyOrigins", c.PasskeyOrigins)
+		}},
 		{"TOTP_ISSUER", func(c *Config) error {
 			if strings.ContainsAny(c.TOTPIssuer, ":") || c.TOTPIssuer == "" || len(c.TOTPIssuer) > 64 {
 				return errors.New("must be 1 to 64 characters without ':'")
@@ -358,12 +371,13 @@ func given[T any](check func(T) error, field string, v T) error {
 	return check(v)
 }
 
-// givenFor is given for a check that also reads the setting's algorithm.
-func givenFor[T any](check func(string, T) error, field, alg string, v T) error {
+// givenFor is given for a check of s that also reads another setting's v (JWT_ALG's key
+// material, PASSKEY_RP_ID's origins).
+func givenFor[T any](check func(string, T) error, field, s string, v T) error {
 	if check == nil {
 		return fmt.Errorf("cannot be checked: config.Parsers has no %s", field)
 	}
-	return check(alg, v)
+	return check(s, v)
 }
 
 func positive(d time.Duration) error {

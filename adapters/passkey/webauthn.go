@@ -12,6 +12,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 	"go.uber.org/fx"
+	"golang.org/x/net/publicsuffix"
 
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
@@ -48,7 +49,7 @@ func (rp *RelyingParty) Off() bool { return rp.w == nil }
 
 var _ ports.WebAuthn = (*RelyingParty)(nil)
 
-// New checks cfg and returns its relying party.
+// New checks cfg (CheckOrigins, CheckRPID) and returns its relying party.
 func New(cfg Config) (*RelyingParty, error) {
 	if cfg.Name == "" {
 		cfg.Name = "Portcullis"
@@ -56,21 +57,15 @@ func New(cfg Config) (*RelyingParty, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Minute
 	}
-	if ip := strings.Trim(cfg.RPID, "[]"); net.ParseIP(ip) != nil {
+	if err := CheckOrigins(cfg.Origins); err != nil {
+		return nil, fmt.Errorf("passkey: %w", err)
+	}
+	if err := CheckRPID(cfg.RPID, cfg.Origins); err != nil {
+		return nil, fmt.Errorf("passkey: %w", err)
+	}
+	if isIP(cfg.RPID) {
 		// Reached by address (a test rig, a bare server): no domain to bind passkeys to.
 		return &RelyingParty{}, nil
-	}
-	if cfg.RPID == "" || strings.ContainsAny(cfg.RPID, ":/") {
-		return nil, fmt.Errorf("passkey: relying-party id %q is not a domain", cfg.RPID)
-	}
-	if len(cfg.Origins) == 0 {
-		return nil, errors.New("passkey: no origin allowed")
-	}
-	for _, o := range cfg.Origins {
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			return nil, fmt.Errorf("passkey: %q is not an origin like https://app.example.com", o)
-		}
 	}
 	timeouts := webauthn.TimeoutConfig{Timeout: cfg.Timeout, TimeoutUVD: cfg.Timeout}
 	w, err := webauthn.New(&webauthn.Config{
@@ -85,6 +80,62 @@ func New(cfg Config) (*RelyingParty, error) {
 	}
 	return &RelyingParty{w: w}, nil
 }
+
+// CheckOrigins is the rule of the origins allowed to run ceremonies (PORTCULLIS_PASSKEY_ORIGINS,
+// which config checks with it): at least one, each a web origin, http(s)://host[:port] and
+// nothing more.
+func CheckOrigins(origins []string) error {
+	if len(origins) == 0 {
+		return errors.New("no origin allowed")
+	}
+	for _, o := range origins {
+		if _, err := originHost(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckRPID is WebAuthn's rule of the relying-party id (PORTCULLIS_PASSKEY_RP_ID, which config
+// checks with it): a domain that is, for every origin allowed, the origin's host or a
+// registrable domain the host is under (a parent domain that is not a public suffix: example.com
+// for auth.example.com, never com, co.uk or github.io). A browser refuses a ceremony for any
+// other id, so passkeys could not work. An IP address is taken: passkeys are then off (New).
+// Origins that are not origins are CheckOrigins's to report, and passed over here.
+func CheckRPID(rpID string, origins []string) error {
+	if isIP(rpID) {
+		return nil
+	}
+	if rpID == "" || strings.ContainsAny(rpID, ":/") {
+		return fmt.Errorf("relying-party id %q is not a domain", rpID)
+	}
+	for _, o := range origins {
+		host, err := originHost(o)
+		if err != nil || host == rpID {
+			continue
+		}
+		if !strings.HasSuffix(host, "."+rpID) {
+			return fmt.Errorf("relying-party id %q is neither the host of the origin %s nor a parent domain of it", rpID, o)
+		}
+		if _, err := publicsuffix.EffectiveTLDPlusOne(rpID); err != nil {
+			return fmt.Errorf("relying-party id %q is a public suffix, which no site may bind passkeys to (origin %s)", rpID, o)
+		}
+	}
+	return nil
+}
+
+// originHost is the host of origin o in lower case, or why o is not an origin.
+func originHost(o string) (string, error) {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q is not an origin like https://app.example.com", o)
+	}
+	return strings.ToLower(u.Hostname()), nil
+}
+
+// isIP reports whether a relying-party id is an IP address (bracketed or not).
+func isIP(rpID string) bool { return net.ParseIP(strings.Trim(rpID, "[]")) != nil }
 
 // user is a webauthn.User of one account and the credentials a ceremony considers.
 type user struct {

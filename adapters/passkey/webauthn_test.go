@@ -127,12 +127,38 @@ func TestConfigRefused(t *testing.T) {
 	for _, c := range []passkey.Config{
 		{RPID: "", Origins: []string{origin}},
 		{RPID: "https://auth.example.com", Origins: []string{origin}},
+		{RPID: "auth.example.com/x", Origins: []string{origin}},
 		{RPID: "auth.example.com"},
 		{RPID: "auth.example.com", Origins: []string{"auth.example.com"}},
 		{RPID: "auth.example.com", Origins: []string{"https://auth.example.com/login"}},
+		{RPID: "auth.example.com", Origins: []string{"https://auth.example.com?x=1"}},
+		{RPID: "auth.example.com", Origins: []string{"https://user@auth.example.com"}},
+		// WebAuthn's rule: the id is each origin's host or a registrable domain it is under.
+		{RPID: "evil.com", Origins: []string{origin}},
+		{RPID: "example.com", Origins: []string{origin, "https://app.example.org"}},
+		{RPID: "app.example.com", Origins: []string{origin}},
+		{RPID: "ample.com", Origins: []string{"https://example.com"}},
+		{RPID: "Auth.Example.com", Origins: []string{origin}},
+		{RPID: "com", Origins: []string{origin}},
+		{RPID: "co.uk", Origins: []string{"https://auth.example.co.uk"}},
+		{RPID: "github.io", Origins: []string{"https://portcullis.github.io"}},
+		{RPID: "example.com", Origins: []string{"http://10.0.0.5:8080"}},
 	} {
 		if _, err := passkey.New(c); err == nil {
 			t.Errorf("New(%+v) accepted", c)
+		}
+	}
+}
+
+func TestConfigAccepted(t *testing.T) {
+	for _, c := range []passkey.Config{
+		{RPID: "auth.example.com", Origins: []string{origin, "https://AUTH.example.com:8443/"}},
+		{RPID: "example.com", Origins: []string{origin, "https://app.example.com", "https://example.com"}},
+		{RPID: "example.co.uk", Origins: []string{"https://auth.example.co.uk"}},
+		{RPID: "localhost", Origins: []string{"http://localhost:8080"}},
+	} {
+		if _, err := passkey.New(c); err != nil {
+			t.Errorf("New(%+v): %v", c, err)
 		}
 	}
 }

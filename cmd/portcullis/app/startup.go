@@ -10,6 +10,7 @@ import (
 	"go.uber.org/dig"
 
 	"github.com/portcullis-auth/portcullis/adapters/jwxtoken"
+	"github.com/portcullis-auth/portcullis/adapters/passkey"
 	"github.com/portcullis-auth/portcullis/adapters/password"
 	"github.com/portcullis-auth/portcullis/adapters/redisstore"
 	"github.com/portcullis-auth/portcullis/adapters/sqlstore"
@@ -20,17 +21,19 @@ import (
 // those settings with (config imports no adapter). Every command loads the configuration with
 // them; so do the tests that start the service as the binary does.
 var Parsers = config.Parsers{
-	DatabaseKind:  databaseKind,
-	RedisURL:      redisURL,
-	JWTAlg:        jwxtoken.CheckAlg,
-	Leeway:        jwxtoken.CheckLeeway,
-	JWTSecret:     jwxtoken.CheckSecret,
-	JWTKeyFile:    jwxtoken.CheckKeyFile,
-	PasswordHash:  password.CheckAlgorithm,
-	Argon2Memory:  password.CheckMemory,
-	Argon2Time:    password.CheckTime,
-	Argon2Threads: password.CheckThreads,
-	BcryptCost:    password.CheckBcryptCost,
+	DatabaseKind:   databaseKind,
+	RedisURL:       redisURL,
+	JWTAlg:         jwxtoken.CheckAlg,
+	Leeway:         jwxtoken.CheckLeeway,
+	JWTSecret:      jwxtoken.CheckSecret,
+	JWTKeyFile:     jwxtoken.CheckKeyFile,
+	PasswordHash:   password.CheckAlgorithm,
+	Argon2Memory:   password.CheckMemory,
+	Argon2Time:     password.CheckTime,
+	Argon2Threads:  password.CheckThreads,
+	BcryptCost:     password.CheckBcryptCost,
+	PasskeyOrigins: passkey.CheckOrigins,
+	PasskeyRPID:    passkey.CheckRPID,
 }
 
 // databaseKind is sqlstore.KindOf, the one reading of a database URL's engine, as config takes it.
