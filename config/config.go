@@ -210,10 +210,10 @@ func LoadFrom(environ []string, p Parsers) (Config, error) {
 	vars := env.ToMap(environ)
 	var c Config
 	err := env.ParseWithOptions(&c, env.Options{Prefix: Prefix, Environment: vars})
-	var problems []error
+	problems := emptyButDefaulted(vars)
 	if err != nil {
-		var unparsed []string
-		problems, unparsed = parseProblems(err, vars)
+		parsed, unparsed := parseProblems(err, vars)
+		problems = append(problems, parsed...)
 		if len(unparsed) == 0 {
 			return c, errors.Join(problems...)
 		}
@@ -232,6 +232,18 @@ func LoadFrom(environ []string, p Parsers) (Config, error) {
 	c.OTLPEndpoint = cmp.Or(c.OTLPEndpoint, vars["OTEL_EXPORTER_OTLP_ENDPOINT"])
 	c.fillDefaults()
 	return c, errors.Join(append(problems, c.Validate(p))...)
+}
+
+// emptyButDefaulted reports each setting with a default whose variable is set to "": the env
+// library reads such a value as unset and quietly takes the default, which is seldom what
+// PORTCULLIS_AUDIENCE= meant.
+func emptyButDefaulted(vars map[string]string) (problems []error) {
+	for _, s := range Settings() {
+		if v, set := vars[s.Name]; set && v == "" && s.Default != "" {
+			problems = append(problems, fmt.Errorf("%s: is set but empty; unset it for the default (%s)", s.Name, s.Default))
+		}
+	}
+	return problems
 }
 
 // parseProblems turns the env library's errors into errors that name the variable (the library

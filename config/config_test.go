@@ -270,6 +270,11 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 		{"passkey RP id below the public URL's host", []string{"PORTCULLIS_PUBLIC_URL=https://example.com", "PORTCULLIS_PASSKEY_RP_ID=auth.example.com"}, "PASSKEY_RP_ID"},
 		{"passkey RP id not above every origin", []string{"PORTCULLIS_PUBLIC_URL=https://auth.example.com", "PORTCULLIS_PASSKEY_RP_ID=example.com",
 			"PORTCULLIS_PASSKEY_ORIGINS=https://app.example.com,https://app.example.org"}, "PASSKEY_RP_ID"},
+		{"data dir that cannot be made", []string{"PORTCULLIS_DATA_DIR=/proc/nonexistent/x"}, "DATA_DIR"},
+		{"data dir below a file", []string{"PORTCULLIS_DATA_DIR=/etc/hostname/data"}, "DATA_DIR"},
+		{"audience set but empty", []string{"PORTCULLIS_AUDIENCE="}, "AUDIENCE"},
+		{"product name set but empty", []string{"PORTCULLIS_PRODUCT_NAME="}, "PRODUCT_NAME"},
+		{"request timeout set but empty", []string{"PORTCULLIS_REQUEST_TIMEOUT="}, "REQUEST_TIMEOUT"},
 		{"redis wait timeout past read timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=3s", "PORTCULLIS_REDIS_READ_TIMEOUT=2s"}, "REDIS_WAIT_TIMEOUT"},
 	}
 	for _, tt := range tests {
@@ -284,6 +289,22 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDataDirCheckLeavesNothing: checking that DATA_DIR can be made and written (as config
+// check does) creates neither the directory nor anything in its nearest existing parent.
+func TestDataDirCheckLeavesNothing(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "a", "b")
+	if _, err := config.LoadFrom([]string{"PORTCULLIS_DATA_DIR=" + dir}, parsers); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.LoadFrom([]string{"PORTCULLIS_DATA_DIR=" + parent}, parsers); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := os.ReadDir(parent); err != nil || len(left) != 0 {
+		t.Fatalf("the check left %v in %s (%v)", left, parent, err)
 	}
 }
 

@@ -125,7 +125,6 @@ func rules(p Parsers) []rule {
 			}
 			return nil
 		}},
-		{"AUDIENCE", func(c *Config) error { return notEmpty(c.Audience) }},
 		{"JWT_ALG", func(c *Config) error { return given(p.JWTAlg, "JWTAlg", c.JWTAlg) }},
 		{"JWT_KEY_FILE", func(c *Config) error {
 			if c.JWTKeyFile == "" {
@@ -424,13 +423,6 @@ func oneOf(v, problem string, allowed ...string) error {
 	return fmt.Errorf(problem, v)
 }
 
-func notEmpty(v string) error {
-	if v == "" {
-		return errors.New("must not be empty")
-	}
-	return nil
-}
-
 func readable(path string) error {
 	if _, err := os.ReadFile(path); err != nil {
 		return fmt.Errorf("cannot read: %v", err)
@@ -470,20 +462,26 @@ func listenAddr(addr string) error {
 }
 
 // checkDataDir checks, when the service keeps anything in DATA_DIR (the default SQLite
-// database, a generated key-encryption key), that the directory is one or can be made: the
-// nearest part of the path that exists must be a directory. It creates nothing.
+// database, a generated key-encryption key), that the directory is one or can be made, and
+// written: the nearest part of the path that exists must be a directory in which a directory
+// can be made. It proves that by making one and removing it again, so it leaves nothing behind
+// (file modes alone do not tell: root passes them, and /proc refuses even root).
 func (c *Config) checkDataDir() error {
 	if !c.UsesDataDir() {
 		return nil
-	}
-	if c.DataDir == "" {
-		return errors.New("must not be empty")
 	}
 	for p := c.DataDir; ; {
 		st, err := os.Stat(p)
 		if err == nil {
 			if !st.IsDir() {
 				return fmt.Errorf("cannot create %s: %s is not a directory", c.DataDir, p)
+			}
+			probe, err := os.MkdirTemp(p, ".portcullis-check-")
+			if err != nil {
+				return fmt.Errorf("cannot create %s: %s takes no new directory: %v", c.DataDir, p, errors.Unwrap(err))
+			}
+			if err := os.Remove(probe); err != nil {
+				return fmt.Errorf("cannot remove the directory %s made to check it: %v", probe, err)
 			}
 			return nil
 		}
