@@ -11,9 +11,6 @@ import (
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
-// ErrLastAdmin refuses to demote, disable or delete the only remaining enabled admin.
-var ErrLastAdmin = fmt.Errorf("%w: the last admin cannot be demoted, disabled or deleted", domain.ErrConflict)
-
 // Operator is the principal of the operator's command line: it acts as an admin with no user
 // behind it, so the audit trail records an empty actor.
 var Operator = Principal{Roles: []domain.Role{domain.RoleAdmin}}
@@ -179,10 +176,10 @@ func (a *Admin) Create(ctx context.Context, actor Principal, in CreateUserInput)
 }
 
 // Update applies in to user id. Only admins may change users. Roles reach the user's live
-// sessions at once; disabling ends every session. The last enabled admin cannot demote or
-// disable themself (ErrLastAdmin). If the user changes concurrently, in is re-applied to the
-// new state (up to staleAttempts times, then domain.ErrStale): a concurrent change is never
-// undone.
+// sessions at once; disabling ends every session. The last enabled admin cannot be demoted or
+// disabled (domain.ErrLastAdmin), however many such changes run at once. If the user changes
+// concurrently, in is re-applied to the new state (up to staleAttempts times, then
+// domain.ErrStale): a concurrent change is never undone.
 func (a *Admin) Update(ctx context.Context, actor Principal, id string, in AdminUpdateInput) (UserOutput, error) {
 	if !actor.HasRole(domain.RoleAdmin) {
 		return UserOutput{}, domain.ErrForbidden
@@ -199,13 +196,14 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 		}
 		before = u
 		change(&u)
-		if isActiveAdmin(before) && !isActiveAdmin(u) {
-			if err := a.guardLastAdmin(ctx); err != nil {
-				return err
-			}
-		}
 		u.UpdatedAt = a.clock.Now()
-		if u, err = a.users.Update(ctx, u); err != nil {
+		write := a.users.Update
+		if before.ActiveAdmin() && !u.ActiveAdmin() {
+			// The store counts the other admins and writes in one step: of two admins
+			// demoting each other at once, one stays.
+			write = a.users.UpdateUnlessLastAdmin
+		}
+		if u, err = write(ctx, u); err != nil {
 			return fmt.Errorf("update user: %w", err)
 		}
 		return nil
@@ -288,7 +286,7 @@ func (a *Admin) recordUpdate(ctx context.Context, actor Principal, before, u dom
 }
 
 // Delete removes user id and ends their sessions. Only admins may delete; the last enabled
-// admin cannot be deleted (ErrLastAdmin).
+// admin cannot be deleted (domain.ErrLastAdmin), however many such changes run at once.
 func (a *Admin) Delete(ctx context.Context, actor Principal, id string) error {
 	if !actor.HasRole(domain.RoleAdmin) {
 		return domain.ErrForbidden
@@ -297,16 +295,18 @@ func (a *Admin) Delete(ctx context.Context, actor Principal, id string) error {
 	if err != nil {
 		return fmt.Errorf("load user: %w", err)
 	}
-	if isActiveAdmin(u) {
+	if u.ActiveAdmin() {
+		// Refuse the plain case before the sessions end; the store decides in the end.
 		if err := a.guardLastAdmin(ctx); err != nil {
 			return err
 		}
 	}
-	// Sessions first: if deleting the user then fails, the user is merely logged out.
+	// Sessions first: if deleting the user then fails (or a concurrent change left them the
+	// last admin), the user is merely logged out.
 	if _, err := a.sessions.DeleteByUser(ctx, id, a.clock.Now()); err != nil {
 		return fmt.Errorf("end sessions: %w", err)
 	}
-	if err := a.users.Delete(ctx, id); err != nil {
+	if err := a.users.DeleteUnlessLastAdmin(ctx, id); err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
 	a.audit.record(ctx, domain.EventUserDelete, actor.UserID, id, "ok", "")
@@ -336,20 +336,19 @@ func (a *Admin) HasAdmin(ctx context.Context) (bool, error) {
 	return n > 0, err
 }
 
-// guardLastAdmin refuses a change that would leave no enabled admin. Two admins demoting each
-// other at the same instant could both pass; the operator CLI can always restore an admin.
+// guardLastAdmin refuses, with domain.ErrLastAdmin, to take away an enabled admin when there is
+// only one. It is a check ahead of time, which concurrent changes can all pass: the store's
+// UpdateUnlessLastAdmin and DeleteUnlessLastAdmin are the rule.
 func (a *Admin) guardLastAdmin(ctx context.Context) error {
 	n, err := a.directory.CountActiveAdmins(ctx)
 	if err != nil {
 		return fmt.Errorf("count admins: %w", err)
 	}
 	if n <= 1 {
-		return ErrLastAdmin
+		return domain.ErrLastAdmin
 	}
 	return nil
 }
-
-func isActiveAdmin(u domain.User) bool { return !u.Disabled && u.HasRole(domain.RoleAdmin) }
 
 func joinRoles(roles []domain.Role) string {
 	s := make([]string, len(roles))

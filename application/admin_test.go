@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/portcullis-auth/portcullis/adapters/system"
 	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
 )
 
 // adminWorld is a world with one admin (made by the operator) and a plain user, both logged in.
@@ -92,13 +97,13 @@ func TestLastAdminCannotRemoveThemself(t *testing.T) {
 	w, admin, user, _ := adminWorld(t)
 	ctx := context.Background()
 	yes, plain := true, []domain.Role{domain.RoleUser}
-	if _, err := w.admin.Update(ctx, admin, admin.UserID, application.AdminUpdateInput{Roles: &plain}); !errors.Is(err, application.ErrLastAdmin) {
+	if _, err := w.admin.Update(ctx, admin, admin.UserID, application.AdminUpdateInput{Roles: &plain}); !errors.Is(err, domain.ErrLastAdmin) {
 		t.Fatalf("demote last admin: %v", err)
 	}
-	if _, err := w.admin.Update(ctx, admin, admin.UserID, application.AdminUpdateInput{Disabled: &yes}); !errors.Is(err, application.ErrLastAdmin) {
+	if _, err := w.admin.Update(ctx, admin, admin.UserID, application.AdminUpdateInput{Disabled: &yes}); !errors.Is(err, domain.ErrLastAdmin) {
 		t.Fatalf("disable last admin: %v", err)
 	}
-	if err := w.admin.Delete(ctx, admin, admin.UserID); !errors.Is(err, application.ErrLastAdmin) {
+	if err := w.admin.Delete(ctx, admin, admin.UserID); !errors.Is(err, domain.ErrLastAdmin) {
 		t.Fatalf("delete last admin: %v", err)
 	}
 	// With a second admin, the first may step down.
@@ -108,6 +113,97 @@ func TestLastAdminCannotRemoveThemself(t *testing.T) {
 	}
 	if _, err := w.admin.Update(ctx, admin, admin.UserID, application.AdminUpdateInput{Roles: &plain}); err != nil {
 		t.Fatalf("step down with another admin present: %v", err)
+	}
+}
+
+// meanwhile is the users and the directory of a world through which, once, another request's
+// change lands at the last moment it could: after this request counted the admins, or before
+// it writes when it counts none.
+type meanwhile struct {
+	ports.UserStore
+	dir   ports.UserDirectory
+	once  sync.Once
+	other func()
+}
+
+func (m *meanwhile) CountActiveAdmins(ctx context.Context) (int, error) {
+	n, err := m.dir.CountActiveAdmins(ctx)
+	m.once.Do(m.other)
+	return n, err
+}
+
+func (m *meanwhile) List(ctx context.Context, q domain.UserQuery) ([]domain.User, error) {
+	return m.dir.List(ctx, q)
+}
+
+func (m *meanwhile) Update(ctx context.Context, u domain.User) (domain.User, error) {
+	m.once.Do(m.other)
+	return m.UserStore.Update(ctx, u)
+}
+
+func (m *meanwhile) UpdateUnlessLastAdmin(ctx context.Context, u domain.User) (domain.User, error) {
+	m.once.Do(m.other)
+	return m.UserStore.UpdateUnlessLastAdmin(ctx, u)
+}
+
+func (m *meanwhile) Delete(ctx context.Context, id string) error {
+	m.once.Do(m.other)
+	return m.UserStore.Delete(ctx, id)
+}
+
+func (m *meanwhile) DeleteUnlessLastAdmin(ctx context.Context, id string) error {
+	m.once.Do(m.other)
+	return m.UserStore.DeleteUnlessLastAdmin(ctx, id)
+}
+
+// Of two admins, each stepping down while the other does (the audit's six admins disabling
+// themselves at once on PostgreSQL left none): the one whose change lands second is refused
+// with domain.ErrLastAdmin, whether it disables, demotes or deletes, and one admin stays.
+func TestLastAdminStaysWhenTheOtherGoesMeanwhile(t *testing.T) {
+	yes, plain := true, []domain.Role{domain.RoleUser}
+	changes := map[string]func(a *application.Admin, root application.Principal) error{
+		"disable": func(a *application.Admin, root application.Principal) error {
+			_, err := a.Update(context.Background(), root, root.UserID, application.AdminUpdateInput{Disabled: &yes})
+			return err
+		},
+		"demote": func(a *application.Admin, root application.Principal) error {
+			_, err := a.Update(context.Background(), root, root.UserID, application.AdminUpdateInput{Roles: &plain})
+			return err
+		},
+		"delete": func(a *application.Admin, root application.Principal) error {
+			return a.Delete(context.Background(), root, root.UserID)
+		},
+	}
+	for name, change := range changes {
+		t.Run(name, func(t *testing.T) {
+			w, root, user, _ := adminWorld(t)
+			ctx := context.Background()
+			admins := []domain.Role{domain.RoleAdmin}
+			if _, err := w.admin.Update(ctx, root, user.UserID, application.AdminUpdateInput{Roles: &admins}); err != nil {
+				t.Fatal(err)
+			}
+			// The other admin disables themself; their own request found two admins too.
+			other := func() {
+				u, err := w.users.ByID(ctx, user.UserID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				u.Disabled = true
+				if _, err := w.users.Update(ctx, u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m := &meanwhile{UserStore: w.users, dir: w.users, other: other}
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			a := application.NewAdmin(m, m, w.sessions, w.register,
+				application.NewAuditor(w.auditLog, w.clock, system.NewIDs(), log), w.clock, nil, log)
+			if err := change(a, root); !errors.Is(err, domain.ErrLastAdmin) {
+				t.Fatalf("%s the one admin left: %v, want domain.ErrLastAdmin", name, err)
+			}
+			if n, err := w.users.CountActiveAdmins(ctx); err != nil || n != 1 {
+				t.Fatalf("enabled admins: %d, %v; want 1", n, err)
+			}
+		})
 	}
 }
 

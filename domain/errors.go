@@ -40,6 +40,9 @@ var (
 	ErrStaticKeys = errors.New("signing keys are static (key file or secret); rotate them outside Portcullis")
 	// ErrUnavailable: a backing store cannot be reached. Adapters wrap their driver error with it.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrLastAdmin: the change would demote, disable or delete the only enabled admin (see
+	// User.ActiveAdmin); nothing was written. It matches ErrConflict.
+	ErrLastAdmin = fmt.Errorf("%w: the last admin cannot be demoted, disabled or deleted", ErrConflict)
 )
 
 // FieldError is one invalid input field with a stable machine-readable code, what every

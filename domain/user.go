@@ -52,6 +52,10 @@ func (u User) HasRole(r Role) bool { return HasRole(u.Roles, r) }
 // HasRole reports whether roles contains r.
 func HasRole(roles []Role, r Role) bool { return slices.Contains(roles, r) }
 
+// ActiveAdmin reports whether u is an enabled admin: the accounts of which one must always
+// remain (ErrLastAdmin).
+func (u User) ActiveAdmin() bool { return !u.Disabled && u.HasRole(RoleAdmin) }
+
 // Limits on user input.
 const (
 	MaxEmailLength    = 254

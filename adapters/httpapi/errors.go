@@ -226,7 +226,7 @@ var sentinels = []sentinel{
 	{errs: []error{domain.ErrNotFound}, status: fiber.StatusNotFound, code: "not_found", title: "Not found",
 		detail: "the resource does not exist"},
 	// Before the generic conflict: ErrLastAdmin wraps domain.ErrConflict.
-	{errs: []error{application.ErrLastAdmin}, status: fiber.StatusConflict, code: "last_admin", title: "Conflict",
+	{errs: []error{domain.ErrLastAdmin}, status: fiber.StatusConflict, code: "last_admin", title: "Conflict",
 		detail: "the last admin cannot be demoted, disabled or deleted"},
 	// An optimistic write lost a race with another change of the same account; nothing was
 	// written, and the request may simply be sent again.

@@ -73,7 +73,7 @@ func (m *Users) CountActiveAdmins(ctx context.Context) (int, error) {
 	defer m.mu.RUnlock()
 	n := 0
 	for _, u := range m.byID {
-		if !u.Disabled && u.HasRole(domain.RoleAdmin) {
+		if u.ActiveAdmin() {
 			n++
 		}
 	}

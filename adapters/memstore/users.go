@@ -97,6 +97,26 @@ func (m *Users) Update(ctx context.Context, u domain.User) (domain.User, error) 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.update(u)
+}
+
+// UpdateUnlessLastAdmin is Update, refused with domain.ErrLastAdmin (nothing written) when the
+// stored user is an enabled admin, u is not, and no other enabled admin exists. The check and
+// the write happen under one hold of the store's lock.
+func (m *Users) UpdateUnlessLastAdmin(ctx context.Context, u domain.User) (domain.User, error) {
+	if err := ctx.Err(); err != nil {
+		return domain.User{}, fmt.Errorf("update user: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.byID[u.ID]; ok && old.Version == u.Version && old.ActiveAdmin() && !u.ActiveAdmin() && !m.otherActiveAdmin(u.ID) {
+		return domain.User{}, fmt.Errorf("update user %s: %w", u.ID, domain.ErrLastAdmin)
+	}
+	return m.update(u)
+}
+
+// update is Update; the caller holds the write lock.
+func (m *Users) update(u domain.User) (domain.User, error) {
 	old, ok := m.byID[u.ID]
 	if !ok {
 		return domain.User{}, fmt.Errorf("update user %s: %w", u.ID, domain.ErrNotFound)
@@ -121,6 +141,26 @@ func (m *Users) Delete(ctx context.Context, id string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.delete(ctx, id)
+}
+
+// DeleteUnlessLastAdmin is Delete, refused with domain.ErrLastAdmin (nothing removed) when the
+// stored user is the only enabled admin; the check and the removal happen under one hold of the
+// store's lock.
+func (m *Users) DeleteUnlessLastAdmin(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if u, ok := m.byID[id]; ok && u.ActiveAdmin() && !m.otherActiveAdmin(id) {
+		return fmt.Errorf("delete user %s: %w", id, domain.ErrLastAdmin)
+	}
+	return m.delete(ctx, id)
+}
+
+// delete is Delete; the caller holds the write lock.
+func (m *Users) delete(ctx context.Context, id string) error {
 	u, ok := m.byID[id]
 	if !ok {
 		return fmt.Errorf("delete user %s: %w", id, domain.ErrNotFound)
@@ -131,6 +171,17 @@ func (m *Users) Delete(ctx context.Context, id string) error {
 		_ = del(context.WithoutCancel(ctx), id) // the memory stores fail only on a cancelled context
 	}
 	return nil
+}
+
+// otherActiveAdmin reports whether an enabled admin other than user id is stored; the caller
+// holds the lock.
+func (m *Users) otherActiveAdmin(id string) bool {
+	for _, u := range m.byID {
+		if u.ID != id && u.ActiveAdmin() {
+			return true
+		}
+	}
+	return false
 }
 
 // WithSecondFactors makes Delete remove a user's TOTP factor, recovery codes and passkeys from

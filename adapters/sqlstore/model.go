@@ -61,6 +61,15 @@ func (r userRow) toDomain() domain.User {
 	}
 }
 
+// adminGuardRow is the one row of admin_guard (migration 20261202000100), which every
+// transaction that may take away an enabled admin writes first (Users.inAdminGuard).
+type adminGuardRow struct {
+	bun.BaseModel `bun:"table:admin_guard,alias:g"`
+
+	ID    int64 `bun:"id,pk"`
+	Taken int64 `bun:"taken"` // how often the guard was taken; written only to take the row's lock
+}
+
 type sessionRow struct {
 	bun.BaseModel `bun:"table:sessions,alias:s"`
 

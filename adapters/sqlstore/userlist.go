@@ -51,7 +51,7 @@ func (d *Directory) List(ctx context.Context, q domain.UserQuery) ([]domain.User
 		if strings.Contains(string(q.Role), ",") {
 			return []domain.User{}, nil // no stored role holds the separator
 		}
-		d.whereRole(sel, q.Role)
+		whereRole(sel, d.kind, q.Role)
 	}
 	if q.Disabled != nil {
 		sel.Where("u.disabled = ?", *q.Disabled)
@@ -70,7 +70,7 @@ func (d *Directory) List(ctx context.Context, q domain.UserQuery) ([]domain.User
 // CountActiveAdmins counts users that hold the admin role and are not disabled.
 func (d *Directory) CountActiveAdmins(ctx context.Context) (int, error) {
 	sel := d.db.NewSelect().Model((*userRow)(nil)).Where("u.disabled = ?", false)
-	d.whereRole(sel, domain.RoleAdmin)
+	whereRole(sel, d.kind, domain.RoleAdmin)
 	n, err := sel.Count(ctx)
 	if err != nil {
 		return 0, translate("count active admins", err)
@@ -78,12 +78,12 @@ func (d *Directory) CountActiveAdmins(ctx context.Context) (int, error) {
 	return int(n), nil
 }
 
-// whereRole keeps users whose comma-separated roles hold role as a whole item, compared byte for
-// byte: ",user,admin," contains ",admin," but ",superadmin," does not. Plain substring search
-// (not LIKE) keeps SQLite's and MySQL's case-insensitive LIKE out of it.
-func (d *Directory) whereRole(sel *bun.SelectQuery, role domain.Role) {
+// whereRole keeps users whose comma-separated roles hold role as a whole item, on an engine of
+// kind, compared byte for byte: ",user,admin," contains ",admin," but ",superadmin," does not.
+// Plain substring search (not LIKE) keeps SQLite's and MySQL's case-insensitive LIKE out of it.
+func whereRole(sel *bun.SelectQuery, kind Kind, role domain.Role) {
 	item := "," + string(role) + ","
-	switch d.kind {
+	switch kind {
 	case MySQL:
 		sel.Where("INSTR(CONCAT(',', u.roles, ',') COLLATE utf8mb4_bin, ?) > 0", item)
 	case Postgres:

@@ -9,9 +9,10 @@
 // cache before it is consulted. With a Feed every ByID waits for the feed's read barrier, and the
 // cache answers nothing while the feed is not live. Either way a change committed anywhere
 // before the call began (a disable, a role change, a password change, a delete by the operator
-// CLI) is never answered from memory. The cache's own writes (Create, Update, Delete) forget the
-// user as soon as the inner store has answered. ByEmail and ByUsername (login, registration)
-// always read the store. MySQL has no such signal and is not wrapped.
+// CLI) is never answered from memory. The cache's own writes (Create, Update, Delete and their
+// last-admin forms) forget the user as soon as the inner store has answered. ByEmail and
+// ByUsername (login, registration) always read the store. MySQL has no such signal and is not
+// wrapped.
 package usercache
 
 import (
@@ -104,6 +105,22 @@ func (c *Cache) Update(ctx context.Context, u domain.User) (domain.User, error) 
 // Delete removes the user from the inner store and forgets it.
 func (c *Cache) Delete(ctx context.Context, id string) error {
 	err := c.inner.Delete(ctx, id)
+	c.invalidate(id)
+	return err
+}
+
+// UpdateUnlessLastAdmin writes u in the inner store under its last-admin rule and forgets the
+// user.
+func (c *Cache) UpdateUnlessLastAdmin(ctx context.Context, u domain.User) (domain.User, error) {
+	out, err := c.inner.UpdateUnlessLastAdmin(ctx, u)
+	c.invalidate(u.ID)
+	return out, err
+}
+
+// DeleteUnlessLastAdmin removes the user from the inner store under its last-admin rule and
+// forgets it.
+func (c *Cache) DeleteUnlessLastAdmin(ctx context.Context, id string) error {
+	err := c.inner.DeleteUnlessLastAdmin(ctx, id)
 	c.invalidate(id)
 	return err
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/portcullis-auth/portcullis/application"
 	"github.com/portcullis-auth/portcullis/cmd/portcullis/app"
 	"github.com/portcullis-auth/portcullis/domain"
 )
@@ -34,7 +33,7 @@ func describe(err error) error {
 		return fmt.Errorf("invalid input: %s", strings.Join(parts, "; "))
 	}
 	switch {
-	case errors.Is(err, application.ErrLastAdmin):
+	case errors.Is(err, domain.ErrLastAdmin):
 		return errors.New("refused: the last admin cannot be demoted, disabled or deleted")
 	case errors.Is(err, domain.ErrConflict):
 		return errors.New("conflict: the email or username is already taken")

@@ -234,6 +234,92 @@ func TestGaleraConcurrentRotationRetriesConflicts(t *testing.T) {
 	}
 }
 
+// Admins disabling, demoting or deleting themselves at once through all three nodes: row locks
+// are local to a node, so only the admin guard row, written by every such change, makes them
+// lose certification to one another; exactly one enabled admin stays each round, and the other
+// changes are done (README "Administration": the last admin stays).
+func TestGaleraLastAdminStays(t *testing.T) {
+	dbs := openNodes(t, testenv.GaleraURLs(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := dbs[0].Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stores := make([]*sqlstore.Users, len(dbs))
+	for i, db := range dbs {
+		stores[i] = sqlstore.NewUsers(db)
+	}
+	const admins = 6
+	var survivor string
+	for round := range 6 {
+		ids := make([]string, admins)
+		for i := range ids {
+			now := time.Now().UTC()
+			u := domain.User{ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Roles: []domain.Role{domain.RoleUser, domain.RoleAdmin},
+				PasswordHash: "x", CreatedAt: now, UpdatedAt: now}
+			if err := stores[i%3].Create(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			ids[i] = u.ID
+		}
+		if survivor != "" {
+			if err := stores[0].Delete(ctx, survivor); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var (
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+			errs  = make([]error, admins)
+		)
+		for i, id := range ids {
+			wg.Go(func() {
+				st := stores[i%3]
+				u, err := st.ByID(ctx, id)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				<-start
+				switch round % 3 {
+				case 0:
+					u.Disabled = true
+					_, errs[i] = st.UpdateUnlessLastAdmin(ctx, u)
+				case 1:
+					u.Roles = []domain.Role{domain.RoleUser}
+					_, errs[i] = st.UpdateUnlessLastAdmin(ctx, u)
+				default:
+					errs[i] = st.DeleteUnlessLastAdmin(ctx, id)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		refused := 0
+		for _, err := range errs {
+			switch {
+			case errors.Is(err, domain.ErrLastAdmin):
+				refused++
+			case err != nil:
+				t.Errorf("round %d: %v, want nil or domain.ErrLastAdmin", round+1, err)
+			}
+		}
+		var left []string
+		for _, id := range ids {
+			u, err := stores[0].ByID(ctx, id)
+			if err == nil && u.ActiveAdmin() {
+				left = append(left, id)
+			} else if err != nil && !errors.Is(err, domain.ErrNotFound) {
+				t.Fatal(err)
+			}
+		}
+		if len(left) != 1 || refused != 1 {
+			t.Fatalf("round %d: %d enabled admins left and %d changes refused, want 1 and 1 (errors %v)", round+1, len(left), refused, errs)
+		}
+		survivor = left[0]
+	}
+}
+
 func random(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

@@ -22,6 +22,8 @@ import (
 // Update, Delete and lookups of a missing user are domain.ErrNotFound. Times are compared at
 // millisecond precision and must come back in UTC. Create stores version 1; Update writes only
 // over the version it is given (else domain.ErrStale, nothing written) and stores the next one.
+// UpdateUnlessLastAdmin and DeleteUnlessLastAdmin never take away the only enabled admin, also
+// when many run at once (lastadmin.go); open's store must hold no enabled admin of its own.
 func UserStore(t *testing.T, open func(t *testing.T) ports.UserStore) {
 	t.Helper()
 	cases := []struct {
@@ -45,6 +47,8 @@ func UserStore(t *testing.T, open func(t *testing.T) ports.UserStore) {
 		{"ConcurrentUpdatesSameVersion", userConcurrentUpdate},
 		{"Delete", userDelete},
 		{"ConcurrentCreateSameEmail", userConcurrentCreate},
+		{"LastAdminStays", userLastAdminStays},
+		{"LastAdminStaysConcurrently", userLastAdminConcurrent},
 		{"ContextCancelled", userContextCancelled},
 	}
 	for _, c := range cases {
@@ -346,6 +350,11 @@ func userContextCancelled(t *testing.T, st ports.UserStore) {
 		},
 		"Update": func() error { return updateErr(ctx, st, u) },
 		"Delete": func() error { return st.Delete(ctx, u.ID) },
+		"UpdateUnlessLastAdmin": func() error {
+			_, err := st.UpdateUnlessLastAdmin(ctx, u)
+			return err
+		},
+		"DeleteUnlessLastAdmin": func() error { return st.DeleteUnlessLastAdmin(ctx, u.ID) },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
