@@ -565,9 +565,9 @@ func waitFor(t *testing.T, out *testenv.Buffer, want string, within time.Duratio
 func TestUsersRenormalizeCLI(t *testing.T) {
 	backends(t, func(t *testing.T, env []string) {
 		ok(t, env, goodPassword+"\n", "users", "create", "--email", "Ann@Example.com", "--username", "ａｎｎ")
-		out := ok(t, env, "", "users", "unlock", "--status", "--email", "ＡＮＮ＠example.com")
+		out := ok(t, env, "", "users", "enable", "--email", "ＡＮＮ＠example.com")
 		if !strings.Contains(out, "ann@example.com") {
-			t.Fatalf("unlock --status by a fullwidth address printed %q", out)
+			t.Fatalf("enable by a fullwidth address printed %q", out)
 		}
 		out = ok(t, env, "", "users", "renormalize", "--dry-run")
 		if !strings.Contains(out, "1 users scanned, 0 identities would renormalise, 0 collisions, 0 refused") {
@@ -576,6 +576,64 @@ func TestUsersRenormalizeCLI(t *testing.T) {
 		fails(t, env, "another horse battery\n", "already taken", "users", "create", "--email", "ａｎｎ@example.com")
 		if out := ok(t, env, "", "migrate", "status"); !strings.Contains(out, "renormalize_identities") || strings.Contains(out, "pending") {
 			t.Fatalf("migrate status:\n%s", out)
+		}
+	})
+}
+
+// `users unlock` reaches the login limits only where every server keeps them, in Redis. With the
+// sql or memory session store each server counts in its own memory: the command refuses, in one
+// line naming the route to use instead, and records no unlock that did not happen. With Redis it
+// shows and lifts the lock the server put on the account.
+func TestUsersUnlockCLI(t *testing.T) {
+	// lockOut creates ada and fails her logins on base until the server throttles them.
+	lockOut := func(t *testing.T, env []string, base string) string {
+		t.Helper()
+		ok(t, env, goodPassword+"\n", "users", "create", "--email", "ada@example.com")
+		for i := 0; ; i++ {
+			code, body := call(t, "POST", base+"/api/auth/login", "", `{"email":"ada@example.com","password":"wrong horse battery"}`)
+			if code == 429 {
+				break
+			}
+			if code != 401 || i == 10 {
+				t.Fatalf("wrong password %d: %d %s", i+1, code, body)
+			}
+		}
+		return listedUsers(t, env, "--q", "ada")[0].ID
+	}
+	for _, store := range []string{"sql", "memory"} {
+		t.Run(store, func(t *testing.T) {
+			env := []string{"PORTCULLIS_DATA_DIR=" + t.TempDir(), "PORTCULLIS_SESSION_STORE=" + store}
+			var id string
+			if store == "sql" {
+				_, base, _ := serve(t, env...)
+				id = lockOut(t, env, base)
+			} else {
+				ok(t, env, goodPassword+"\n", "users", "create", "--email", "ada@example.com")
+				id = listedUsers(t, env, "--q", "ada")[0].ID
+			}
+			want := "each server's memory with the sql and memory session stores, out of this command's reach: use POST /api/users/" + id + "/unlock"
+			fails(t, env, "", want, "users", "unlock", "--email", "ada@example.com", "--status")
+			fails(t, env, "", want, "users", "unlock", "--email", "ada@example.com")
+			if trail := ok(t, env, "", "audit", "tail", "--event", "user_unlock"); strings.TrimSpace(trail) != "no audit events" {
+				t.Fatalf("an unlock that did not happen was audited:\n%s", trail)
+			}
+		})
+	}
+	t.Run("redis", func(t *testing.T) {
+		env := []string{"PORTCULLIS_DATA_DIR=" + t.TempDir(), "PORTCULLIS_SESSION_STORE=" + testenv.RedisURL(t),
+			"PORTCULLIS_REDIS_KEY_PREFIX=" + testenv.RedisPrefix(t)}
+		_, base, _ := serve(t, env...)
+		id := lockOut(t, env, base)
+		if out := ok(t, env, "", "users", "unlock", "--email", "ada@example.com", "--status"); !strings.Contains(out, id) ||
+			strings.Contains(out, "not locked") {
+			t.Fatalf("unlock --status of a throttled account printed %q", out)
+		}
+		if out := ok(t, env, "", "users", "unlock", "--email", "ada@example.com"); !strings.Contains(out, "unlocked ada@example.com") {
+			t.Fatalf("unlock printed %q", out)
+		}
+		login(t, base, "ada@example.com", goodPassword)
+		if trail := ok(t, env, "", "audit", "tail", "--event", "user_unlock"); strings.Count(trail, "user_unlock") != 1 {
+			t.Fatalf("audit tail --event user_unlock:\n%s", trail)
 		}
 	})
 }

@@ -316,8 +316,13 @@ func newUsersUnlockCommand() *cobra.Command {
 		Long: "Lift the soft lock that failed logins put on an account, and forget its failed logins, so\n" +
 			"the owner can log in at once. --status only shows the state. The limits live in Redis when\n" +
 			"the session store is Redis; with the sql or memory session store each server process counts\n" +
-			"alone in its memory, which this command cannot reach: use POST /api/users/{id}/unlock there.",
+			"alone in its memory, which this command cannot reach: it refuses, and POST\n" +
+			"/api/users/{id}/unlock on each server (or a restart) lifts the lock there.",
 	}, func(ctx context.Context, cmd *cobra.Command, op *app.Operator, u application.UserView) error {
+		if op.Locks == nil {
+			return fmt.Errorf("the login limits live in each server's memory with the sql and memory session stores, "+
+				"out of this command's reach: use POST /api/users/%s/unlock on each server (or restart the servers)", u.ID)
+		}
 		st, err := op.Locks.Status(ctx, application.Operator, u.ID)
 		if err != nil {
 			return err

@@ -18,8 +18,10 @@ import (
 type Operator struct {
 	Config config.Config
 	Admin  *application.Admin
-	Locks  *application.Locks
-	Trail  *application.AuditTrail
+	// Locks sees and lifts the login limits of accounts; nil when the limits live in each
+	// server's memory (the sql and memory session stores), where no command can reach them.
+	Locks *application.Locks
+	Trail *application.AuditTrail
 	// SigningKeys lists and rotates the token-signing keys.
 	SigningKeys *application.SigningKeys
 	Clock       ports.Clock
@@ -48,9 +50,15 @@ func Operate(ctx context.Context, fn func(ctx context.Context, op *Operator) err
 	log := NewLogger(logCfg, os.Stderr)
 	routeStandardLog(log) // the standard log package's writers too (see Serve)
 	op := &Operator{Config: cfg}
+	targets := []any{&op.Admin, &op.Trail, &op.SigningKeys, &op.Clock, &op.Outbox}
+	if sharedLimits(cfg) {
+		// Otherwise the graph's limiter is this process's own, new and empty: it would report
+		// every account unlocked and "unlock" none.
+		targets = append(targets, &op.Locks)
+	}
 	app := fx.New(
 		Core(cfg, log),
-		fx.Populate(&op.Admin, &op.Locks, &op.Trail, &op.SigningKeys, &op.Clock, &op.Outbox),
+		fx.Populate(targets...),
 		fx.StartTimeout(operatorTimeout), fx.StopTimeout(operatorTimeout),
 	)
 	if err := app.Err(); err != nil {

@@ -24,12 +24,10 @@ import (
 // limiter and challenge store that follow it: Redis counts across instances, otherwise each
 // process counts alone; challenges (mfa_token, WebAuthn ceremonies) live where sessions do.
 func sessionStore(cfg config.Config) fx.Option {
-	_, err := redisstore.KindOf(cfg.SessionStore)
-	isRedis := err == nil
 	switch s := cfg.SessionStore; {
 	case s == "memory":
 		return fx.Options(observeSessions(), memstore.Module, memstore.LimiterModule, memstore.ChallengesModule)
-	case isRedis:
+	case sharedLimits(cfg):
 		return fx.Options(
 			redisSessionCache(cfg),
 			redisstore.Module,
@@ -39,6 +37,13 @@ func sessionStore(cfg config.Config) fx.Option {
 	default:
 		return fx.Options(sqlSessionCache(cfg), sqlstore.SessionsModule, sqlstore.ChallengesModule, memstore.LimiterModule)
 	}
+}
+
+// sharedLimits reports whether the session store is Redis, whose rate limiter every process
+// shares; with the sql and memory session stores each process counts in its own memory.
+func sharedLimits(cfg config.Config) bool {
+	_, err := redisstore.KindOf(cfg.SessionStore)
+	return err == nil
 }
 
 func redisConfig(cfg config.Config) redisstore.Config {
