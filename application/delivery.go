@@ -18,11 +18,12 @@ const deliveryBatch = 20
 
 // MailDelivery is the worker that drains the outbox: it claims due messages under a lease,
 // prepares those with a link (a new one-time token, written with the link in one transaction,
-// for the account the request named — or drops the message when there is none), renders and
-// sends them, and settles each: sent, again later with exponential backoff, or failed after
-// MailSettings.MaxAttempts. Any number of workers, in any number of processes, may run over
-// one outbox; the lease gives each message to one at a time. A worker that dies mid-send loses
-// nothing: its lease runs out and another worker takes the message.
+// for the account the request named — or drops the message when there is none; again when the
+// link is gone or half its lifetime has passed), renders and sends them, and settles each: sent,
+// again later with exponential backoff, or failed after MailSettings.MaxAttempts. Any number
+// of workers, in any number of processes, may run over one outbox; the lease gives each
+// message to one at a time. A worker that dies mid-send loses nothing: its lease runs out and
+// another worker takes the message.
 type MailDelivery struct {
 	outbox   ports.MailOutbox
 	users    ports.UserStore
@@ -116,11 +117,12 @@ func (d *MailDelivery) deliver(ctx context.Context, m domain.OutboxMail, budget 
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	err := d.prepare(ctx, &m)
+	var msg ports.Mail
 	if err == nil {
-		var msg ports.Mail
-		if msg, err = d.composer.Compose(m); err == nil {
-			err = d.mailer.Send(ctx, msg)
-		}
+		msg, err = d.compose(m)
+	}
+	if err == nil {
+		err = d.mailer.Send(ctx, msg)
 	}
 	s := domain.MailSettlement{Status: domain.MailSent, At: d.clock.Now()}
 	var drop errDrop
@@ -128,6 +130,9 @@ func (d *MailDelivery) deliver(ctx context.Context, m domain.OutboxMail, budget 
 	case errors.As(err, &drop):
 		s.Status, s.LastError = domain.MailDropped, drop.reason
 		log.InfoContext(ctx, "mail dropped", "reason", drop.reason)
+	case errors.Is(err, errNoLink):
+		s.Status, s.LastError = domain.MailFailed, err.Error()
+		log.ErrorContext(ctx, "mail failed: it would have gone out without its link; not sent", "error", err)
 	case errors.Is(err, domain.ErrStale):
 		log.WarnContext(ctx, "mail: the lease ran out before the message was prepared; another worker has it")
 		return
@@ -159,12 +164,39 @@ func (d *MailDelivery) backoff(attempts int) time.Duration {
 	return wait - time.Duration(rand.Int64N(int64(wait)/5+1))
 }
 
-// prepare gives a message with a link its token, once: it finds the account (by id, or by the
-// address the request named), checks the message still makes sense for it, and stores the
-// token with the link. It returns errDrop when there is nothing to send.
+// errNoLink marks a message of a kind with a link that would go out without it (or whose
+// composer lost it): useless to its reader, and a fault of Portcullis, not of the mail server,
+// so it is failed at once rather than retried.
+var errNoLink = errors.New("the message has no link")
+
+// compose renders m, refusing with errNoLink a message of a kind with a link that has none.
+func (d *MailDelivery) compose(m domain.OutboxMail) (ports.Mail, error) {
+	_, withLink := m.Kind.Purpose()
+	if withLink && m.Link == "" {
+		return ports.Mail{}, errNoLink
+	}
+	msg, err := d.composer.Compose(m)
+	if err == nil && withLink && msg.Link != m.Link {
+		return ports.Mail{}, fmt.Errorf("compose %s: %w", m.Kind, errNoLink)
+	}
+	return msg, err
+}
+
+// prepare gives a message with a link its token: at its first attempt, and at a later one when
+// its link is gone (an operator's retry of a failed message, whose link was wiped) or must be
+// renewed (see renewLink). It finds the account (by id, or by the address the request named),
+// checks the message still makes sense for it, and stores the token with the link and its
+// expiry in one transaction: a crash after it leaves a link whose token exists, which the next
+// attempt sends, and a crash before it leaves no token behind. A new token supersedes the
+// account's earlier one of its purpose, so a renewed message never has two working links out.
+// It returns errDrop when there is nothing to send.
 func (d *MailDelivery) prepare(ctx context.Context, m *domain.OutboxMail) error {
 	purpose, ok := m.Kind.Purpose()
-	if !ok || m.Prepared {
+	if !ok {
+		return nil
+	}
+	now, ttl := d.clock.Now(), d.settings.ttl(purpose)
+	if m.Prepared && m.Link != "" && !renewLink(m.LinkExpiresAt, now, ttl) {
 		return nil
 	}
 	var (
@@ -192,13 +224,28 @@ func (d *MailDelivery) prepare(ctx context.Context, m *domain.OutboxMail) error 
 	if purpose == domain.PurposeChangeEmail {
 		about = m.NewEmail
 	}
-	secret, tok, err := newOneTimeToken(u.ID, purpose, about, d.clock.Now(), d.settings.ttl(purpose))
+	secret, tok, err := newOneTimeToken(u.ID, purpose, about, now, ttl)
 	if err != nil {
 		return err
 	}
-	m.UserID, m.Name, m.Link, m.Prepared = u.ID, u.Name, d.settings.link(purpose, secret), true
+	m.UserID, m.Name, m.Link, m.LinkExpiresAt, m.Prepared = u.ID, u.Name, d.settings.link(purpose, secret), tok.ExpiresAt, true
 	if err := d.outbox.Prepare(ctx, d.owner, *m, tok); err != nil {
 		return fmt.Errorf("prepare mail: %w", err)
 	}
 	return nil
+}
+
+// renewLink reports whether a link expiring at expires, whose token lives ttl, is replaced by a
+// fresh one before an attempt at now: when less than half its lifetime is left (or its expiry
+// is unknown: prepared before the outbox kept it).
+//
+// Not a fresh link at every attempt, because an attempt may reach the reader without the worker
+// knowing (the server took the message and its answer was lost, or the worker died after the
+// send): the repeat carries the same Message-ID, a mail client may keep only the first copy, and
+// that copy's link must go on working. Not only once it has expired, because the mail says the
+// link works for the whole ttl ("expires in 30 minutes"). Half bounds both: a mail arrives with
+// at least half the lifetime it states, and only an outage longer than half of it costs an
+// earlier copy its link.
+func renewLink(expires, now time.Time, ttl time.Duration) bool {
+	return expires.Sub(now) < ttl/2
 }

@@ -69,7 +69,10 @@ type OutboxMail struct {
 	Name     string // the user's display name, for the greeting
 	NewEmail string // for an e-mail change: the address asked for
 	Link     string // set when prepared; "" once settled
-	Prepared bool
+	// LinkExpiresAt is when the token behind Link expires (zero without a link): the worker
+	// makes a fresh link when too little of its lifetime is left.
+	LinkExpiresAt time.Time
+	Prepared      bool
 
 	Status        MailStatus
 	Attempts      int // claims so far

@@ -138,18 +138,20 @@ type MailOutbox interface {
 	// leased by anyone (or whose lease ended), oldest first, to owner until now+lease, counting
 	// one attempt on each. Two concurrent claims never return the same message.
 	Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]domain.OutboxMail, error)
-	// Prepare stores m's Link, Name and Prepared and creates t (superseding the user's earlier
-	// tokens of its purpose), in one transaction, if owner still holds m's lease; else it is
-	// domain.ErrStale and nothing is written.
+	// Prepare stores m's Link, LinkExpiresAt, Name and Prepared and creates t (superseding the
+	// user's earlier tokens of its purpose), in one transaction, if owner still holds m's lease;
+	// else it is domain.ErrStale and nothing is written. A later attempt may prepare a prepared
+	// message again: its new link replaces the old, whose token t supersedes.
 	Prepare(ctx context.Context, owner string, m domain.OutboxMail, t domain.OneTimeToken) error
 	// Settle records the outcome of an attempt on message id and releases owner's lease; a
-	// final outcome (sent, failed, dropped) wipes the link. A lease owner no longer holds is
-	// domain.ErrStale.
+	// final outcome (sent, failed, dropped) wipes the link and its expiry. A lease owner no
+	// longer holds is domain.ErrStale.
 	Settle(ctx context.Context, id, owner string, s domain.MailSettlement) error
 	// List returns up to q.Limit messages matching q, newest first.
 	List(ctx context.Context, q domain.OutboxQuery) ([]domain.OutboxMail, error)
-	// Retry makes a failed message pending and due at now with its attempts reset; a message
-	// that does not exist or has not failed is domain.ErrNotFound.
+	// Retry makes a failed message pending and due at now with its attempts reset, and
+	// unprepared (no link), so that the worker makes it a fresh token and link; a message that
+	// does not exist or has not failed is domain.ErrNotFound.
 	Retry(ctx context.Context, id string, now time.Time) error
 	// Purge deletes the settled (sent, dropped) messages last updated before before, and says
 	// how many.

@@ -115,11 +115,17 @@ func NewTemplates(cfg TemplateConfig) (*Templates, error) {
 	return t, errors.Join(problems...)
 }
 
-// Compose renders m: subject, text part, HTML part and the link.
+// Compose renders m: subject, text part, HTML part and the link. A message of a kind with a
+// link that has none, or whose text part would not carry it (an override without {{.Link}},
+// refused at construction by the sample rendering), is an error: such a mail is useless.
 func (t *Templates) Compose(m domain.OutboxMail) (ports.Mail, error) {
 	tt, ht := t.text[m.Kind], t.html[m.Kind]
 	if tt == nil || ht == nil {
 		return ports.Mail{}, fmt.Errorf("no template for mail kind %q", m.Kind)
+	}
+	_, withLink := m.Kind.Purpose()
+	if withLink && m.Link == "" {
+		return ports.Mail{}, fmt.Errorf("render %s: the message has no link", m.Kind)
 	}
 	d := templateData{Product: t.cfg.Product, PublicURL: t.cfg.PublicURL, Name: m.Name, To: m.To, NewEmail: m.NewEmail,
 		Link: m.Link, TTL: t.ttl(m.Kind)}
@@ -132,6 +138,9 @@ func (t *Templates) Compose(m domain.OutboxMail) (ports.Mail, error) {
 	}
 	if err := ht.ExecuteTemplate(&html, "layout", d); err != nil {
 		return ports.Mail{}, fmt.Errorf("render %s html: %w", m.Kind, err)
+	}
+	if withLink && !strings.Contains(text.String(), m.Link) {
+		return ports.Mail{}, fmt.Errorf("render %s text: the link is not in it", m.Kind)
 	}
 	return ports.Mail{
 		ID: m.ID, To: m.To, Link: m.Link,

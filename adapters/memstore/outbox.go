@@ -101,7 +101,7 @@ func (o *Outbox) leasedTo(id, owner string) (*outboxEntry, error) {
 	return e, nil
 }
 
-// Prepare stores m's link and name and creates t, under owner's lease.
+// Prepare stores m's link, its expiry and name and creates t, under owner's lease.
 func (o *Outbox) Prepare(ctx context.Context, owner string, m domain.OutboxMail, t domain.OneTimeToken) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("prepare mail: %w", err)
@@ -115,7 +115,7 @@ func (o *Outbox) Prepare(ctx context.Context, owner string, m domain.OutboxMail,
 	if err := o.tokens.Create(ctx, t); err != nil {
 		return fmt.Errorf("prepare mail: %w", err)
 	}
-	e.mail.Link, e.mail.Name, e.mail.UserID, e.mail.Prepared = m.Link, m.Name, m.UserID, true
+	e.mail.Link, e.mail.LinkExpiresAt, e.mail.Name, e.mail.UserID, e.mail.Prepared = m.Link, m.LinkExpiresAt, m.Name, m.UserID, true
 	return nil
 }
 
@@ -135,7 +135,7 @@ func (o *Outbox) Settle(ctx context.Context, id, owner string, s domain.MailSett
 	if s.Status == domain.MailPending {
 		e.mail.NextAttemptAt = s.NextAttemptAt
 	} else {
-		e.mail.Link = ""
+		e.mail.Link, e.mail.LinkExpiresAt = "", time.Time{}
 	}
 	return nil
 }
@@ -160,7 +160,8 @@ func (o *Outbox) List(ctx context.Context, q domain.OutboxQuery) ([]domain.Outbo
 	return out, nil
 }
 
-// Retry makes failed message id pending again, due at now, with its attempts reset.
+// Retry makes failed message id pending again, due at now, with its attempts reset and
+// unprepared, so that the worker makes it a fresh link.
 func (o *Outbox) Retry(ctx context.Context, id string, now time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("retry mail: %w", err)
@@ -172,6 +173,7 @@ func (o *Outbox) Retry(ctx context.Context, id string, now time.Time) error {
 		return fmt.Errorf("retry mail: %w", domain.ErrNotFound)
 	}
 	e.mail.Status, e.mail.Attempts, e.mail.NextAttemptAt, e.mail.UpdatedAt = domain.MailPending, 0, now, now
+	e.mail.Prepared, e.mail.Link, e.mail.LinkExpiresAt = false, "", time.Time{}
 	return nil
 }
 

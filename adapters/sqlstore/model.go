@@ -333,7 +333,7 @@ func (r oneTimeTokenRow) toDomain() domain.OneTimeToken {
 	}
 }
 
-// outboxRow mirrors the mail_outbox table (migration 20261129000900).
+// outboxRow mirrors the mail_outbox table (migrations 20261129000900, 20261202000900).
 type outboxRow struct {
 	bun.BaseModel `bun:"table:mail_outbox,alias:mo"`
 
@@ -344,6 +344,7 @@ type outboxRow struct {
 	Name          string    `bun:"name"`
 	NewEmail      string    `bun:"new_email"`
 	Link          string    `bun:"link"`
+	LinkExpiresAt time.Time `bun:"link_expires_at,nullzero"` // NULL without a link
 	Prepared      bool      `bun:"prepared"`
 	Status        string    `bun:"status"`
 	Attempts      int       `bun:"attempts"`
@@ -382,6 +383,7 @@ func outboxToRow(m domain.OutboxMail) outboxRow {
 		Name:          truncateUTF8(m.Name, maxMailNameLength),
 		NewEmail:      m.NewEmail,
 		Link:          m.Link,
+		LinkExpiresAt: dbTime(m.LinkExpiresAt),
 		Prepared:      m.Prepared,
 		Status:        string(status),
 		Attempts:      m.Attempts,
@@ -401,6 +403,7 @@ func (r outboxRow) toDomain() domain.OutboxMail {
 		Name:          r.Name,
 		NewEmail:      r.NewEmail,
 		Link:          r.Link,
+		LinkExpiresAt: domainTime(r.LinkExpiresAt),
 		Prepared:      r.Prepared,
 		Status:        domain.MailStatus(r.Status),
 		Attempts:      r.Attempts,

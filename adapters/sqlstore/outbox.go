@@ -86,11 +86,13 @@ func (o *Outbox) Claim(ctx context.Context, owner string, now time.Time, lease t
 	return out, nil
 }
 
-// Prepare stores m's link and name and creates t in one transaction, under owner's lease.
+// Prepare stores m's link, its expiry and name and creates t in one transaction, under owner's
+// lease.
 func (o *Outbox) Prepare(ctx context.Context, owner string, m domain.OutboxMail, t domain.OneTimeToken) error {
 	err := runTx(ctx, o.db, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewUpdate().Model((*outboxRow)(nil)).
 			Set("link = ?", m.Link).
+			Set("link_expires_at = ?", bun.NullTime{Time: dbTime(m.LinkExpiresAt)}). // NULL if zero
 			Set("user_id = ?", m.UserID).
 			Set("name = ?", truncateUTF8(m.Name, maxMailNameLength)).
 			Set("prepared = ?", true).
@@ -121,7 +123,7 @@ func (o *Outbox) Settle(ctx context.Context, id, owner string, s domain.MailSett
 	if s.Status == domain.MailPending {
 		q = q.Set("next_attempt_at = ?", dbTime(s.NextAttemptAt))
 	} else {
-		q = q.Set("link = ''")
+		q = q.Set("link = ''").Set("link_expires_at = NULL")
 	}
 	res, err := execRetry(ctx, o.db, q)
 	return translate("settle mail", leased(res, err))
@@ -163,11 +165,15 @@ func (o *Outbox) List(ctx context.Context, q domain.OutboxQuery) ([]domain.Outbo
 	return out, nil
 }
 
-// Retry makes failed message id pending again, due at now, with its attempts reset.
+// Retry makes failed message id pending again, due at now, with its attempts reset and
+// unprepared: Settle wiped its link, so the worker must make it a fresh token and link.
 func (o *Outbox) Retry(ctx context.Context, id string, now time.Time) error {
 	res, err := execRetry(ctx, o.db, o.db.NewUpdate().Model((*outboxRow)(nil)).
 		Set("status = ?", string(domain.MailPending)).
 		Set("attempts = 0").
+		Set("prepared = ?", false).
+		Set("link = ''").
+		Set("link_expires_at = NULL").
 		Set("next_attempt_at = ?", dbTime(now)).
 		Set("updated_at = ?", dbTime(now)).
 		Where("id = ?", id).

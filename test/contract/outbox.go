@@ -27,7 +27,9 @@ func MailOutbox(t *testing.T, open func(t *testing.T) (ports.MailOutbox, ports.O
 		{"RetryLaterNotBefore", outboxRetryLater},
 		{"PrepareWritesTokenWithLink", outboxPrepare},
 		{"PrepareWithoutLeaseWritesNothing", outboxPrepareStale},
+		{"PrepareAgainSupersedesTheLink", outboxPrepareAgain},
 		{"FailedRetriedByOperator", outboxFailedRetry},
+		{"RetryUnpreparesTheMessage", outboxRetryUnprepares},
 		{"PurgeKeepsFailed", outboxPurge},
 		{"ConcurrentClaimsNeverShare", outboxConcurrentClaims},
 	}
@@ -69,6 +71,21 @@ func mailIDs(mails []domain.OutboxMail) []string {
 	return out
 }
 
+// mustPrepare enqueues a message of kind created at at, claims it for "w1" and prepares it with
+// link and a new token of purpose, which it returns with the message.
+func mustPrepare(t *testing.T, o ports.MailOutbox, kind domain.MailKind, purpose domain.TokenPurpose, at time.Time, link string) (domain.OutboxMail, domain.OneTimeToken) {
+	t.Helper()
+	m := outboxMail(at, kind)
+	mustEnqueue(t, o, m)
+	mustClaim(t, o, "w1", at, time.Minute, 1)
+	tok := newToken(m.UserID, purpose, at)
+	m.Link, m.LinkExpiresAt = link, tok.ExpiresAt
+	if err := o.Prepare(t.Context(), "w1", m, tok); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	return m, tok
+}
+
 func outboxClaimOnce(t *testing.T, o ports.MailOutbox, _ ports.OneTimeTokens) {
 	at := now()
 	a, b, c := outboxMail(at, domain.MailVerifyEmail), outboxMail(at.Add(time.Millisecond), domain.MailResetPassword),
@@ -95,13 +112,7 @@ func outboxClaimOnce(t *testing.T, o ports.MailOutbox, _ ports.OneTimeTokens) {
 
 func outboxSettleSent(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTokens) {
 	at := now()
-	m := outboxMail(at, domain.MailVerifyEmail)
-	mustEnqueue(t, o, m)
-	mustClaim(t, o, "w1", at, time.Minute, 1)
-	m.Link = "https://auth.example.com/verify-email?token=secret"
-	if err := o.Prepare(t.Context(), "w1", m, newToken(m.UserID, domain.PurposeVerifyEmail, at)); err != nil {
-		t.Fatalf("Prepare: %v", err)
-	}
+	m, _ := mustPrepare(t, o, domain.MailVerifyEmail, domain.PurposeVerifyEmail, at, "https://auth.example.com/verify-email?token=secret")
 	if err := o.Settle(t.Context(), m.ID, "w2", domain.MailSettlement{Status: domain.MailSent, At: at}); !errors.Is(err, domain.ErrStale) {
 		t.Fatalf("Settle by a worker without the lease = %v, want ErrStale", err)
 	}
@@ -112,7 +123,7 @@ func outboxSettleSent(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeToke
 	if err != nil || len(list) != 1 || list[0].ID != m.ID {
 		t.Fatalf("List(sent) = %v, %v", mailIDs(list), err)
 	}
-	if list[0].Link != "" || !list[0].Prepared || list[0].Status != domain.MailSent {
+	if list[0].Link != "" || !list[0].LinkExpiresAt.IsZero() || !list[0].Prepared || list[0].Status != domain.MailSent {
 		t.Fatalf("a sent message keeps its link or lost its state: %+v", list[0])
 	}
 	if err := o.Settle(t.Context(), m.ID, "w1", domain.MailSettlement{Status: domain.MailSent, At: at}); !errors.Is(err, domain.ErrStale) {
@@ -169,7 +180,7 @@ func outboxPrepare(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTokens)
 	mustClaim(t, o, "w1", at, time.Minute, 1)
 	tok := newToken(uuid.NewString(), domain.PurposeChangeEmail, at)
 	tok.NewEmail = "new@example.com"
-	m.UserID, m.Name, m.Link = tok.UserID, "Ada Lovelace", "https://auth.example.com/confirm-email?token=t"
+	m.UserID, m.Name, m.Link, m.LinkExpiresAt = tok.UserID, "Ada Lovelace", "https://auth.example.com/confirm-email?token=t", tok.ExpiresAt
 	if err := o.Prepare(t.Context(), "w1", m, tok); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
@@ -181,7 +192,7 @@ func outboxPrepare(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTokens)
 	if err != nil || len(list) != 1 {
 		t.Fatalf("List = %v, %v", mailIDs(list), err)
 	}
-	if p := list[0]; !p.Prepared || p.Link != m.Link || p.Name != "Ada Lovelace" || p.UserID != tok.UserID {
+	if p := list[0]; !p.Prepared || p.Link != m.Link || !sameInstant(p.LinkExpiresAt, tok.ExpiresAt) || p.Name != "Ada Lovelace" || p.UserID != tok.UserID {
 		t.Fatalf("prepared message = %+v", p)
 	}
 }
@@ -197,6 +208,36 @@ func outboxPrepareStale(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTo
 		t.Fatalf("Prepare without the lease = %v, want ErrStale", err)
 	}
 	mustNotConsume(t, tokens, tok.Hash, domain.PurposeResetPassword, at)
+}
+
+// outboxPrepareAgain: a later attempt may prepare a message again (its link had too little
+// time left); the new token supersedes the one of the earlier link, and the message carries the
+// new link and expiry.
+func outboxPrepareAgain(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTokens) {
+	at := now()
+	m, first := mustPrepare(t, o, domain.MailResetPassword, domain.PurposeResetPassword, at, "https://auth.example.com/reset-password?token=first")
+	retry := domain.MailSettlement{Status: domain.MailPending, NextAttemptAt: at.Add(20 * time.Minute), LastError: "smtp: dial failed", At: at}
+	if err := o.Settle(t.Context(), m.ID, "w1", retry); err != nil {
+		t.Fatalf("Settle(pending): %v", err)
+	}
+	later := at.Add(20 * time.Minute)
+	got := mustClaim(t, o, "w2", later, time.Minute, 1)
+	if len(got) != 1 || got[0].Link != m.Link || !sameInstant(got[0].LinkExpiresAt, first.ExpiresAt) {
+		t.Fatalf("the retry claim = %+v, want the message with its link and expiry", got)
+	}
+	second := newToken(m.UserID, domain.PurposeResetPassword, later)
+	m.Link, m.LinkExpiresAt = "https://auth.example.com/reset-password?token=second", second.ExpiresAt
+	if err := o.Prepare(t.Context(), "w2", m, second); err != nil {
+		t.Fatalf("Prepare again: %v", err)
+	}
+	mustNotConsume(t, tokens, first.Hash, domain.PurposeResetPassword, later)
+	list, err := o.List(t.Context(), domain.OutboxQuery{})
+	if err != nil || len(list) != 1 || list[0].Link != m.Link || !sameInstant(list[0].LinkExpiresAt, second.ExpiresAt) {
+		t.Fatalf("after preparing again: %+v, %v; want the second link", list, err)
+	}
+	if _, err := tokens.Consume(t.Context(), second.Hash, domain.PurposeResetPassword, later); err != nil {
+		t.Fatalf("the second token: %v", err)
+	}
 }
 
 func outboxFailedRetry(t *testing.T, o ports.MailOutbox, _ ports.OneTimeTokens) {
@@ -286,5 +327,38 @@ func outboxConcurrentClaims(t *testing.T, o ports.MailOutbox, _ ports.OneTimeTok
 	wg.Wait()
 	if len(seen) != total {
 		t.Fatalf("claimed %d distinct messages, want %d", len(seen), total)
+	}
+}
+
+// outboxRetryUnprepares: a failed message lost its link when it was settled, so Retry gives it
+// back unprepared, for the worker to make a fresh token and link; what the worker learnt of the
+// account (its id, the name) stays.
+func outboxRetryUnprepares(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTokens) {
+	at := now()
+	m, _ := mustPrepare(t, o, domain.MailResetPassword, domain.PurposeResetPassword, at, "https://auth.example.com/reset-password?token=t")
+	if err := o.Settle(t.Context(), m.ID, "w1", domain.MailSettlement{Status: domain.MailFailed, LastError: "smtp: dial failed", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	failed, err := o.List(t.Context(), domain.OutboxQuery{Status: domain.MailFailed})
+	if err != nil || len(failed) != 1 || failed[0].Link != "" || !failed[0].LinkExpiresAt.IsZero() {
+		t.Fatalf("List(failed) = %+v, %v; want it without its link", failed, err)
+	}
+	if err := o.Retry(t.Context(), m.ID, at.Add(time.Hour)); err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	got := mustClaim(t, o, "w2", at.Add(time.Hour), time.Minute, 1)
+	if len(got) != 1 {
+		t.Fatalf("after Retry: claimed %d messages, want 1", len(got))
+	}
+	if r := got[0]; r.Prepared || r.Link != "" || !r.LinkExpiresAt.IsZero() || r.UserID != m.UserID || r.Name != m.Name {
+		t.Fatalf("after Retry: claimed %+v, want it unprepared, without a link, its account kept", r)
+	}
+	fresh := newToken(m.UserID, domain.PurposeResetPassword, at.Add(time.Hour))
+	m.Link, m.LinkExpiresAt = "https://auth.example.com/reset-password?token=fresh", fresh.ExpiresAt
+	if err := o.Prepare(t.Context(), "w2", m, fresh); err != nil {
+		t.Fatalf("Prepare after Retry: %v", err)
+	}
+	if _, err := tokens.Consume(t.Context(), fresh.Hash, domain.PurposeResetPassword, at.Add(time.Hour)); err != nil {
+		t.Fatalf("the fresh token: %v", err)
 	}
 }

@@ -5,12 +5,16 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/fx"
 
+	"github.com/portcullis-auth/portcullis/application"
+	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/ports"
 	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
@@ -309,5 +313,58 @@ func TestMailToInternationalisedDomain(t *testing.T) {
 	msgs := mp.WaitMessages(local+"@xn--bcher-kva.example", 1, mailWait)
 	if !strings.Contains(msgs[0].Subject, "Verify") {
 		t.Fatalf("mail to the A-label: %q", msgs[0].Subject)
+	}
+}
+
+// TestMailRetriedAfterOutageCarriesAWorkingLink: a reset mail that used up its attempts while
+// SMTP was down is failed, and its link wiped; `portcullis mail retry` (the Outbox use case it
+// calls) sends it again with a fresh link, with which the reset succeeds.
+func TestMailRetriedAfterOutageCarriesAWorkingLink(t *testing.T) {
+	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
+	for _, b := range backends() {
+		if b.name != "sqlite-sql" && b.name != "mysql-redis" {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			var (
+				outbox ports.MailOutbox
+				mails  *application.Outbox
+			)
+			env := b.env(t)
+			env["PORTCULLIS_MAIL_MAX_ATTEMPTS"] = "2"
+			s := startServerWith(t, mailEnvFor(mp, env), fx.Populate(&outbox, &mails))
+			c := s.apiClient().in(t)
+			a := c.register(t)
+			waitMail(t, mp, a.Email, "verification mail", linkTo("/verify-email"))
+
+			mp.Stop()
+			c.do("POST", "/api/auth/password/forgot", map[string]string{"email": a.Email}).expect(http.StatusAccepted)
+			isReset := func(m domain.OutboxMail) bool { return m.To == a.Email && m.Kind == domain.MailResetPassword }
+			waitOutbox(t, outbox, func(m domain.OutboxMail) bool { return isReset(m) && m.Status == domain.MailFailed })
+			list, err := outbox.List(t.Context(), domain.OutboxQuery{Status: domain.MailFailed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(list, isReset)
+			if i < 0 {
+				t.Fatal("the failed reset mail is not listed as failed")
+			}
+
+			mp.Start()
+			if err := mails.Retry(t.Context(), application.Operator, list[i].ID); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			reset := waitMail(t, mp, a.Email, "password reset mail", subjectHas("Reset"))
+			path, token := mailLink(t, reset)
+			if path != "/reset-password" {
+				t.Fatalf("the retried mail links %s", path)
+			}
+			waitOutbox(t, outbox, func(m domain.OutboxMail) bool { return isReset(m) && m.Status == domain.MailSent })
+			const newPassword = "a passphrase after the outage"
+			c.do("POST", "/api/auth/password/reset", map[string]string{"token": token, "new_password": newPassword}).
+				expect(http.StatusNoContent)
+			a.Password = newPassword
+			c.login(t, a)
+		})
 	}
 }
