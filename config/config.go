@@ -326,6 +326,10 @@ func (c *Config) defaultDatabaseURL() string {
 // (DATABASE_URL unset, or set to the same).
 func (c Config) DatabaseInDataDir() bool { return c.DatabaseURL == c.defaultDatabaseURL() }
 
+// KeyEncryptionKeyFile is the file in DATA_DIR that keeps the key-encryption key the service
+// generated on its first start, when KEY_ENCRYPTION_KEY is unset.
+const KeyEncryptionKeyFile = "key-encryption-key"
+
 // UsesDataDir reports whether the service keeps anything in DATA_DIR: the default SQLite
 // database, or a generated key-encryption key (when KEY_ENCRYPTION_KEY is unset).
 func (c Config) UsesDataDir() bool { return c.DatabaseInDataDir() || c.KeyEncryptionKey == "" }

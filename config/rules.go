@@ -466,8 +466,14 @@ func listenAddr(addr string) error {
 // written: the nearest part of the path that exists must be a directory in which a directory
 // can be made. It proves that by making one and removing it again, so it leaves nothing behind
 // (file modes alone do not tell: root passes them, and /proc refuses even root).
+//
+// A directory that only keeps an existing key-encryption key (the database elsewhere) is only
+// read, so it may be read-only, as a mounted secret is.
 func (c *Config) checkDataDir() error {
 	if !c.UsesDataDir() {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(c.DataDir, KeyEncryptionKeyFile)); err == nil && !c.DatabaseInDataDir() {
 		return nil
 	}
 	for p := c.DataDir; ; {

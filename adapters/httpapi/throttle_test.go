@@ -221,6 +221,31 @@ func TestControlBytesAre4xx(t *testing.T) {
 	e.login("root@example.com") // nothing was changed
 }
 
+// rawLogin writes a login request to addr over a connection of its own, its head ending with
+// rest (more header lines, the blank line and the body), and returns the answer's status and
+// whether the server then closed the connection: it sends nothing more and ends the stream (EOF),
+// whatever the headers say.
+func rawLogin(t *testing.T, addr, rest string) (string, bool) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s", rest)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("%q: %v", rest, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = br.ReadByte()
+	return resp.Status, errors.Is(err, io.EOF)
+}
+
 // RFC 9112 §6.3 framing, over a real connection: Content-Length with Transfer-Encoding, a
 // transfer coding other than chunked, or two different Content-Lengths are 400 and the
 // connection is closed; so are two Origin headers. A well-framed request on the same kind of
@@ -233,26 +258,7 @@ func TestAmbiguousFramingRefusedAndConnectionClosed(t *testing.T) {
 	t.Cleanup(func() { _ = e.srv.Stop(context.Background()) })
 	addr := e.srv.Addr().String()
 	body := `{"email":"x@example.com","password":"correct horse battery"}`
-	send := func(headers string) (string, bool) {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(conn, "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s\r\n%s", headers, body)
-		br := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("%q: %v", headers, err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		// Closed: the server sends nothing more and ends the stream (EOF), whatever the headers say.
-		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
-		_, err = br.ReadByte()
-		return resp.Status, errors.Is(err, io.EOF)
-	}
+	send := func(headers string) (string, bool) { return rawLogin(t, addr, headers+"\r\n"+body) }
 	n := strconv.Itoa(len(body))
 	for name, h := range map[string]string{
 		"CL and TE":        "Content-Length: " + n + "\r\nTransfer-Encoding: chunked\r\n",
@@ -286,24 +292,7 @@ func TestMalformedChunkedBodyRefusedAndConnectionClosed(t *testing.T) {
 	body := `{"email":"x@example.com","password":"correct horse battery"}`
 	size := strconv.FormatInt(int64(len(body)), 16)
 	send := func(chunks string) (string, bool) {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(conn, "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
-			"Transfer-Encoding: chunked\r\n\r\n%s", chunks)
-		br := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("%q: %v", chunks, err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
-		_, err = br.ReadByte()
-		return resp.Status, errors.Is(err, io.EOF)
+		return rawLogin(t, addr, "Transfer-Encoding: chunked\r\n\r\n"+chunks)
 	}
 	for name, chunks := range map[string]string{
 		"bare LF in an extension": size + ";\nxx\r\n" + body + "\r\n0\r\n\r\n",

@@ -15,16 +15,13 @@ import (
 	"github.com/portcullis-auth/portcullis/config"
 )
 
-// kekFile is where a generated key-encryption key is kept when none is configured.
-const kekFile = "key-encryption-key"
-
 // keyEncryptionKey returns the key that seals signing keys in the database: the configured
 // PORTCULLIS_KEY_ENCRYPTION_KEY, else the one kept in DATA_DIR (generated on first start, 0600).
 func keyEncryptionKey(cfg config.Config, log *slog.Logger) ([]byte, error) {
 	if cfg.KeyEncryptionKey != "" {
 		return base64.StdEncoding.DecodeString(cfg.KeyEncryptionKey)
 	}
-	path := filepath.Join(cfg.DataDir, kekFile)
+	path := filepath.Join(cfg.DataDir, config.KeyEncryptionKeyFile)
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
