@@ -221,6 +221,17 @@ func TestControlBytesAre4xx(t *testing.T) {
 	e.login("root@example.com") // nothing was changed
 }
 
+// listening starts a server of newEnv on a real socket and returns its address.
+func listening(t *testing.T) string {
+	t.Helper()
+	e := newEnv(t)
+	if err := e.srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.srv.Stop(context.Background()) })
+	return e.srv.Addr().String()
+}
+
 // rawLogin writes a login request to addr over a connection of its own, its head ending with
 // rest (more header lines, the blank line and the body), and returns the answer's status and
 // whether the server then closed the connection: it sends nothing more and ends the stream (EOF),
@@ -251,13 +262,7 @@ func rawLogin(t *testing.T, addr, rest string) (string, bool) {
 // connection is closed; so are two Origin headers. A well-framed request on the same kind of
 // connection is answered normally.
 func TestAmbiguousFramingRefusedAndConnectionClosed(t *testing.T) {
-	e := newEnv(t)
-	if err := e.srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.srv.Stop(context.Background()) })
-	addr := e.srv.Addr().String()
-	body := `{"email":"x@example.com","password":"correct horse battery"}`
+	addr, body := listening(t), `{"email":"x@example.com","password":"correct horse battery"}`
 	send := func(headers string) (string, bool) { return rawLogin(t, addr, headers+"\r\n"+body) }
 	n := strconv.Itoa(len(body))
 	for name, h := range map[string]string{
@@ -283,13 +288,7 @@ func TestAmbiguousFramingRefusedAndConnectionClosed(t *testing.T) {
 // smuggled request gets past the proxy (valyala/fasthttp#1899). A well-formed chunked body, with
 // an extension, is read as usual.
 func TestMalformedChunkedBodyRefusedAndConnectionClosed(t *testing.T) {
-	e := newEnv(t)
-	if err := e.srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.srv.Stop(context.Background()) })
-	addr := e.srv.Addr().String()
-	body := `{"email":"x@example.com","password":"correct horse battery"}`
+	addr, body := listening(t), `{"email":"x@example.com","password":"correct horse battery"}`
 	size := strconv.FormatInt(int64(len(body)), 16)
 	send := func(chunks string) (string, bool) {
 		return rawLogin(t, addr, "Transfer-Encoding: chunked\r\n\r\n"+chunks)
