@@ -46,7 +46,7 @@ type Config struct {
 	RedisWriteTimeout          time.Duration `env:"REDIS_WRITE_TIMEOUT" help:"longest wait to send one Redis command (default: the URL's write_timeout, else 3s)"`
 	RedisKeyPrefix             string        `env:"REDIS_KEY_PREFIX" help:"starts every Redis key, to share one Redis between deployments (no { or })"`
 	RedisWaitReplicas          int           `env:"REDIS_WAIT_REPLICAS" envDefault:"0" help:"Redis session writes (login, refresh, logout, revocations) wait until this many replicas of their master have them (WAIT), else 503; 0: asynchronous, a master lost right after a write can lose it"`
-	RedisWaitTimeout           time.Duration `env:"REDIS_WAIT_TIMEOUT" envDefault:"1s" help:"longest wait for REDIS_WAIT_REPLICAS replicas to acknowledge a write (below the Redis read timeout)"`
+	RedisWaitTimeout           time.Duration `env:"REDIS_WAIT_TIMEOUT" envDefault:"1s" help:"longest wait for REDIS_WAIT_REPLICAS replicas to acknowledge a write (below the Redis read timeout and REQUEST_TIMEOUT)"`
 	RedisTLSCAFile             string        `env:"REDIS_TLS_CA_FILE" help:"PEM CA certificates to verify Redis against (rediss://, rediss+cluster:// and rediss+sentinel:// only)"`
 	PublicURL                  string        `env:"PUBLIC_URL" help:"external base URL, used in emailed links and as the default issuer (default: http://localhost:PORT, PORT from ADDR)"`
 	Issuer                     string        `env:"ISSUER" help:"iss claim of access tokens (default: PUBLIC_URL when set, else http://localhost:8080 whatever the port)"`

@@ -276,6 +276,7 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 		{"product name set but empty", []string{"PORTCULLIS_PRODUCT_NAME="}, "PRODUCT_NAME"},
 		{"request timeout set but empty", []string{"PORTCULLIS_REQUEST_TIMEOUT="}, "REQUEST_TIMEOUT"},
 		{"redis wait timeout past read timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=3s", "PORTCULLIS_REDIS_READ_TIMEOUT=2s"}, "REDIS_WAIT_TIMEOUT"},
+		{"redis wait timeout past request timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=2s", "PORTCULLIS_REDIS_READ_TIMEOUT=10s", "PORTCULLIS_REQUEST_TIMEOUT=2s"}, "REDIS_WAIT_TIMEOUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -108,6 +108,9 @@ func rules(p Parsers) []rule {
 			if read := c.RedisReadTimeout; read > 0 && c.RedisWaitTimeout >= read {
 				return fmt.Errorf("must be shorter than REDIS_READ_TIMEOUT (%s): WAIT's reply is read within it", read)
 			}
+			if req := c.RequestTimeout; req > 0 && c.RedisWaitTimeout >= req {
+				return fmt.Errorf("must be shorter than REQUEST_TIMEOUT (%s): a write waits for its replicas within its request", req)
+			}
 			return nil
 		}},
 		{"REDIS_TLS_CA_FILE", func(c *Config) error {
