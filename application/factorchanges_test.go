@@ -267,6 +267,38 @@ func TestRecoveryCodesFollowTheFactors(t *testing.T) {
 			t.Fatalf("status after the last passkey went: %+v, want no methods and no codes", st)
 		}
 	})
+	// Codes left behind by a factor removed before its codes went with it (data from an older
+	// version, or a removal that failed halfway) must not come back with a first new factor.
+	t.Run("orphaned codes and a first passkey", func(t *testing.T) {
+		w := newMFAWorld(t)
+		p := w.withRegistration()
+		id, _, codes := w.enrolled(t, "orphan@x.com")
+		if err := w.totpStore.Delete(ctx, id); err != nil { // the authenticator goes, its codes stay
+			t.Fatal(err)
+		}
+		if n, err := w.codes.Count(ctx, id); err != nil || n != len(codes) {
+			t.Fatalf("orphaned codes: %d, %v; want %d", n, err, len(codes))
+		}
+		pwd, _ := sessionsOf(id)
+		c, err := p.BeginRegistration(ctx, pwd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.FinishRegistration(ctx, pwd, c.Token, "", []byte("cred-orphan")); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{application.MethodPasskey}
+		if st := w.factorState(t, p, id).status; !slices.Equal(st.Methods, want) || st.RecoveryCodes != 0 {
+			t.Fatalf("status after a first passkey over orphaned codes: %+v, want methods %v and no codes", st, want)
+		}
+		out, err := w.login.Handle(ctx, application.LoginInput{Identifier: "orphan@x.com", Password: goodPassword})
+		if err != nil || out.MFA == nil {
+			t.Fatalf("login: %+v, %v; want a second step", out, err)
+		}
+		if _, err := w.verify.Handle(ctx, application.MFAVerifyInput{MFAToken: out.MFA.Token, RecoveryCode: codes[0]}); err == nil {
+			t.Fatal("an orphaned recovery code completed a login after a first passkey was registered")
+		}
+	})
 	t.Run("TOTP and a passkey", func(t *testing.T) {
 		w := newMFAWorld(t)
 		p := w.withRegistration()

@@ -159,9 +159,11 @@ func (f *SecondFactors) guardChange(ctx context.Context, caller Principal) error
 	return nil
 }
 
-// dropOrphanedCodes deletes userID's recovery codes once no factor is left for them to stand in
-// for, after a factor was removed: left behind, they would work again once a passkey is
-// registered, long after their owner forgot them.
+// dropOrphanedCodes deletes userID's recovery codes when no factor is left for them to stand in
+// for: after a factor was removed, and before a first passkey is kept (codes orphaned by an older
+// version, or by a removal that failed halfway). Left behind, they would work again once a
+// passkey is registered, long after their owner forgot them. (A first TOTP authenticator
+// replaces them with new ones anyway.)
 func (f *SecondFactors) dropOrphanedCodes(ctx context.Context, userID string) error {
 	has, err := f.hasFactor(ctx, userID)
 	if err != nil || has {

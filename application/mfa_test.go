@@ -45,6 +45,8 @@ type mfaWorld struct {
 	hooks      *hookSessions
 	challenges *memstore.Challenges
 	passkeys   ports.Passkeys
+	totpStore  ports.TOTPFactors
+	codes      ports.RecoveryCodes
 	factors    *application.SecondFactors
 	login      *application.Login
 	totp       *application.TOTPSetup
@@ -53,7 +55,8 @@ type mfaWorld struct {
 
 func newMFAWorld(t *testing.T) *mfaWorld {
 	t.Helper()
-	w := &mfaWorld{world: newWorld(t), challenges: memstore.NewChallenges(), passkeys: memstore.NewPasskeys()}
+	w := &mfaWorld{world: newWorld(t), challenges: memstore.NewChallenges(), passkeys: memstore.NewPasskeys(),
+		totpStore: memstore.NewTOTPFactors(), codes: memstore.NewRecoveryCodes()}
 	w.hooks = &hookSessions{SessionStore: w.sessions}
 	box, err := jwxtoken.NewSecretBox(make([]byte, jwxtoken.KeyEncryptionKeySize))
 	if err != nil {
@@ -61,7 +64,7 @@ func newMFAWorld(t *testing.T) *mfaWorld {
 	}
 	ids := system.NewIDs()
 	audit := application.NewAuditor(w.auditLog, w.clock, ids, discard())
-	w.factors = application.NewSecondFactors(memstore.NewTOTPFactors(), memstore.NewRecoveryCodes(), otp.New(), box,
+	w.factors = application.NewSecondFactors(w.totpStore, w.codes, otp.New(), box,
 		nil, w.challenges, w.clock, w.settings)
 	w.login = application.NewLogin(w.users, identity.New(), w.hooks, w.hasher, w.issuer, w.clock, ids, w.settings, nil, audit, discard())
 	w.login.UseSecondFactors(w.factors)

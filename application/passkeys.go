@@ -144,7 +144,8 @@ func (p *Passkeys) BeginRegistration(ctx context.Context, caller Principal) (Cer
 
 // FinishRegistration checks the authenticator's answer to the caller's ceremony token and
 // keeps the new passkey, named name ("" is defaultPasskeyName). The rule of BeginRegistration
-// holds again here: a factor added since the ceremony began counts.
+// holds again here: a factor added since the ceremony began counts. A first factor starts with
+// no recovery codes (see dropOrphanedCodes).
 func (p *Passkeys) FinishRegistration(ctx context.Context, caller Principal, token, name string, response []byte) (domain.Passkey, error) {
 	userID := caller.UserID
 	name = strings.TrimSpace(name)
@@ -175,6 +176,11 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, caller Principal, tok
 		return domain.Passkey{}, ErrInvalidPasskey
 	}
 	if err != nil {
+		return domain.Passkey{}, err
+	}
+	// Codes of an account with no factor stand in for nothing: left by a factor removed before
+	// its codes went with it, they must not come back to life with this one.
+	if err := p.factors.dropOrphanedCodes(ctx, userID); err != nil {
 		return domain.Passkey{}, err
 	}
 	pk.ID, pk.UserID, pk.Name, pk.CreatedAt = p.ids.NewID(), userID, name, p.clock.Now()
