@@ -306,7 +306,7 @@ func (a *Admin) Delete(ctx context.Context, actor Principal, id string) error {
 	if _, err := a.sessions.DeleteByUser(ctx, id, a.clock.Now()); err != nil {
 		return fmt.Errorf("end sessions: %w", err)
 	}
-	if err := a.users.DeleteUnlessLastAdmin(ctx, id); err != nil {
+	if err := a.users.Delete(ctx, id); err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
 	a.audit.record(ctx, domain.EventUserDelete, actor.UserID, id, "ok", "")
@@ -338,7 +338,7 @@ func (a *Admin) HasAdmin(ctx context.Context) (bool, error) {
 
 // guardLastAdmin refuses, with domain.ErrLastAdmin, to take away an enabled admin when there is
 // only one. It is a check ahead of time, which concurrent changes can all pass: the store's
-// UpdateUnlessLastAdmin and DeleteUnlessLastAdmin are the rule.
+// UpdateUnlessLastAdmin and Delete are the rule.
 func (a *Admin) guardLastAdmin(ctx context.Context) error {
 	n, err := a.directory.CountActiveAdmins(ctx)
 	if err != nil {

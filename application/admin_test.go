@@ -151,11 +151,6 @@ func (m *meanwhile) Delete(ctx context.Context, id string) error {
 	return m.UserStore.Delete(ctx, id)
 }
 
-func (m *meanwhile) DeleteUnlessLastAdmin(ctx context.Context, id string) error {
-	m.once.Do(m.other)
-	return m.UserStore.DeleteUnlessLastAdmin(ctx, id)
-}
-
 // Of two admins, each stepping down while the other does (the audit's six admins disabling
 // themselves at once on PostgreSQL left none): the one whose change lands second is refused
 // with domain.ErrLastAdmin, whether it disables, demotes or deletes, and one admin stays.

@@ -29,19 +29,19 @@ type UserStore interface {
 	// Delete removes the user with id together with the user's second factors (TOTP factor,
 	// recovery codes, passkeys) in one transaction where the store holds them too, so no
 	// second factor outlives its user and no user is ever seen without the factors it had. A
-	// missing user is domain.ErrNotFound and removes nothing. Sessions are not touched.
+	// missing user is domain.ErrNotFound and removes nothing; a user who is the only enabled
+	// admin is domain.ErrLastAdmin and removes nothing, decided under UpdateUnlessLastAdmin's
+	// rule (one step with the removal, serialised against every change that may take away an
+	// admin). Sessions are not touched.
 	Delete(ctx context.Context, id string) error
 	// UpdateUnlessLastAdmin is Update for a change that may take away an enabled admin
 	// (domain.User.ActiveAdmin): when the stored user is one and u is not, u is written only if
 	// another enabled admin exists; else it is domain.ErrLastAdmin and nothing is written. The
 	// check and the write are one step, serialised against every other UpdateUnlessLastAdmin and
-	// DeleteUnlessLastAdmin of the store (from any process), so that no interleaving of such
+	// Delete of the store (from any process), so that no interleaving of such
 	// changes leaves the store without an enabled admin once it has one. The version rule and
 	// errors are Update's; a stale version is domain.ErrStale whatever else holds.
 	UpdateUnlessLastAdmin(ctx context.Context, u domain.User) (domain.User, error)
-	// DeleteUnlessLastAdmin is Delete under UpdateUnlessLastAdmin's rule: a stored user who is
-	// the only enabled admin is domain.ErrLastAdmin and nothing is removed.
-	DeleteUnlessLastAdmin(ctx context.Context, id string) error
 }
 
 // IdentityNormalizer folds what a person typed as an email address, a username or a display

@@ -134,20 +134,10 @@ func (m *Users) update(u domain.User) (domain.User, error) {
 	return cloneUser(u), nil
 }
 
-// Delete removes user id; a missing one is domain.ErrNotFound.
-func (m *Users) Delete(ctx context.Context, id string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("delete user: %w", err)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.delete(ctx, id)
-}
-
-// DeleteUnlessLastAdmin is Delete, refused with domain.ErrLastAdmin (nothing removed) when the
-// stored user is the only enabled admin; the check and the removal happen under one hold of the
+// Delete removes user id; a missing one is domain.ErrNotFound, and the only enabled admin is
+// domain.ErrLastAdmin (nothing removed): the check and the removal happen under one hold of the
 // store's lock.
-func (m *Users) DeleteUnlessLastAdmin(ctx context.Context, id string) error {
+func (m *Users) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
@@ -159,7 +149,7 @@ func (m *Users) DeleteUnlessLastAdmin(ctx context.Context, id string) error {
 	return m.delete(ctx, id)
 }
 
-// delete is Delete; the caller holds the write lock.
+// delete removes user id and its factors; the caller holds the write lock.
 func (m *Users) delete(ctx context.Context, id string) error {
 	u, ok := m.byID[id]
 	if !ok {

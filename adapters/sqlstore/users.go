@@ -156,22 +156,11 @@ func (u *Users) UpdateUnlessLastAdmin(ctx context.Context, user domain.User) (do
 
 // Delete removes the user with id and, in the same transaction, the user's TOTP factor,
 // recovery codes and passkeys (the tables have no foreign keys to cascade); a missing user is
-// domain.ErrNotFound and the transaction is rolled back. Sessions are not touched: the caller
-// ends them through the session store, which may live elsewhere.
+// domain.ErrNotFound and the transaction is rolled back, and so is the removal of the only
+// enabled admin (domain.ErrLastAdmin): the check and the removal are one transaction behind the
+// admin guard (inAdminGuard). Sessions are not touched: the caller ends them through the
+// session store, which may live elsewhere.
 func (u *Users) Delete(ctx context.Context, id string) error {
-	err := retryConflict(ctx, u.db, func() error {
-		return u.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error { return deleteUser(ctx, tx, id) })
-	})
-	if errors.Is(err, domain.ErrNotFound) {
-		return err
-	}
-	return translate("delete user", err)
-}
-
-// DeleteUnlessLastAdmin is Delete, refused with domain.ErrLastAdmin (nothing removed) when the
-// stored user is the only enabled admin. The check and the removal are one transaction behind
-// the admin guard (inAdminGuard).
-func (u *Users) DeleteUnlessLastAdmin(ctx context.Context, id string) error {
 	err := u.inAdminGuard(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var stored userRow
 		if err := tx.NewSelect().Model(&stored).Where("u.id = ?", id).Scan(ctx); err != nil {

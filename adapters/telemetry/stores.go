@@ -113,10 +113,6 @@ func (s *users) UpdateUnlessLastAdmin(ctx context.Context, u domain.User) (domai
 	return call(s.p, ctx, "update_unless_last_admin", func(ctx context.Context) (domain.User, error) { return s.next.UpdateUnlessLastAdmin(ctx, u) })
 }
 
-func (s *users) DeleteUnlessLastAdmin(ctx context.Context, id string) error {
-	return call0(s.p, ctx, "delete_unless_last_admin", func(ctx context.Context) error { return s.next.DeleteUnlessLastAdmin(ctx, id) })
-}
-
 // directory decorates ports.UserDirectory.
 type directory struct{ observed[ports.UserDirectory] }
 

@@ -117,12 +117,4 @@ func (c *Cache) UpdateUnlessLastAdmin(ctx context.Context, u domain.User) (domai
 	return out, err
 }
 
-// DeleteUnlessLastAdmin removes the user from the inner store under its last-admin rule and
-// forgets it.
-func (c *Cache) DeleteUnlessLastAdmin(ctx context.Context, id string) error {
-	err := c.inner.DeleteUnlessLastAdmin(ctx, id)
-	c.invalidate(id)
-	return err
-}
-
 var _ ports.UserStore = (*Cache)(nil)

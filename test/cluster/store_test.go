@@ -289,7 +289,7 @@ func TestGaleraLastAdminStays(t *testing.T) {
 					u.Roles = []domain.Role{domain.RoleUser}
 					_, errs[i] = st.UpdateUnlessLastAdmin(ctx, u)
 				default:
-					errs[i] = st.DeleteUnlessLastAdmin(ctx, id)
+					errs[i] = st.Delete(ctx, id)
 				}
 			})
 		}

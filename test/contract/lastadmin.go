@@ -10,9 +10,9 @@ import (
 	"github.com/portcullis-auth/portcullis/ports"
 )
 
-// The last-admin part of the ports.UserStore contract: UpdateUnlessLastAdmin and
-// DeleteUnlessLastAdmin never take away the only enabled admin, however many of them run at
-// once (README "Administration": the last admin stays).
+// The last-admin part of the ports.UserStore contract: UpdateUnlessLastAdmin and Delete never
+// take away the only enabled admin, however many of them run at once (README "Administration":
+// the last admin stays).
 
 // newAdmin is newUser holding the admin role, enabled.
 func newAdmin() domain.User {
@@ -39,7 +39,7 @@ func userLastAdminStays(t *testing.T, st ports.UserStore) {
 		_, err := st.UpdateUnlessLastAdmin(ctx, u)
 		wantErr(t, "UpdateUnlessLastAdmin("+name+" the only admin)", err, domain.ErrLastAdmin)
 	}
-	wantErr(t, "DeleteUnlessLastAdmin(the only admin)", st.DeleteUnlessLastAdmin(ctx, admin.ID), domain.ErrLastAdmin)
+	wantErr(t, "Delete(the only admin)", st.Delete(ctx, admin.ID), domain.ErrLastAdmin)
 	got, err := st.ByID(ctx, admin.ID)
 	if err != nil {
 		t.Fatalf("the refused admin: %v", err)
@@ -64,7 +64,7 @@ func userLastAdminStays(t *testing.T, st ports.UserStore) {
 	missing.Disabled = true
 	_, err = st.UpdateUnlessLastAdmin(ctx, missing)
 	wantErr(t, "UpdateUnlessLastAdmin(missing)", err, domain.ErrNotFound)
-	wantErr(t, "DeleteUnlessLastAdmin(missing)", st.DeleteUnlessLastAdmin(ctx, missing.ID), domain.ErrNotFound)
+	wantErr(t, "Delete(missing)", st.Delete(ctx, missing.ID), domain.ErrNotFound)
 
 	// Users who are not enabled admins change and go freely.
 	plain := newUser(now())
@@ -73,11 +73,11 @@ func userLastAdminStays(t *testing.T, st ports.UserStore) {
 	if _, err := st.UpdateUnlessLastAdmin(ctx, plain); err != nil {
 		t.Fatalf("UpdateUnlessLastAdmin(disable a plain user): %v", err)
 	}
-	if err := st.DeleteUnlessLastAdmin(ctx, plain.ID); err != nil {
-		t.Fatalf("DeleteUnlessLastAdmin(a plain user): %v", err)
+	if err := st.Delete(ctx, plain.ID); err != nil {
+		t.Fatalf("Delete(a plain user): %v", err)
 	}
-	if err := st.DeleteUnlessLastAdmin(ctx, idle.ID); err != nil {
-		t.Fatalf("DeleteUnlessLastAdmin(a disabled admin): %v", err)
+	if err := st.Delete(ctx, idle.ID); err != nil {
+		t.Fatalf("Delete(a disabled admin): %v", err)
 	}
 
 	// With a second enabled admin the first may go, and then the second is the last.
@@ -88,7 +88,7 @@ func userLastAdminStays(t *testing.T, st ports.UserStore) {
 	if _, err := st.UpdateUnlessLastAdmin(ctx, disabled); err != nil {
 		t.Fatalf("UpdateUnlessLastAdmin(disable one of two admins): %v", err)
 	}
-	wantErr(t, "DeleteUnlessLastAdmin(the admin left)", st.DeleteUnlessLastAdmin(ctx, second.ID), domain.ErrLastAdmin)
+	wantErr(t, "Delete(the admin left)", st.Delete(ctx, second.ID), domain.ErrLastAdmin)
 	if _, err := st.ByID(ctx, second.ID); err != nil {
 		t.Fatalf("the admin left: %v", err)
 	}
@@ -175,7 +175,7 @@ func userLastAdminConcurrent(t *testing.T, st ports.UserStore) {
 }
 
 // takeAway makes change to user id through UpdateUnlessLastAdmin, or removes the user through
-// DeleteUnlessLastAdmin when change says so. Like the use cases, it reads the user afresh after
+// Delete when change says so. Like the use cases, it reads the user afresh after
 // domain.ErrStale and tries again; a user deleted meanwhile is done with.
 func takeAway(t *testing.T, st ports.UserStore, id string, change func(u *domain.User) (remove bool)) error {
 	for range 50 {
@@ -187,7 +187,7 @@ func takeAway(t *testing.T, st ports.UserStore, id string, change func(u *domain
 			return err
 		}
 		if change(&u) {
-			err = st.DeleteUnlessLastAdmin(t.Context(), id)
+			err = st.Delete(t.Context(), id)
 		} else {
 			_, err = st.UpdateUnlessLastAdmin(t.Context(), u)
 		}

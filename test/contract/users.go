@@ -22,7 +22,7 @@ import (
 // Update, Delete and lookups of a missing user are domain.ErrNotFound. Times are compared at
 // millisecond precision and must come back in UTC. Create stores version 1; Update writes only
 // over the version it is given (else domain.ErrStale, nothing written) and stores the next one.
-// UpdateUnlessLastAdmin and DeleteUnlessLastAdmin never take away the only enabled admin, also
+// UpdateUnlessLastAdmin and Delete never take away the only enabled admin, also
 // when many run at once (lastadmin.go); open's store must hold no enabled admin of its own.
 func UserStore(t *testing.T, open func(t *testing.T) ports.UserStore) {
 	t.Helper()
@@ -354,7 +354,6 @@ func userContextCancelled(t *testing.T, st ports.UserStore) {
 			_, err := st.UpdateUnlessLastAdmin(ctx, u)
 			return err
 		},
-		"DeleteUnlessLastAdmin": func() error { return st.DeleteUnlessLastAdmin(ctx, u.ID) },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
