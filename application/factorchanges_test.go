@@ -29,7 +29,7 @@ func (registeringRP) FinishRegistration(_ ports.PasskeyUser, _, response []byte)
 // accepts every answer.
 func (w *mfaWorld) withRegistration() *application.Passkeys {
 	ids := system.NewIDs()
-	p := application.NewPasskeys(w.factors, w.passkeys, registeringRP{}, w.challenges, w.users, w.sessions, w.issuer, ids,
+	p := application.NewPasskeys(w.factors, w.passkeys, registeringRP{}, w.challenges, w.users, w.sessions, w.hasher, w.issuer, ids,
 		w.clock, w.settings, application.NewAuditor(w.auditLog, w.clock, ids, discard()), discard())
 	w.factors.UsePasskeys(p)
 	return p
@@ -104,7 +104,7 @@ func TestFactorChangesNeedASecondFactorSession(t *testing.T) {
 		"register a passkey": {
 			setup: func(t *testing.T, w *mfaWorld, _ *application.Passkeys) account { return withTOTP(t, w) },
 			change: func(_ *mfaWorld, p *application.Passkeys, _ account, caller application.Principal) error {
-				c, err := p.BeginRegistration(context.Background(), caller)
+				c, err := p.BeginRegistration(context.Background(), caller, goodPassword)
 				if err != nil {
 					return err
 				}
@@ -116,7 +116,7 @@ func TestFactorChangesNeedASecondFactorSession(t *testing.T) {
 			setup: func(t *testing.T, w *mfaWorld, _ *application.Passkeys) account { return withTOTP(t, w) },
 			change: func(_ *mfaWorld, p *application.Passkeys, a account, caller application.Principal) error {
 				_, twoFactor := sessionsOf(a.id)
-				c, err := p.BeginRegistration(context.Background(), twoFactor)
+				c, err := p.BeginRegistration(context.Background(), twoFactor, goodPassword)
 				if err != nil {
 					return err
 				}
@@ -142,7 +142,7 @@ func TestFactorChangesNeedASecondFactorSession(t *testing.T) {
 		"enrol TOTP beside a passkey": {
 			setup: func(t *testing.T, w *mfaWorld, _ *application.Passkeys) account { return withPasskey(t, w) },
 			change: func(w *mfaWorld, _ *application.Passkeys, _ account, caller application.Principal) error {
-				e, err := w.totp.Enrol(context.Background(), caller)
+				e, err := w.totp.Enrol(context.Background(), caller, goodPassword)
 				if err != nil {
 					return err
 				}
@@ -159,7 +159,7 @@ func TestFactorChangesNeedASecondFactorSession(t *testing.T) {
 				w.registerAndLogin(t, "late@x.com")
 				id := mustUser(t, w.world, "late@x.com").ID
 				pwd, _ := sessionsOf(id)
-				e, err := w.totp.Enrol(context.Background(), pwd) // no factor yet: allowed
+				e, err := w.totp.Enrol(context.Background(), pwd, goodPassword) // no factor yet: allowed
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -214,7 +214,7 @@ func TestFirstFactorFromAPasswordSession(t *testing.T) {
 		p := w.withRegistration()
 		w.registerAndLogin(t, "a@x.com")
 		pwd, _ := sessionsOf(mustUser(t, w.world, "a@x.com").ID)
-		c, err := p.BeginRegistration(ctx, pwd)
+		c, err := p.BeginRegistration(ctx, pwd, goodPassword)
 		if err != nil {
 			t.Fatalf("begin: %v", err)
 		}
@@ -222,7 +222,7 @@ func TestFirstFactorFromAPasswordSession(t *testing.T) {
 			t.Fatalf("finish: %v", err)
 		}
 		// The second one is a change to an account with a factor.
-		if _, err := p.BeginRegistration(ctx, pwd); !errors.Is(err, application.ErrMFARequired) {
+		if _, err := p.BeginRegistration(ctx, pwd, goodPassword); !errors.Is(err, application.ErrMFARequired) {
 			t.Fatalf("a second passkey from the same session: %v, want ErrMFARequired", err)
 		}
 	})
@@ -280,7 +280,7 @@ func TestRecoveryCodesFollowTheFactors(t *testing.T) {
 			t.Fatalf("orphaned codes: %d, %v; want %d", n, err, len(codes))
 		}
 		pwd, _ := sessionsOf(id)
-		c, err := p.BeginRegistration(ctx, pwd)
+		c, err := p.BeginRegistration(ctx, pwd, goodPassword)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,4 +325,81 @@ func TestRecoveryCodesFollowTheFactors(t *testing.T) {
 			t.Fatalf("status after TOTP went with a passkey left: %+v, want methods %v", st, want)
 		}
 	})
+}
+
+// Adding a way in (a first or further passkey, a TOTP authenticator, new recovery codes) takes the
+// account's password, from any session: a stolen access token alone must not buy a passkey that
+// logs in for good, or an authenticator that locks the owner out. A missing password is a
+// missing field and a wrong one invalid credentials; neither changes anything.
+func TestAddingAWayInTakesThePassword(t *testing.T) {
+	ctx := context.Background()
+	adds := map[string]struct {
+		setup func(t *testing.T, w *mfaWorld) string // the account's id
+		add   func(w *mfaWorld, p *application.Passkeys, caller application.Principal, password string) error
+	}{
+		"a first passkey": {
+			setup: func(t *testing.T, w *mfaWorld) string {
+				w.registerAndLogin(t, "a@x.com")
+				return mustUser(t, w.world, "a@x.com").ID
+			},
+			add: func(_ *mfaWorld, p *application.Passkeys, caller application.Principal, password string) error {
+				_, err := p.BeginRegistration(ctx, caller, password)
+				return err
+			},
+		},
+		"a first authenticator": {
+			setup: func(t *testing.T, w *mfaWorld) string {
+				w.registerAndLogin(t, "b@x.com")
+				return mustUser(t, w.world, "b@x.com").ID
+			},
+			add: func(w *mfaWorld, _ *application.Passkeys, caller application.Principal, password string) error {
+				_, err := w.totp.Enrol(ctx, caller, password)
+				return err
+			},
+		},
+		"another passkey": {
+			setup: func(t *testing.T, w *mfaWorld) string {
+				id, _, _ := w.enrolled(t, "c@x.com")
+				return id
+			},
+			add: func(_ *mfaWorld, p *application.Passkeys, caller application.Principal, password string) error {
+				_, err := p.BeginRegistration(ctx, caller, password)
+				return err
+			},
+		},
+		"new recovery codes": {
+			setup: func(t *testing.T, w *mfaWorld) string {
+				id, _, _ := w.enrolled(t, "d@x.com")
+				return id
+			},
+			add: func(w *mfaWorld, _ *application.Passkeys, caller application.Principal, password string) error {
+				_, err := w.totp.RegenerateRecoveryCodes(ctx, caller, password)
+				return err
+			},
+		},
+	}
+	for name, c := range adds {
+		t.Run(name, func(t *testing.T) {
+			w := newMFAWorld(t)
+			p := w.withRegistration()
+			id := c.setup(t, w)
+			// A session opened with a second factor passes the factor rule, so only the
+			// password stands in the way.
+			_, twoFactor := sessionsOf(id)
+			before := w.factorState(t, p, id)
+			var missing *domain.ValidationError
+			if err := c.add(w, p, twoFactor, ""); !errors.As(err, &missing) || len(missing.Fields) != 1 || missing.Fields[0].Field != "password" {
+				t.Fatalf("no password: %v, want a validation error naming password", err)
+			}
+			if err := c.add(w, p, twoFactor, "not-the-password"); !errors.Is(err, domain.ErrInvalidCredentials) {
+				t.Fatalf("a wrong password: %v, want ErrInvalidCredentials", err)
+			}
+			if after := w.factorState(t, p, id); !after.equal(before) {
+				t.Fatalf("a refused addition changed the factors: %+v, was %+v", after, before)
+			}
+			if err := c.add(w, p, twoFactor, goodPassword); err != nil {
+				t.Fatalf("with the password: %v", err)
+			}
+		})
+	}
 }

@@ -159,6 +159,21 @@ func (f *SecondFactors) guardChange(ctx context.Context, caller Principal) error
 	return nil
 }
 
+// addingAWayIn checks the password the owner of u gives to add a way into the account: register
+// a passkey, enrol a TOTP authenticator, replace the recovery codes. A session alone is not
+// enough, whatever it was opened with: its access token, stolen for minutes (a cross-site
+// script, a leaked log), would otherwise buy a way in for good, a passkey that logs in without
+// the password and outlives a password change, or an authenticator that locks the owner out.
+// It is the rule of every password confirmation (reauthenticate): an empty password is a
+// missing field, a wrong one a failed login of the account, and while the account or the
+// address is delayed or locked, domain.ErrThrottled.
+func addingAWayIn(ctx context.Context, f *SecondFactors, hasher ports.PasswordHasher, log *slog.Logger, u domain.User, password string) error {
+	if password == "" {
+		return invalidField("password", "required", "is required")
+	}
+	return reauthenticate(ctx, f.limits, hasher, log, u, password)
+}
+
 // dropOrphanedCodes deletes userID's recovery codes when no factor is left for them to stand in
 // for: after a factor was removed, and before a first passkey is kept (codes orphaned by an older
 // version, or by a removal that failed halfway). Left behind, they would work again once a

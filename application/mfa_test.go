@@ -80,7 +80,7 @@ func (w *mfaWorld) enrolled(t *testing.T, email string) (string, string, []strin
 	ctx := context.Background()
 	w.registerAndLogin(t, email)
 	u := mustUser(t, w.world, email)
-	e, err := w.totp.Enrol(ctx, application.Principal{UserID: u.ID})
+	e, err := w.totp.Enrol(ctx, application.Principal{UserID: u.ID}, goodPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func (h *hookChallenges) Put(ctx context.Context, c domain.Challenge) error {
 // and gives userID a passkey.
 func (w *mfaWorld) withPasskeys(t *testing.T, pending ports.Challenges, userID string) *application.Passkeys {
 	t.Helper()
-	p := application.NewPasskeys(w.factors, w.passkeys, stubRP{}, pending, w.users, w.sessions, w.issuer, system.NewIDs(),
+	p := application.NewPasskeys(w.factors, w.passkeys, stubRP{}, pending, w.users, w.sessions, w.hasher, w.issuer, system.NewIDs(),
 		w.clock, w.settings, nil, discard())
 	w.factors.UsePasskeys(p)
 	if err := w.passkeys.Add(context.Background(), domain.Passkey{ID: "pk-" + userID, UserID: userID, CredentialID: []byte("cred-" + userID),

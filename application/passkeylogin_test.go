@@ -36,7 +36,7 @@ func (w *mfaWorld) passkeyLogin(t *testing.T, email string) (string, func() (app
 		t.Fatal(err)
 	}
 	ids := system.NewIDs()
-	p := application.NewPasskeys(w.factors, w.passkeys, assertingRP{}, w.challenges, w.users, w.hooks, w.issuer, ids,
+	p := application.NewPasskeys(w.factors, w.passkeys, assertingRP{}, w.challenges, w.users, w.hooks, w.hasher, w.issuer, ids,
 		w.clock, w.settings, application.NewAuditor(w.auditLog, w.clock, ids, discard()), discard())
 	return id, func() (application.TokensOutput, error) {
 		c, err := p.BeginLogin(ctx)

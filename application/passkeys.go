@@ -56,6 +56,7 @@ type Passkeys struct {
 	pending  ports.Challenges
 	users    ports.UserStore
 	sessions ports.SessionStore
+	hasher   ports.PasswordHasher
 	opener   *loginOpener
 	ids      ports.IDSource
 	clock    ports.Clock
@@ -68,12 +69,12 @@ type Passkeys struct {
 // factor, whether a change to the user's passkeys needs a session opened with a second factor,
 // and keeps the recovery codes from outliving the last factor.
 func NewPasskeys(factors *SecondFactors, store ports.Passkeys, rp ports.WebAuthn, pending ports.Challenges,
-	users ports.UserStore, sessions ports.SessionStore, issuer ports.TokenIssuer, ids ports.IDSource, clock ports.Clock,
-	settings Settings, audit *Auditor, log *slog.Logger) *Passkeys {
+	users ports.UserStore, sessions ports.SessionStore, hasher ports.PasswordHasher, issuer ports.TokenIssuer,
+	ids ports.IDSource, clock ports.Clock, settings Settings, audit *Auditor, log *slog.Logger) *Passkeys {
 	opener := newLoginOpener(users, sessions, issuer, ids, clock, settings, audit, log)
 	opener.auditDetail = "method=" + MethodPasskey
-	return &Passkeys{factors: factors, store: store, rp: rp, pending: pending, users: users, sessions: sessions, ids: ids,
-		clock: clock, settings: settings, audit: audit, log: log, opener: opener}
+	return &Passkeys{factors: factors, store: store, rp: rp, pending: pending, users: users, sessions: sessions,
+		hasher: hasher, ids: ids, clock: clock, settings: settings, audit: audit, log: log, opener: opener}
 }
 
 // UsePasskeys makes passkeys second factors: a password login of a user with one lists
@@ -116,16 +117,19 @@ func (p *Passkeys) take(ctx context.Context, token string, purpose domain.Challe
 	return c, nil
 }
 
-// BeginRegistration starts registering a passkey for the caller. A user who has a second
-// factor registers another only from a session opened with one (ErrMFARequired, see
-// guardChange).
-func (p *Passkeys) BeginRegistration(ctx context.Context, caller Principal) (Ceremony, error) {
+// BeginRegistration starts registering a passkey for the caller, given the account's password
+// (see addingAWayIn). A user who has a second factor registers another only from a session
+// opened with one (ErrMFARequired, see guardChange).
+func (p *Passkeys) BeginRegistration(ctx context.Context, caller Principal, password string) (Ceremony, error) {
 	userID := caller.UserID
 	u, err := loadSelf(ctx, p.users, userID)
 	if err != nil {
 		return Ceremony{}, err
 	}
 	if err := p.factors.guardChange(ctx, caller); err != nil {
+		return Ceremony{}, err
+	}
+	if err := addingAWayIn(ctx, p.factors, p.hasher, p.log, u, password); err != nil {
 		return Ceremony{}, err
 	}
 	existing, err := p.store.ByUser(ctx, userID)

@@ -64,11 +64,11 @@ func (s *TOTPSetup) Status(ctx context.Context, userID string) (MFAStatus, error
 	return out, nil
 }
 
-// Enrol makes a new secret for the caller and keeps it, sealed, as a pending authenticator
-// (replacing a pending one) until Confirm. A user with a confirmed authenticator gets
-// ErrTOTPEnabled: remove it first. A user with a passkey enrols only from a session opened with a
-// second factor (ErrMFARequired, see guardChange).
-func (s *TOTPSetup) Enrol(ctx context.Context, caller Principal) (TOTPEnrolment, error) {
+// Enrol makes a new secret for the caller, given the account's password (see addingAWayIn), and
+// keeps it, sealed, as a pending authenticator (replacing a pending one) until Confirm. A user
+// with a confirmed authenticator gets ErrTOTPEnabled: remove it first. A user with a passkey
+// enrols only from a session opened with a second factor (ErrMFARequired, see guardChange).
+func (s *TOTPSetup) Enrol(ctx context.Context, caller Principal, password string) (TOTPEnrolment, error) {
 	userID := caller.UserID
 	u, err := loadSelf(ctx, s.users, userID)
 	if err != nil {
@@ -80,6 +80,9 @@ func (s *TOTPSetup) Enrol(ctx context.Context, caller Principal) (TOTPEnrolment,
 		return TOTPEnrolment{}, fmt.Errorf("load TOTP factor: %w", err)
 	}
 	if err := s.factors.guardChange(ctx, caller); err != nil {
+		return TOTPEnrolment{}, err
+	}
+	if err := addingAWayIn(ctx, s.factors, s.hasher, s.log, u, password); err != nil {
 		return TOTPEnrolment{}, err
 	}
 	account := u.Email
@@ -193,7 +196,11 @@ func (s *TOTPSetup) RegenerateRecoveryCodes(ctx context.Context, caller Principa
 	if err := s.factors.guardChange(ctx, caller); err != nil {
 		return nil, err
 	}
-	if err := s.checkPassword(ctx, userID, password); err != nil {
+	u, err := loadSelf(ctx, s.users, userID)
+	if err != nil {
+		return nil, err
+	}
+	if err := addingAWayIn(ctx, s.factors, s.hasher, s.log, u, password); err != nil {
 		return nil, err
 	}
 	has, err := s.factors.hasFactor(ctx, userID)

@@ -18,7 +18,7 @@ const passkeyOrigin = "http://localhost:8080"
 // registerPasskey registers a passkey of the soft authenticator for the holder of tok.
 func (e *env) registerPasskey(tok string) *testenv.SoftCredential {
 	e.t.Helper()
-	begin := expectStatus(e.t, e.call("POST", "/api/users/me/passkeys/begin", nil, tok), http.StatusOK)
+	begin := expectStatus(e.t, e.call("POST", "/api/users/me/passkeys/begin", map[string]any{"password": password}, tok), http.StatusOK)
 	options, _ := json.Marshal(begin["options"])
 	resp, cred, err := testenv.SoftCreate(options, passkeyOrigin)
 	if err != nil {
@@ -63,7 +63,7 @@ func TestFactorChangesFromAPasswordSession(t *testing.T) {
 	e.register("ada@example.com")
 	pwd := e.login("ada@example.com").access
 
-	enrol := expectStatus(t, e.call("POST", "/api/users/me/mfa/totp", nil, pwd), http.StatusOK)
+	enrol := expectStatus(t, e.call("POST", "/api/users/me/mfa/totp", map[string]any{"password": password}, pwd), http.StatusOK)
 	secret := enrol["secret"].(string)
 	now := time.Now()
 	code, err := otp.Code(secret, now)
@@ -73,7 +73,7 @@ func TestFactorChangesFromAPasswordSession(t *testing.T) {
 	expectStatus(t, e.call("POST", "/api/users/me/mfa/totp/confirm", map[string]any{"code": code}, pwd), http.StatusOK)
 
 	// The password session, older than the factor, adds nothing.
-	expectProblem(t, e.call("POST", "/api/users/me/passkeys/begin", nil, pwd), http.StatusForbidden, "mfa_required")
+	expectProblem(t, e.call("POST", "/api/users/me/passkeys/begin", map[string]any{"password": password}, pwd), http.StatusForbidden, "mfa_required")
 	expectProblem(t, e.call("POST", "/api/users/me/passkeys/finish",
 		map[string]any{"ceremony": "c", "credential": map[string]any{"id": "x"}}, pwd), http.StatusForbidden, "mfa_required")
 	expectProblem(t, e.call("POST", "/api/users/me/mfa/recovery-codes", map[string]any{"password": password}, pwd),
@@ -104,7 +104,7 @@ func TestPasskeyOnlyFactors(t *testing.T) {
 	e.register("bo@example.com")
 	pwd := e.login("bo@example.com").access
 	cred := e.registerPasskey(pwd) // the first factor: from the password session
-	expectProblem(t, e.call("POST", "/api/users/me/mfa/totp", nil, pwd), http.StatusForbidden, "mfa_required")
+	expectProblem(t, e.call("POST", "/api/users/me/mfa/totp", map[string]any{"password": password}, pwd), http.StatusForbidden, "mfa_required")
 
 	withPasskey := e.passkeyLogin(cred)
 	expectStatus(t, e.call("POST", "/api/users/me/mfa/recovery-codes", map[string]any{"password": password}, withPasskey), http.StatusOK)

@@ -204,7 +204,7 @@ func newThrottledEnv(t *testing.T, settings application.Settings, limits applica
 	if err != nil {
 		t.Fatal(err)
 	}
-	passkeys := application.NewPasskeys(factors, memstore.NewPasskeys(), rp, memstore.NewChallenges(), users, sessions, tokens,
+	passkeys := application.NewPasskeys(factors, memstore.NewPasskeys(), rp, memstore.NewChallenges(), users, sessions, h, tokens,
 		id, clock{}, settings, auditor, log)
 	factors.UsePasskeys(passkeys)
 	srv, err := httpapi.NewServer(cfg, httpapi.Deps{

@@ -73,14 +73,15 @@ func (s *Server) mfaStatus(c *fiber.Ctx) error {
 	return c.JSON(mfaStatusResponse{TOTP: out.TOTP, RecoveryCodes: out.RecoveryCodes, Methods: nonNil(out.Methods)})
 }
 
-// totpEnrol: POST /api/users/me/mfa/totp → 200 {secret, otpauth_uri, qr_png}; pending until
-// confirmed. The body, if any, must be an empty object.
+// totpEnrol: POST /api/users/me/mfa/totp {password} → 200 {secret, otpauth_uri, qr_png};
+// pending until confirmed.
 func (s *Server) totpEnrol(c *fiber.Ctx) error {
-	if err := emptyBody(c); err != nil {
+	var in passwordRequest
+	if err := decodeJSON(c.Request().Body(), &in); err != nil {
 		return err
 	}
 	p, _ := principal(c)
-	out, err := s.deps.TOTP.Enrol(c.UserContext(), p)
+	out, err := s.deps.TOTP.Enrol(c.UserContext(), p, in.Password)
 	if err != nil {
 		return err
 	}
@@ -135,9 +136,6 @@ func (s *Server) recoveryCodes(c *fiber.Ctx) error {
 	var in passwordRequest
 	if err := decodeJSON(c.Request().Body(), &in); err != nil {
 		return err
-	}
-	if in.Password == "" {
-		return missingField("password")
 	}
 	p, _ := principal(c)
 	codes, err := s.deps.TOTP.RegenerateRecoveryCodes(c.UserContext(), p, in.Password)

@@ -94,22 +94,15 @@ func (s *Server) sendCeremony(c *fiber.Ctx, out application.Ceremony) error {
 		Options: out.Options})
 }
 
-// emptyBody accepts no body or an empty JSON object.
-func emptyBody(c *fiber.Ctx) error {
-	if len(c.Request().Body()) == 0 {
-		return nil
-	}
-	var in struct{}
-	return decodeJSON(c.Request().Body(), &in)
-}
-
-// passkeyRegisterBegin: POST /api/users/me/passkeys/begin → 200 {ceremony, expires_in, options}.
+// passkeyRegisterBegin: POST /api/users/me/passkeys/begin {password} → 200 {ceremony,
+// expires_in, options}.
 func (s *Server) passkeyRegisterBegin(c *fiber.Ctx) error {
-	if err := emptyBody(c); err != nil {
+	var in passwordRequest
+	if err := decodeJSON(c.Request().Body(), &in); err != nil {
 		return err
 	}
 	p, _ := principal(c)
-	out, err := s.deps.Passkeys.BeginRegistration(c.UserContext(), p)
+	out, err := s.deps.Passkeys.BeginRegistration(c.UserContext(), p, in.Password)
 	if err != nil {
 		return err
 	}

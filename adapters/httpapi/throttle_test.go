@@ -149,6 +149,32 @@ func TestPasswordConfirmationsThrottledAsLogins(t *testing.T) {
 	}
 }
 
+// The password that confirms a new way in (a passkey, a TOTP authenticator) is throttled the
+// same way: a stolen session guessing it there meets the lock too, and no ceremony or pending
+// authenticator was made. Without the password the routes answer 422 naming it.
+func TestNewWaysInTakeThePasswordThrottledAsLogins(t *testing.T) {
+	e := newThrottledEnv(t, baseSettings(), httpLimits())
+	e.register("owner@example.com")
+	s := e.login("owner@example.com")
+	for _, path := range []string{"/api/users/me/passkeys/begin", "/api/users/me/mfa/totp"} {
+		if m := expectProblem(t, e.call("POST", path, map[string]any{}, s.access), 422, "validation_failed"); !strings.Contains(fmt.Sprint(m["errors"]), "password") {
+			t.Fatalf("POST %s with {}: %v, want the password named", path, m)
+		}
+	}
+	expectProblem(t, e.call("POST", "/api/users/me/passkeys/begin", map[string]any{"password": "wrong guess 1"}, s.access), 401, "invalid_credentials")
+	expectProblem(t, e.call("POST", "/api/users/me/mfa/totp", map[string]any{"password": "wrong guess 2"}, s.access), 401, "invalid_credentials")
+	for _, r := range []response{
+		e.call("POST", "/api/users/me/passkeys/begin", map[string]any{"password": password}, s.access),
+		e.call("POST", "/api/users/me/mfa/totp", map[string]any{"password": password}, s.access),
+		e.do(req("POST", "/api/auth/login", map[string]any{"email": "owner@example.com", "password": password})),
+	} {
+		expectProblem(t, r, 429, "too_many_requests")
+	}
+	if m := expectStatus(t, e.call("GET", "/api/users/me/mfa", nil, s.access), 200); m["totp"] != "none" {
+		t.Fatalf("a refused enrolment began one: %v", m)
+	}
+}
+
 // An address change sends mail, so it counts against the client address's mail limit
 // (PORTCULLIS_RATE_MAIL_IP) with the other requests that do: a signed-in account cannot make the
 // service mail any number of addresses.

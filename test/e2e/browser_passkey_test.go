@@ -57,8 +57,8 @@ window.app = {
     if (r.status === 200 && !r.body.mfa_required) show("Signed in as " + email + " (password)");
     return r;
   },
-  async register(token, name) {
-    const begin = await api("POST", "/api/users/me/passkeys/begin", {}, token);
+  async register(token, name, password) {
+    const begin = await api("POST", "/api/users/me/passkeys/begin", {password}, token);
     if (begin.status !== 200) return begin;
     const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(begin.body.options.publicKey);
     const cred = await navigator.credentials.create({publicKey});
@@ -174,7 +174,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	access := signIn.Body["access_token"].(string)
 
 	// Register a passkey in the browser.
-	reg := call(`app.register(` + jsonString(access) + `, "Chromium virtual authenticator")`)
+	reg := call(`app.register(` + jsonString(access) + `, "Chromium virtual authenticator", ` + jsonString(a.Password) + `)`)
 	if reg.Status != 201 {
 		t.Fatalf("registration: %+v", reg)
 	}

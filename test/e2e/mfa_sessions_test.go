@@ -130,13 +130,13 @@ func TestMFA_PasswordSessionCannotRaiseItself(t *testing.T) {
 	secret, _ := enrolTOTP(t, api, clk, first)
 	api.do("GET", "/api/users", nil, pwdOnly...).expectProblem(http.StatusForbidden, "mfa_required")
 
-	api.do("POST", "/api/users/me/passkeys/begin", nil, pwdOnly...).expectProblem(http.StatusForbidden, "mfa_required")
+	api.do("POST", "/api/users/me/passkeys/begin", map[string]string{"password": goodPassword}, pwdOnly...).expectProblem(http.StatusForbidden, "mfa_required")
 	api.do("POST", "/api/users/me/mfa/recovery-codes", map[string]string{"password": root.Password}, pwdOnly...).
 		expectProblem(http.StatusForbidden, "mfa_required")
 	// Nor can it finish a registration the owner began.
 	twoFactor := api.login2FA(t, root, secret, clk)
 	var c ceremony
-	api.do("POST", "/api/users/me/passkeys/begin", nil, bearer(twoFactor.AccessToken)...).expect(http.StatusOK).decode(&c)
+	api.do("POST", "/api/users/me/passkeys/begin", map[string]string{"password": goodPassword}, bearer(twoFactor.AccessToken)...).expect(http.StatusOK).decode(&c)
 	resp, _, err := testenv.SoftCreate(c.Options, passkeyOrigin)
 	if err != nil {
 		t.Fatal(err)

@@ -80,7 +80,7 @@ type enrolment struct {
 func enrolTOTP(t *testing.T, api *client, clk *testClock, access string) (string, []string) {
 	t.Helper()
 	var e enrolment
-	api.do("POST", "/api/users/me/mfa/totp", nil, bearer(access)...).expect(http.StatusOK).decode(&e)
+	api.do("POST", "/api/users/me/mfa/totp", map[string]string{"password": goodPassword}, bearer(access)...).expect(http.StatusOK).decode(&e)
 	code, err := otp.Code(e.Secret, clk.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func totpEndToEnd(t *testing.T, srv *server, clk *testClock) {
 
 	// Enrol: a base32 secret, its otpauth URI and a QR code PNG; pending until confirmed.
 	var e enrolment
-	r := api.do("POST", "/api/users/me/mfa/totp", nil, auth...).expect(http.StatusOK)
+	r := api.do("POST", "/api/users/me/mfa/totp", map[string]string{"password": goodPassword}, auth...).expect(http.StatusOK)
 	r.decode(&e)
 	if cc := r.Header.Get("Cache-Control"); !strings.Contains(cc, "no-store") {
 		t.Errorf("enrolment Cache-Control %q, want no-store", cc)
@@ -181,7 +181,7 @@ func totpEndToEnd(t *testing.T, srv *server, clk *testClock) {
 	if len(rc.RecoveryCodes) != 10 || len(slices.Compact(slices.Sorted(slices.Values(rc.RecoveryCodes)))) != 10 {
 		t.Fatalf("recovery codes %v, want ten distinct", rc.RecoveryCodes)
 	}
-	api.do("POST", "/api/users/me/mfa/totp", nil, auth...).expectProblem(http.StatusConflict, "totp_already_enabled")
+	api.do("POST", "/api/users/me/mfa/totp", map[string]string{"password": goodPassword}, auth...).expectProblem(http.StatusConflict, "totp_already_enabled")
 	api.do("GET", "/api/users/me/mfa", nil, auth...).expect(http.StatusOK).decode(&status)
 	if status.TOTP != "enabled" || status.Left != 10 || !slices.Equal(status.Methods, []string{"totp", "recovery_code"}) {
 		t.Fatalf("status once enabled: %+v", status)

@@ -38,7 +38,7 @@ type passkeyView struct {
 func registerPasskey(t *testing.T, api *client, access, name string) (passkeyView, *testenv.SoftCredential) {
 	t.Helper()
 	var c ceremony
-	api.do("POST", "/api/users/me/passkeys/begin", nil, bearer(access)...).expect(http.StatusOK).decode(&c)
+	api.do("POST", "/api/users/me/passkeys/begin", map[string]string{"password": goodPassword}, bearer(access)...).expect(http.StatusOK).decode(&c)
 	if c.Ceremony == "" || c.ExpiresIn != 300 {
 		t.Fatalf("registration begin: %+v", c)
 	}
@@ -98,13 +98,19 @@ func passkeysEndToEnd(t *testing.T, srv *server) {
 	api := srv.apiClient().in(t)
 	a := api.register(t)
 	first := api.login(t, a)
+	// The access token alone adds no passkey: the password confirms it (a token stolen for
+	// minutes would otherwise buy a login for good).
+	api.do("POST", "/api/users/me/passkeys/begin", map[string]string{}, bearer(first.AccessToken)...).
+		expectProblem(http.StatusUnprocessableEntity, "validation_failed")
+	api.do("POST", "/api/users/me/passkeys/begin", map[string]string{"password": "not the password"}, bearer(first.AccessToken)...).
+		expectProblem(http.StatusUnauthorized, "invalid_credentials")
 	pk, cred := registerPasskey(t, api, first.AccessToken, "Laptop")
 	if got := listPasskeys(t, api, first.AccessToken); len(got) != 1 || got[0].ID != pk.ID || got[0].Name != "Laptop" {
 		t.Fatalf("list after registration: %+v", got)
 	}
 	// The password session that added the first factor adds no other: the account has a
 	// second factor now, and that session was opened without one.
-	api.do("POST", "/api/users/me/passkeys/begin", nil, bearer(first.AccessToken)...).expectProblem(http.StatusForbidden, "mfa_required")
+	api.do("POST", "/api/users/me/passkeys/begin", map[string]string{"password": goodPassword}, bearer(first.AccessToken)...).expectProblem(http.StatusForbidden, "mfa_required")
 
 	// A login by passkey alone: tokens, amr hwk (+ user), two factors' worth.
 	_, r := passkeyLogin(t, api, cred, testenv.AssertOptions{})
@@ -122,7 +128,7 @@ func passkeysEndToEnd(t *testing.T, srv *server) {
 	}
 	// The passkey session may begin another registration (its ceremony serves below).
 	var c ceremony
-	api.do("POST", "/api/users/me/passkeys/begin", nil, bearer(tk.AccessToken)...).expect(http.StatusOK).decode(&c)
+	api.do("POST", "/api/users/me/passkeys/begin", map[string]string{"password": goodPassword}, bearer(tk.AccessToken)...).expect(http.StatusOK).decode(&c)
 	// Recovery codes stand in for the passkey: listed among the methods.
 	var rc struct {
 		RecoveryCodes []string `json:"recovery_codes"`
@@ -295,7 +301,7 @@ func TestPasskeysOffOnIPAddress(t *testing.T) {
 	api := srv.apiClient().in(t)
 	a := api.register(t)
 	access := api.login(t, a).AccessToken
-	api.do("POST", "/api/users/me/passkeys/begin", nil, bearer(access)...).expectProblem(http.StatusNotImplemented, "passkeys_off")
+	api.do("POST", "/api/users/me/passkeys/begin", map[string]string{"password": goodPassword}, bearer(access)...).expectProblem(http.StatusNotImplemented, "passkeys_off")
 	api.do("POST", "/api/auth/passkey/begin", nil).expectProblem(http.StatusNotImplemented, "passkeys_off")
 	if !strings.Contains(srv.Logs.String(), "passkeys are off") {
 		t.Error("no warning at start that passkeys are off")
@@ -312,7 +318,7 @@ func TestPasskeyCeremonyExpires(t *testing.T) {
 	access := api.login(t, a).AccessToken
 
 	var c ceremony
-	api.do("POST", "/api/users/me/passkeys/begin", nil, bearer(access)...).expect(http.StatusOK).decode(&c)
+	api.do("POST", "/api/users/me/passkeys/begin", map[string]string{"password": goodPassword}, bearer(access)...).expect(http.StatusOK).decode(&c)
 	resp, _, err := testenv.SoftCreate(c.Options, passkeyOrigin)
 	if err != nil {
 		t.Fatal(err)
