@@ -18,12 +18,13 @@ const deliveryBatch = 20
 
 // MailDelivery is the worker that drains the outbox: it claims due messages under a lease,
 // prepares those with a link (a new one-time token, written with the link in one transaction,
-// for the account the request named — or drops the message when there is none; again when the
-// link is gone or half its lifetime has passed), renders and sends them, and settles each: sent,
-// again later with exponential backoff, or failed after MailSettings.MaxAttempts. Any number
-// of workers, in any number of processes, may run over one outbox; the lease gives each
-// message to one at a time. A worker that dies mid-send loses nothing: its lease runs out and
-// another worker takes the message.
+// for the account the request named — or drops the message when there is none, or when a newer
+// message of its kind for the account is pending or sent; again when the link is gone or half
+// its lifetime has passed), renders and sends them, and settles each: sent, again later with
+// exponential backoff, or failed after MailSettings.MaxAttempts. Any number of workers, in any
+// number of processes, may run over one outbox; the lease gives each message to one at a time.
+// A worker that dies mid-send loses nothing: its lease runs out and another worker takes the
+// message.
 type MailDelivery struct {
 	outbox   ports.MailOutbox
 	users    ports.UserStore
@@ -188,7 +189,10 @@ func (d *MailDelivery) compose(m domain.OutboxMail) (ports.Mail, error) {
 // checks the message still makes sense for it, and stores the token with the link and its
 // expiry in one transaction: a crash after it leaves a link whose token exists, which the next
 // attempt sends, and a crash before it leaves no token behind. A new token supersedes the
-// account's earlier one of its purpose, so a renewed message never has two working links out.
+// account's earlier one of its purpose, so a renewed message never has two working links out;
+// and so only the newest message of a kind for the account may make one (the outbox refuses an
+// older one, domain.ErrMailSuperseded): an operator's retry of an old failed message, or an
+// older message that comes up late, is dropped rather than end the link of a newer mail.
 // It returns errDrop when there is nothing to send.
 func (d *MailDelivery) prepare(ctx context.Context, m *domain.OutboxMail) error {
 	purpose, ok := m.Kind.Purpose()
@@ -229,7 +233,11 @@ func (d *MailDelivery) prepare(ctx context.Context, m *domain.OutboxMail) error 
 		return err
 	}
 	m.UserID, m.Name, m.Link, m.LinkExpiresAt, m.Prepared = u.ID, u.Name, d.settings.link(purpose, secret), tok.ExpiresAt, true
-	if err := d.outbox.Prepare(ctx, d.owner, *m, tok); err != nil {
+	err = d.outbox.Prepare(ctx, d.owner, *m, tok)
+	switch {
+	case errors.Is(err, domain.ErrMailSuperseded):
+		return errDrop{domain.ErrMailSuperseded.Error()}
+	case err != nil:
 		return fmt.Errorf("prepare mail: %w", err)
 	}
 	return nil

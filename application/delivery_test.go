@@ -219,11 +219,12 @@ func TestMailDelivery_RetriedMessageCarriesAFreshLink(t *testing.T) {
 }
 
 // A message retried by an operator before retries made it unprepared is pending, prepared and
-// without a link: the worker prepares it again rather than sending it without one.
+// without a link: the worker prepares it again rather than sending it without one. (A
+// verification mail: the world's reset mail, newer, would supersede an older reset mail.)
 func TestMailDelivery_PreparedMessageWithoutALinkIsPreparedAgain(t *testing.T) {
 	w := newDeliveryWorld(t, linkComposer{}, application.MailSettings{})
 	ctx := t.Context()
-	if err := w.outbox.Enqueue(ctx, domain.OutboxMail{ID: "m0", Kind: domain.MailResetPassword, To: "ada@example.com", UserID: "u1",
+	if err := w.outbox.Enqueue(ctx, domain.OutboxMail{ID: "m0", Kind: domain.MailVerifyEmail, To: "ada@example.com", UserID: "u1",
 		Prepared: true, Status: domain.MailPending, CreatedAt: w.clock.Now().Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -287,5 +288,51 @@ func TestMailDelivery_FailsAMailThatWouldGoOutWithoutItsLink(t *testing.T) {
 	}
 	if n := len(w.mailer.tried); n != 0 {
 		t.Fatalf("%d mails sent without their link", n)
+	}
+}
+
+// An operator's retry of an old failed reset mail, after the user has asked for (and received)
+// a newer one, must not send the old one with a fresh token: that token would end the newer
+// mail's link, the one the user is about to open. The old message is dropped instead.
+func TestMailDelivery_RetryOfAnOlderMessageKeepsTheNewerLink(t *testing.T) {
+	w := newDeliveryWorld(t, linkComposer{}, application.MailSettings{MaxAttempts: 1})
+	ctx := t.Context()
+	w.mailer.setDown(true)
+	w.attempt(t)
+	if m := w.message(t); m.Status != domain.MailFailed {
+		t.Fatalf("after the outage: %+v, want it failed", m)
+	}
+
+	w.mailer.setDown(false)
+	w.clock.Advance(time.Minute)
+	if err := w.outbox.Enqueue(ctx, domain.OutboxMail{ID: "m2", Kind: domain.MailResetPassword, To: "ada@example.com",
+		Status: domain.MailPending, CreatedAt: w.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	w.attempt(t)
+	newer := w.mailer.last()
+	if newer.ID != "m2" || newer.Link == "" {
+		t.Fatalf("the newer reset mail went out as %+v", newer)
+	}
+
+	w.clock.Advance(time.Minute)
+	if err := application.NewOutbox(w.outbox, w.clock).Retry(ctx, application.Operator, w.mailID); err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	w.attempt(t)
+	list, err := w.outbox.List(ctx, domain.OutboxQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list {
+		if m.ID == w.mailID && (m.Status != domain.MailDropped || !strings.Contains(m.LastError, "superseded")) {
+			t.Fatalf("the retried older message: %+v, want it dropped as superseded", m)
+		}
+	}
+	if got := w.mailer.last(); got.ID != "m2" {
+		t.Fatalf("the retried older message was sent: %+v", got)
+	}
+	if !w.linkWorks(t, newer.Link, w.clock.Now()) {
+		t.Fatal("the newer mail's link stopped working after the older message's retry")
 	}
 }

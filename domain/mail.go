@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // MailKind names one kind of message Portcullis sends; each has its templates.
 type MailKind string
@@ -80,6 +83,32 @@ type OutboxMail struct {
 	LastError     string // short reason of the last failure or drop
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
+}
+
+// ErrMailSuperseded: the message may not make a token, because a newer message of its kind for
+// its account is pending or sent (see OutboxMail.Supersedes); nothing was written. Only the
+// newest message of a kind may make one: an older one's token would supersede the newer
+// message's, and end the link its reader is about to open.
+var ErrMailSuperseded = errors.New("superseded by a newer message")
+
+// Supersedes reports whether m, a message of the outbox, keeps old from making a token: m is of
+// old's kind, pending or sent, created after old (CreatedAt, then ID: ids sort in creation
+// order), and for old's account. old is being prepared, so its UserID names its account and, for
+// a kind whose link goes to the account's own address, To is that address (the worker drops a
+// message whose account has another). m is for that account when it names it, or when it was
+// queued by the address alone and not yet prepared (UserID "", as a forgotten password or a
+// resend is) to old's address: the account it will be prepared for.
+func (m OutboxMail) Supersedes(old OutboxMail) bool {
+	if m.Kind != old.Kind || (m.Status != MailPending && m.Status != MailSent) {
+		return false
+	}
+	if c := m.CreatedAt.Compare(old.CreatedAt); c < 0 || (c == 0 && m.ID <= old.ID) {
+		return false
+	}
+	if m.UserID == "" {
+		return m.To == old.To
+	}
+	return m.UserID == old.UserID
 }
 
 // MailSettlement is the outcome of one delivery attempt.

@@ -141,7 +141,11 @@ type MailOutbox interface {
 	// Prepare stores m's Link, LinkExpiresAt, Name and Prepared and creates t (superseding the
 	// user's earlier tokens of its purpose), in one transaction, if owner still holds m's lease;
 	// else it is domain.ErrStale and nothing is written. A later attempt may prepare a prepared
-	// message again: its new link replaces the old, whose token t supersedes.
+	// message again: its new link replaces the old, whose token t supersedes. m.UserID names the
+	// account; when a message of the outbox supersedes m (domain.OutboxMail.Supersedes, m's
+	// stored CreatedAt and ID counting), it is domain.ErrMailSuperseded and nothing is written,
+	// decided in the same transaction as the token is written, so that a newer message prepared
+	// or queued at the same time never loses its token to m.
 	Prepare(ctx context.Context, owner string, m domain.OutboxMail, t domain.OneTimeToken) error
 	// Settle records the outcome of an attempt on message id and releases owner's lease; a
 	// final outcome (sent, failed, dropped) wipes the link and its expiry. A lease owner no

@@ -101,7 +101,9 @@ func (o *Outbox) leasedTo(id, owner string) (*outboxEntry, error) {
 	return e, nil
 }
 
-// Prepare stores m's link, its expiry and name and creates t, under owner's lease.
+// Prepare stores m's link, its expiry and name and creates t, under owner's lease, unless a
+// newer message supersedes m. Enqueue takes the same lock, so no newer message can come between
+// the check and the token.
 func (o *Outbox) Prepare(ctx context.Context, owner string, m domain.OutboxMail, t domain.OneTimeToken) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("prepare mail: %w", err)
@@ -111,6 +113,13 @@ func (o *Outbox) Prepare(ctx context.Context, owner string, m domain.OutboxMail,
 	e, err := o.leasedTo(m.ID, owner)
 	if err != nil {
 		return fmt.Errorf("prepare mail: %w", err)
+	}
+	old := m
+	old.CreatedAt = e.mail.CreatedAt
+	for _, other := range o.msgs {
+		if other.mail.Supersedes(old) {
+			return fmt.Errorf("prepare mail: %w", domain.ErrMailSuperseded)
+		}
 	}
 	if err := o.tokens.Create(ctx, t); err != nil {
 		return fmt.Errorf("prepare mail: %w", err)

@@ -87,7 +87,7 @@ func (o *Outbox) Claim(ctx context.Context, owner string, now time.Time, lease t
 }
 
 // Prepare stores m's link, its expiry and name and creates t in one transaction, under owner's
-// lease.
+// lease, unless a newer message supersedes m (then the transaction is rolled back).
 func (o *Outbox) Prepare(ctx context.Context, owner string, m domain.OutboxMail, t domain.OneTimeToken) error {
 	err := runTx(ctx, o.db, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewUpdate().Model((*outboxRow)(nil)).
@@ -103,10 +103,35 @@ func (o *Outbox) Prepare(ctx context.Context, owner string, m domain.OutboxMail,
 		if err := leased(res, err); err != nil {
 			return err
 		}
-		_, err = upsertToken(tx, o.kind, t).Exec(ctx)
-		return err
+		if _, err := upsertToken(tx, o.kind, t).Exec(ctx); err != nil {
+			return err
+		}
+		// Checked after the token is written, not before: that write locks the account's token
+		// of this purpose until the end of the transaction, so a newer message's Prepare waits
+		// for this one to end, and the check sees every message committed before the lock was
+		// taken (each statement under READ COMMITTED, and the first plain read under REPEATABLE
+		// READ, reads what was committed when it starts).
+		superseded, err := supersedes(tx, m).Exists(ctx)
+		if err != nil {
+			return err
+		}
+		if superseded {
+			return domain.ErrMailSuperseded
+		}
+		return nil
 	})
 	return translate("prepare mail", err)
+}
+
+// supersedes selects the messages that supersede m: domain.OutboxMail.Supersedes in SQL, against
+// m's stored row (me).
+func supersedes(db bun.IDB, m domain.OutboxMail) *bun.SelectQuery {
+	return db.NewSelect().Model((*outboxRow)(nil)).
+		Join("JOIN mail_outbox AS me ON me.id = ?", m.ID).
+		Where("mo.kind = me.kind").
+		Where("mo.status IN (?)", bun.In([]string{string(domain.MailPending), string(domain.MailSent)})).
+		Where("(mo.created_at > me.created_at OR (mo.created_at = me.created_at AND mo.id > me.id))").
+		Where("((mo.user_id <> '' AND mo.user_id = ?) OR (mo.user_id = '' AND mo.to_addr = ?))", m.UserID, m.To)
 }
 
 // Settle records the outcome of an attempt and releases owner's lease.

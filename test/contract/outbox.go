@@ -28,6 +28,8 @@ func MailOutbox(t *testing.T, open func(t *testing.T) (ports.MailOutbox, ports.O
 		{"PrepareWritesTokenWithLink", outboxPrepare},
 		{"PrepareWithoutLeaseWritesNothing", outboxPrepareStale},
 		{"PrepareAgainSupersedesTheLink", outboxPrepareAgain},
+		{"PrepareRefusedForAnOlderMessage", outboxPrepareSuperseded},
+		{"PrepareNotHeldBackByOthers", outboxPrepareNotSuperseded},
 		{"FailedRetriedByOperator", outboxFailedRetry},
 		{"RetryUnpreparesTheMessage", outboxRetryUnprepares},
 		{"PurgeKeepsFailed", outboxPurge},
@@ -360,5 +362,112 @@ func outboxRetryUnprepares(t *testing.T, o ports.MailOutbox, tokens ports.OneTim
 	}
 	if _, err := tokens.Consume(t.Context(), fresh.Hash, domain.PurposeResetPassword, at.Add(time.Hour)); err != nil {
 		t.Fatalf("the fresh token: %v", err)
+	}
+}
+
+// outboxPrepareSuperseded: only the newest message of a kind for an account may make a token.
+// An older one is refused (domain.ErrMailSuperseded, nothing written) while a newer one is
+// pending — here queued by the account's address alone, not yet prepared — or sent: after an
+// operator's retry too, so that the old message never ends the newer mail's link.
+func outboxPrepareSuperseded(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTokens) {
+	at := now()
+	user, addr := uuid.NewString(), "ada-"+uuid.NewString()[:8]+"@example.com"
+	// As PasswordReset.Forgot queues them: the address alone; old first.
+	old, newer := outboxMail(at, domain.MailResetPassword), outboxMail(at.Add(time.Millisecond), domain.MailResetPassword)
+	old.UserID, old.To, newer.UserID, newer.To = "", addr, "", addr
+	mustEnqueue(t, o, newer, old)
+	if got := mustClaim(t, o, "w1", at.Add(time.Second), time.Minute, 2); len(got) != 2 {
+		t.Fatalf("claimed %v, want both messages", mailIDs(got))
+	}
+	prepare := func(m domain.OutboxMail, owner string, at time.Time) (domain.OneTimeToken, error) {
+		tok := newToken(user, domain.PurposeResetPassword, at)
+		m.UserID, m.Link, m.LinkExpiresAt = user, "https://auth.example.com/reset-password?token="+m.ID, tok.ExpiresAt
+		return tok, o.Prepare(t.Context(), owner, m, tok)
+	}
+	stored := func(id string) domain.OutboxMail {
+		list, err := o.List(t.Context(), domain.OutboxQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range list {
+			if m.ID == id {
+				return m
+			}
+		}
+		t.Fatalf("message %s is not listed", id)
+		return domain.OutboxMail{}
+	}
+
+	tok, err := prepare(old, "w1", at)
+	if !errors.Is(err, domain.ErrMailSuperseded) {
+		t.Fatalf("Prepare of the older message next to a newer pending one = %v, want ErrMailSuperseded", err)
+	}
+	mustNotConsume(t, tokens, tok.Hash, domain.PurposeResetPassword, at)
+	if m := stored(old.ID); m.Prepared || m.Link != "" || m.UserID != "" {
+		t.Fatalf("a refused Prepare wrote the message: %+v", m)
+	}
+
+	// The older message does not hold the newer one back; it is prepared and sent.
+	newTok, err := prepare(newer, "w1", at)
+	if err != nil {
+		t.Fatalf("Prepare of the newer message: %v", err)
+	}
+	if err := o.Settle(t.Context(), newer.ID, "w1", domain.MailSettlement{Status: domain.MailSent, At: at}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The older one fails for good; an operator retries it: the sent newer one still wins.
+	if err := o.Settle(t.Context(), old.ID, "w1", domain.MailSettlement{Status: domain.MailFailed, LastError: "smtp: dial failed", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	later := at.Add(10 * time.Minute)
+	if err := o.Retry(t.Context(), old.ID, later); err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	if got := mustClaim(t, o, "w2", later, time.Minute, 1); len(got) != 1 || got[0].ID != old.ID {
+		t.Fatalf("after Retry: claimed %v, want %s", mailIDs(got), old.ID)
+	}
+	tok, err = prepare(old, "w2", later)
+	if !errors.Is(err, domain.ErrMailSuperseded) {
+		t.Fatalf("Prepare of the retried older message next to a newer sent one = %v, want ErrMailSuperseded", err)
+	}
+	mustNotConsume(t, tokens, tok.Hash, domain.PurposeResetPassword, later)
+	if _, err := tokens.Consume(t.Context(), newTok.Hash, domain.PurposeResetPassword, later); err != nil {
+		t.Fatalf("the newer message's token after the older one's retry: %v", err)
+	}
+}
+
+// outboxPrepareNotSuperseded: what does not supersede a message: a newer one of its account that
+// failed or was dropped, one of another kind, one of another account (by id or by address), and
+// an older one.
+func outboxPrepareNotSuperseded(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTokens) {
+	at := now()
+	user, addr := uuid.NewString(), "ada-"+uuid.NewString()[:8]+"@example.com"
+	mail := func(d time.Duration, kind domain.MailKind, userID, to string) domain.OutboxMail {
+		m := outboxMail(at.Add(d), kind)
+		m.UserID, m.To = userID, to
+		return m
+	}
+	older := mail(0, domain.MailResetPassword, user, addr)
+	m := mail(time.Millisecond, domain.MailResetPassword, "", addr)
+	failed := mail(2*time.Millisecond, domain.MailResetPassword, user, addr)
+	dropped := mail(3*time.Millisecond, domain.MailResetPassword, "", addr)
+	otherKind := mail(4*time.Millisecond, domain.MailVerifyEmail, user, addr)
+	otherUser := mail(5*time.Millisecond, domain.MailResetPassword, uuid.NewString(), addr)
+	otherAddr := mail(6*time.Millisecond, domain.MailResetPassword, "", "bob-"+uuid.NewString()[:8]+"@example.com")
+	mustEnqueue(t, o, older, m, failed, dropped, otherKind, otherUser, otherAddr)
+	mustClaim(t, o, "w1", at.Add(time.Second), time.Minute, 10)
+	for id, st := range map[string]domain.MailStatus{failed.ID: domain.MailFailed, dropped.ID: domain.MailDropped} {
+		if err := o.Settle(t.Context(), id, "w1", domain.MailSettlement{Status: st, At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok := newToken(user, domain.PurposeResetPassword, at)
+	m.UserID, m.Link, m.LinkExpiresAt = user, "https://auth.example.com/reset-password?token=t", tok.ExpiresAt
+	if err := o.Prepare(t.Context(), "w1", m, tok); err != nil {
+		t.Fatalf("Prepare: %v; nothing newer of its kind for its account is pending or sent", err)
+	}
+	if _, err := tokens.Consume(t.Context(), tok.Hash, domain.PurposeResetPassword, at); err != nil {
+		t.Fatalf("the prepared token: %v", err)
 	}
 }

@@ -316,6 +316,63 @@ func TestMailToInternationalisedDomain(t *testing.T) {
 	}
 }
 
+// resetOutage is a server over one backend, delivering to Mailpit with two attempts per
+// message, and a registered account whose reset mail failed for good while Mailpit was down.
+type resetOutage struct {
+	c      *client
+	a      account
+	outbox ports.MailOutbox
+	mails  *application.Outbox
+	failed string // the id of the failed reset message
+}
+
+// failReset starts the server of a resetOutage, registers an account, stops mp and asks for a
+// reset, waits until its message has failed, and starts mp again.
+func failReset(t *testing.T, mp *testenv.Mailpit, b backend) *resetOutage {
+	t.Helper()
+	r := &resetOutage{}
+	env := b.env(t)
+	env["PORTCULLIS_MAIL_MAX_ATTEMPTS"] = "2"
+	s := startServerWith(t, mailEnvFor(mp, env), fx.Populate(&r.outbox, &r.mails))
+	r.c = s.apiClient().in(t)
+	r.a = r.c.register(t)
+	waitMail(t, mp, r.a.Email, "verification mail", linkTo("/verify-email"))
+
+	mp.Stop()
+	r.c.do("POST", "/api/auth/password/forgot", map[string]string{"email": r.a.Email}).expect(http.StatusAccepted)
+	waitOutbox(t, r.outbox, func(m domain.OutboxMail) bool { return r.isReset(m) && m.Status == domain.MailFailed })
+	list, err := r.outbox.List(t.Context(), domain.OutboxQuery{Status: domain.MailFailed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(list, r.isReset)
+	if i < 0 {
+		t.Fatal("the failed reset mail is not listed as failed")
+	}
+	r.failed = list[i].ID
+	mp.Start()
+	return r
+}
+
+// isReset reports whether m is a reset mail to the account.
+func (r *resetOutage) isReset(m domain.OutboxMail) bool {
+	return m.To == r.a.Email && m.Kind == domain.MailResetPassword
+}
+
+// message returns the outbox message with id.
+func (r *resetOutage) message(t *testing.T, id string) domain.OutboxMail {
+	t.Helper()
+	list, err := r.outbox.List(t.Context(), domain.OutboxQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(list, func(m domain.OutboxMail) bool { return m.ID == id })
+	if i < 0 {
+		t.Fatalf("message %s is not in the outbox", id)
+	}
+	return list[i]
+}
+
 // TestMailRetriedAfterOutageCarriesAWorkingLink: a reset mail that used up its attempts while
 // SMTP was down is failed, and its link wiped; `portcullis mail retry` (the Outbox use case it
 // calls) sends it again with a fresh link, with which the reset succeeds.
@@ -326,45 +383,59 @@ func TestMailRetriedAfterOutageCarriesAWorkingLink(t *testing.T) {
 			continue
 		}
 		t.Run(b.name, func(t *testing.T) {
-			var (
-				outbox ports.MailOutbox
-				mails  *application.Outbox
-			)
-			env := b.env(t)
-			env["PORTCULLIS_MAIL_MAX_ATTEMPTS"] = "2"
-			s := startServerWith(t, mailEnvFor(mp, env), fx.Populate(&outbox, &mails))
-			c := s.apiClient().in(t)
-			a := c.register(t)
-			waitMail(t, mp, a.Email, "verification mail", linkTo("/verify-email"))
-
-			mp.Stop()
-			c.do("POST", "/api/auth/password/forgot", map[string]string{"email": a.Email}).expect(http.StatusAccepted)
-			isReset := func(m domain.OutboxMail) bool { return m.To == a.Email && m.Kind == domain.MailResetPassword }
-			waitOutbox(t, outbox, func(m domain.OutboxMail) bool { return isReset(m) && m.Status == domain.MailFailed })
-			list, err := outbox.List(t.Context(), domain.OutboxQuery{Status: domain.MailFailed})
-			if err != nil {
-				t.Fatal(err)
-			}
-			i := slices.IndexFunc(list, isReset)
-			if i < 0 {
-				t.Fatal("the failed reset mail is not listed as failed")
-			}
-
-			mp.Start()
-			if err := mails.Retry(t.Context(), application.Operator, list[i].ID); err != nil {
+			r := failReset(t, mp, b)
+			if err := r.mails.Retry(t.Context(), application.Operator, r.failed); err != nil {
 				t.Fatalf("retry: %v", err)
 			}
-			reset := waitMail(t, mp, a.Email, "password reset mail", subjectHas("Reset"))
+			reset := waitMail(t, mp, r.a.Email, "password reset mail", subjectHas("Reset"))
 			path, token := mailLink(t, reset)
 			if path != "/reset-password" {
 				t.Fatalf("the retried mail links %s", path)
 			}
-			waitOutbox(t, outbox, func(m domain.OutboxMail) bool { return isReset(m) && m.Status == domain.MailSent })
+			waitOutbox(t, r.outbox, func(m domain.OutboxMail) bool { return r.isReset(m) && m.Status == domain.MailSent })
 			const newPassword = "a passphrase after the outage"
-			c.do("POST", "/api/auth/password/reset", map[string]string{"token": token, "new_password": newPassword}).
+			r.c.do("POST", "/api/auth/password/reset", map[string]string{"token": token, "new_password": newPassword}).
 				expect(http.StatusNoContent)
-			a.Password = newPassword
-			c.login(t, a)
+			r.a.Password = newPassword
+			r.c.login(t, r.a)
+		})
+	}
+}
+
+// TestMailRetryOfASupersededMessageKeepsTheNewerLink: a reset mail A fails for good while SMTP
+// is down; the user asks again and gets reset mail B. `portcullis mail retry` of A then must not
+// send A with a fresh token, which would end B's link, the one the user is about to open: A is
+// dropped as superseded, nothing more is mailed, and B's link resets the password.
+func TestMailRetryOfASupersededMessageKeepsTheNewerLink(t *testing.T) {
+	mp := testenv.StartMailpit(t, testenv.MailpitOptions{})
+	for _, b := range backends() {
+		if b.name != "sqlite-sql" && b.name != "mysql-redis" && b.name != "postgres-sql" {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			r := failReset(t, mp, b)
+			r.c.do("POST", "/api/auth/password/forgot", map[string]string{"email": r.a.Email}).expect(http.StatusAccepted)
+			_, token := mailLink(t, waitMail(t, mp, r.a.Email, "the newer password reset mail", linkTo("/reset-password")))
+			waitOutbox(t, r.outbox, func(m domain.OutboxMail) bool {
+				return r.isReset(m) && m.ID != r.failed && m.Status == domain.MailSent
+			})
+
+			if err := r.mails.Retry(t.Context(), application.Operator, r.failed); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			waitOutbox(t, r.outbox, func(m domain.OutboxMail) bool { return m.ID == r.failed && m.Status != domain.MailPending })
+			if m := r.message(t, r.failed); m.Status != domain.MailDropped || !strings.Contains(m.LastError, "superseded") {
+				t.Fatalf("the retried older reset mail ended %s (%q), want it dropped as superseded", m.Status, m.LastError)
+			}
+			resets := slices.DeleteFunc(mp.Messages(r.a.Email), func(m testenv.MailpitMessage) bool { return !linkTo("/reset-password")(m) })
+			if len(resets) != 1 {
+				t.Fatalf("%d reset mails in the mailbox, want only the newer one", len(resets))
+			}
+			const newPassword = "a passphrase from the newer mail"
+			r.c.do("POST", "/api/auth/password/reset", map[string]string{"token": token, "new_password": newPassword}).
+				expect(http.StatusNoContent)
+			r.a.Password = newPassword
+			r.c.login(t, r.a)
 		})
 	}
 }
