@@ -120,7 +120,7 @@ func (d *MailDelivery) deliver(ctx context.Context, m domain.OutboxMail, budget 
 	err := d.prepare(ctx, &m)
 	var msg ports.Mail
 	if err == nil {
-		msg, err = d.compose(m)
+		msg, err = d.compose(m, d.clock.Now())
 	}
 	if err == nil {
 		err = d.mailer.Send(ctx, msg)
@@ -170,13 +170,14 @@ func (d *MailDelivery) backoff(attempts int) time.Duration {
 // so it is failed at once rather than retried.
 var errNoLink = errors.New("the message has no link")
 
-// compose renders m, refusing with errNoLink a message of a kind with a link that has none.
-func (d *MailDelivery) compose(m domain.OutboxMail) (ports.Mail, error) {
+// compose renders m as of now, refusing with errNoLink a message of a kind with a link that has
+// none.
+func (d *MailDelivery) compose(m domain.OutboxMail, now time.Time) (ports.Mail, error) {
 	_, withLink := m.Kind.Purpose()
 	if withLink && m.Link == "" {
 		return ports.Mail{}, errNoLink
 	}
-	msg, err := d.composer.Compose(m)
+	msg, err := d.composer.Compose(m, now)
 	if err == nil && withLink && msg.Link != m.Link {
 		return ports.Mail{}, fmt.Errorf("compose %s: %w", m.Kind, errNoLink)
 	}
@@ -250,10 +251,11 @@ func (d *MailDelivery) prepare(ctx context.Context, m *domain.OutboxMail) error 
 // Not a fresh link at every attempt, because an attempt may reach the reader without the worker
 // knowing (the server took the message and its answer was lost, or the worker died after the
 // send): the repeat carries the same Message-ID, a mail client may keep only the first copy, and
-// that copy's link must go on working. Not only once it has expired, because the mail says the
-// link works for the whole ttl ("expires in 30 minutes"). Half bounds both: a mail arrives with
-// at least half the lifetime it states, and only an outage longer than half of it costs an
-// earlier copy its link.
+// that copy's link must go on working. Not only once it has expired, because a mail whose link
+// is about to expire is of little use to a reader who opens it a little later (the mail states
+// the time the link has left when it is sent, see ports.MailComposer, not the whole ttl). Half
+// bounds both: a mail arrives with at least half a link's lifetime, and only an outage longer
+// than half of it costs an earlier copy its link.
 func renewLink(expires, now time.Time, ttl time.Duration) bool {
 	return expires.Sub(now) < ttl/2
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis-auth/portcullis/adapters/mail"
 	"github.com/portcullis-auth/portcullis/adapters/memstore"
 	"github.com/portcullis-auth/portcullis/adapters/system"
 	"github.com/portcullis-auth/portcullis/application"
@@ -36,7 +37,7 @@ func (m *countingMailer) Send(context.Context, ports.Mail) error { m.sent.Add(1)
 
 type plainComposer struct{}
 
-func (plainComposer) Compose(m domain.OutboxMail) (ports.Mail, error) {
+func (plainComposer) Compose(m domain.OutboxMail, _ time.Time) (ports.Mail, error) {
 	return ports.Mail{ID: m.ID, To: m.To, Subject: "s", Text: "t"}, nil
 }
 
@@ -113,7 +114,7 @@ func (m *scriptedMailer) last() ports.Mail {
 // linkComposer renders a message into its link alone, as the real templates carry it.
 type linkComposer struct{}
 
-func (linkComposer) Compose(m domain.OutboxMail) (ports.Mail, error) {
+func (linkComposer) Compose(m domain.OutboxMail, _ time.Time) (ports.Mail, error) {
 	return ports.Mail{ID: m.ID, To: m.To, Subject: "s", Text: "open " + m.Link, Link: m.Link}, nil
 }
 
@@ -334,5 +335,33 @@ func TestMailDelivery_RetryOfAnOlderMessageKeepsTheNewerLink(t *testing.T) {
 	}
 	if !w.linkWorks(t, newer.Link, w.clock.Now()) {
 		t.Fatal("the newer mail's link stopped working after the older message's retry")
+	}
+}
+
+// A later attempt that sends the link of an earlier one (more than half its lifetime left) says
+// how long it has left, not the lifetime of a new link: the reader of a reset mail held up ten
+// minutes is told about 20 minutes, not 30.
+func TestMailDelivery_ReusedLinkStatesTheTimeItHasLeft(t *testing.T) {
+	templates, err := mail.NewTemplates(mail.TemplateConfig{Product: "Portcullis", PublicURL: "https://auth.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newDeliveryWorld(t, templates, application.MailSettings{PublicURL: "https://auth.example.com"})
+	w.mailer.setDown(true)
+	w.attempt(t)
+	first := w.mailer.last()
+	if !strings.Contains(first.Text, "expires in about 30 minutes") {
+		t.Fatalf("the first attempt, with a fresh link:\n%s", first.Text)
+	}
+
+	w.clock.Advance(10 * time.Minute)
+	w.mailer.setDown(false)
+	w.attempt(t)
+	got := w.mailer.last()
+	if m := w.message(t); m.Status != domain.MailSent || got.Link != first.Link {
+		t.Fatalf("after the outage: %+v, sent with link %q; want it sent with the first link %q", m, got.Link, first.Link)
+	}
+	if !strings.Contains(got.Text, "expires in about 20 minutes") || strings.Contains(got.Text, "30 minutes") {
+		t.Fatalf("the mail sent with a link ten minutes old:\n%s", got.Text)
 	}
 }

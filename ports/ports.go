@@ -163,9 +163,10 @@ type MailOutbox interface {
 }
 
 // MailComposer renders an outbox message (prepared, for a kind with a link) into the mail to
-// send.
+// send, as of now: a link's text states the time it has left until m.LinkExpiresAt, which is
+// less than its lifetime when a later attempt sends an earlier attempt's link.
 type MailComposer interface {
-	Compose(m domain.OutboxMail) (Mail, error)
+	Compose(m domain.OutboxMail, now time.Time) (Mail, error)
 }
 
 // RateLimit is a limit of Burst hits at once, refilled at Burst per Period (a GCRA / token

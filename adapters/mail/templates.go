@@ -32,8 +32,6 @@ type TemplateConfig struct {
 	// Dir, when set, is a directory of templates that replace the embedded ones file by file
 	// (same names: verify_email.txt, verify_email.html, layout.html ...).
 	Dir string
-	// VerifyTTL, ResetTTL and ChangeTTL are the lifetimes of the links, stated in the text.
-	VerifyTTL, ResetTTL, ChangeTTL time.Duration
 }
 
 // Templates renders outbox messages into multipart mail (ports.MailComposer). Every template
@@ -52,7 +50,11 @@ type templateData struct {
 	Product, PublicURL string
 	Name, To, NewEmail string
 	Link               string
-	TTL                string // how long the link works, in words
+	// TTL is how long the link has left when the mail is composed, roughly, in words ("about
+	// 20 minutes"), and Expires when it ends, in UTC to the minute ("14:35 UTC on 3 December
+	// 2026"): not the lifetime of a new link, because a later attempt may send the link of an
+	// earlier one, which has only part of it left.
+	TTL, Expires string
 }
 
 // buttonData is the argument of layout.html's "button".
@@ -105,20 +107,22 @@ func NewTemplates(cfg TemplateConfig) (*Templates, error) {
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
+	now := time.Now()
 	for _, k := range domain.MailKinds {
 		sample := domain.OutboxMail{ID: "sample", Kind: k, To: "ada@example.com", Name: "Ada", NewEmail: "ada@example.org",
-			Link: cfg.PublicURL + "/sample?token=sample"}
-		if _, err := t.Compose(sample); err != nil {
+			Link: cfg.PublicURL + "/sample?token=sample", LinkExpiresAt: now.Add(30 * time.Minute)}
+		if _, err := t.Compose(sample, now); err != nil {
 			problems = append(problems, err)
 		}
 	}
 	return t, errors.Join(problems...)
 }
 
-// Compose renders m: subject, text part, HTML part and the link. A message of a kind with a
-// link that has none, or whose text part would not carry it (an override without {{.Link}},
-// refused at construction by the sample rendering), is an error: such a mail is useless.
-func (t *Templates) Compose(m domain.OutboxMail) (ports.Mail, error) {
+// Compose renders m as of now: subject, text part, HTML part and the link, with the time the
+// link has left until m.LinkExpiresAt. A message of a kind with a link that has none, or no time
+// left, or whose text part would not carry it (an override without {{.Link}}, refused at
+// construction by the sample rendering), is an error: such a mail is useless.
+func (t *Templates) Compose(m domain.OutboxMail, now time.Time) (ports.Mail, error) {
 	tt, ht := t.text[m.Kind], t.html[m.Kind]
 	if tt == nil || ht == nil {
 		return ports.Mail{}, fmt.Errorf("no template for mail kind %q", m.Kind)
@@ -128,7 +132,15 @@ func (t *Templates) Compose(m domain.OutboxMail) (ports.Mail, error) {
 		return ports.Mail{}, fmt.Errorf("render %s: the message has no link", m.Kind)
 	}
 	d := templateData{Product: t.cfg.Product, PublicURL: t.cfg.PublicURL, Name: m.Name, To: m.To, NewEmail: m.NewEmail,
-		Link: m.Link, TTL: t.ttl(m.Kind)}
+		Link: m.Link}
+	if withLink {
+		left := m.LinkExpiresAt.Sub(now)
+		if left <= 0 {
+			return ports.Mail{}, fmt.Errorf("render %s: the link has no time left (expires at %s)", m.Kind, m.LinkExpiresAt)
+		}
+		// Cut to the minute, so that the time stated is never later than the real one.
+		d.TTL, d.Expires = timeLeft(left), m.LinkExpiresAt.UTC().Truncate(time.Minute).Format("15:04 UTC on 2 January 2006")
+	}
 	var subject, text, html bytes.Buffer
 	if err := tt.ExecuteTemplate(&subject, "subject", d); err != nil {
 		return ports.Mail{}, fmt.Errorf("render %s subject: %w", m.Kind, err)
@@ -151,37 +163,29 @@ func (t *Templates) Compose(m domain.OutboxMail) (ports.Mail, error) {
 	}, nil
 }
 
-// ttl says in words how long the link of kind k works.
-func (t *Templates) ttl(k domain.MailKind) string {
-	var d time.Duration
-	switch k {
-	case domain.MailVerifyEmail:
-		d = t.cfg.VerifyTTL
-	case domain.MailResetPassword:
-		d = t.cfg.ResetTTL
-	case domain.MailConfirmEmailChange:
-		d = t.cfg.ChangeTTL
-	}
-	return inWords(d)
-}
-
-// inWords says d roughly, as a person would: "24 hours", "30 minutes", "1 hour".
-func inWords(d time.Duration) string {
-	unit := func(n int64, one string) string {
+// timeLeft says roughly how long d is, as a person would of a link with d left: to the nearest
+// minute below two hours ("about 20 minutes", "about 1 hour"), then in whole hours, and past two
+// days in whole days, rounded down ("about 23 hours", "about 3 days"). The nearest minute, not
+// one less: a fresh link, composed a moment after it was made, is a few milliseconds short of
+// its lifetime and reads as the whole of it (a stated "about" half a minute too long is harmless
+// next to the expiry, which is cut to the minute).
+func timeLeft(d time.Duration) string {
+	unit := func(n time.Duration, one string) string {
 		if n == 1 {
-			return "1 " + one
+			return "about 1 " + one
 		}
-		return fmt.Sprintf("%d %ss", n, one)
+		return fmt.Sprintf("about %d %ss", n, one)
 	}
+	m := d.Round(time.Minute)
 	switch {
-	case d <= 0:
-		return ""
-	case d%(24*time.Hour) == 0 && d >= 48*time.Hour:
-		return unit(int64(d/(24*time.Hour)), "day")
-	case d%time.Hour == 0:
-		return unit(int64(d/time.Hour), "hour")
-	case d >= time.Minute:
-		return unit(int64(d/time.Minute), "minute")
+	case m < time.Minute:
+		return "less than a minute"
+	case m == time.Hour:
+		return unit(1, "hour")
+	case m < 2*time.Hour:
+		return unit(m/time.Minute, "minute")
+	case m < 48*time.Hour:
+		return unit(m/time.Hour, "hour")
 	}
-	return unit(int64(d/time.Second), "second")
+	return unit(m/(24*time.Hour), "day")
 }

@@ -15,8 +15,7 @@ import (
 
 // mailer picks the mail adapter: SMTP when PORTCULLIS_SMTP_URL is set, else the log mailer.
 func mailer(cfg config.Config) fx.Option {
-	templates := fx.Supply(mail.TemplateConfig{Product: cfg.ProductName, PublicURL: cfg.PublicURL, Dir: cfg.MailTemplatesDir,
-		VerifyTTL: cfg.VerifyEmailTTL, ResetTTL: cfg.ResetPasswordTTL, ChangeTTL: cfg.ChangeEmailTTL})
+	templates := fx.Supply(mail.TemplateConfig{Product: cfg.ProductName, PublicURL: cfg.PublicURL, Dir: cfg.MailTemplatesDir})
 	if cfg.SMTPURL == "" {
 		return fx.Options(mail.Module, templates)
 	}
