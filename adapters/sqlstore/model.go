@@ -334,7 +334,7 @@ func (r oneTimeTokenRow) toDomain() domain.OneTimeToken {
 }
 
 // outboxRow mirrors the mail_outbox table (migrations 20261129000900, 20261202000900; its
-// indexes also 20261203000900).
+// indexes also 20261202001000).
 type outboxRow struct {
 	bun.BaseModel `bun:"table:mail_outbox,alias:mo"`
 
