@@ -333,45 +333,45 @@ func TestRecoveryCodesFollowTheFactors(t *testing.T) {
 // missing field and a wrong one invalid credentials; neither changes anything.
 func TestAddingAWayInTakesThePassword(t *testing.T) {
 	ctx := context.Background()
+	noFactor := func(email string) func(t *testing.T, w *mfaWorld) string {
+		return func(t *testing.T, w *mfaWorld) string {
+			w.registerAndLogin(t, email)
+			return mustUser(t, w.world, email).ID
+		}
+	}
+	withTOTP := func(email string) func(t *testing.T, w *mfaWorld) string {
+		return func(t *testing.T, w *mfaWorld) string {
+			id, _, _ := w.enrolled(t, email)
+			return id
+		}
+	}
 	adds := map[string]struct {
 		setup func(t *testing.T, w *mfaWorld) string // the account's id
 		add   func(w *mfaWorld, p *application.Passkeys, caller application.Principal, password string) error
 	}{
 		"a first passkey": {
-			setup: func(t *testing.T, w *mfaWorld) string {
-				w.registerAndLogin(t, "a@x.com")
-				return mustUser(t, w.world, "a@x.com").ID
-			},
+			setup: noFactor("a@x.com"),
 			add: func(_ *mfaWorld, p *application.Passkeys, caller application.Principal, password string) error {
 				_, err := p.BeginRegistration(ctx, caller, password)
 				return err
 			},
 		},
 		"a first authenticator": {
-			setup: func(t *testing.T, w *mfaWorld) string {
-				w.registerAndLogin(t, "b@x.com")
-				return mustUser(t, w.world, "b@x.com").ID
-			},
+			setup: noFactor("b@x.com"),
 			add: func(w *mfaWorld, _ *application.Passkeys, caller application.Principal, password string) error {
 				_, err := w.totp.Enrol(ctx, caller, password)
 				return err
 			},
 		},
 		"another passkey": {
-			setup: func(t *testing.T, w *mfaWorld) string {
-				id, _, _ := w.enrolled(t, "c@x.com")
-				return id
-			},
+			setup: withTOTP("c@x.com"),
 			add: func(_ *mfaWorld, p *application.Passkeys, caller application.Principal, password string) error {
 				_, err := p.BeginRegistration(ctx, caller, password)
 				return err
 			},
 		},
 		"new recovery codes": {
-			setup: func(t *testing.T, w *mfaWorld) string {
-				id, _, _ := w.enrolled(t, "d@x.com")
-				return id
-			},
+			setup: withTOTP("d@x.com"),
 			add: func(w *mfaWorld, _ *application.Passkeys, caller application.Principal, password string) error {
 				_, err := w.totp.RegenerateRecoveryCodes(ctx, caller, password)
 				return err
