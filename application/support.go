@@ -180,9 +180,9 @@ func invalidField(field, code, msg string) error {
 }
 
 // reauthenticate checks the password the signed-in owner of u gives for a sensitive change
-// (a new password or address, removing a second factor, new recovery codes) under the rule of
-// a password login: while the account or the client address is delayed or locked it is
-// domain.ErrThrottled before any password work, and a wrong password is
+// (a new password or address, adding or removing a second factor, new recovery codes: see also
+// addingAWayIn) under the rule of a password login: while the account or the client address is
+// delayed or locked it is domain.ErrThrottled before any password work, and a wrong password is
 // domain.ErrInvalidCredentials counted as a failed login of the account. Otherwise a stolen
 // session could guess the account's password as fast as it can send requests, even while
 // logins of the account are locked. A right password does not clear the count (a login does).
