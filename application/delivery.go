@@ -193,7 +193,8 @@ func (d *MailDelivery) compose(m domain.OutboxMail, now time.Time) (ports.Mail, 
 // account's earlier one of its purpose, so a renewed message never has two working links out;
 // and so only the newest message of a kind for the account may make one (the outbox refuses an
 // older one, domain.ErrMailSuperseded): an operator's retry of an old failed message, or an
-// older message that comes up late, is dropped rather than end the link of a newer mail.
+// older message that comes up late, is dropped rather than end the link of a newer mail; and so
+// is an older message about to reuse its link, whose token a newer message's has ended.
 // It returns errDrop when there is nothing to send.
 func (d *MailDelivery) prepare(ctx context.Context, m *domain.OutboxMail) error {
 	purpose, ok := m.Kind.Purpose()
@@ -202,6 +203,15 @@ func (d *MailDelivery) prepare(ctx context.Context, m *domain.OutboxMail) error 
 	}
 	now, ttl := d.clock.Now(), d.settings.ttl(purpose)
 	if m.Prepared && m.Link != "" && !renewLink(m.LinkExpiresAt, now, ttl) {
+		// The link is reused, but a newer message of its kind may have made its token since,
+		// which ended this one's: the mail would arrive last with the one link that no longer
+		// works.
+		switch superseded, err := d.outbox.Superseded(ctx, *m); {
+		case err != nil:
+			return err
+		case superseded:
+			return errDrop{domain.ErrMailSuperseded.Error()}
+		}
 		return nil
 	}
 	var (

@@ -338,6 +338,50 @@ func TestMailDelivery_RetryOfAnOlderMessageKeepsTheNewerLink(t *testing.T) {
 	}
 }
 
+// A message held up by an outage keeps its link for its next attempt; if the user meanwhile asked
+// for a newer mail of the kind, which went out with a token of its own, that link is dead, and
+// the held-up message would arrive last with the one link that does not work: it is dropped.
+func TestMailDelivery_HeldUpMessageDroppedOnceANewerOneWentOut(t *testing.T) {
+	w := newDeliveryWorld(t, linkComposer{}, application.MailSettings{MaxAttempts: 5, RetryBase: 5 * time.Minute, RetryMax: time.Hour})
+	ctx := t.Context()
+	w.mailer.setDown(true)
+	w.attempt(t)
+	held := w.mailer.last().Link
+	if held == "" {
+		t.Fatal("the first attempt had no link")
+	}
+
+	w.mailer.setDown(false)
+	w.clock.Advance(time.Minute)
+	if err := w.outbox.Enqueue(ctx, domain.OutboxMail{ID: "m2", Kind: domain.MailResetPassword, To: "ada@example.com",
+		Status: domain.MailPending, CreatedAt: w.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	w.attempt(t) // the held-up message is not due yet: the newer one goes
+	newer := w.mailer.last()
+	if newer.ID != "m2" || newer.Link == "" || newer.Link == held {
+		t.Fatalf("the newer reset mail went out as %+v", newer)
+	}
+
+	w.clock.Advance(10 * time.Minute) // the held-up message is due, its link with more than half left
+	w.attempt(t)
+	if got := w.mailer.last(); got.ID != "m2" {
+		t.Fatalf("the held-up message went out after the newer one, with link %q", got.Link)
+	}
+	list, err := w.outbox.List(ctx, domain.OutboxQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list {
+		if m.ID == w.mailID && (m.Status != domain.MailDropped || !strings.Contains(m.LastError, "superseded")) {
+			t.Fatalf("the held-up message: %+v, want it dropped as superseded", m)
+		}
+	}
+	if !w.linkWorks(t, newer.Link, w.clock.Now()) {
+		t.Fatal("the newer mail's link does not work")
+	}
+}
+
 // A later attempt that sends the link of an earlier one (more than half its lifetime left) says
 // how long it has left, not the lifetime of a new link: the reader of a reset mail held up ten
 // minutes is told about 20 minutes, not 30.

@@ -147,6 +147,10 @@ type MailOutbox interface {
 	// decided in the same transaction as the token is written, so that a newer message prepared
 	// or queued at the same time never loses its token to m.
 	Prepare(ctx context.Context, owner string, m domain.OutboxMail, t domain.OneTimeToken) error
+	// Superseded reports whether a message of the outbox supersedes m, by Prepare's rule: a
+	// newer message of its kind for its account has made, or will make, the token that ends
+	// m's link. A message that is not stored is domain.ErrNotFound.
+	Superseded(ctx context.Context, m domain.OutboxMail) (bool, error)
 	// Settle records the outcome of an attempt on message id and releases owner's lease; a
 	// final outcome (sent, failed, dropped) wipes the link and its expiry. A lease owner no
 	// longer holds is domain.ErrStale.

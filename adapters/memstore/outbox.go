@@ -114,18 +114,40 @@ func (o *Outbox) Prepare(ctx context.Context, owner string, m domain.OutboxMail,
 	if err != nil {
 		return fmt.Errorf("prepare mail: %w", err)
 	}
-	old := m
-	old.CreatedAt = e.mail.CreatedAt
-	for _, other := range o.msgs {
-		if other.mail.Supersedes(old) {
-			return fmt.Errorf("prepare mail: %w", domain.ErrMailSuperseded)
-		}
+	if o.superseded(m, e.mail.CreatedAt) {
+		return fmt.Errorf("prepare mail: %w", domain.ErrMailSuperseded)
 	}
 	if err := o.tokens.Create(ctx, t); err != nil {
 		return fmt.Errorf("prepare mail: %w", err)
 	}
 	e.mail.Link, e.mail.LinkExpiresAt, e.mail.Name, e.mail.UserID, e.mail.Prepared = m.Link, m.LinkExpiresAt, m.Name, m.UserID, true
 	return nil
+}
+
+// Superseded reports whether a stored message supersedes m (domain.OutboxMail.Supersedes).
+func (o *Outbox) Superseded(ctx context.Context, m domain.OutboxMail) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("check newer mail: %w", err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	e, ok := o.msgs[m.ID]
+	if !ok {
+		return false, fmt.Errorf("check newer mail %s: %w", m.ID, domain.ErrNotFound)
+	}
+	return o.superseded(m, e.mail.CreatedAt), nil
+}
+
+// superseded reports whether a stored message supersedes m, created at created (as stored);
+// the caller holds the lock.
+func (o *Outbox) superseded(m domain.OutboxMail, created time.Time) bool {
+	m.CreatedAt = created
+	for _, other := range o.msgs {
+		if other.mail.Supersedes(m) {
+			return true
+		}
+	}
+	return false
 }
 
 // Settle records the outcome of an attempt and releases owner's lease.

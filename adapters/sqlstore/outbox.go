@@ -123,6 +123,22 @@ func (o *Outbox) Prepare(ctx context.Context, owner string, m domain.OutboxMail,
 	return translate("prepare mail", err)
 }
 
+// Superseded reports whether a stored message supersedes m (domain.OutboxMail.Supersedes).
+func (o *Outbox) Superseded(ctx context.Context, m domain.OutboxMail) (bool, error) {
+	exists, err := o.db.NewSelect().Model((*outboxRow)(nil)).Where("id = ?", m.ID).Exists(ctx)
+	if err != nil {
+		return false, translate("check newer mail", err)
+	}
+	if !exists {
+		return false, fmt.Errorf("check newer mail %s: %w", m.ID, domain.ErrNotFound)
+	}
+	superseded, err := supersedes(o.db, m).Exists(ctx)
+	if err != nil {
+		return false, translate("check newer mail", err)
+	}
+	return superseded, nil
+}
+
 // supersedes selects the messages that supersede m: domain.OutboxMail.Supersedes in SQL, against
 // m's stored row (me).
 func supersedes(db bun.IDB, m domain.OutboxMail) *bun.SelectQuery {

@@ -30,6 +30,7 @@ func MailOutbox(t *testing.T, open func(t *testing.T) (ports.MailOutbox, ports.O
 		{"PrepareAgainSupersedesTheLink", outboxPrepareAgain},
 		{"PrepareRefusedForAnOlderMessage", outboxPrepareSuperseded},
 		{"PrepareNotHeldBackByOthers", outboxPrepareNotSuperseded},
+		{"SupersededByPrepareRule", outboxSuperseded},
 		{"FailedRetriedByOperator", outboxFailedRetry},
 		{"RetryUnpreparesTheMessage", outboxRetryUnprepares},
 		{"PurgeKeepsFailed", outboxPurge},
@@ -469,5 +470,42 @@ func outboxPrepareNotSuperseded(t *testing.T, o ports.MailOutbox, tokens ports.O
 	}
 	if _, err := tokens.Consume(t.Context(), tok.Hash, domain.PurposeResetPassword, at); err != nil {
 		t.Fatalf("the prepared token: %v", err)
+	}
+}
+
+// outboxSuperseded: Superseded answers by Prepare's rule, without writing: an older message is
+// superseded by a newer pending or sent one of its kind and account, not once that one failed;
+// the newer one is not superseded by the older; an unknown message is domain.ErrNotFound.
+func outboxSuperseded(t *testing.T, o ports.MailOutbox, _ ports.OneTimeTokens) {
+	at := now()
+	older := outboxMail(at, domain.MailResetPassword)
+	newer := outboxMail(at.Add(time.Millisecond), domain.MailResetPassword)
+	newer.UserID, newer.To = older.UserID, older.To
+	mustEnqueue(t, o, older)
+	check := func(m domain.OutboxMail, want bool) {
+		t.Helper()
+		if got, err := o.Superseded(t.Context(), m); err != nil || got != want {
+			t.Fatalf("Superseded(%s) = %v, %v; want %v", m.ID, got, err, want)
+		}
+	}
+	check(older, false)
+	mustEnqueue(t, o, newer)
+	check(older, true)
+	check(newer, false)
+	mustClaim(t, o, "w1", at.Add(time.Second), time.Minute, 2)
+	if err := o.Settle(t.Context(), newer.ID, "w1", domain.MailSettlement{Status: domain.MailSent, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	check(older, true)
+	other := outboxMail(at.Add(2*time.Millisecond), domain.MailResetPassword)
+	other.UserID, other.To = older.UserID, older.To
+	mustEnqueue(t, o, other)
+	mustClaim(t, o, "w1", at.Add(time.Second), time.Minute, 1)
+	if err := o.Settle(t.Context(), other.ID, "w1", domain.MailSettlement{Status: domain.MailFailed, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	check(newer, false) // a failed newer message holds nothing back
+	if _, err := o.Superseded(t.Context(), outboxMail(at, domain.MailResetPassword)); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Superseded(unknown) = %v, want ErrNotFound", err)
 	}
 }
