@@ -185,6 +185,20 @@ func (w *deliveryWorld) linkWorks(t *testing.T, link string, at time.Time) bool 
 	return err == nil
 }
 
+// wantSuperseded fails t unless the world's message was dropped as superseded; what names it.
+func (w *deliveryWorld) wantSuperseded(t *testing.T, what string) {
+	t.Helper()
+	list, err := w.outbox.List(t.Context(), domain.OutboxQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list {
+		if m.ID == w.mailID && (m.Status != domain.MailDropped || !strings.Contains(m.LastError, "superseded")) {
+			t.Fatalf("%s: %+v, want it dropped as superseded", what, m)
+		}
+	}
+}
+
 // A message that failed for good lost its link when it was settled; the operator's retry
 // (portcullis mail retry) must send it with a fresh, working link, not with an empty one.
 func TestMailDelivery_RetriedMessageCarriesAFreshLink(t *testing.T) {
@@ -321,15 +335,7 @@ func TestMailDelivery_RetryOfAnOlderMessageKeepsTheNewerLink(t *testing.T) {
 		t.Fatalf("Retry: %v", err)
 	}
 	w.attempt(t)
-	list, err := w.outbox.List(ctx, domain.OutboxQuery{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range list {
-		if m.ID == w.mailID && (m.Status != domain.MailDropped || !strings.Contains(m.LastError, "superseded")) {
-			t.Fatalf("the retried older message: %+v, want it dropped as superseded", m)
-		}
-	}
+	w.wantSuperseded(t, "the retried older message")
 	if got := w.mailer.last(); got.ID != "m2" {
 		t.Fatalf("the retried older message was sent: %+v", got)
 	}
@@ -368,15 +374,7 @@ func TestMailDelivery_HeldUpMessageDroppedOnceANewerOneWentOut(t *testing.T) {
 	if got := w.mailer.last(); got.ID != "m2" {
 		t.Fatalf("the held-up message went out after the newer one, with link %q", got.Link)
 	}
-	list, err := w.outbox.List(ctx, domain.OutboxQuery{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range list {
-		if m.ID == w.mailID && (m.Status != domain.MailDropped || !strings.Contains(m.LastError, "superseded")) {
-			t.Fatalf("the held-up message: %+v, want it dropped as superseded", m)
-		}
-	}
+	w.wantSuperseded(t, "the held-up message")
 	if !w.linkWorks(t, newer.Link, w.clock.Now()) {
 		t.Fatal("the newer mail's link does not work")
 	}
