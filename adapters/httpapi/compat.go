@@ -14,6 +14,7 @@ import (
 //
 //	POST /api/auth/signup   {username, email, password, roles?} → 200 {message}
 //	POST /api/auth/signin   {username, password} → 200 {id, username, email, roles: ["ROLE_USER", …], accessToken, refreshToken, tokenType}
+//	                        (a user with a second factor: /api/auth/login's {mfa_required, mfa_token, methods}, no cookie)
 //	POST /api/auth/signout  → 200 {message}
 //	GET  /api/auth/refresh  (refresh cookie, same-origin only) → 200 {status: "success", access_token}
 //	GET  /api/test/{all,user,mod,admin} answer the seed's plain-text bodies
@@ -90,7 +91,8 @@ func (s *Server) seedSignup(c *fiber.Ctx) error {
 }
 
 // seedSignin: POST /api/auth/signin {username, password}, the login use case by username; it
-// sets the same cookies as /api/auth/login.
+// sets the same cookies as /api/auth/login, and like it answers a user with a second factor
+// with the mfa_token and no cookie.
 func (s *Server) seedSignin(c *fiber.Ctx) error {
 	var in seedSigninRequest
 	if err := decodeJSON(c.Request().Body(), &in); err != nil {
@@ -111,6 +113,12 @@ func (s *Server) seedSignin(c *fiber.Ctx) error {
 	})
 	if err != nil {
 		return err
+	}
+	if out.MFA != nil {
+		// No tokens yet: the seed has no shape for this, so it is /api/auth/login's answer, the
+		// mfa_token for /api/auth/mfa/verify, and no cookie (empty ones would end the browser's
+		// session cookies and pass for a signed-in answer).
+		return s.sendLogin(c, out)
 	}
 	body := seedSigninResponse{AccessToken: out.AccessToken, RefreshToken: out.RefreshToken, TokenType: "Bearer"}
 	if out.User != nil {
