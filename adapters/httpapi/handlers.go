@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -275,14 +276,15 @@ func (s *Server) testMarker() fiber.Handler {
 	return func(c *fiber.Ctx) error { return c.Next() }
 }
 
-// jwks: GET /.well-known/jwks.json, cacheable for five minutes (a retired key stays published
-// for at least one access TTL, so a cached copy never misses a key in use).
+// jwks: GET /.well-known/jwks.json, cacheable for KeySet.JWKSMaxAge: a retired key stays
+// published for at least one access TTL, and a new one is published longer than that before it
+// signs, so a cached copy never misses a key in use.
 func (s *Server) jwks(c *fiber.Ctx) error {
 	body, err := s.deps.Keys.JWKS()
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	c.Set(fiber.HeaderCacheControl, "public, max-age="+strconv.FormatInt(int64(s.deps.Keys.JWKSMaxAge()/time.Second), 10))
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(body)
 }

@@ -124,6 +124,8 @@ func (p okPinger) Ping(context.Context) error { return nil }
 
 type keySet struct{}
 
+func (keySet) JWKSMaxAge() time.Duration { return 5 * time.Minute }
+
 func (keySet) JWKS() ([]byte, error) {
 	return []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1","alg":"EdDSA","use":"sig"}]}`), nil
 }

@@ -70,6 +70,9 @@ type KeySet interface {
 	// JWKS returns the JSON Web Key Set (RFC 7517) of the active and still-valid retired keys,
 	// public members only.
 	JWKS() ([]byte, error)
+	// JWKSMaxAge is how long a copy of the key set may be kept (whole seconds are sent): short
+	// enough that a key published ahead of a rotation is in every fresh copy before it signs.
+	JWKSMaxAge() time.Duration
 }
 
 // Deps are the use cases and services the handlers call. With fx, every field is provided by

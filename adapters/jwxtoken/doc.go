@@ -24,6 +24,9 @@
 // but keeps signing with the old one, so no instance ever sees a kid it does not know, provided
 // each reloads more often than PublishAhead. A retired key keeps verifying, and stays in the
 // JWKS, until RetiredAt + AccessTTL + Leeway; the next Reload after that deletes it from the store.
+// JWKSMaxAge, the time a copy of the JWKS may be cached, is PublishAhead - ReloadInterval (at most
+// five minutes), so that a copy taken before an instance learnt of the new key is stale before
+// that key signs.
 //
 // Reload re-reads the store. Module starts a poller (every Config.ReloadInterval) through the fx
 // lifecycle; without fx, call StartPolling or Reload on a ticker.

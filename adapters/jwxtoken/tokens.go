@@ -177,3 +177,20 @@ var Module = fx.Module("jwxtoken",
 		})
 	}),
 )
+
+// maxJWKSAge is the longest JWKSMaxAge.
+const maxJWKSAge = 5 * time.Minute
+
+// JWKSMaxAge is how long a copy of JWKS may be used before it is fetched again (the HTTP
+// adapter sends it as the Cache-Control max-age). A key that RotateSigningKey adds is in every
+// instance's JWKS at most ReloadInterval after it was added, and signs PublishAhead after it was
+// added; a copy fetched from an instance just before that instance reloaded must be stale by
+// then, or a service that verifies with it refuses every new token. So it is PublishAhead -
+// ReloadInterval (30 s with the defaults), at most five minutes; keys that never rotate (a
+// secret or a key file) are kept five minutes.
+func (t *Tokens) JWKSMaxAge() time.Duration {
+	if t.store == nil {
+		return maxJWKSAge
+	}
+	return min(maxJWKSAge, max(0, t.cfg.PublishAhead-max(0, t.cfg.ReloadInterval)))
+}

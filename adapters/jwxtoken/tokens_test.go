@@ -229,6 +229,72 @@ func TestRotate_PublishAhead(t *testing.T) {
 	}
 }
 
+// SECURITY C29: a signing-key rotation causes no 401 at a service that verifies offline with a
+// copy of the JWKS kept as long as its Cache-Control allows (JWKSMaxAge). The worst case: the
+// copy is fetched from an instance just before that instance reloads the keys and so learns
+// of the new key; the copy must go stale before the new key signs.
+func TestJWKS_CachedCopyHasEverySigningKey(t *testing.T) {
+	cfg := testConfig(EdDSA)
+	cfg.ReloadInterval = 30 * time.Second // the defaults: PublishAhead is twice that
+	f := newFixture(t, cfg)
+	ctx := context.Background()
+	peer, err := New(cfg, f.store, f.clock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKID, err := f.tok.RotateSigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(cfg.ReloadInterval - time.Second)
+	fetched := f.clock.Now()
+	_, keys := jwksKeys(t, peer) // the peer has not reloaded yet: no new key in this copy
+	inCopy := map[string]bool{}
+	for _, k := range keys {
+		inCopy[k["kid"].(string)] = true
+	}
+	if inCopy[newKID] {
+		t.Fatal("the peer published the new key before reloading")
+	}
+	maxAge := peer.JWKSMaxAge()
+	if maxAge <= 0 {
+		t.Fatalf("JWKSMaxAge = %s: the key set could never be cached", maxAge)
+	}
+	f.clock.Advance(time.Second)
+	if err := peer.Reload(ctx); err != nil { // its poller, one interval after the last
+		t.Fatal(err)
+	}
+	// Every token either instance issues while the copy is fresh verifies with the copy's keys.
+	for ; f.clock.Now().Before(fetched.Add(maxAge)); f.clock.Advance(time.Second) {
+		for name, tk := range map[string]*Tokens{"rotating": f.tok, "peer": peer} {
+			tok, err := tk.Issue(ctx, f.claims())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var hdr struct {
+				Kid string `json:"kid"`
+			}
+			raw, err := b64.DecodeString(strings.Split(tok, ".")[0])
+			if err != nil || json.Unmarshal(raw, &hdr) != nil {
+				t.Fatalf("token header %q: %v", raw, err)
+			}
+			if !inCopy[hdr.Kid] {
+				t.Fatalf("%s after the rotation the %s instance signs with %s, which a copy of the JWKS fetched %s "+
+					"after it and still fresh (max-age %s) does not hold", f.clock.Now().Sub(fetched.Add(-cfg.ReloadInterval+time.Second)),
+					name, hdr.Kid, cfg.ReloadInterval-time.Second, maxAge)
+			}
+		}
+	}
+	// With keys that never rotate (a secret or a key file), five minutes.
+	s, err := New(testConfig(HS256), nil, newClock(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.JWKSMaxAge(); got != 5*time.Minute {
+		t.Fatalf("static keys: JWKSMaxAge = %s, want 5m", got)
+	}
+}
+
 func TestJWKS_PublicMembersOnly(t *testing.T) {
 	for _, alg := range []string{EdDSA, ES256, RS256} {
 		t.Run(alg, func(t *testing.T) {

@@ -306,6 +306,28 @@ func TestC27_TokenForRevokedSessionOrDeletedUser(t *testing.T) {
 	})
 }
 
+// TestC29_JWKSCacheLifetime: the JWKS may be cached only as long as a rotated-in key is
+// published on every instance before it signs (twice the reload interval, less the one interval
+// an instance may take to reload), at most five minutes; a service or a shared cache that keeps
+// it that long never meets a token of a key it lacks.
+func TestC29_JWKSCacheLifetime(t *testing.T) {
+	t.Parallel()
+	for interval, want := range map[string]string{"": "public, max-age=30", "2m": "public, max-age=120", "10m": "public, max-age=300"} {
+		t.Run("reload interval "+interval, func(t *testing.T) {
+			t.Parallel()
+			var env map[string]string
+			if interval != "" {
+				env = map[string]string{"PORTCULLIS_KEY_RELOAD_INTERVAL": interval}
+			}
+			srv := startServer(t, env)
+			r := srv.apiClient().in(t).do("GET", "/.well-known/jwks.json", nil).expect(http.StatusOK)
+			if got := r.Header.Get("Cache-Control"); got != want {
+				t.Errorf("Cache-Control %q, want %q", got, want)
+			}
+		})
+	}
+}
+
 func TestD30_RefreshRotates(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
