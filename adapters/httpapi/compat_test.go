@@ -3,10 +3,10 @@ package httpapi_test
 import (
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/portcullis-auth/portcullis/adapters/httpapi"
 	"github.com/portcullis-auth/portcullis/adapters/otp"
+	"github.com/portcullis-auth/portcullis/domain"
 )
 
 // The seed's signin of a user with a second factor answers as /api/auth/login does: the
@@ -20,14 +20,7 @@ func TestSeedSigninWithSecondFactor(t *testing.T) {
 	signin := map[string]any{"username": "ada", "password": password}
 	tok := expectStatus(t, e.do(req("POST", "/api/auth/signin", signin)), http.StatusOK)["accessToken"].(string)
 
-	enrol := expectStatus(t, e.call("POST", "/api/users/me/mfa/totp", map[string]any{"password": password}, tok), http.StatusOK)
-	secret := enrol["secret"].(string)
-	now := time.Now()
-	code, err := otp.Code(secret, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expectStatus(t, e.call("POST", "/api/users/me/mfa/totp/confirm", map[string]any{"code": code}, tok), http.StatusOK)
+	secret, now := e.enrolTOTP(tok)
 
 	r := e.do(req("POST", "/api/auth/signin", signin))
 	m := expectStatus(t, r, http.StatusOK)
@@ -38,7 +31,7 @@ func TestSeedSigninWithSecondFactor(t *testing.T) {
 		t.Fatalf("signin of a user with a second factor: %s", r.body)
 	}
 	// The mfa_token completes the login, as after /api/auth/login.
-	next, err := otp.Code(secret, now.Add(30*time.Second))
+	next, err := otp.Code(secret, now.Add(domain.TOTPPeriod))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,21 @@ func (e *env) registerPasskey(tok string) *testenv.SoftCredential {
 	return cred
 }
 
+// enrolTOTP enrols and confirms a TOTP authenticator for the holder of tok, and returns its
+// secret and the time of the code that confirmed it (spent: the next login wants a later step).
+func (e *env) enrolTOTP(tok string) (string, time.Time) {
+	e.t.Helper()
+	enrol := expectStatus(e.t, e.call("POST", "/api/users/me/mfa/totp", map[string]any{"password": password}, tok), http.StatusOK)
+	secret := enrol["secret"].(string)
+	now := time.Now()
+	code, err := otp.Code(secret, now)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	expectStatus(e.t, e.call("POST", "/api/users/me/mfa/totp/confirm", map[string]any{"code": code}, tok), http.StatusOK)
+	return secret, now
+}
+
 // passkeyLogin logs in with cred alone and returns the access token (amr hwk: two factors).
 func (e *env) passkeyLogin(cred *testenv.SoftCredential) string {
 	e.t.Helper()
@@ -63,14 +78,7 @@ func TestFactorChangesFromAPasswordSession(t *testing.T) {
 	e.register("ada@example.com")
 	pwd := e.login("ada@example.com").access
 
-	enrol := expectStatus(t, e.call("POST", "/api/users/me/mfa/totp", map[string]any{"password": password}, pwd), http.StatusOK)
-	secret := enrol["secret"].(string)
-	now := time.Now()
-	code, err := otp.Code(secret, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expectStatus(t, e.call("POST", "/api/users/me/mfa/totp/confirm", map[string]any{"code": code}, pwd), http.StatusOK)
+	secret, now := e.enrolTOTP(pwd)
 
 	// The password session, older than the factor, adds nothing.
 	expectProblem(t, e.call("POST", "/api/users/me/passkeys/begin", map[string]any{"password": password}, pwd), http.StatusForbidden, "mfa_required")
