@@ -65,9 +65,10 @@ func (c *ChangePassword) Handle(ctx context.Context, in ChangePasswordInput) err
 		return err
 	}
 	if c.tokens != nil {
-		// A reset link mailed before the change must not undo it.
-		if err := c.tokens.DeleteByUserPurpose(ctx, u.ID, domain.PurposeResetPassword); err != nil {
-			return fmt.Errorf("spend reset tokens: %w", err)
+		// A reset link mailed before the change must not undo it, nor an address-change link
+		// asked for with the old password move the account away (endCredentialLinks).
+		if err := endCredentialLinks(ctx, c.tokens, u.ID); err != nil {
+			return err
 		}
 	}
 	c.mail.notify(ctx, domain.OutboxMail{Kind: domain.MailPasswordChanged, To: u.Email, UserID: u.ID, Name: u.Name})

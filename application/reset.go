@@ -46,7 +46,7 @@ func (p *PasswordReset) Forgot(ctx context.Context, email string) error {
 
 // Reset spends a reset token and sets newPassword (the registration policy applies; a
 // password that fails it spends no token). Every session of the user ends, outstanding reset
-// tokens are spent, a login lock on the account is lifted, the owner is told by mail, and
+// and address-change tokens are spent (endCredentialLinks), a login lock on the account is lifted, the owner is told by mail, and
 // nobody is logged in. A bad token is
 // domain.ErrInvalidOneTimeToken and changes nothing.
 func (p *PasswordReset) Reset(ctx context.Context, token, newPassword string) error {
@@ -74,8 +74,8 @@ func (p *PasswordReset) Reset(ctx context.Context, token, newPassword string) er
 	if err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
-	if err := p.store.DeleteByUserPurpose(ctx, u.ID, domain.PurposeResetPassword); err != nil {
-		return fmt.Errorf("spend reset tokens: %w", err)
+	if err := endCredentialLinks(ctx, p.store, u.ID); err != nil {
+		return err
 	}
 	// The owner proved the mailbox: the soft lock that failed logins put on the account goes, so
 	// the new password works at once. A limiter failure is logged; the lock still ends by itself.

@@ -217,6 +217,21 @@ func checkPassword(ctx context.Context, hasher ports.PasswordHasher, log *slog.L
 	return false, false, nil
 }
 
+// endCredentialLinks spends userID's outstanding reset and address-change tokens, after the
+// password was changed or reset. A reset link must not undo the new password. An
+// address-change link was asked for with the old password, perhaps by whoever learned it: the
+// notice to the old address tells an owner who did not ask to change the password, and that
+// must stop the change, or the link's holder moves the account to their own address and resets
+// the password from there.
+func endCredentialLinks(ctx context.Context, tokens ports.OneTimeTokens, userID string) error {
+	for _, p := range []domain.TokenPurpose{domain.PurposeResetPassword, domain.PurposeChangeEmail} {
+		if err := tokens.DeleteByUserPurpose(ctx, userID, p); err != nil {
+			return fmt.Errorf("spend %s tokens: %w", p, err)
+		}
+	}
+	return nil
+}
+
 // tokenSpender spends emailed one-time tokens for the use cases (verification, reset, address
 // change) and applies what a spent token grants to the user it names.
 type tokenSpender struct {

@@ -1,0 +1,128 @@
+package application_test
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-auth/portcullis/adapters/identity"
+	"github.com/portcullis-auth/portcullis/adapters/memstore"
+	"github.com/portcullis-auth/portcullis/adapters/system"
+	"github.com/portcullis-auth/portcullis/application"
+	"github.com/portcullis-auth/portcullis/domain"
+)
+
+// mailWorld is the e-mail flows over the memory stores, the real hasher and a delivery worker
+// whose mailer keeps every mail it sends, with one account (ada@example.com, goodPassword)
+// signed in.
+type mailWorld struct {
+	*world
+	mailer   *scriptedMailer
+	worker   *application.MailDelivery
+	change   *application.ChangeEmail
+	reset    *application.PasswordReset
+	password *application.ChangePassword
+	user     domain.User
+	session  application.Principal
+}
+
+func newMailWorld(t *testing.T) *mailWorld {
+	t.Helper()
+	w := &mailWorld{world: newWorld(t), mailer: &scriptedMailer{}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ids := system.NewIDs()
+	tokens := memstore.NewOneTimeTokens()
+	outbox := memstore.NewOutbox(tokens)
+	settings := application.MailSettings{PublicURL: "https://auth.example.com", AddressInterval: time.Millisecond, SendTimeout: 5 * time.Second}
+	queue := application.NewMailQueue(outbox, memstore.NewRateLimiter(w.clock), w.clock, ids, settings, w.settings, log)
+	w.worker = application.NewMailDelivery(outbox, w.users, linkComposer{}, w.mailer, w.clock, ids, settings, log)
+	audit := application.NewAuditor(w.auditLog, w.clock, ids, log)
+	w.change = application.NewChangeEmail(w.users, identity.New(), w.hasher, tokens, queue, w.clock, nil, audit, log)
+	w.reset = application.NewPasswordReset(w.users, identity.New(), w.sessions, w.hasher, tokens, queue, w.clock, nil, audit, log)
+	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, nil, audit, tokens, queue, log)
+	out := w.registerAndLogin(t, "ada@example.com")
+	w.session = mustAuth(t, w.world, out.AccessToken)
+	w.user = mustUser(t, w.world, "ada@example.com")
+	return w
+}
+
+// deliver runs the delivery worker until the outbox has nothing due.
+func (w *mailWorld) deliver(t *testing.T) {
+	t.Helper()
+	for {
+		n, err := w.worker.RunOnce(t.Context())
+		if err != nil {
+			t.Fatalf("RunOnce: %v", err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// token is the token of the newest link sent to to.
+func (w *mailWorld) token(t *testing.T, to string) string {
+	t.Helper()
+	w.mailer.mu.Lock()
+	defer w.mailer.mu.Unlock()
+	for i := len(w.mailer.sent) - 1; i >= 0; i-- {
+		if m := w.mailer.sent[i]; m.To == to && m.Link != "" {
+			_, token, _ := strings.Cut(m.Link, "?token=")
+			return token
+		}
+	}
+	t.Fatalf("no link was sent to %s", to)
+	return ""
+}
+
+// The notice of an address change tells the owner who did not ask for it to change their
+// password. A link to another address asked for from a session (whoever learned the password)
+// must then stop working: else its holder moves the account to their own address after the
+// owner has changed or reset the password, and resets it again from there.
+func TestChangeEmail_PasswordChangeOrResetEndsThePendingChange(t *testing.T) {
+	const theirs = "mallory@example.net"
+	cases := []struct {
+		name   string
+		secure func(t *testing.T, w *mailWorld)
+	}{
+		{"password change", func(t *testing.T, w *mailWorld) {
+			if err := w.password.Handle(t.Context(), application.ChangePasswordInput{UserID: w.user.ID, SessionID: w.session.SessionID,
+				CurrentPassword: goodPassword, NewPassword: "only the owner knows"}); err != nil {
+				t.Fatalf("change password: %v", err)
+			}
+		}},
+		{"password reset", func(t *testing.T, w *mailWorld) {
+			if err := w.reset.Forgot(t.Context(), w.user.Email); err != nil {
+				t.Fatalf("forgot: %v", err)
+			}
+			w.deliver(t)
+			if err := w.reset.Reset(t.Context(), w.token(t, w.user.Email), "only the owner knows"); err != nil {
+				t.Fatalf("reset: %v", err)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newMailWorld(t)
+			ctx := t.Context()
+			if err := w.change.Request(ctx, application.ChangeEmailInput{UserID: w.user.ID, NewEmail: theirs, Password: goodPassword}); err != nil {
+				t.Fatalf("request: %v", err)
+			}
+			w.deliver(t)
+			link := w.token(t, theirs)
+
+			w.clock.Advance(time.Minute)
+			tc.secure(t, w)
+
+			if err := w.change.Confirm(ctx, link); !errors.Is(err, domain.ErrInvalidOneTimeToken) {
+				t.Fatalf("confirm after the %s: %v, want the invalid token", tc.name, err)
+			}
+			if u := mustUser(t, w.world, "ada@example.com"); u.Email != "ada@example.com" {
+				t.Fatalf("the account moved to %s", u.Email)
+			}
+		})
+	}
+}
