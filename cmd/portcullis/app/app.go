@@ -147,6 +147,7 @@ func useCases() fx.Option {
 		),
 		fx.Invoke(warnLimitsOff),
 		fx.Invoke(func(l *application.Login, f *application.SecondFactors) { l.UseSecondFactors(f) }),
+		fx.Invoke(func(r *application.PasswordReset, f *application.SecondFactors) { r.UseSecondFactors(f) }),
 		fx.Invoke(func(f *application.SecondFactors, p *application.Passkeys) { f.UsePasskeys(p) }),
 	)
 }

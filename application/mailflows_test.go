@@ -1,6 +1,7 @@
 package application_test
 
 import (
+	"crypto/sha256"
 	"errors"
 	"io"
 	"log/slog"
@@ -122,6 +123,57 @@ func TestChangeEmail_PasswordChangeOrResetEndsThePendingChange(t *testing.T) {
 			}
 			if u := mustUser(t, w.world, "ada@example.com"); u.Email != "ada@example.com" {
 				t.Fatalf("the account moved to %s", u.Email)
+			}
+		})
+	}
+}
+
+// Anyone may register an address they do not hold, and with verification not required sign in
+// and give the account a passkey or an authenticator. When the owner of the address later takes
+// the account over with a reset (the first proof of the mailbox), those must go with the old
+// password, or their holder logs in with the passkey alone. A reset of a verified account keeps
+// its factors: a mailed link alone must not remove a second factor.
+func TestPasswordReset_UnverifiedAccountLosesFactorsAddedBeforeIt(t *testing.T) {
+	for _, verified := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unverified", true: "verified"}[verified], func(t *testing.T) {
+			w := newMFAWorld(t)
+			ctx := t.Context()
+			passkeys := w.withRegistration()
+			const email = "victim@example.com"
+			userID, _, _ := w.enrolled(t, email)
+			w.addPasskey(t, userID)
+			if verified {
+				u := mustUser(t, w.world, email)
+				u.EmailVerified = true
+				if _, err := w.users.Update(ctx, u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := w.factorState(t, passkeys, userID)
+			if before.status.TOTP != "enabled" || before.passkeys != 1 {
+				t.Fatalf("before the reset: %+v", before)
+			}
+
+			tokens := memstore.NewOneTimeTokens()
+			const secret = "a-reset-link-token"
+			h := sha256.Sum256([]byte(secret))
+			if err := tokens.Create(ctx, domain.OneTimeToken{Hash: h[:], UserID: userID, Purpose: domain.PurposeResetPassword,
+				NewEmail: email, CreatedAt: w.clock.Now(), ExpiresAt: w.clock.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			reset := application.NewPasswordReset(w.users, identity.New(), w.sessions, w.hasher, tokens, nil, w.clock, nil,
+				application.NewAuditor(w.auditLog, w.clock, system.NewIDs(), discard()), discard())
+			reset.UseSecondFactors(w.factors)
+			if err := reset.Reset(ctx, secret, "the owner's own passphrase"); err != nil {
+				t.Fatalf("reset: %v", err)
+			}
+
+			after := w.factorState(t, passkeys, userID)
+			switch {
+			case !verified && (after.status.TOTP != "none" || after.status.RecoveryCodes != 0 || after.passkeys != 0):
+				t.Fatalf("after the reset that proved the address: %+v, want no factor left", after)
+			case verified && (after.status.TOTP != "enabled" || after.passkeys != 1 || after.status.RecoveryCodes != before.status.RecoveryCodes):
+				t.Fatalf("after the reset of a verified account: %+v, want its factors kept (%+v)", after, before)
 			}
 		})
 	}
