@@ -191,6 +191,21 @@ func (q *MailQueue) notify(ctx context.Context, mails ...domain.OutboxMail) {
 	}
 }
 
+// cancel drops userID's messages of kind not yet sent (ports.MailOutbox.Cancel).
+func (q *MailQueue) cancel(ctx context.Context, userID string, kind domain.MailKind, reason string) error {
+	if q == nil {
+		return nil
+	}
+	n, err := q.outbox.Cancel(ctx, userID, kind, reason, q.clock.Now())
+	if err != nil {
+		return fmt.Errorf("cancel mail: %w", err)
+	}
+	if n > 0 {
+		q.log.InfoContext(ctx, "mail cancelled", "kind", string(kind), "user_id", userID, "count", n, "reason", reason)
+	}
+	return nil
+}
+
 // allow counts one throttled mail to addr against both caps (one per AddressInterval,
 // DailyCap a day) and reports whether it fits.
 func (q *MailQueue) allow(ctx context.Context, addr string) (bool, error) {

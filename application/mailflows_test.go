@@ -22,6 +22,7 @@ import (
 type mailWorld struct {
 	*world
 	mailer   *scriptedMailer
+	outbox   *memstore.Outbox
 	worker   *application.MailDelivery
 	change   *application.ChangeEmail
 	reset    *application.PasswordReset
@@ -36,10 +37,11 @@ func newMailWorld(t *testing.T) *mailWorld {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ids := system.NewIDs()
 	tokens := memstore.NewOneTimeTokens()
-	outbox := memstore.NewOutbox(tokens)
-	settings := application.MailSettings{PublicURL: "https://auth.example.com", AddressInterval: time.Millisecond, SendTimeout: 5 * time.Second}
-	queue := application.NewMailQueue(outbox, memstore.NewRateLimiter(w.clock), w.clock, ids, settings, w.settings, log)
-	w.worker = application.NewMailDelivery(outbox, w.users, linkComposer{}, w.mailer, w.clock, ids, settings, log)
+	w.outbox = memstore.NewOutbox(tokens)
+	settings := application.MailSettings{PublicURL: "https://auth.example.com", AddressInterval: time.Millisecond, SendTimeout: 5 * time.Second,
+		MaxAttempts: 2, RetryBase: time.Minute, RetryMax: time.Minute}
+	queue := application.NewMailQueue(w.outbox, memstore.NewRateLimiter(w.clock), w.clock, ids, settings, w.settings, log)
+	w.worker = application.NewMailDelivery(w.outbox, w.users, linkComposer{}, w.mailer, w.clock, ids, settings, log)
 	audit := application.NewAuditor(w.auditLog, w.clock, ids, log)
 	w.change = application.NewChangeEmail(w.users, identity.New(), w.hasher, tokens, queue, w.clock, nil, audit, log)
 	w.reset = application.NewPasswordReset(w.users, identity.New(), w.sessions, w.hasher, tokens, queue, w.clock, nil, audit, log)
@@ -62,6 +64,19 @@ func (w *mailWorld) deliver(t *testing.T) {
 			return
 		}
 	}
+}
+
+// links are the tokens of every link sent to to.
+func (w *mailWorld) links(to string) []string {
+	w.mailer.mu.Lock()
+	defer w.mailer.mu.Unlock()
+	var out []string
+	for _, m := range w.mailer.sent {
+		if _, token, ok := strings.Cut(m.Link, "?token="); m.To == to && ok {
+			out = append(out, token)
+		}
+	}
+	return out
 }
 
 // token is the token of the newest link sent to to.
@@ -120,6 +135,81 @@ func TestChangeEmail_PasswordChangeOrResetEndsThePendingChange(t *testing.T) {
 
 			if err := w.change.Confirm(ctx, link); !errors.Is(err, domain.ErrInvalidOneTimeToken) {
 				t.Fatalf("confirm after the %s: %v, want the invalid token", tc.name, err)
+			}
+			if u := mustUser(t, w.world, "ada@example.com"); u.Email != "ada@example.com" {
+				t.Fatalf("the account moved to %s", u.Email)
+			}
+		})
+	}
+}
+
+// The address-change mail may still be in the outbox when the password changes: not yet sent,
+// held up by an SMTP outage (whose next attempt after half the link's lifetime makes a fresh
+// token), or failed and retried by an operator later. None of these may go out after the change
+// with a link that works.
+func TestChangeEmail_PasswordChangeEndsTheChangeMailStillInTheOutbox(t *testing.T) {
+	const theirs = "mallory@example.net"
+	cases := []struct {
+		name string
+		// before runs between the request and the password change, after between the change and
+		// the last delivery.
+		before, after func(t *testing.T, w *mailWorld)
+	}{
+		{"not yet sent", func(*testing.T, *mailWorld) {}, func(*testing.T, *mailWorld) {}},
+		{"held up by an outage", func(t *testing.T, w *mailWorld) {
+			w.mailer.setDown(true)
+			w.deliver(t)
+		}, func(t *testing.T, w *mailWorld) {
+			w.mailer.setDown(false)
+			w.clock.Advance(31 * time.Minute) // past half the change link's hour: a fresh token
+		}},
+		{"failed, then retried by an operator", func(t *testing.T, w *mailWorld) {
+			w.mailer.setDown(true)
+			w.deliver(t)
+			w.clock.Advance(2 * time.Minute)
+			w.deliver(t) // the second and last attempt: failed
+		}, func(t *testing.T, w *mailWorld) {
+			w.mailer.setDown(false)
+			failed, err := w.outbox.List(t.Context(), domain.OutboxQuery{Status: domain.MailFailed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range failed {
+				// The operator retries every failed message; the cancelled one is not among them.
+				if err := application.NewOutbox(w.outbox, w.clock).Retry(t.Context(), application.Operator, m.ID); err != nil {
+					t.Fatalf("retry %s: %v", m.Kind, err)
+				}
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newMailWorld(t)
+			ctx := t.Context()
+			if err := w.change.Request(ctx, application.ChangeEmailInput{UserID: w.user.ID, NewEmail: theirs, Password: goodPassword}); err != nil {
+				t.Fatalf("request: %v", err)
+			}
+			tc.before(t, w)
+			if err := w.password.Handle(ctx, application.ChangePasswordInput{UserID: w.user.ID, SessionID: w.session.SessionID,
+				CurrentPassword: goodPassword, NewPassword: "only the owner knows"}); err != nil {
+				t.Fatalf("change password: %v", err)
+			}
+			tc.after(t, w)
+			w.deliver(t)
+
+			for _, link := range w.links(theirs) {
+				if err := w.change.Confirm(ctx, link); !errors.Is(err, domain.ErrInvalidOneTimeToken) {
+					t.Fatalf("a link sent to %s works after the password change: %v", theirs, err)
+				}
+			}
+			list, err := w.outbox.List(ctx, domain.OutboxQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range list {
+				if m.Kind == domain.MailConfirmEmailChange && m.Status != domain.MailDropped {
+					t.Fatalf("the address-change mail after the password change: %+v, want it dropped", m)
+				}
 			}
 			if u := mustUser(t, w.world, "ada@example.com"); u.Email != "ada@example.com" {
 				t.Fatalf("the account moved to %s", u.Email)

@@ -64,12 +64,10 @@ func (c *ChangePassword) Handle(ctx context.Context, in ChangePasswordInput) err
 	if err != nil {
 		return err
 	}
-	if c.tokens != nil {
-		// A reset link mailed before the change must not undo it, nor an address-change link
-		// asked for with the old password move the account away (endCredentialLinks).
-		if err := endCredentialLinks(ctx, c.tokens, u.ID); err != nil {
-			return err
-		}
+	// A reset link mailed before the change must not undo it, nor an address-change link asked
+	// for with the old password move the account away (endCredentialLinks).
+	if err := endCredentialLinks(ctx, c.tokens, c.mail, u.ID); err != nil {
+		return err
 	}
 	c.mail.notify(ctx, domain.OutboxMail{Kind: domain.MailPasswordChanged, To: u.Email, UserID: u.ID, Name: u.Name})
 	c.log.InfoContext(ctx, "password changed", "user_id", u.ID, "sessions_revoked", revoked)

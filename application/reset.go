@@ -101,7 +101,7 @@ func (p *PasswordReset) Reset(ctx context.Context, token, newPassword string) er
 	if err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
-	if err := endCredentialLinks(ctx, p.store, u.ID); err != nil {
+	if err := endCredentialLinks(ctx, p.store, p.mail, u.ID); err != nil {
 		return err
 	}
 	// The owner proved the mailbox: the soft lock that failed logins put on the account goes, so

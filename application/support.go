@@ -217,13 +217,22 @@ func checkPassword(ctx context.Context, hasher ports.PasswordHasher, log *slog.L
 	return false, false, nil
 }
 
-// endCredentialLinks spends userID's outstanding reset and address-change tokens, after the
+// endCredentialLinks ends userID's outstanding reset and address-change links, after the
 // password was changed or reset. A reset link must not undo the new password. An
 // address-change link was asked for with the old password, perhaps by whoever learned it: the
 // notice to the old address tells an owner who did not ask to change the password, and that
 // must stop the change, or the link's holder moves the account to their own address and resets
-// the password from there.
-func endCredentialLinks(ctx context.Context, tokens ports.OneTimeTokens, userID string) error {
+// the password from there. So the address-change mail still in the outbox (not yet sent, held
+// up, or failed and open to an operator's retry, any of which would make a fresh token) is
+// cancelled first, and then the tokens of both purposes are spent: a token an attempt made
+// before the cancel goes too. tokens and mail may be nil (tests).
+func endCredentialLinks(ctx context.Context, tokens ports.OneTimeTokens, mail *MailQueue, userID string) error {
+	if err := mail.cancel(ctx, userID, domain.MailConfirmEmailChange, "the password changed"); err != nil {
+		return err
+	}
+	if tokens == nil {
+		return nil
+	}
 	for _, p := range []domain.TokenPurpose{domain.PurposeResetPassword, domain.PurposeChangeEmail} {
 		if err := tokens.DeleteByUserPurpose(ctx, userID, p); err != nil {
 			return fmt.Errorf("spend %s tokens: %w", p, err)

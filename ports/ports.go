@@ -161,6 +161,12 @@ type MailOutbox interface {
 	// unprepared (no link), so that the worker makes it a fresh token and link; a message that
 	// does not exist or has not failed is domain.ErrNotFound.
 	Retry(ctx context.Context, id string, now time.Time) error
+	// Cancel drops every message of kind for the account userID names that is not sent: pending
+	// (leased or not), or failed (so that no operator's retry sends it), recording reason and
+	// wiping its link, as of at; it says how many. A worker that held the lease of one writes
+	// nothing more on it (Prepare and Settle are domain.ErrStale). Tokens a message made before
+	// stay: the caller ends those.
+	Cancel(ctx context.Context, userID string, kind domain.MailKind, reason string, at time.Time) (int, error)
 	// Purge deletes the settled (sent, dropped) messages last updated before before, and says
 	// how many.
 	Purge(ctx context.Context, before time.Time) (int, error)

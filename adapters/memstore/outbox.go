@@ -208,6 +208,27 @@ func (o *Outbox) Retry(ctx context.Context, id string, now time.Time) error {
 	return nil
 }
 
+// Cancel drops userID's pending and failed messages of kind, as of at.
+func (o *Outbox) Cancel(ctx context.Context, userID string, kind domain.MailKind, reason string, at time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("cancel mail: %w", err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, e := range o.msgs {
+		m := &e.mail
+		if m.UserID != userID || m.Kind != kind || (m.Status != domain.MailPending && m.Status != domain.MailFailed) {
+			continue
+		}
+		m.Status, m.LastError, m.UpdatedAt = domain.MailDropped, reason, at
+		m.Link, m.LinkExpiresAt = "", time.Time{}
+		e.leaseOwner, e.leaseUntil = "", time.Time{}
+		n++
+	}
+	return n, nil
+}
+
 // Purge deletes settled messages (sent, dropped) last updated before before.
 func (o *Outbox) Purge(ctx context.Context, before time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {

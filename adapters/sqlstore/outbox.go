@@ -225,6 +225,24 @@ func (o *Outbox) Retry(ctx context.Context, id string, now time.Time) error {
 	return mustAffect("retry mail", res)
 }
 
+// Cancel drops userID's pending and failed messages of kind, as of at, in one statement (over
+// the index on user_id and kind). Prepare and Settle match only a pending row, so a worker that
+// held one's lease writes nothing more on it; a Prepare that committed first has made its token,
+// which the caller ends after.
+func (o *Outbox) Cancel(ctx context.Context, userID string, kind domain.MailKind, reason string, at time.Time) (int, error) {
+	return execCount(ctx, o.db, "cancel mail", o.db.NewUpdate().Model((*outboxRow)(nil)).
+		Set("status = ?", string(domain.MailDropped)).
+		Set("last_error = ?", truncateUTF8(reason, maxMailErrorLength)).
+		Set("lease_owner = ''").
+		Set("lease_until = NULL").
+		Set("link = ''").
+		Set("link_expires_at = NULL").
+		Set("updated_at = ?", dbTime(at)).
+		Where("user_id = ?", userID).
+		Where("kind = ?", string(kind)).
+		Where("status IN (?)", bun.In([]string{string(domain.MailPending), string(domain.MailFailed)})))
+}
+
 // Purge deletes settled messages (sent, dropped) last updated before before.
 func (o *Outbox) Purge(ctx context.Context, before time.Time) (int, error) {
 	return execCount(ctx, o.db, "purge mail", o.db.NewDelete().Model((*outboxRow)(nil)).

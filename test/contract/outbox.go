@@ -3,6 +3,7 @@ package contract
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ func MailOutbox(t *testing.T, open func(t *testing.T) (ports.MailOutbox, ports.O
 		{"FailedRetriedByOperator", outboxFailedRetry},
 		{"RetryUnpreparesTheMessage", outboxRetryUnprepares},
 		{"PurgeKeepsFailed", outboxPurge},
+		{"CancelDropsTheAccountsUnsentMessagesOfAKind", outboxCancel},
 		{"ConcurrentClaimsNeverShare", outboxConcurrentClaims},
 	}
 	for _, c := range cases {
@@ -507,5 +509,77 @@ func outboxSuperseded(t *testing.T, o ports.MailOutbox, _ ports.OneTimeTokens) {
 	check(newer, false) // a failed newer message holds nothing back
 	if _, err := o.Superseded(t.Context(), outboxMail(at, domain.MailResetPassword)); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("Superseded(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+// outboxCancel: Cancel drops the account's pending (leased or not) and failed messages of the
+// kind, wiping the link, and nothing else; the worker that held a lease writes nothing more on
+// its message, and no operator's retry brings a cancelled one back.
+func outboxCancel(t *testing.T, o ports.MailOutbox, tokens ports.OneTimeTokens) {
+	ctx := t.Context()
+	at := now()
+	mine := func(at time.Time, kind domain.MailKind) domain.OutboxMail {
+		m := outboxMail(at, kind)
+		m.UserID = "u-cancel"
+		return m
+	}
+	failed, sent := mine(at, domain.MailConfirmEmailChange), mine(at.Add(time.Millisecond), domain.MailConfirmEmailChange)
+	mustEnqueue(t, o, failed, sent)
+	mustClaim(t, o, "w1", at.Add(10*time.Millisecond), time.Minute, 2)
+	for id, st := range map[string]domain.MailStatus{failed.ID: domain.MailFailed, sent.ID: domain.MailSent} {
+		if err := o.Settle(ctx, id, "w1", domain.MailSettlement{Status: st, At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leased := mine(at.Add(2*time.Millisecond), domain.MailConfirmEmailChange)
+	mustEnqueue(t, o, leased)
+	mustClaim(t, o, "w2", at.Add(10*time.Millisecond), time.Minute, 1)
+	first := newToken(leased.UserID, domain.PurposeChangeEmail, at)
+	leased.Link, leased.LinkExpiresAt = "https://auth.example.com/confirm-email?token=first", first.ExpiresAt
+	if err := o.Prepare(ctx, "w2", leased, first); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	pending, otherKind, otherUser := mine(at.Add(3*time.Millisecond), domain.MailConfirmEmailChange),
+		mine(at.Add(3*time.Millisecond), domain.MailResetPassword), outboxMail(at.Add(3*time.Millisecond), domain.MailConfirmEmailChange)
+	mustEnqueue(t, o, pending, otherKind, otherUser)
+
+	n, err := o.Cancel(ctx, "u-cancel", domain.MailConfirmEmailChange, "the password changed", at.Add(time.Second))
+	if err != nil || n != 3 {
+		t.Fatalf("Cancel = %d, %v; want 3 (the pending, the leased and the failed message)", n, err)
+	}
+	list, err := o.List(ctx, domain.OutboxQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]domain.MailStatus{failed.ID: domain.MailDropped, leased.ID: domain.MailDropped, pending.ID: domain.MailDropped,
+		sent.ID: domain.MailSent, otherKind.ID: domain.MailPending, otherUser.ID: domain.MailPending}
+	for _, m := range list {
+		if m.Status != want[m.ID] {
+			t.Fatalf("after Cancel, %s (%s) is %s, want %s", m.ID, m.Kind, m.Status, want[m.ID])
+		}
+		if m.Status == domain.MailDropped && (m.Link != "" || m.LastError != "the password changed") {
+			t.Fatalf("a cancelled message: %+v, want its link wiped and the reason", m)
+		}
+	}
+	if len(list) != len(want) {
+		t.Fatalf("after Cancel: %v", mailIDs(list))
+	}
+
+	// The worker that held the lease writes nothing more: no new token, no settlement.
+	second := newToken(leased.UserID, domain.PurposeChangeEmail, at)
+	leased.Link = "https://auth.example.com/confirm-email?token=second"
+	if err := o.Prepare(ctx, "w2", leased, second); !errors.Is(err, domain.ErrStale) {
+		t.Fatalf("Prepare of a cancelled message = %v, want ErrStale", err)
+	}
+	mustNotConsume(t, tokens, second.Hash, domain.PurposeChangeEmail, at)
+	if err := o.Settle(ctx, leased.ID, "w2", domain.MailSettlement{Status: domain.MailSent, At: at}); !errors.Is(err, domain.ErrStale) {
+		t.Fatalf("Settle of a cancelled message = %v, want ErrStale", err)
+	}
+	if err := o.Retry(ctx, failed.ID, at.Add(time.Hour)); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Retry of a cancelled message = %v, want ErrNotFound", err)
+	}
+	got := mustClaim(t, o, "w3", at.Add(time.Hour), time.Minute, 10)
+	if ids := mailIDs(got); len(ids) != 2 || !slices.Contains(ids, otherKind.ID) || !slices.Contains(ids, otherUser.ID) {
+		t.Fatalf("claimed after Cancel: %v, want only the other kind's and the other account's", ids)
 	}
 }
