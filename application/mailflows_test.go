@@ -268,3 +268,44 @@ func TestPasswordReset_UnverifiedAccountLosesFactorsAddedBeforeIt(t *testing.T) 
 		})
 	}
 }
+
+// With PORTCULLIS_REQUIRE_VERIFIED_EMAIL registration must not tell whether an address has an
+// account. A username that is taken is still refused (409 on "username"), and that answer must
+// not depend on the address either: else registering any address with a known taken username
+// answers 409 for a free address and 202 for a taken one.
+func TestRegister_ConcealedAnswerDoesNotDependOnTheAddress(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ids := system.NewIDs()
+	policy := w.settings
+	policy.RequireVerifiedEmail = true
+	queue := application.NewMailQueue(memstore.NewOutbox(memstore.NewOneTimeTokens()), memstore.NewRateLimiter(w.clock), w.clock, ids,
+		application.MailSettings{PublicURL: "https://auth.example.com"}, policy, log)
+	register := application.NewRegister(w.users, identity.New(), w.hasher, w.clock, ids, application.NewAuditor(w.auditLog, w.clock, ids, log), queue, log)
+	if !register.Concealed() {
+		t.Fatal("registration is not concealed with verification required")
+	}
+	if _, err := register.Handle(ctx, application.RegisterInput{Email: "taken@example.com", Password: goodPassword, Username: "taken_name"}); err != nil {
+		t.Fatal(err)
+	}
+	// outcome is what the client learns: no error, or the field of a conflict.
+	outcome := func(email, username string) string {
+		_, err := register.Handle(ctx, application.RegisterInput{Email: email, Password: goodPassword, Username: username})
+		var ce *domain.ConflictError
+		switch {
+		case err == nil:
+			return "accepted"
+		case errors.As(err, &ce):
+			return "conflict on " + ce.Field
+		}
+		t.Fatalf("register %s %s: %v", email, username, err)
+		return ""
+	}
+	for _, username := range []string{"taken_name", "free_name"} {
+		taken, fresh := outcome("taken@example.com", username), outcome("fresh-"+username+"@example.com", username)
+		if taken != fresh {
+			t.Errorf("with username %s: a taken address is %q, a free one %q", username, taken, fresh)
+		}
+	}
+}
