@@ -66,6 +66,23 @@ func (w *mailWorld) deliver(t *testing.T) {
 	}
 }
 
+// requestChange asks, from the signed-in session with the password, to move the account to to.
+func (w *mailWorld) requestChange(t *testing.T, to string) {
+	t.Helper()
+	if err := w.change.Request(t.Context(), application.ChangeEmailInput{UserID: w.user.ID, NewEmail: to, Password: goodPassword}); err != nil {
+		t.Fatalf("request: %v", err)
+	}
+}
+
+// changePassword changes the password from the signed-in session.
+func (w *mailWorld) changePassword(t *testing.T) {
+	t.Helper()
+	if err := w.password.Handle(t.Context(), application.ChangePasswordInput{UserID: w.user.ID, SessionID: w.session.SessionID,
+		CurrentPassword: goodPassword, NewPassword: "only the owner knows"}); err != nil {
+		t.Fatalf("change password: %v", err)
+	}
+}
+
 // links are the tokens of every link sent to to.
 func (w *mailWorld) links(to string) []string {
 	w.mailer.mu.Lock()
@@ -105,10 +122,7 @@ func TestChangeEmail_PasswordChangeOrResetEndsThePendingChange(t *testing.T) {
 		secure func(t *testing.T, w *mailWorld)
 	}{
 		{"password change", func(t *testing.T, w *mailWorld) {
-			if err := w.password.Handle(t.Context(), application.ChangePasswordInput{UserID: w.user.ID, SessionID: w.session.SessionID,
-				CurrentPassword: goodPassword, NewPassword: "only the owner knows"}); err != nil {
-				t.Fatalf("change password: %v", err)
-			}
+			w.changePassword(t)
 		}},
 		{"password reset", func(t *testing.T, w *mailWorld) {
 			if err := w.reset.Forgot(t.Context(), w.user.Email); err != nil {
@@ -124,9 +138,7 @@ func TestChangeEmail_PasswordChangeOrResetEndsThePendingChange(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newMailWorld(t)
 			ctx := t.Context()
-			if err := w.change.Request(ctx, application.ChangeEmailInput{UserID: w.user.ID, NewEmail: theirs, Password: goodPassword}); err != nil {
-				t.Fatalf("request: %v", err)
-			}
+			w.requestChange(t, theirs)
 			w.deliver(t)
 			link := w.token(t, theirs)
 
@@ -186,14 +198,9 @@ func TestChangeEmail_PasswordChangeEndsTheChangeMailStillInTheOutbox(t *testing.
 		t.Run(tc.name, func(t *testing.T) {
 			w := newMailWorld(t)
 			ctx := t.Context()
-			if err := w.change.Request(ctx, application.ChangeEmailInput{UserID: w.user.ID, NewEmail: theirs, Password: goodPassword}); err != nil {
-				t.Fatalf("request: %v", err)
-			}
+			w.requestChange(t, theirs)
 			tc.before(t, w)
-			if err := w.password.Handle(ctx, application.ChangePasswordInput{UserID: w.user.ID, SessionID: w.session.SessionID,
-				CurrentPassword: goodPassword, NewPassword: "only the owner knows"}); err != nil {
-				t.Fatalf("change password: %v", err)
-			}
+			w.changePassword(t)
 			tc.after(t, w)
 			w.deliver(t)
 
