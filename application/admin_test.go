@@ -2,6 +2,7 @@ package application_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -249,6 +250,14 @@ func TestAdminListPagesWithCursor(t *testing.T) {
 	for _, bad := range []application.ListUsersInput{{Limit: 201}, {Limit: -1}, {Cursor: "%%%"}, {Role: "root"}} {
 		if _, err := w.admin.List(ctx, admin, bad); err == nil {
 			t.Errorf("%+v accepted", bad)
+		}
+	}
+	// A forged cursor, well-formed base64 of "<nanoseconds>.<id>" but with an id no user can
+	// have, is refused before it reaches the store.
+	for _, forged := range []string{"1.\x00", "1.a\x00b", "1.\xff", "1.a'b", "1.a%", "1." + strings.Repeat("a", 65)} {
+		_, err := w.admin.List(ctx, admin, application.ListUsersInput{Cursor: base64.RawURLEncoding.EncodeToString([]byte(forged))})
+		if fieldCodes(err)["cursor"] != "invalid_cursor" {
+			t.Errorf("forged cursor %q: %v, want invalid_cursor", forged, err)
 		}
 	}
 	found, err := w.admin.List(ctx, admin, application.ListUsersInput{Q: "P3@"})

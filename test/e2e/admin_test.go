@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -209,6 +210,17 @@ func adminEndToEnd(t *testing.T, srv *server, admin *application.Admin) {
 	}
 	if p := api.do("GET", "/api/users?role=superuser", nil, asRoot...).expectProblem(http.StatusUnprocessableEntity, "validation_failed"); p.fieldCode("role") != "invalid_role" {
 		t.Errorf("role=superuser: errors %+v, want role invalid_role", p.Errors)
+	}
+
+	// A cursor this API did not hand out is 422 invalid_cursor, never a 500: a forged one is
+	// well-formed base64 of "<nanoseconds>.<id>" with a NUL (which SQLite and PostgreSQL refuse
+	// in a string) or a quote in the id.
+	for _, forged := range []string{"1.\x00", "1.a\x00b", "1.\xff", "1.a'b", "1.a%"} {
+		cursor := base64.RawURLEncoding.EncodeToString([]byte(forged))
+		p := api.do("GET", "/api/users?cursor="+cursor, nil, asRoot...).expectProblem(http.StatusUnprocessableEntity, "validation_failed")
+		if p.fieldCode("cursor") != "invalid_cursor" {
+			t.Errorf("cursor %q: errors %+v, want cursor invalid_cursor", forged, p.Errors)
+		}
 	}
 
 	// Demote the second admin: their very next admin request is 403 (SECURITY C28).
