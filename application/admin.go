@@ -211,7 +211,7 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 	if err != nil {
 		return UserOutput{}, err
 	}
-	if err := a.followSessions(ctx, before, u); err != nil {
+	if err := a.followSessions(ctx, u); err != nil {
 		return UserOutput{}, err
 	}
 	a.recordUpdate(ctx, actor, before, u)
@@ -251,20 +251,36 @@ func (a *Admin) adminChange(in AdminUpdateInput) (func(u *domain.User), error) {
 	}, nil
 }
 
-// followSessions brings the user's live sessions in line with an update from before to u: a
-// disabled user's sessions end, changed roles reach every session at once.
-func (a *Admin) followSessions(ctx context.Context, before, u domain.User) error {
-	switch {
-	case u.Disabled:
-		if _, err := a.sessions.DeleteByUser(ctx, u.ID, a.clock.Now()); err != nil {
-			return fmt.Errorf("end sessions of a disabled user: %w", err)
+// followSessions brings the user's live sessions in line with u, the user as an update stored
+// it: a disabled user's sessions end, an enabled user's sessions get the stored roles. The
+// roles are set whether or not this update changed them: when setting them failed (a 503, the
+// user already written), the same update sent again must complete the change, though the
+// stored roles no longer differ. And as another update may store other roles after this one
+// and reach the sessions before it, the user is read again after each SetRoles until the
+// sessions hold what is stored (up to staleAttempts times, then domain.ErrStale).
+func (a *Admin) followSessions(ctx context.Context, u domain.User) error {
+	for range staleAttempts {
+		if u.Disabled {
+			if _, err := a.sessions.DeleteByUser(ctx, u.ID, a.clock.Now()); err != nil {
+				return fmt.Errorf("end sessions of a disabled user: %w", err)
+			}
+			return nil
 		}
-	case !slices.Equal(before.Roles, u.Roles):
 		if err := a.sessions.SetRoles(ctx, u.ID, u.Roles); err != nil {
 			return fmt.Errorf("update session roles: %w", err)
 		}
+		stored, err := a.users.ByID(ctx, u.ID)
+		switch {
+		case isNotFound(err):
+			return nil // deleted meanwhile: the deletion ends the sessions
+		case err != nil:
+			return fmt.Errorf("load user: %w", err)
+		case !stored.Disabled && slices.Equal(stored.Roles, u.Roles):
+			return nil
+		}
+		u = stored
 	}
-	return nil
+	return fmt.Errorf("update session roles: %w", domain.ErrStale)
 }
 
 // recordUpdate audits what an update from before to u changed: roles, the enabled state, and

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -349,5 +350,87 @@ func TestListAtTheLargestPageSizeStillPages(t *testing.T) {
 	second, err := w.admin.List(ctx, admin, application.ListUsersInput{Limit: 200, Cursor: first.NextCursor})
 	if err != nil || len(second.Users) != 2 || second.NextCursor != "" {
 		t.Fatalf("second page: %d users, cursor %q, %v", len(second.Users), second.NextCursor, err)
+	}
+}
+
+// rolesHook is a session store whose SetRoles first runs before, if set; an error from before
+// fails that SetRoles instead of reaching the store.
+type rolesHook struct {
+	ports.SessionStore
+	before func() error
+}
+
+func (h *rolesHook) SetRoles(ctx context.Context, userID string, roles []domain.Role) error {
+	if h.before != nil {
+		if err := h.before(); err != nil {
+			return err
+		}
+	}
+	return h.SessionStore.SetRoles(ctx, userID, roles)
+}
+
+// adminOver is w's administration use case over sessions instead of w's session store.
+func adminOver(w *world, sessions ports.SessionStore) *application.Admin {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return application.NewAdmin(w.users, w.users, sessions, w.register,
+		application.NewAuditor(w.auditLog, w.clock, system.NewIDs(), log), w.clock, nil, log)
+}
+
+// A demotion whose new roles are stored but cannot reach the sessions (the session store is
+// down: a 503) is completed by sending it again once the store is back, although the stored
+// roles no longer change: the demoted admin's live session must not keep the admin role.
+func TestAdminRoleChangeSentAgainAfterSessionStoreFailureReachesSessions(t *testing.T) {
+	w, root, user, userTok := adminWorld(t)
+	ctx := context.Background()
+	hook := &rolesHook{SessionStore: w.sessions}
+	a := adminOver(w, hook)
+	promote, demote := []domain.Role{domain.RoleAdmin}, []domain.Role{domain.RoleUser}
+	if _, err := a.Update(ctx, root, user.UserID, application.AdminUpdateInput{Roles: &promote}); err != nil {
+		t.Fatal(err)
+	}
+	if !mustAuth(t, w, userTok.AccessToken).HasRole(domain.RoleAdmin) {
+		t.Fatal("the promotion did not reach the session")
+	}
+	hook.before = func() error {
+		hook.before = nil
+		return fmt.Errorf("set session roles: %w", domain.ErrUnavailable)
+	}
+	if _, err := a.Update(ctx, root, user.UserID, application.AdminUpdateInput{Roles: &demote}); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("demotion with the session store down: %v, want domain.ErrUnavailable", err)
+	}
+	if _, err := a.Update(ctx, root, user.UserID, application.AdminUpdateInput{Roles: &demote}); err != nil {
+		t.Fatalf("demotion sent again: %v", err)
+	}
+	if p := mustAuth(t, w, userTok.AccessToken); p.HasRole(domain.RoleAdmin) {
+		t.Fatalf("the demoted user's session still has roles %v", p.Roles)
+	}
+}
+
+// Two administrators change one user's roles at once, and the SetRoles of the change stored
+// first reaches the sessions last: the sessions still end up with the roles stored last.
+func TestAdminConcurrentRoleChangesLeaveSessionsWithTheStoredRoles(t *testing.T) {
+	w, root, user, userTok := adminWorld(t)
+	ctx := context.Background()
+	hook := &rolesHook{SessionStore: w.sessions}
+	a := adminOver(w, hook)
+	promote, demote := []domain.Role{domain.RoleAdmin}, []domain.Role{domain.RoleUser}
+	// The promotion is stored; before its SetRoles, the other administrator's demotion runs
+	// from start to end.
+	hook.before = func() error {
+		hook.before = nil
+		if _, err := a.Update(ctx, root, user.UserID, application.AdminUpdateInput{Roles: &demote}); err != nil {
+			t.Errorf("the concurrent demotion: %v", err)
+		}
+		return nil
+	}
+	if _, err := a.Update(ctx, root, user.UserID, application.AdminUpdateInput{Roles: &promote}); err != nil && !errors.Is(err, domain.ErrStale) {
+		t.Fatalf("promotion: %v", err)
+	}
+	stored, err := a.Get(ctx, root, user.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := mustAuth(t, w, userTok.AccessToken); !slices.Equal(p.Roles, stored.User.Roles) {
+		t.Fatalf("the session has roles %v, the stored user %v", p.Roles, stored.User.Roles)
 	}
 }
