@@ -211,10 +211,12 @@ func (a *Admin) Update(ctx context.Context, actor Principal, id string, in Admin
 	if err != nil {
 		return UserOutput{}, err
 	}
+	// The change is stored: it is audited even if the sessions cannot follow it now (the same
+	// update sent again completes it, and records nothing more, as it changes nothing more).
+	a.recordUpdate(ctx, actor, before, u)
 	if err := a.followSessions(ctx, u); err != nil {
 		return UserOutput{}, err
 	}
-	a.recordUpdate(ctx, actor, before, u)
 	return userOutput(u), nil
 }
 

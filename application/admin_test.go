@@ -434,3 +434,30 @@ func TestAdminConcurrentRoleChangesLeaveSessionsWithTheStoredRoles(t *testing.T)
 		t.Fatalf("the session has roles %v, the stored user %v", p.Roles, stored.User.Roles)
 	}
 }
+
+// A change that is stored is in the audit trail, even when it could not reach the sessions
+// (the request answered 503): sending it again changes nothing more and records nothing more.
+func TestAdminChangeStoredButNotInSessionsIsAudited(t *testing.T) {
+	w, root, user, _ := adminWorld(t)
+	ctx := context.Background()
+	hook := &rolesHook{SessionStore: w.sessions}
+	a := adminOver(w, hook)
+	mod := []domain.Role{domain.RoleModerator}
+	hook.before = func() error {
+		hook.before = nil
+		return fmt.Errorf("set session roles: %w", domain.ErrUnavailable)
+	}
+	if _, err := a.Update(ctx, root, user.UserID, application.AdminUpdateInput{Roles: &mod}); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("role change with the session store down: %v, want domain.ErrUnavailable", err)
+	}
+	if stored, err := a.Get(ctx, root, user.UserID); err != nil || !stored.User.HasRole(domain.RoleModerator) {
+		t.Fatalf("the role change was not stored (%+v, %v): nothing to audit, the test is moot", stored.User, err)
+	}
+	if _, err := a.Update(ctx, root, user.UserID, application.AdminUpdateInput{Roles: &mod}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := w.trail.List(ctx, root, application.AuditListInput{UserID: user.UserID, Event: string(domain.EventRoleChange)})
+	if err != nil || len(page.Records) != 1 || page.Records[0].Detail != "roles=user -> user,moderator" {
+		t.Fatalf("role_change records %+v, %v; want the one change", page.Records, err)
+	}
+}
