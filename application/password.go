@@ -48,7 +48,7 @@ func NewChangePassword(users ports.UserStore, sessions ports.SessionStore, hashe
 // administrator disabled it), the whole read-check-write cycle runs again, up to staleAttempts
 // times, and then fails with domain.ErrStale; a change made meanwhile is never undone.
 func (c *ChangePassword) Handle(ctx context.Context, in ChangePasswordInput) error {
-	if invalid := domain.ValidatePassword(in.NewPassword); invalid != nil {
+	if invalid := checkNewPassword(c.hasher, in.NewPassword); invalid != nil {
 		return invalid.In("new_password")
 	}
 	var u domain.User

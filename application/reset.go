@@ -61,7 +61,7 @@ func (p *PasswordReset) Forgot(ctx context.Context, email string) error {
 // given the account a passkey or an authenticator, which would outlive the new password and let
 // them back in. So such a reset also removes every second factor and passkey of the account.
 func (p *PasswordReset) Reset(ctx context.Context, token, newPassword string) error {
-	if invalid := domain.ValidatePassword(newPassword); invalid != nil {
+	if invalid := checkNewPassword(p.hasher, newPassword); invalid != nil {
 		return invalid.In("new_password")
 	}
 	t, err := p.tokens.spend(ctx, token, domain.PurposeResetPassword)

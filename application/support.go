@@ -35,7 +35,7 @@ func (r *accounts) create(ctx context.Context, in RegisterInput, roles []domain.
 	v := &domain.ValidationError{}
 	email, invalid := r.idn.Email(in.Email)
 	v.Put(invalid)
-	v.Put(domain.ValidatePassword(in.Password))
+	v.Put(checkNewPassword(r.hasher, in.Password))
 	username := ""
 	if in.Username != "" {
 		username, invalid = r.idn.Username(in.Username)
@@ -67,6 +67,16 @@ func (r *accounts) create(ctx context.Context, in RegisterInput, roles []domain.
 	}
 	r.log.InfoContext(ctx, "user registered", "user_id", u.ID)
 	return userOutput(u), nil
+}
+
+// checkNewPassword applies the password policy (domain.ValidatePassword) to a new password,
+// then what the hasher can take (bcrypt: 72 bytes), so that a password Hash would refuse is a
+// field error before anything changes, never a failure half-way.
+func checkNewPassword(hasher ports.PasswordHasher, password string) *domain.FieldError {
+	if invalid := domain.ValidatePassword(password); invalid != nil {
+		return invalid
+	}
+	return hasher.Check(password)
 }
 
 // Page sizes for administrative listings.

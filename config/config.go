@@ -69,7 +69,7 @@ type Config struct {
 	AllowedOrigins             []string      `env:"ALLOWED_ORIGINS" envSeparator:"," help:"comma-separated origins allowed for CORS and cookie-authenticated writes (default: PUBLIC_URL's origin)"`
 	SecureCookies              bool          `env:"SECURE_COOKIES" envDefault:"false" help:"mark cookies Secure with __Host-/__Secure- prefixes and send HSTS (set behind HTTPS)"`
 	TrustedProxies             []string      `env:"TRUSTED_PROXIES" envSeparator:"," help:"comma-separated IPs or CIDRs whose X-Forwarded-For is believed"`
-	PasswordHash               string        `env:"PASSWORD_HASH" envDefault:"argon2id" help:"hash for new passwords: argon2id or bcrypt"`
+	PasswordHash               string        `env:"PASSWORD_HASH" envDefault:"argon2id" help:"hash for new passwords: argon2id or bcrypt (bcrypt takes at most 72 bytes: a longer new password is refused with 422 password_too_long)"`
 	Argon2Memory               uint32        `env:"ARGON2_MEMORY_KIB" envDefault:"19456" help:"argon2id memory in KiB (at least 19456)"`
 	Argon2Time                 uint32        `env:"ARGON2_TIME" envDefault:"2" help:"argon2id iterations (at least 2)"`
 	Argon2Threads              uint8         `env:"ARGON2_THREADS" envDefault:"1" help:"argon2id parallelism"`

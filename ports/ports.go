@@ -246,6 +246,10 @@ type TokenVerifier interface {
 // PasswordHasher hashes and checks passwords. Implementations bound concurrent hashing.
 type PasswordHasher interface {
 	Hash(ctx context.Context, password string) (string, error)
+	// Check refuses, at once and before any work, a new password Hash cannot take whole
+	// (bcrypt: over 72 bytes) with the *domain.FieldError password_too_long of field
+	// "password"; nil when Hash would take it. The password policy is domain.ValidatePassword's.
+	Check(password string) *domain.FieldError
 	// Verify reports whether password matches hash, and whether the hash should be rewritten
 	// with the current parameters or algorithm.
 	Verify(ctx context.Context, hash, password string) (ok, rehash bool, err error)

@@ -36,6 +36,7 @@ import (
 type fakeHasher struct{}
 
 func (fakeHasher) Hash(_ context.Context, pw string) (string, error) { return "fake$" + pw, nil }
+func (fakeHasher) Check(string) *domain.FieldError                   { return nil }
 func (fakeHasher) Verify(_ context.Context, hash, pw string) (bool, bool, error) {
 	return hash == "fake$"+pw, false, nil
 }

@@ -339,6 +339,16 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	return h.hash(password)
 }
 
+// Check is ports.PasswordHasher's Check: with bcrypt, a password over 72 bytes (which Hash
+// refuses, since bcrypt would hash only a prefix) is password_too_long; argon2id takes any.
+func (h *Hasher) Check(password string) *domain.FieldError {
+	if h.params.Algorithm == Bcrypt && len(password) > MaxBcryptPassword {
+		return &domain.FieldError{Field: "password", Code: "password_too_long",
+			Message: fmt.Sprintf("must be at most %d bytes with this server's password hash", MaxBcryptPassword)}
+	}
+	return nil
+}
+
 func (h *Hasher) hash(password string) (string, error) {
 	if h.params.Algorithm == Bcrypt {
 		if len(password) > MaxBcryptPassword {

@@ -174,6 +174,23 @@ func TestVerify_BcryptRefusesLongPassword(t *testing.T) {
 	}
 }
 
+// Check refuses up front what Hash would refuse: with bcrypt a password over 72 bytes (128
+// characters of the policy can be 512 bytes), with argon2id nothing.
+func TestCheck_BcryptRefusesWhatHashWould(t *testing.T) {
+	bh := newTestHasher(t, Params{Algorithm: Bcrypt, BcryptCost: MinBcryptCost})
+	if invalid := bh.Check(strings.Repeat("a", MaxBcryptPassword)); invalid != nil {
+		t.Fatalf("bcrypt, 72 bytes: %v", invalid)
+	}
+	for _, long := range []string{strings.Repeat("a", MaxBcryptPassword+1), strings.Repeat("é", 37)} {
+		if invalid := bh.Check(long); invalid == nil || invalid.Field != "password" || invalid.Code != "password_too_long" {
+			t.Fatalf("bcrypt, %d bytes: %v, want password_too_long", len(long), invalid)
+		}
+	}
+	if invalid := newTestHasher(t, Params{}).Check(strings.Repeat("😀", 128)); invalid != nil {
+		t.Fatalf("argon2id, 512 bytes: %v", invalid)
+	}
+}
+
 func TestVerify_MalformedHashes(t *testing.T) {
 	h := newTestHasher(t, Params{})
 	good, err := h.Hash(context.Background(), "password123456")

@@ -312,6 +312,8 @@ func (h *hasher) Hash(ctx context.Context, password string) (string, error) {
 	return h.next.Hash(ctx, password)
 }
 
+func (h *hasher) Check(password string) *domain.FieldError { return h.next.Check(password) }
+
 func (h *hasher) Verify(ctx context.Context, hash, password string) (bool, bool, error) {
 	ctx, span := h.tracer.Start(ctx, "password.verify")
 	defer span.End()

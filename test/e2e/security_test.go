@@ -52,6 +52,66 @@ func TestA1_PasswordLength(t *testing.T) {
 	}
 }
 
+// With PASSWORD_HASH=bcrypt, which hashes at most 72 bytes, a new password the policy takes
+// but bcrypt cannot (80 bytes) is 422 password_too_long at registration, password change and
+// reset, and changes nothing: no account, the old password still logs in, the reset link
+// still works (SECURITY "Parameters": reject passwords over 72 bytes; a negative case is never
+// a 500).
+func TestA1_BcryptRefusesPasswordsOver72Bytes(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, map[string]string{"PORTCULLIS_PASSWORD_HASH": "bcrypt", "PORTCULLIS_MAIL_ADDRESS_INTERVAL": "1ms"})
+	api := srv.apiClient().in(t)
+	long := strings.Repeat("bcrypt takes 72 ", 5) // 80 bytes, 80 characters
+	email := "a1-bcrypt-" + randHex(4) + "@example.com"
+	p := api.do("POST", "/api/auth/register", map[string]string{"email": email, "password": long}).
+		expectProblem(http.StatusUnprocessableEntity, "validation_failed")
+	if p.fieldCode("password") != "password_too_long" {
+		t.Errorf("register: %+v", p.Errors)
+	}
+	api.do("POST", "/api/auth/register", map[string]string{"email": email, "password": goodPassword}).expect(http.StatusCreated)
+
+	a := api.register(t)
+	tk := api.login(t, a)
+	p = api.do("PUT", "/api/users/me/password", map[string]string{"current_password": a.Password, "new_password": long}, bearer(tk.AccessToken)...).
+		expectProblem(http.StatusUnprocessableEntity, "validation_failed")
+	if p.fieldCode("new_password") != "password_too_long" {
+		t.Errorf("change password: %+v", p.Errors)
+	}
+	api.login(t, a)
+
+	api.do("POST", "/api/auth/password/forgot", map[string]string{"email": a.Email}).expect(http.StatusAccepted)
+	token := loggedMailToken(t, srv, a.Email, "/reset-password?token=")
+	p = api.do("POST", "/api/auth/password/reset", map[string]string{"token": token, "new_password": long}).
+		expectProblem(http.StatusUnprocessableEntity, "validation_failed")
+	if p.fieldCode("new_password") != "password_too_long" {
+		t.Errorf("reset: %+v", p.Errors)
+	}
+	api.login(t, a)
+	const short = "a shorter passphrase"
+	api.do("POST", "/api/auth/password/reset", map[string]string{"token": token, "new_password": short}).expect(http.StatusNoContent)
+	api.loginWith(t, map[string]string{"email": a.Email, "password": short})
+}
+
+// loggedMailToken waits for the log mailer's line (the default mailer) of a mail to to whose
+// link holds prefix, and returns the token after it.
+func loggedMailToken(t *testing.T, srv *server, to, prefix string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for line := range strings.Lines(srv.Logs.String()) {
+			var l struct{ Msg, To, Link string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "mail" && l.To == to {
+				if _, token, ok := strings.Cut(l.Link, prefix); ok {
+					return token
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no logged mail to %s with a link holding %q", to, prefix)
+	return ""
+}
+
 func TestA2_CommonPassword(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
