@@ -48,7 +48,7 @@ type Config struct {
 	RedisWaitReplicas          int           `env:"REDIS_WAIT_REPLICAS" envDefault:"0" help:"Redis session writes (login, refresh, logout, revocations) wait until this many replicas of their master have them (WAIT), else 503; 0: asynchronous, a master lost right after a write can lose it"`
 	RedisWaitTimeout           time.Duration `env:"REDIS_WAIT_TIMEOUT" envDefault:"1s" help:"longest wait for REDIS_WAIT_REPLICAS replicas to acknowledge a write (below the Redis read timeout and REQUEST_TIMEOUT)"`
 	RedisTLSCAFile             string        `env:"REDIS_TLS_CA_FILE" help:"PEM CA certificates to verify Redis against (rediss://, rediss+cluster:// and rediss+sentinel:// only)"`
-	PublicURL                  string        `env:"PUBLIC_URL" help:"external base URL, used in emailed links and as the default issuer (default: http://localhost:PORT, PORT from ADDR)"`
+	PublicURL                  string        `env:"PUBLIC_URL" help:"external base URL (no query, fragment or user info), used in emailed links and as the default issuer (default: http://localhost:PORT, PORT from ADDR)"`
 	Issuer                     string        `env:"ISSUER" help:"iss claim of access tokens (default: PUBLIC_URL when set, else http://localhost:8080 whatever the port)"`
 	Audience                   string        `env:"AUDIENCE" envDefault:"portcullis" help:"aud claim of access tokens"`
 	JWTAlg                     string        `env:"JWT_ALG" envDefault:"EdDSA" help:"signing algorithm: EdDSA, ES256, RS256 or HS256"`

@@ -232,6 +232,13 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 		{"idle above absolute", []string{"PORTCULLIS_SESSION_IDLE=721h"}, "SESSION_IDLE"},
 		{"absolute below idle", []string{"PORTCULLIS_SESSION_ABSOLUTE=1h"}, "SESSION_IDLE"},
 		{"public URL not absolute", []string{"PORTCULLIS_PUBLIC_URL=/auth", "PORTCULLIS_ALLOWED_ORIGINS=https://a.example.com"}, "PUBLIC_URL"},
+		// Links are PUBLIC_URL + path + token: a query or fragment would swallow the path and
+		// token, user info would be mailed to every user.
+		{"public URL with a query", []string{"PORTCULLIS_PUBLIC_URL=https://auth.example.com/?tenant=a"}, "PUBLIC_URL"},
+		{"public URL with an empty query", []string{"PORTCULLIS_PUBLIC_URL=https://auth.example.com/?"}, "PUBLIC_URL"},
+		{"public URL with a fragment", []string{"PORTCULLIS_PUBLIC_URL=https://auth.example.com/#/app"}, "PUBLIC_URL"},
+		{"public URL with an empty fragment", []string{"PORTCULLIS_PUBLIC_URL=https://auth.example.com/#"}, "PUBLIC_URL"},
+		{"public URL with user info", []string{"PORTCULLIS_PUBLIC_URL=https://ops:hunter2@auth.example.com"}, "PUBLIC_URL"},
 		{"leeway too large", []string{"PORTCULLIS_LEEWAY=10m"}, "LEEWAY"},
 		{"refresh grace too large", []string{"PORTCULLIS_REFRESH_GRACE=2m"}, "REFRESH_GRACE"},
 		{"unknown password hash", []string{"PORTCULLIS_PASSWORD_HASH=md5"}, "PASSWORD_HASH"},

@@ -124,7 +124,12 @@ func rules(p Parsers) []rule {
 		}},
 		{"PUBLIC_URL", func(c *Config) error {
 			if !httpURL(c.PublicURL) {
-				return fmt.Errorf("must be an absolute http(s) URL, got %q", c.PublicURL)
+				return fmt.Errorf("must be an absolute http(s) URL, got %q", RedactURL(c.PublicURL))
+			}
+			// Emailed links are PUBLIC_URL followed by a path and the token: a query or a
+			// fragment would swallow them, and user info would go out in every mail.
+			if u, _ := url.Parse(c.PublicURL); u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(c.PublicURL, "#") {
+				return fmt.Errorf("must be a base URL without user info, query or fragment (links are built on it), got %q", RedactURL(c.PublicURL))
 			}
 			return nil
 		}},
