@@ -369,21 +369,25 @@ func (h *rolesHook) SetRoles(ctx context.Context, userID string, roles []domain.
 	return h.SessionStore.SetRoles(ctx, userID, roles)
 }
 
-// adminOver is w's administration use case over sessions instead of w's session store.
-func adminOver(w *world, sessions ports.SessionStore) *application.Admin {
+// hookedAdminWorld is adminWorld with an administration use case whose session store is w's
+// behind a rolesHook (set nothing yet).
+func hookedAdminWorld(t *testing.T) (w *world, admin, user application.Principal, userTok application.TokensOutput,
+	hook *rolesHook, a *application.Admin) {
+	t.Helper()
+	w, admin, user, userTok = adminWorld(t)
+	hook = &rolesHook{SessionStore: w.sessions}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return application.NewAdmin(w.users, w.users, sessions, w.register,
+	a = application.NewAdmin(w.users, w.users, hook, w.register,
 		application.NewAuditor(w.auditLog, w.clock, system.NewIDs(), log), w.clock, nil, log)
+	return w, admin, user, userTok, hook, a
 }
 
 // A demotion whose new roles are stored but cannot reach the sessions (the session store is
 // down: a 503) is completed by sending it again once the store is back, although the stored
 // roles no longer change: the demoted admin's live session must not keep the admin role.
 func TestAdminRoleChangeSentAgainAfterSessionStoreFailureReachesSessions(t *testing.T) {
-	w, root, user, userTok := adminWorld(t)
+	w, root, user, userTok, hook, a := hookedAdminWorld(t)
 	ctx := context.Background()
-	hook := &rolesHook{SessionStore: w.sessions}
-	a := adminOver(w, hook)
 	promote, demote := []domain.Role{domain.RoleAdmin}, []domain.Role{domain.RoleUser}
 	if _, err := a.Update(ctx, root, user.UserID, application.AdminUpdateInput{Roles: &promote}); err != nil {
 		t.Fatal(err)
@@ -409,10 +413,8 @@ func TestAdminRoleChangeSentAgainAfterSessionStoreFailureReachesSessions(t *test
 // Two administrators change one user's roles at once, and the SetRoles of the change stored
 // first reaches the sessions last: the sessions still end up with the roles stored last.
 func TestAdminConcurrentRoleChangesLeaveSessionsWithTheStoredRoles(t *testing.T) {
-	w, root, user, userTok := adminWorld(t)
+	w, root, user, userTok, hook, a := hookedAdminWorld(t)
 	ctx := context.Background()
-	hook := &rolesHook{SessionStore: w.sessions}
-	a := adminOver(w, hook)
 	promote, demote := []domain.Role{domain.RoleAdmin}, []domain.Role{domain.RoleUser}
 	// The promotion is stored; before its SetRoles, the other administrator's demotion runs
 	// from start to end.
@@ -438,10 +440,8 @@ func TestAdminConcurrentRoleChangesLeaveSessionsWithTheStoredRoles(t *testing.T)
 // A change that is stored is in the audit trail, even when it could not reach the sessions
 // (the request answered 503): sending it again changes nothing more and records nothing more.
 func TestAdminChangeStoredButNotInSessionsIsAudited(t *testing.T) {
-	w, root, user, _ := adminWorld(t)
+	w, root, user, _, hook, a := hookedAdminWorld(t)
 	ctx := context.Background()
-	hook := &rolesHook{SessionStore: w.sessions}
-	a := adminOver(w, hook)
 	mod := []domain.Role{domain.RoleModerator}
 	hook.before = func() error {
 		hook.before = nil
