@@ -28,8 +28,9 @@ import (
 
 // The outage tests (SECURITY H54-H56, F46) run Portcullis in this process, so that they can
 // count its goroutines, against stores they break themselves: a redis-server of their own on a
-// free loopback port (killed and started again), and the shared MariaDB behind faultProxy (which
-// refuses, delays or cuts connections). The machine's shared services are never stopped.
+// free loopback port (killed and started again), and the shared MariaDB and PostgreSQL behind
+// faultProxy (which refuses, delays or cuts connections). The machine's shared services are never
+// stopped.
 
 // inProcess is one Portcullis running in the test process.
 type inProcess struct {
@@ -403,12 +404,19 @@ func (p *faultProxy) cutAll() {
 	}
 }
 
-// TestH55_DatabaseDownOrSlowThenBack: with the database (MariaDB, sessions in it too) behind a
-// proxy that refuses connections, and then one that delays every reply past the request timeout,
-// login, refresh and protected routes answer 503 store_unavailable within the request timeout,
-// /readyz names the database, and everything recovers by itself with no goroutine left behind.
+// TestH55_DatabaseDownOrSlowThenBack: with the database (MariaDB or PostgreSQL, sessions in it
+// too) behind a proxy that refuses connections, and then one that delays every reply past the
+// request timeout, login, refresh and protected routes answer 503 store_unavailable within the
+// request timeout, /readyz names the database, and everything recovers by itself with no
+// goroutine left behind.
 func TestH55_DatabaseDownOrSlowThenBack(t *testing.T) {
-	u, err := url.Parse(testenv.MySQLURL(t))
+	for name, dbURL := range map[string]func(testing.TB) string{"mysql": testenv.MySQLURL, "postgres": testenv.PostgresURL} {
+		t.Run(name, func(t *testing.T) { databaseDownOrSlowThenBack(t, dbURL(t)) })
+	}
+}
+
+func databaseDownOrSlowThenBack(t *testing.T, dbURL string) {
+	u, err := url.Parse(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
