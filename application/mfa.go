@@ -214,13 +214,23 @@ func (f *SecondFactors) begin(ctx context.Context, u domain.User, amr []string) 
 	return &PendingMFA{Token: token, Methods: methods, IssuedAt: now, ExpiresAt: c.ExpiresAt}, nil
 }
 
-// throttle returns a domain.ErrThrottled error while userID is delayed or locked: wrong codes
-// are throttled exactly like wrong passwords, by one rule.
+// throttle returns a domain.ErrThrottled error while userID is delayed or locked, and
+// otherwise takes the attempt of the code about to be checked from the account's bucket
+// (Throttle.TakeAttempt): wrong codes are throttled exactly like wrong passwords, by one rule,
+// and codes sent together cannot all slip in before the first failure is counted. A wrong code
+// is then counted with attemptFailed, a right one forgotten with clearThrottle.
 func (f *SecondFactors) throttle(ctx context.Context, userID string) error {
-	return f.limits.CheckLogin(ctx, userID)
+	return f.limits.TakeAttempt(ctx, userID)
 }
 
-// failed counts a wrong code (or password) against userID, as a failed login of the account.
+// attemptFailed counts a wrong code, whose attempt throttle took, against userID, as a failed
+// login of the account.
+func (f *SecondFactors) attemptFailed(ctx context.Context, userID string) {
+	f.limits.AttemptFailed(ctx, userID)
+}
+
+// failed counts a wrong code (or password) that throttle did not let through against userID, as
+// a failed login of the account.
 func (f *SecondFactors) failed(ctx context.Context, userID string) {
 	f.limits.LoginFailed(ctx, userID)
 }
@@ -483,7 +493,7 @@ func (v *MFAVerify) refused(ctx context.Context, c domain.Challenge, f secondFac
 			v.audit.record(ctx, domain.EventMFAFailure, "", c.UserID, "bad_code", "method="+f.method)
 		}
 		c.Attempts++
-		v.factors.failed(ctx, c.UserID)
+		v.factors.attemptFailed(ctx, c.UserID)
 	}
 	v.giveBack(ctx, c)
 	return err

@@ -3,6 +3,7 @@ package application_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -55,8 +56,18 @@ type mfaWorld struct {
 
 func newMFAWorld(t *testing.T) *mfaWorld {
 	t.Helper()
+	return newMFAWorldWith(t, nil, nil)
+}
+
+// newMFAWorldWith is newMFAWorld with logins and codes throttled by throttle (nil: not at all)
+// and the TOTP factors kept in totp (nil: a memory store).
+func newMFAWorldWith(t *testing.T, throttle *application.Throttle, totp ports.TOTPFactors) *mfaWorld {
+	t.Helper()
+	if totp == nil {
+		totp = memstore.NewTOTPFactors()
+	}
 	w := &mfaWorld{world: newWorld(t), challenges: memstore.NewChallenges(), passkeys: memstore.NewPasskeys(),
-		totpStore: memstore.NewTOTPFactors(), codes: memstore.NewRecoveryCodes()}
+		totpStore: totp, codes: memstore.NewRecoveryCodes()}
 	w.hooks = &hookSessions{SessionStore: w.sessions}
 	box, err := jwxtoken.NewSecretBox(make([]byte, jwxtoken.KeyEncryptionKeySize))
 	if err != nil {
@@ -65,8 +76,8 @@ func newMFAWorld(t *testing.T) *mfaWorld {
 	ids := system.NewIDs()
 	audit := application.NewAuditor(w.auditLog, w.clock, ids, discard())
 	w.factors = application.NewSecondFactors(w.totpStore, w.codes, otp.New(), box,
-		nil, w.challenges, w.clock, w.settings)
-	w.login = application.NewLogin(w.users, identity.New(), w.hooks, w.hasher, w.issuer, w.clock, ids, w.settings, nil, audit, discard())
+		throttle, w.challenges, w.clock, w.settings)
+	w.login = application.NewLogin(w.users, identity.New(), w.hooks, w.hasher, w.issuer, w.clock, ids, w.settings, throttle, audit, discard())
 	w.login.UseSecondFactors(w.factors)
 	w.totp = application.NewTOTPSetup(w.factors, w.users, w.sessions, w.hasher, w.clock, audit, discard())
 	w.verify = application.NewMFAVerify(w.factors, w.users, w.hooks, w.issuer, ids, w.clock, w.settings, audit, discard())
@@ -363,5 +374,86 @@ func TestLoginAsksWhetherAPasskeyExistsWithoutLoadingThem(t *testing.T) {
 	}
 	if store.byUser != 0 {
 		t.Fatalf("the login loaded the user's passkeys %d times, want an existence query", store.byUser)
+	}
+}
+
+// gatedTOTP holds every TOTP lookup, once armed, until want of them wait together (or a while has
+// passed): the moment at which concurrent checks of second-factor codes have all passed the
+// throttle and none has yet counted its failure.
+type gatedTOTP struct {
+	ports.TOTPFactors
+	mu      sync.Mutex
+	want    int
+	arrived int
+	open    chan struct{}
+}
+
+func (g *gatedTOTP) arm(want int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.want, g.arrived, g.open = want, 0, make(chan struct{})
+}
+
+func (g *gatedTOTP) Get(ctx context.Context, userID string) (domain.TOTPFactor, error) {
+	g.mu.Lock()
+	open := g.open
+	if open != nil {
+		if g.arrived++; g.arrived == g.want {
+			close(open)
+		}
+	}
+	g.mu.Unlock()
+	if open != nil {
+		select {
+		case <-open:
+		case <-time.After(300 * time.Millisecond): // fewer came: they were refused before the check
+		}
+	}
+	return g.TOTPFactors.Get(ctx, userID)
+}
+
+// SECURITY I63: wrong codes are throttled like wrong passwords even when they come at once. Whoever
+// knows the password holds as many mfa_tokens as they like; guesses sent together, one per token
+// and from many addresses, must not all pass the throttle before the first failure is counted, or
+// each soft lock would let through as many guesses as one burst of requests carries. No more codes
+// are checked than the account's limit allows, and the rest are refused with domain.ErrThrottled.
+func TestI63_ConcurrentWrongCodesAreThrottled(t *testing.T) {
+	limits := testLimits()
+	gate := &gatedTOTP{TOTPFactors: memstore.NewTOTPFactors()}
+	throttle := application.NewThrottle(memstore.NewRateLimiter(nil), limits, discard())
+	w := newMFAWorldWith(t, throttle, gate)
+	_, secret, _ := w.enrolled(t, "m@x.com")
+	tokens := make([]string, 12)
+	for i := range tokens {
+		tokens[i] = w.pending(t, "m@x.com")
+	}
+	wrong, err := otp.Code(secret, w.clock.Now().Add(-10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate.arm(len(tokens))
+	errs := make([]error, len(tokens))
+	var wg sync.WaitGroup
+	for i, token := range tokens {
+		wg.Go(func() {
+			ctx := from(fmt.Sprintf("198.51.100.%d", i+1))
+			_, errs[i] = w.verify.Handle(ctx, application.MFAVerifyInput{MFAToken: token, Code: wrong})
+		})
+	}
+	wg.Wait()
+	checked, throttled := 0, 0
+	for i, err := range errs {
+		switch {
+		case errors.Is(err, application.ErrInvalidCode):
+			checked++
+		case errors.Is(err, domain.ErrThrottled):
+			throttled++
+		default:
+			t.Errorf("guess %d: %v, want ErrInvalidCode or ErrThrottled", i, err)
+		}
+	}
+	if checked > limits.LoginAccount.Burst || checked+throttled != len(tokens) {
+		t.Fatalf("%d of %d concurrent wrong codes were checked (%d throttled), want at most %d",
+			checked, len(tokens), throttled, limits.LoginAccount.Burst)
 	}
 }

@@ -154,16 +154,57 @@ func (t *Throttle) CheckLogin(ctx context.Context, acct string) error {
 	return nil
 }
 
+// TakeAttempt is CheckLogin for a guess that is quick to check (a second-factor code): besides
+// refusing while the client address or acct is delayed or locked, it takes the attempt from
+// acct's bucket at once, in one step of the limiter, and refuses when the bucket is empty. Of
+// many attempts sent together only as many as the bucket holds are then checked; with
+// CheckLogin all of them would pass before the first failure is counted, and each soft lock
+// would let through as many guesses as one burst of requests carries. The attempt is settled by
+// AttemptFailed (a wrong guess) or LoginSucceeded (a right one, which forgets it).
+func (t *Throttle) TakeAttempt(ctx context.Context, acct string) error {
+	if err := t.CheckLogin(ctx, acct); err != nil || t.off() {
+		return err
+	}
+	limit := t.limits.LoginAccount
+	if limit.Burst < 1 || limit.Period <= 0 {
+		return nil
+	}
+	key := accountKey(acct)
+	r, err := t.limiter.Allow(ctx, key, limit, 1)
+	if err != nil {
+		return fmt.Errorf("throttle %s: %w", key, err)
+	}
+	if !r.Allowed {
+		return &domain.ThrottledError{RetryAfter: r.RetryAfter, Limit: limit.Burst, Window: limit.Period}
+	}
+	return nil
+}
+
 // LoginFailed counts one failed login against acct and the client address, and locks either
 // whose long-window count runs out. A limiter failure is logged: the login has already failed.
 func (t *Throttle) LoginFailed(ctx context.Context, acct string) {
+	t.countFailure(ctx, acct, true)
+}
+
+// AttemptFailed counts a failed attempt that TakeAttempt let through as LoginFailed counts a
+// failed login, but for the hit on acct's bucket, which TakeAttempt took already.
+func (t *Throttle) AttemptFailed(ctx context.Context, acct string) {
+	t.countFailure(ctx, acct, false)
+}
+
+// countFailure is LoginFailed, with or without the hit on acct's bucket.
+func (t *Throttle) countFailure(ctx context.Context, acct string, bucket bool) {
 	if t.off() {
 		return
 	}
 	ip := requestInfo(ctx).IP
 	ctx = context.WithoutCancel(ctx) // the failure counts even if the client has gone
+	acctLimit := t.limits.LoginAccount
+	if !bucket {
+		acctLimit = ports.RateLimit{} // off: taken by TakeAttempt
+	}
 	err := errors.Join(
-		t.hit(ctx, accountKey(acct), t.limits.LoginAccount, ""),
+		t.hit(ctx, accountKey(acct), acctLimit, ""),
 		t.hit(ctx, accountWindowKey(acct), t.limits.AccountLock, accountLockKey(acct)),
 		t.hit(ctx, ipKey("login", ip), t.limits.LoginIP, ""),
 		t.hit(ctx, ipKey("login-window", ip), t.limits.IPLock, ipKey("login-lock", ip)),

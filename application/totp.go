@@ -136,7 +136,7 @@ func (s *TOTPSetup) Confirm(ctx context.Context, caller Principal, code string) 
 	step, ok := s.factors.matchStep(secret, code, now, 0)
 	if !ok {
 		s.audit.record(ctx, domain.EventMFAFailure, userID, userID, "bad_code", "method=totp confirm")
-		s.factors.failed(ctx, userID)
+		s.factors.attemptFailed(ctx, userID)
 		return nil, ErrInvalidCode
 	}
 	if err := s.factors.totp.Confirm(ctx, userID, step, now); err != nil {
