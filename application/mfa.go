@@ -229,12 +229,6 @@ func (f *SecondFactors) attemptFailed(ctx context.Context, userID string) {
 	f.limits.AttemptFailed(ctx, userID)
 }
 
-// failed counts a wrong code (or password) that throttle did not let through against userID, as
-// a failed login of the account.
-func (f *SecondFactors) failed(ctx context.Context, userID string) {
-	f.limits.LoginFailed(ctx, userID)
-}
-
 // clearThrottle forgets userID's failures after a right code, as a successful login does.
 func (f *SecondFactors) clearThrottle(ctx context.Context, userID string) {
 	f.limits.LoginSucceeded(ctx, userID)

@@ -457,3 +457,46 @@ func TestI63_ConcurrentWrongCodesAreThrottled(t *testing.T) {
 			checked, len(tokens), throttled, limits.LoginAccount.Burst)
 	}
 }
+
+// SECURITY I63, for removing the authenticator: the password is not enough to guess the code
+// faster. Whoever holds a session and the password, sending removals together each with another
+// guess, gets no more codes checked than the account's limit allows; the rest are refused with
+// domain.ErrThrottled, and the authenticator stays.
+func TestI63_ConcurrentRemovalGuessesAreThrottled(t *testing.T) {
+	limits := testLimits()
+	gate := &gatedTOTP{TOTPFactors: memstore.NewTOTPFactors()}
+	throttle := application.NewThrottle(memstore.NewRateLimiter(nil), limits, discard())
+	w := newMFAWorldWith(t, throttle, gate)
+	id, secret, _ := w.enrolled(t, "m@x.com")
+	wrong, err := otp.Code(secret, w.clock.Now().Add(-10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const guesses = 8
+	gate.arm(guesses)
+	errs := make([]error, guesses)
+	var wg sync.WaitGroup
+	for i := range guesses {
+		wg.Go(func() {
+			ctx := from(fmt.Sprintf("198.51.100.%d", i+1))
+			errs[i] = w.totp.Disable(ctx, id, "", goodPassword, wrong)
+		})
+	}
+	wg.Wait()
+	checked := 0
+	for i, err := range errs {
+		switch {
+		case errors.Is(err, application.ErrInvalidCode):
+			checked++
+		case errors.Is(err, domain.ErrThrottled):
+		default:
+			t.Errorf("guess %d: %v, want ErrInvalidCode or ErrThrottled", i, err)
+		}
+	}
+	if checked > limits.LoginAccount.Burst {
+		t.Fatalf("%d of %d concurrent removals had their code checked, want at most %d", checked, guesses, limits.LoginAccount.Burst)
+	}
+	if st, err := w.totp.Status(context.Background(), id); err != nil || st.TOTP != "enabled" {
+		t.Fatalf("status after the guesses: %+v, %v; want the authenticator enabled", st, err)
+	}
+}

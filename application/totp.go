@@ -159,18 +159,27 @@ func (s *TOTPSetup) Confirm(ctx context.Context, caller Principal, code string) 
 // recovery code is not enough: it would let a stolen password and one code remove the factor
 // for good). Its recovery codes go with it unless another factor remains. Like a password
 // change, it ends every other session of the user (sessionID, the caller's own, stays): a
-// session opened by whoever knew the removed factor must not outlive it.
+// session opened by whoever knew the removed factor must not outlive it. The code is throttled
+// as at a login's second factor (SecondFactors.throttle), and a right one clears the account's
+// failures as a login does.
 func (s *TOTPSetup) Disable(ctx context.Context, userID, sessionID, password, code string) error {
 	if err := s.checkPassword(ctx, userID, password); err != nil {
+		return err
+	}
+	// The code's attempt is taken before it is checked, as at a login's second factor: removals
+	// sent together, each with another guess, would otherwise all pass the password's check of
+	// the throttle before the first wrong code is counted.
+	if err := s.factors.throttle(ctx, userID); err != nil {
 		return err
 	}
 	if err := s.factors.checkTOTP(ctx, userID, code); err != nil {
 		if errors.Is(err, ErrInvalidCode) {
 			s.audit.record(ctx, domain.EventMFAFailure, userID, userID, "bad_code", "method=totp disable")
-			s.factors.failed(ctx, userID)
+			s.factors.attemptFailed(ctx, userID)
 		}
 		return err
 	}
+	s.factors.clearThrottle(ctx, userID)
 	if err := s.factors.totp.Delete(ctx, userID); err != nil {
 		return fmt.Errorf("delete TOTP factor: %w", err)
 	}
