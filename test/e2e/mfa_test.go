@@ -339,7 +339,8 @@ func (c *client) login2FA(t *testing.T, a account, secret string, clk *testClock
 
 // TestMFAThrottling: wrong codes are throttled per account exactly like wrong passwords
 // (SECURITY I63): an mfa_token dies after five wrong codes, and the account is then delayed
-// (429 with Retry-After) for its password and codes alike, until the delay passes.
+// (429 with Retry-After) for its password and codes alike, until the delay passes; wrong
+// recovery codes count as wrong TOTP codes do.
 func TestMFAThrottling(t *testing.T) {
 	clk := newTestClock()
 	// The production defaults of account throttling (the harness's are out of reach).
@@ -369,6 +370,15 @@ func TestMFAThrottling(t *testing.T) {
 	m = api.loginMFA(t, a)
 	api.do("POST", "/api/auth/mfa/verify", map[string]string{"mfa_token": m.MFAToken, "code": codeAt(t, secret, clk.Now())}).
 		expect(http.StatusOK)
+
+	// Wrong recovery codes count the same way: five, and the account is delayed again.
+	m = api.loginMFA(t, a)
+	for range 5 {
+		api.do("POST", "/api/auth/mfa/verify", map[string]string{"mfa_token": m.MFAToken, "recovery_code": "aaaa-bbbb-cccc-dddd"}).
+			expectProblem(http.StatusUnauthorized, "invalid_code")
+	}
+	api.do("POST", "/api/auth/login", map[string]string{"email": a.Email, "password": a.Password}).
+		expectProblem(http.StatusTooManyRequests, "too_many_requests")
 }
 
 // newAdmin creates an administrator, as `portcullis users create --role admin` does.
