@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -498,5 +499,35 @@ func TestI63_ConcurrentRemovalGuessesAreThrottled(t *testing.T) {
 	}
 	if st, err := w.totp.Status(context.Background(), id); err != nil || st.TOTP != "enabled" {
 		t.Fatalf("status after the guesses: %+v, %v; want the authenticator enabled", st, err)
+	}
+}
+
+// An administrator's removal of a user's factors (the lost or stolen authenticator) ends every
+// session of the user, as the user's own removal of a factor ends the others: a session opened
+// with the removed factor, by whoever holds the device now, must not outlive it. The password
+// then logs in alone, and the removal is audited with the count.
+func TestAdminFactorResetEndsTheUsersSessions(t *testing.T) {
+	w := newMFAWorld(t)
+	ctx := context.Background()
+	id, _, codes := w.enrolled(t, "m@x.com")
+	if _, err := w.verify.Handle(ctx, application.MFAVerifyInput{MFAToken: w.pending(t, "m@x.com"), RecoveryCode: codes[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.liveSessions(t, id); n != 2 { // the enrolling one, and the one opened with the code
+		t.Fatalf("%d live sessions before the reset, want 2", n)
+	}
+	if err := w.totp.Reset(ctx, application.Operator, id); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.liveSessions(t, id); n != 0 {
+		t.Fatalf("%d live sessions after the administrator removed the factors, want none", n)
+	}
+	out, err := w.login.Handle(ctx, application.LoginInput{Identifier: "m@x.com", Password: goodPassword})
+	if err != nil || out.MFA != nil || out.SessionID == "" {
+		t.Fatalf("password login after the reset = %+v, %v; want a session", out, err)
+	}
+	recs, err := w.auditLog.List(ctx, domain.AuditQuery{Event: domain.EventMFAReset, Limit: 10})
+	if err != nil || len(recs) != 1 || recs[0].SubjectID != id || !strings.Contains(recs[0].Detail, "sessions_revoked=2") {
+		t.Fatalf("mfa_reset audit records %+v, %v; want one naming the 2 sessions revoked", recs, err)
 	}
 }

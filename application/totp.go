@@ -232,7 +232,11 @@ func (s *TOTPSetup) RegenerateRecoveryCodes(ctx context.Context, caller Principa
 }
 
 // Reset removes every second factor of userID (TOTP, recovery codes, passkeys) for an
-// administrator, for a user who lost them. It is audited with the administrator as actor.
+// administrator, for a user who lost them, and ends every session of the user (but the
+// administrator's own, when they reset themselves): the factors went because a device was lost
+// or stolen, and a session opened with it, by whoever holds it now, must not outlive them, as
+// when the user removes a factor (Disable, Passkeys.Delete). It is audited with the
+// administrator as actor.
 func (s *TOTPSetup) Reset(ctx context.Context, actor Principal, userID string) error {
 	if !actor.HasRole(domain.RoleAdmin) {
 		return domain.ErrForbidden
@@ -243,8 +247,12 @@ func (s *TOTPSetup) Reset(ctx context.Context, actor Principal, userID string) e
 	if err := s.factors.removeAll(ctx, userID); err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "second factors reset", "user_id", userID, "actor_id", actor.UserID)
-	s.audit.record(ctx, domain.EventMFAReset, actor.UserID, userID, "ok", "")
+	revoked, err := revokeOthers(ctx, s.sessions, userID, actor.SessionID, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "second factors reset", "user_id", userID, "actor_id", actor.UserID, "sessions_revoked", revoked)
+	s.audit.record(ctx, domain.EventMFAReset, actor.UserID, userID, "ok", fmt.Sprintf("sessions_revoked=%d", revoked))
 	return nil
 }
 

@@ -274,7 +274,7 @@ func TestI65_Passkey(t *testing.T) {
 }
 
 // TestPasskeyAdminReset: an administrator's reset of a user's factors removes the user's
-// passkeys too (audited), and a password alone logs in again.
+// passkeys too (audited) and ends the user's sessions, and a password alone logs in again.
 func TestPasskeyAdminReset(t *testing.T) {
 	var admin *application.Admin
 	srv := startServer(t, nil, fx.Populate(&admin))
@@ -286,12 +286,15 @@ func TestPasskeyAdminReset(t *testing.T) {
 	_, cred := registerPasskey(t, api, access, "Lost phone")
 	api.loginMFA(t, u)
 	api.do("DELETE", "/api/users/"+u.User.ID+"/mfa", nil, as...).expect(http.StatusNoContent)
-	if got := listPasskeys(t, api, access); len(got) != 0 {
+	if st := api.meStatus(access); st != http.StatusUnauthorized {
+		t.Errorf("the user's session after the admin's reset: %d, want 401", st)
+	}
+	fresh := api.login(t, u).AccessToken
+	if got := listPasskeys(t, api, fresh); len(got) != 0 {
 		t.Fatalf("passkeys after the admin's reset: %+v", got)
 	}
 	_, r := passkeyLogin(t, api, cred, testenv.AssertOptions{})
 	r.expectProblem(http.StatusUnauthorized, "invalid_passkey")
-	api.login(t, u)
 }
 
 // TestPasskeysOffOnIPAddress: a service whose public URL is an IP address (no domain to bind
