@@ -413,24 +413,32 @@ func (g *gatedTOTP) Get(ctx context.Context, userID string) (domain.TOTPFactor, 
 	return g.TOTPFactors.Get(ctx, userID)
 }
 
+// guessingWorld is the world with second factors throttled by testLimits and TOTP lookups held
+// by a gate, and m@x.com enrolled: it returns the user's id and a wrong code.
+func guessingWorld(t *testing.T) (*mfaWorld, *gatedTOTP, application.Limits, string, string) {
+	t.Helper()
+	limits := testLimits()
+	gate := &gatedTOTP{TOTPFactors: memstore.NewTOTPFactors()}
+	throttle := application.NewThrottle(memstore.NewRateLimiter(nil), limits, discard())
+	w := newMFAWorldWith(t, throttle, gate)
+	id, secret, _ := w.enrolled(t, "m@x.com")
+	wrong, err := otp.Code(secret, w.clock.Now().Add(-10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, gate, limits, id, wrong
+}
+
 // SECURITY I63: wrong codes are throttled like wrong passwords even when they come at once. Whoever
 // knows the password holds as many mfa_tokens as they like; guesses sent together, one per token
 // and from many addresses, must not all pass the throttle before the first failure is counted, or
 // each soft lock would let through as many guesses as one burst of requests carries. No more codes
 // are checked than the account's limit allows, and the rest are refused with domain.ErrThrottled.
 func TestI63_ConcurrentWrongCodesAreThrottled(t *testing.T) {
-	limits := testLimits()
-	gate := &gatedTOTP{TOTPFactors: memstore.NewTOTPFactors()}
-	throttle := application.NewThrottle(memstore.NewRateLimiter(nil), limits, discard())
-	w := newMFAWorldWith(t, throttle, gate)
-	_, secret, _ := w.enrolled(t, "m@x.com")
+	w, gate, limits, _, wrong := guessingWorld(t)
 	tokens := make([]string, 12)
 	for i := range tokens {
 		tokens[i] = w.pending(t, "m@x.com")
-	}
-	wrong, err := otp.Code(secret, w.clock.Now().Add(-10*time.Minute))
-	if err != nil {
-		t.Fatal(err)
 	}
 	gate.arm(len(tokens))
 	errs := make([]error, len(tokens))
@@ -464,15 +472,7 @@ func TestI63_ConcurrentWrongCodesAreThrottled(t *testing.T) {
 // guess, gets no more codes checked than the account's limit allows; the rest are refused with
 // domain.ErrThrottled, and the authenticator stays.
 func TestI63_ConcurrentRemovalGuessesAreThrottled(t *testing.T) {
-	limits := testLimits()
-	gate := &gatedTOTP{TOTPFactors: memstore.NewTOTPFactors()}
-	throttle := application.NewThrottle(memstore.NewRateLimiter(nil), limits, discard())
-	w := newMFAWorldWith(t, throttle, gate)
-	id, secret, _ := w.enrolled(t, "m@x.com")
-	wrong, err := otp.Code(secret, w.clock.Now().Add(-10*time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, gate, limits, id, wrong := guessingWorld(t)
 	const guesses = 8
 	gate.arm(guesses)
 	errs := make([]error, guesses)

@@ -165,11 +165,15 @@ func (t *Throttle) TakeAttempt(ctx context.Context, acct string) error {
 	if err := t.CheckLogin(ctx, acct); err != nil || t.off() {
 		return err
 	}
-	limit := t.limits.LoginAccount
+	return t.take(ctx, accountKey(acct), t.limits.LoginAccount)
+}
+
+// take records one hit on key under limit, or refuses with domain.ErrThrottled when it does not
+// fit (and records nothing). A limit with Burst 0 takes nothing.
+func (t *Throttle) take(ctx context.Context, key string, limit ports.RateLimit) error {
 	if limit.Burst < 1 || limit.Period <= 0 {
 		return nil
 	}
-	key := accountKey(acct)
 	r, err := t.limiter.Allow(ctx, key, limit, 1)
 	if err != nil {
 		return fmt.Errorf("throttle %s: %w", key, err)
@@ -296,18 +300,7 @@ func (t *Throttle) Hit(ctx context.Context, route Route) error {
 	case RoutePasskey:
 		kind, limit = "passkey", t.limits.Passkey
 	}
-	if limit.Burst < 1 || limit.Period <= 0 {
-		return nil
-	}
-	key := ipKey(kind, requestInfo(ctx).IP)
-	r, err := t.limiter.Allow(ctx, key, limit, 1)
-	if err != nil {
-		return fmt.Errorf("throttle %s: %w", key, err)
-	}
-	if !r.Allowed {
-		return &domain.ThrottledError{RetryAfter: r.RetryAfter, Limit: limit.Burst, Window: limit.Period}
-	}
-	return nil
+	return t.take(ctx, ipKey(kind, requestInfo(ctx).IP), limit)
 }
 
 // CheckGuess refuses a token presentation (refresh, e-mail tokens) from a client address that
