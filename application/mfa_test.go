@@ -531,3 +531,57 @@ func TestAdminFactorResetEndsTheUsersSessions(t *testing.T) {
 		t.Fatalf("mfa_reset audit records %+v, %v; want one naming the 2 sessions revoked", recs, err)
 	}
 }
+
+// hookTOTP runs beforeConfirm (once) before a pending factor is confirmed.
+type hookTOTP struct {
+	ports.TOTPFactors
+	beforeConfirm func()
+}
+
+func (h *hookTOTP) Confirm(ctx context.Context, userID string, secret []byte, step int64, at time.Time) error {
+	if f := h.beforeConfirm; f != nil {
+		h.beforeConfirm = nil
+		f()
+	}
+	return h.TOTPFactors.Confirm(ctx, userID, secret, step, at)
+}
+
+// A confirmation enables the authenticator whose code it checked, or none: an enrolment that
+// replaces the pending secret meanwhile (a second tab, a double click) leaves the new secret
+// pending, not confirmed by a code of the old one, which would lock its owner out with an
+// authenticator app that holds the other secret.
+func TestTOTPConfirmEnablesTheSecretItChecked(t *testing.T) {
+	hook := &hookTOTP{TOTPFactors: memstore.NewTOTPFactors()}
+	w := newMFAWorldWith(t, nil, hook)
+	ctx := context.Background()
+	w.registerAndLogin(t, "m@x.com")
+	me := application.Principal{UserID: mustUser(t, w.world, "m@x.com").ID}
+	first, err := w.totp.Enrol(ctx, me, goodPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := otp.Code(first.Secret, w.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var second application.TOTPEnrolment
+	hook.beforeConfirm = func() {
+		if second, err = w.totp.Enrol(ctx, me, goodPassword); err != nil {
+			t.Error(err)
+		}
+	}
+	if codes, err := w.totp.Confirm(ctx, me, code); !errors.Is(err, application.ErrNoTOTP) {
+		t.Fatalf("confirm with the replaced secret's code = %d codes, %v; want ErrNoTOTP", len(codes), err)
+	}
+	if st, err := w.totp.Status(ctx, me.UserID); err != nil || st.TOTP != "pending" {
+		t.Fatalf("status = %+v, %v; want the new secret still pending", st, err)
+	}
+	// The new secret's own code confirms it.
+	code, err = otp.Code(second.Secret, w.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.totp.Confirm(ctx, me, code); err != nil {
+		t.Fatalf("confirm with the new secret's code: %v", err)
+	}
+}

@@ -139,7 +139,8 @@ func (s *TOTPSetup) Confirm(ctx context.Context, caller Principal, code string) 
 		s.factors.attemptFailed(ctx, userID)
 		return nil, ErrInvalidCode
 	}
-	if err := s.factors.totp.Confirm(ctx, userID, step, now); err != nil {
+	// The factor whose code was checked, and no other: an enrolment meanwhile replaced it.
+	if err := s.factors.totp.Confirm(ctx, userID, t.Secret, step, now); err != nil {
 		if errors.Is(err, domain.ErrNotFound) {
 			return nil, ErrNoTOTP
 		}

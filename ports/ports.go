@@ -297,9 +297,10 @@ type TOTPFactors interface {
 	Put(ctx context.Context, f domain.TOTPFactor) error
 	// Get returns the user's factor, pending or confirmed; none is domain.ErrNotFound.
 	Get(ctx context.Context, userID string) (domain.TOTPFactor, error)
-	// Confirm turns the user's pending factor into a confirmed one, confirmed at at, whose code
-	// of step was just accepted. No pending factor is domain.ErrNotFound.
-	Confirm(ctx context.Context, userID string, step int64, at time.Time) error
+	// Confirm turns the user's pending factor whose sealed secret is secret into a confirmed one,
+	// confirmed at at, whose code of step was just accepted, in one step: no pending factor, or
+	// one that another Put replaced meanwhile (another secret), is domain.ErrNotFound and stays.
+	Confirm(ctx context.Context, userID string, secret []byte, step int64, at time.Time) error
 	// UseStep records that a code of step was accepted, atomically and only if step is later
 	// than the last one accepted: of any number of concurrent calls with one step exactly one
 	// succeeds; the others, and any call with an earlier step, get domain.ErrConflict (a

@@ -1,6 +1,7 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -67,15 +68,15 @@ func (m *TOTPFactors) Get(ctx context.Context, userID string) (domain.TOTPFactor
 	return cloneFactor(f), nil
 }
 
-// Confirm turns the pending factor into a confirmed one.
-func (m *TOTPFactors) Confirm(ctx context.Context, userID string, step int64, at time.Time) error {
+// Confirm turns the pending factor with secret into a confirmed one.
+func (m *TOTPFactors) Confirm(ctx context.Context, userID string, secret []byte, step int64, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("confirm TOTP factor: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, ok := m.byUser[userID]
-	if !ok || f.Confirmed {
+	if !ok || f.Confirmed || !bytes.Equal(f.Secret, secret) {
 		return fmt.Errorf("confirm TOTP factor: %w", domain.ErrNotFound)
 	}
 	f.Confirmed, f.ConfirmedAt, f.LastStep = true, utc(at), step

@@ -50,11 +50,11 @@ func (t *TOTPFactors) Get(ctx context.Context, userID string) (domain.TOTPFactor
 	return row.toDomain(), nil
 }
 
-// Confirm turns the pending factor into a confirmed one.
-func (t *TOTPFactors) Confirm(ctx context.Context, userID string, step int64, at time.Time) error {
+// Confirm turns the pending factor with secret into a confirmed one.
+func (t *TOTPFactors) Confirm(ctx context.Context, userID string, secret []byte, step int64, at time.Time) error {
 	res, err := execRetry(ctx, t.db, t.db.NewUpdate().Model((*totpRow)(nil)).
 		Set("confirmed = ?", true).Set("confirmed_at = ?", dbTime(at)).Set("last_step = ?", step).
-		Where("user_id = ?", userID).Where("confirmed = ?", false))
+		Where("user_id = ?", userID).Where("confirmed = ?", false).Where("secret = ?", secret))
 	if err != nil {
 		return translate("confirm TOTP factor", err)
 	}

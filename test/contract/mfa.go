@@ -24,7 +24,7 @@ func TOTPFactors(t *testing.T, open func(t *testing.T) ports.TOTPFactors) {
 		run  func(t *testing.T, st ports.TOTPFactors)
 	}{
 		{"PutGetConfirmRoundTrip", totpRoundTrip},
-		{"PutReplacesPendingNotConfirmed", totpPutReplaces},
+		{"PutReplacesPendingNotConfirmed", totpPutReplaces}, // and Confirm of the replaced secret confirms nothing
 		{"ConfirmNeedsPending", totpConfirmNeedsPending},
 		{"UseStepOnlyForward", totpUseStepForward},
 		{"ConcurrentUseStepOneWins", totpConcurrentUseStep},
@@ -65,7 +65,7 @@ func totpRoundTrip(t *testing.T, st ports.TOTPFactors) {
 		t.Fatalf("after Put: %+v, want pending with the secret and creation time of %+v", got, f)
 	}
 	at := now().Add(time.Minute)
-	if err := st.Confirm(ctx, uid, 12345, at); err != nil {
+	if err := st.Confirm(ctx, uid, f.Secret, 12345, at); err != nil {
 		t.Fatal(err)
 	}
 	got = mustGetFactor(t, st, uid)
@@ -87,7 +87,14 @@ func totpPutReplaces(t *testing.T, st ports.TOTPFactors) {
 	if got := mustGetFactor(t, st, uid); !bytes.Equal(got.Secret, second.Secret) {
 		t.Fatal("the second Put did not replace the pending factor")
 	}
-	if err := st.Confirm(ctx, uid, 1, now()); err != nil {
+	// The replaced secret confirms nothing: the factor whose code was checked is gone.
+	if err := st.Confirm(ctx, uid, first.Secret, 1, now()); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Confirm of the replaced secret = %v, want ErrNotFound", err)
+	}
+	if got := mustGetFactor(t, st, uid); got.Confirmed {
+		t.Fatal("a Confirm of the replaced secret confirmed the new one")
+	}
+	if err := st.Confirm(ctx, uid, second.Secret, 1, now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Put(ctx, pendingFactor(uid)); !errors.Is(err, domain.ErrConflict) {
@@ -105,19 +112,20 @@ func totpPutReplaces(t *testing.T, st ports.TOTPFactors) {
 func totpConfirmNeedsPending(t *testing.T, st ports.TOTPFactors) {
 	ctx := t.Context()
 	uid := uuid.NewString()
-	if err := st.Confirm(ctx, uid, 1, now()); !errors.Is(err, domain.ErrNotFound) {
+	f := pendingFactor(uid)
+	if err := st.Confirm(ctx, uid, f.Secret, 1, now()); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("Confirm without a factor = %v, want ErrNotFound", err)
 	}
-	if err := st.Put(ctx, pendingFactor(uid)); err != nil {
+	if err := st.Put(ctx, f); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.UseStep(ctx, uid, 5); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("UseStep on a pending factor = %v, want ErrNotFound", err)
 	}
-	if err := st.Confirm(ctx, uid, 1, now()); err != nil {
+	if err := st.Confirm(ctx, uid, f.Secret, 1, now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Confirm(ctx, uid, 2, now()); !errors.Is(err, domain.ErrNotFound) {
+	if err := st.Confirm(ctx, uid, f.Secret, 2, now()); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("second Confirm = %v, want ErrNotFound", err)
 	}
 	if got := mustGetFactor(t, st, uid); got.LastStep != 1 {
@@ -128,10 +136,11 @@ func totpConfirmNeedsPending(t *testing.T, st ports.TOTPFactors) {
 func confirmedFactor(t *testing.T, st ports.TOTPFactors, step int64) string {
 	t.Helper()
 	uid := uuid.NewString()
-	if err := st.Put(t.Context(), pendingFactor(uid)); err != nil {
+	f := pendingFactor(uid)
+	if err := st.Put(t.Context(), f); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Confirm(t.Context(), uid, step, now()); err != nil {
+	if err := st.Confirm(t.Context(), uid, f.Secret, step, now()); err != nil {
 		t.Fatal(err)
 	}
 	return uid

@@ -33,10 +33,11 @@ func UserDeleteRemovesSecondFactors(t *testing.T, open func(t *testing.T) UserSt
 		if err := st.Users.Create(ctx, u); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.TOTP.Put(ctx, pendingFactor(id)); err != nil {
+		f := pendingFactor(id)
+		if err := st.TOTP.Put(ctx, f); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.TOTP.Confirm(ctx, id, 7, now()); err != nil {
+		if err := st.TOTP.Confirm(ctx, id, f.Secret, 7, now()); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.Codes.Replace(ctx, id, [][]byte{randomBytes(32), randomBytes(32)}, now()); err != nil {
