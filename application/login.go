@@ -90,7 +90,9 @@ func (l *Login) UseSecondFactors(f *SecondFactors) { l.factors = f }
 //
 // Failed logins are throttled per account and per client address (see Throttle): while either
 // is delayed or softly locked, Handle refuses with domain.ErrThrottled before any password work,
-// for a known account and an unknown login name alike.
+// for a known account and an unknown login name alike; and each attempt takes its place in the
+// account's bucket before its password is checked (Throttle.TakeAttempt), so that logins sent
+// together get no more guesses checked than the bucket holds.
 func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error) {
 	u, name, err := l.lookup(ctx, in.Identifier, in.By)
 	acct := u.ID
@@ -99,7 +101,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 	} else if err != nil {
 		return TokensOutput{}, fmt.Errorf("load user: %w", err)
 	}
-	if err := l.throttle.CheckLogin(ctx, acct); err != nil {
+	if err := l.throttle.TakeAttempt(ctx, acct); err != nil {
 		if errors.Is(err, domain.ErrThrottled) {
 			l.log.InfoContext(ctx, "login throttled", "user_id", u.ID, "error", err)
 		}
@@ -124,6 +126,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 		}
 		return TokensOutput{}, l.failed(ctx, acct, u.ID, outcome)
 	}
+	l.throttle.AttemptRight(ctx, acct)
 	if l.settings.RequireVerifiedEmail && !u.EmailVerified {
 		// After the password check: only the owner learns the address is unverified.
 		l.log.InfoContext(ctx, "login refused", "user_id", u.ID, "outcome", "email_not_verified")
@@ -156,7 +159,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 // failed records a failed login of acct (userID "" for a name no account has) with outcome,
 // counts it for throttling, and returns the one error every such failure gets.
 func (l *Login) failed(ctx context.Context, acct, userID, outcome string) error {
-	l.throttle.LoginFailed(ctx, acct)
+	l.throttle.AttemptFailed(ctx, acct)
 	if userID == "" {
 		l.log.InfoContext(ctx, "login failed", "outcome", outcome)
 	} else {

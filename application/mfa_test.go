@@ -378,24 +378,23 @@ func TestLoginAsksWhetherAPasskeyExistsWithoutLoadingThem(t *testing.T) {
 	}
 }
 
-// gatedTOTP holds every TOTP lookup, once armed, until want of them wait together (or a while has
-// passed): the moment at which concurrent checks of second-factor codes have all passed the
-// throttle and none has yet counted its failure.
-type gatedTOTP struct {
-	ports.TOTPFactors
+// gate, once armed, holds each caller of wait until want of them wait together (or a while has
+// passed): the moment at which concurrent guesses have all passed the throttle and none has yet
+// counted its failure.
+type gate struct {
 	mu      sync.Mutex
 	want    int
 	arrived int
 	open    chan struct{}
 }
 
-func (g *gatedTOTP) arm(want int) {
+func (g *gate) arm(want int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.want, g.arrived, g.open = want, 0, make(chan struct{})
 }
 
-func (g *gatedTOTP) Get(ctx context.Context, userID string) (domain.TOTPFactor, error) {
+func (g *gate) wait() {
 	g.mu.Lock()
 	open := g.open
 	if open != nil {
@@ -410,6 +409,16 @@ func (g *gatedTOTP) Get(ctx context.Context, userID string) (domain.TOTPFactor, 
 		case <-time.After(300 * time.Millisecond): // fewer came: they were refused before the check
 		}
 	}
+}
+
+// gatedTOTP holds every TOTP lookup at its gate: where a code is about to be checked.
+type gatedTOTP struct {
+	ports.TOTPFactors
+	gate
+}
+
+func (g *gatedTOTP) Get(ctx context.Context, userID string) (domain.TOTPFactor, error) {
+	g.wait()
 	return g.TOTPFactors.Get(ctx, userID)
 }
 

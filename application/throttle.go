@@ -127,10 +127,10 @@ func (t *Throttle) checkLocked(ctx context.Context, key string) error {
 	return t.check(ctx, key, t.lockLimit())
 }
 
-// CheckLogin refuses a login attempt (before any password work) while the client address or
+// checkLogin refuses a login attempt (before any password work) while the client address or
 // the account acct is delayed or locked. acct is the user id, or "name:" and the normalised
 // login name when no account has it.
-func (t *Throttle) CheckLogin(ctx context.Context, acct string) error {
+func (t *Throttle) checkLogin(ctx context.Context, acct string) error {
 	if t.off() {
 		return nil
 	}
@@ -154,15 +154,18 @@ func (t *Throttle) CheckLogin(ctx context.Context, acct string) error {
 	return nil
 }
 
-// TakeAttempt is CheckLogin for a guess that is quick to check (a second-factor code): besides
-// refusing while the client address or acct is delayed or locked, it takes the attempt from
-// acct's bucket at once, in one step of the limiter, and refuses when the bucket is empty. Of
-// many attempts sent together only as many as the bucket holds are then checked; with
-// CheckLogin all of them would pass before the first failure is counted, and each soft lock
-// would let through as many guesses as one burst of requests carries. The attempt is settled by
-// AttemptFailed (a wrong guess) or LoginSucceeded (a right one, which forgets it).
+// TakeAttempt admits one guess at acct's password or second-factor code, before it is checked.
+// It refuses while the client address or acct (the user id, or "name:" and the normalised login
+// name when no account has it) is delayed or locked, and otherwise takes the attempt from acct's
+// bucket at once, in one step of the limiter, refusing when the bucket is empty. Of many guesses
+// sent together only as many as the bucket holds are then checked: were the bucket only looked
+// at first and hit after a failure, all of them would pass before the first failure is counted
+// (a password check waits for the hash queue, so a burst of logins would all be in flight), and
+// each soft lock would let through as many guesses as one burst of requests carries. The attempt
+// is settled by AttemptFailed (a wrong guess), or for a right one by LoginSucceeded (which
+// forgets the account's failures) or AttemptRight (which gives the attempt back).
 func (t *Throttle) TakeAttempt(ctx context.Context, acct string) error {
-	if err := t.CheckLogin(ctx, acct); err != nil || t.off() {
+	if err := t.checkLogin(ctx, acct); err != nil || t.off() {
 		return err
 	}
 	return t.take(ctx, accountKey(acct), t.limits.LoginAccount)
@@ -184,31 +187,31 @@ func (t *Throttle) take(ctx context.Context, key string, limit ports.RateLimit) 
 	return nil
 }
 
-// LoginFailed counts one failed login against acct and the client address, and locks either
-// whose long-window count runs out. A limiter failure is logged: the login has already failed.
-func (t *Throttle) LoginFailed(ctx context.Context, acct string) {
-	t.countFailure(ctx, acct, true)
+// AttemptRight gives back the attempt that TakeAttempt took for acct's guess, which was right,
+// where the account's failures are not to be forgotten: a right password whose login goes on to
+// a second factor, or that confirms a change (whoever knows the password must not renew the
+// bucket that also holds the account's second-factor guesses). A right guess thus costs the
+// bucket nothing. A limiter failure is logged: the guess was right.
+func (t *Throttle) AttemptRight(ctx context.Context, acct string) {
+	if t.off() || t.limits.LoginAccount.Burst < 1 || t.limits.LoginAccount.Period <= 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err := t.limiter.Release(ctx, accountKey(acct), t.limits.LoginAccount); err != nil {
+		t.log.WarnContext(ctx, "throttle: giving back a right attempt failed", "error", err)
+	}
 }
 
-// AttemptFailed counts a failed attempt that TakeAttempt let through as LoginFailed counts a
-// failed login, but for the hit on acct's bucket, which TakeAttempt took already.
+// AttemptFailed counts a wrong guess that TakeAttempt let through against acct and the client
+// address (the hit on acct's bucket TakeAttempt took already), and locks either whose
+// long-window count runs out. A limiter failure is logged: the attempt has already failed.
 func (t *Throttle) AttemptFailed(ctx context.Context, acct string) {
-	t.countFailure(ctx, acct, false)
-}
-
-// countFailure is LoginFailed, with or without the hit on acct's bucket.
-func (t *Throttle) countFailure(ctx context.Context, acct string, bucket bool) {
 	if t.off() {
 		return
 	}
 	ip := requestInfo(ctx).IP
 	ctx = context.WithoutCancel(ctx) // the failure counts even if the client has gone
-	acctLimit := t.limits.LoginAccount
-	if !bucket {
-		acctLimit = ports.RateLimit{} // off: taken by TakeAttempt
-	}
 	err := errors.Join(
-		t.hit(ctx, accountKey(acct), acctLimit, ""),
 		t.hit(ctx, accountWindowKey(acct), t.limits.AccountLock, accountLockKey(acct)),
 		t.hit(ctx, ipKey("login", ip), t.limits.LoginIP, ""),
 		t.hit(ctx, ipKey("login-window", ip), t.limits.IPLock, ipKey("login-lock", ip)),

@@ -3,8 +3,10 @@ package application_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,17 +30,114 @@ func testLimits() application.Limits {
 	}
 }
 
-// throttledWorld is the world with its login throttled by limits, on a memory limiter that
-// reads the world's clock.
+// throttledWorld is the world with its login and password change throttled by limits, on a
+// memory limiter that reads the world's clock.
 func throttledWorld(t *testing.T, limits application.Limits) (*world, *application.Locks) {
 	t.Helper()
+	return throttledWorldWith(t, limits, nil)
+}
+
+// throttledWorldWith is throttledWorld with the login and the password change checking
+// passwords through hasher (the world's own when nil).
+func throttledWorldWith(t *testing.T, limits application.Limits, hasher ports.PasswordHasher) (*world, *application.Locks) {
+	t.Helper()
 	w := newWorld(t)
+	if hasher == nil {
+		hasher = w.hasher
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	throttle := application.NewThrottle(memstore.NewRateLimiter(w.clock), limits, log)
 	audit := application.NewAuditor(w.auditLog, w.clock, system.NewIDs(), log)
-	w.login = application.NewLogin(w.users, identity.New(), w.sessions, w.hasher, w.issuer, w.clock, system.NewIDs(), w.settings, throttle, audit, log)
-	w.password = application.NewChangePassword(w.users, w.sessions, w.hasher, w.clock, throttle, audit, nil, nil, log)
+	w.login = application.NewLogin(w.users, identity.New(), w.sessions, hasher, w.issuer, w.clock, system.NewIDs(), w.settings, throttle, audit, log)
+	w.password = application.NewChangePassword(w.users, w.sessions, hasher, w.clock, throttle, audit, nil, nil, log)
 	return w, application.NewLocks(w.users, throttle, audit, log)
+}
+
+// gatedHasher holds every password check at its gate (see gate): where a password is about to
+// be checked.
+type gatedHasher struct {
+	ports.PasswordHasher
+	gate
+}
+
+func (g *gatedHasher) Verify(ctx context.Context, hash, password string) (bool, bool, error) {
+	g.wait()
+	return g.PasswordHasher.Verify(ctx, hash, password)
+}
+
+// A right password takes its attempt and gives it back: password confirmations, however many,
+// leave the account's bucket as the wrong guesses left it, and clear none of them.
+func TestB11_RightPasswordsCostTheBucketNothing(t *testing.T) {
+	w, _ := throttledWorld(t, testLimits())
+	tok := w.registerAndLogin(t, "owner@example.com")
+	u := mustUser(t, w, "owner@example.com")
+	for range 2 {
+		if err := loginAs(w, from("198.51.100.1"), "owner@example.com", "a wrong guess"); !errors.Is(err, domain.ErrInvalidCredentials) {
+			t.Fatalf("wrong guess: %v", err)
+		}
+	}
+	current, next := goodPassword, "a new pass phrase"
+	for i := range 4 {
+		if err := w.password.Handle(from("198.51.100.2"), application.ChangePasswordInput{UserID: u.ID, SessionID: tok.SessionID,
+			CurrentPassword: current, NewPassword: next}); err != nil {
+			t.Fatalf("password change %d with the right password: %v", i+1, err)
+		}
+		current, next = next, current
+	}
+	// The bucket (3) still holds one guess after the two wrong ones, and then none.
+	if err := loginAs(w, from("198.51.100.1"), "owner@example.com", "a wrong guess"); !errors.Is(err, domain.ErrInvalidCredentials) {
+		t.Fatalf("third wrong guess: %v", err)
+	}
+	expectThrottled(t, loginAs(w, from("198.51.100.1"), "owner@example.com", current), 20*time.Second)
+}
+
+// SECURITY B11, for guesses sent together: a password check waits for the hash queue, so a
+// burst of logins, or of password confirmations from a stolen session, would all be in flight
+// before the first failure is counted, and each soft lock would let through as many guesses as
+// one burst carries. Each attempt takes its place in the account's bucket before its password is
+// checked: of guesses sent together, from many addresses, no more are checked than the bucket
+// holds, and the rest are refused with domain.ErrThrottled.
+func TestB11_ConcurrentWrongPasswordsAreThrottled(t *testing.T) {
+	for _, route := range []string{"login", "change password"} {
+		t.Run(route, func(t *testing.T) {
+			limits := testLimits()
+			gated := &gatedHasher{}
+			w, _ := throttledWorldWith(t, limits, gated)
+			gated.PasswordHasher = w.hasher
+			tok := w.registerAndLogin(t, "owner@example.com")
+			u := mustUser(t, w, "owner@example.com")
+			guess := func(ctx context.Context, pw string) error {
+				if route == "login" {
+					return loginAs(w, ctx, "owner@example.com", pw)
+				}
+				return w.password.Handle(ctx, application.ChangePasswordInput{UserID: u.ID, SessionID: tok.SessionID,
+					CurrentPassword: pw, NewPassword: "a new pass phrase"})
+			}
+			const guesses = 8
+			gated.arm(guesses)
+			errs := make([]error, guesses)
+			var wg sync.WaitGroup
+			for i := range guesses {
+				wg.Go(func() { errs[i] = guess(from(fmt.Sprintf("198.51.100.%d", i+1)), fmt.Sprintf("wrong guess %d", i)) })
+			}
+			wg.Wait()
+			checked := 0
+			for i, err := range errs {
+				switch {
+				case errors.Is(err, domain.ErrInvalidCredentials):
+					checked++
+				case !errors.Is(err, domain.ErrThrottled):
+					t.Errorf("guess %d: %v, want ErrInvalidCredentials or ErrThrottled", i, err)
+				}
+			}
+			if checked > limits.LoginAccount.Burst {
+				t.Fatalf("%d of %d concurrent wrong passwords were checked, want at most %d", checked, guesses, limits.LoginAccount.Burst)
+			}
+			if stored := mustUser(t, w, "owner@example.com"); stored.PasswordHash != u.PasswordHash {
+				t.Fatal("a refused guess changed the password")
+			}
+		})
+	}
 }
 
 func from(ip string) context.Context {
