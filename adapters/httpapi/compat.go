@@ -146,7 +146,11 @@ func (s *Server) seedRefresh(c *fiber.Ctx) error {
 	if err := s.sameOriginOnly(c); err != nil {
 		return err
 	}
-	out, err := s.rotate(c, c.Cookies(s.cookies.refresh))
+	token, err := s.refreshCookie(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.rotate(c, token)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,29 @@ func newCookieNames(secure bool) cookieNames {
 
 func (n cookieNames) all() []string { return []string{n.access, n.refresh, n.loggedIn} }
 
+// refreshCookie returns the value of the refresh cookie ("" when there is none), or
+// errTwoRefreshCookies when the request carries more than one. Ours is host-only, so a second
+// one of its name was set by another site of the parent domain (Domain=, and a longer Path so
+// that the browser sends it first): the __Secure- prefix, unlike __Host-, does not stop that.
+// Taking the first would rotate that site's token into this browser (the visitor signed in to
+// someone else's session, theirs replaced); neither can be told to be ours, so both are refused.
+func (s *Server) refreshCookie(c *fiber.Ctx) (string, error) {
+	var (
+		value string
+		n     int
+	)
+	c.Request().Header.VisitAllCookie(func(k, v []byte) {
+		if string(k) == s.cookies.refresh {
+			value = string(v)
+			n++
+		}
+	})
+	if n > 1 {
+		return "", errTwoRefreshCookies
+	}
+	return value, nil
+}
+
 // setCookie appends one Set-Cookie header. net/http's Cookie renders the attributes exactly
 // (including Max-Age=0 and an Expires in the past when clearing) and sanitises the value.
 func setCookie(c *fiber.Ctx, ck *http.Cookie) {

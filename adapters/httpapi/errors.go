@@ -79,6 +79,8 @@ var (
 		detail: "a refresh token is required, in the body or the refresh cookie"}
 	errInvalidRefresh = &apiError{status: fiber.StatusUnauthorized, code: "invalid_refresh_token", title: "Invalid refresh token",
 		detail: "the refresh token is malformed, expired, revoked or already used"}
+	errTwoRefreshCookies = &apiError{status: fiber.StatusUnauthorized, code: "invalid_refresh_token", title: "Invalid refresh token",
+		detail: "the request carries more than one refresh cookie (another site of this domain may have set one); sign in again, or send the refresh token in the body"}
 	errInsufficientRole = &apiError{status: fiber.StatusForbidden, code: "insufficient_role", title: "Forbidden",
 		detail: "your roles do not allow this"}
 	errCrossSite = &apiError{status: fiber.StatusForbidden, code: "cross_site_request", title: "Cross-site request refused",

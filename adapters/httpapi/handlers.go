@@ -84,7 +84,10 @@ func (s *Server) refresh(c *fiber.Ctx) error {
 	}
 	token := in.RefreshToken
 	if token == "" {
-		token = c.Cookies(s.cookies.refresh)
+		var err error
+		if token, err = s.refreshCookie(c); err != nil {
+			return err
+		}
 	}
 	out, err := s.rotate(c, token)
 	if err != nil {
@@ -152,7 +155,7 @@ func (s *Server) endSession(c *fiber.Ctx) error {
 	access, _ := s.accessToken(c) // a malformed or oversized token ends nothing
 	refresh := in.RefreshToken
 	if refresh == "" {
-		refresh = c.Cookies(s.cookies.refresh)
+		refresh, _ = s.refreshCookie(c) // of two, neither is known to be ours: end none by them
 	}
 	if len(refresh) > maxTokenLength {
 		refresh = ""

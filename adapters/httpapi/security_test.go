@@ -345,3 +345,52 @@ func TestNewServerRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// Cookie tossing: the refresh cookie's __Secure- prefix does not stop another site of the parent
+// domain from setting one of its name (Domain=, with a longer Path so that the browser sends it
+// first). With two, the first could be that site's own session's token: rotating it would sign
+// the visitor in to someone else's session and replace theirs. A request with two refresh
+// cookies is refused and changes nothing, at POST /api/auth/refresh and at the seed's GET
+// /api/auth/refresh; logout ends neither of the two sessions by them.
+func TestE38_TwoRefreshCookiesAreRefused(t *testing.T) {
+	e := newEnv(t, func(c *httpapi.Config) { c.SecureCookies = true; c.Compat = httpapi.CompatSeed })
+	login := func(email string) response {
+		e.register(email)
+		r := e.do(req("POST", "/api/auth/login", map[string]any{"email": email, "password": password}))
+		if r.StatusCode != 200 {
+			t.Fatalf("login %s: %d %s", email, r.StatusCode, r.body)
+		}
+		return r
+	}
+	victim, tossed := login("victim@example.com"), login("tosser@example.com")
+	const name = "__Secure-refresh_token"
+	cookies := cookieHeader(findCookie(tossed.Cookies(), name), findCookie(victim.Cookies(), name))
+	r := e.do(req("POST", "/api/auth/refresh", nil, "Cookie", cookies, "Origin", allowedOrigin))
+	expectProblem(t, r, 401, "invalid_refresh_token")
+	if len(r.Cookies()) != 0 {
+		t.Fatalf("a refused refresh set cookies: %v", r.Header.Values("Set-Cookie"))
+	}
+	r = e.do(req("GET", "/api/auth/refresh", nil, "Cookie", cookies, "Sec-Fetch-Site", "same-origin"))
+	expectProblem(t, r, 401, "invalid_refresh_token")
+	if r := e.do(req("POST", "/api/auth/logout", nil, "Cookie", cookies, "Origin", allowedOrigin)); r.StatusCode != 204 {
+		t.Fatalf("logout with two refresh cookies: %d %s", r.StatusCode, r.body)
+	}
+	// Neither token was spent nor ended: each still rotates alone, into its own account.
+	for who, first := range map[string]response{"victim@example.com": victim, "tosser@example.com": tossed} {
+		r := e.do(req("POST", "/api/auth/refresh", nil, "Cookie", cookieHeader(findCookie(first.Cookies(), name)), "Origin", allowedOrigin))
+		if r.StatusCode != 200 {
+			t.Fatalf("%s's refresh cookie alone: %d %s", who, r.StatusCode, r.body)
+		}
+		me := e.do(req("GET", "/api/users/me", nil, "Authorization", "Bearer "+r.json(t)["access_token"].(string)))
+		if u, _ := me.json(t)["user"].(map[string]any); u["email"] != who {
+			t.Fatalf("%s's refresh cookie signed in %s", who, me.body)
+		}
+	}
+	// A body token is unambiguous and still wins over the cookies.
+	r = e.do(req("POST", "/api/auth/login", map[string]any{"email": "victim@example.com", "password": password}))
+	body := r.json(t)
+	r = e.do(req("POST", "/api/auth/refresh", map[string]any{"refresh_token": body["refresh_token"]}, "Cookie", cookies, "Origin", allowedOrigin))
+	if r.StatusCode != 200 {
+		t.Fatalf("refresh with the token in the body and two cookies: %d %s", r.StatusCode, r.body)
+	}
+}
