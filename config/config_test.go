@@ -117,6 +117,14 @@ func TestDerivedDefaults(t *testing.T) {
 			wantOrigins: []string{"https://a.example.com", "https://b.example.com"},
 		},
 		{
+			// Unlike an all-space one, an empty ISSUER is the documented default.
+			name:        "issuer set but empty is the public URL",
+			env:         []string{"PORTCULLIS_ISSUER=", "PORTCULLIS_PUBLIC_URL=https://auth.example.com"},
+			wantDB:      "sqlite://data/portcullis.db",
+			wantIssuer:  "https://auth.example.com",
+			wantOrigins: []string{"https://auth.example.com"},
+		},
+		{
 			name:        "blank origins list falls back to the public URL's origin",
 			env:         []string{"PORTCULLIS_ALLOWED_ORIGINS= , "},
 			wantDB:      "sqlite://data/portcullis.db",
@@ -284,6 +292,14 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 		{"request timeout set but empty", []string{"PORTCULLIS_REQUEST_TIMEOUT="}, "REQUEST_TIMEOUT"},
 		{"redis wait timeout past read timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=3s", "PORTCULLIS_REDIS_READ_TIMEOUT=2s"}, "REDIS_WAIT_TIMEOUT"},
 		{"redis wait timeout past request timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=2s", "PORTCULLIS_REDIS_READ_TIMEOUT=10s", "PORTCULLIS_REQUEST_TIMEOUT=2s"}, "REDIS_WAIT_TIMEOUT"},
+		// iss and aud are compared exactly: a space a relying party does not expect fails every
+		// token there, while the service itself keeps accepting them.
+		{"issuer all spaces", []string{"PORTCULLIS_ISSUER=   "}, "ISSUER"},
+		{"issuer with a trailing space", []string{"PORTCULLIS_ISSUER=https://auth.example.com "}, "ISSUER"},
+		{"issuer with a leading tab", []string{"PORTCULLIS_ISSUER=\thttps://auth.example.com"}, "ISSUER"},
+		{"audience all spaces", []string{"PORTCULLIS_AUDIENCE=  "}, "AUDIENCE"},
+		{"audience with a leading space", []string{"PORTCULLIS_AUDIENCE= portcullis"}, "AUDIENCE"},
+		{"audience with a trailing newline", []string{"PORTCULLIS_AUDIENCE=portcullis\n"}, "AUDIENCE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -133,6 +133,10 @@ func rules(p Parsers) []rule {
 			}
 			return nil
 		}},
+		// An empty ISSUER is the default (see fillDefaults); AUDIENCE="" is refused as set but
+		// empty. Both are compared exactly with the claims, here and by every relying party.
+		{"ISSUER", func(c *Config) error { return claimValue(c.Issuer) }},
+		{"AUDIENCE", func(c *Config) error { return claimValue(c.Audience) }},
 		{"JWT_ALG", func(c *Config) error { return given(p.JWTAlg, "JWTAlg", c.JWTAlg) }},
 		{"JWT_KEY_FILE", func(c *Config) error {
 			if c.JWTKeyFile == "" {
@@ -441,6 +445,15 @@ func readable(path string) error {
 func httpURL(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// claimValue checks a value the service puts in every access token's claims and that
+// relying parties compare exactly: white space around it is a typo no one sees in a log.
+func claimValue(v string) error {
+	if strings.TrimSpace(v) != v || v == "" {
+		return fmt.Errorf("must not be blank or start or end with white space (the claim is compared exactly), got %q", v)
+	}
+	return nil
 }
 
 func linkPath(p string) error {
