@@ -198,8 +198,16 @@ func rules(p Parsers) []rule {
 		}},
 		{"ALLOWED_ORIGINS", func(c *Config) error {
 			for _, o := range c.AllowedOrigins {
-				if u, err := url.Parse(o); err != nil || !httpURL(o) || u.Path != "" {
+				u, err := url.Parse(o)
+				if err != nil || !httpURL(o) || u.Path != "" {
 					return fmt.Errorf("%q is not an origin like https://app.example.com", o)
+				}
+				// url.Parse takes any digits, or none, after the host's colon; an origin with such
+				// a port is one no browser sends, so it would match nothing.
+				if strings.LastIndex(u.Host, ":") > strings.LastIndex(u.Host, "]") {
+					if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
+						return fmt.Errorf("%q: the port must be a number from 1 to 65535", o)
+					}
 				}
 			}
 			return nil
