@@ -76,7 +76,7 @@ type Config struct {
 	BcryptCost                 int           `env:"BCRYPT_COST" envDefault:"12" help:"bcrypt cost when PASSWORD_HASH=bcrypt"`
 	BodyLimit                  int           `env:"BODY_LIMIT" envDefault:"16384" help:"largest request body in bytes"`
 	RequestTimeout             time.Duration `env:"REQUEST_TIMEOUT" envDefault:"10s" help:"longest a request may wait on a store"`
-	ShutdownTimeout            time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" help:"how long SIGTERM waits for in-flight requests"`
+	ShutdownTimeout            time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s" help:"how long SIGTERM waits for in-flight requests (at least REQUEST_TIMEOUT)"`
 	KeyReloadInterval          time.Duration `env:"KEY_RELOAD_INTERVAL" envDefault:"30s" help:"how often each instance re-reads the signing keys (a rotated key is published this long, twice over, before it signs)"`
 	BootstrapAdminEmail        string        `env:"BOOTSTRAP_ADMIN_EMAIL" help:"on first start with no admin, create this admin user (needs BOOTSTRAP_ADMIN_PASSWORD_FILE)"`
 	BootstrapAdminPasswordFile string        `env:"BOOTSTRAP_ADMIN_PASSWORD_FILE" help:"file holding the bootstrap admin's password"`

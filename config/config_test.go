@@ -171,6 +171,7 @@ func TestValidValues(t *testing.T) {
 		{"bare sqlite path", []string{"PORTCULLIS_DATABASE_URL=/tmp/p.db"}},
 		{"proxies, IPs and CIDRs with spaces", []string{"PORTCULLIS_TRUSTED_PROXIES=10.0.0.0/8, 192.168.1.1 ,::1,fd00::/8"}},
 		{"origins with ports at both ends", []string{"PORTCULLIS_ALLOWED_ORIGINS=http://localhost:1, https://app.example.com:65535, http://[::1]:3000"}},
+		{"shutdown timeout equal to request timeout", []string{"PORTCULLIS_REQUEST_TIMEOUT=30s", "PORTCULLIS_SHUTDOWN_TIMEOUT=30s"}},
 		{"idle equal to absolute", []string{"PORTCULLIS_SESSION_IDLE=24h", "PORTCULLIS_SESSION_ABSOLUTE=24h"}},
 		{"key encryption key", []string{"PORTCULLIS_KEY_ENCRYPTION_KEY=" + secret(32)}},
 		{"bcrypt", []string{"PORTCULLIS_PASSWORD_HASH=bcrypt", "PORTCULLIS_BCRYPT_COST=10"}},
@@ -296,6 +297,10 @@ func TestEachInvalidValueNamesItsVariable(t *testing.T) {
 		{"request timeout set but empty", []string{"PORTCULLIS_REQUEST_TIMEOUT="}, "REQUEST_TIMEOUT"},
 		{"redis wait timeout past read timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=3s", "PORTCULLIS_REDIS_READ_TIMEOUT=2s"}, "REDIS_WAIT_TIMEOUT"},
 		{"redis wait timeout past request timeout", []string{"PORTCULLIS_SESSION_STORE=redis://r:6379/0", "PORTCULLIS_REDIS_WAIT_REPLICAS=1", "PORTCULLIS_REDIS_WAIT_TIMEOUT=2s", "PORTCULLIS_REDIS_READ_TIMEOUT=10s", "PORTCULLIS_REQUEST_TIMEOUT=2s"}, "REDIS_WAIT_TIMEOUT"},
+		// A SIGTERM must let a request in flight finish (docs/security.md H58), which may take
+		// REQUEST_TIMEOUT.
+		{"shutdown timeout below request timeout", []string{"PORTCULLIS_SHUTDOWN_TIMEOUT=5s"}, "SHUTDOWN_TIMEOUT"},
+		{"request timeout past shutdown timeout", []string{"PORTCULLIS_REQUEST_TIMEOUT=30s"}, "SHUTDOWN_TIMEOUT"},
 		// iss and aud are compared exactly: a space a relying party does not expect fails every
 		// token there, while the service itself keeps accepting them.
 		{"issuer all spaces", []string{"PORTCULLIS_ISSUER=   "}, "ISSUER"},

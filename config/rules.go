@@ -229,7 +229,15 @@ func rules(p Parsers) []rule {
 		{"BCRYPT_COST", func(c *Config) error { return given(p.BcryptCost, "BcryptCost", c.BcryptCost) }},
 		{"BODY_LIMIT", func(c *Config) error { return within(c.BodyLimit, 1024, 1<<20) }},
 		{"REQUEST_TIMEOUT", func(c *Config) error { return positive(c.RequestTimeout) }},
-		{"SHUTDOWN_TIMEOUT", func(c *Config) error { return positive(c.ShutdownTimeout) }},
+		{"SHUTDOWN_TIMEOUT", func(c *Config) error {
+			if err := positive(c.ShutdownTimeout); err != nil {
+				return err
+			}
+			if req := c.RequestTimeout; req > 0 && c.ShutdownTimeout < req {
+				return fmt.Errorf("must not be shorter than REQUEST_TIMEOUT (%s): a request in flight at SIGTERM may take that long to finish", req)
+			}
+			return nil
+		}},
 		{"KEY_RELOAD_INTERVAL", func(c *Config) error { return between(c.KeyReloadInterval, time.Second, time.Hour) }},
 		{"BOOTSTRAP_ADMIN_EMAIL", func(c *Config) error {
 			if (c.BootstrapAdminEmail == "") != (c.BootstrapAdminPasswordFile == "") {
