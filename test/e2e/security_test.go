@@ -112,9 +112,11 @@ func loggedMailToken(t *testing.T, srv *server, to, prefix string) string {
 	return ""
 }
 
+// A common password is refused at registration, password change and reset, and the refusal
+// changes nothing: the old password still logs in, the reset link still works.
 func TestA2_CommonPassword(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, nil)
+	srv := startServer(t, map[string]string{"PORTCULLIS_MAIL_ADDRESS_INTERVAL": "1ms"})
 	api := srv.apiClient().in(t)
 	for _, pw := range []string{"password", "12345678", "iloveyou"} {
 		p := api.do("POST", "/api/auth/register", map[string]string{"email": "a2-" + randHex(4) + "@example.com", "password": pw}).
@@ -131,6 +133,24 @@ func TestA2_CommonPassword(t *testing.T) {
 	if p.fieldCode("new_password") != "password_too_common" {
 		t.Errorf("change password: %+v", p.Errors)
 	}
+	api.login(t, a)
+	api.do("POST", "/api/auth/login", map[string]string{"email": a.Email, "password": "password"}).
+		expectProblem(http.StatusUnauthorized, "invalid_credentials")
+
+	// and when resetting it: the token is not spent
+	api.do("POST", "/api/auth/password/forgot", map[string]string{"email": a.Email}).expect(http.StatusAccepted)
+	token := loggedMailToken(t, srv, a.Email, "/reset-password?token=")
+	p = api.do("POST", "/api/auth/password/reset", map[string]string{"token": token, "new_password": "iloveyou"}).
+		expectProblem(http.StatusUnprocessableEntity, "validation_failed")
+	if p.fieldCode("new_password") != "password_too_common" {
+		t.Errorf("reset: %+v", p.Errors)
+	}
+	api.login(t, a)
+	api.do("POST", "/api/auth/login", map[string]string{"email": a.Email, "password": "iloveyou"}).
+		expectProblem(http.StatusUnauthorized, "invalid_credentials")
+	const uncommon = "an uncommon passphrase"
+	api.do("POST", "/api/auth/password/reset", map[string]string{"token": token, "new_password": uncommon}).expect(http.StatusNoContent)
+	api.loginWith(t, map[string]string{"email": a.Email, "password": uncommon})
 }
 
 // openStore opens the server's SQLite file read-only.
