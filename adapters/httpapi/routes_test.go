@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,7 +11,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/portcullis-auth/portcullis/adapters/httpapi"
+	"github.com/portcullis-auth/portcullis/adapters/otp"
 	"github.com/portcullis-auth/portcullis/domain"
+	"github.com/portcullis-auth/portcullis/test/testenv"
 )
 
 func TestRegisterLoginMeHappyPath(t *testing.T) {
@@ -366,17 +369,42 @@ func TestJWKSHealthReady(t *testing.T) {
 	}
 }
 
+// TestH54_SessionStoreDownIs503: with the session store down, protected routes (an admin's
+// too) and every step that would issue tokens (password login, its second factor, a passkey
+// login, refresh) answer 503 with no token, and the service recovers by itself.
 func TestH54_SessionStoreDownIs503(t *testing.T) {
 	e := newEnv(t)
 	e.register("ivy@example.com")
 	s := e.login("ivy@example.com")
+	e.register("root@example.com", domain.RoleAdmin)
+	admin := e.login("root@example.com")
+	// A login half done before the outage: the password checked, the second factor due.
+	e.register("tom@example.com")
+	secret, enrolled := e.enrolTOTP(e.login("tom@example.com").access)
+	mfa := expectStatus(t, e.do(req("POST", "/api/auth/login", map[string]any{"email": "tom@example.com", "password": password})), http.StatusOK)
+	code, err := otp.Code(secret, enrolled.Add(domain.TOTPPeriod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A passkey login begun before the outage.
+	e.register("pia@example.com")
+	cred := e.registerPasskey(e.login("pia@example.com").access)
+	begin := expectStatus(t, e.do(req("POST", "/api/auth/passkey/begin", map[string]any{})), http.StatusOK)
+	options, _ := json.Marshal(begin["options"])
+	assertion, err := cred.Assert(options, testenv.AssertOptions{Origin: passkeyOrigin})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.sessions.down.Store(true)
 
 	for name, r := range map[string]response{
-		"protected": e.do(req("GET", "/api/users/me", nil, bearer(s.access)...)),
-		"login":     e.do(req("POST", "/api/auth/login", map[string]any{"email": "ivy@example.com", "password": password})),
-		"refresh":   e.do(req("POST", "/api/auth/refresh", map[string]any{"refresh_token": s.refresh})),
-		"logout":    e.do(req("POST", "/api/auth/logout", nil, bearer(s.access)...)),
+		"protected":     e.do(req("GET", "/api/users/me", nil, bearer(s.access)...)),
+		"admin":         e.do(req("GET", "/api/users", nil, bearer(admin.access)...)),
+		"login":         e.do(req("POST", "/api/auth/login", map[string]any{"email": "ivy@example.com", "password": password})),
+		"second factor": e.do(req("POST", "/api/auth/mfa/verify", map[string]any{"mfa_token": mfa["mfa_token"], "code": code})),
+		"passkey login": e.do(req("POST", "/api/auth/passkey/finish", map[string]any{"ceremony": begin["ceremony"], "credential": json.RawMessage(assertion)})),
+		"refresh":       e.do(req("POST", "/api/auth/refresh", map[string]any{"refresh_token": s.refresh})),
+		"logout":        e.do(req("POST", "/api/auth/logout", nil, bearer(s.access)...)),
 	} {
 		t.Run(name, func(t *testing.T) {
 			expectProblem(t, r, 503, "store_unavailable")
