@@ -302,7 +302,8 @@ func (c *Config) fillDefaults() {
 		c.MailFrom = c.ProductName + " <no-reply@" + host + ">"
 	}
 	c.PasskeyOrigins = trimList(c.PasskeyOrigins)
-	if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
+	// A PUBLIC_URL whose port no browser sends gives no origins (its rule names it alone).
+	if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme != "" && u.Host != "" && originPort(u) == nil {
 		if c.PasskeyRPID == "" {
 			c.PasskeyRPID = u.Hostname()
 		}
@@ -311,7 +312,7 @@ func (c *Config) fillDefaults() {
 		}
 	}
 	if len(c.AllowedOrigins) == 0 {
-		if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme != "" && u.Host != "" {
+		if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme != "" && u.Host != "" && originPort(u) == nil {
 			c.AllowedOrigins = []string{u.Scheme + "://" + u.Host}
 		}
 	}

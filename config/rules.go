@@ -128,8 +128,13 @@ func rules(p Parsers) []rule {
 			}
 			// Emailed links are PUBLIC_URL followed by a path and the token: a query or a
 			// fragment would swallow them, and user info would go out in every mail.
-			if u, _ := url.Parse(c.PublicURL); u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(c.PublicURL, "#") {
+			u, _ := url.Parse(c.PublicURL)
+			if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(c.PublicURL, "#") {
 				return fmt.Errorf("must be a base URL without user info, query or fragment (links are built on it), got %q", RedactURL(c.PublicURL))
+			}
+			// Its origin is the default allowed origin and passkey origin.
+			if err := originPort(u); err != nil {
+				return fmt.Errorf("%q: %w", RedactURL(c.PublicURL), err)
 			}
 			return nil
 		}},
@@ -202,12 +207,8 @@ func rules(p Parsers) []rule {
 				if err != nil || !httpURL(o) || u.Path != "" {
 					return fmt.Errorf("%q is not an origin like https://app.example.com", o)
 				}
-				// url.Parse takes any digits, or none, after the host's colon; an origin with such
-				// a port is one no browser sends, so it would match nothing.
-				if strings.LastIndex(u.Host, ":") > strings.LastIndex(u.Host, "]") {
-					if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
-						return fmt.Errorf("%q: the port must be a number from 1 to 65535", o)
-					}
+				if err := originPort(u); err != nil {
+					return fmt.Errorf("%q: %w", o, err)
 				}
 			}
 			return nil
@@ -461,6 +462,25 @@ func readable(path string) error {
 func httpURL(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// originPort refuses the port of u, a URL whose origin is compared with the Origin a browser
+// sends, when no browser would send it: not a number from 1 to 65535 (url.Parse takes any
+// digits, or none, after the host's colon), or the scheme's default port, which browsers leave
+// out (https://app.example.com:443 is sent as https://app.example.com). Either would match
+// nothing.
+func originPort(u *url.URL) error {
+	if strings.LastIndex(u.Host, ":") <= strings.LastIndex(u.Host, "]") {
+		return nil // no port
+	}
+	n, err := strconv.Atoi(u.Port())
+	switch {
+	case err != nil || n < 1 || n > 65535:
+		return errors.New("the port must be a number from 1 to 65535")
+	case (u.Scheme == "https" && n == 443) || (u.Scheme == "http" && n == 80):
+		return fmt.Errorf("leave out the default port :%d (browsers send the origin without it)", n)
+	}
+	return nil
 }
 
 // claimValue checks a value the service puts in every access token's claims and that
