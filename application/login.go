@@ -90,9 +90,9 @@ func (l *Login) UseSecondFactors(f *SecondFactors) { l.factors = f }
 //
 // Failed logins are throttled per account and per client address (see Throttle): while either
 // is delayed or softly locked, Handle refuses with domain.ErrThrottled before any password work,
-// for a known account and an unknown login name alike; and each attempt takes its place in the
-// account's bucket before its password is checked (Throttle.TakeAttempt), so that logins sent
-// together get no more guesses checked than the bucket holds.
+// for a known account and an unknown login name alike; and a checked password is answered only
+// once it has taken its attempt from the account's bucket (Throttle.SettlePassword), so that of
+// logins sent together no more are answered than the bucket holds.
 func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error) {
 	u, name, err := l.lookup(ctx, in.Identifier, in.By)
 	acct := u.ID
@@ -101,10 +101,7 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 	} else if err != nil {
 		return TokensOutput{}, fmt.Errorf("load user: %w", err)
 	}
-	if err := l.throttle.TakeAttempt(ctx, acct); err != nil {
-		if errors.Is(err, domain.ErrThrottled) {
-			l.log.InfoContext(ctx, "login throttled", "user_id", u.ID, "error", err)
-		}
+	if err := l.throttled(ctx, u.ID, l.throttle.CheckLogin(ctx, acct)); err != nil {
 		return TokensOutput{}, err
 	}
 	if u.ID == "" {
@@ -113,10 +110,16 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 		if err := l.spendDummyCheck(ctx, in.Password); err != nil {
 			return TokensOutput{}, fmt.Errorf("verify password: %w", err)
 		}
-		return TokensOutput{}, l.failed(ctx, acct, "", "unknown_account")
+		if err := l.throttled(ctx, "", l.throttle.SettlePassword(ctx, acct, false)); err != nil {
+			return TokensOutput{}, err
+		}
+		return TokensOutput{}, l.failed(ctx, "", "unknown_account")
 	}
 	ok, rehash, err := checkPassword(ctx, l.hasher, l.log, u, in.Password)
 	if err != nil {
+		return TokensOutput{}, err
+	}
+	if err := l.throttled(ctx, u.ID, l.throttle.SettlePassword(ctx, acct, ok && !u.Disabled)); err != nil {
 		return TokensOutput{}, err
 	}
 	if !ok || u.Disabled {
@@ -124,9 +127,8 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 		if ok {
 			outcome = "disabled"
 		}
-		return TokensOutput{}, l.failed(ctx, acct, u.ID, outcome)
+		return TokensOutput{}, l.failed(ctx, u.ID, outcome)
 	}
-	l.throttle.AttemptRight(ctx, acct)
 	if l.settings.RequireVerifiedEmail && !u.EmailVerified {
 		// After the password check: only the owner learns the address is unverified.
 		l.log.InfoContext(ctx, "login refused", "user_id", u.ID, "outcome", "email_not_verified")
@@ -156,10 +158,18 @@ func (l *Login) Handle(ctx context.Context, in LoginInput) (TokensOutput, error)
 	return out, nil
 }
 
-// failed records a failed login of acct (userID "" for a name no account has) with outcome,
-// counts it for throttling, and returns the one error every such failure gets.
-func (l *Login) failed(ctx context.Context, acct, userID, outcome string) error {
-	l.throttle.AttemptFailed(ctx, acct)
+// throttled logs err, the throttle's answer to a login of userID ("" for a name no account has),
+// when it refuses, and returns it.
+func (l *Login) throttled(ctx context.Context, userID string, err error) error {
+	if errors.Is(err, domain.ErrThrottled) {
+		l.log.InfoContext(ctx, "login throttled", "user_id", userID, "error", err)
+	}
+	return err
+}
+
+// failed records a failed login of userID ("" for a name no account has) with outcome, which
+// Throttle.SettlePassword has counted, and returns the one error every such failure gets.
+func (l *Login) failed(ctx context.Context, userID, outcome string) error {
 	if userID == "" {
 		l.log.InfoContext(ctx, "login failed", "outcome", outcome)
 	} else {

@@ -197,23 +197,23 @@ func invalidField(field, code, msg string) error {
 // delayed or locked it is domain.ErrThrottled before any password work, and a wrong password is
 // domain.ErrInvalidCredentials counted as a failed login of the account. Otherwise a stolen
 // session could guess the account's password as fast as it can send requests, even while
-// logins of the account are locked. Each check takes its attempt first, as a login's does
-// (Throttle.TakeAttempt), and a right one gives it back (Throttle.AttemptRight) without clearing
-// the count, as a login does: the account's bucket also holds its second-factor guesses, which a
-// session and the password must not renew.
+// logins of the account are locked. As at login, a checked password is answered only once it
+// has taken its attempt from the account's bucket (Throttle.SettlePassword), and a right one
+// does not clear the count (a login does).
 func reauthenticate(ctx context.Context, throttle *Throttle, hasher ports.PasswordHasher, log *slog.Logger, u domain.User, password string) error {
-	if err := throttle.TakeAttempt(ctx, u.ID); err != nil {
+	if err := throttle.CheckLogin(ctx, u.ID); err != nil {
 		return err
 	}
 	ok, _, err := checkPassword(ctx, hasher, log, u, password)
 	if err != nil {
 		return err
 	}
+	if err := throttle.SettlePassword(ctx, u.ID, ok); err != nil {
+		return err
+	}
 	if !ok {
-		throttle.AttemptFailed(ctx, u.ID)
 		return domain.ErrInvalidCredentials
 	}
-	throttle.AttemptRight(ctx, u.ID)
 	return nil
 }
 

@@ -106,7 +106,7 @@ func (t *Throttle) lockLimit() ports.RateLimit {
 
 // check refuses when key's bucket under limit is empty (without recording a hit).
 func (t *Throttle) check(ctx context.Context, key string, limit ports.RateLimit) error {
-	if limit.Burst < 1 {
+	if limit.Burst < 1 || limit.Period <= 0 {
 		return nil
 	}
 	r, err := t.limiter.Allow(ctx, key, limit, 0)
@@ -127,10 +127,11 @@ func (t *Throttle) checkLocked(ctx context.Context, key string) error {
 	return t.check(ctx, key, t.lockLimit())
 }
 
-// checkLogin refuses a login attempt (before any password work) while the client address or
+// CheckLogin refuses a login attempt (before any password work) while the client address or
 // the account acct is delayed or locked. acct is the user id, or "name:" and the normalised
-// login name when no account has it.
-func (t *Throttle) checkLogin(ctx context.Context, acct string) error {
+// login name when no account has it. The password, once checked, is settled with
+// SettlePassword.
+func (t *Throttle) CheckLogin(ctx context.Context, acct string) error {
 	if t.off() {
 		return nil
 	}
@@ -154,18 +155,15 @@ func (t *Throttle) checkLogin(ctx context.Context, acct string) error {
 	return nil
 }
 
-// TakeAttempt admits one guess at acct's password or second-factor code, before it is checked.
-// It refuses while the client address or acct (the user id, or "name:" and the normalised login
-// name when no account has it) is delayed or locked, and otherwise takes the attempt from acct's
-// bucket at once, in one step of the limiter, refusing when the bucket is empty. Of many guesses
-// sent together only as many as the bucket holds are then checked: were the bucket only looked
-// at first and hit after a failure, all of them would pass before the first failure is counted
-// (a password check waits for the hash queue, so a burst of logins would all be in flight), and
-// each soft lock would let through as many guesses as one burst of requests carries. The attempt
-// is settled by AttemptFailed (a wrong guess), or for a right one by LoginSucceeded (which
-// forgets the account's failures) or AttemptRight (which gives the attempt back).
+// TakeAttempt is CheckLogin for a guess that is quick to check (a second-factor code): besides
+// refusing while the client address or acct is delayed or locked, it takes the attempt from
+// acct's bucket at once, in one step of the limiter, and refuses when the bucket is empty. Of
+// many attempts sent together only as many as the bucket holds are then checked; with
+// CheckLogin alone all of them would pass before the first failure is counted, and each soft
+// lock would let through as many guesses as one burst of requests carries. The attempt is
+// settled by AttemptFailed (a wrong guess) or LoginSucceeded (a right one, which forgets it).
 func (t *Throttle) TakeAttempt(ctx context.Context, acct string) error {
-	if err := t.checkLogin(ctx, acct); err != nil || t.off() {
+	if err := t.CheckLogin(ctx, acct); err != nil || t.off() {
 		return err
 	}
 	return t.take(ctx, accountKey(acct), t.limits.LoginAccount)
@@ -187,19 +185,28 @@ func (t *Throttle) take(ctx context.Context, key string, limit ports.RateLimit) 
 	return nil
 }
 
-// AttemptRight gives back the attempt that TakeAttempt took for acct's guess, which was right,
-// where the account's failures are not to be forgotten: a right password whose login goes on to
-// a second factor, or that confirms a change (whoever knows the password must not renew the
-// bucket that also holds the account's second-factor guesses). A right guess thus costs the
-// bucket nothing. A limiter failure is logged: the guess was right.
-func (t *Throttle) AttemptRight(ctx context.Context, acct string) {
-	if t.off() || t.limits.LoginAccount.Burst < 1 || t.limits.LoginAccount.Period <= 0 {
-		return
+// SettlePassword settles a password guess at acct once it is checked, before it is answered.
+// A password check waits for the hash queue, so guesses sent together all pass CheckLogin
+// before the first failure is counted. A wrong guess is therefore answered only once it has
+// taken its attempt from acct's bucket, in one step of the limiter, and counted as AttemptFailed
+// counts it; a right one only while the bucket holds an attempt, which it leaves there (a right
+// password costs the bucket nothing, and clears none of the account's failures: the bucket
+// also holds its second-factor guesses, which whoever knows the password must not renew;
+// LoginSucceeded forgets them once a login completes). Otherwise the guess is refused with
+// domain.ErrThrottled, right or wrong, so that of guesses sent together no more wrong ones are
+// answered than the bucket holds, and a 429 tells nothing about the password.
+func (t *Throttle) SettlePassword(ctx context.Context, acct string, right bool) error {
+	if t.off() {
+		return nil
 	}
-	ctx = context.WithoutCancel(ctx)
-	if err := t.limiter.Release(ctx, accountKey(acct), t.limits.LoginAccount); err != nil {
-		t.log.WarnContext(ctx, "throttle: giving back a right attempt failed", "error", err)
+	if right {
+		return t.check(ctx, accountKey(acct), t.limits.LoginAccount)
 	}
+	if err := t.take(ctx, accountKey(acct), t.limits.LoginAccount); err != nil {
+		return err
+	}
+	t.AttemptFailed(ctx, acct)
+	return nil
 }
 
 // AttemptFailed counts a wrong guess that TakeAttempt let through against acct and the client

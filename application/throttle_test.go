@@ -65,8 +65,32 @@ func (g *gatedHasher) Verify(ctx context.Context, hash, password string) (bool, 
 	return g.PasswordHasher.Verify(ctx, hash, password)
 }
 
-// A right password takes its attempt and gives it back: password confirmations, however many,
-// leave the account's bucket as the wrong guesses left it, and clear none of them.
+// Right passwords sent together are all answered: a right password takes nothing from the
+// account's bucket, however many are in flight (a script's workers, or a user's devices,
+// signing in to one account at once).
+func TestB11_RightPasswordsSentTogetherAreAnswered(t *testing.T) {
+	limits := testLimits()
+	gated := &gatedHasher{}
+	w, _ := throttledWorldWith(t, limits, gated)
+	gated.PasswordHasher = w.hasher
+	w.registerAndLogin(t, "owner@example.com")
+	const logins = 8 // more than the bucket's 3
+	gated.arm(logins)
+	errs := make([]error, logins)
+	var wg sync.WaitGroup
+	for i := range logins {
+		wg.Go(func() { errs[i] = loginAs(w, from(fmt.Sprintf("198.51.100.%d", i+1)), "owner@example.com", goodPassword) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("right password %d of %d sent together: %v", i+1, logins, err)
+		}
+	}
+}
+
+// A right password costs the account's bucket nothing: password confirmations, however many,
+// leave it as the wrong guesses left it, and clear none of them.
 func TestB11_RightPasswordsCostTheBucketNothing(t *testing.T) {
 	w, _ := throttledWorld(t, testLimits())
 	tok := w.registerAndLogin(t, "owner@example.com")
@@ -94,9 +118,9 @@ func TestB11_RightPasswordsCostTheBucketNothing(t *testing.T) {
 // SECURITY B11, for guesses sent together: a password check waits for the hash queue, so a
 // burst of logins, or of password confirmations from a stolen session, would all be in flight
 // before the first failure is counted, and each soft lock would let through as many guesses as
-// one burst carries. Each attempt takes its place in the account's bucket before its password is
-// checked: of guesses sent together, from many addresses, no more are checked than the bucket
-// holds, and the rest are refused with domain.ErrThrottled.
+// one burst carries. A wrong password is answered only once it has taken its attempt from the
+// account's bucket: of guesses sent together, from many addresses, no more are answered as wrong
+// than the bucket holds, and the rest are refused with domain.ErrThrottled.
 func TestB11_ConcurrentWrongPasswordsAreThrottled(t *testing.T) {
 	for _, route := range []string{"login", "change password"} {
 		t.Run(route, func(t *testing.T) {
@@ -131,7 +155,7 @@ func TestB11_ConcurrentWrongPasswordsAreThrottled(t *testing.T) {
 				}
 			}
 			if checked > limits.LoginAccount.Burst {
-				t.Fatalf("%d of %d concurrent wrong passwords were checked, want at most %d", checked, guesses, limits.LoginAccount.Burst)
+				t.Fatalf("%d of %d concurrent wrong passwords were answered as wrong, want at most %d", checked, guesses, limits.LoginAccount.Burst)
 			}
 			if stored := mustUser(t, w, "owner@example.com"); stored.PasswordHash != u.PasswordHash {
 				t.Fatal("a refused guess changed the password")

@@ -199,10 +199,6 @@ type RateLimiter interface {
 	// Allow records n hits on key under limit and reports whether they fit. Refused hits are not
 	// recorded; n = 0 records nothing and reports the key's state (always allowed).
 	Allow(ctx context.Context, key string, limit RateLimit, n int) (RateResult, error)
-	// Release gives back one hit recorded on key under limit (an attempt admitted before it was
-	// checked, which turned out right): the bucket holds one more hit, never more than
-	// limit.Burst. Releasing a full bucket changes nothing.
-	Release(ctx context.Context, key string, limit RateLimit) error
 	// Reset forgets key.
 	Reset(ctx context.Context, key string) error
 }

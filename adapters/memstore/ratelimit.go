@@ -92,29 +92,6 @@ func (l *RateLimiter) Allow(ctx context.Context, key string, limit ports.RateLim
 		RetryAfter: time.Duration(max(allowAt+interval-now, 0))}, nil
 }
 
-// Release gives back one hit on key under limit; the bucket never holds more than limit.Burst.
-func (l *RateLimiter) Release(ctx context.Context, key string, limit ports.RateLimit) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("release rate limit %s: %w", key, err)
-	}
-	interval, err := emissionInterval(limit, 1)
-	if err != nil {
-		return fmt.Errorf("release rate limit %s: %w", key, err)
-	}
-	now := l.now().UnixNano()
-	sh := l.shard(key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	switch tat, ok := sh.tat[key]; {
-	case !ok:
-	case tat-interval <= now:
-		delete(sh.tat, key) // full again
-	default:
-		sh.tat[key] = tat - interval
-	}
-	return nil
-}
-
 // Reset forgets key: its next hit finds a full bucket.
 func (l *RateLimiter) Reset(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {

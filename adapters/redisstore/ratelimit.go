@@ -62,22 +62,6 @@ if next_at < 0 then next_at = 0 end
 return {1, math.floor((now - allow_at) / interval), next_at}
 `)
 
-// releaseScript gives back one hit (ARGV[1], the emission interval in µs) on the key KEYS[1]:
-// its theoretical arrival time moves back by one interval, and the key goes once the bucket is
-// full again.
-var releaseScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local new_tat = tat - tonumber(ARGV[1])
-if new_tat <= now then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
-end
-return 0
-`)
-
 // RateLimiter is a ports.RateLimiter on Redis (standalone, Sentinel or Cluster), shared by every
 // instance: one Lua GCRA script per Allow, on one key that expires once its bucket is full
 // again, so idle keys cost no memory. Errors wrap domain.ErrUnavailable; the limiter never
@@ -106,9 +90,12 @@ func NewRateLimiter(client redis.UniversalClient, prefix string) (*RateLimiter, 
 // reports the state of key (Remaining, and the wait when it is 0) without recording anything. An invalid limit (Burst < 1, Period shorter than Burst microseconds) or a negative
 // n is an error that is not domain.ErrUnavailable.
 func (l *RateLimiter) Allow(ctx context.Context, key string, limit ports.RateLimit, n int) (ports.RateResult, error) {
-	interval, err := emissionInterval(key, limit)
-	if err != nil {
-		return ports.RateResult{}, err
+	if limit.Burst < 1 {
+		return ports.RateResult{}, fmt.Errorf("rate limit %s: invalid burst %d, want at least 1", key, limit.Burst)
+	}
+	interval := limit.Period.Microseconds() / int64(limit.Burst)
+	if interval < 1 {
+		return ports.RateResult{}, fmt.Errorf("rate limit %s: period %s is too short for burst %d", key, limit.Period, limit.Burst)
 	}
 	if n < 0 {
 		return ports.RateResult{}, fmt.Errorf("rate limit %s: %w", key, errors.New("negative number of hits"))
@@ -125,31 +112,6 @@ func (l *RateLimiter) Allow(ctx context.Context, key string, limit ports.RateLim
 		return ports.RateResult{Allowed: true, Remaining: int(res[1]), RetryAfter: time.Duration(res[2]) * time.Microsecond}, nil
 	}
 	return ports.RateResult{RetryAfter: time.Duration(res[1]) * time.Microsecond}, nil
-}
-
-// emissionInterval is the GCRA spacing of hits under limit, Period/Burst in whole microseconds
-// (rounded down, so Burst hits at once always fit), after checking limit.
-func emissionInterval(key string, limit ports.RateLimit) (int64, error) {
-	if limit.Burst < 1 {
-		return 0, fmt.Errorf("rate limit %s: invalid burst %d, want at least 1", key, limit.Burst)
-	}
-	interval := limit.Period.Microseconds() / int64(limit.Burst)
-	if interval < 1 {
-		return 0, fmt.Errorf("rate limit %s: period %s is too short for burst %d", key, limit.Period, limit.Burst)
-	}
-	return interval, nil
-}
-
-// Release gives back one hit on key under limit; the bucket never holds more than limit.Burst.
-func (l *RateLimiter) Release(ctx context.Context, key string, limit ports.RateLimit) error {
-	interval, err := emissionInterval(key, limit)
-	if err != nil {
-		return err
-	}
-	if err := releaseScript.Run(ctx, l.client, []string{l.keys.rateLimit(key)}, interval).Err(); err != nil {
-		return unavailable("release rate limit", err)
-	}
-	return nil
 }
 
 // Reset forgets key: its next hit finds a full bucket.

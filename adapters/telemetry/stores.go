@@ -286,10 +286,6 @@ func (s *limiter) Allow(ctx context.Context, key string, limit ports.RateLimit, 
 	return call(s.p, ctx, "allow", func(ctx context.Context) (ports.RateResult, error) { return s.next.Allow(ctx, key, limit, n) })
 }
 
-func (s *limiter) Release(ctx context.Context, key string, limit ports.RateLimit) error {
-	return call0(s.p, ctx, "release", func(ctx context.Context) error { return s.next.Release(ctx, key, limit) })
-}
-
 func (s *limiter) Reset(ctx context.Context, key string) error {
 	return call0(s.p, ctx, "reset", func(ctx context.Context) error { return s.next.Reset(ctx, key) })
 }

@@ -29,7 +29,6 @@ func RateLimiter(t *testing.T, open func(t *testing.T) ports.RateLimiter) {
 		{"KeysIndependent", limiterKeysIndependent},
 		{"SeveralHits", limiterSeveralHits},
 		{"Reset", limiterReset},
-		{"Release", limiterRelease},
 		{"Concurrent", limiterConcurrent},
 		{"ContextCancelled", limiterContextCancelled},
 		{"PeekReportsWait", limiterPeek},
@@ -145,37 +144,6 @@ func limiterReset(t *testing.T, l ports.RateLimiter) {
 	if err := l.Reset(t.Context(), limiterKey()); err != nil {
 		t.Fatalf("Reset of an unknown key: %v", err)
 	}
-}
-
-// limiterRelease: a released hit may be taken again, one per Release, and a bucket never holds
-// more than Burst however often it is released.
-func limiterRelease(t *testing.T, l ports.RateLimiter) {
-	limit := hourly(3)
-	key := limiterKey()
-	release := func() {
-		t.Helper()
-		if err := l.Release(t.Context(), key, limit); err != nil {
-			t.Fatalf("Release: %v", err)
-		}
-	}
-	mustAllow(t, l, key, limit, 3, 0)
-	release()
-	mustAllow(t, l, key, limit, 1, 0)
-	mustRefuse(t, l, key, limit, 1, limit.Period)
-	release()
-	release()
-	mustAllow(t, l, key, limit, 0, 2)
-	release()
-	release() // the bucket is full: nothing more to give back
-	mustAllow(t, l, key, limit, 3, 0)
-	mustRefuse(t, l, key, limit, 1, limit.Period)
-	// An unknown key is a full bucket.
-	fresh := limiterKey()
-	if err := l.Release(t.Context(), fresh, limit); err != nil {
-		t.Fatalf("Release of an unknown key: %v", err)
-	}
-	mustAllow(t, l, fresh, limit, 3, 0)
-	mustRefuse(t, l, fresh, limit, 1, limit.Period)
 }
 
 // limiterConcurrent: many callers at once on one key get exactly Burst hits, across goroutines
