@@ -79,7 +79,9 @@ func TestB11_RightPasswordsSentTogetherAreAnswered(t *testing.T) {
 	errs := make([]error, logins)
 	var wg sync.WaitGroup
 	for i := range logins {
-		wg.Go(func() { errs[i] = loginAs(w, from(fmt.Sprintf("198.51.100.%d", i+1)), "owner@example.com", goodPassword) })
+		wg.Go(func() {
+			errs[i] = loginAs(w, from(fmt.Sprintf("198.51.100.%d", i+1)), "owner@example.com", goodPassword)
+		})
 	}
 	wg.Wait()
 	for i, err := range errs {

@@ -10,9 +10,9 @@ import (
 )
 
 // The seed's signin of a user with a second factor answers as /api/auth/login does: the
-// mfa_token and its methods, and no cookie (API.md: a login that needs a second factor sets
-// none). It must neither pass for a signed-in answer with empty tokens nor overwrite the
-// browser's session cookies with empty ones.
+// mfa_token and its methods, and no cookie (README, "Second factors": a login that needs a
+// second factor sets none). It must neither pass for a signed-in answer with empty tokens nor
+// overwrite the browser's session cookies with empty ones.
 func TestSeedSigninWithSecondFactor(t *testing.T) {
 	e := newEnv(t, func(c *httpapi.Config) { c.Compat = httpapi.CompatSeed })
 	expectStatus(t, e.do(req("POST", "/api/auth/signup",
