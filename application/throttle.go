@@ -209,8 +209,8 @@ func (t *Throttle) SettlePassword(ctx context.Context, acct string, right bool) 
 	return nil
 }
 
-// AttemptFailed counts a wrong guess that TakeAttempt let through against acct and the client
-// address (the hit on acct's bucket TakeAttempt took already), and locks either whose
+// AttemptFailed counts a wrong guess that TakeAttempt or SettlePassword let through against acct
+// and the client address (the hit on acct's bucket was taken already), and locks either whose
 // long-window count runs out. A limiter failure is logged: the attempt has already failed.
 func (t *Throttle) AttemptFailed(ctx context.Context, acct string) {
 	if t.off() {
