@@ -222,22 +222,37 @@ func newHasher(p Params, slots int) (*Hasher, error) {
 	return &Hasher{params: p, sem: make(chan struct{}, slots), queue: queue, idle: debug.FreeOSMemory, collect: runtime.GC}, nil
 }
 
-// pacing is the collector's own pacing (GOGC), which is off while any argon2id slot of the process
-// is held and back to what it was once none is. While argon2id hashes, idKey collects after every
-// hash anyway, and the pacer's own cycles only got in the way: it started one whenever the second
-// slot's working set took the heap past twice the first's (about a quarter of all cycles under
-// 4-connection logins, each freeing nothing), and a hash that allocated its 19 MiB during such a
-// cycle had to help mark it and wait for it to end. The soft memory limit still bounds the heap.
+// pacing is the collector's own pacing (GOGC), which is off while argon2id hashes and back to
+// what it was once no slot of the process has been held for idleAfter. While argon2id hashes,
+// idKey collects after every hash anyway, and the pacer's own cycles only got in the way: it
+// started one whenever the second slot's working set took the heap past twice the first's (about
+// a quarter of all cycles under 4-connection logins, each freeing nothing), and a hash that
+// allocated its 19 MiB during such a cycle had to help mark it and wait for it to end. The soft
+// memory limit still bounds the heap.
+//
+// The pacing stays off across the short gaps between the hashes of a stream of logins, when
+// every slot is free for a moment while the last login writes its session. Turned back on in
+// such a gap, it set the heap goal from the small live heap, and the runtime's scavenger began
+// giving the free working sets back to the system, for the next hash to fault them in again.
+// Sessions in Redis, whose round trips make those gaps longer, had logins take up to 275 page
+// faults each, and in one profiled run a tenth of the server's CPU went to them (see
+// docs/performance.md, "Login").
+//
 // GOGC belongs to the process, so the count does too: two Hashers (tests, or two wirings in one
 // binary) share it.
-var pacing struct {
-	mu   sync.Mutex
-	held int // argon2id slots held in the process
-	was  int // the GOGC to restore when the last is released
-}
+var pacing = struct {
+	mu    sync.Mutex
+	held  int    // argon2id slots held in the process
+	taken uint64 // argon2id slots ever taken in the process: a later resume sees hashing went on
+	off   bool   // the pacing is off, by pace
+	was   int    // the GOGC to restore
+	// resumeAfter is how long no slot must be held before the pacing is back on.
+	resumeAfter time.Duration
+}{resumeAfter: idleAfter}
 
-// pace counts a slot taken (+1) or given back (-1) and turns the pacing off with the first and
-// back on with the last. bcrypt allocates little and leaves it alone.
+// pace counts a slot taken (+1) or given back (-1). The first slot taken turns the pacing off;
+// the last given back arms a timer that turns it back on, unless a slot was taken meanwhile.
+// bcrypt allocates little and leaves it alone.
 func (h *Hasher) pace(delta int) {
 	if h.params.Algorithm != Argon2id {
 		return
@@ -246,10 +261,26 @@ func (h *Hasher) pace(delta int) {
 	defer pacing.mu.Unlock()
 	pacing.held += delta
 	switch {
-	case delta > 0 && pacing.held == 1:
-		pacing.was = debug.SetGCPercent(-1)
-	case delta < 0 && pacing.held == 0:
+	case delta > 0:
+		pacing.taken++
+		if !pacing.off {
+			pacing.was = debug.SetGCPercent(-1)
+			pacing.off = true
+		}
+	case pacing.held == 0:
+		taken := pacing.taken
+		time.AfterFunc(pacing.resumeAfter, func() { resumePacing(taken) })
+	}
+}
+
+// resumePacing turns the collector's pacing back on, unless a slot is held or has been taken
+// since taken was read.
+func resumePacing(taken uint64) {
+	pacing.mu.Lock()
+	defer pacing.mu.Unlock()
+	if pacing.off && pacing.held == 0 && pacing.taken == taken {
 		debug.SetGCPercent(pacing.was)
+		pacing.off = false
 	}
 }
 

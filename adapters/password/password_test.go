@@ -554,13 +554,59 @@ func gogc() int64 {
 	return int64(s[0].Value.Uint64())
 }
 
+// resumePacingAfter sets how long the pacing waits, once no slot is held, before it is back on,
+// and restores the default when the test ends.
+func resumePacingAfter(t *testing.T, d time.Duration) {
+	t.Helper()
+	set := func(d time.Duration) {
+		pacing.mu.Lock()
+		defer pacing.mu.Unlock()
+		pacing.resumeAfter = d
+	}
+	set(d)
+	t.Cleanup(func() { set(idleAfter) })
+}
+
+// quietPacing waits (10 s at most) until no earlier test's hashing keeps the collector's pacing
+// off, so that a test starts from the pacing as the process had it.
+func quietPacing(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pacing.mu.Lock()
+		off := pacing.off
+		pacing.mu.Unlock()
+		if !off {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the collector's pacing is still off 10 s after earlier tests hashed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// eventuallyGOGC waits (10 s at most) for the collector's pacing to be want.
+func eventuallyGOGC(t *testing.T, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for gogc() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC is %d, want %d once hashing has been idle", gogc(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // While any argon2id hash runs the collector's own pacing is off (idKey collects after each
-// hash), and once none runs it is what it was before: two overlapping hashes keep it off until
-// the second ends.
+// hash), two overlapping hashes keep it off until the second ends, and it stays off for the gap
+// before the next hash; once hashing has been idle it is what it was before.
 func TestHashingTurnsTheCollectorsPacingOffWhileItRuns(t *testing.T) {
+	quietPacing(t)
 	was := debug.SetGCPercent(100) // whatever the environment's GOGC, pacing is on here
 	t.Cleanup(func() { debug.SetGCPercent(was) })
 	before := gogc()
+	resumePacingAfter(t, time.Hour)
 	h, err := newHasher(Params{}, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -592,13 +638,53 @@ func TestHashingTurnsTheCollectorsPacingOffWhileItRuns(t *testing.T) {
 	}
 	close(release[1])
 	<-done
-	if got := gogc(); got != before {
-		t.Fatalf("GOGC after both hashes: %d, want %d as before", got, before)
+	if got := gogc(); got != -1 {
+		t.Fatalf("GOGC in the gap after both hashes: %d, want -1 (off) until hashing has been idle", got)
 	}
+
+	resumePacingAfter(t, 50*time.Millisecond)
+	h.hold = nil
+	if _, err := h.Hash(context.Background(), "password-to-hash"); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyGOGC(t, before)
+}
+
+// The pacing is back on only after a quiet spell that is still quiet: a hash taken in the gap
+// makes the wait of the hash before it come to nothing.
+func TestPacingWaitsForTheLastHashesQuietSpell(t *testing.T) {
+	quietPacing(t)
+	was := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(was) })
+	before := gogc()
+	h, err := newHasher(Params{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumePacingAfter(t, time.Second)
+	if _, err := h.Hash(context.Background(), "password-to-hash"); err != nil {
+		t.Fatal(err)
+	}
+	first := time.Now() // the first hash's wait ends a second after it was released, or before now+1s
+	resumePacingAfter(t, time.Hour)
+	if _, err := h.Hash(context.Background(), "password-to-hash"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(first.Add(1500 * time.Millisecond)))
+	if got := gogc(); got != -1 {
+		t.Fatalf("GOGC once the first hash's quiet spell is over but a second hash came in it: %d, want -1 (off)", got)
+	}
+
+	resumePacingAfter(t, 50*time.Millisecond)
+	if _, err := h.Hash(context.Background(), "password-to-hash"); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyGOGC(t, before)
 }
 
 // bcrypt allocates little: its hashes leave the collector's pacing alone.
 func TestBcryptLeavesTheCollectorsPacingAlone(t *testing.T) {
+	quietPacing(t)
 	before := gogc()
 	h, err := newHasher(Params{Algorithm: Bcrypt, BcryptCost: MinBcryptCost}, 1)
 	if err != nil {
@@ -615,8 +701,9 @@ func TestBcryptLeavesTheCollectorsPacingAlone(t *testing.T) {
 }
 
 // GOGC belongs to the process: with two Hashers hashing at once, the pacing stays off until the
-// last of them is done, and is then what it was before either began.
+// last of them is done, and is then (once hashing has been idle) what it was before either began.
 func TestPacingIsTheProcesssAcrossHashers(t *testing.T) {
+	quietPacing(t)
 	was := debug.SetGCPercent(100)
 	t.Cleanup(func() { debug.SetGCPercent(was) })
 	before := gogc()
@@ -647,7 +734,5 @@ func TestPacingIsTheProcesssAcrossHashers(t *testing.T) {
 	}
 	close(release[1])
 	<-done
-	if got := gogc(); got != before {
-		t.Fatalf("GOGC after both Hashers: %d, want %d as before", got, before)
-	}
+	eventuallyGOGC(t, before)
 }
