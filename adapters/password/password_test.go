@@ -665,7 +665,7 @@ func TestPacingWaitsForTheLastHashesQuietSpell(t *testing.T) {
 	if _, err := h.Hash(context.Background(), "password-to-hash"); err != nil {
 		t.Fatal(err)
 	}
-	first := time.Now() // the first hash's wait ends a second after it was released, or before now+1s
+	first := time.Now() // the first hash's wait, armed when it was released, is over before first+1s
 	resumePacingAfter(t, time.Hour)
 	if _, err := h.Hash(context.Background(), "password-to-hash"); err != nil {
 		t.Fatal(err)
