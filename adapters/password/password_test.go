@@ -3,6 +3,7 @@ package password
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"runtime"
 	"runtime/debug"
@@ -567,35 +568,36 @@ func resumePacingAfter(t *testing.T, d time.Duration) {
 	t.Cleanup(func() { set(idleAfter) })
 }
 
-// quietPacing waits (10 s at most) until no earlier test's hashing keeps the collector's pacing
-// off, so that a test starts from the pacing as the process had it.
-func quietPacing(t *testing.T) {
+// within10s waits, 10 s at most, for done to hold, and fails the test with failure() if it
+// does not.
+func within10s(t *testing.T, done func() bool, failure func() string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pacing.mu.Lock()
-		off := pacing.off
-		pacing.mu.Unlock()
-		if !off {
-			return
-		}
+	for !done() {
 		if time.Now().After(deadline) {
-			t.Fatal("the collector's pacing is still off 10 s after earlier tests hashed")
+			t.Fatal(failure())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// eventuallyGOGC waits (10 s at most) for the collector's pacing to be want.
+// quietPacing waits until no earlier test's hashing keeps the collector's pacing off, so that a
+// test starts from the pacing as the process had it.
+func quietPacing(t *testing.T) {
+	t.Helper()
+	within10s(t, func() bool {
+		pacing.mu.Lock()
+		defer pacing.mu.Unlock()
+		return !pacing.off
+	}, func() string { return "the collector's pacing is still off 10 s after earlier tests hashed" })
+}
+
+// eventuallyGOGC waits for the collector's pacing to be want.
 func eventuallyGOGC(t *testing.T, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for gogc() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("GOGC is %d, want %d once hashing has been idle", gogc(), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	within10s(t, func() bool { return gogc() == want }, func() string {
+		return fmt.Sprintf("GOGC is %d, want %d once hashing has been idle", gogc(), want)
+	})
 }
 
 // While any argon2id hash runs the collector's own pacing is off (idKey collects after each
