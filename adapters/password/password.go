@@ -235,8 +235,8 @@ func newHasher(p Params, slots int) (*Hasher, error) {
 // such a gap, it set the heap goal from the small live heap, and the runtime's scavenger began
 // giving the free working sets back to the system, for the next hash to fault them in again.
 // Sessions in Redis, whose round trips make those gaps longer, had logins take up to 275 page
-// faults each, and in one profiled run a tenth of the server's CPU went to them (see
-// docs/performance.md, "Login").
+// faults each, and profiled runs put up to 14% of the server's CPU in zeroing the working sets,
+// those faults included (see docs/performance.md, "Login").
 //
 // GOGC belongs to the process, so the count does too: two Hashers (tests, or two wirings in one
 // binary) share it.
