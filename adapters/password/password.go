@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"go.uber.org/fx"
-	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/portcullis-auth/portcullis/adapters/password/internal/argon2"
 	"github.com/portcullis-auth/portcullis/domain"
 	"github.com/portcullis-auth/portcullis/ports"
 )
@@ -186,14 +186,18 @@ type Hasher struct {
 	// hold, when set by tests, runs while a semaphore slot is held.
 	hold func()
 
+	// argon2id's working memory, kept between hashes (see idKey): at most one per slot, taken
+	// by a hash and put back after it.
+	memMu sync.Mutex
+	mems  []*argon2.Memory
+
 	// Giving argon2id's memory back (see release): busy counts the slots held, started counts
-	// every acquisition, idle is called once hashing has been idle for idleAfter.
+	// every acquisition; once hashing has been idle for idleFor (idleAfter outside tests) the
+	// kept memory is dropped and idle is called.
 	busy    atomic.Int64
 	started atomic.Uint64
+	idleFor time.Duration
 	idle    func()
-	// collect frees the working memory of the argon2id computation that just ended, before its
-	// slot goes to the next caller (see idKey): runtime.GC outside tests.
-	collect func()
 }
 
 // idleAfter is how long hashing must have been idle before its memory is given back.
@@ -219,69 +223,7 @@ func newHasher(p Params, slots int) (*Hasher, error) {
 	if p.Queue == 0 {
 		queue = int64(DefaultQueuePerSlot * slots)
 	}
-	return &Hasher{params: p, sem: make(chan struct{}, slots), queue: queue, idle: debug.FreeOSMemory, collect: runtime.GC}, nil
-}
-
-// pacing is the collector's own pacing (GOGC), which is off while argon2id hashes and back to
-// what it was once no slot of the process has been held for idleAfter. While argon2id hashes,
-// idKey collects after every hash anyway, and the pacer's own cycles only got in the way: it
-// started one whenever the second slot's working set took the heap past twice the first's (about
-// a quarter of all cycles under 4-connection logins, each freeing nothing), and a hash that
-// allocated its 19 MiB during such a cycle had to help mark it and wait for it to end. The soft
-// memory limit still bounds the heap.
-//
-// The pacing stays off across the short gaps between the hashes of a stream of logins, when
-// every slot is free for a moment while the last login writes its session. Turned back on in
-// such a gap, it set the heap goal from the small live heap, and the runtime's scavenger began
-// giving the free working sets back to the system, for the next hash to fault them in again.
-// Sessions in Redis, whose round trips make those gaps longer, had logins take up to 275 page
-// faults each, and profiled runs put up to 14% of the server's CPU in zeroing the working sets,
-// those faults included (see docs/performance.md, "Login").
-//
-// GOGC belongs to the process, so the count does too: two Hashers (tests, or two wirings in one
-// binary) share it.
-var pacing = struct {
-	mu    sync.Mutex
-	held  int    // argon2id slots held in the process
-	taken uint64 // argon2id slots ever taken in the process: a later resume sees hashing went on
-	off   bool   // the pacing is off, by pace
-	was   int    // the GOGC to restore
-	// resumeAfter is how long no slot must be held before the pacing is back on.
-	resumeAfter time.Duration
-}{resumeAfter: idleAfter}
-
-// pace counts a slot taken (+1) or given back (-1). The first slot taken turns the pacing off;
-// the last given back arms a timer that turns it back on, unless a slot was taken meanwhile.
-// bcrypt allocates little and leaves it alone.
-func (h *Hasher) pace(delta int) {
-	if h.params.Algorithm != Argon2id {
-		return
-	}
-	pacing.mu.Lock()
-	defer pacing.mu.Unlock()
-	pacing.held += delta
-	switch {
-	case delta > 0:
-		pacing.taken++
-		if !pacing.off {
-			pacing.was = debug.SetGCPercent(-1)
-			pacing.off = true
-		}
-	case pacing.held == 0:
-		taken := pacing.taken
-		time.AfterFunc(pacing.resumeAfter, func() { resumePacing(taken) })
-	}
-}
-
-// resumePacing turns the collector's pacing back on, unless a slot is held or has been taken
-// since taken was read.
-func resumePacing(taken uint64) {
-	pacing.mu.Lock()
-	defer pacing.mu.Unlock()
-	if pacing.off && pacing.held == 0 && pacing.taken == taken {
-		debug.SetGCPercent(pacing.was)
-		pacing.off = false
-	}
+	return &Hasher{params: p, sem: make(chan struct{}, slots), queue: queue, idleFor: idleAfter, idle: debug.FreeOSMemory}, nil
 }
 
 // Params returns the parameters new hashes are made with, defaults filled in.
@@ -316,27 +258,68 @@ func (h *Hasher) acquire(ctx context.Context) error {
 func (h *Hasher) acquired() {
 	h.started.Add(1)
 	h.busy.Add(1)
-	h.pace(+1)
 }
 
 // release frees the slot. When it was the last one busy, hashing memory is given back to the
-// operating system once no hash has started for idleAfter: each argon2id hash allocates its
-// whole working memory (ARGON2_MEMORY_KIB, 19 MiB by default) and the runtime, which returns
-// freed memory to the system only gradually, otherwise keeps the resident set of a burst of
-// logins for minutes while the process serves cheap requests (measured: about 65 MB above a
-// 43 MB process under /api/users/me load after 32 logins). One forced collection after a
-// burst costs far less than that memory.
+// operating system once no hash has started for idleAfter: the kept argon2id working sets
+// (ARGON2_MEMORY_KIB each, 19 MiB by default, one per slot that hashed) are dropped and
+// collected, and idle (debug.FreeOSMemory) returns them at once. The runtime, which returns
+// freed memory to the system only gradually, would otherwise keep the resident set of a burst
+// of logins for minutes while the process serves cheap requests (measured: about 65 MB above a
+// 43 MB process under /api/users/me load after 32 logins). One forced collection after a burst
+// costs far less than that memory.
 func (h *Hasher) release() {
 	n := h.started.Load()
 	<-h.sem
-	h.pace(-1)
-	if h.busy.Add(-1) == 0 && h.idle != nil {
-		time.AfterFunc(idleAfter, func() {
+	if h.busy.Add(-1) == 0 {
+		time.AfterFunc(h.idleFor, func() {
 			if h.busy.Load() == 0 && h.started.Load() == n {
-				h.idle()
+				h.dropMemory()
+				if h.idle != nil {
+					h.idle()
+				}
 			}
 		})
 	}
+}
+
+// takeMemory returns a kept argon2id working memory, or a new empty one when none is free.
+func (h *Hasher) takeMemory() *argon2.Memory {
+	h.memMu.Lock()
+	defer h.memMu.Unlock()
+	if n := len(h.mems); n > 0 {
+		m := h.mems[n-1]
+		h.mems = h.mems[:n-1]
+		return m
+	}
+	return new(argon2.Memory)
+}
+
+// putMemory keeps m for the next hash. A hash holds a slot while it holds a memory, so no more
+// are kept than there are slots.
+func (h *Hasher) putMemory(m *argon2.Memory) {
+	h.memMu.Lock()
+	defer h.memMu.Unlock()
+	h.mems = append(h.mems, m)
+}
+
+// dropMemory lets the collector have the kept working memory.
+func (h *Hasher) dropMemory() {
+	h.memMu.Lock()
+	defer h.memMu.Unlock()
+	clear(h.mems)
+	h.mems = h.mems[:0]
+}
+
+// keptMemory reports the bytes of argon2id working memory kept between hashes.
+func (h *Hasher) keptMemory() int {
+	h.memMu.Lock()
+	defer h.memMu.Unlock()
+	n := 0
+	for _, m := range h.mems {
+		n += m.Bytes()
+	}
+	return n
 }
 
 // Timings is told, after each hash or verification that got a slot, how long it waited for the
@@ -456,22 +439,22 @@ func (h *Hasher) spend(ctx context.Context, password string) {
 	_ = h.idKey(password, spendSalt[:], p.Time, p.Memory, p.Threads, keyLen)
 }
 
-// idKey computes argon2id, and then collects garbage while the caller still holds its slot, so
-// that the computation's working memory (memory KiB, 19 MiB by default, which argon2.IDKey
-// allocates on every call and drops when it returns) is free again before the slot's next
-// computation allocates its own. Without it a steady stream of logins keeps the collector a
-// step behind: each new computation takes fresh memory while the last one's awaits a
-// collection. Under the soft memory limit (MEMORY_LIMIT_MIB) the runtime then gave memory back
-// to the system and faulted it in again on nearly every hash, which halved the login rate on 2
-// cores; without a limit the heap holds several working sets more than are in use. The
-// collection is cheap: argon2id's blocks hold no pointers and are not scanned, and the rest of
-// the heap is small (see docs/performance.md, "Login").
+// idKey computes argon2id in a working memory kept from the last hash (memory KiB, 19 MiB by
+// default). golang.org/x/crypto/argon2 allocates that memory on every call and drops it when it
+// returns; a stream of logins then needed a collection per hash to free it before the next, and
+// that collection, which marks the whole service's heap, cost a login a tenth to a fifth of a
+// hash's time on two cores (docs/performance.md, "Login"). The package here is a copy of
+// x/crypto's that takes the memory from the caller (internal/argon2/README.md).
+//
+// A stored hash whose memory is above the configured parameters' (the configuration was
+// lowered) is computed in memory of its own, which is not kept.
 func (h *Hasher) idKey(password string, salt []byte, passes, memory uint32, threads uint8, keyLen uint32) []byte {
-	key := argon2.IDKey([]byte(password), salt, passes, memory, threads, keyLen)
-	if h.collect != nil {
-		h.collect()
+	if memory > h.params.Memory {
+		return argon2.IDKey([]byte(password), salt, passes, memory, threads, keyLen)
 	}
-	return key
+	m := h.takeMemory()
+	defer h.putMemory(m)
+	return argon2.IDKeyWith(m, []byte(password), salt, passes, memory, threads, keyLen)
 }
 
 // spendSalt is the fixed salt of spend's throw-away hash.

@@ -107,13 +107,10 @@ func sessionKind(s string) string {
 
 // MemoryLimit is the soft memory limit Serve gives the Go runtime, in bytes, or 0 for none: the
 // configured PORTCULLIS_MEMORY_LIMIT_MIB, else 24 MiB plus one argon2id working set per hashing
-// slot (one per core), and at least 32 MiB. The password hasher frees each hash's working set
-// before its slot's next hash (adapters/password, idKey), so under login load the heap holds
-// the running hashes' working sets and a few MB more; the limit makes the runtime give back at
-// once, rather than keep, the free memory it is left with when a new working set has to be
-// placed elsewhere in the heap (measured on 2 cores: the login load's largest resident set
-// 83-92 MB with it, 83-108 MB with 32 MiB plus 1.25 working sets per core). A GOMEMLIMIT in the
-// environment (goEnv) is the runtime's own and wins.
+// slot (one per core), and at least 32 MiB. The password hasher keeps one working set per slot
+// from hash to hash (adapters/password, idKey), so under login load the heap holds those and a
+// few MB more, and the limit keeps the collector from letting the rest grow to as much again
+// before it runs. A GOMEMLIMIT in the environment (goEnv) is the runtime's own and wins.
 func MemoryLimit(cfg config.Config, cores int, goEnv bool) int64 {
 	const mib = 1 << 20
 	switch {
