@@ -311,17 +311,6 @@ func (h *Hasher) dropMemory() {
 	h.mems = h.mems[:0]
 }
 
-// keptMemory reports the bytes of argon2id working memory kept between hashes.
-func (h *Hasher) keptMemory() int {
-	h.memMu.Lock()
-	defer h.memMu.Unlock()
-	n := 0
-	for _, m := range h.mems {
-		n += m.Bytes()
-	}
-	return n
-}
-
 // Timings is told, after each hash or verification that got a slot, how long it waited for the
 // slot and how long the hashing took. op is "hash" or "verify".
 type Timings func(op string, wait, work time.Duration)

@@ -478,6 +478,17 @@ func TestQueue_Bounded(t *testing.T) {
 	}
 }
 
+// keptMemory reports the bytes of argon2id working memory h keeps between hashes.
+func (h *Hasher) keptMemory() int {
+	h.memMu.Lock()
+	defer h.memMu.Unlock()
+	n := 0
+	for _, m := range h.mems {
+		n += m.Bytes()
+	}
+	return n
+}
+
 // TestIdle_GivesMemoryBack: once no hash is running or waiting, the hasher drops its kept
 // working memory and gives memory back (once per idle spell), and not while hashing goes on.
 func TestIdle_GivesMemoryBack(t *testing.T) {
